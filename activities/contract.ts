@@ -1,0 +1,95 @@
+/**
+ * Activity contracts: the small interfaces each real part implements (Kubernetes workloads, traffic
+ * routers, metric providers, image builders) and the target every activity receives. Activities
+ * are idempotent: each converges the cluster to a described state and can run any number of times.
+ */
+import type { AnalysisRunResult, AnalysisRunSpec, Measurement, MetricSpec, ArgValue, TrafficRoutingSpec, WorkloadRef } from '../spec/types.ts';
+
+/** What every workload activity needs to know about the release; small, and free of secrets. */
+export interface ReleaseTarget {
+  releaseId: string;
+  namespace: string;
+  workload: WorkloadRef;
+  /** The image being released. */
+  image: string;
+  strategy: 'canary' | 'blueGreen';
+  stableService?: string | undefined;
+  canaryService?: string | undefined;
+  activeService?: string | undefined;
+  previewService?: string | undefined;
+  trafficRouting?: TrafficRoutingSpec | undefined;
+  progressDeadlineSeconds: number;
+}
+
+export interface PreflightResult {
+  /** The image the stable workload runs now (what a rollback returns to). */
+  stableImage: string;
+  replicas: number;
+  warnings: string[];
+}
+
+export type CanaryScale = { replicas: number } | { weight: number } | { matchTrafficWeight: true };
+
+/** Kubernetes operations on the workload. Implemented with @kubernetes/client-node. */
+export interface WorkloadOps {
+  preflight(target: ReleaseTarget): Promise<PreflightResult>;
+  /** Creates or updates the canary workload from the stable's template with the new image, at 0 replicas. */
+  ensureCanary(target: ReleaseTarget): Promise<void>;
+  /** Scales the canary for a traffic weight (replica ratio when no router) and waits until ready. */
+  scaleCanaryForWeight(target: ReleaseTarget, weight: number): Promise<{ canaryReplicas: number }>;
+  setCanaryScale(target: ReleaseTarget, scale: CanaryScale, currentWeight: number): Promise<{ canaryReplicas: number }>;
+  /** Stable takes the new image and becomes ready; then the canary goes. */
+  promoteCanary(target: ReleaseTarget): Promise<void>;
+  /** Canary to zero and removed; stable back to `stableImage` if it had changed; stable replicas never reduced. */
+  abortCanary(target: ReleaseTarget, stableImage: string | undefined): Promise<void>;
+  deployPreview(target: ReleaseTarget, replicas: number | undefined): Promise<void>;
+  switchActive(target: ReleaseTarget, to: 'preview' | 'stable'): Promise<void>;
+  /** After the scale-down delay: the old side goes, the new side is the stable workload. */
+  finalizeBlueGreen(target: ReleaseTarget): Promise<void>;
+  abortBlueGreen(target: ReleaseTarget, stableImage: string | undefined): Promise<void>;
+}
+
+/** A traffic router (Argo's TrafficRoutingReconciler, in small). */
+export interface TrafficRouter {
+  readonly type: string;
+  setWeight(target: ReleaseTarget, weight: number): Promise<void>;
+  /** The weight the routing object carries now, or `undefined` when the router cannot tell. */
+  verifyWeight(target: ReleaseTarget, weight: number): Promise<boolean | undefined>;
+  setHeaderRoute?(target: ReleaseTarget, route: { name: string; match: unknown[] }): Promise<void>;
+  setMirrorRoute?(target: ReleaseTarget, route: { name: string; percentage: number; match: unknown[] }): Promise<void>;
+  removeManagedRoutes(target: ReleaseTarget): Promise<void>;
+}
+
+/** Context a provider gets for one measurement. */
+export interface MeasureContext {
+  /** Args with secrets resolved; never logged or returned. */
+  args: Record<string, string>;
+  signal: AbortSignal;
+}
+
+/** A metric provider returns the raw value; the verdict is decided in spec/analysis.ts. */
+export interface MetricProvider {
+  readonly type: string;
+  measure(metric: MetricSpec, ctx: MeasureContext): Promise<unknown>;
+}
+
+/** Resolves secret-valued analysis args inside the activity. */
+export type SecretResolver = (namespace: string, ref: { name: string; key: string }) => Promise<string>;
+
+export interface ImageBuilder {
+  readonly type: string;
+  build(input: { context: string; dockerfile?: string; tags: string[]; signal: AbortSignal }): Promise<{ digest: string }>;
+}
+
+export interface ActivityDeps {
+  workload: WorkloadOps;
+  routers?: Record<string, TrafficRouter>;
+  metrics?: Record<string, MetricProvider>;
+  secrets?: SecretResolver;
+  builders?: Record<string, ImageBuilder>;
+  /** Clock and sleep, injectable for tests of the analysis loop. */
+  now?: () => Date;
+  sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
+}
+
+export type { AnalysisRunResult, AnalysisRunSpec, Measurement, ArgValue };

@@ -1,0 +1,87 @@
+/**
+ * The activities the release workflow calls, composed from the real parts the worker injects:
+ * `createActivities(deps)`. Tests of the workflow stub this object; tests of each part run it
+ * against the real server it talks to.
+ */
+import { ApplicationFailure } from '@temporalio/common';
+import type { AnalysisRunSpec } from '../spec/types.ts';
+import { runAnalysis } from './analysis.ts';
+import type { ActivityDeps, CanaryScale, PreflightResult, ReleaseTarget, TrafficRouter } from './contract.ts';
+import { ErrorType } from './errors.ts';
+
+export function createActivities(deps: ActivityDeps) {
+  const routerFor = (target: ReleaseTarget): TrafficRouter | undefined => {
+    const routing = target.trafficRouting;
+    if (!routing) return undefined;
+    const type = Object.keys(routing)[0] ?? '';
+    const router = deps.routers?.[type];
+    if (!router) throw ApplicationFailure.nonRetryable(`traffic router "${type}" is not available on this worker`, ErrorType.UnsupportedRouter);
+    return router;
+  };
+
+  return {
+    async preflight(target: ReleaseTarget): Promise<PreflightResult> {
+      routerFor(target); // a router this worker lacks fails before anything is touched
+      return deps.workload.preflight(target);
+    },
+
+    async ensureCanary(target: ReleaseTarget): Promise<void> {
+      await deps.workload.ensureCanary(target);
+    },
+
+    /** Scale first, then shift traffic, then verify: traffic never reaches pods that are not ready. */
+    async setWeight(target: ReleaseTarget, weight: number): Promise<{ canaryReplicas: number }> {
+      const router = routerFor(target);
+      const scaled = await deps.workload.scaleCanaryForWeight(target, weight);
+      if (router) {
+        await router.setWeight(target, weight);
+        if ((await router.verifyWeight(target, weight)) === false) {
+          throw new Error(`${router.type} does not carry weight ${weight} yet`); // retried
+        }
+      }
+      return scaled;
+    },
+
+    async setCanaryScale(target: ReleaseTarget, scale: CanaryScale, currentWeight: number): Promise<{ canaryReplicas: number }> {
+      return deps.workload.setCanaryScale(target, scale, currentWeight);
+    },
+
+    async promoteCanary(target: ReleaseTarget): Promise<void> {
+      await deps.workload.promoteCanary(target);
+      const router = routerFor(target);
+      if (router) await router.removeManagedRoutes(target);
+    },
+
+    /** All traffic to stable first, then the canary goes; stable replicas are never reduced. */
+    async abortCanary(target: ReleaseTarget, stableImage: string | undefined): Promise<void> {
+      const router = routerFor(target);
+      if (router) {
+        await router.setWeight(target, 0);
+        await router.removeManagedRoutes(target);
+      }
+      await deps.workload.abortCanary(target, stableImage);
+    },
+
+    async deployPreview(target: ReleaseTarget, replicas: number | undefined): Promise<void> {
+      await deps.workload.deployPreview(target, replicas);
+    },
+
+    async switchActive(target: ReleaseTarget, to: 'preview' | 'stable'): Promise<void> {
+      await deps.workload.switchActive(target, to);
+    },
+
+    async finalizeBlueGreen(target: ReleaseTarget): Promise<void> {
+      await deps.workload.finalizeBlueGreen(target);
+    },
+
+    async abortBlueGreen(target: ReleaseTarget, stableImage: string | undefined): Promise<void> {
+      await deps.workload.abortBlueGreen(target, stableImage);
+    },
+
+    async runAnalysis(target: ReleaseTarget, run: AnalysisRunSpec, opts: { background: boolean }) {
+      return runAnalysis(deps, target, run, opts);
+    },
+  };
+}
+
+export type ReleaseActivities = ReturnType<typeof createActivities>;

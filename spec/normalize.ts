@@ -1,0 +1,356 @@
+/**
+ * From parsed YAML documents to a {@link ReleasePlan}: classify each document, validate it, resolve
+ * analysis templates and bind their args, convert Argo Rollouts, apply defaults. Pure: file reading
+ * lives in the CLI. Every problem names its source, field path and reason; no plan is produced
+ * while any problem remains.
+ */
+import type { z } from 'zod';
+import { parseDuration } from './duration.ts';
+import {
+  ARGO_API_VERSION,
+  RELEASE_API_VERSION,
+  analysisTemplateDoc,
+  releaseDoc,
+  rolloutDoc,
+  type AnalysisTemplateDoc,
+  type CanaryStepDoc,
+  type MetricDoc,
+  type RolloutAnalysisDoc,
+  type StrategyDoc,
+} from './schema.ts';
+import { DEFAULT_CONSECUTIVE_ERROR_LIMIT } from './analysis.ts';
+import type { AnalysisRunSpec, ArgValue, CanaryStep, MetricSpec, ReleasePlan, Strategy } from './types.ts';
+
+/** Argo's defaults, in one place. */
+export const DEFAULTS = {
+  namespace: 'default',
+  progressDeadlineSeconds: 600,
+  retryWindowSeconds: 3_600,
+  scaleDownDelaySeconds: 30,
+  autoPromotionEnabled: true,
+  minApprovals: 1,
+  onTimeout: 'abort',
+} as const;
+
+export interface SpecProblem {
+  source: string;
+  path: string;
+  message: string;
+  /** The problem is with the invocation (a file that cannot be read), not the spec. */
+  usage?: boolean;
+}
+
+export function formatProblem(p: SpecProblem): string {
+  return `${p.source}: ${p.path || '(document)'}: ${p.message}`;
+}
+
+export class SpecError extends Error {
+  override name = 'SpecError';
+  readonly problems: SpecProblem[];
+  constructor(problems: SpecProblem[]) {
+    super(problems.map(formatProblem).join('\n'));
+    this.problems = problems;
+  }
+}
+
+/** A YAML document and where it came from ("release.yaml" or "release.yaml#2"). */
+export interface SourceDoc {
+  source: string;
+  doc: unknown;
+}
+
+export interface NormalizeOptions {
+  /** Overrides the spec's image (CLI `--image`). */
+  image?: string;
+}
+
+export function pathOf(path: readonly PropertyKey[]): string {
+  let out = '';
+  for (const part of path) {
+    if (typeof part === 'number') out += `[${part}]`;
+    else out += out === '' ? String(part) : `.${String(part)}`;
+  }
+  return out;
+}
+
+function zodProblems(source: string, error: z.ZodError, prefix: readonly PropertyKey[] = []): SpecProblem[] {
+  const problems: SpecProblem[] = [];
+  for (const issue of error.issues) {
+    const base = [...prefix, ...issue.path];
+    if (issue.code === 'unrecognized_keys') {
+      for (const key of issue.keys) {
+        problems.push({ source, path: pathOf([...base, key]), message: 'unsupported field (Glidepath does not implement it; remove it or see docs/spec.md)' });
+      }
+    } else {
+      problems.push({ source, path: pathOf(base), message: issue.message });
+    }
+  }
+  return problems;
+}
+
+function kindOf(doc: unknown): string {
+  if (doc === null || typeof doc !== 'object') return '';
+  const d = doc as { apiVersion?: unknown; kind?: unknown };
+  return `${String(d.apiVersion)}/${String(d.kind)}`;
+}
+
+interface Templates {
+  namespaced: Map<string, { source: string; doc: AnalysisTemplateDoc }>;
+  cluster: Map<string, { source: string; doc: AnalysisTemplateDoc }>;
+}
+
+/** Validates the documents and builds the plan, or throws {@link SpecError} with every problem. */
+export function normalize(docs: readonly SourceDoc[], options: NormalizeOptions = {}): ReleasePlan {
+  const problems: SpecProblem[] = [];
+  const templates: Templates = { namespaced: new Map(), cluster: new Map() };
+  const mains: { source: string; kind: 'Release' | 'Rollout'; doc: unknown }[] = [];
+
+  for (const { source, doc } of docs) {
+    if (doc === null || doc === undefined) continue; // empty YAML document
+    const kind = kindOf(doc);
+    if (kind === `${RELEASE_API_VERSION}/Release`) mains.push({ source, kind: 'Release', doc });
+    else if (kind === `${ARGO_API_VERSION}/Rollout`) mains.push({ source, kind: 'Rollout', doc });
+    else if (kind === `${ARGO_API_VERSION}/AnalysisTemplate` || kind === `${ARGO_API_VERSION}/ClusterAnalysisTemplate`) {
+      const parsed = analysisTemplateDoc.safeParse(doc);
+      if (!parsed.success) {
+        problems.push(...zodProblems(source, parsed.error));
+        continue;
+      }
+      const map = parsed.data.kind === 'ClusterAnalysisTemplate' ? templates.cluster : templates.namespaced;
+      const existing = map.get(parsed.data.metadata.name);
+      if (existing) {
+        problems.push({ source, path: 'metadata.name', message: `${parsed.data.kind} "${parsed.data.metadata.name}" is also defined in ${existing.source}` });
+      }
+      map.set(parsed.data.metadata.name, { source, doc: parsed.data });
+      problems.push(...checkTemplate(source, parsed.data));
+    } else {
+      problems.push({
+        source,
+        path: 'kind',
+        message: `unsupported document ${kind === '' ? '(not a mapping)' : `"${kind}"`}: expected ${RELEASE_API_VERSION} Release, or ${ARGO_API_VERSION} Rollout, AnalysisTemplate or ClusterAnalysisTemplate`,
+      });
+    }
+  }
+
+  if (mains.length !== 1) {
+    problems.push({
+      source: mains.map((m) => m.source).join(', ') || docs.map((d) => d.source).join(', ') || '(no input)',
+      path: '',
+      message: mains.length === 0 ? 'no Release or Rollout document found' : `${mains.length} Release/Rollout documents found; a release takes exactly one`,
+    });
+    throw new SpecError(problems);
+  }
+  const main = mains[0] as (typeof mains)[number];
+  const plan = main.kind === 'Release' ? fromRelease(main.source, main.doc, templates, options, problems) : fromRollout(main.source, main.doc, templates, options, problems);
+  if (problems.length > 0 || plan === undefined) throw new SpecError(problems);
+  return plan;
+}
+
+function checkTemplate(source: string, t: AnalysisTemplateDoc): SpecProblem[] {
+  const problems: SpecProblem[] = [];
+  const declared = new Set((t.spec.args ?? []).map((a) => a.name));
+  t.spec.metrics.forEach((m, i) => {
+    for (const ref of m.provider.prometheus.query.matchAll(/\{\{\s*args\.([\w-]+)\s*\}\}/g)) {
+      if (!declared.has(ref[1] as string)) {
+        problems.push({ source, path: `spec.metrics[${i}].provider.prometheus.query`, message: `uses {{args.${ref[1]}}} but the template declares no arg "${ref[1]}"` });
+      }
+    }
+  });
+  (t.spec.dryRun ?? []).forEach((d, i) => {
+    if (d.metricName !== '*' && !t.spec.metrics.some((m) => m.name === d.metricName)) {
+      problems.push({ source, path: `spec.dryRun[${i}].metricName`, message: `no metric named "${d.metricName}"` });
+    }
+  });
+  return problems;
+}
+
+function fromRelease(source: string, raw: unknown, templates: Templates, options: NormalizeOptions, problems: SpecProblem[]): ReleasePlan | undefined {
+  const parsed = releaseDoc.safeParse(raw);
+  if (!parsed.success) {
+    problems.push(...zodProblems(source, parsed.error));
+    return undefined;
+  }
+  const { metadata, spec } = parsed.data;
+  const image = options.image ?? spec.image;
+  if (image === undefined) {
+    problems.push({ source, path: 'spec.image', message: 'required (or pass --image)' });
+    return undefined;
+  }
+  const strategy = buildStrategy(source, spec.strategy, templates, problems);
+  if (!strategy) return undefined;
+  return {
+    name: metadata.name,
+    namespace: metadata.namespace ?? DEFAULTS.namespace,
+    workload: { kind: 'Deployment', name: spec.workloadRef.name, ...(spec.container ? { container: spec.container } : {}) },
+    image,
+    progressDeadlineSeconds: spec.progressDeadline === undefined ? DEFAULTS.progressDeadlineSeconds : Math.ceil(parseDuration(spec.progressDeadline) / 1000),
+    retryWindowSeconds: spec.retryWindow === undefined ? DEFAULTS.retryWindowSeconds : Math.ceil(parseDuration(spec.retryWindow) / 1000),
+    policy: { ...(spec.policy?.promoters ? { promoters: spec.policy.promoters } : {}), ...(spec.policy?.aborters ? { aborters: spec.policy.aborters } : {}) },
+    strategy,
+    source,
+  };
+}
+
+function fromRollout(source: string, raw: unknown, templates: Templates, options: NormalizeOptions, problems: SpecProblem[]): ReleasePlan | undefined {
+  const parsed = rolloutDoc.safeParse(raw);
+  if (!parsed.success) {
+    problems.push(...zodProblems(source, parsed.error));
+    return undefined;
+  }
+  const { metadata, spec } = parsed.data;
+  const first = spec.template?.spec.containers[0];
+  const image = options.image ?? first?.image;
+  if (image === undefined) {
+    problems.push({ source, path: 'spec.template.spec.containers[0].image', message: 'a Rollout with workloadRef has no image: pass --image' });
+    return undefined;
+  }
+  const strategy = buildStrategy(source, spec.strategy, templates, problems);
+  if (!strategy) return undefined;
+  return {
+    name: metadata.name,
+    namespace: metadata.namespace ?? DEFAULTS.namespace,
+    workload: { kind: 'Deployment', name: spec.workloadRef?.name ?? metadata.name, ...(first ? { container: first.name } : {}) },
+    image,
+    progressDeadlineSeconds: spec.progressDeadlineSeconds ?? DEFAULTS.progressDeadlineSeconds,
+    retryWindowSeconds: DEFAULTS.retryWindowSeconds,
+    policy: {},
+    strategy,
+    source,
+  };
+}
+
+function buildStrategy(source: string, doc: StrategyDoc, templates: Templates, problems: SpecProblem[]): Strategy | undefined {
+  const before = problems.length;
+  if (doc.canary) {
+    const c = doc.canary;
+    const steps: CanaryStep[] = (c.steps ?? []).map((s, i) => toStep(source, `spec.strategy.canary.steps[${i}]`, s, templates, problems));
+    const strategy: Strategy = {
+      type: 'canary',
+      steps,
+      ...(c.stableService ? { stableService: c.stableService } : {}),
+      ...(c.canaryService ? { canaryService: c.canaryService } : {}),
+      ...(c.trafficRouting ? { trafficRouting: c.trafficRouting } : {}),
+    };
+    if ((c.stableService === undefined) !== (c.canaryService === undefined)) {
+      problems.push({ source, path: 'spec.strategy.canary', message: 'set both stableService and canaryService, or neither' });
+    }
+    if (c.analysis) {
+      const analysis = resolveAnalysis(source, 'spec.strategy.canary.analysis', c.analysis, templates, problems);
+      const startingStep = c.analysis.startingStep ?? 0;
+      if (startingStep > steps.length) {
+        problems.push({ source, path: 'spec.strategy.canary.analysis.startingStep', message: `is ${startingStep} but there are only ${steps.length} steps` });
+      }
+      if (analysis) strategy.background = { analysis, startingStep };
+    }
+    return problems.length === before ? strategy : undefined;
+  }
+  const b = doc.blueGreen;
+  if (!b) return undefined;
+  if (b.previewService !== undefined && b.previewService === b.activeService) {
+    problems.push({ source, path: 'spec.strategy.blueGreen.previewService', message: 'must differ from activeService' });
+  }
+  const pre = b.prePromotionAnalysis ? resolveAnalysis(source, 'spec.strategy.blueGreen.prePromotionAnalysis', b.prePromotionAnalysis, templates, problems) : undefined;
+  const post = b.postPromotionAnalysis ? resolveAnalysis(source, 'spec.strategy.blueGreen.postPromotionAnalysis', b.postPromotionAnalysis, templates, problems) : undefined;
+  if (problems.length !== before) return undefined;
+  return {
+    type: 'blueGreen',
+    activeService: b.activeService,
+    ...(b.previewService ? { previewService: b.previewService } : {}),
+    autoPromotionEnabled: b.autoPromotionEnabled ?? DEFAULTS.autoPromotionEnabled,
+    ...(b.autoPromotionSeconds !== undefined ? { autoPromotionSeconds: b.autoPromotionSeconds } : {}),
+    ...(pre ? { prePromotionAnalysis: pre } : {}),
+    ...(post ? { postPromotionAnalysis: post } : {}),
+    scaleDownDelaySeconds: b.scaleDownDelaySeconds ?? DEFAULTS.scaleDownDelaySeconds,
+    ...(b.previewReplicaCount !== undefined ? { previewReplicaCount: b.previewReplicaCount } : {}),
+  };
+}
+
+function toStep(source: string, path: string, s: CanaryStepDoc, templates: Templates, problems: SpecProblem[]): CanaryStep {
+  if (s.setWeight !== undefined) return { kind: 'setWeight', weight: s.setWeight };
+  if (s.pause !== undefined) {
+    return s.pause.duration === undefined ? { kind: 'pause' } : { kind: 'pause', durationMs: parseDuration(s.pause.duration) };
+  }
+  if (s.setCanaryScale !== undefined) {
+    const { replicas, weight, matchTrafficWeight } = s.setCanaryScale;
+    return { kind: 'setCanaryScale', ...(replicas !== undefined ? { replicas } : {}), ...(weight !== undefined ? { weight } : {}), ...(matchTrafficWeight !== undefined ? { matchTrafficWeight } : {}) };
+  }
+  if (s.approval !== undefined) {
+    const a = s.approval;
+    return {
+      kind: 'approval',
+      approvers: [...new Set(a.approvers)],
+      minApprovals: a.minApprovals ?? DEFAULTS.minApprovals,
+      ...(a.timeout !== undefined ? { timeoutMs: parseDuration(a.timeout) } : {}),
+      onTimeout: a.onTimeout ?? DEFAULTS.onTimeout,
+    };
+  }
+  const analysis = resolveAnalysis(source, `${path}.analysis`, s.analysis as RolloutAnalysisDoc, templates, problems);
+  return { kind: 'analysis', analysis: analysis ?? { name: '', templates: [], args: {}, metrics: [] } };
+}
+
+function resolveAnalysis(source: string, path: string, ref: RolloutAnalysisDoc, templates: Templates, problems: SpecProblem[]): AnalysisRunSpec | undefined {
+  const metrics: MetricSpec[] = [];
+  const args: Record<string, ArgValue> = {};
+  const declared = new Map<string, { template: string; value?: ArgValue }>();
+  const before = problems.length;
+
+  ref.templates.forEach((t, i) => {
+    const map = t.clusterScope ? templates.cluster : templates.namespaced;
+    const found = map.get(t.templateName);
+    if (!found) {
+      problems.push({ source, path: `${path}.templates[${i}].templateName`, message: `no ${t.clusterScope ? 'ClusterAnalysisTemplate' : 'AnalysisTemplate'} named "${t.templateName}" in the given files` });
+      return;
+    }
+    const spec = found.doc.spec;
+    const dry = new Set((spec.dryRun ?? []).map((d) => d.metricName));
+    for (const a of spec.args ?? []) {
+      const value: ArgValue | undefined = a.valueFrom?.secretKeyRef ? { secretKeyRef: a.valueFrom.secretKeyRef } : a.value !== undefined ? { value: a.value } : undefined;
+      declared.set(a.name, { template: t.templateName, ...(value ? { value } : {}) });
+    }
+    for (const m of spec.metrics) {
+      if (metrics.some((x) => x.name === m.name)) {
+        problems.push({ source, path: `${path}.templates[${i}]`, message: `metric "${m.name}" is defined by more than one template` });
+        continue;
+      }
+      metrics.push(toMetric(m, dry.has('*') || dry.has(m.name)));
+    }
+  });
+
+  (ref.args ?? []).forEach((a, i) => {
+    if (!declared.has(a.name)) {
+      problems.push({ source, path: `${path}.args[${i}].name`, message: `no template declares an arg "${a.name}"` });
+      return;
+    }
+    if (a.valueFrom?.secretKeyRef) args[a.name] = { secretKeyRef: a.valueFrom.secretKeyRef };
+    else if (a.value !== undefined) args[a.name] = { value: a.value };
+    else problems.push({ source, path: `${path}.args[${i}]`, message: 'needs value or valueFrom.secretKeyRef' });
+  });
+  for (const [name, d] of declared) {
+    if (args[name] !== undefined) continue;
+    if (d.value) args[name] = d.value;
+    else problems.push({ source, path: `${path}.args`, message: `arg "${name}" of template "${d.template}" has no value` });
+  }
+  if (problems.length !== before) return undefined;
+  return { name: ref.templates.map((t) => t.templateName).join('+'), templates: ref.templates.map((t) => t.templateName), args, metrics };
+}
+
+function toInt(v: string | number | undefined, fallback: number): number {
+  if (v === undefined) return fallback;
+  return typeof v === 'number' ? v : Number.parseInt(v, 10);
+}
+
+function toMetric(m: MetricDoc, dryRun: boolean): MetricSpec {
+  return {
+    name: m.name,
+    ...(m.interval !== undefined ? { intervalMs: parseDuration(m.interval) } : {}),
+    ...(m.count !== undefined ? { count: toInt(m.count, 0) } : {}),
+    ...(m.initialDelay !== undefined ? { initialDelayMs: parseDuration(m.initialDelay) } : {}),
+    ...(m.successCondition !== undefined ? { successCondition: m.successCondition } : {}),
+    ...(m.failureCondition !== undefined ? { failureCondition: m.failureCondition } : {}),
+    failureLimit: toInt(m.failureLimit, 0),
+    inconclusiveLimit: toInt(m.inconclusiveLimit, 0),
+    consecutiveErrorLimit: toInt(m.consecutiveErrorLimit, DEFAULT_CONSECUTIVE_ERROR_LIMIT),
+    dryRun,
+    provider: { prometheus: { ...m.provider.prometheus } },
+  };
+}

@@ -1,0 +1,113 @@
+/**
+ * A schema for the normalised {@link ReleasePlan}, checked again when the workflow starts: the
+ * edge validated the YAML, but a workflow can be started by any Temporal client, so the plan it
+ * receives is validated on its own terms before anything is touched. Workflow-safe.
+ */
+import { z } from 'zod';
+import { parseCondition } from './condition.ts';
+import type { ReleasePlan } from './types.ts';
+
+z.config({ jitless: true });
+
+const name = z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/).max(63);
+const ms = z.number().int().min(0);
+const cond = z.string().refine((s) => {
+  try {
+    parseCondition(s);
+    return true;
+  } catch {
+    return false;
+  }
+}, 'is not a valid condition');
+
+const argValue = z.union([
+  z.strictObject({ value: z.string() }),
+  z.strictObject({ secretKeyRef: z.strictObject({ name, key: z.string().min(1) }) }),
+]);
+
+const metricSpec = z.strictObject({
+  name: z.string().min(1),
+  intervalMs: ms.optional(),
+  count: z.number().int().min(0).optional(),
+  initialDelayMs: ms.optional(),
+  successCondition: cond.optional(),
+  failureCondition: cond.optional(),
+  failureLimit: z.number().int().min(-1),
+  inconclusiveLimit: z.number().int().min(-1),
+  consecutiveErrorLimit: z.number().int().min(0),
+  dryRun: z.boolean(),
+  provider: z.record(z.string(), z.unknown()).refine((p) => Object.keys(p).length === 1, 'names exactly one provider'),
+});
+
+const analysisRun = z.strictObject({
+  name: z.string(),
+  templates: z.array(z.string()),
+  args: z.record(z.string(), argValue),
+  metrics: z.array(metricSpec).min(1),
+});
+
+const step = z.discriminatedUnion('kind', [
+  z.strictObject({ kind: z.literal('setWeight'), weight: z.number().int().min(0).max(100) }),
+  z.strictObject({ kind: z.literal('pause'), durationMs: ms.optional() }),
+  z.strictObject({ kind: z.literal('analysis'), analysis: analysisRun }),
+  z.strictObject({
+    kind: z.literal('setCanaryScale'),
+    replicas: z.number().int().min(0).optional(),
+    weight: z.number().int().min(0).max(100).optional(),
+    matchTrafficWeight: z.boolean().optional(),
+  }),
+  z.strictObject({
+    kind: z.literal('approval'),
+    approvers: z.array(z.string().min(1)).min(1),
+    minApprovals: z.number().int().min(1),
+    timeoutMs: ms.optional(),
+    onTimeout: z.enum(['abort', 'rollback']),
+  }),
+]);
+
+const strategy = z.discriminatedUnion('type', [
+  z.strictObject({
+    type: z.literal('canary'),
+    steps: z.array(step),
+    background: z.strictObject({ analysis: analysisRun, startingStep: z.number().int().min(0) }).optional(),
+    stableService: name.optional(),
+    canaryService: name.optional(),
+    trafficRouting: z.record(z.string(), z.unknown()).optional(),
+  }),
+  z.strictObject({
+    type: z.literal('blueGreen'),
+    activeService: name,
+    previewService: name.optional(),
+    autoPromotionEnabled: z.boolean(),
+    autoPromotionSeconds: z.number().int().min(0).optional(),
+    prePromotionAnalysis: analysisRun.optional(),
+    postPromotionAnalysis: analysisRun.optional(),
+    scaleDownDelaySeconds: z.number().int().min(0),
+    previewReplicaCount: z.number().int().min(1).optional(),
+  }),
+]);
+
+export const releasePlanSchema = z.strictObject({
+  name,
+  namespace: name,
+  workload: z.strictObject({ kind: z.literal('Deployment'), name, container: z.string().min(1).optional() }),
+  image: z.string().min(1),
+  progressDeadlineSeconds: z.number().int().positive(),
+  retryWindowSeconds: z.number().int().min(0),
+  policy: z.strictObject({ promoters: z.array(z.string()).optional(), aborters: z.array(z.string()).optional() }),
+  strategy,
+  source: z.string().optional(),
+});
+
+/** Problems with a plan as `path: reason` lines; empty when the plan is valid. */
+export function planProblems(plan: unknown): string[] {
+  const parsed = releasePlanSchema.safeParse(plan);
+  if (parsed.success) {
+    const p = parsed.data as ReleasePlan;
+    if (p.strategy.type === 'canary' && p.strategy.background && p.strategy.background.startingStep > p.strategy.steps.length) {
+      return ['strategy.background.startingStep: beyond the last step'];
+    }
+    return [];
+  }
+  return parsed.error.issues.map((i) => `${i.path.map(String).join('.') || '(plan)'}: ${i.message}`);
+}

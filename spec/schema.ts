@@ -1,0 +1,282 @@
+/**
+ * Schemas for the documents Glidepath reads: its own `Release`, and Argo Rollouts' `Rollout`,
+ * `AnalysisTemplate` and `ClusterAnalysisTemplate`, with Argo's field names. Every object is strict:
+ * a field we do not support is reported by name, never dropped. Workflow-safe (no I/O).
+ */
+import { z } from 'zod';
+import { parseDuration } from './duration.ts';
+import { parseCondition } from './condition.ts';
+
+// No runtime code generation inside zod: the same schemas run in the workflow sandbox.
+z.config({ jitless: true });
+
+export const RELEASE_API_VERSION = 'glidepath.dev/v1alpha1';
+export const ARGO_API_VERSION = 'argoproj.io/v1alpha1';
+
+const dns1123 = z
+  .string()
+  .max(63)
+  .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'must be a DNS-1123 label (lowercase letters, digits, "-")');
+
+const duration = z.union([z.string(), z.number()]).superRefine((v, ctx) => {
+  try {
+    parseDuration(v);
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: (err as Error).message });
+  }
+});
+
+/** Kubernetes IntOrString as Argo uses it for counts and limits. */
+const intOrString = z.union([z.number().int(), z.string().regex(/^-?\d+$/, 'must be a whole number')]);
+
+const condition = z.string().superRefine((v, ctx) => {
+  try {
+    parseCondition(v);
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: (err as Error).message });
+  }
+});
+
+// Image references: [registry[:port]/]path[:tag][@sha256:digest]
+const imageRef = z
+  .string()
+  .regex(
+    /^(?:[a-zA-Z0-9.-]+(?::\d+)?\/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*(?::[\w][\w.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$/,
+    'must be an image reference such as registry.example.com/team/app:v2 or app@sha256:<64 hex>',
+  );
+
+const metadata = z.strictObject({
+  name: dns1123,
+  namespace: dns1123.optional(),
+  labels: z.record(z.string(), z.string()).optional(),
+  annotations: z.record(z.string(), z.string()).optional(),
+});
+
+// ---- Argo AnalysisTemplate ----------------------------------------------------------------------
+
+const analysisArgDefinition = z.strictObject({
+  name: z.string().min(1),
+  value: z.string().optional(),
+  valueFrom: z
+    .strictObject({
+      secretKeyRef: z.strictObject({ name: dns1123, key: z.string().min(1) }),
+    })
+    .optional(),
+});
+
+const prometheusProvider = z.strictObject({
+  address: z.string().url('must be a URL such as http://prometheus.monitoring:9090'),
+  query: z.string().min(1),
+  timeout: z.number().int().positive().optional(),
+  insecure: z.boolean().optional(),
+  headers: z.array(z.strictObject({ key: z.string().min(1), value: z.string() })).optional(),
+});
+
+const metric = z.strictObject({
+  name: z.string().min(1),
+  interval: duration.optional(),
+  initialDelay: duration.optional(),
+  count: intOrString.optional(),
+  successCondition: condition.optional(),
+  failureCondition: condition.optional(),
+  failureLimit: intOrString.optional(),
+  inconclusiveLimit: intOrString.optional(),
+  consecutiveErrorLimit: intOrString.optional(),
+  provider: z.strictObject({ prometheus: prometheusProvider }),
+});
+
+export const analysisTemplateDoc = z.strictObject({
+  apiVersion: z.literal(ARGO_API_VERSION),
+  kind: z.enum(['AnalysisTemplate', 'ClusterAnalysisTemplate']),
+  metadata,
+  spec: z.strictObject({
+    args: z.array(analysisArgDefinition).optional(),
+    metrics: z.array(metric).min(1),
+    dryRun: z.array(z.strictObject({ metricName: z.string().min(1) })).optional(),
+  }),
+});
+export type AnalysisTemplateDoc = z.infer<typeof analysisTemplateDoc>;
+export type MetricDoc = z.infer<typeof metric>;
+
+// ---- strategy (Argo field names) ----------------------------------------------------------------
+
+const analysisStepArg = z.strictObject({
+  name: z.string().min(1),
+  value: z.string().optional(),
+  valueFrom: z
+    .strictObject({ secretKeyRef: z.strictObject({ name: dns1123, key: z.string().min(1) }) })
+    .optional(),
+});
+
+const templateRef = z.strictObject({
+  templateName: z.string().min(1),
+  clusterScope: z.boolean().optional(),
+});
+
+const rolloutAnalysis = z.strictObject({
+  templates: z.array(templateRef).min(1),
+  args: z.array(analysisStepArg).optional(),
+});
+export type RolloutAnalysisDoc = z.infer<typeof rolloutAnalysis>;
+
+const backgroundAnalysis = rolloutAnalysis.extend({ startingStep: z.number().int().min(0).optional() });
+
+const approvalStep = z
+  .strictObject({
+    approvers: z.array(z.string().min(1)).min(1),
+    minApprovals: z.number().int().min(1).optional(),
+    timeout: duration.optional(),
+    onTimeout: z.enum(['abort', 'rollback']).optional(),
+  })
+  .superRefine((v, ctx) => {
+    const distinct = new Set(v.approvers).size;
+    if ((v.minApprovals ?? 1) > distinct) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['minApprovals'],
+        message: `needs ${v.minApprovals} approvals but only ${distinct} distinct approver(s) are listed`,
+      });
+    }
+  });
+
+const STEP_KINDS = ['setWeight', 'pause', 'analysis', 'setCanaryScale', 'approval'] as const;
+
+const canaryStep = z
+  .strictObject({
+    setWeight: z.number().int().min(0).max(100).optional(),
+    pause: z.strictObject({ duration: duration.optional() }).optional(),
+    analysis: rolloutAnalysis.optional(),
+    setCanaryScale: z
+      .strictObject({
+        replicas: z.number().int().min(0).optional(),
+        weight: z.number().int().min(0).max(100).optional(),
+        matchTrafficWeight: z.boolean().optional(),
+      })
+      .superRefine((v, ctx) => {
+        const set = [v.replicas !== undefined, v.weight !== undefined, v.matchTrafficWeight !== undefined].filter(Boolean);
+        if (set.length !== 1) {
+          ctx.addIssue({ code: 'custom', message: 'set exactly one of replicas, weight, matchTrafficWeight' });
+        }
+      })
+      .optional(),
+    approval: approvalStep.optional(),
+  })
+  .superRefine((v, ctx) => {
+    const kinds = STEP_KINDS.filter((k) => v[k] !== undefined);
+    if (kinds.length !== 1) {
+      ctx.addIssue({
+        code: 'custom',
+        message:
+          kinds.length === 0
+            ? `a step needs one of ${STEP_KINDS.join(', ')}`
+            : `a step has exactly one action, this one has ${kinds.join(' and ')}`,
+      });
+    }
+  });
+export type CanaryStepDoc = z.infer<typeof canaryStep>;
+
+/** Traffic routers this build implements. Others are refused by name until their issue lands. */
+export const SUPPORTED_TRAFFIC_ROUTERS: readonly string[] = [];
+
+const trafficRouting = z.record(z.string(), z.unknown()).superRefine((v, ctx) => {
+  for (const key of Object.keys(v)) {
+    if (!SUPPORTED_TRAFFIC_ROUTERS.includes(key)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [key],
+        message: `traffic router "${key}" is not supported by this version of Glidepath (supported: ${SUPPORTED_TRAFFIC_ROUTERS.join(', ') || 'none yet; omit trafficRouting for a replica-ratio canary'})`,
+      });
+    }
+  }
+});
+
+const canary = z.strictObject({
+  steps: z.array(canaryStep).optional(),
+  analysis: backgroundAnalysis.optional(),
+  stableService: dns1123.optional(),
+  canaryService: dns1123.optional(),
+  trafficRouting: trafficRouting.optional(),
+});
+
+const blueGreen = z.strictObject({
+  activeService: dns1123,
+  previewService: dns1123.optional(),
+  autoPromotionEnabled: z.boolean().optional(),
+  autoPromotionSeconds: z.number().int().min(0).optional(),
+  prePromotionAnalysis: rolloutAnalysis.optional(),
+  postPromotionAnalysis: rolloutAnalysis.optional(),
+  scaleDownDelaySeconds: z.number().int().min(0).optional(),
+  previewReplicaCount: z.number().int().min(1).optional(),
+});
+
+const strategy = z
+  .strictObject({ canary: canary.optional(), blueGreen: blueGreen.optional() })
+  .superRefine((v, ctx) => {
+    if ((v.canary === undefined) === (v.blueGreen === undefined)) {
+      ctx.addIssue({ code: 'custom', message: 'set exactly one of canary or blueGreen' });
+    }
+  });
+export type StrategyDoc = z.infer<typeof strategy>;
+
+// ---- Glidepath Release --------------------------------------------------------------------------
+
+export const releaseDoc = z.strictObject({
+  apiVersion: z.literal(RELEASE_API_VERSION),
+  kind: z.literal('Release'),
+  metadata,
+  spec: z.strictObject({
+    workloadRef: z.strictObject({
+      apiVersion: z.literal('apps/v1').optional(),
+      kind: z.literal('Deployment'),
+      name: dns1123,
+    }),
+    container: z.string().min(1).optional(),
+    image: imageRef.optional(),
+    progressDeadline: duration.optional(),
+    retryWindow: duration.optional(),
+    policy: z
+      .strictObject({
+        promoters: z.array(z.string().min(1)).optional(),
+        aborters: z.array(z.string().min(1)).optional(),
+      })
+      .optional(),
+    strategy,
+  }),
+});
+export type ReleaseDoc = z.infer<typeof releaseDoc>;
+
+// ---- Argo Rollout -------------------------------------------------------------------------------
+
+const container = z.looseObject({ name: z.string().min(1), image: imageRef });
+
+export const rolloutDoc = z.strictObject({
+  apiVersion: z.literal(ARGO_API_VERSION),
+  kind: z.literal('Rollout'),
+  metadata,
+  spec: z
+    .strictObject({
+      // These describe the workload itself; Glidepath reads the live Deployment and takes the image
+      // from the template.
+      replicas: z.number().int().min(0).optional(),
+      selector: z.unknown().optional(),
+      template: z
+        .looseObject({
+          metadata: z.unknown().optional(),
+          spec: z.looseObject({ containers: z.array(container).min(1) }),
+        })
+        .optional(),
+      revisionHistoryLimit: z.number().int().min(0).optional(),
+      minReadySeconds: z.number().int().min(0).optional(),
+      workloadRef: z
+        .strictObject({ apiVersion: z.literal('apps/v1'), kind: z.literal('Deployment'), name: dns1123 })
+        .optional(),
+      progressDeadlineSeconds: z.number().int().positive().optional(),
+      strategy,
+    })
+    .superRefine((v, ctx) => {
+      if (v.template && v.workloadRef) {
+        ctx.addIssue({ code: 'custom', message: 'set template or workloadRef, not both' });
+      }
+    }),
+});
+export type RolloutDoc = z.infer<typeof rolloutDoc>;

@@ -1,0 +1,174 @@
+/**
+ * The normalised release plan: what the edge (CLI, lint) produces from YAML and the workflow runs.
+ * Durations are milliseconds or seconds as named; analysis templates are resolved and their args
+ * bound; nothing here holds a secret (secret-valued args are references resolved in activities).
+ */
+
+export const PHASES = [
+  'Progressing',
+  'Paused',
+  'AwaitingApproval',
+  'Analyzing',
+  'Promoting',
+  'Promoted',
+  'Aborting',
+  'Aborted',
+  'RollingBack',
+  'RolledBack',
+  'Failed',
+] as const;
+export type Phase = (typeof PHASES)[number];
+
+/** Phases in which the workflow waits for nothing but a retry (or its retry window to end). */
+export const SETTLED_PHASES: readonly Phase[] = ['Promoted', 'Aborted', 'RolledBack', 'Failed'];
+
+export type AnalysisPhase = 'Pending' | 'Running' | 'Successful' | 'Failed' | 'Inconclusive' | 'Error';
+
+/** A metric provider's configuration, passed through to the provider named by its single key. */
+export type ProviderSpec = { prometheus: PrometheusProviderSpec } | { web: Record<string, unknown> } | { job: Record<string, unknown> };
+
+export interface PrometheusProviderSpec {
+  address: string;
+  query: string;
+  timeout?: number;
+  insecure?: boolean;
+  headers?: { key: string; value: string }[];
+  authentication?: Record<string, unknown>;
+}
+
+export interface MetricSpec {
+  name: string;
+  intervalMs?: number;
+  count?: number;
+  initialDelayMs?: number;
+  successCondition?: string;
+  failureCondition?: string;
+  /** Failed measurements tolerated; -1 tolerates any (Argo's convention). Default 0. */
+  failureLimit: number;
+  /** Inconclusive measurements tolerated; -1 tolerates any. Default 0. */
+  inconclusiveLimit: number;
+  /** Consecutive errored measurements tolerated. Default 4. */
+  consecutiveErrorLimit: number;
+  dryRun: boolean;
+  provider: ProviderSpec;
+}
+
+/** An analysis argument: a literal value, or a reference to a Kubernetes Secret key. */
+export type ArgValue = { value: string } | { secretKeyRef: { name: string; key: string } };
+
+/** One analysis run, templates merged and args bound. */
+export interface AnalysisRunSpec {
+  /** Template names joined, for status and audit. */
+  name: string;
+  templates: string[];
+  args: Record<string, ArgValue>;
+  metrics: MetricSpec[];
+}
+
+export interface Measurement {
+  phase: 'Successful' | 'Failed' | 'Inconclusive' | 'Error';
+  value?: unknown;
+  message?: string;
+  startedAt: string;
+  finishedAt: string;
+}
+
+export interface MetricResult {
+  name: string;
+  dryRun: boolean;
+  phase: AnalysisPhase;
+  message?: string | undefined;
+  count: number;
+  successful: number;
+  failed: number;
+  inconclusive: number;
+  error: number;
+  consecutiveError: number;
+  measurements: Measurement[];
+}
+
+/** What the analysis activity returns: raw measurements per metric (the workflow assesses them). */
+export interface AnalysisRunResult {
+  metrics: { name: string; measurements: Measurement[] }[];
+  /** True when the run was stopped before every metric reached its count (background analysis). */
+  terminated: boolean;
+}
+
+export type CanaryStep =
+  | { kind: 'setWeight'; weight: number }
+  | { kind: 'pause'; durationMs?: number }
+  | { kind: 'analysis'; analysis: AnalysisRunSpec }
+  | { kind: 'setCanaryScale'; replicas?: number; weight?: number; matchTrafficWeight?: boolean }
+  | {
+      kind: 'approval';
+      approvers: string[];
+      minApprovals: number;
+      timeoutMs?: number;
+      onTimeout: 'abort' | 'rollback';
+    };
+export type StepKind = CanaryStep['kind'];
+
+export interface TrafficRoutingSpec {
+  /** The router's name (istio, nginx, alb, smi, plugins.gatewayAPI …) and its Argo block, verbatim. */
+  [router: string]: unknown;
+}
+
+export interface CanaryStrategy {
+  type: 'canary';
+  steps: CanaryStep[];
+  background?: { analysis: AnalysisRunSpec; startingStep: number };
+  stableService?: string;
+  canaryService?: string;
+  trafficRouting?: TrafficRoutingSpec;
+}
+
+export interface BlueGreenStrategy {
+  type: 'blueGreen';
+  activeService: string;
+  previewService?: string;
+  autoPromotionEnabled: boolean;
+  autoPromotionSeconds?: number;
+  prePromotionAnalysis?: AnalysisRunSpec;
+  postPromotionAnalysis?: AnalysisRunSpec;
+  scaleDownDelaySeconds: number;
+  previewReplicaCount?: number;
+}
+
+export type Strategy = CanaryStrategy | BlueGreenStrategy;
+
+/** Who may do what. An absent list means anyone who can reach the Temporal namespace. */
+export interface ReleasePolicy {
+  promoters?: string[];
+  aborters?: string[];
+}
+
+export interface WorkloadRef {
+  kind: 'Deployment';
+  name: string;
+  /** The container whose image the release changes; the first container when absent. */
+  container?: string;
+}
+
+export interface ReleasePlan {
+  name: string;
+  namespace: string;
+  workload: WorkloadRef;
+  image: string;
+  progressDeadlineSeconds: number;
+  /** How long an aborted or rolled-back release waits for `retry` before it ends. */
+  retryWindowSeconds: number;
+  policy: ReleasePolicy;
+  strategy: Strategy;
+  /** Where the plan came from (file names), for status and audit. */
+  source?: string;
+}
+
+/** `namespace/name`, the value of the GlidepathService search attribute. */
+export function serviceKey(plan: Pick<ReleasePlan, 'namespace' | 'name'>): string {
+  return `${plan.namespace}/${plan.name}`;
+}
+
+/** One release in flight per workload: the workflow ID is derived from it. */
+export function releaseWorkflowId(plan: Pick<ReleasePlan, 'namespace' | 'name'>): string {
+  return `release-${plan.namespace}-${plan.name}`;
+}

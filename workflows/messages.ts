@@ -1,0 +1,108 @@
+/**
+ * The release workflow's public contract: signal, update and query names, payloads, the status
+ * shape and the search attributes. Defined once and imported by the workflow and every client
+ * (CLI, tests, `temporal workflow signal --name approve --input '{"by":"alice"}'`).
+ */
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
+import type { AnalysisPhase, MetricResult, Phase, ReleasePlan } from '../spec/types.ts';
+
+/** Payload of every human action: who, why, and for promote whether to skip the remaining steps. */
+export interface ActionInput {
+  by: string;
+  reason?: string;
+  /** promote only: skip the remaining steps (approval gates are never skipped). */
+  full?: boolean;
+}
+
+export type Action = 'approve' | 'promote' | 'abort' | 'retry';
+
+export const approveSignal = defineSignal<[ActionInput]>('approve');
+export const promoteSignal = defineSignal<[ActionInput]>('promote');
+export const abortSignal = defineSignal<[ActionInput]>('abort');
+export const retrySignal = defineSignal<[ActionInput]>('retry');
+
+export const approveUpdate = defineUpdate<ReleaseStatus, [ActionInput]>('approveRelease');
+export const promoteUpdate = defineUpdate<ReleaseStatus, [ActionInput]>('promoteRelease');
+export const abortUpdate = defineUpdate<ReleaseStatus, [ActionInput]>('abortRelease');
+export const retryUpdate = defineUpdate<ReleaseStatus, [ActionInput]>('retryRelease');
+
+export const statusQuery = defineQuery<ReleaseStatus>('status');
+
+export const SIGNALS = { approve: approveSignal, promote: promoteSignal, abort: abortSignal, retry: retrySignal } as const;
+export const UPDATES = { approve: approveUpdate, promote: promoteUpdate, abort: abortUpdate, retry: retryUpdate } as const;
+
+export const SERVICE_ATTRIBUTE = defineSearchAttributeKey('GlidepathService', SearchAttributeType.KEYWORD);
+export const PHASE_ATTRIBUTE = defineSearchAttributeKey('GlidepathPhase', SearchAttributeType.KEYWORD);
+export const IMAGE_ATTRIBUTE = defineSearchAttributeKey('GlidepathImage', SearchAttributeType.KEYWORD);
+export const SEARCH_ATTRIBUTES = [SERVICE_ATTRIBUTE, PHASE_ATTRIBUTE, IMAGE_ATTRIBUTE] as const;
+
+export interface ReleaseInput {
+  plan: ReleasePlan;
+  /** Who started the release (the four-eyes rule keeps them from approving it). */
+  initiator: string;
+}
+
+export type Outcome = 'Promoted' | 'Aborted' | 'RolledBack' | 'Failed';
+
+export interface ReleaseResult {
+  outcome: Outcome;
+  /** Why, in one line: e.g. `analysis "success-rate" failed: metric "error-rate" assessed Failed …`. */
+  reason: string;
+  image: string;
+  stableImage?: string | undefined;
+  attempts: number;
+  /** The analysis run that decided the outcome, when one did. */
+  analysis?: AnalysisRunStatus | undefined;
+}
+
+export interface AuditEntry {
+  at: string;
+  by: string;
+  action: string;
+  accepted: boolean;
+  reason?: string | undefined;
+  detail?: string | undefined;
+}
+
+export interface AnalysisRunStatus {
+  name: string;
+  /** `step 3`, `background`, `prePromotion`, `postPromotion`. */
+  at: string;
+  attempt: number;
+  phase: AnalysisPhase;
+  message?: string | undefined;
+  startedAt: string;
+  finishedAt?: string | undefined;
+  metrics: MetricResult[];
+}
+
+export interface ApprovalStatus {
+  step: number;
+  approvers: string[];
+  required: number;
+  granted: { by: string; at: string; reason?: string | undefined }[];
+  /** When the approval times out, if it does. */
+  deadline?: string | undefined;
+  onTimeout: 'abort' | 'rollback';
+}
+
+export interface ReleaseStatus {
+  releaseId: string;
+  service: string;
+  phase: Phase;
+  strategy: 'canary' | 'blueGreen';
+  step: { index: number; total: number; kind: string };
+  canaryWeight: number;
+  stableImage?: string | undefined;
+  canaryImage: string;
+  analysisRuns: AnalysisRunStatus[];
+  approvals?: ApprovalStatus | undefined;
+  audit: AuditEntry[];
+  message: string;
+  initiator: string;
+  attempt: number;
+  startedAt: string;
+  /** Set once the release has an outcome (it may still wait for a retry). */
+  result?: ReleaseResult | undefined;
+}

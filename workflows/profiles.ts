@@ -1,0 +1,42 @@
+/**
+ * Named timeout and retry profiles for activities. Rollout-type activities are bounded by the
+ * release's progress deadline through `scheduleToCloseTimeout`, which counts retries too: a step
+ * can never hang silently (argo-rollouts #4128).
+ */
+import type { ActivityOptions, RetryPolicy } from '@temporalio/workflow';
+import { NON_RETRYABLE_ERROR_TYPES } from '../activities/errors.ts';
+
+const retry: RetryPolicy = {
+  initialInterval: '1s',
+  backoffCoefficient: 2,
+  maximumInterval: '30s',
+  nonRetryableErrorTypes: NON_RETRYABLE_ERROR_TYPES,
+};
+
+/** Reads and small writes: preflight, service selector switches. */
+export const quick: ActivityOptions = { startToCloseTimeout: '1m', scheduleToCloseTimeout: '10m', retry };
+
+/** Writes that wait for pods to become ready; bounded by the progress deadline. */
+export function rollout(progressDeadlineSeconds: number): ActivityOptions {
+  return {
+    startToCloseTimeout: `${progressDeadlineSeconds + 60}s`,
+    scheduleToCloseTimeout: `${progressDeadlineSeconds}s`,
+    heartbeatTimeout: '30s',
+    retry,
+  };
+}
+
+/** Putting stable back: retried until it succeeds, with a long but finite bound. */
+export const cleanup: ActivityOptions = {
+  startToCloseTimeout: '5m',
+  scheduleToCloseTimeout: '1h',
+  heartbeatTimeout: '30s',
+  retry: { ...retry, nonRetryableErrorTypes: ['Forbidden', 'Unauthorized', 'InvalidSpec'] },
+};
+
+/** A whole analysis run in one activity (measurements in heartbeats), cancelled on abort. */
+export function analysis(expectedMs: number | undefined): ActivityOptions {
+  // Unbounded runs (background analysis) end when the release does; a year is "never" for a release.
+  const bound = expectedMs === undefined ? 365 * 86_400_000 : expectedMs * 2 + 600_000;
+  return { startToCloseTimeout: bound, heartbeatTimeout: '30s', retry: { ...retry, maximumAttempts: 10 } };
+}
