@@ -57,7 +57,7 @@ EOF
     -DincludeScope=runtime -DoutputDirectory="$tmp/lib") 2>&1 | sed $'s/\x1b\\[0m//g' >&2
   [ -f "$tmp/lib/temporal-test-server-$version.jar" ] || { log "Maven produced no temporal-test-server-$version.jar"; exit 1; }
   touch "$tmp/lib/.complete"
-  rm -rf "$dir/lib" "$dir/bin"
+  rm -rf "${dir:?}/lib" "${dir:?}/bin"
   mv "$tmp/lib" "$dir/lib"
 fi
 
@@ -69,15 +69,15 @@ classpath=$(find "$dir/lib" -maxdepth 1 -name '*.jar' | LC_ALL=C sort | paste -s
 cds_ok() { [ -f "$jsa" ] && "$java_bin" -Xshare:on -XX:SharedArchiveFile="$jsa" "${jvm_opts[@]}" -cp "$classpath" -version >/dev/null 2>&1; }
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 train_cds() {
-  local try port pid i
-  for try in 1 2 3; do
+  local port pid
+  for _ in 1 2 3; do
     port=$((20000 + RANDOM % 40000))
     port_open "$port" && continue
     rm -f "$jsa.tmp"
     "$java_bin" -XX:ArchiveClassesAtExit="$jsa.tmp" -Xlog:cds=off -Xlog:cds+dynamic=off "${jvm_opts[@]}" \
       -cp "$classpath" "$main_class" "$port" </dev/null >"$dir/cds-training.log" 2>&1 &
     pid=$!
-    for i in $(seq 1 300); do
+    for _ in $(seq 1 300); do
       port_open "$port" && break
       kill -0 "$pid" 2>/dev/null || break
       sleep 0.1
