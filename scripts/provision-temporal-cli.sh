@@ -32,8 +32,7 @@ if ! built; then
     mkdir -p "$dir/bin"
     mv "$dir/.gobin/temporal" "$bin"
     rmdir "$dir/.gobin"
-    log "built in $((SECONDS - start)) s"
+    log "built in $((SECONDS - start)) s: $("$bin" --version)"
   fi
 fi
-"$bin" --version >&2
 echo "$bin"
