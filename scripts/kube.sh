@@ -7,7 +7,7 @@
 #   up      build binaries if needed, start a fresh cluster (empty etcd), wait until usable (readyz, default
 #           ServiceAccount, Nodes Ready, a smoke Deployment fully available). Does nothing if already up.
 #   down    stop everything (TERM, then KILL); safe when nothing runs. --purge also deletes the state dir.
-#   status  one line per component; exit 0 only if all run and the apiserver is ready.
+#   status  one line per component; exit 0 if all run and the apiserver is ready, else 3.
 #   env     prints `export KUBECONFIG=...` (eval "$(scripts/kube.sh env)").
 #   crds    apply the pinned Istio, Gateway API and SMI CRDs (from the Go module cache) and wait until Established.
 # State (pki, etcd data, logs, pids, kubeconfigs) lives in $GLIDEPATH_STATE/kube. Messages go to stderr.
@@ -377,13 +377,13 @@ cmd_status() {
     if pid=$(running_pid "$name"); then
       echo "$name: running (pid $pid)"
     else
-      echo "$name: stopped"; ok=1
+      echo "$name: stopped"; ok=3
     fi
   done
   if [ -s "$PKI/admin.crt" ] && apiserver_ready; then
     echo "apiserver: ready at https://127.0.0.1:$APISERVER_PORT (KUBECONFIG=$KUBECONFIG_PATH)"
   else
-    echo "apiserver: not ready"; ok=1
+    echo "apiserver: not ready"; ok=3
   fi
   return "$ok"
 }
