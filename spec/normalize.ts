@@ -97,12 +97,14 @@ function kindOf(doc: unknown): string {
 interface Templates {
   namespaced: Map<string, { source: string; doc: AnalysisTemplateDoc }>;
   cluster: Map<string, { source: string; doc: AnalysisTemplateDoc }>;
+  /** Names of templates that failed validation: their problems are reported once, not per reference. */
+  invalid: Set<string>;
 }
 
 /** Validates the documents and builds the plan, or throws {@link SpecError} with every problem. */
 export function normalize(docs: readonly SourceDoc[], options: NormalizeOptions = {}): ReleasePlan {
   const problems: SpecProblem[] = [];
-  const templates: Templates = { namespaced: new Map(), cluster: new Map() };
+  const templates: Templates = { namespaced: new Map(), cluster: new Map(), invalid: new Set() };
   const mains: { source: string; kind: 'Release' | 'Rollout'; doc: unknown }[] = [];
 
   for (const { source, doc } of docs) {
@@ -114,6 +116,8 @@ export function normalize(docs: readonly SourceDoc[], options: NormalizeOptions 
       const parsed = analysisTemplateDoc.safeParse(doc);
       if (!parsed.success) {
         problems.push(...zodProblems(source, parsed.error));
+        const name = (doc as { metadata?: { name?: unknown } }).metadata?.name;
+        if (typeof name === 'string') templates.invalid.add(name);
         continue;
       }
       const map = parsed.data.kind === 'ClusterAnalysisTemplate' ? templates.cluster : templates.namespaced;
@@ -293,11 +297,18 @@ function resolveAnalysis(source: string, path: string, ref: RolloutAnalysisDoc, 
   const args: Record<string, ArgValue> = {};
   const declared = new Map<string, { template: string; value?: ArgValue }>();
   const before = problems.length;
+  let unresolved = false;
 
   ref.templates.forEach((t, i) => {
     const map = t.clusterScope ? templates.cluster : templates.namespaced;
     const found = map.get(t.templateName);
+    if (!found && templates.invalid.has(t.templateName)) {
+      problems.push({ source, path: `${path}.templates[${i}].templateName`, message: `template "${t.templateName}" is invalid (see its problems)` });
+      unresolved = true;
+      return;
+    }
     if (!found) {
+      unresolved = true;
       problems.push({ source, path: `${path}.templates[${i}].templateName`, message: `no ${t.clusterScope ? 'ClusterAnalysisTemplate' : 'AnalysisTemplate'} named "${t.templateName}" in the given files` });
       return;
     }
@@ -316,6 +327,7 @@ function resolveAnalysis(source: string, path: string, ref: RolloutAnalysisDoc, 
     }
   });
 
+  if (unresolved) return undefined; // args cannot be checked against templates we do not have
   (ref.args ?? []).forEach((a, i) => {
     if (!declared.has(a.name)) {
       problems.push({ source, path: `${path}.args[${i}].name`, message: `no template declares an arg "${a.name}"` });

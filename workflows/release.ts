@@ -5,7 +5,7 @@
  * from the workflow clock, and every side effect is an activity.
  */
 import * as wf from '@temporalio/workflow';
-import { TimeoutType } from '@temporalio/common';
+import { RetryState, TimeoutType } from '@temporalio/common';
 import type { createActivities } from '../activities/index.ts';
 import type { ReleaseTarget } from '../activities/contract.ts';
 import { verdictOf } from '../spec/analysis.ts';
@@ -466,6 +466,7 @@ export async function release(input: ReleaseInput): Promise<ReleaseResult> {
     }
 
     const s = stop as Stop;
+    status.approvals = undefined; // an approval interrupted by abort or rollback is no longer pending
     let outcome: Outcome = s.kind === 'abort' ? 'Aborted' : s.kind === 'rollback' ? 'RolledBack' : 'Failed';
     let reason = s.reason;
     if (touched) {
@@ -507,12 +508,19 @@ export async function release(input: ReleaseInput): Promise<ReleaseResult> {
   return result;
 }
 
+/** Activities bounded by the progress deadline (profiles.rollout). */
+const ROLLOUT_ACTIVITIES = new Set(['ensureCanary', 'setWeight', 'setCanaryScale', 'promoteCanary', 'deployPreview', 'finalizeBlueGreen']);
+
 function describeError(err: unknown): string {
   if (err instanceof wf.ActivityFailure) {
     const cause = err.cause;
-    if (cause instanceof wf.ApplicationFailure) return `${err.activityType}: ${cause.type ?? 'Error'}: ${cause.message}`;
-    if (cause instanceof wf.TimeoutFailure) return `${err.activityType}: ProgressDeadlineExceeded: did not complete in time (${cause.timeoutType === TimeoutType.SCHEDULE_TO_CLOSE ? 'progress deadline' : (cause.timeoutType ?? 'timeout')})`;
-    return `${err.activityType}: ${cause?.message ?? err.message}`;
+    const last = cause instanceof wf.ApplicationFailure ? `${cause.type ?? 'Error'}: ${cause.message}` : (cause?.message ?? err.message);
+    const outOfTime = err.retryState === RetryState.TIMEOUT || (cause instanceof wf.TimeoutFailure && cause.timeoutType === TimeoutType.SCHEDULE_TO_CLOSE);
+    if (outOfTime) {
+      const kind = ROLLOUT_ACTIVITIES.has(err.activityType) ? 'ProgressDeadlineExceeded' : 'TimedOut';
+      return `${err.activityType}: ${kind}: did not complete in time${cause instanceof wf.TimeoutFailure ? '' : ` (last error: ${last})`}`;
+    }
+    return `${err.activityType}: ${last}`;
   }
   if (err instanceof wf.ApplicationFailure) return `${err.type ?? 'Error'}: ${err.message}`;
   if (err instanceof Error) return err.message;

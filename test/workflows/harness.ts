@@ -1,0 +1,197 @@
+/**
+ * Time-skipping harness for the release workflow: one Java test server and one worker per test
+ * file, activities stubbed per workflow (Temporal's convention for workflow tests), every call
+ * recorded in order. Histories can be recorded for the replay test (RECORD_HISTORIES=1).
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Context } from '@temporalio/activity';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { bundleWorkflowCode, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import type { WorkflowHandle } from '@temporalio/client';
+import type { ReleaseActivities } from '../../activities/index.ts';
+import { statusQuery, type ReleaseStatus } from '../../workflows/messages.ts';
+import type { release } from '../../workflows/release.ts';
+import { releaseWorkflowId, type AnalysisRunSpec, type CanaryStep, type Measurement, type MetricSpec, type ReleasePlan, type Strategy } from '../../spec/types.ts';
+import { createTimeSkippingEnv } from '../support/time-skipping.ts';
+import { registerSearchAttributes } from '../../workers/search-attributes.ts';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export const HISTORY_DIR = path.join(root, 'test/replay/histories');
+
+export interface Call {
+  name: keyof ReleaseActivities;
+  args: unknown[];
+}
+
+type Overrides = Partial<{ [K in keyof ReleaseActivities]: (...args: Parameters<ReleaseActivities[K]>) => ReturnType<ReleaseActivities[K]> }>;
+
+export const STABLE_IMAGE = 'registry.local/app:v1';
+export const NEW_IMAGE = 'registry.local/app:v2';
+
+function okMeasurements(n: number): Measurement[] {
+  return Array.from({ length: n }, () => measurement('Successful', [0.999]));
+}
+
+/** Default behaviour: everything succeeds; analyses return `count` successful measurements. */
+function defaults(): ReleaseActivities {
+  return {
+    preflight: async () => ({ stableImage: STABLE_IMAGE, replicas: 4, warnings: [] }),
+    ensureCanary: async () => {},
+    setWeight: async (_t, weight) => ({ canaryReplicas: Math.ceil((4 * weight) / 100) }),
+    setCanaryScale: async () => ({ canaryReplicas: 1 }),
+    promoteCanary: async () => {},
+    abortCanary: async () => {},
+    deployPreview: async () => {},
+    switchActive: async () => {},
+    finalizeBlueGreen: async () => {},
+    abortBlueGreen: async () => {},
+    runAnalysis: async (_t, run) => ({ metrics: run.metrics.map((m) => ({ name: m.name, measurements: okMeasurements(m.count ?? 1) })), terminated: false }),
+  };
+}
+
+export class Harness {
+  readonly calls = new Map<string, Call[]>();
+  readonly overrides = new Map<string, Overrides>();
+  readonly taskQueue = 'release-tests';
+  env!: TestWorkflowEnvironment;
+  worker!: Worker;
+  private running!: Promise<void>;
+  private static bundle: Promise<WorkflowBundleWithSourceMap> | undefined;
+
+  static workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
+    Harness.bundle ??= bundleWorkflowCode({ workflowsPath: path.join(root, 'workflows/index.ts'), logger: { trace() {}, debug() {}, info() {}, warn() {}, error: console.error, log() {} } as never });
+    return Harness.bundle;
+  }
+
+  async start(): Promise<void> {
+    const [env, workflowBundle] = await Promise.all([createTimeSkippingEnv(), Harness.workflowBundle()]);
+    this.env = env;
+    await registerSearchAttributes(env.connection, env.namespace ?? 'default');
+    const base = defaults();
+    const activities = Object.fromEntries(
+      (Object.keys(base) as (keyof ReleaseActivities)[]).map((name) => [
+        name,
+        async (...args: unknown[]) => {
+          const id = Context.current().info.workflowExecution.workflowId;
+          const list = this.calls.get(id) ?? [];
+          list.push({ name, args });
+          this.calls.set(id, list);
+          const impl = (this.overrides.get(id)?.[name] ?? base[name]) as (...a: unknown[]) => Promise<unknown>;
+          return impl(...args);
+        },
+      ]),
+    );
+    this.worker = await Worker.create({
+      connection: env.nativeConnection,
+      taskQueue: this.taskQueue,
+      workflowBundle,
+      activities,
+      shutdownGraceTime: '2s',
+      shutdownForceTime: '5s', // a test that failed midway may leave a stub blocked; never hang the file
+      // Cancellation reaches a heartbeating activity on its next heartbeat; keep that prompt in tests.
+      maxHeartbeatThrottleInterval: '100ms',
+      defaultHeartbeatThrottleInterval: '100ms',
+    });
+    this.running = this.worker.run();
+  }
+
+  async stop(): Promise<void> {
+    this.worker?.shutdown();
+    await this.running;
+    await this.env?.teardown();
+  }
+
+  /** Starts a release of `plan`, with activity overrides for this release only. */
+  async begin(plan: ReleasePlan, overrides: Overrides = {}, initiator = 'ci-bot'): Promise<WorkflowHandle<typeof release>> {
+    const workflowId = releaseWorkflowId(plan);
+    this.overrides.set(workflowId, overrides);
+    this.calls.set(workflowId, []);
+    return this.env.client.workflow.start('release', {
+      taskQueue: this.taskQueue,
+      workflowId,
+      args: [{ plan, initiator }],
+      workflowIdConflictPolicy: 'FAIL',
+    }) as Promise<WorkflowHandle<typeof release>>;
+  }
+
+  callsOf(plan: ReleasePlan): Call[] {
+    return this.calls.get(releaseWorkflowId(plan)) ?? [];
+  }
+
+  /** Names of the calls, with the weight or target where the call has one: `setWeight(10)`. */
+  trace(plan: ReleasePlan): string[] {
+    return this.callsOf(plan).map((c) => {
+      const arg = c.args[1];
+      return c.name === 'setWeight' || c.name === 'switchActive' ? `${c.name}(${String(arg)})` : c.name;
+    });
+  }
+}
+
+/** Polls the status query (real time; time skipping is locked meanwhile) until `pred` holds. */
+export async function waitForStatus(handle: WorkflowHandle, pred: (s: ReleaseStatus) => boolean, what: string, timeoutMs = 15_000): Promise<ReleaseStatus> {
+  const deadline = Date.now() + timeoutMs;
+  let last: ReleaseStatus | undefined;
+  for (;;) {
+    try {
+      last = await handle.query(statusQuery);
+      if (pred(last)) return last;
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; last status: ${JSON.stringify(last && { phase: last.phase, step: last.step, message: last.message })}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+export async function recordHistory(handle: WorkflowHandle, name: string): Promise<void> {
+  if (process.env.RECORD_HISTORIES !== '1') return;
+  const history = await handle.fetchHistory();
+  await mkdir(HISTORY_DIR, { recursive: true });
+  await writeFile(path.join(HISTORY_DIR, `${name}.json`), JSON.stringify(history, null, 1));
+}
+
+// ---- plan builders ---------------------------------------------------------------------------------
+
+export function metric(name: string, extra: Partial<MetricSpec> = {}): MetricSpec {
+  return {
+    name,
+    count: 3,
+    intervalMs: 60_000,
+    successCondition: 'result[0] >= 0.99',
+    failureLimit: 0,
+    inconclusiveLimit: 0,
+    consecutiveErrorLimit: 4,
+    dryRun: false,
+    provider: { prometheus: { address: 'http://127.0.0.1:9090', query: 'up' } },
+    ...extra,
+  };
+}
+
+export function analysis(name: string, metrics: MetricSpec[] = [metric('success-rate')]): AnalysisRunSpec {
+  return { name, templates: [name], args: {}, metrics };
+}
+
+export function plan(name: string, strategy: Strategy, extra: Partial<ReleasePlan> = {}): ReleasePlan {
+  return {
+    name,
+    namespace: 'tests',
+    workload: { kind: 'Deployment', name },
+    image: NEW_IMAGE,
+    progressDeadlineSeconds: 600,
+    retryWindowSeconds: 3600,
+    policy: {},
+    strategy,
+    ...extra,
+  };
+}
+
+export function canary(name: string, steps: CanaryStep[], extra: Partial<ReleasePlan> & { background?: { analysis: AnalysisRunSpec; startingStep: number } } = {}): ReleasePlan {
+  const { background, ...rest } = extra;
+  return plan(name, { type: 'canary', steps, ...(background ? { background } : {}) }, rest);
+}
+
+export function measurement(phase: Measurement['phase'], value: unknown, message?: string): Measurement {
+  return { phase, value, ...(message ? { message } : {}), startedAt: '2026-01-01T00:00:00.000Z', finishedAt: '2026-01-01T00:00:01.000Z' };
+}

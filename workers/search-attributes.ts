@@ -1,0 +1,23 @@
+/** Registers Glidepath's search attributes on a Temporal namespace (idempotent). */
+import type { Connection } from '@temporalio/client';
+import proto from '@temporalio/proto';
+import { SEARCH_ATTRIBUTES } from '../workflows/messages.ts';
+
+const KEYWORD = proto.temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD;
+const ALREADY_EXISTS = 6;
+
+/**
+ * Adds the attributes that are missing. Temporal's Java test server implements AddSearchAttributes
+ * but not ListSearchAttributes, so "already exists" is read from the add's answer.
+ */
+export async function registerSearchAttributes(connection: Connection, namespace: string): Promise<void> {
+  for (const key of SEARCH_ATTRIBUTES) {
+    try {
+      await connection.operatorService.addSearchAttributes({ namespace, searchAttributes: { [key.name]: KEYWORD } });
+    } catch (err) {
+      const code = (err as { code?: number }).code;
+      if (code === ALREADY_EXISTS || /already exists/i.test((err as Error).message)) continue;
+      throw err;
+    }
+  }
+}
