@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Prometheus for the metric provider tests and the analysis benchmark, from Debian's packages.
+# Installs the `prometheus` package when no binary is found (it is only the server binary we use: the
+# package's systemd unit is not started here, and tests run their own instance on 127.0.0.1 with a temp
+# data dir). Prints the binary's absolute path as the only stdout line:
+#   export PROMETHEUS_BIN=$(bash scripts/provision-prometheus.sh)
+# PROMETHEUS_BIN, when set to an executable, wins over PATH and over installing.
+set -euo pipefail
+
+log() { echo "provision-prometheus: $*" >&2; }
+
+found() {
+  if [ -n "${PROMETHEUS_BIN:-}" ] && [ -x "$PROMETHEUS_BIN" ]; then
+    readlink -f "$PROMETHEUS_BIN"
+    return 0
+  fi
+  local p
+  p=$(command -v prometheus 2>/dev/null) || return 1
+  readlink -f "$p"
+}
+
+if bin=$(found); then
+  echo "$bin"
+  exit 0
+fi
+
+if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
+  log "no prometheus binary on PATH and cannot apt-get install it (run as root on Debian, or set PROMETHEUS_BIN)"
+  exit 1
+fi
+
+log "installing Prometheus from Debian's packages"
+# Debian's postinst starts the service through invoke-rc.d; in a container without an init that is a
+# no-op, and policy-rc.d (exit 101) makes sure no prometheus daemon is started by the install anywhere.
+policy=/usr/sbin/policy-rc.d
+made_policy=0
+if [ ! -e "$policy" ]; then
+  printf '#!/bin/sh\nexit 101\n' >"$policy"
+  chmod +x "$policy"
+  made_policy=1
+fi
+cleanup() { if [ "$made_policy" = 1 ]; then rm -f "$policy"; fi; }
+trap cleanup EXIT
+
+apt-get update -qq >&2
+DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >&2
+
+bin=$(found) || { log "apt-get installed prometheus but no binary is on PATH"; exit 1; }
+log "$("$bin" --version 2>&1 | head -1)"
+echo "$bin"
