@@ -3,7 +3,9 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { abortUpdate, approveUpdate, promoteUpdate, statusQuery } from '../../workflows/messages.ts';
 import type { BlueGreenStrategy } from '../../spec/types.ts';
+import type { ReleaseStatus } from '../../workflows/messages.ts';
 import { Harness, NEW_IMAGE, analysis, measurement, plan, recordHistory, waitForStatus } from './harness.ts';
+import { causeOf } from './harness.ts';
 
 const h = new Harness();
 before(() => h.start());
@@ -125,7 +127,7 @@ describe('status', () => {
         await promotion;
       },
     });
-    const common = (s: Awaited<ReturnType<typeof handle.query<typeof statusQuery>>>) => {
+    const common = (s: ReleaseStatus) => {
       assert.equal(s.releaseId, 'release-tests-status-walk');
       assert.equal(s.service, 'tests/status-walk');
       assert.equal(s.strategy, 'canary');
@@ -153,7 +155,7 @@ describe('status', () => {
     const promoting = await waitForStatus(handle, (s) => s.phase === 'Promoting', 'Promoting');
     common(promoting);
     assert.deepEqual([promoting.step.index, promoting.step.kind, promoting.canaryWeight, promoting.approvals], [5, 'promote', 40, undefined]);
-    await assert.rejects(handle.executeUpdate(abortUpdate, { args: [{ by: 'alice' }] }), (err: Error) => /cannot abort .*: release is Promoting/.test(String(err.cause?.message)));
+    await assert.rejects(handle.executeUpdate(abortUpdate, { args: [{ by: 'alice' }] }), (err: unknown) => /cannot abort .*: release is Promoting/.test(causeOf(err)));
     releasePromotion();
 
     const result = await handle.result();

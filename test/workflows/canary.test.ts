@@ -9,6 +9,7 @@ import { WorkflowExecutionAlreadyStartedError, WorkflowUpdateFailedError } from 
 import { Context } from '@temporalio/activity';
 import { abortSignal, abortUpdate, approveSignal, approveUpdate, promoteSignal, promoteUpdate, retryUpdate, statusQuery } from '../../workflows/messages.ts';
 import { Harness, NEW_IMAGE, STABLE_IMAGE, analysis, canary, measurement, metric, recordHistory, waitForStatus } from './harness.ts';
+import { causeOf } from './harness.ts';
 
 const h = new Harness();
 before(() => h.start());
@@ -326,7 +327,7 @@ describe('canary', () => {
   test('an invalid plan fails at workflow start before any activity', async () => {
     const p = canary('invalid', [{ kind: 'setWeight', weight: 150 }]);
     const handle = await h.begin(p);
-    await assert.rejects(handle.result(), (err: Error) => /invalid release plan: strategy.steps.0.weight/.test(String((err as { cause?: Error }).cause?.message)));
+    await assert.rejects(handle.result(), (err: unknown) => /invalid release plan: strategy.steps.0.weight/.test(String((err as { cause?: Error }).cause?.message)));
     assert.deepEqual(h.trace(p), []);
   });
 
@@ -365,7 +366,7 @@ describe('approvals', () => {
     await waitForStatus(handle, (s) => s.phase === 'AwaitingApproval', 'awaiting approval');
     const beforeEvents = (await handle.fetchHistory()).events ?? [];
     const before = beforeEvents.length;
-    await assert.rejects(handle.executeUpdate(approveUpdate, { args: [{ by: 'mallory' }] }), (err: Error) => err instanceof WorkflowUpdateFailedError && /mallory is not an approver of step 1 \(approvers: alice, bob, ci-bot\)/.test(String(err.cause?.message)));
+    await assert.rejects(handle.executeUpdate(approveUpdate, { args: [{ by: 'mallory' }] }), (err: unknown) => err instanceof WorkflowUpdateFailedError && /mallory is not an approver of step 1 \(approvers: alice, bob, ci-bot\)/.test(causeOf(err)));
     const afterUpdate = (await handle.fetchHistory()).events ?? [];
     // The Java test server has no speculative workflow tasks, so it records the (empty) workflow
     // task that ran the validator; a real server records nothing (asserted in the dev-server suite).
@@ -387,7 +388,7 @@ describe('approvals', () => {
     const p = gated('four-eyes');
     const handle = await h.begin(p, {}, 'ci-bot');
     await waitForStatus(handle, (s) => s.phase === 'AwaitingApproval', 'awaiting approval');
-    await assert.rejects(handle.executeUpdate(approveUpdate, { args: [{ by: 'ci-bot' }] }), (err: Error) => /ci-bot started this release and cannot approve it/.test(String(err.cause?.message)));
+    await assert.rejects(handle.executeUpdate(approveUpdate, { args: [{ by: 'ci-bot' }] }), (err: unknown) => /ci-bot started this release and cannot approve it/.test(causeOf(err)));
     await handle.executeUpdate(approveUpdate, { args: [{ by: 'bob' }] });
     assert.equal((await handle.result()).outcome, 'Promoted');
   });
@@ -397,7 +398,7 @@ describe('approvals', () => {
     const handle = await h.begin(p);
     await waitForStatus(handle, (s) => s.phase === 'AwaitingApproval', 'awaiting approval');
     await handle.executeUpdate(approveUpdate, { args: [{ by: 'alice' }] });
-    await assert.rejects(handle.executeUpdate(approveUpdate, { args: [{ by: 'alice' }] }), (err: Error) => /alice has already approved step 1/.test(String(err.cause?.message)));
+    await assert.rejects(handle.executeUpdate(approveUpdate, { args: [{ by: 'alice' }] }), (err: unknown) => /alice has already approved step 1/.test(causeOf(err)));
     const one = await handle.query(statusQuery);
     assert.equal(one.phase, 'AwaitingApproval');
     assert.equal(one.approvals?.granted.length, 1);
@@ -429,12 +430,12 @@ describe('approvals', () => {
     const p = canary('policy', [{ kind: 'setWeight', weight: 10 }, { kind: 'pause' }], { policy: { promoters: ['alice'], aborters: ['oncall'] } });
     const handle = await h.begin(p);
     await waitForStatus(handle, (s) => s.phase === 'Paused', 'paused');
-    await assert.rejects(handle.executeUpdate(promoteUpdate, { args: [{ by: 'bob' }] }), (err: Error) => /bob may not promote this release \(promoters: alice\)/.test(String(err.cause?.message)));
-    await assert.rejects(handle.executeUpdate(abortUpdate, { args: [{ by: 'alice' }] }), (err: Error) => /alice may not abort this release \(aborters: oncall\)/.test(String(err.cause?.message)));
+    await assert.rejects(handle.executeUpdate(promoteUpdate, { args: [{ by: 'bob' }] }), (err: unknown) => /bob may not promote this release \(promoters: alice\)/.test(causeOf(err)));
+    await assert.rejects(handle.executeUpdate(abortUpdate, { args: [{ by: 'alice' }] }), (err: unknown) => /alice may not abort this release \(aborters: oncall\)/.test(causeOf(err)));
     await handle.signal(promoteSignal, { by: 'bob' });
     const s = await waitForStatus(handle, (x) => x.audit.some((a) => a.by === 'bob'), 'bob audited');
     assert.equal(s.phase, 'Paused');
-    await assert.rejects(handle.executeUpdate(approveUpdate, { args: [{ by: 'alice' }] }), (err: Error) => /cannot approve .*: release is Paused/.test(String(err.cause?.message)));
+    await assert.rejects(handle.executeUpdate(approveUpdate, { args: [{ by: 'alice' }] }), (err: unknown) => /cannot approve .*: release is Paused/.test(causeOf(err)));
     await handle.executeUpdate(promoteUpdate, { args: [{ by: 'alice' }] });
     assert.equal((await handle.result()).outcome, 'Promoted');
   });

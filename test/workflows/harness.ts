@@ -7,6 +7,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Context } from '@temporalio/activity';
+import proto from '@temporalio/proto';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import type { WorkflowHandle } from '@temporalio/client';
@@ -74,7 +75,7 @@ export class Harness {
       (Object.keys(base) as (keyof ReleaseActivities)[]).map((name) => [
         name,
         async (...args: unknown[]) => {
-          const id = Context.current().info.workflowExecution.workflowId;
+          const id = Context.current().info.workflowExecution?.workflowId ?? '';
           const list = this.calls.get(id) ?? [];
           list.push({ name, args });
           this.calls.set(id, list);
@@ -129,6 +130,12 @@ export class Harness {
   }
 }
 
+/** The message of a rejected update's cause (the validator's error). */
+export function causeOf(err: unknown): string {
+  const cause = (err as { cause?: unknown }).cause;
+  return cause instanceof Error ? cause.message : String(cause);
+}
+
 /** Polls the status query (real time; time skipping is locked meanwhile) until `pred` holds. */
 export async function waitForStatus(handle: WorkflowHandle, pred: (s: ReleaseStatus) => boolean, what: string, timeoutMs = 15_000): Promise<ReleaseStatus> {
   const deadline = Date.now() + timeoutMs;
@@ -145,11 +152,13 @@ export async function waitForStatus(handle: WorkflowHandle, pred: (s: ReleaseSta
   }
 }
 
-export async function recordHistory(handle: WorkflowHandle, name: string): Promise<void> {
+/** Saves the history as `<workflowId>.binpb`: replay needs the workflow ID the history ran under. */
+export async function recordHistory(handle: WorkflowHandle, _scenario: string): Promise<void> {
   if (process.env.RECORD_HISTORIES !== '1') return;
   const history = await handle.fetchHistory();
   await mkdir(HISTORY_DIR, { recursive: true });
-  await writeFile(path.join(HISTORY_DIR, `${name}.json`), JSON.stringify(history, null, 1));
+  // Binary protobuf: exact, and independent of which protobufjs copy produced the object.
+  await writeFile(path.join(HISTORY_DIR, `${handle.workflowId}.binpb`), proto.temporal.api.history.v1.History.encode(history).finish());
 }
 
 // ---- plan builders ---------------------------------------------------------------------------------

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Benchmarks (`npm run bench`): each prints its figures. Starts the servers they need.
+set -euo pipefail
+source "$(dirname "$0")/env.sh"
+cd "$GLIDEPATH_ROOT"
+bash scripts/setup.sh
+source scripts/env.sh
+source scripts/servers.sh
+servers_up temporal kube prometheus
+
+step "history events per canary step"
+node bench/history-events.ts
+
+step "wall time of the state-machine suite (time skipping)"
+t0=$(date +%s.%N)
+node --test --test-concurrency=1 'test/workflows/*.test.ts' >/dev/null 2>&1 || { echo "state-machine suite failed" >&2; exit 1; }
+t1=$(date +%s.%N)
+printf 'state-machine-suite: %.1f s wall time (goal ≤ 60 s)\n' "$(echo "$t1 - $t0" | bc)"
+
+for b in bench/*.ts; do
+  case "$b" in bench/history-events.ts) continue ;; esac
+  step "$b"
+  node "$b"
+done

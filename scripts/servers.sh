@@ -1,0 +1,57 @@
+# Sourced by test.sh, bench.sh and demo.sh: provisions and starts the real servers on loopback and
+# registers a trap that stops the ones this shell started. Usage: servers_up [temporal] [kube] [prometheus]
+started_servers=()
+
+servers_down() {
+  local s
+  for s in "${started_servers[@]}"; do
+    case "$s" in
+      temporal) bash "$GLIDEPATH_ROOT/scripts/dev-server.sh" stop >&2 || true ;;
+      kube) bash "$GLIDEPATH_ROOT/scripts/kube.sh" down >&2 || true ;;
+    esac
+  done
+  started_servers=()
+}
+
+step() { echo "== $* ($(date +%T))" >&2; }
+
+servers_up() {
+  trap servers_down EXIT
+  local want
+  step "provisioning the time-skipping test server"
+  GLIDEPATH_TEST_SERVER=$(bash "$GLIDEPATH_ROOT/scripts/provision-test-server.sh")
+  export GLIDEPATH_TEST_SERVER
+  for want in "$@"; do
+    case "$want" in
+      temporal)
+        step "provisioning the Temporal CLI (dev server + Web UI)"
+        TEMPORAL_CLI=$(bash "$GLIDEPATH_ROOT/scripts/provision-temporal-cli.sh")
+        export TEMPORAL_CLI
+        export TEMPORAL_ADDRESS="${TEMPORAL_ADDRESS:-127.0.0.1:7233}"
+        if ! bash "$GLIDEPATH_ROOT/scripts/dev-server.sh" status >/dev/null 2>&1; then
+          step "starting the Temporal dev server"
+          bash "$GLIDEPATH_ROOT/scripts/dev-server.sh" start >&2
+          started_servers+=(temporal)
+        fi
+        ;;
+      kube)
+        step "provisioning the Kubernetes control plane"
+        bash "$GLIDEPATH_ROOT/scripts/provision-kube.sh" >/dev/null
+        if ! bash "$GLIDEPATH_ROOT/scripts/kube.sh" status >/dev/null 2>&1; then
+          step "starting the Kubernetes control plane"
+          bash "$GLIDEPATH_ROOT/scripts/kube.sh" up --crds >&2
+          started_servers+=(kube)
+        fi
+        eval "$(bash "$GLIDEPATH_ROOT/scripts/kube.sh" env)"
+        export KUBECONFIG
+        ;;
+      prometheus)
+        if [ -f "$GLIDEPATH_ROOT/scripts/provision-prometheus.sh" ]; then
+          step "provisioning Prometheus"
+          PROMETHEUS_BIN=$(bash "$GLIDEPATH_ROOT/scripts/provision-prometheus.sh")
+          export PROMETHEUS_BIN
+        fi
+        ;;
+    esac
+  done
+}

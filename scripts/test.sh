@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The test command (`npm test`): provisions and starts every real server the tests meet, on
+# loopback, runs type check, lint and every test file, and stops what it started.
+#   time-skipping suites → Temporal's Java test server (Maven Central)
+#   dev-server suites    → `temporal server start-dev` (Temporal CLI built from the Go module proxy)
+#   Kubernetes suites    → etcd, kube-apiserver, controller-manager, scheduler, kwok (Go modules)
+#   analysis suites      → Prometheus (Debian package), started by each test
+# A subset: npm test -- 'test/spec/*.test.ts'
+set -euo pipefail
+source "$(dirname "$0")/env.sh"
+cd "$GLIDEPATH_ROOT"
+bash scripts/setup.sh
+source scripts/env.sh
+source scripts/servers.sh
+servers_up temporal kube prometheus
+
+step "type check and lint"
+bash scripts/lint.sh
+
+step "tests"
+if [ "$#" -gt 0 ]; then files=("$@"); else files=('test/**/*.test.ts'); fi
+# One file at a time: suites share the dev server, the control plane and 2 cores.
+node --test --test-concurrency=1 --test-timeout=300000 "${files[@]}"
