@@ -1,0 +1,275 @@
+/**
+ * `glidepath codec-server`: Temporal's remote codec protocol over HTTP, so the Web UI and
+ * `temporal workflow show --codec-endpoint` can display encrypted payloads.
+ *
+ * Protocol (temporalio/samples-go codec-server/README.md): `POST …/encode` and `POST …/decode`;
+ * only the last path segment selects the endpoint; the body is `Payloads` as proto3 JSON
+ * (`{"payloads":[{"metadata":{"encoding":"<base64>"},"data":"<base64>"}]}`, every bytes field
+ * base64), answered in the same shape; invalid JSON and codec errors answer 400. The namespace
+ * comes from the `X-Namespace` header (sent by the Web UI and the CLI) or else from the path
+ * segment before the endpoint (`/{namespace}/decode`); `--namespace` restricts which are served.
+ *
+ * CORS is answered only for the `--ui-origin` origins (never `*`); a request carrying any other
+ * `Origin` is refused with 403 and no CORS headers. Requests without `Origin` (CLI, curl) are served.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Option, type Command } from 'commander';
+import type { Payload, PayloadCodec } from '@temporalio/common';
+import { KEY_FILE_ENV, KEYS_ENV, loadCodecFromEnv } from '../workers/codec.ts';
+import { EXIT } from './output.ts';
+
+export const DEFAULT_CODEC_PORT = 8888;
+export const DEFAULT_UI_ORIGIN = 'http://127.0.0.1:8233';
+const MAX_BODY_BYTES = 16 * 1024 * 1024;
+const SHUTDOWN_GRACE_MS = 5_000;
+const BASE64_PATTERN = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+export const CORS_ALLOWED_HEADERS = 'Content-Type, X-Namespace, Authorization';
+
+export interface CodecServerOptions {
+  codec: PayloadCodec;
+  /** Browser origins allowed to call the server (the Web UI), e.g. `http://127.0.0.1:8233`. */
+  uiOrigins: string[];
+  /** Namespaces served; empty or undefined: any. */
+  namespaces?: string[] | undefined;
+  /** Called once per failed request (status >= 400). */
+  onError?: ((info: { status: number; path: string; namespace?: string | undefined; message: string }) => void) | undefined;
+}
+
+/** proto3 JSON of one Payload: bytes fields as base64. */
+interface JsonPayload {
+  metadata?: Record<string, string> | null;
+  data?: string | null;
+}
+
+class HttpError extends Error {
+  readonly status: number;
+  constructor(status: number, message: string) {
+    super(message);
+    this.status = status;
+  }
+}
+
+/** `http://Host:8233/` → `http://host:8233`; throws on `*`, `null` or anything that is not an http(s) origin. */
+export function normalizeOrigin(origin: string): string {
+  if (origin.trim() === '*' || origin.trim() === 'null') throw new Error(`--ui-origin "${origin}": name the Web UI's origin, wildcards are not accepted`);
+  let url: URL;
+  try {
+    url = new URL(origin.trim());
+  } catch {
+    throw new Error(`--ui-origin "${origin}" is not a URL such as ${DEFAULT_UI_ORIGIN}`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error(`--ui-origin "${origin}" must be http or https`);
+  return url.origin;
+}
+
+function fromBase64(value: unknown, what: string): Uint8Array {
+  if (typeof value !== 'string' || !BASE64_PATTERN.test(value)) throw new HttpError(400, `${what} is not a base64 string`);
+  return new Uint8Array(Buffer.from(value, 'base64'));
+}
+
+function toBase64(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64');
+}
+
+/** Parses a `Payloads` proto3-JSON body. */
+export function payloadsFromJson(body: unknown): Payload[] {
+  const list = (body as { payloads?: unknown } | null)?.payloads;
+  if (typeof body !== 'object' || body === null || !Array.isArray(list)) throw new HttpError(400, 'body must be a JSON object with a "payloads" array');
+  return list.map((item: unknown, i) => {
+    if (typeof item !== 'object' || item === null) throw new HttpError(400, `payloads[${i}] is not an object`);
+    const { metadata, data } = item as JsonPayload;
+    if (metadata !== undefined && metadata !== null && (typeof metadata !== 'object' || Array.isArray(metadata))) {
+      throw new HttpError(400, `payloads[${i}].metadata is not an object`);
+    }
+    return {
+      metadata: Object.fromEntries(Object.entries(metadata ?? {}).map(([k, v]) => [k, fromBase64(v, `payloads[${i}].metadata.${k}`)])),
+      data: data === undefined || data === null ? new Uint8Array() : fromBase64(data, `payloads[${i}].data`),
+    };
+  });
+}
+
+/** Serialises payloads as a `Payloads` proto3-JSON body (empty data omitted, as protobuf JSON does). */
+export function payloadsToJson(payloads: Payload[]): { payloads: JsonPayload[] } {
+  return {
+    payloads: payloads.map(({ metadata, data }) => ({
+      metadata: Object.fromEntries(Object.entries(metadata ?? {}).map(([k, v]) => [k, toBase64(v)])),
+      ...(data && data.byteLength > 0 ? { data: toBase64(data) } : {}),
+    })),
+  };
+}
+
+async function readBody(req: IncomingMessage): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.byteLength;
+    if (size > MAX_BODY_BYTES) throw new HttpError(413, `body exceeds ${MAX_BODY_BYTES} bytes`);
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks);
+}
+
+/** The HTTP server (not yet listening). */
+export function createCodecServer(options: CodecServerOptions): Server {
+  const allowed = new Set(options.uiOrigins.map(normalizeOrigin));
+  const namespaces = new Set(options.namespaces ?? []);
+
+  const corsHeaders = (origin: string): Record<string, string> => ({
+    'Access-Control-Allow-Origin': origin,
+    'Access-Control-Allow-Credentials': 'true',
+    Vary: 'Origin',
+  });
+
+  const send = (res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void => {
+    const text = JSON.stringify(body);
+    res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text), ...headers });
+    res.end(text);
+  };
+
+  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const url = new URL(req.url ?? '/', 'http://codec.invalid');
+    const segments = url.pathname.split('/').filter(Boolean);
+    const endpoint = segments.at(-1);
+    const origin = req.headers.origin;
+    let cors: Record<string, string> = { Vary: 'Origin' };
+    let namespace: string | undefined;
+    try {
+      if (origin !== undefined) {
+        if (!allowed.has(origin)) throw new HttpError(403, `origin ${origin} is not allowed (allowed: ${[...allowed].join(', ')})`);
+        cors = corsHeaders(origin);
+      }
+      if (endpoint !== 'encode' && endpoint !== 'decode') throw new HttpError(404, 'not found: POST …/encode or …/decode');
+      if (req.method === 'OPTIONS') {
+        res.writeHead(204, {
+          ...cors,
+          'Access-Control-Allow-Methods': 'POST, OPTIONS',
+          'Access-Control-Allow-Headers': CORS_ALLOWED_HEADERS,
+          'Access-Control-Max-Age': '600',
+        });
+        res.end();
+        return;
+      }
+      if (req.method !== 'POST') {
+        res.setHeader('Allow', 'POST, OPTIONS');
+        throw new HttpError(405, `${req.method} not allowed: use POST`);
+      }
+      const header = req.headers['x-namespace'];
+      const fromHeader = (Array.isArray(header) ? header[0] : header)?.trim() || undefined;
+      const fromPath = segments.length >= 2 ? decodeURIComponent(segments.at(-2)!) : undefined;
+      namespace = fromHeader ?? fromPath;
+      if (namespaces.size > 0 && (namespace === undefined || !namespaces.has(namespace))) {
+        throw new HttpError(403, namespace === undefined ? 'no namespace given: send X-Namespace' : `namespace "${namespace}" is not served here (served: ${[...namespaces].join(', ')})`);
+      }
+      const raw = await readBody(req);
+      let body: unknown;
+      try {
+        body = JSON.parse(raw.toString('utf8'));
+      } catch (err) {
+        throw new HttpError(400, `invalid JSON: ${(err as Error).message}`);
+      }
+      const payloads = payloadsFromJson(body);
+      let result: Payload[];
+      try {
+        result = endpoint === 'encode' ? await options.codec.encode(payloads) : await options.codec.decode(payloads);
+      } catch (err) {
+        throw new HttpError(400, `${endpoint} failed: ${(err as Error).message}`);
+      }
+      send(res, 200, payloadsToJson(result), cors);
+    } catch (err) {
+      const status = err instanceof HttpError ? err.status : 500;
+      const message = err instanceof HttpError ? err.message : `internal error: ${(err as Error).message}`;
+      options.onError?.({ status, path: url.pathname, namespace, message });
+      // A refused origin has no CORS headers in `cors`, so the browser does not expose even the error.
+      if (!res.headersSent) send(res, status, { error: message }, cors);
+      else res.destroy();
+    }
+  };
+
+  return createServer((req, res) => {
+    void handle(req, res);
+  });
+}
+
+/** Resolves when the server has stopped: new connections refused, in-flight requests finished (or cut after `graceMs`). */
+export async function closeGracefully(server: Server, graceMs = SHUTDOWN_GRACE_MS): Promise<void> {
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  // Keep-alive connections become idle once their response is sent: close them as they do.
+  const sweep = setInterval(() => server.closeIdleConnections(), 50);
+  const timer = setTimeout(() => server.closeAllConnections(), graceMs);
+  try {
+    await closed;
+  } finally {
+    clearInterval(sweep);
+    clearTimeout(timer);
+  }
+}
+
+function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
+}
+
+function parsePort(value: string): number {
+  const port = Number(value);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port "${value}" is not a port number`);
+  return port;
+}
+
+export function registerCodecServer(program: Command): void {
+  program
+    .command('codec-server')
+    .description(`serve Temporal's remote codec protocol (POST /encode, /decode) with the keys from ${KEYS_ENV} or ${KEY_FILE_ENV}, for the Web UI and the temporal CLI`)
+    .addOption(new Option('--port <port>', 'port to listen on (0: any free port)').default(DEFAULT_CODEC_PORT).argParser(parsePort))
+    .option('--host <host>', 'address to bind', '127.0.0.1')
+    .option('--ui-origin <origin>', `the Web UI's origin, allowed by CORS (repeatable; default ${DEFAULT_UI_ORIGIN})`, collect)
+    .option('--namespace <namespace>', 'serve only this namespace (repeatable; default: any)', collect)
+    .action(async (opts: { port: number; host: string; uiOrigin?: string[]; namespace?: string[] }) => {
+      let codec;
+      let uiOrigins: string[];
+      try {
+        codec = loadCodecFromEnv(process.env);
+        uiOrigins = (opts.uiOrigin ?? [DEFAULT_UI_ORIGIN]).map(normalizeOrigin);
+      } catch (err) {
+        process.stderr.write(`glidepath codec-server: ${(err as Error).message}\n`);
+        process.exitCode = EXIT.usage;
+        return;
+      }
+      if (!codec) {
+        process.stderr.write(`glidepath codec-server: no encryption keys: set ${KEYS_ENV} or ${KEY_FILE_ENV}\n`);
+        process.exitCode = EXIT.usage;
+        return;
+      }
+      const server = createCodecServer({
+        codec,
+        uiOrigins,
+        namespaces: opts.namespace,
+        onError: ({ status, path, namespace, message }) =>
+          process.stderr.write(`${JSON.stringify({ level: status >= 500 ? 'error' : 'warn', status, path, namespace, message })}\n`),
+      });
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(opts.port, opts.host, () => {
+          server.off('error', reject);
+          resolve();
+        });
+      });
+      const { address, port } = server.address() as AddressInfo;
+      const host = address.includes(':') ? `[${address}]` : address;
+      process.stdout.write(
+        `codec server listening on http://${host}:${port} (key ids ${codec.keyIds.join(', ')}; encrypting with ${codec.currentKeyId}; CORS for ${uiOrigins.join(', ')})\n`,
+      );
+      const signal = await new Promise<NodeJS.Signals>((resolve) => {
+        const stop = (sig: NodeJS.Signals): void => {
+          process.off('SIGINT', stop);
+          process.off('SIGTERM', stop);
+          resolve(sig);
+        };
+        process.on('SIGINT', stop);
+        process.on('SIGTERM', stop);
+      });
+      process.stdout.write(`codec server: ${signal}, shutting down\n`);
+      await closeGracefully(server);
+      process.stdout.write('codec server stopped\n');
+      process.exitCode = EXIT.ok;
+    });
+}
