@@ -28,12 +28,6 @@ function codec(env: Record<string, string>): AesGcmCodec {
   return c;
 }
 
-async function roundTrip(encoder: AesGcmCodec, decoderCodec: AesGcmCodec, value: unknown): Promise<unknown> {
-  const [encrypted] = await encoder.encode([defaultPayloadConverter.toPayload(value)]);
-  const [decrypted] = await decoderCodec.decode([encrypted!]);
-  return defaultPayloadConverter.fromPayload(decrypted!);
-}
-
 describe('AesGcmCodec', () => {
   it('round-trips JSON, binary, null and empty payloads; ciphertext hides the plaintext', async () => {
     const c = codec({ GLIDEPATH_CODEC_KEYS: `k1:${K1}` });

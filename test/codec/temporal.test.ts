@@ -46,6 +46,7 @@ async function connect(): Promise<Connection> {
     throw new Error(
       `no Temporal server at ${ADDRESS} (TEMPORAL_ADDRESS): ${(err as Error).message}. ` +
         'Run the tests with scripts/test.sh (it starts the dev server), or start one: bash scripts/dev-server.sh start',
+      { cause: err },
     );
   }
 }
