@@ -1,6 +1,7 @@
 /** The `glidepath` CLI. Usage errors exit 2; each command documents its other exit codes. */
 import { Command, CommanderError, Option } from 'commander';
 import { registerLint } from './lint.ts';
+import { CliExit, registerRelease } from './release.ts';
 import { EXIT } from './output.ts';
 
 export function buildProgram(): Command {
@@ -10,6 +11,7 @@ export function buildProgram(): Command {
     .exitOverride()
     .configureOutput({ outputError: (str, write) => write(str) });
   registerLint(program);
+  registerRelease(program);
   return program;
 }
 
@@ -22,6 +24,10 @@ export async function main(argv: string[]): Promise<number> {
     if (err instanceof CommanderError) {
       if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.exitCode === 0) return EXIT.ok;
       return EXIT.usage;
+    }
+    if (err instanceof CliExit) {
+      process.stderr.write(`glidepath: ${err.message}\n`);
+      return err.code;
     }
     process.stderr.write(`glidepath: ${(err as Error).message}\n`);
     return EXIT.failed;

@@ -10,7 +10,7 @@ const ALREADY_EXISTS = 6;
  * Adds the attributes that are missing. Temporal's Java test server implements AddSearchAttributes
  * but not ListSearchAttributes, so "already exists" is read from the add's answer.
  */
-export async function registerSearchAttributes(connection: Connection, namespace: string): Promise<void> {
+export async function registerSearchAttributes(connection: Pick<Connection, 'operatorService'>, namespace: string): Promise<void> {
   for (const key of SEARCH_ATTRIBUTES) {
     try {
       await connection.operatorService.addSearchAttributes({ namespace, searchAttributes: { [key.name]: KEYWORD } });

@@ -1,0 +1,49 @@
+/**
+ * A worker process for the dev-server suite: the real workflow code and data converter, with
+ * activities that succeed after a short delay (the issue allows stubs until Kubernetes lands; the
+ * Kubernetes suites run the real ones). Its own process, so tests can SIGKILL it.
+ * Env: TEMPORAL_ADDRESS, GLIDEPATH_TASK_QUEUE, STUB_DELAY_MS.
+ */
+import { Worker } from '@temporalio/worker';
+import { Context } from '@temporalio/activity';
+import type { ReleaseActivities } from '../../activities/index.ts';
+import { connectNative, temporalSettings } from '../../workers/config.ts';
+import { dataConverterFromEnv } from '../../workers/codec.ts';
+import { WORKFLOWS_PATH } from '../../workers/bundle.ts';
+
+const delay = Number(process.env.STUB_DELAY_MS ?? '50');
+const sleep = async (ms: number) => {
+  const ctx = Context.current();
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    ctx.heartbeat();
+    await ctx.sleep(Math.min(200, end - Date.now()));
+  }
+};
+
+const activities: ReleaseActivities = {
+  preflight: async () => ({ stableImage: 'registry.local/app:v1', replicas: 4, warnings: [] }),
+  ensureCanary: async () => sleep(delay),
+  setWeight: async (_t, weight) => (await sleep(delay), { canaryReplicas: Math.ceil((4 * weight) / 100) }),
+  setCanaryScale: async () => ({ canaryReplicas: 1 }),
+  promoteCanary: async () => sleep(delay),
+  abortCanary: async () => sleep(delay),
+  deployPreview: async () => sleep(delay),
+  switchActive: async () => sleep(delay),
+  finalizeBlueGreen: async () => sleep(delay),
+  abortBlueGreen: async () => sleep(delay),
+  runAnalysis: async (_t, run) => ({ metrics: run.metrics.map((m) => ({ name: m.name, measurements: [{ phase: 'Successful', value: [1], startedAt: new Date().toISOString(), finishedAt: new Date().toISOString() }] })), terminated: false }),
+};
+
+const settings = temporalSettings();
+const worker = await Worker.create({
+  connection: await connectNative(settings),
+  namespace: settings.namespace,
+  taskQueue: settings.taskQueue,
+  workflowsPath: WORKFLOWS_PATH,
+  activities,
+  dataConverter: dataConverterFromEnv(),
+  shutdownGraceTime: '1s',
+});
+process.stdout.write('worker ready\n');
+await worker.run();

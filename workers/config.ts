@@ -1,0 +1,74 @@
+/**
+ * Temporal connection settings from the environment, shared by the worker and the CLI:
+ * TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, GLIDEPATH_TASK_QUEUE, TEMPORAL_TLS_CERT / _KEY / _CA (files),
+ * TEMPORAL_TLS_SERVER_NAME, TEMPORAL_API_KEY, GLIDEPATH_UI_URL, and the payload codec's variables
+ * (see workers/codec.ts).
+ */
+import { readFileSync } from 'node:fs';
+import { Client, Connection, type ConnectionOptions } from '@temporalio/client';
+import { NativeConnection, type NativeConnectionOptions } from '@temporalio/worker';
+import { dataConverterFromEnv } from './codec.ts';
+
+export interface TemporalSettings {
+  address: string;
+  namespace: string;
+  taskQueue: string;
+  uiUrl: string;
+  tls?: { clientCertPair?: { crt: Buffer; key: Buffer }; serverRootCACertificate?: Buffer; serverNameOverride?: string };
+  apiKey?: string;
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+function readFile(env: NodeJS.ProcessEnv, name: string): Buffer | undefined {
+  const file = env[name];
+  if (!file) return undefined;
+  try {
+    return readFileSync(file);
+  } catch (err) {
+    throw new ConfigError(`${name}=${file}: cannot read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
+}
+
+export function temporalSettings(env: NodeJS.ProcessEnv = process.env): TemporalSettings {
+  const address = env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233';
+  if (!/^[\w.-]+:\d+$/.test(address)) throw new ConfigError(`TEMPORAL_ADDRESS=${address}: expected host:port`);
+  const crt = readFile(env, 'TEMPORAL_TLS_CERT');
+  const key = readFile(env, 'TEMPORAL_TLS_KEY');
+  if ((crt === undefined) !== (key === undefined)) throw new ConfigError('TEMPORAL_TLS_CERT and TEMPORAL_TLS_KEY go together');
+  const ca = readFile(env, 'TEMPORAL_TLS_CA');
+  const tlsWanted = crt !== undefined || ca !== undefined || env.TEMPORAL_TLS === 'true' || env.TEMPORAL_API_KEY !== undefined;
+  return {
+    address,
+    namespace: env.TEMPORAL_NAMESPACE ?? 'default',
+    taskQueue: env.GLIDEPATH_TASK_QUEUE ?? 'glidepath',
+    uiUrl: (env.GLIDEPATH_UI_URL ?? 'http://127.0.0.1:8233').replace(/\/$/, ''),
+    ...(tlsWanted
+      ? {
+          tls: {
+            ...(crt && key ? { clientCertPair: { crt, key } } : {}),
+            ...(ca ? { serverRootCACertificate: ca } : {}),
+            ...(env.TEMPORAL_TLS_SERVER_NAME ? { serverNameOverride: env.TEMPORAL_TLS_SERVER_NAME } : {}),
+          },
+        }
+      : {}),
+    ...(env.TEMPORAL_API_KEY ? { apiKey: env.TEMPORAL_API_KEY } : {}),
+  };
+}
+
+export function uiLink(s: TemporalSettings, workflowId: string): string {
+  return `${s.uiUrl}/namespaces/${encodeURIComponent(s.namespace)}/workflows/${encodeURIComponent(workflowId)}`;
+}
+
+export async function connectClient(s: TemporalSettings, env: NodeJS.ProcessEnv = process.env): Promise<Client> {
+  const options: ConnectionOptions = { address: s.address, ...(s.tls ? { tls: s.tls } : {}), ...(s.apiKey ? { apiKey: s.apiKey } : {}), connectTimeout: '5s' };
+  const connection = await Connection.connect(options);
+  return new Client({ connection, namespace: s.namespace, dataConverter: dataConverterFromEnv(env) });
+}
+
+export async function connectNative(s: TemporalSettings): Promise<NativeConnection> {
+  const options: NativeConnectionOptions = { address: s.address, ...(s.tls ? { tls: s.tls } : {}), ...(s.apiKey ? { apiKey: s.apiKey } : {}) };
+  return NativeConnection.connect(options);
+}

@@ -1,0 +1,55 @@
+/**
+ * The Glidepath worker: `node workers/main.ts`. Connection from the environment (workers/config.ts),
+ * activities with real clients (workers/deps.ts), a prebuilt workflow bundle when
+ * GLIDEPATH_WORKFLOW_BUNDLE names one, metrics on GLIDEPATH_METRICS_ADDRESS (127.0.0.1:9464),
+ * JSON logs, graceful shutdown on SIGTERM/SIGINT (in-flight activities get GLIDEPATH_SHUTDOWN_GRACE).
+ */
+import { Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
+import { createActivities } from '../activities/index.ts';
+import { connectClient, connectNative, temporalSettings } from './config.ts';
+import { dataConverterFromEnv } from './codec.ts';
+import { buildDeps } from './deps.ts';
+import { WORKFLOWS_PATH } from './bundle.ts';
+import { Metrics, createLogger, sdkLogger } from './observability.ts';
+import { registerSearchAttributes } from './search-attributes.ts';
+
+const log = createLogger();
+const [metricsHost, metricsPort] = (process.env.GLIDEPATH_METRICS_ADDRESS ?? '127.0.0.1:9464').split(':') as [string, string];
+const coreMetrics = process.env.GLIDEPATH_CORE_METRICS_ADDRESS ?? '127.0.0.1:9465';
+
+Runtime.install({
+  logger: sdkLogger(log),
+  telemetryOptions: { metrics: { prometheus: { bindAddress: coreMetrics } } },
+});
+
+try {
+  const settings = temporalSettings();
+  const client = await connectClient(settings);
+  if (process.env.GLIDEPATH_REGISTER_SEARCH_ATTRIBUTES !== 'false') {
+    await registerSearchAttributes(client.connection, settings.namespace).catch((err: Error) => log.warn({ err: err.message }, 'could not register search attributes (register them on the namespace)'));
+  }
+  const metrics = new Metrics(client, `http://${coreMetrics}/metrics`);
+  const server = await metrics.serve(metricsHost, Number(metricsPort));
+  const connection = await connectNative(settings);
+  const bundlePath = process.env.GLIDEPATH_WORKFLOW_BUNDLE;
+  const options: WorkerOptions = {
+    connection,
+    namespace: settings.namespace,
+    taskQueue: settings.taskQueue,
+    activities: createActivities(await buildDeps(log)),
+    dataConverter: dataConverterFromEnv(),
+    interceptors: { activity: [metrics.interceptor()] },
+    shutdownGraceTime: process.env.GLIDEPATH_SHUTDOWN_GRACE ?? '30s',
+    ...(bundlePath ? { workflowBundle: { codePath: bundlePath } } : { workflowsPath: WORKFLOWS_PATH }),
+  };
+  const worker = await Worker.create(options);
+  log.info({ address: settings.address, namespace: settings.namespace, taskQueue: settings.taskQueue, metrics: `http://${metricsHost}:${metricsPort}/metrics`, bundle: bundlePath ?? 'built at start' }, 'worker started');
+  await worker.run(); // returns after SIGTERM/SIGINT once in-flight work is done
+  server.close();
+  await client.connection.close();
+  await connection.close();
+  log.info('worker stopped');
+} catch (err) {
+  log.error({ err: (err as Error).message }, 'worker failed');
+  process.exitCode = 1;
+}
