@@ -15,6 +15,8 @@ export const ErrorType = {
   VerificationFailed: 'VerificationFailed',
   UnsupportedProvider: 'UnsupportedProvider',
   UnsupportedRouter: 'UnsupportedRouter',
+  /** The metric backend refused the query itself (PromQL parse error, bad_data): retrying cannot help. */
+  QueryRejected: 'QueryRejected',
 } as const;
 export type ErrorType = (typeof ErrorType)[keyof typeof ErrorType];
 
