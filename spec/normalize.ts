@@ -19,7 +19,8 @@ import {
   type StrategyDoc,
 } from './schema.ts';
 import { DEFAULT_CONSECUTIVE_ERROR_LIMIT } from './analysis.ts';
-import type { AnalysisRunSpec, ArgValue, CanaryStep, MetricSpec, ReleasePlan, Strategy } from './types.ts';
+import { argNames } from './template.ts';
+import type { AnalysisRunSpec, ArgValue, CanaryStep, MetricSpec, ReleasePlan, Strategy, WebProviderSpec } from './types.ts';
 
 /** Argo's defaults, in one place. */
 export const DEFAULTS = {
@@ -154,9 +155,11 @@ function checkTemplate(source: string, t: AnalysisTemplateDoc): SpecProblem[] {
   const problems: SpecProblem[] = [];
   const declared = new Set((t.spec.args ?? []).map((a) => a.name));
   t.spec.metrics.forEach((m, i) => {
-    for (const ref of m.provider.prometheus.query.matchAll(/\{\{\s*args\.([\w-]+)\s*\}\}/g)) {
-      if (!declared.has(ref[1] as string)) {
-        problems.push({ source, path: `spec.metrics[${i}].provider.prometheus.query`, message: `uses {{args.${ref[1]}}} but the template declares no arg "${ref[1]}"` });
+    for (const [field, text] of templatedFields(m.provider)) {
+      for (const name of argNames(text)) {
+        if (!declared.has(name)) {
+          problems.push({ source, path: `spec.metrics[${i}].provider.${field}`, message: `uses {{args.${name}}} but the template declares no arg "${name}"` });
+        }
       }
     }
   });
@@ -166,6 +169,23 @@ function checkTemplate(source: string, t: AnalysisTemplateDoc): SpecProblem[] {
     }
   });
   return problems;
+}
+
+/** The provider fields where `{{args.x}}` is substituted, as [path, text]. */
+function templatedFields(p: MetricDoc['provider']): [string, string][] {
+  const out: [string, string][] = [];
+  const headers = (prefix: string, hs: { value: string }[] | undefined): void => hs?.forEach((h, i) => out.push([`${prefix}.headers[${i}].value`, h.value]));
+  if (p.prometheus) {
+    out.push(['prometheus.query', p.prometheus.query]);
+    headers('prometheus', p.prometheus.headers);
+  }
+  if (p.web) {
+    out.push(['web.url', p.web.url]);
+    headers('web', p.web.headers);
+    if (p.web.body !== undefined) out.push(['web.body', p.web.body]);
+    if (p.web.jsonBody !== undefined) out.push(['web.jsonBody', JSON.stringify(p.web.jsonBody)]);
+  }
+  return out;
 }
 
 function fromRelease(source: string, raw: unknown, templates: Templates, options: NormalizeOptions, problems: SpecProblem[]): ReleasePlan | undefined {
@@ -363,6 +383,6 @@ function toMetric(m: MetricDoc, dryRun: boolean): MetricSpec {
     inconclusiveLimit: toInt(m.inconclusiveLimit, 0),
     consecutiveErrorLimit: toInt(m.consecutiveErrorLimit, DEFAULT_CONSECUTIVE_ERROR_LIMIT),
     dryRun,
-    provider: { prometheus: { ...m.provider.prometheus } },
+    provider: m.provider.prometheus ? { prometheus: { ...m.provider.prometheus } } : { web: { ...(m.provider.web as WebProviderSpec) } },
   };
 }

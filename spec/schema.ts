@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { parseDuration } from './duration.ts';
 import { parseCondition } from './condition.ts';
+import { templateProblems, type TextKind } from './template.ts';
 
 // No runtime code generation inside zod: the same schemas run in the workflow sandbox.
 z.config({ jitless: true });
@@ -64,13 +65,89 @@ const analysisArgDefinition = z.strictObject({
     .optional(),
 });
 
-const prometheusProvider = z.strictObject({
-  address: z.string().url('must be a URL such as http://prometheus.monitoring:9090'),
-  query: z.string().min(1),
-  timeout: z.number().int().positive().optional(),
-  insecure: z.boolean().optional(),
-  headers: z.array(z.strictObject({ key: z.string().min(1), value: z.string() })).optional(),
-});
+const header = z.strictObject({ key: z.string().min(1), value: z.string() });
+
+/** Reports where a templated field places `{{args.x}}` wrongly (spec/template.ts rules). */
+function templatePlacement(kind: TextKind, text: string, ctx: z.RefinementCtx, path: PropertyKey[]): void {
+  for (const message of templateProblems(kind, text)) ctx.addIssue({ code: 'custom', path, message });
+}
+
+function headersPlacement(headers: { value: string }[] | undefined, ctx: z.RefinementCtx): void {
+  (headers ?? []).forEach((h, i) => templatePlacement('header', h.value, ctx, ['headers', i, 'value']));
+}
+
+const prometheusProvider = z
+  .strictObject({
+    address: z.string().url('must be a URL such as http://prometheus.monitoring:9090'),
+    query: z.string().min(1),
+    timeout: z.number().int().positive().optional(),
+    insecure: z.boolean().optional(),
+    headers: z.array(header).optional(),
+    authentication: z
+      .strictObject({
+        sigv4: z.unknown().optional(),
+        oauth2: z.unknown().optional(),
+      })
+      .superRefine((v, ctx) => {
+        if (v.sigv4 !== undefined) {
+          ctx.addIssue({ code: 'custom', path: ['sigv4'], message: 'SigV4 (Amazon Managed Prometheus) is not supported by this version of Glidepath: query through a SigV4 signing proxy and use its address' });
+        }
+        if (v.oauth2 !== undefined) {
+          ctx.addIssue({ code: 'custom', path: ['oauth2'], message: 'OAuth2 is not supported by this version of Glidepath: pass a token through headers ("Bearer {{args.token}}" with a secretKeyRef arg) or the worker\'s Prometheus credentials' });
+        }
+      })
+      .optional(),
+  })
+  .superRefine((v, ctx) => {
+    if (/\{\{/.test(v.address)) ctx.addIssue({ code: 'custom', path: ['address'], message: 'args are not substituted in address (worker credentials are scoped by address)' });
+    templatePlacement('promql', v.query, ctx, ['query']);
+    headersPlacement(v.headers, ctx);
+  });
+
+const webProvider = z
+  .strictObject({
+    url: z.string().superRefine((v, ctx) => {
+      // Placeholders stand for path or query text: check the URL with them blanked.
+      let ok = /^https?:\/\//.test(v);
+      try {
+        new URL(v.replace(/\{\{[^}]*\}\}/g, 'x'));
+      } catch {
+        ok = false;
+      }
+      if (!ok) {
+        ctx.addIssue({ code: 'custom', message: 'must be an http(s) URL such as http://metrics.example/api/v1/check?service={{args.service}}' });
+      }
+    }),
+    method: z.enum(['GET', 'POST', 'PUT']).optional(),
+    headers: z.array(header).optional(),
+    body: z.string().optional(),
+    jsonBody: z.unknown().optional(),
+    jsonPath: z.string().min(1).optional(),
+    timeoutSeconds: z.number().int().positive().optional(),
+    insecure: z.boolean().optional(),
+  })
+  .superRefine((v, ctx) => {
+    templatePlacement('url', v.url, ctx, ['url']);
+    headersPlacement(v.headers, ctx);
+    if (v.body !== undefined) templatePlacement('json', v.body, ctx, ['body']);
+    if (v.body !== undefined && v.jsonBody !== undefined) ctx.addIssue({ code: 'custom', path: ['jsonBody'], message: 'set body or jsonBody, not both' });
+    if ((v.body !== undefined || v.jsonBody !== undefined) && (v.method ?? 'GET') === 'GET') {
+      ctx.addIssue({ code: 'custom', path: ['method'], message: 'a body needs method POST or PUT' });
+    }
+  });
+
+/** Metric providers this build implements; others (datadog, newRelic, job …) are refused by name. */
+const provider = z
+  .strictObject({
+    prometheus: prometheusProvider.optional(),
+    web: webProvider.optional(),
+    job: z.unknown().optional(),
+  })
+  .superRefine((v, ctx) => {
+    if (v.job !== undefined) ctx.addIssue({ code: 'custom', path: ['job'], message: 'the job provider (Kubernetes Job success) is not supported by this version of Glidepath' });
+    const set = (['prometheus', 'web', 'job'] as const).filter((k) => v[k] !== undefined);
+    if (set.length !== 1) ctx.addIssue({ code: 'custom', message: set.length === 0 ? 'needs a provider: prometheus or web' : `has ${set.join(' and ')}; a metric has exactly one provider` });
+  });
 
 const metric = z.strictObject({
   name: z.string().min(1),
@@ -82,7 +159,7 @@ const metric = z.strictObject({
   failureLimit: intOrString.optional(),
   inconclusiveLimit: intOrString.optional(),
   consecutiveErrorLimit: intOrString.optional(),
-  provider: z.strictObject({ prometheus: prometheusProvider }),
+  provider,
 });
 
 export const analysisTemplateDoc = z.strictObject({

@@ -25,7 +25,7 @@ export const SETTLED_PHASES: readonly Phase[] = ['Promoted', 'Aborted', 'RolledB
 export type AnalysisPhase = 'Pending' | 'Running' | 'Successful' | 'Failed' | 'Inconclusive' | 'Error';
 
 /** A metric provider's configuration, passed through to the provider named by its single key. */
-export type ProviderSpec = { prometheus: PrometheusProviderSpec } | { web: Record<string, unknown> } | { job: Record<string, unknown> };
+export type ProviderSpec = { prometheus: PrometheusProviderSpec } | { web: WebProviderSpec } | { job: Record<string, unknown> };
 
 export interface PrometheusProviderSpec {
   address: string;
@@ -34,6 +34,18 @@ export interface PrometheusProviderSpec {
   insecure?: boolean;
   headers?: { key: string; value: string }[];
   authentication?: Record<string, unknown>;
+}
+
+/** Argo's web provider: an HTTP(S) endpoint whose JSON answer, at `jsonPath`, is the value. */
+export interface WebProviderSpec {
+  url: string;
+  method?: 'GET' | 'POST' | 'PUT';
+  headers?: { key: string; value: string }[];
+  body?: string;
+  jsonBody?: unknown;
+  jsonPath?: string;
+  timeoutSeconds?: number;
+  insecure?: boolean;
 }
 
 export interface MetricSpec {
