@@ -2,6 +2,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { registerLint } from './lint.ts';
 import { CliExit, registerRelease } from './release.ts';
+import { registerCodecServer } from './codec-server.ts';
 import { EXIT } from './output.ts';
 
 export function buildProgram(): Command {
@@ -12,6 +13,7 @@ export function buildProgram(): Command {
     .configureOutput({ outputError: (str, write) => write(str) });
   registerLint(program);
   registerRelease(program);
+  registerCodecServer(program);
   return program;
 }
 

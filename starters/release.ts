@@ -74,7 +74,7 @@ async function queryStatus(ctx: Ctx, id: string): Promise<ReleaseStatus> {
 export function summary(s: ReleaseStatus): string {
   const lines = [
     `${s.releaseId}  ${s.service}  ${s.strategy}  ${s.phase}`,
-    `  step ${Math.min(s.step.index + 1, s.step.total)}/${s.step.total} ${s.step.kind}   canary weight ${s.canaryWeight}%   attempt ${s.attempt}`,
+    `  step ${s.step.index} (${Math.min(s.step.index + 1, s.step.total)} of ${s.step.total}) ${s.step.kind}   canary weight ${s.canaryWeight}%   attempt ${s.attempt}`,
     `  stable ${s.stableImage ?? '(unknown yet)'}   new ${s.canaryImage}`,
     `  ${s.message}`,
   ];

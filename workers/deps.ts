@@ -1,17 +1,23 @@
-/** Real clients for the activities: Kubernetes from KUBECONFIG (or in-cluster), metric providers, secrets. */
+/**
+ * Real clients for the activities: Kubernetes from KUBECONFIG (or in-cluster service account),
+ * metric providers (credentials from the worker's environment, never from workflow input), and
+ * Secret-valued analysis args read from the release's namespace.
+ */
+import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import type { Logger as Pino } from 'pino';
 import type { ActivityDeps } from '../activities/contract.ts';
+import { createKubernetesWorkload } from '../activities/kubernetes/index.ts';
+import { createPrometheusProvider, prometheusOptionsFromEnv } from '../activities/metrics/prometheus.ts';
 
-export async function buildDeps(log: Pino): Promise<ActivityDeps> {
-  const { KubeConfig, CoreV1Api } = await import('@kubernetes/client-node');
+export function buildDeps(log: Pino, env: NodeJS.ProcessEnv = process.env): ActivityDeps {
   const kc = new KubeConfig();
   kc.loadFromDefault();
-  log.info({ cluster: kc.getCurrentCluster()?.server }, 'kubernetes');
-  const { createKubernetesWorkload } = await import('../activities/kubernetes/index.ts');
+  log.info({ cluster: kc.getCurrentCluster()?.server, user: kc.getCurrentUser()?.name }, 'kubernetes');
   const core = kc.makeApiClient(CoreV1Api);
+  const readinessProbe = env.GLIDEPATH_READINESS_PROBE_POLICY === 'warn' ? 'warn' : 'fail';
   return {
-    workload: createKubernetesWorkload(kc, {}),
-    metrics: await metricProviders(),
+    workload: createKubernetesWorkload(kc, { readinessProbe }),
+    metrics: { prometheus: createPrometheusProvider(prometheusOptionsFromEnv(env)) },
     secrets: async (namespace, ref) => {
       const secret = await core.readNamespacedSecret({ name: ref.name, namespace });
       const value = secret.data?.[ref.key];
@@ -19,16 +25,4 @@ export async function buildDeps(log: Pino): Promise<ActivityDeps> {
       return Buffer.from(value, 'base64').toString('utf8');
     },
   };
-}
-
-async function metricProviders(): Promise<ActivityDeps['metrics']> {
-  const providers: NonNullable<ActivityDeps['metrics']> = {};
-  try {
-    const prometheus = await import('../activities/metrics/prometheus.ts');
-    const make = (prometheus as Record<string, unknown>).createPrometheusProvider as (() => NonNullable<ActivityDeps['metrics']>[string]) | undefined;
-    if (make) providers.prometheus = make();
-  } catch {
-    // provider not built into this version
-  }
-  return providers;
 }
