@@ -11,6 +11,7 @@ import { runAnalysis } from '../../../activities/analysis.ts';
 import type { ActivityDeps, ReleaseTarget, WorkloadOps } from '../../../activities/contract.ts';
 import { MeasurementError, createPrometheusProvider, type PrometheusProvider } from '../../../activities/metrics/prometheus.ts';
 import { verdictOf } from '../../../spec/analysis.ts';
+import { judge } from '../../../spec/judge.ts';
 import { renderPromQL } from '../../../spec/template.ts';
 import type { AnalysisRunResult, AnalysisRunSpec, MetricSpec } from '../../../spec/types.ts';
 import { startMetricsApp, type MetricsApp } from '../../support/metrics-app.ts';
@@ -162,5 +163,30 @@ test('Prometheus killed mid-analysis: Error measurements, an Error verdict, neve
     assert.match(result.metrics[0]?.measurements[4]?.message ?? '', /unreachable: ECONNREFUSED/);
   } finally {
     await own.stop();
+  }
+});
+
+test('the judge on range queries: a canary with higher latency fails, equal error ratios pass', async () => {
+  app.setLatencyMs('canary', 40);
+  try {
+    await new Promise((r) => setTimeout(r, 12_000));
+    const end = new Date();
+    const range = { start: new Date(end.getTime() - 10_000), end, stepSeconds: 1 };
+    const samples = async (query: string, version: string): Promise<number[]> =>
+      (await provider.queryRange({ address: prom.url, query }, { version }, range, never)).flatMap((s) => s.values.map((v) => v[1]));
+    const LATENCY = 'sum(rate(http_request_duration_seconds_sum{version="{{args.version}}"}[3s])) / sum(rate(http_request_duration_seconds_count{version="{{args.version}}"}[3s]))';
+    const latency = { canary: await samples(LATENCY, 'canary'), baseline: await samples(LATENCY, 'stable') };
+    const errors = { canary: await samples(ERROR_RATIO, 'canary'), baseline: await samples(ERROR_RATIO, 'stable') };
+    assert.ok(latency.canary.length >= 8 && latency.baseline.length >= 8, `${latency.canary.length}/${latency.baseline.length} samples`);
+    const verdict = judge([
+      { name: 'latency', ...latency, direction: 'increase', critical: true },
+      { name: 'errors', ...errors, direction: 'increase' },
+    ]);
+    assert.equal(verdict.verdict, 'Fail', verdict.reason);
+    assert.equal(verdict.metrics[0]?.classification, 'High');
+    assert.equal(verdict.metrics[1]?.classification, 'Pass');
+    assert.equal(judge([{ name: 'errors', ...errors, direction: 'increase' }]).verdict, 'Pass');
+  } finally {
+    app.setLatencyMs('canary', 5);
   }
 });
