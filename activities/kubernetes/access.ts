@@ -1,0 +1,31 @@
+/**
+ * Every API permission the workload activities use, checked by preflight with
+ * SelfSubjectAccessReviews. deploy/rbac.yaml grants exactly these (a test keeps the two in step).
+ */
+import type { ReleaseTarget } from '../contract.ts';
+
+export interface Access {
+  group: string;
+  resource: string;
+  verb: string;
+}
+
+/** Deployments: read, server-side apply (which needs `create` when the object is new), image patch, delete. */
+export const DEPLOYMENT_ACCESS: Access[] = ['get', 'create', 'patch', 'delete'].map((verb) => ({ group: 'apps', resource: 'deployments', verb }));
+/** Services: selector switches (read, merge patch, read back). */
+export const SERVICE_ACCESS: Access[] = ['get', 'patch'].map((verb) => ({ group: '', resource: 'services', verb }));
+/** PodDisruptionBudgets: preflight looks for one covering the pods. */
+export const PDB_ACCESS: Access[] = [{ group: 'policy', resource: 'poddisruptionbudgets', verb: 'list' }];
+
+/** What a release of `target` needs (Service verbs only when it names Services). */
+export function requiredAccess(target: ReleaseTarget): Access[] {
+  const services = [target.stableService, target.canaryService, target.activeService, target.previewService].some((s) => s);
+  return [...DEPLOYMENT_ACCESS, ...(services ? SERVICE_ACCESS : []), ...PDB_ACCESS];
+}
+
+/** All permissions any release may need: what the worker's ClusterRole grants. */
+export const ALL_ACCESS: Access[] = [...DEPLOYMENT_ACCESS, ...SERVICE_ACCESS, ...PDB_ACCESS];
+
+export function describeAccess(a: Access): string {
+  return `${a.verb} ${a.group ? `${a.resource}.${a.group}` : a.resource}`;
+}
