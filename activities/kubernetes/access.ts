@@ -23,8 +23,14 @@ export function requiredAccess(target: ReleaseTarget): Access[] {
   return [...DEPLOYMENT_ACCESS, ...(services ? SERVICE_ACCESS : []), ...PDB_ACCESS];
 }
 
-/** All permissions any release may need: what the worker's ClusterRole grants. */
+/** All permissions the workload activities may need. */
 export const ALL_ACCESS: Access[] = [...DEPLOYMENT_ACCESS, ...SERVICE_ACCESS, ...PDB_ACCESS];
+
+/** Beyond the workload activities, the worker needs: preflight's own reviews, and Secret-valued analysis args (workers/deps.ts). */
+export const WORKER_EXTRA_ACCESS: Access[] = [
+  { group: 'authorization.k8s.io', resource: 'selfsubjectaccessreviews', verb: 'create' },
+  { group: '', resource: 'secrets', verb: 'get' },
+];
 
 export function describeAccess(a: Access): string {
   return `${a.verb} ${a.group ? `${a.resource}.${a.group}` : a.resource}`;

@@ -1,0 +1,175 @@
+/**
+ * deploy/rbac.yaml against the real apiserver (RBAC enforced): the activities run as the
+ * glidepath-worker ServiceAccount with a TokenRequest token and succeed; a ClusterRole missing a
+ * verb makes preflight fail with a non-retryable Forbidden naming that verb. Also checks that the
+ * ClusterRole grants exactly what activities/kubernetes/access.ts says the activities use.
+ */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { after, before, describe, test } from 'node:test';
+import { KubeConfig, KubernetesObjectApi, PatchStrategy, type KubernetesObject, type V1ClusterRole, type V1Deployment, type V1PolicyRule } from '@kubernetes/client-node';
+import { ApplicationFailure } from '@temporalio/common';
+import { parseAllDocuments } from 'yaml';
+import { ALL_ACCESS, createKubernetesWorkload } from '../../../activities/kubernetes/index.ts';
+import { WORKER_EXTRA_ACCESS, type Access } from '../../../activities/kubernetes/access.ts';
+import { NEW_IMAGE, STABLE_IMAGE, TestCluster, imageOf, target } from './cluster.ts';
+
+const cluster = new TestCluster();
+const objects = KubernetesObjectApi.makeApiClient(cluster.kc);
+const deployDir = new URL('../../../deploy/', import.meta.url);
+const created: KubernetesObject[] = []; // cluster-scoped or outside test namespaces: deleted at the end
+
+async function manifests(file: string): Promise<KubernetesObject[]> {
+  const text = await readFile(new URL(file, deployDir), 'utf8');
+  return parseAllDocuments(text).map((d) => d.toJS() as KubernetesObject).filter(Boolean);
+}
+
+async function apply(obj: KubernetesObject, track = true): Promise<void> {
+  let existed = true;
+  try {
+    await objects.read(obj as KubernetesObject & { metadata: { name: string } });
+  } catch {
+    existed = false;
+  }
+  await objects.patch(obj, undefined, undefined, 'glidepath-test', true, PatchStrategy.ServerSideApply);
+  if (track && !existed) created.push(obj);
+}
+
+/** A KubeConfig that authenticates with a TokenRequest token of `namespace/name`. */
+async function tokenKubeConfig(namespace: string, name: string): Promise<KubeConfig> {
+  const tr = await cluster.core.createNamespacedServiceAccountToken({ name, namespace, body: { spec: { audiences: [], expirationSeconds: 600 } } });
+  const token = tr.status?.token;
+  assert.ok(token, 'TokenRequest returned a token');
+  const c = cluster.kc.getCurrentCluster();
+  assert.ok(c);
+  const kc = new KubeConfig();
+  kc.loadFromOptions({
+    clusters: [{ name: 'local', server: c.server, skipTLSVerify: false, ...(c.caData ? { caData: c.caData } : {}), ...(c.caFile ? { caFile: c.caFile } : {}) }],
+    users: [{ name: `${namespace}:${name}`, token }],
+    contexts: [{ name: 'sa', cluster: 'local', user: `${namespace}:${name}` }],
+    currentContext: 'sa',
+  });
+  return kc;
+}
+
+function grants(rules: V1PolicyRule[]): string[] {
+  return rules.flatMap((r) => (r.apiGroups ?? []).flatMap((g) => (r.resources ?? []).flatMap((res) => r.verbs.map((v) => `${g}/${res}/${v}`)))).sort();
+}
+const key = (a: Access): string => `${a.group}/${a.resource}/${a.verb}`;
+
+let role: V1ClusterRole;
+
+before(async () => {
+  const docs = [...(await manifests('namespace.yaml')), ...(await manifests('rbac.yaml'))];
+  for (const d of docs) await apply(d);
+  role = docs.find((d) => d.kind === 'ClusterRole') as V1ClusterRole;
+});
+
+after(async () => {
+  await cluster.cleanup();
+  for (const obj of created.reverse()) await objects.delete(obj).catch(() => undefined);
+});
+
+describe('RBAC (deploy/rbac.yaml)', () => {
+  test('the ClusterRole grants exactly what the activities use', () => {
+    assert.deepEqual(grants(role.rules ?? []), [...ALL_ACCESS, ...WORKER_EXTRA_ACCESS].map(key).sort());
+  });
+
+  test('deploy/worker.yaml is accepted by the apiserver (server-side dry run) and runs as glidepath-worker', async () => {
+    const docs = await manifests('worker.yaml');
+    assert.deepEqual(docs.map((d) => d.kind).sort(), ['Deployment', 'PodDisruptionBudget']);
+    for (const d of docs) await objects.create(d, undefined, 'All');
+    const worker = docs.find((d) => d.kind === 'Deployment') as V1Deployment;
+    const pod = worker.spec?.template?.spec;
+    assert.equal(pod?.serviceAccountName, 'glidepath-worker');
+    const c = pod?.containers[0];
+    assert.equal(c?.image, 'glidepath/worker:latest');
+    assert.deepEqual(c?.readinessProbe?.httpGet, { path: '/metrics', port: 'metrics' });
+    assert.equal(c?.ports?.find((p) => p.name === 'metrics')?.containerPort, 9464);
+    const env = Object.fromEntries((c?.env ?? []).map((e) => [e.name, e.value]));
+    assert.ok(env.TEMPORAL_ADDRESS);
+    assert.equal(env.GLIDEPATH_METRICS_ADDRESS, '0.0.0.0:9464');
+  });
+
+  test('as the glidepath-worker ServiceAccount (TokenRequest), the canary and blue/green activities work', async () => {
+    const ns = await cluster.namespace('rbac');
+    await cluster.stable(ns, { replicas: 2 });
+    await cluster.service(ns, 'web', { app: 'web' });
+    await cluster.service(ns, 'web-preview', { app: 'web' });
+    const kc = await tokenKubeConfig('glidepath-system', 'glidepath-worker');
+    const asWorker = createKubernetesWorkload(kc, { heartbeat: () => undefined, pollIntervalMs: 200 });
+
+    const t = target(ns, { canaryService: 'web-preview' });
+    const pre = await asWorker.preflight(t);
+    assert.equal(pre.stableImage, STABLE_IMAGE);
+    await asWorker.ensureCanary(t);
+    await asWorker.scaleCanaryForWeight(t, 50);
+    assert.equal((await cluster.deployment(ns, 'web-canary'))?.status?.availableReplicas, 1);
+    await asWorker.promoteCanary(t);
+    assert.equal(imageOf(await cluster.deployment(ns, 'web')), NEW_IMAGE);
+    assert.deepEqual(await cluster.deploymentNames(ns), ['web']);
+
+    const t2 = target(ns, { releaseId: `${ns}/bg`, image: 'example/web:3.0.0', strategy: 'blueGreen', activeService: 'web', previewService: 'web-preview' });
+    await asWorker.preflight(t2);
+    await asWorker.deployPreview(t2, undefined);
+    await asWorker.switchActive(t2, 'preview');
+    await asWorker.switchActive(t2, 'stable');
+    await asWorker.abortBlueGreen(t2, NEW_IMAGE);
+    assert.deepEqual(await cluster.deploymentNames(ns), ['web']);
+    assert.deepEqual(await cluster.serviceSelector(ns, 'web'), { app: 'web' });
+  });
+
+  for (const missing of [
+    [{ group: 'apps', resource: 'deployments', verb: 'delete' }],
+    [{ group: 'apps', resource: 'deployments', verb: 'create' }],
+    [
+      { group: 'apps', resource: 'deployments', verb: 'patch' },
+      { group: '', resource: 'services', verb: 'patch' },
+    ],
+  ] as Access[][]) {
+    const names = missing.map((a) => `${a.verb} ${a.group ? `${a.resource}.${a.group}` : a.resource}`);
+    test(`a ClusterRole without ${names.join(' and ')}: preflight is a non-retryable Forbidden naming it`, async () => {
+      const ns = await cluster.namespace('rbacdeny');
+      await cluster.stable(ns, { replicas: 2 });
+      await cluster.service(ns, 'web', { app: 'web' });
+      const suffix = randomBytes(3).toString('hex');
+      const rules: V1PolicyRule[] = (role.rules ?? []).map((r) => ({
+        ...r,
+        verbs: r.verbs.filter((v) => !missing.some((m) => (r.apiGroups ?? []).includes(m.group) && (r.resources ?? []).includes(m.resource) && m.verb === v)),
+      }));
+      const limited = { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', metadata: { name: `glidepath-worker-limited-${suffix}` }, rules } as KubernetesObject;
+      await apply(limited);
+      await apply({ apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'limited', namespace: ns } } as KubernetesObject, false);
+      await apply(
+        {
+          apiVersion: 'rbac.authorization.k8s.io/v1',
+          kind: 'RoleBinding',
+          metadata: { name: 'limited', namespace: ns },
+          roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: `glidepath-worker-limited-${suffix}` },
+          subjects: [{ kind: 'ServiceAccount', name: 'limited', namespace: ns }],
+        } as KubernetesObject,
+        false,
+      );
+      const asLimited = createKubernetesWorkload(await tokenKubeConfig(ns, 'limited'), { heartbeat: () => undefined });
+      const t = target(ns, { stableService: 'web' });
+      await assert.rejects(asLimited.preflight(t), (e: unknown) => {
+        assert.ok(e instanceof ApplicationFailure, String(e));
+        assert.equal(e.type, 'Forbidden');
+        assert.equal(e.nonRetryable, true);
+        assert.equal(e.message, `not allowed in namespace ${ns}: ${names.join(', ')} (grant them to the worker's identity; see deploy/rbac.yaml)`);
+        return true;
+      });
+      if (missing.some((m) => m.verb === 'create')) {
+        // Server-side apply of a new object needs `create` as well as `patch`: the apiserver says so, classified.
+        await assert.rejects(asLimited.ensureCanary(t), (e: unknown) => {
+          assert.ok(e instanceof ApplicationFailure);
+          assert.equal(e.type, 'Forbidden');
+          assert.equal(e.nonRetryable, true);
+          assert.match(e.message, new RegExp(`^apply deployments.apps ${ns}/web-canary: .*forbidden.*cannot create resource "deployments".*\\(HTTP 403 Forbidden\\)$`));
+          return true;
+        });
+      }
+    });
+  }
+});
