@@ -1,0 +1,140 @@
+/**
+ * What the traffic routers share: read-modify-write of one routing object (a VirtualService, a
+ * DestinationRule, an HTTPRoute) with optimistic concurrency, the annotation that records which
+ * routes Glidepath added, and Argo's header match shape. Every write is skipped when the object
+ * already has the wanted content, so each router call is idempotent and a retry writes nothing.
+ */
+import type { KubeConfig, KubernetesObject } from '@kubernetes/client-node';
+import { ApplicationFailure } from '@temporalio/common';
+import { ErrorType } from '../errors.ts';
+import { createKubeClients, type KubeClients } from '../kubernetes/client.ts';
+import { RetryableType, isNotFound } from '../kubernetes/errors.ts';
+import { FIELD_MANAGER } from '../kubernetes/objects.ts';
+
+export interface RouterOptions {
+  /** Per-request timeout for every apiserver call. Default 30 s. */
+  requestTimeoutMs?: number;
+  /** Cancels requests, in addition to the running activity's cancellation. */
+  signal?: AbortSignal;
+  /** Conflicting writes (409) re-read and retried this many times before the activity retries. Default 5. */
+  conflictRetries?: number;
+}
+
+/** On a routing object: JSON array of the route (rule) names Glidepath added and will remove. */
+export const MANAGED_ROUTES_ANNOTATION = 'glidepath.dev/managed-routes';
+
+/** A routing object as JSON. */
+export type RoutingObject = KubernetesObject & { spec?: Record<string, unknown> };
+
+export interface ObjectRef {
+  apiVersion: string;
+  kind: string;
+  /** `virtualservices.networking.istio.io`, for messages. */
+  resource: string;
+  namespace: string;
+  name: string;
+}
+
+export function makeClients(kc: KubeConfig, opts: RouterOptions): KubeClients {
+  return createKubeClients(kc, { requestTimeoutMs: opts.requestTimeoutMs ?? 30_000, signal: opts.signal });
+}
+
+export async function readObject(k: KubeClients, ref: ObjectRef): Promise<RoutingObject> {
+  try {
+    return (await k.call({ verb: 'get', resource: ref.resource, namespace: ref.namespace, name: ref.name }, () =>
+      k.objects.read({ apiVersion: ref.apiVersion, kind: ref.kind, metadata: { name: ref.name, namespace: ref.namespace } }),
+    )) as RoutingObject;
+  } catch (err) {
+    if (isNotFound(err)) {
+      throw ApplicationFailure.nonRetryable(`${ref.kind} ${ref.namespace}/${ref.name} not found (${ref.apiVersion})`, ErrorType.NotFound);
+    }
+    throw err;
+  }
+}
+
+/**
+ * Reads the object, lets `mutate` change a copy, and replaces it (with the read resourceVersion, so
+ * a concurrent writer makes it re-read instead of being overwritten). `mutate` returns false when
+ * the object already is as wanted: nothing is written.
+ */
+export async function updateObject(k: KubeClients, ref: ObjectRef, mutate: (obj: RoutingObject) => boolean, opts: RouterOptions): Promise<RoutingObject> {
+  const retries = opts.conflictRetries ?? 5;
+  for (let attempt = 0; ; attempt++) {
+    const current = await readObject(k, ref);
+    const next = structuredClone(current);
+    if (!mutate(next)) return current;
+    try {
+      return (await k.call({ verb: 'update', resource: ref.resource, namespace: ref.namespace, name: ref.name }, () =>
+        k.objects.replace(next, undefined, undefined, FIELD_MANAGER),
+      )) as RoutingObject;
+    } catch (err) {
+      if (attempt < retries && err instanceof ApplicationFailure && err.type === RetryableType.Conflict) continue;
+      throw err;
+    }
+  }
+}
+
+export function managedNames(obj: RoutingObject): string[] {
+  const raw = obj.metadata?.annotations?.[MANAGED_ROUTES_ANNOTATION];
+  if (!raw) return [];
+  try {
+    const parsed: unknown = JSON.parse(raw);
+    return Array.isArray(parsed) ? parsed.filter((n): n is string => typeof n === 'string') : [];
+  } catch {
+    return [];
+  }
+}
+
+export function setManagedNames(obj: RoutingObject, names: string[]): void {
+  obj.metadata ??= {};
+  const annotations = { ...(obj.metadata.annotations ?? {}) };
+  if (names.length === 0) delete annotations[MANAGED_ROUTES_ANNOTATION];
+  else annotations[MANAGED_ROUTES_ANNOTATION] = JSON.stringify(names);
+  obj.metadata.annotations = annotations;
+}
+
+/** Whether two JSON values are equal (key order ignored). */
+export function sameJson(a: unknown, b: unknown): boolean {
+  return JSON.stringify(canonical(a)) === JSON.stringify(canonical(b));
+}
+
+function canonical(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(canonical);
+  if (v && typeof v === 'object') {
+    return Object.fromEntries(
+      Object.keys(v)
+        .sort()
+        .filter((k) => (v as Record<string, unknown>)[k] !== undefined)
+        .map((k) => [k, canonical((v as Record<string, unknown>)[k])]),
+    );
+  }
+  return v;
+}
+
+/** Argo's `StringMatch`: exactly one of exact, prefix, regex. */
+export interface StringMatch {
+  exact?: string;
+  prefix?: string;
+  regex?: string;
+}
+
+/** Argo's `setHeaderRoute.match[]` entry. */
+export interface HeaderRoutingMatch {
+  headerName: string;
+  headerValue: StringMatch;
+}
+
+/** Argo's `setMirrorRoute.match[]` entry. */
+export interface RouteMatch {
+  method?: StringMatch;
+  path?: StringMatch;
+  headers?: Record<string, StringMatch>;
+}
+
+export function invalidRouting(message: string): ApplicationFailure {
+  return ApplicationFailure.nonRetryable(message, ErrorType.InvalidSpec);
+}
+
+export function checkWeight(weight: number): void {
+  if (!Number.isInteger(weight) || weight < 0 || weight > 100) throw invalidRouting(`weight must be a whole number from 0 to 100, got ${weight}`);
+}
