@@ -264,7 +264,11 @@ export function renderUrl(url: string, args: Readonly<Record<string, string>>): 
 /** Renders a header value; refuses a value that would put a control character (CR, LF, NUL …) into it. */
 export function renderHeader(value: string, args: Readonly<Record<string, string>>): string {
   return render('header', value, args, (v, ref) => {
-    if (/[\u0000-\u0008\u000a-\u001f\u007f]/.test(v)) throw new TemplateError(`arg "${ref.name}" holds a control character (CR, LF …), which a header value cannot carry`);
+    const control = [...v].some((c) => {
+      const code = c.codePointAt(0) as number;
+      return (code < 0x20 && code !== 0x09) || code === 0x7f;
+    });
+    if (control) throw new TemplateError(`arg "${ref.name}" holds a control character (CR, LF …), which a header value cannot carry`);
     return v;
   });
 }
