@@ -1,5 +1,6 @@
 # Sourced by test.sh, bench.sh and demo.sh: provisions and starts the real servers on loopback and
-# registers a trap that stops the ones this shell started. Usage: servers_up [temporal] [kube] [prometheus]
+# registers a trap that stops the ones this shell started.
+# Usage: servers_up [temporal] [kube] [prometheus] [chromium]
 started_servers=()
 
 servers_down() {
@@ -44,6 +45,13 @@ servers_up() {
         fi
         eval "$(bash "$GLIDEPATH_ROOT/scripts/kube.sh" env)"
         export KUBECONFIG
+        ;;
+      chromium)
+        if [ -f "$GLIDEPATH_ROOT/scripts/provision-chromium.sh" ]; then
+          step "provisioning Chromium (Temporal UI tests)"
+          CHROMIUM_BIN=$(bash "$GLIDEPATH_ROOT/scripts/provision-chromium.sh")
+          export CHROMIUM_BIN
+        fi
         ;;
       prometheus)
         if [ -f "$GLIDEPATH_ROOT/scripts/provision-prometheus.sh" ]; then

@@ -5,6 +5,7 @@
 #   dev-server suites    → `temporal server start-dev` (Temporal CLI built from the Go module proxy)
 #   Kubernetes suites    → etcd, kube-apiserver, controller-manager, scheduler, kwok (Go modules)
 #   analysis suites      → Prometheus (Debian package), started by each test
+#   Web UI suites        → headless Chromium (Debian package) driven by playwright-core
 # A subset: npm test -- 'test/spec/*.test.ts'
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
@@ -12,7 +13,7 @@ cd "$GLIDEPATH_ROOT"
 bash scripts/setup.sh
 source scripts/env.sh
 source scripts/servers.sh
-servers_up temporal kube prometheus
+servers_up temporal kube prometheus chromium
 
 step "type check and lint"
 bash scripts/lint.sh

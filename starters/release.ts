@@ -5,7 +5,7 @@
  * when --timeout passed (the release goes on).
  */
 import os from 'node:os';
-import { Command, Option } from 'commander';
+import { Option, type Command } from 'commander';
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
 import { SpecError, formatProblem } from '../spec/normalize.ts';
 import { parseDuration, formatDuration } from '../spec/duration.ts';

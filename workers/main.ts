@@ -51,5 +51,7 @@ try {
   log.info('worker stopped');
 } catch (err) {
   log.error({ err: (err as Error).message }, 'worker failed');
-  process.exitCode = 1;
+  // Exit now: the metrics server and connections would otherwise keep a broken worker alive.
+  log.flush();
+  process.exit(1);
 }

@@ -43,14 +43,14 @@ export class Metrics {
     this.coreMetricsUrl = coreMetricsUrl;
     collectDefaultMetrics({ register: this.registry, prefix: 'glidepath_worker_' });
     this.activityErrors = new Counter({ name: 'glidepath_activity_errors_total', help: 'Activity failures by activity and error type', labelNames: ['activity', 'type'], registers: [this.registry] });
-    const self = this;
+    const releasesByPhase = () => this.releasesByPhase();
     new Gauge({
       name: 'glidepath_releases',
       help: 'Releases in flight by phase (visibility query, refreshed at most every 15 s)',
       labelNames: ['phase'],
       registers: [this.registry],
       async collect() {
-        const counts = await self.releasesByPhase();
+        const counts = await releasesByPhase();
         for (const phase of PHASES) this.set({ phase }, counts.get(phase) ?? 0);
       },
     });

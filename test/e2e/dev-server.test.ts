@@ -101,7 +101,7 @@ before(async () => {
   try {
     client = new Client({ connection: await Connection.connect({ address, connectTimeout: '5s' }) });
   } catch (err) {
-    throw new Error(`the Temporal dev server is not reachable at ${address} (TEMPORAL_ADDRESS); run through npm test: ${(err as Error).message}`);
+    throw new Error(`the Temporal dev server is not reachable at ${address} (TEMPORAL_ADDRESS); run through npm test: ${(err as Error).message}`, { cause: err });
   }
   worker = await startWorker();
 });
