@@ -1,0 +1,216 @@
+/**
+ * Gateway API traffic router (Argo's plugin `trafficRouting.plugins["argoproj-labs/gatewayAPI"]`):
+ * canary weights on the backendRefs of HTTPRoute rules that send to both stableService and
+ * canaryService. Header routes are rules Glidepath adds (named, recorded in an annotation) that
+ * send matching requests to the canary only; removeManagedRoutes removes them and sets 100/0.
+ * Rules that do not reference both Services, and rules a user added by hand, are never changed.
+ * Registered under the trafficRouting key `plugins`. Described in docs/traffic.md.
+ */
+import type { KubeConfig } from '@kubernetes/client-node';
+import { ApplicationFailure } from '@temporalio/common';
+import type { ReleaseTarget, TrafficRouter } from '../contract.ts';
+import { ErrorType } from '../errors.ts';
+import {
+  checkWeight,
+  invalidRouting,
+  makeClients,
+  managedNames,
+  readObject,
+  sameJson,
+  setManagedNames,
+  updateObject,
+  type HeaderRoutingMatch,
+  type ObjectRef,
+  type RouterOptions,
+  type RoutingObject,
+} from './common.ts';
+
+export const GATEWAY_API_PLUGIN = 'argoproj-labs/gatewayAPI';
+
+/** The plugin's configuration block (the fields this router implements). */
+export interface GatewayApiRouting {
+  httpRoute?: string;
+  httpRoutes?: { name: string; useHeaderRoutes?: boolean }[];
+  /** Namespace of the HTTPRoutes; the release's namespace when absent. */
+  namespace?: string;
+}
+
+export interface GatewayApiRouterOptions extends RouterOptions {
+  /** gateway.networking.k8s.io version. Default v1. */
+  apiVersion?: string;
+}
+
+interface BackendRef {
+  group?: string;
+  kind?: string;
+  name?: string;
+  namespace?: string;
+  port?: number;
+  weight?: number;
+  [k: string]: unknown;
+}
+
+interface Rule {
+  name?: string;
+  matches?: unknown[];
+  backendRefs?: BackendRef[];
+  [k: string]: unknown;
+}
+
+export function gatewayApiRouting(target: ReleaseTarget): GatewayApiRouting {
+  const plugins = target.trafficRouting?.plugins as Record<string, unknown> | undefined;
+  if (!plugins || typeof plugins !== 'object') throw invalidRouting('trafficRouting.plugins is missing');
+  const names = Object.keys(plugins);
+  const unknown = names.filter((n) => n !== GATEWAY_API_PLUGIN);
+  if (unknown.length > 0) {
+    throw ApplicationFailure.nonRetryable(`traffic router plugin(s) ${unknown.join(', ')} not available on this worker (available: ${GATEWAY_API_PLUGIN})`, ErrorType.UnsupportedRouter);
+  }
+  const block = plugins[GATEWAY_API_PLUGIN] as GatewayApiRouting | undefined;
+  if (!block || (!block.httpRoute && !(block.httpRoutes ?? []).length)) throw invalidRouting(`plugins["${GATEWAY_API_PLUGIN}"] needs httpRoute or httpRoutes`);
+  return block;
+}
+
+function routeNames(block: GatewayApiRouting): { name: string; useHeaderRoutes: boolean }[] {
+  return [...(block.httpRoute ? [{ name: block.httpRoute, useHeaderRoutes: true }] : []), ...(block.httpRoutes ?? []).map((r) => ({ name: r.name, useHeaderRoutes: r.useHeaderRoutes ?? false }))];
+}
+
+export function createGatewayApiRouter(kc: KubeConfig, opts: GatewayApiRouterOptions = {}): TrafficRouter {
+  const k = makeClients(kc, opts);
+  const group = 'gateway.networking.k8s.io';
+  const apiVersion = `${group}/${(opts.apiVersion ?? 'v1').replace(/^gateway\.networking\.k8s\.io\//, '')}`;
+  const ref = (target: ReleaseTarget, block: GatewayApiRouting, name: string): ObjectRef => ({
+    apiVersion,
+    kind: 'HTTPRoute',
+    resource: `httproutes.${group}`,
+    namespace: block.namespace ?? target.namespace,
+    name,
+  });
+
+  const services = (target: ReleaseTarget): { stable: string; canary: string } => {
+    if (!target.stableService || !target.canaryService) throw invalidRouting(`the ${GATEWAY_API_PLUGIN} router needs stableService and canaryService`);
+    return { stable: target.stableService, canary: target.canaryService };
+  };
+
+  const isService = (b: BackendRef, name: string, namespace: string, routeNamespace: string): boolean =>
+    (b.group ?? '') === '' && (b.kind ?? 'Service') === 'Service' && b.name === name && (b.namespace ?? routeNamespace) === namespace;
+
+  /** The rules of `route` to weight: unmanaged rules with backendRefs to both Services. */
+  const weightedRules = (route: RoutingObject, target: ReleaseTarget): { rule: Rule; stable: BackendRef; canary: BackendRef }[] => {
+    const svc = services(target);
+    const managed = new Set(managedNames(route));
+    const routeNs = route.metadata?.namespace ?? target.namespace;
+    const out: { rule: Rule; stable: BackendRef; canary: BackendRef }[] = [];
+    for (const rule of (route.spec?.rules as Rule[] | undefined) ?? []) {
+      if (rule.name && managed.has(rule.name)) continue;
+      const refs = rule.backendRefs ?? [];
+      const stable = refs.find((b) => isService(b, svc.stable, target.namespace, routeNs));
+      const canary = refs.find((b) => isService(b, svc.canary, target.namespace, routeNs));
+      if (stable && canary) out.push({ rule, stable, canary });
+    }
+    if (out.length === 0) {
+      throw invalidRouting(`HTTPRoute ${routeNs}/${route.metadata?.name} has no rule with backendRefs to both Services ${svc.stable} and ${svc.canary}`);
+    }
+    return out;
+  };
+
+  const weigh = (route: RoutingObject, target: ReleaseTarget, weight: number): boolean => {
+    let changed = false;
+    for (const { stable, canary } of weightedRules(route, target)) {
+      if (stable.weight !== 100 - weight) {
+        stable.weight = 100 - weight;
+        changed = true;
+      }
+      if (canary.weight !== weight) {
+        canary.weight = weight;
+        changed = true;
+      }
+    }
+    return changed;
+  };
+
+  return {
+    type: 'plugins',
+
+    async setWeight(target, weight) {
+      checkWeight(weight);
+      const block = gatewayApiRouting(target);
+      for (const r of routeNames(block)) await updateObject(k, ref(target, block, r.name), (route) => weigh(route, target, weight), opts);
+    },
+
+    async verifyWeight(target, weight) {
+      const block = gatewayApiRouting(target);
+      for (const r of routeNames(block)) {
+        const route = await readObject(k, ref(target, block, r.name));
+        for (const { stable, canary } of weightedRules(route, target)) {
+          // Gateway API's default weight is 1 for a backendRef without one.
+          if ((canary.weight ?? 1) !== weight || (stable.weight ?? 1) !== 100 - weight) return false;
+        }
+      }
+      return true;
+    },
+
+    /** A managed rule, first in rules[], sending requests whose headers match to the canary only (empty match removes it). */
+    async setHeaderRoute(target, spec) {
+      const block = gatewayApiRouting(target);
+      const match = spec.match as HeaderRoutingMatch[];
+      for (const r of routeNames(block)) {
+        if (!r.useHeaderRoutes) continue;
+        await updateObject(
+          k,
+          ref(target, block, r.name),
+          (route) => {
+            const rules = [...((route.spec?.rules as Rule[] | undefined) ?? [])];
+            const managed = managedNames(route);
+            const at = rules.findIndex((x) => x.name === spec.name);
+            if (at >= 0 && !managed.includes(spec.name)) {
+              throw invalidRouting(`HTTPRoute ${route.metadata?.namespace}/${r.name} already has a rule "${spec.name}" that Glidepath did not add: choose another name`);
+            }
+            if (match.length === 0) {
+              if (at < 0 && !managed.includes(spec.name)) return false;
+              if (at >= 0) rules.splice(at, 1);
+              setManagedNames(route, managed.filter((n) => n !== spec.name));
+            } else {
+              const [first] = weightedRules(route, target);
+              const canaryRef: BackendRef = { ...structuredClone(first?.canary ?? {}), weight: 1 };
+              const headers = match.map((m) => {
+                const v = m.headerValue;
+                if (v.regex !== undefined) return { type: 'RegularExpression', name: m.headerName, value: v.regex };
+                if (v.exact !== undefined) return { type: 'Exact', name: m.headerName, value: v.exact };
+                throw invalidRouting(`header route "${spec.name}": the Gateway API matches headers exactly or by regex, not by prefix (header ${m.headerName})`);
+              });
+              const rule: Rule = { name: spec.name, matches: [{ headers }], backendRefs: [canaryRef] };
+              if (at >= 0 && sameJson(rules[at], rule)) return false;
+              if (at >= 0) rules[at] = rule;
+              else rules.unshift(rule);
+              if (!managed.includes(spec.name)) setManagedNames(route, [...managed, spec.name]);
+            }
+            route.spec = { ...(route.spec ?? {}), rules };
+            return true;
+          },
+          opts,
+        );
+      }
+    },
+
+    async removeManagedRoutes(target) {
+      const block = gatewayApiRouting(target);
+      for (const r of routeNames(block)) {
+        await updateObject(
+          k,
+          ref(target, block, r.name),
+          (route) => {
+            const managed = new Set(managedNames(route));
+            const rules = (route.spec?.rules as Rule[] | undefined) ?? [];
+            const kept = rules.filter((x) => !(x.name && managed.has(x.name)));
+            let changed = kept.length !== rules.length || managed.size > 0;
+            route.spec = { ...(route.spec ?? {}), rules: kept };
+            if (managed.size > 0) setManagedNames(route, []);
+            changed = weigh(route, target, 0) || changed;
+            return changed;
+          },
+          opts,
+        );
+      }
+    },
+  };
+}
