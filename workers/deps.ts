@@ -8,6 +8,7 @@ import type { Logger as Pino } from 'pino';
 import type { ActivityDeps } from '../activities/contract.ts';
 import { createKubernetesWorkload } from '../activities/kubernetes/index.ts';
 import { createPrometheusProvider, prometheusOptionsFromEnv } from '../activities/metrics/prometheus.ts';
+import { createWebProvider } from '../activities/metrics/web.ts';
 
 export function buildDeps(log: Pino, env: NodeJS.ProcessEnv = process.env): ActivityDeps {
   const kc = new KubeConfig();
@@ -17,7 +18,7 @@ export function buildDeps(log: Pino, env: NodeJS.ProcessEnv = process.env): Acti
   const readinessProbe = env.GLIDEPATH_READINESS_PROBE_POLICY === 'warn' ? 'warn' : 'fail';
   return {
     workload: createKubernetesWorkload(kc, { readinessProbe }),
-    metrics: { prometheus: createPrometheusProvider(prometheusOptionsFromEnv(env)) },
+    metrics: { prometheus: createPrometheusProvider(prometheusOptionsFromEnv(env)), web: createWebProvider() },
     secrets: async (namespace, ref) => {
       const secret = await core.readNamespacedSecret({ name: ref.name, namespace });
       const value = secret.data?.[ref.key];
