@@ -6,6 +6,7 @@
 import { ApplicationFailure } from '@temporalio/common';
 import type { AnalysisRunSpec } from '../spec/types.ts';
 import { runAnalysis } from './analysis.ts';
+import { createBuildActivities, type BuildActivities } from './build/index.ts';
 import type { ActivityDeps, CanaryScale, PreflightResult, ReleaseTarget, TrafficRouter } from './contract.ts';
 import { ErrorType } from './errors.ts';
 
@@ -19,7 +20,12 @@ export function createActivities(deps: ActivityDeps) {
     return router;
   };
 
+  const build = createBuildActivities(deps);
+
   return {
+    buildImage: build.buildImage,
+    verifyImage: build.verifyImage,
+
     async preflight(target: ReleaseTarget): Promise<PreflightResult> {
       routerFor(target); // a router this worker lacks fails before anything is touched
       return deps.workload.preflight(target);
@@ -84,4 +90,6 @@ export function createActivities(deps: ActivityDeps) {
   };
 }
 
-export type ReleaseActivities = ReturnType<typeof createActivities>;
+/** The rollout activities (what workflow stubs implement); the build activities are typed apart. */
+export type ReleaseActivities = Omit<ReturnType<typeof createActivities>, keyof BuildActivities>;
+export type { BuildActivities };
