@@ -1,0 +1,65 @@
+/** `trafficRouting`: the Argo blocks this build implements validate strictly; the rest are refused by name. */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { SpecError, formatProblem, normalize } from '../../spec/normalize.ts';
+import { planProblems } from '../../spec/plan.ts';
+
+function release(canary: Record<string, unknown>) {
+  return {
+    source: 'r.yaml',
+    doc: {
+      apiVersion: 'glidepath.dev/v1alpha1',
+      kind: 'Release',
+      metadata: { name: 'web', namespace: 'shop' },
+      spec: { workloadRef: { kind: 'Deployment', name: 'web' }, image: 'example/web:2', strategy: { canary: { steps: [{ setWeight: 10 }], ...canary } } },
+    },
+  };
+}
+
+function problems(canary: Record<string, unknown>): string[] {
+  try {
+    normalize([release(canary)]);
+  } catch (err) {
+    if (err instanceof SpecError) return err.problems.map(formatProblem);
+    throw err;
+  }
+  return [];
+}
+
+const services = { stableService: 'web-stable', canaryService: 'web-canary' };
+const GW = 'argoproj-labs/gatewayAPI';
+
+test('istio (host- and subset-based) and the Gateway API plugin are accepted and carried verbatim into the plan', () => {
+  for (const canary of [
+    { ...services, trafficRouting: { istio: { virtualService: { name: 'web-vs', routes: ['primary'] } } } },
+    { ...services, trafficRouting: { istio: { virtualServices: [{ name: 'a' }, { name: 'b', routes: ['r1', 'r2'] }] } } },
+    { trafficRouting: { istio: { virtualService: { name: 'web-vs' }, destinationRule: { name: 'web-dr', stableSubsetName: 'stable', canarySubsetName: 'canary' } } } },
+    { ...services, trafficRouting: { plugins: { [GW]: { httpRoute: 'web-route', namespace: 'edge' } } } },
+    { ...services, trafficRouting: { plugins: { [GW]: { httpRoutes: [{ name: 'a', useHeaderRoutes: true }] } } } },
+  ]) {
+    const plan = normalize([release(canary)]);
+    assert.equal(plan.strategy.type, 'canary');
+    assert.deepEqual(plan.strategy.type === 'canary' ? plan.strategy.trafficRouting : undefined, canary.trafficRouting);
+    assert.deepEqual(planProblems(plan), []);
+  }
+});
+
+test('unsupported routers, plugins and fields are refused by name; routers that need Services say so', () => {
+  const cases: [Record<string, unknown>, RegExp][] = [
+    [{ ...services, trafficRouting: { nginx: { stableIngress: 'web' } } }, /trafficRouting\.nginx: traffic router "nginx" is not supported .*supported: istio, plugins/],
+    [{ ...services, trafficRouting: { smi: { rootService: 'web' } } }, /trafficRouting\.smi: traffic router "smi" is not supported/],
+    [{ ...services, trafficRouting: { alb: { ingress: 'web' } } }, /trafficRouting\.alb: traffic router "alb" is not supported/],
+    [{ ...services, trafficRouting: { plugins: { 'acme/mesh': {} } } }, /plugin "acme\/mesh" is not supported/],
+    [{ ...services, trafficRouting: { plugins: { [GW]: { grpcRoute: 'r' } } } }, /Unrecognized key: "grpcRoute"/],
+    [{ ...services, trafficRouting: { istio: { virtualService: { name: 'vs', tcpRoutes: [] } } } }, /Unrecognized key: "tcpRoutes"/],
+    [{ ...services, trafficRouting: { istio: { virtualService: { name: 'vs' }, virtualServices: [{ name: 'x' }] } } }, /set exactly one of virtualService or virtualServices/],
+    [{ ...services, trafficRouting: { istio: { virtualService: { name: 'vs' } }, managedRoutes: [{ name: 'h' }] } }, /managedRoutes .* is not supported/],
+    [{ trafficRouting: { istio: { virtualService: { name: 'vs' } } } }, /host-based Istio routing \(no destinationRule\) needs stableService and canaryService/],
+    [{ trafficRouting: { plugins: { [GW]: { httpRoute: 'r' } } } }, /gatewayAPI router needs stableService and canaryService/],
+    [{ ...services, trafficRouting: {} }, /set a traffic router/],
+  ];
+  for (const [canary, expected] of cases) {
+    const found = problems(canary);
+    assert.ok(found.some((p) => expected.test(p)), `${JSON.stringify(canary.trafficRouting)}: expected ${expected}, got ${JSON.stringify(found)}`);
+  }
+});
