@@ -8,6 +8,8 @@ import type { Logger as Pino } from 'pino';
 import type { ActivityDeps } from '../activities/contract.ts';
 import { createKubernetesWorkload } from '../activities/kubernetes/index.ts';
 import { createPrometheusProvider, prometheusOptionsFromEnv } from '../activities/metrics/prometheus.ts';
+import { createGatewayApiRouter } from '../activities/traffic/gateway-api.ts';
+import { createIstioRouter } from '../activities/traffic/istio.ts';
 import { createWebProvider } from '../activities/metrics/web.ts';
 
 export function buildDeps(log: Pino, env: NodeJS.ProcessEnv = process.env): ActivityDeps {
@@ -18,6 +20,11 @@ export function buildDeps(log: Pino, env: NodeJS.ProcessEnv = process.env): Acti
   const readinessProbe = env.GLIDEPATH_READINESS_PROBE_POLICY === 'warn' ? 'warn' : 'fail';
   return {
     workload: createKubernetesWorkload(kc, { readinessProbe }),
+    // Keyed as ReleaseTarget.trafficRouting's keys (Argo's): `plugins` serves argoproj-labs/gatewayAPI.
+    routers: {
+      istio: createIstioRouter(kc, env.GLIDEPATH_ISTIO_API_VERSION ? { apiVersion: env.GLIDEPATH_ISTIO_API_VERSION } : {}),
+      plugins: createGatewayApiRouter(kc, env.GLIDEPATH_GATEWAY_API_VERSION ? { apiVersion: env.GLIDEPATH_GATEWAY_API_VERSION } : {}),
+    },
     metrics: { prometheus: createPrometheusProvider(prometheusOptionsFromEnv(env)), web: createWebProvider() },
     secrets: async (namespace, ref) => {
       const secret = await core.readNamespacedSecret({ name: ref.name, namespace });
