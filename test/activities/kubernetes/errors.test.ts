@@ -1,0 +1,131 @@
+/**
+ * Error classification and the pure object model (no cluster needed): which apiserver answers and
+ * network failures are retried, the types and messages of the permanent ones, Retry-After, and
+ * selector disjointness for every selector shape.
+ */
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { ApiException, type V1Deployment, type V1LabelSelector } from '@kubernetes/client-node';
+import { ApplicationFailure } from '@temporalio/common';
+import { classifyKubeError, retryAfterSeconds } from '../../../activities/kubernetes/errors.ts';
+import { labelSelectorMatches, replicasForWeight, roleLabelValue, rolePodLabels, roleSelector } from '../../../activities/kubernetes/objects.ts';
+
+const site = { verb: 'patch', resource: 'deployments.apps', namespace: 'shop', name: 'web-canary' };
+const apiError = (code: number, message: string, reason: string, headers: Record<string, string> = {}): ApiException<string> =>
+  new ApiException(code, 'Unknown API Status Code!', JSON.stringify({ kind: 'Status', apiVersion: 'v1', status: 'Failure', message, reason, code }), headers);
+
+describe('classifyKubeError', () => {
+  for (const [code, type] of [
+    [400, 'BadRequest'],
+    [401, 'Unauthorized'],
+    [403, 'Forbidden'],
+    [404, 'NotFound'],
+    [422, 'Unprocessable'],
+    [405, 'BadRequest'],
+  ] as const) {
+    test(`${code} → non-retryable ${type} naming verb, resource, object and the apiserver's message`, () => {
+      const e = classifyKubeError(apiError(code, `the apiserver says ${code}`, 'Whatever'), site);
+      assert.ok(e instanceof ApplicationFailure);
+      assert.equal(e.nonRetryable, true);
+      assert.equal(e.type, type);
+      assert.equal(e.message, `patch deployments.apps shop/web-canary: the apiserver says ${code} (HTTP ${code} Whatever)`);
+    });
+  }
+
+  for (const [code, type] of [
+    [409, 'Conflict'],
+    [500, 'ServerError'],
+    [502, 'ServerError'],
+    [504, 'ServerError'],
+    [408, 'ServerError'],
+    [410, 'ServerError'],
+  ] as const) {
+    test(`${code} → retryable (${type})`, () => {
+      const e = classifyKubeError(apiError(code, 'try again', 'X'), site);
+      assert.ok(e instanceof ApplicationFailure);
+      assert.equal(e.nonRetryable, false);
+      assert.equal(e.type, type);
+    });
+  }
+
+  test('429 and 503 honour Retry-After through nextRetryDelay', () => {
+    const e = classifyKubeError(apiError(429, 'too many requests', 'TooManyRequests', { 'retry-after': '7' }), site);
+    assert.ok(e instanceof ApplicationFailure);
+    assert.equal(e.nonRetryable, false);
+    assert.equal(e.type, 'TooManyRequests');
+    assert.equal(e.nextRetryDelay, '7s');
+    const u = classifyKubeError(apiError(503, 'unavailable', 'ServiceUnavailable', { 'retry-after': '2' }), site) as ApplicationFailure;
+    assert.equal(u.nonRetryable, false);
+    assert.equal(u.nextRetryDelay, '2s');
+    const none = classifyKubeError(apiError(429, 'too many requests', 'TooManyRequests'), site) as ApplicationFailure;
+    assert.equal(none.nextRetryDelay, undefined, 'no header: the retry policy decides');
+    assert.equal(retryAfterSeconds({ 'retry-after': new Date(Date.now() + 5000).toUTCString() }), 5);
+    assert.equal(retryAfterSeconds({ 'retry-after': 'soon' }), undefined);
+  });
+
+  test('connection resets, refusals and timeouts → plain retryable Errors with context', () => {
+    const reset = new TypeError('fetch failed', { cause: Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' }) });
+    const refused = new TypeError('fetch failed', { cause: Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }) });
+    const socket = new TypeError('fetch failed', { cause: Object.assign(new Error('other side closed'), { code: 'UND_ERR_SOCKET' }) });
+    const timeout = new DOMException('The operation was aborted due to timeout', 'TimeoutError');
+    for (const err of [reset, refused, socket, timeout]) {
+      const e = classifyKubeError(err, site);
+      assert.ok(!(e instanceof ApplicationFailure), `${e.message} is a plain Error (retryable)`);
+      assert.match(e.message, /^patch deployments.apps shop\/web-canary: (connection failed|request timed out)/);
+    }
+  });
+
+  test('ApplicationFailures pass through; an aborted activity surfaces its cancellation', () => {
+    const own = ApplicationFailure.nonRetryable('x', 'VerificationFailed');
+    assert.equal(classifyKubeError(own, site), own);
+    const ac = new AbortController();
+    const reason = new Error('cancelled by the workflow');
+    ac.abort(reason);
+    assert.equal(classifyKubeError(new TypeError('fetch failed'), site, ac.signal), reason);
+  });
+});
+
+describe('object model', () => {
+  const stable = (selector: V1LabelSelector, labels: Record<string, string>): V1Deployment => ({
+    metadata: { name: 'web' },
+    spec: { selector, template: { metadata: { labels }, spec: { containers: [{ name: 'app', image: 'a:1' }] } } },
+  });
+
+  test('canary and preview pods are never matched by the stable selector, for every selector shape', () => {
+    const cases: [V1LabelSelector, Record<string, string>][] = [
+      [{ matchLabels: { app: 'web' } }, { app: 'web', tier: 'fe' }],
+      [{ matchLabels: { app: 'web', tier: 'fe' } }, { app: 'web', tier: 'fe' }],
+      [{ matchExpressions: [{ key: 'app', operator: 'In', values: ['web', 'www'] }] }, { app: 'web' }],
+      [{ matchExpressions: [{ key: 'app', operator: 'Exists' }] }, { app: 'web' }],
+      [{ matchExpressions: [{ key: 'legacy', operator: 'DoesNotExist' }] }, { app: 'web' }],
+      [{ matchExpressions: [{ key: 'track', operator: 'NotIn', values: ['canary'] }] }, { app: 'web' }],
+      [{ matchLabels: { app: 'x'.repeat(63) } }, { app: 'x'.repeat(63) }],
+    ];
+    for (const [selector, labels] of cases) {
+      const d = stable(selector, labels);
+      assert.ok(labelSelectorMatches(selector, labels), 'the fixture is consistent');
+      for (const role of ['canary', 'preview'] as const) {
+        const pod = rolePodLabels(d, role);
+        assert.equal(labelSelectorMatches(selector, pod), false, `${JSON.stringify(selector)} must not match ${role} pods ${JSON.stringify(pod)}`);
+        const own = roleSelector(d, role);
+        assert.ok(Object.entries(own).every(([k, v]) => pod[k] === v), 'the role selector matches its own pods');
+        assert.equal(Object.entries(own).every(([k, v]) => labels[k] === v), false, 'the role selector does not match stable pods');
+        for (const v of Object.values(pod)) assert.ok(v.length <= 63 && /^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$/.test(v), `valid label value: ${v}`);
+      }
+      assert.equal(
+        Object.entries(roleSelector(d, 'canary')).every(([k, v]) => rolePodLabels(d, 'preview')[k] === v),
+        false,
+        'canary and preview selectors are disjoint too',
+      );
+    }
+  });
+
+  test('label values and replica ratios', () => {
+    assert.equal(roleLabelValue('web', 'canary'), 'web-canary');
+    assert.equal(roleLabelValue('', 'canary'), 'canary');
+    assert.equal(roleLabelValue('a'.repeat(63), 'preview').length, 63);
+    assert.deepEqual([0, 1, 10, 25, 33, 50, 99, 100].map((w) => replicasForWeight(4, w)), [0, 1, 1, 1, 2, 2, 4, 4]);
+    assert.equal(replicasForWeight(10, 30), 3);
+    assert.equal(replicasForWeight(1, 1), 1, 'any weight above zero gets at least one pod');
+  });
+});
