@@ -1,0 +1,205 @@
+/**
+ * End to end with a traffic router: the Temporal dev server, the real worker process
+ * (`workers/main.ts`, real Kubernetes activities and the Istio router from workers/deps.ts) and the
+ * local control plane with Istio's CRDs. The VirtualService is read from the apiserver at every
+ * pause (10/25/50/100), after promotion and after an abort. Needs KUBECONFIG and TEMPORAL_ADDRESS.
+ */
+import assert from 'node:assert/strict';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { after, before, describe, test } from 'node:test';
+import { AppsV1Api, CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
+import { Client, Connection } from '@temporalio/client';
+import { statusQuery, type ReleaseStatus } from '../../workflows/messages.ts';
+
+const run = promisify(execFile);
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const address = process.env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233';
+const suffix = Math.random().toString(36).slice(2, 7);
+const metricsPort = 20000 + Math.floor(Math.random() * 20000);
+const env = {
+  ...process.env,
+  TEMPORAL_ADDRESS: address,
+  GLIDEPATH_TASK_QUEUE: `e2e-traffic-${suffix}`,
+  GLIDEPATH_USER: 'ci-bot',
+  GLIDEPATH_METRICS_ADDRESS: `127.0.0.1:${metricsPort}`,
+  GLIDEPATH_CORE_METRICS_ADDRESS: `127.0.0.1:${metricsPort + 1}`,
+  GLIDEPATH_SHUTDOWN_GRACE: '2s',
+};
+const G = { group: 'networking.istio.io', version: 'v1' };
+const HAND_ROUTE = { name: 'admin', match: [{ uri: { prefix: '/admin' } }], route: [{ destination: { host: 'admin-svc' } }] };
+
+let apps: AppsV1Api;
+let core: CoreV1Api;
+let custom: CustomObjectsApi;
+let client: Client;
+let worker: ChildProcess | undefined;
+let dir: string;
+const namespaces: string[] = [];
+
+async function startWorker(): Promise<ChildProcess> {
+  const child = spawn(process.execPath, [path.join(root, 'workers/main.ts')], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  await new Promise<void>((resolve, reject) => {
+    child.stdout?.on('data', (d: Buffer) => {
+      out += String(d);
+      if (out.includes('"worker started"')) resolve();
+    });
+    child.stderr?.on('data', (d) => (out += String(d)));
+    child.once('exit', (code) => reject(new Error(`worker exited ${code}: ${out.slice(-3000)}`)));
+  });
+  return child;
+}
+
+async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await run(path.join(root, 'bin/glidepath'), args, { env });
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+async function until(id: string, pred: (s: ReleaseStatus) => boolean, what: string, timeoutMs = 90_000): Promise<ReleaseStatus> {
+  const end = Date.now() + timeoutMs;
+  let last: ReleaseStatus | undefined;
+  for (;;) {
+    try {
+      last = await client.workflow.getHandle(id).query(statusQuery);
+      if (pred(last)) return last;
+    } catch (err) {
+      if (Date.now() > end) throw err;
+    }
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}: ${last?.phase} ${last?.message}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+/** A namespace with Deployment `web` (4 replicas, v1), Services web-stable/web-canary and a VirtualService. */
+async function setup(name: string): Promise<string> {
+  const ns = `e2e-${name}-${suffix}`;
+  namespaces.push(ns);
+  await core.createNamespace({ body: { metadata: { name: ns } } });
+  await apps.createNamespacedDeployment({
+    namespace: ns,
+    body: {
+      metadata: { name: 'web', labels: { app: 'web' } },
+      spec: {
+        replicas: 4,
+        selector: { matchLabels: { app: 'web' } },
+        template: { metadata: { labels: { app: 'web' } }, spec: { containers: [{ name: 'web', image: 'registry.local/web:v1', readinessProbe: { httpGet: { path: '/healthz', port: 8080 } } }] } },
+      },
+    },
+  });
+  for (const svc of ['web-stable', 'web-canary']) {
+    await core.createNamespacedService({ namespace: ns, body: { metadata: { name: svc }, spec: { selector: { app: 'web' }, ports: [{ port: 80 }] } } });
+  }
+  await custom.createNamespacedCustomObject({
+    ...G,
+    namespace: ns,
+    plural: 'virtualservices',
+    body: {
+      apiVersion: 'networking.istio.io/v1',
+      kind: 'VirtualService',
+      metadata: { name: 'web' },
+      spec: { hosts: ['web'], http: [HAND_ROUTE, { name: 'primary', route: [{ destination: { host: 'web-stable' }, weight: 100 }, { destination: { host: 'web-canary' }, weight: 0 }] }] },
+    },
+  });
+  for (let i = 0; i < 120; i++) {
+    const d = await apps.readNamespacedDeployment({ name: 'web', namespace: ns });
+    if (d.status?.availableReplicas === 4) break;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  return ns;
+}
+
+async function spec(ns: string, steps: string): Promise<string> {
+  const file = path.join(dir, `${ns}.yaml`);
+  await writeFile(
+    file,
+    `apiVersion: glidepath.dev/v1alpha1
+kind: Release
+metadata: { name: web, namespace: ${ns} }
+spec:
+  workloadRef: { kind: Deployment, name: web }
+  image: registry.local/web:v2
+  strategy:
+    canary:
+      stableService: web-stable
+      canaryService: web-canary
+      trafficRouting:
+        istio:
+          virtualService: { name: web, routes: [primary] }
+      steps:
+${steps}`,
+  );
+  return file;
+}
+
+async function vs(ns: string): Promise<{ weights: [number | undefined, number | undefined]; hand: unknown }> {
+  const obj = (await custom.getNamespacedCustomObject({ ...G, namespace: ns, plural: 'virtualservices', name: 'web' })) as {
+    spec: { http: { name: string; route: { weight?: number }[] }[] };
+  };
+  const primary = obj.spec.http.find((r) => r.name === 'primary');
+  return { weights: [primary?.route[0]?.weight, primary?.route[1]?.weight], hand: obj.spec.http.find((r) => r.name === 'admin') };
+}
+
+before(async () => {
+  assert.ok(process.env.KUBECONFIG, 'KUBECONFIG must point at the local control plane (scripts/kube.sh up --crds)');
+  const kc = new KubeConfig();
+  kc.loadFromDefault();
+  apps = kc.makeApiClient(AppsV1Api);
+  core = kc.makeApiClient(CoreV1Api);
+  custom = kc.makeApiClient(CustomObjectsApi);
+  dir = await mkdtemp(path.join(os.tmpdir(), 'glidepath-traffic-e2e-'));
+  client = new Client({ connection: await Connection.connect({ address, connectTimeout: '5s' }) });
+  worker = await startWorker();
+});
+
+after(async () => {
+  worker?.kill('SIGTERM');
+  await client?.connection.close();
+  for (const ns of namespaces) await core.deleteNamespace({ name: ns }).catch(() => {});
+});
+
+describe('releases with trafficRouting.istio through the real worker', () => {
+  test('10/25/50/100 with pauses: VirtualService weights at every pause; promoted → 100/0, hand route intact', async () => {
+    const ns = await setup('istio');
+    const file = await spec(ns, [10, 25, 50, 100].map((w) => `        - setWeight: ${w}\n        - pause: {}\n`).join(''));
+    const id = `release-${ns}-web`;
+    const started = await cli(['release', 'start', '-f', file]);
+    assert.equal(started.code, 0, started.stdout + started.stderr);
+    for (const [i, weight] of [10, 25, 50, 100].entries()) {
+      await until(id, (s) => s.phase === 'Paused' && s.step.index === i * 2 + 1, `pause after ${weight}%`);
+      const now = await vs(ns);
+      assert.deepEqual(now.weights, [100 - weight, weight], `VirtualService at ${weight}%`);
+      assert.deepEqual(now.hand, HAND_ROUTE);
+      assert.equal((await cli(['release', 'promote', id, '--as', 'alice'])).code, 0);
+    }
+    assert.equal((await cli(['release', 'watch', id, '--timeout', '120s'])).code, 0);
+    const done = await vs(ns);
+    assert.deepEqual(done.weights, [100, 0], 'after promotion all traffic to stable');
+    assert.deepEqual(done.hand, HAND_ROUTE);
+    const stable = await apps.readNamespacedDeployment({ name: 'web', namespace: ns });
+    assert.equal(stable.spec?.template.spec?.containers[0]?.image, 'registry.local/web:v2');
+  });
+
+  test('abort at 50%: VirtualService back to 100/0', async () => {
+    const ns = await setup('istio-abort');
+    const file = await spec(ns, `        - setWeight: 50\n        - pause: {}\n        - setWeight: 100\n`);
+    const id = `release-${ns}-web`;
+    assert.equal((await cli(['release', 'start', '-f', file])).code, 0);
+    await until(id, (s) => s.phase === 'Paused', 'paused at 50%');
+    assert.deepEqual((await vs(ns)).weights, [50, 50]);
+    assert.equal((await cli(['release', 'abort', id, '--as', 'oncall', '--reason', 'test'])).code, 0);
+    await until(id, (s) => s.phase === 'Aborted', 'aborted');
+    assert.deepEqual((await vs(ns)).weights, [100, 0]);
+    assert.deepEqual((await vs(ns)).hand, HAND_ROUTE);
+    await cli(['release', 'abort', id, '--as', 'oncall']);
+  });
+});
