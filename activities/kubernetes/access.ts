@@ -17,14 +17,23 @@ export const SERVICE_ACCESS: Access[] = ['get', 'patch'].map((verb) => ({ group:
 /** PodDisruptionBudgets: preflight looks for one covering the pods. */
 export const PDB_ACCESS: Access[] = [{ group: 'policy', resource: 'poddisruptionbudgets', verb: 'list' }];
 
-/** What a release of `target` needs (Service verbs only when it names Services). */
+const readUpdate = (group: string, resource: string): Access[] => ['get', 'update'].map((verb) => ({ group, resource, verb }));
+
+/** Traffic routers (activities/traffic/), keyed as `trafficRouting`: read-modify-write (update) of their routing objects. */
+export const ROUTER_ACCESS: Record<string, Access[]> = {
+  istio: [...readUpdate('networking.istio.io', 'virtualservices'), ...readUpdate('networking.istio.io', 'destinationrules')],
+  plugins: readUpdate('gateway.networking.k8s.io', 'httproutes'),
+};
+
+/** What a release of `target` needs in its namespace (Service verbs only when it names Services, router verbs for its router). */
 export function requiredAccess(target: ReleaseTarget): Access[] {
   const services = [target.stableService, target.canaryService, target.activeService, target.previewService].some((s) => s);
-  return [...DEPLOYMENT_ACCESS, ...(services ? SERVICE_ACCESS : []), ...PDB_ACCESS];
+  const routers = Object.keys(target.trafficRouting ?? {}).flatMap((r) => ROUTER_ACCESS[r] ?? []);
+  return [...DEPLOYMENT_ACCESS, ...(services ? SERVICE_ACCESS : []), ...PDB_ACCESS, ...routers];
 }
 
-/** All permissions the workload activities may need. */
-export const ALL_ACCESS: Access[] = [...DEPLOYMENT_ACCESS, ...SERVICE_ACCESS, ...PDB_ACCESS];
+/** All permissions the release activities may need. */
+export const ALL_ACCESS: Access[] = [...DEPLOYMENT_ACCESS, ...SERVICE_ACCESS, ...PDB_ACCESS, ...Object.values(ROUTER_ACCESS).flat()];
 
 /** Beyond the workload activities, the worker needs: preflight's own reviews, and Secret-valued analysis args (workers/deps.ts). */
 export const WORKER_EXTRA_ACCESS: Access[] = [

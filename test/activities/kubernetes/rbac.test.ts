@@ -120,24 +120,33 @@ describe('RBAC (deploy/rbac.yaml)', () => {
     assert.deepEqual(await cluster.serviceSelector(ns, 'web'), { app: 'web' });
   });
 
-  for (const missing of [
-    [{ group: 'apps', resource: 'deployments', verb: 'delete' }],
-    [{ group: 'apps', resource: 'deployments', verb: 'create' }],
+  for (const [missing, routing] of [
+    [[{ group: 'apps', resource: 'deployments', verb: 'delete' }]],
+    [[{ group: 'apps', resource: 'deployments', verb: 'create' }]],
     [
-      { group: 'apps', resource: 'deployments', verb: 'patch' },
-      { group: '', resource: 'services', verb: 'patch' },
+      [
+        { group: 'apps', resource: 'deployments', verb: 'patch' },
+        { group: '', resource: 'services', verb: 'patch' },
+      ],
     ],
-  ] as Access[][]) {
+    [[{ group: 'networking.istio.io', resource: 'virtualservices', verb: 'update' }], { istio: { virtualService: { name: 'web' } } }],
+  ] as [Access[], Record<string, unknown>?][]) {
     const names = missing.map((a) => `${a.verb} ${a.group ? `${a.resource}.${a.group}` : a.resource}`);
     test(`a ClusterRole without ${names.join(' and ')}: preflight is a non-retryable Forbidden naming it`, async () => {
       const ns = await cluster.namespace('rbacdeny');
       await cluster.stable(ns, { replicas: 2 });
       await cluster.service(ns, 'web', { app: 'web' });
       const suffix = randomBytes(3).toString('hex');
-      const rules: V1PolicyRule[] = (role.rules ?? []).map((r) => ({
-        ...r,
-        verbs: r.verbs.filter((v) => !missing.some((m) => (r.apiGroups ?? []).includes(m.group) && (r.resources ?? []).includes(m.resource) && m.verb === v)),
-      }));
+      // One rule per group and resource, then the missing verbs taken out of just those.
+      const rules: V1PolicyRule[] = (role.rules ?? []).flatMap((r) =>
+        (r.apiGroups ?? []).flatMap((group) =>
+          (r.resources ?? []).map((resource) => ({
+            apiGroups: [group],
+            resources: [resource],
+            verbs: r.verbs.filter((v) => !missing.some((m) => m.group === group && m.resource === resource && m.verb === v)),
+          })),
+        ),
+      );
       const limited = { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', metadata: { name: `glidepath-worker-limited-${suffix}` }, rules } as KubernetesObject;
       await apply(limited);
       await apply({ apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'limited', namespace: ns } } as KubernetesObject, false);
@@ -152,7 +161,7 @@ describe('RBAC (deploy/rbac.yaml)', () => {
         false,
       );
       const asLimited = createKubernetesWorkload(await tokenKubeConfig(ns, 'limited'), { heartbeat: () => undefined });
-      const t = target(ns, { stableService: 'web' });
+      const t = target(ns, { stableService: 'web', trafficRouting: routing });
       await assert.rejects(asLimited.preflight(t), (e: unknown) => {
         assert.ok(e instanceof ApplicationFailure, String(e));
         assert.equal(e.type, 'Forbidden');
