@@ -80,7 +80,8 @@ export async function runAnalysis(deps: ActivityDeps, target: ReleaseTarget, run
   const measureOne = async (metric: MetricSpec): Promise<Measurement> => {
     const startedAt = now().toISOString();
     try {
-      const value = await providerOf(metric, providers).measure(metric, { args, signal });
+      const measurement = (progress.measurements[metric.name]?.length ?? 0) + 1;
+      const value = await providerOf(metric, providers).measure(metric, { args, signal, namespace: target.namespace, releaseId: target.releaseId, measurement });
       const verdict = evaluateMeasurement(metric, value);
       return { phase: verdict.phase, value, ...(verdict.message ? { message: verdict.message } : {}), startedAt, finishedAt: now().toISOString() };
     } catch (err) {

@@ -65,6 +65,11 @@ export interface MeasureContext {
   /** Args with secrets resolved; never logged or returned. */
   args: Record<string, string>;
   signal: AbortSignal;
+  /** The release's namespace and ID (the job provider creates its Job there and labels it). */
+  namespace?: string;
+  releaseId?: string;
+  /** 1-based number of this measurement of the metric (a provider may use it in names). */
+  measurement?: number;
 }
 
 /** A metric provider returns the raw value; the verdict is decided in spec/analysis.ts. */

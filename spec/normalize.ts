@@ -20,7 +20,7 @@ import {
 } from './schema.ts';
 import { DEFAULT_CONSECUTIVE_ERROR_LIMIT } from './analysis.ts';
 import { argNames } from './template.ts';
-import type { AnalysisRunSpec, ArgValue, CanaryStep, MetricSpec, ReleasePlan, Strategy, WebProviderSpec } from './types.ts';
+import type { AnalysisRunSpec, ArgValue, CanaryStep, JobProviderSpec, MetricSpec, ProviderSpec, ReleasePlan, Strategy, WebProviderSpec } from './types.ts';
 
 /** Argo's defaults, in one place. */
 export const DEFAULTS = {
@@ -185,6 +185,7 @@ function templatedFields(p: MetricDoc['provider']): [string, string][] {
     if (p.web.body !== undefined) out.push(['web.body', p.web.body]);
     if (p.web.jsonBody !== undefined) out.push(['web.jsonBody', JSON.stringify(p.web.jsonBody)]);
   }
+  if (p.job) out.push(['job', JSON.stringify(p.job)]);
   return out;
 }
 
@@ -371,18 +372,34 @@ function toInt(v: string | number | undefined, fallback: number): number {
   return typeof v === 'number' ? v : Number.parseInt(v, 10);
 }
 
+/** A metric's provider block, copied. */
+function toProvider(p: MetricDoc['provider']): ProviderSpec {
+  if (p.prometheus) return { prometheus: { ...p.prometheus } };
+  if (p.job) return { job: structuredClone(p.job) as JobProviderSpec };
+  return { web: { ...(p.web as WebProviderSpec) } };
+}
+
+/**
+ * Argo judges a job metric by the Job alone (complete → Successful, failed → Failed). The job
+ * provider's value is 1 or 0, so a job metric with no condition gets `result == 1`: a failed Job is
+ * a Failed measurement, not a Successful one.
+ */
+const JOB_SUCCESS_CONDITION = 'result == 1';
+
 function toMetric(m: MetricDoc, dryRun: boolean): MetricSpec {
+  const jobDefault = m.provider.job !== undefined && m.successCondition === undefined && m.failureCondition === undefined;
   return {
     name: m.name,
     ...(m.interval !== undefined ? { intervalMs: parseDuration(m.interval) } : {}),
     ...(m.count !== undefined ? { count: toInt(m.count, 0) } : {}),
     ...(m.initialDelay !== undefined ? { initialDelayMs: parseDuration(m.initialDelay) } : {}),
     ...(m.successCondition !== undefined ? { successCondition: m.successCondition } : {}),
+    ...(jobDefault ? { successCondition: JOB_SUCCESS_CONDITION } : {}),
     ...(m.failureCondition !== undefined ? { failureCondition: m.failureCondition } : {}),
     failureLimit: toInt(m.failureLimit, 0),
     inconclusiveLimit: toInt(m.inconclusiveLimit, 0),
     consecutiveErrorLimit: toInt(m.consecutiveErrorLimit, DEFAULT_CONSECUTIVE_ERROR_LIMIT),
     dryRun,
-    provider: m.provider.prometheus ? { prometheus: { ...m.provider.prometheus } } : { web: { ...(m.provider.web as WebProviderSpec) } },
+    provider: toProvider(m.provider),
   };
 }

@@ -136,17 +136,35 @@ const webProvider = z
     }
   });
 
-/** Metric providers this build implements; others (datadog, newRelic, job …) are refused by name. */
+/**
+ * Argo's job provider: `metadata` (labels, annotations) and a batch/v1 JobSpec. The JobSpec is passed
+ * through to the apiserver; only what every Job needs is checked here (a pod template with containers).
+ */
+const jobProvider = z.strictObject({
+  metadata: z
+    .strictObject({
+      labels: z.record(z.string(), z.string()).optional(),
+      annotations: z.record(z.string(), z.string()).optional(),
+    })
+    .optional(),
+  spec: z.looseObject({
+    template: z.looseObject({
+      metadata: z.looseObject({}).optional(),
+      spec: z.looseObject({ containers: z.array(z.looseObject({ name: z.string().min(1), image: z.string().min(1) })).min(1) }),
+    }),
+  }),
+});
+
+/** Metric providers this build implements; others (datadog, newRelic …) are refused as unknown fields. */
 const provider = z
   .strictObject({
     prometheus: prometheusProvider.optional(),
     web: webProvider.optional(),
-    job: z.unknown().optional(),
+    job: jobProvider.optional(),
   })
   .superRefine((v, ctx) => {
-    if (v.job !== undefined) ctx.addIssue({ code: 'custom', path: ['job'], message: 'the job provider (Kubernetes Job success) is not supported by this version of Glidepath' });
     const set = (['prometheus', 'web', 'job'] as const).filter((k) => v[k] !== undefined);
-    if (set.length !== 1) ctx.addIssue({ code: 'custom', message: set.length === 0 ? 'needs a provider: prometheus or web' : `has ${set.join(' and ')}; a metric has exactly one provider` });
+    if (set.length !== 1) ctx.addIssue({ code: 'custom', message: set.length === 0 ? 'needs a provider: prometheus, web or job' : `has ${set.join(' and ')}; a metric has exactly one provider` });
   });
 
 const metric = z.strictObject({

@@ -25,7 +25,7 @@ export const SETTLED_PHASES: readonly Phase[] = ['Promoted', 'Aborted', 'RolledB
 export type AnalysisPhase = 'Pending' | 'Running' | 'Successful' | 'Failed' | 'Inconclusive' | 'Error';
 
 /** A metric provider's configuration, passed through to the provider named by its single key. */
-export type ProviderSpec = { prometheus: PrometheusProviderSpec } | { web: WebProviderSpec } | { job: Record<string, unknown> };
+export type ProviderSpec = { prometheus: PrometheusProviderSpec } | { web: WebProviderSpec } | { job: JobProviderSpec };
 
 export interface PrometheusProviderSpec {
   address: string;
@@ -46,6 +46,15 @@ export interface WebProviderSpec {
   jsonPath?: string;
   timeoutSeconds?: number;
   insecure?: boolean;
+}
+
+/**
+ * Argo's job provider: a Kubernetes Job created in the release's namespace for each measurement;
+ * Complete is the value 1, Failed the value 0. `spec` is a batch/v1 JobSpec, passed through.
+ */
+export interface JobProviderSpec {
+  metadata?: { labels?: Record<string, string>; annotations?: Record<string, string> };
+  spec: Record<string, unknown>;
 }
 
 export interface MetricSpec {

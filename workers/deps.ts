@@ -1,12 +1,14 @@
 /**
  * Real clients for the activities: Kubernetes from KUBECONFIG (or in-cluster service account),
- * metric providers (credentials from the worker's environment, never from workflow input), and
+ * metric providers (credentials from the worker's environment, never from workflow input; the job
+ * provider runs its Jobs with the worker's KubeConfig), and
  * Secret-valued analysis args read from the release's namespace.
  */
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import type { Logger as Pino } from 'pino';
 import type { ActivityDeps } from '../activities/contract.ts';
 import { createKubernetesWorkload } from '../activities/kubernetes/index.ts';
+import { createJobProvider } from '../activities/metrics/job.ts';
 import { createPrometheusProvider, prometheusOptionsFromEnv } from '../activities/metrics/prometheus.ts';
 import { createGatewayApiRouter } from '../activities/traffic/gateway-api.ts';
 import { createIstioRouter } from '../activities/traffic/istio.ts';
@@ -25,7 +27,7 @@ export function buildDeps(log: Pino, env: NodeJS.ProcessEnv = process.env): Acti
       istio: createIstioRouter(kc, env.GLIDEPATH_ISTIO_API_VERSION ? { apiVersion: env.GLIDEPATH_ISTIO_API_VERSION } : {}),
       plugins: createGatewayApiRouter(kc, env.GLIDEPATH_GATEWAY_API_VERSION ? { apiVersion: env.GLIDEPATH_GATEWAY_API_VERSION } : {}),
     },
-    metrics: { prometheus: createPrometheusProvider(prometheusOptionsFromEnv(env)), web: createWebProvider() },
+    metrics: { prometheus: createPrometheusProvider(prometheusOptionsFromEnv(env)), web: createWebProvider(), job: createJobProvider(kc) },
     secrets: async (namespace, ref) => {
       const secret = await core.readNamespacedSecret({ name: ref.name, namespace });
       const value = secret.data?.[ref.key];

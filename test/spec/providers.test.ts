@@ -54,11 +54,11 @@ test('prometheus: an arg outside a string literal is refused at lint time', () =
   assert.match(problems({ prometheus: { address, query: 'up', headers: [{ key: 'X', value: '{{args.nope}}' }] } }).join('\n'), /headers\[0\]\.value: uses \{\{args\.nope\}\} but the template declares no arg "nope"/);
 });
 
-test('prometheus: sigv4 and oauth2 are refused by name; unknown providers and job too', () => {
+test('prometheus: sigv4 and oauth2 are refused by name; unknown providers too; a job needs a pod template', () => {
   assert.match(problems({ prometheus: { address, query: 'up', authentication: { sigv4: { region: 'eu-west-1' } } } }).join('\n'), /authentication\.sigv4: SigV4 \(Amazon Managed Prometheus\) is not supported/);
   assert.match(problems({ prometheus: { address, query: 'up', authentication: { oauth2: { tokenUrl: 'https://idp/token' } } } }).join('\n'), /authentication\.oauth2: OAuth2 is not supported/);
   assert.match(problems({ datadog: { query: 'x' } }).join('\n'), /provider\.datadog: unsupported field/);
-  assert.match(problems({ job: { spec: {} } }).join('\n'), /provider\.job: the job provider .* is not supported/);
+  assert.match(problems({ job: { spec: {} } }).join('\n'), /provider\.job\.spec\.template: /);
   assert.match(problems({ prometheus: { address, query: 'up' }, web: { url: 'http://x/' } }).join('\n'), /has prometheus and web; a metric has exactly one provider/);
 });
 
