@@ -178,7 +178,8 @@ export function createGatewayApiRouter(kc: KubeConfig, opts: GatewayApiRouterOpt
                 if (v.exact !== undefined) return { type: 'Exact', name: m.headerName, value: v.exact };
                 throw invalidRouting(`header route "${spec.name}": the Gateway API matches headers exactly or by regex, not by prefix (header ${m.headerName})`);
               });
-              const rule: Rule = { name: spec.name, matches: [{ headers }], backendRefs: [canaryRef] };
+              // The path match the apiserver would default (PathPrefix /) is written out, so an identical call compares equal and writes nothing.
+              const rule: Rule = { name: spec.name, matches: [{ path: { type: 'PathPrefix', value: '/' }, headers }], backendRefs: [canaryRef] };
               if (at >= 0 && sameJson(rules[at], rule)) return false;
               if (at >= 0) rules[at] = rule;
               else rules.unshift(rule);

@@ -126,8 +126,10 @@ describe('gateway API router', () => {
     await router.setWeight(t, 10);
     const spec = { name: 'canary-header', match: [{ headerName: 'x-canary', headerValue: { exact: 'yes' } }, { headerName: 'x-user', headerValue: { regex: '^qa-.*' } }] };
     await router.setHeaderRoute?.(t, spec);
+    const rv = (await readRoute(ns)).metadata.resourceVersion;
     await router.setHeaderRoute?.(t, spec);
     let r = await readRoute(ns);
+    assert.equal(r.metadata.resourceVersion, rv, 'an identical setHeaderRoute writes nothing');
     assert.equal(r.spec.rules.length, 4);
     assert.deepEqual(r.spec.rules[0], {
       name: 'canary-header',

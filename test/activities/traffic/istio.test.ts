@@ -167,7 +167,9 @@ describe('istio router', () => {
     await router.setWeight(t, 20);
     const header = { name: 'canary-header', match: [{ headerName: 'x-canary', headerValue: { exact: 'yes' } }] };
     await router.setHeaderRoute?.(t, header);
+    const rv = (await readVs(ns)).metadata.resourceVersion;
     await router.setHeaderRoute?.(t, header);
+    assert.equal((await readVs(ns)).metadata.resourceVersion, rv, 'an identical setHeaderRoute writes nothing');
     const mirror = { name: 'canary-mirror', percentage: 35, match: [{ method: { exact: 'GET' }, path: { prefix: '/api' } }] };
     await router.setMirrorRoute?.(t, mirror);
     await router.setMirrorRoute?.(t, mirror);
