@@ -201,9 +201,15 @@ function fromRelease(source: string, raw: unknown, templates: Templates, options
     problems.push({ source, path: 'spec.image', message: 'required (or pass --image)' });
     return undefined;
   }
+  if (spec.imagePolicy?.requireDigest && !spec.build && !/@sha256:[a-f0-9]{64}$/.test(image)) {
+    problems.push({ source, path: 'spec.image', message: 'imagePolicy.requireDigest: must be pinned as repo@sha256:<64 hex> (mutable tags are refused)' });
+    return undefined;
+  }
   const strategy = buildStrategy(source, spec.strategy, templates, problems);
   if (!strategy) return undefined;
   return {
+    ...(spec.build ? { build: stripUndefined(spec.build) } : {}),
+    ...(spec.imagePolicy ? { imagePolicy: spec.imagePolicy } : {}),
     name: metadata.name,
     namespace: metadata.namespace ?? DEFAULTS.namespace,
     workload: { kind: 'Deployment', name: spec.workloadRef.name, ...(spec.container ? { container: spec.container } : {}) },
@@ -402,4 +408,9 @@ function toMetric(m: MetricDoc, dryRun: boolean): MetricSpec {
     dryRun,
     provider: toProvider(m.provider),
   };
+}
+
+/** The build section without absent keys (a plan is compared and stored as JSON). */
+function stripUndefined<T extends object>(o: T): T {
+  return JSON.parse(JSON.stringify(o)) as T;
 }

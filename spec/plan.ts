@@ -97,6 +97,19 @@ export const releasePlanSchema = z.strictObject({
   policy: z.strictObject({ promoters: z.array(z.string()).optional(), aborters: z.array(z.string()).optional() }),
   strategy,
   source: z.string().optional(),
+  build: z
+    .strictObject({
+      context: z.string().min(1),
+      dockerfile: z.string().min(1).optional(),
+      buildArgs: z.record(z.string(), z.string()).optional(),
+      target: z.string().min(1).optional(),
+      platform: z.string().min(1).optional(),
+      tags: z.array(z.string().min(1)).min(1),
+      builder: z.string().min(1).optional(),
+      registry: z.strictObject({ insecure: z.boolean().optional(), authSecret: name.optional() }).optional(),
+    })
+    .optional(),
+  imagePolicy: z.strictObject({ requireDigest: z.boolean() }).optional(),
 });
 
 /** Problems with a plan as `path: reason` lines; empty when the plan is valid. */
@@ -106,6 +119,9 @@ export function planProblems(plan: unknown): string[] {
     const p = parsed.data as ReleasePlan;
     if (p.strategy.type === 'canary' && p.strategy.background && p.strategy.background.startingStep > p.strategy.steps.length) {
       return ['strategy.background.startingStep: beyond the last step'];
+    }
+    if (p.imagePolicy?.requireDigest && !p.build && !/@sha256:[a-f0-9]{64}$/.test(p.image)) {
+      return ['image: imagePolicy.requireDigest: must be pinned as repo@sha256:<64 hex>'];
     }
     return [];
   }

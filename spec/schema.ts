@@ -417,6 +417,19 @@ export const releaseDoc = z.strictObject({
       })
       .optional(),
     strategy,
+    build: z
+      .strictObject({
+        context: z.string().min(1),
+        dockerfile: z.string().min(1).optional(),
+        buildArgs: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be a build arg name'), z.string()).optional(),
+        target: z.string().min(1).optional(),
+        platform: z.string().regex(/^[a-z0-9]+\/[a-z0-9_]+(?:\/[a-z0-9]+)?$/, 'must be os/arch[/variant]').optional(),
+        tags: z.array(z.string().min(1)).min(1),
+        builder: z.string().min(1).optional(),
+        registry: z.strictObject({ insecure: z.boolean().optional(), authSecret: dns1123.optional() }).optional(),
+      })
+      .optional(),
+    imagePolicy: z.strictObject({ requireDigest: z.boolean() }).optional(),
   }),
 });
 export type ReleaseDoc = z.infer<typeof releaseDoc>;

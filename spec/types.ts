@@ -170,6 +170,31 @@ export interface WorkloadRef {
   container?: string;
 }
 
+/**
+ * Build the release's image from a source context before the rollout (issue 7). Paths and names
+ * only: registry credentials are resolved by the worker (`registry.authSecret` names a Kubernetes
+ * Secret of type dockerconfigjson, or the worker's GLIDEPATH_REGISTRY_AUTH_FILE is used).
+ */
+export interface BuildSpec {
+  /** Source context directory on the worker. */
+  context: string;
+  /** Relative to the context unless absolute. */
+  dockerfile?: string | undefined;
+  buildArgs?: Record<string, string> | undefined;
+  target?: string | undefined;
+  platform?: string | undefined;
+  /** Where to push: full references, or bare tags put on the repository of the plan's image. */
+  tags: string[];
+  /** The worker's builder; `buildah` by default. */
+  builder?: string | undefined;
+  registry?: { insecure?: boolean | undefined; authSecret?: string | undefined } | undefined;
+}
+
+/** `requireDigest`: only `repo@sha256:` images are released (a build pins its own). */
+export interface ImagePolicy {
+  requireDigest: boolean;
+}
+
 export interface ReleasePlan {
   name: string;
   namespace: string;
@@ -182,6 +207,9 @@ export interface ReleasePlan {
   strategy: Strategy;
   /** Where the plan came from (file names), for status and audit. */
   source?: string;
+  /** Build and push the image first; the release then runs the pinned `repo@sha256:` reference. */
+  build?: BuildSpec;
+  imagePolicy?: ImagePolicy;
 }
 
 /** `namespace/name`, the value of the GlidepathService search attribute. */

@@ -6,6 +6,7 @@
  */
 import * as wf from '@temporalio/workflow';
 import { RetryState, TimeoutType } from '@temporalio/common';
+import { NON_RETRYABLE_ERROR_TYPES } from '../activities/errors.ts';
 import type { createActivities } from '../activities/index.ts';
 import type { ReleaseTarget } from '../activities/contract.ts';
 import { verdictOf } from '../spec/analysis.ts';
@@ -30,6 +31,13 @@ import {
 import * as profiles from './profiles.ts';
 
 type Activities = ReturnType<typeof createActivities>;
+
+/** Building an image: long, heartbeating (timer and output), a few attempts for a registry that is down. */
+const buildProfile: wf.ActivityOptions = {
+  startToCloseTimeout: '30m',
+  heartbeatTimeout: '1m',
+  retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 4, nonRetryableErrorTypes: NON_RETRYABLE_ERROR_TYPES },
+};
 
 /** Why the current attempt stopped early: set first, then the run scope is cancelled or unwound. */
 interface Stop {
@@ -229,6 +237,7 @@ export async function release(input: ReleaseInput): Promise<ReleaseResult> {
   const quick = wf.proxyActivities<Activities>(profiles.quick);
   const rollout = wf.proxyActivities<Activities>(profiles.rollout(plan.progressDeadlineSeconds));
   const cleanup = wf.proxyActivities<Activities>(profiles.cleanup);
+  const builds = wf.proxyActivities<Activities>(buildProfile);
 
   const target: ReleaseTarget = {
     releaseId: info.workflowId,
@@ -240,6 +249,16 @@ export async function release(input: ReleaseInput): Promise<ReleaseResult> {
     ...(plan.strategy.type === 'canary'
       ? { stableService: plan.strategy.stableService, canaryService: plan.strategy.canaryService, trafficRouting: plan.strategy.trafficRouting }
       : { activeService: plan.strategy.activeService, previewService: plan.strategy.previewService }),
+  };
+
+  /** The image every activity runs: the plan's, or once built (or verified), its pinned `repo@sha256:` reference. */
+  let image = plan.image;
+  let imageReady = !plan.build && !plan.imagePolicy?.requireDigest;
+  const pin = (pinned: string): void => {
+    image = pinned;
+    target.image = pinned;
+    status.canaryImage = pinned;
+    syncAttributes();
   };
 
   const enterStep = (index: number, kind: string): void => {
@@ -442,6 +461,18 @@ export async function release(input: ReleaseInput): Promise<ReleaseResult> {
     runScope = new wf.CancellationScope();
     try {
       await runScope.run(async () => {
+        // Only plans with build or imagePolicy add these commands: recorded histories replay unchanged.
+        if (!imageReady && plan.build) {
+          setPhase('Progressing', `building ${plan.build.tags.join(', ')}`);
+          const built = await builds.buildImage(target, plan.build);
+          audit('glidepath', 'build', true, undefined, `${built.skipped ? 'already pushed' : 'built and pushed'}: ${built.image}`);
+          pin(built.image);
+          imageReady = true;
+        } else if (!imageReady) {
+          setPhase('Progressing', `verifying ${plan.image}`);
+          pin((await quick.verifyImage(target, plan.image)).image);
+          imageReady = true;
+        }
         setPhase('Progressing', 'preflight checks');
         const pre = await quick.preflight(target);
         status.stableImage = pre.stableImage;
@@ -459,10 +490,10 @@ export async function release(input: ReleaseInput): Promise<ReleaseResult> {
     }
 
     if (stop === undefined) {
-      setPhase('Promoted', `promoted ${plan.image}`);
-      status.stableImage = plan.image;
-      audit('glidepath', 'promoted', true, undefined, plan.image);
-      return { outcome: 'Promoted', reason: `promoted ${plan.image}`, image: plan.image, stableImage: plan.image, attempts: status.attempt };
+      setPhase('Promoted', `promoted ${image}`);
+      status.stableImage = image;
+      audit('glidepath', 'promoted', true, undefined, image);
+      return { outcome: 'Promoted', reason: `promoted ${image}`, image, stableImage: image, attempts: status.attempt };
     }
 
     const s = stop as Stop;
@@ -488,7 +519,7 @@ export async function release(input: ReleaseInput): Promise<ReleaseResult> {
     }
     setPhase(outcome, reason);
     audit(s.by, outcome === 'Failed' ? 'failed' : outcome === 'Aborted' ? 'aborted' : 'rolled-back', true, undefined, reason);
-    return { outcome, reason, image: plan.image, stableImage: status.stableImage, attempts: status.attempt, ...(s.analysis ? { analysis: s.analysis } : {}) };
+    return { outcome, reason, image, stableImage: status.stableImage, attempts: status.attempt, ...(s.analysis ? { analysis: s.analysis } : {}) };
   };
 
   let result: ReleaseResult;

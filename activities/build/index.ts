@@ -19,6 +19,7 @@ import { tmpdir } from 'node:os';
 import { isAbsolute, join, relative, resolve } from 'node:path';
 import { Context, CancelledFailure } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
+import type { BuildSpec } from '../../spec/types.ts';
 import type { ActivityDeps, ReleaseTarget } from '../contract.ts';
 import { ErrorType } from '../errors.ts';
 import type { BuildRequest } from './buildah.ts';
@@ -28,20 +29,7 @@ export const SOURCE_DIGEST_LABEL = 'io.glidepath.source-digest';
 export const REGISTRY_AUTH_FILE_ENV = 'GLIDEPATH_REGISTRY_AUTH_FILE';
 
 /** The build section of a release (workflow input: paths and names only, no secrets). */
-export interface BuildSpec {
-  /** Source context directory on the worker. */
-  context: string;
-  /** Dockerfile path, relative to the context unless absolute. */
-  dockerfile?: string | undefined;
-  buildArgs?: Record<string, string> | undefined;
-  target?: string | undefined;
-  platform?: string | undefined;
-  /** Image references to push (`host/repo:tag`); a bare tag (`v2`) is put on the repository of `target.image`. */
-  tags: string[];
-  /** Builder on the worker; `buildah` by default. */
-  builder?: string | undefined;
-  registry?: { insecure?: boolean | undefined; authSecret?: string | undefined } | undefined;
-}
+export type { BuildSpec };
 
 export interface BuildResult {
   /** `registry/repo@sha256:…` of the first tag's repository. */
@@ -230,11 +218,15 @@ export function createBuildActivities(deps: ActivityDeps, options: BuildActivity
           },
         };
         let digest: string;
+        // A RUN step can be silent for minutes: heartbeat on a timer too, not only on output.
+        const timer = setInterval(() => ctx.heartbeat({ phase: 'building', lines }), HEARTBEAT_EVERY_MS * 5);
         try {
           ({ digest } = await builder.build(request));
         } catch (err) {
           if (signal.aborted) throw new CancelledFailure(`build of ${tags[0]} cancelled`);
           throw err;
+        } finally {
+          clearInterval(timer);
         }
         ctx.heartbeat({ phase: 'pushed', digest });
         return { image: pinned(digest), digest, sourceDigest: source, skipped: false };
