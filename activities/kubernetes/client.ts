@@ -29,11 +29,30 @@ export interface KubeClients {
   call<T>(site: CallSite, fn: () => Promise<T>): Promise<T>;
 }
 
+const DISPATCHER_MAX_AGE_MS = 5 * 60_000;
+
 export function createKubeClients(kc: KubeConfig, opts: { requestTimeoutMs: number; signal?: AbortSignal | undefined }): KubeClients {
   const cluster = kc.getCurrentCluster();
   if (!cluster) throw new Error('the kubeconfig has no current cluster');
+  // client-node 2.x gives every request a new undici Agent (a TCP and TLS handshake each time, about
+  // 50 ms against the local apiserver). The first one is kept and reused, so connections stay open;
+  // it is replaced every few minutes so rotated client certificates in the kubeconfig are picked up.
+  type Dispatcher = NonNullable<ReturnType<RequestContext['getDispatcher']>>;
+  let shared: { dispatcher: Dispatcher; since: number } | undefined;
+  const reuseConnections = (ctx: RequestContext): void => {
+    const fresh = ctx.getDispatcher();
+    if (!fresh) return; // plain http without TLS options: the global dispatcher already pools
+    const now = Date.now();
+    if (!shared || now - shared.since > DISPATCHER_MAX_AGE_MS) {
+      const old = shared?.dispatcher;
+      shared = { dispatcher: fresh, since: now };
+      if (old) void old.close().catch(() => undefined); // graceful: in-flight requests finish
+    }
+    ctx.setDispatcher(shared.dispatcher);
+  };
   const limits: Middleware = {
     async pre(ctx: RequestContext): Promise<RequestContext> {
+      reuseConnections(ctx);
       const timeout = AbortSignal.timeout(opts.requestTimeoutMs);
       const cancel = cancellationSignal(opts.signal);
       ctx.setSignal(cancel ? AbortSignal.any([timeout, cancel]) : timeout);

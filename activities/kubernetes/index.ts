@@ -148,10 +148,6 @@ export function createKubernetesWorkload(kc: KubeConfig, opts: KubernetesWorkloa
     if (now !== image) {
       throw ApplicationFailure.nonRetryable(`Deployment ${namespace}/${name} container ${container.name} reads back image ${now} after setting ${image}`, ErrorType.VerificationFailed);
     }
-    if ((got.spec?.replicas ?? 1) !== (stable.spec?.replicas ?? 1)) {
-      // Never expected (only the image was patched); named loudly because stable capacity is the one thing we must not change.
-      throw ApplicationFailure.nonRetryable(`Deployment ${namespace}/${name} replicas changed from ${stable.spec?.replicas} to ${got.spec?.replicas} during an image patch`, ErrorType.VerificationFailed);
-    }
     return true;
   };
 
@@ -267,8 +263,7 @@ export function createKubernetesWorkload(kc: KubeConfig, opts: KubernetesWorkloa
   };
 
   /** Puts the stable Deployment back on `stableImage` (or, without one, the image this release replaced) and waits. */
-  const restoreStable = async (target: ReleaseTarget, stableImage: string | undefined): Promise<void> => {
-    const stable = await findDeployment(target.namespace, target.workload.name);
+  const restoreStable = async (target: ReleaseTarget, stable: V1Deployment | undefined, stableImage: string | undefined): Promise<void> => {
     if (!stable) return; // nothing left to put back
     const annotations = stable.metadata?.annotations ?? {};
     const back = stableImage ?? (annotations[ANNOTATIONS.release] === target.releaseId ? annotations[ANNOTATIONS.previousImage] : undefined);
@@ -385,7 +380,7 @@ export function createKubernetesWorkload(kc: KubeConfig, opts: KubernetesWorkloa
       const stable = await findDeployment(target.namespace, target.workload.name);
       await restoreService(target, target.canaryService, stableMatchLabels(stable));
       await restoreService(target, target.stableService, stableMatchLabels(stable));
-      await restoreStable(target, stableImage);
+      await restoreStable(target, stable, stableImage);
     },
 
     async deployPreview(target: ReleaseTarget, replicas: number | undefined): Promise<void> {
@@ -428,7 +423,7 @@ export function createKubernetesWorkload(kc: KubeConfig, opts: KubernetesWorkloa
       await restoreService(target, target.activeService, stableMatchLabels(stable));
       await restoreService(target, target.previewService, stableMatchLabels(stable));
       await removeRole(target, 'preview');
-      await restoreStable(target, stableImage);
+      await restoreStable(target, stable, stableImage);
     },
   };
 }
