@@ -38,8 +38,11 @@ export interface WorkloadOps {
   /** Scales the canary for a traffic weight (replica ratio when no router) and waits until ready. */
   scaleCanaryForWeight(target: ReleaseTarget, weight: number): Promise<{ canaryReplicas: number }>;
   setCanaryScale(target: ReleaseTarget, scale: CanaryScale, currentWeight: number): Promise<{ canaryReplicas: number }>;
-  /** Stable takes the new image and becomes ready; then the canary goes. */
-  promoteCanary(target: ReleaseTarget): Promise<void>;
+  /**
+   * Stable takes the new image and becomes ready; then `beforeCanaryRemoved` runs (the traffic router
+   * sends everything to stable); then the canary goes, so no request is routed to pods that are gone.
+   */
+  promoteCanary(target: ReleaseTarget, hooks?: { beforeCanaryRemoved?: () => Promise<void> }): Promise<void>;
   /** Canary to zero and removed; stable back to `stableImage` if it had changed; stable replicas never reduced. */
   abortCanary(target: ReleaseTarget, stableImage: string | undefined): Promise<void>;
   deployPreview(target: ReleaseTarget, replicas: number | undefined): Promise<void>;

@@ -52,10 +52,10 @@ export function createActivities(deps: ActivityDeps) {
       return deps.workload.setCanaryScale(target, scale, currentWeight);
     },
 
+    /** Stable takes the new image; all traffic to stable; only then does the canary go. */
     async promoteCanary(target: ReleaseTarget): Promise<void> {
-      await deps.workload.promoteCanary(target);
       const router = routerFor(target);
-      if (router) await router.removeManagedRoutes(target);
+      await deps.workload.promoteCanary(target, router ? { beforeCanaryRemoved: () => router.removeManagedRoutes(target) } : {});
     },
 
     /** All traffic to stable first, then the canary goes; stable replicas are never reduced. */

@@ -204,25 +204,46 @@ export function createKubernetesWorkload(kc: KubeConfig, opts: KubernetesWorkloa
     await patchSelector(svc, selector, annotations);
   };
 
+  /** The Service's own selector: the one remembered when we first changed it, else the current one unless it is ours. */
+  const ownSelector = (svc: V1Service, fallback: Record<string, string> | undefined): Record<string, string> | undefined => {
+    const current = svc.spec?.selector ?? {};
+    const remembered = svc.metadata?.annotations?.[ANNOTATIONS.originalSelector];
+    if (remembered !== undefined) {
+      try {
+        return JSON.parse(remembered) as Record<string, string>;
+      } catch {
+        // unreadable: treated as lost
+      }
+    }
+    return LABELS.role in current ? fallback : current;
+  };
+
   /** Gives a Service back its own selector; `fallback` when the remembered one is lost but it still points at a glidepath role. */
   const restoreService = async (target: ReleaseTarget, name: string | undefined, fallback: Record<string, string> | undefined): Promise<void> => {
     if (!name) return;
     const svc = await findService(target.namespace, name);
     if (!svc) return;
-    const current = svc.spec?.selector ?? {};
+    const original = ownSelector(svc, fallback);
     const remembered = svc.metadata?.annotations?.[ANNOTATIONS.originalSelector];
-    let original: Record<string, string> | undefined;
-    if (remembered !== undefined) {
-      try {
-        original = JSON.parse(remembered) as Record<string, string>;
-      } catch {
-        original = undefined;
-      }
-    }
-    original ??= LABELS.role in current ? fallback : undefined;
-    if (!original) return; // never changed by us
-    if (sameSelector(current, original) && remembered === undefined) return;
+    if (!original || (sameSelector(svc.spec?.selector, original) && remembered === undefined)) return; // never changed by us
     await patchSelector(svc, original, { [ANNOTATIONS.originalSelector]: null, [ANNOTATIONS.release]: null });
+  };
+
+  /**
+   * A Service that must reach the stable pods only: its own selector when that cannot match `role`
+   * pods, else (a broad selector, e.g. `tier: frontend`) pinned to the stable Deployment's matchLabels.
+   */
+  const keepOnStable = async (target: ReleaseTarget, name: string | undefined, which: string, stable: V1Deployment | undefined, role: Role): Promise<void> => {
+    if (!name) return;
+    const svc = stable ? await requireService(target, name, which) : await findService(target.namespace, name);
+    if (!svc) return;
+    const ml = stableMatchLabels(stable);
+    const own = ownSelector(svc, ml);
+    if (stable && ml && own && serviceSelectorMatches(own, rolePodLabels(stable, role))) {
+      await pointService(target, name, which, ml);
+    } else {
+      await restoreService(target, name, ml);
+    }
   };
 
   const stableMatchLabels = (stable: V1Deployment | undefined): Record<string, string> | undefined => {
@@ -236,14 +257,7 @@ export function createKubernetesWorkload(kc: KubeConfig, opts: KubernetesWorkloa
   const convergeCanary = async (target: ReleaseTarget, stable: V1Deployment, replicas: number): Promise<void> => {
     await applyRole(target, stable, 'canary', replicas);
     if (target.canaryService) await pointService(target, target.canaryService, 'canaryService', roleSelector(stable, 'canary'));
-    if (target.stableService) {
-      // The stable Service must never reach canary pods; pin it to the stable's own selector if it would.
-      const svc = await requireService(target, target.stableService, 'stableService');
-      const ml = stableMatchLabels(stable);
-      if (serviceSelectorMatches(svc.spec?.selector, rolePodLabels(stable, 'canary')) && ml) {
-        await pointService(target, target.stableService, 'stableService', ml);
-      }
-    }
+    await keepOnStable(target, target.stableService, 'stableService', stable, 'canary'); // never reaches canary pods
     await waitRolledOut(target.namespace, roleName(target.workload.name, 'canary'), target.progressDeadlineSeconds);
   };
 
@@ -365,13 +379,14 @@ export function createKubernetesWorkload(kc: KubeConfig, opts: KubernetesWorkloa
       return scaleCanary(target, (n) => replicasForWeight(n, weight));
     },
 
-    async promoteCanary(target: ReleaseTarget): Promise<void> {
+    async promoteCanary(target: ReleaseTarget, hooks: { beforeCanaryRemoved?: () => Promise<void> } = {}): Promise<void> {
       const stable = await getStable(target);
       const changed = await setStableImage(target, stable, target.image, true);
       if (changed || !rolloutState(stable).done) await waitRolledOut(target.namespace, target.workload.name, target.progressDeadlineSeconds);
       await restoreService(target, target.canaryService, stableMatchLabels(stable));
-      await restoreService(target, target.stableService, stableMatchLabels(stable));
+      await hooks.beforeCanaryRemoved?.();
       await removeRole(target, 'canary');
+      await restoreService(target, target.stableService, stableMatchLabels(stable)); // a broad selector is safe now: no canary pods
     },
 
     async abortCanary(target: ReleaseTarget, stableImage: string | undefined): Promise<void> {
@@ -387,6 +402,7 @@ export function createKubernetesWorkload(kc: KubeConfig, opts: KubernetesWorkloa
       const stable = await getStable(target);
       const n = replicas ?? stableReplicas(stable);
       if (!Number.isInteger(n) || n < 0) throw ApplicationFailure.nonRetryable(`preview replicas must be a whole number ≥ 0, got ${n}`, ErrorType.InvalidSpec);
+      await keepOnStable(target, target.activeService, 'activeService', stable, 'preview'); // before any preview pod exists
       await applyRole(target, stable, 'preview', n);
       await waitRolledOut(target.namespace, roleName(target.workload.name, 'preview'), target.progressDeadlineSeconds);
       if (target.previewService) await pointService(target, target.previewService, 'previewService', roleSelector(stable, 'preview'));
@@ -396,7 +412,7 @@ export function createKubernetesWorkload(kc: KubeConfig, opts: KubernetesWorkloa
       if (!target.activeService) throw ApplicationFailure.nonRetryable(`blue/green release of ${target.namespace}/${target.workload.name} has no activeService`, ErrorType.InvalidSpec);
       const stable = await findDeployment(target.namespace, target.workload.name);
       if (to === 'stable') {
-        await restoreService(target, target.activeService, stableMatchLabels(stable));
+        await keepOnStable(target, target.activeService, 'activeService', stable, 'preview');
         return;
       }
       if (!stable) await getStable(target); // throws NotFound with the workload's name
@@ -413,16 +429,18 @@ export function createKubernetesWorkload(kc: KubeConfig, opts: KubernetesWorkloa
       const stable = await getStable(target);
       const changed = await setStableImage(target, stable, target.image, true);
       if (changed || !rolloutState(stable).done) await waitRolledOut(target.namespace, target.workload.name, target.progressDeadlineSeconds);
+      await keepOnStable(target, target.activeService, 'activeService', stable, 'preview');
+      await removeRole(target, 'preview');
       await restoreService(target, target.activeService, stableMatchLabels(stable));
       await restoreService(target, target.previewService, stableMatchLabels(stable));
-      await removeRole(target, 'preview');
     },
 
     async abortBlueGreen(target: ReleaseTarget, stableImage: string | undefined): Promise<void> {
       const stable = await findDeployment(target.namespace, target.workload.name);
+      await keepOnStable(target, target.activeService, 'activeService', stable, 'preview'); // traffic off the preview first
+      await removeRole(target, 'preview');
       await restoreService(target, target.activeService, stableMatchLabels(stable));
       await restoreService(target, target.previewService, stableMatchLabels(stable));
-      await removeRole(target, 'preview');
       await restoreStable(target, stable, stableImage);
     },
   };
