@@ -223,9 +223,10 @@ function safeKill(pid: number, sig: NodeJS.Signals): void {
 /** Build errors in the Dockerfile or context are permanent; push errors follow the registry's answer. */
 export function classifyBuildahFailure(what: string, code: number | null, sig: NodeJS.Signals | null, output: string): Error {
   const msg = `buildah ${what} failed (${code !== null ? `exit ${code}` : `signal ${sig}`}): ${redact(output).slice(-1500)}`;
-  if (/unauthorized|authentication required|invalid username\/password|401/i.test(output)) return ApplicationFailure.nonRetryable(msg, ErrorType.Unauthorized);
-  if (/denied|forbidden|403/i.test(output)) return ApplicationFailure.nonRetryable(msg, ErrorType.Forbidden);
-  if (/connection refused|i\/o timeout|no such host|connection reset|50[0-9] |EOF/i.test(output)) return new Error(msg);
+  // Words and status phrases only: bare numbers would match inside digests.
+  if (/unauthorized|authentication required|invalid username\/password|status(?: code)?:? 401\b/i.test(output)) return ApplicationFailure.nonRetryable(msg, ErrorType.Unauthorized);
+  if (/\bdenied\b|forbidden|status(?: code)?:? 403\b/i.test(output)) return ApplicationFailure.nonRetryable(msg, ErrorType.Forbidden);
+  if (/connection refused|i\/o timeout|no such host|connection reset|status(?: code)?:? 5\d\d\b|\bEOF\b/i.test(output)) return new Error(msg);
   if (what === 'build') return ApplicationFailure.nonRetryable(msg, ErrorType.InvalidSpec);
   return new Error(msg);
 }

@@ -3,7 +3,7 @@
  * a slow context whose `RUN` sleeps (binaries copied from the host), docker config.json files.
  */
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { ReleaseTarget } from '../../../activities/contract.ts';
@@ -30,9 +30,17 @@ export function slowContext(seconds: number): string {
   return dir;
 }
 
+let configDir: string | undefined;
+let configs = 0;
+
+/** A docker config.json in one per-process temp dir, removed when the process exits. */
 export function dockerConfig(registry: string, username: string, password: string): string {
-  const dir = mkdtempSync(join(tmpdir(), 'glidepath-dockercfg-'));
-  const file = join(dir, 'config.json');
+  if (!configDir) {
+    const dir = mkdtempSync(join(tmpdir(), 'glidepath-dockercfg-'));
+    configDir = dir;
+    process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+  }
+  const file = join(configDir, `config-${++configs}.json`);
   writeFileSync(file, JSON.stringify({ auths: { [registry]: { auth: Buffer.from(`${username}:${password}`).toString('base64') } } }), { mode: 0o600 });
   return file;
 }
