@@ -14,6 +14,7 @@
  * `deps.secrets`; otherwise the worker's docker config file (`GLIDEPATH_REGISTRY_AUTH_FILE`) is used.
  */
 import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
 import { chmod, lstat, mkdtemp, readFile, readdir, readlink, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { isAbsolute, join, relative, resolve } from 'node:path';
@@ -68,7 +69,7 @@ export async function sourceDigest(build: BuildSpec, signal?: AbortSignal): Prom
         h.update(`l\0${rel}\0${await readlink(full)}\0`);
       } else if (st.isFile()) {
         h.update(`f\0${rel}\0${st.mode & 0o111 ? 'x' : '-'}\0${st.size}\0`);
-        h.update(await readFile(full));
+        for await (const chunk of createReadStream(full)) h.update(chunk as Buffer); // streamed: contexts can be large
       }
     }
   };

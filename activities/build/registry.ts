@@ -147,10 +147,10 @@ export class RegistryClient {
 
   /** The digest a tag (or digest) points at now, from `Docker-Content-Digest` (or the body's sha256 when a GET is needed). */
   async resolveDigest(repository: string, reference: string): Promise<string> {
-    const res = await this.request('HEAD', `/v2/${repository}/manifests/${reference}`, { accept: MANIFEST_ACCEPT }, `${repository}:${reference}`);
+    const res = await this.request('HEAD', `/v2/${repository}/manifests/${reference}`, { accept: MANIFEST_ACCEPT }, refName(repository, reference));
     const header = res.headers['docker-content-digest'];
     if (typeof header === 'string' && DIGEST_RE.test(header)) return header;
-    const got = await this.request('GET', `/v2/${repository}/manifests/${reference}`, { accept: MANIFEST_ACCEPT }, `${repository}:${reference}`);
+    const got = await this.request('GET', `/v2/${repository}/manifests/${reference}`, { accept: MANIFEST_ACCEPT }, refName(repository, reference));
     const body = Buffer.from(got.data as ArrayBuffer);
     return `sha256:${createHash('sha256').update(body).digest('hex')}`;
   }
@@ -168,7 +168,7 @@ export class RegistryClient {
 
   /** The config labels of a single-platform image manifest; undefined for an index or a config without labels. */
   async imageLabels(repository: string, reference: string): Promise<Record<string, string> | undefined> {
-    const res = await this.request('GET', `/v2/${repository}/manifests/${reference}`, { accept: MANIFEST_ACCEPT }, `${repository}:${reference}`);
+    const res = await this.request('GET', `/v2/${repository}/manifests/${reference}`, { accept: MANIFEST_ACCEPT }, refName(repository, reference));
     const manifest = JSON.parse(Buffer.from(res.data as ArrayBuffer).toString('utf8')) as { config?: { digest?: string } };
     const configDigest = manifest.config?.digest;
     if (!configDigest) return undefined;
@@ -251,4 +251,9 @@ function headerOf(res: AxiosResponse, name: string): string | undefined {
   const v: unknown = res.headers[name];
   if (Array.isArray(v)) return typeof v[0] === 'string' ? v[0] : undefined;
   return typeof v === 'string' ? v : undefined;
+}
+
+/** `repo:tag` or `repo@sha256:…`, for messages. */
+function refName(repository: string, reference: string): string {
+  return reference.startsWith('sha256:') ? `${repository}@${reference}` : `${repository}:${reference}`;
 }

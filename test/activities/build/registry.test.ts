@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ApplicationFailure } from '@temporalio/common';
-import { BuildahBuilder } from '../../../activities/build/buildah.ts';
+import { BuildahBuilder, classifyBuildahFailure } from '../../../activities/build/buildah.ts';
 import { RegistryClient, credentialsFromDockerConfig, parseChallenge, parseImageRef } from '../../../activities/build/registry.ts';
 import { startRegistry, type RegistryInstance } from '../../support/registry.ts';
 import { dockerConfig, scratchContext } from './fixtures.ts';
@@ -40,6 +40,24 @@ describe('image references', () => {
       params: { realm: 'https://auth.example/token', service: 'reg', scope: 'repository:a/b:pull' },
     });
     assert.throws(() => new RegistryClient('registry.example.com', { insecure: true }), (e: unknown) => e instanceof ApplicationFailure && e.type === 'InvalidSpec');
+  });
+});
+
+describe('buildah failure classes', () => {
+  test('by words and status phrases, never by numbers inside digests', () => {
+    const digestish = 'Error: writing blob: sha256:4013a9f0403b5c2d500e77 failed';
+    const plain = classifyBuildahFailure('push x', 125, null, digestish);
+    assert.ok(!(plain instanceof ApplicationFailure), String(plain));
+    const unauth = classifyBuildahFailure('push x', 125, null, 'Error: pushing image: authentication required');
+    assert.ok(unauth instanceof ApplicationFailure && unauth.type === 'Unauthorized' && unauth.nonRetryable);
+    const denied = classifyBuildahFailure('push x', 125, null, 'requested access to the resource is denied');
+    assert.ok(denied instanceof ApplicationFailure && denied.type === 'Forbidden');
+    const down = classifyBuildahFailure('push x', 125, null, 'dial tcp 127.0.0.1:5000: connect: connection refused');
+    assert.ok(!(down instanceof ApplicationFailure));
+    const dockerfile = classifyBuildahFailure('build', 125, null, 'Error: no FROM statement found');
+    assert.ok(dockerfile instanceof ApplicationFailure && dockerfile.type === 'InvalidSpec');
+    const redacted = classifyBuildahFailure('push x', 125, null, 'Get "https://ci:hunter2@reg.example/v2/": EOF');
+    assert.ok(!redacted.message.includes('hunter2'), redacted.message);
   });
 });
 
