@@ -94,6 +94,39 @@ describe('blue/green', () => {
     await endpointsFollow(ns, 'web', { app: 'web' });
   });
 
+  test('an active Service with a broad selector never reaches preview pods unless switched; its own selector comes back at the end', async () => {
+    const ns = await cluster.namespace('bgbroad');
+    await cluster.stable(ns, { replicas: 2 });
+    await cluster.service(ns, 'web', { tier: 'frontend' }); // preview pods carry tier=frontend too
+    const t = target(ns, { strategy: 'blueGreen', activeService: 'web' });
+    const stable0 = await cluster.deployment(ns, 'web');
+    assert.ok(stable0);
+    const previewPods = roleSelector(stable0, 'preview');
+
+    await workload.deployPreview(t, undefined);
+    assert.deepEqual(await cluster.serviceSelector(ns, 'web'), { app: 'web' }, 'pinned to the stable pods before the preview existed');
+    await endpointsFollow(ns, 'web', { app: 'web' });
+    await workload.switchActive(t, 'preview');
+    await endpointsFollow(ns, 'web', previewPods);
+    await workload.switchActive(t, 'stable');
+    assert.deepEqual(await cluster.serviceSelector(ns, 'web'), { app: 'web' }, 'back to the stable pods only, not the broad selector');
+    await endpointsFollow(ns, 'web', { app: 'web' });
+    await workload.switchActive(t, 'preview');
+    await workload.finalizeBlueGreen(t);
+    const svc = await cluster.core.readNamespacedService({ name: 'web', namespace: ns });
+    assert.deepEqual(svc.spec?.selector, { tier: 'frontend' }, 'its own selector, once no preview pod is left');
+    assert.equal(svc.metadata?.annotations?.['glidepath.dev/original-selector'], undefined);
+    assert.deepEqual(await cluster.deploymentNames(ns), ['web']);
+
+    const t2 = { ...t, releaseId: `${ns}/web-2`, image: 'example/web:3.0.0' };
+    await workload.deployPreview(t2, undefined);
+    await workload.switchActive(t2, 'preview');
+    await workload.abortBlueGreen(t2, NEW_IMAGE);
+    assert.deepEqual(await cluster.serviceSelector(ns, 'web'), { tier: 'frontend' });
+    assert.deepEqual(await cluster.deploymentNames(ns), ['web']);
+    await endpointsFollow(ns, 'web', { tier: 'frontend' });
+  });
+
   test('abort after the switch: active back to stable, preview gone, stable untouched', async () => {
     const { ns, t } = await setup('bgabort');
     const stable0 = await cluster.deployment(ns, 'web');

@@ -88,7 +88,14 @@ describe('canary', () => {
       assert.ok(stablePods.every((p) => p.spec?.containers.find((x) => x.name === 'app')?.image === STABLE_IMAGE), 'no canary pod carries the stable selector');
     }
 
-    await workload.promoteCanary(t);
+    let atHook: { stableImage?: string | undefined; stableUpdated?: number | undefined; canaryExists: boolean } | undefined;
+    await workload.promoteCanary(t, {
+      beforeCanaryRemoved: async () => {
+        const s = await cluster.deployment(ns, 'web');
+        atHook = { stableImage: imageOf(s), stableUpdated: s?.status?.updatedReplicas, canaryExists: (await cluster.deployment(ns, 'web-canary')) !== undefined };
+      },
+    });
+    assert.deepEqual(atHook, { stableImage: NEW_IMAGE, stableUpdated: 4, canaryExists: true }, 'the router hook runs once stable is rolled out, before the canary goes');
     const promoted = await cluster.deployment(ns, 'web');
     assert.equal(imageOf(promoted), NEW_IMAGE);
     assert.equal(imageOf(promoted, 'sidecar'), 'example/proxy:1');
