@@ -35,7 +35,7 @@ export interface KubernetesWorkloadOptions {
   readinessProbe?: 'fail' | 'warn';
   /** How often a rollout wait polls the Deployment. Default 500 ms. */
   pollIntervalMs?: number;
-  /** Per-request timeout for every apiserver call. Default 30 s. */
+  /** Per-request timeout for every apiserver call. Default 15 s: half the rollout activities' 30 s heartbeat timeout, so a hung request inside a wait cannot outlast a heartbeat. */
   requestTimeoutMs?: number;
   /** Where rollout waits report progress. Default: the running activity's heartbeat (nothing outside an activity). */
   heartbeat?: Heartbeat;
@@ -47,7 +47,7 @@ const MERGE_PATCH = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 const STRATEGIC_PATCH = setHeaderOptions('Content-Type', PatchStrategy.StrategicMergePatch);
 
 export function createKubernetesWorkload(kc: KubeConfig, opts: KubernetesWorkloadOptions = {}): WorkloadOps {
-  const k = createKubeClients(kc, { requestTimeoutMs: opts.requestTimeoutMs ?? 30_000, signal: opts.signal });
+  const k = createKubeClients(kc, { requestTimeoutMs: opts.requestTimeoutMs ?? 15_000, signal: opts.signal });
   const pollIntervalMs = opts.pollIntervalMs ?? 500;
   const heartbeat = opts.heartbeat ?? activityHeartbeat;
   const readinessPolicy = opts.readinessProbe ?? 'fail';
