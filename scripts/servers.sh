@@ -1,6 +1,6 @@
 # Sourced by test.sh, bench.sh and demo.sh: provisions and starts the real servers on loopback and
 # registers a trap that stops the ones this shell started.
-# Usage: servers_up [temporal] [kube] [prometheus] [chromium]
+# Usage: servers_up [temporal] [kube] [prometheus] [chromium] [build]
 started_servers=()
 
 servers_down() {
@@ -45,6 +45,12 @@ servers_up() {
         fi
         eval "$(bash "$GLIDEPATH_ROOT/scripts/kube.sh" env)"
         export KUBECONFIG
+        ;;
+      build)
+        if [ -f "$GLIDEPATH_ROOT/scripts/provision-build.sh" ]; then
+          step "provisioning buildah and the OCI registry"
+          bash "$GLIDEPATH_ROOT/scripts/provision-build.sh"
+        fi
         ;;
       chromium)
         if [ -f "$GLIDEPATH_ROOT/scripts/provision-chromium.sh" ]; then

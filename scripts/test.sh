@@ -6,6 +6,7 @@
 #   Kubernetes suites    → etcd, kube-apiserver, controller-manager, scheduler, kwok (Go modules)
 #   analysis suites      → Prometheus (Debian package), started by each test
 #   Web UI suites        → headless Chromium (Debian package) driven by playwright-core
+#   build suites         → buildah and docker-registry (Debian packages), a registry per test
 # A subset: npm test -- 'test/spec/*.test.ts'
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
@@ -13,7 +14,7 @@ cd "$GLIDEPATH_ROOT"
 bash scripts/setup.sh
 source scripts/env.sh
 source scripts/servers.sh
-servers_up temporal kube prometheus chromium
+servers_up temporal kube prometheus chromium build
 
 step "type check and lint"
 bash scripts/lint.sh

@@ -1,9 +1,12 @@
 /**
  * Real clients for the activities: Kubernetes from KUBECONFIG (or in-cluster service account),
+ * buildah (storage under GLIDEPATH_BUILD_ROOT; registry credentials from GLIDEPATH_REGISTRY_AUTH_FILE),
  * metric providers (credentials from the worker's environment, never from workflow input; the job
  * provider runs its Jobs with the worker's KubeConfig), and
  * Secret-valued analysis args read from the release's namespace.
  */
+import os from 'node:os';
+import path from 'node:path';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import type { Logger as Pino } from 'pino';
 import type { ActivityDeps } from '../activities/contract.ts';
@@ -13,6 +16,7 @@ import { createPrometheusProvider, prometheusOptionsFromEnv } from '../activitie
 import { createGatewayApiRouter } from '../activities/traffic/gateway-api.ts';
 import { createIstioRouter } from '../activities/traffic/istio.ts';
 import { createWebProvider } from '../activities/metrics/web.ts';
+import { BuildahBuilder } from '../activities/build/buildah.ts';
 
 export function buildDeps(log: Pino, env: NodeJS.ProcessEnv = process.env): ActivityDeps {
   const kc = new KubeConfig();
@@ -20,7 +24,9 @@ export function buildDeps(log: Pino, env: NodeJS.ProcessEnv = process.env): Acti
   log.info({ cluster: kc.getCurrentCluster()?.server, user: kc.getCurrentUser()?.name }, 'kubernetes');
   const core = kc.makeApiClient(CoreV1Api);
   const readinessProbe = env.GLIDEPATH_READINESS_PROBE_POLICY === 'warn' ? 'warn' : 'fail';
+  const buildRoot = env.GLIDEPATH_BUILD_ROOT ?? path.join(os.tmpdir(), 'glidepath-buildah');
   return {
+    builders: { buildah: new BuildahBuilder({ root: buildRoot }) },
     workload: createKubernetesWorkload(kc, { readinessProbe }),
     // Keyed as ReleaseTarget.trafficRouting's keys (Argo's): `plugins` serves argoproj-labs/gatewayAPI.
     routers: {

@@ -8,20 +8,17 @@
  * shows the failing measurements with their values. Needs KUBECONFIG, TEMPORAL_ADDRESS, PROMETHEUS_BIN.
  */
 import assert from 'node:assert/strict';
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
 import { AppsV1Api, CoreV1Api, KubeConfig, type V1Deployment } from '@kubernetes/client-node';
 import { startMetricsApp, type MetricsApp } from '../support/metrics-app.ts';
 import { eventually, startPrometheus, type PrometheusInstance } from '../support/prometheus.ts';
 import type { ReleaseStatus } from '../../workflows/messages.ts';
+import { cli as runCli, startWorker as startSuiteWorker } from './support.ts';
 
-const run = promisify(execFile);
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const address = process.env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233';
 const suffix = Math.random().toString(36).slice(2, 7);
 const taskQueue = `e2e-analysis-${suffix}`;
@@ -46,28 +43,13 @@ let dir: string;
 const namespaces: string[] = [];
 
 async function startWorker(): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [path.join(root, 'workers/main.ts')], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  await new Promise<void>((resolve, reject) => {
-    const onData = (d: Buffer) => {
-      workerLog += String(d);
-      if (workerLog.includes('"worker started"')) resolve();
-    };
-    child.stdout?.on('data', onData);
-    child.stderr?.on('data', (d) => (workerLog += String(d)));
-    child.once('exit', (code) => reject(new Error(`worker exited ${code}: ${workerLog.slice(-3000)}`)));
-  });
+  const child = await startSuiteWorker(env);
+  child.stdout?.on('data', (d: Buffer) => (workerLog += String(d)));
+  child.stderr?.on('data', (d: Buffer) => (workerLog += String(d)));
   return child;
 }
 
-async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(path.join(root, 'bin/glidepath'), args, { env });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
+const cli = (args: string[]) => runCli(env, args);
 
 /** A namespace with a 4-replica Deployment `web` on v1 (with a readiness probe: preflight requires one). */
 async function workload(name: string): Promise<string> {

@@ -4,32 +4,19 @@
  * after every step. Needs KUBECONFIG and TEMPORAL_ADDRESS (npm test provides both).
  */
 import assert from 'node:assert/strict';
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
 import { AppsV1Api, CoreV1Api, KubeConfig, type V1Deployment } from '@kubernetes/client-node';
 import { Client, Connection } from '@temporalio/client';
 import { statusQuery, type ReleaseStatus } from '../../workflows/messages.ts';
+import { cli, killWorker, randomSuffix, startWorker, suiteEnv, temporalAddress as address, untilStatus } from './support.ts';
 
-const run = promisify(execFile);
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const address = process.env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233';
-const suffix = Math.random().toString(36).slice(2, 7);
-const taskQueue = `e2e-k8s-${suffix}`;
-const metricsPort = 20000 + Math.floor(Math.random() * 20000);
-const env = {
-  ...process.env,
-  TEMPORAL_ADDRESS: address,
-  GLIDEPATH_TASK_QUEUE: taskQueue,
-  GLIDEPATH_USER: 'ci-bot',
-  GLIDEPATH_METRICS_ADDRESS: `127.0.0.1:${metricsPort}`,
-  GLIDEPATH_CORE_METRICS_ADDRESS: `127.0.0.1:${metricsPort + 1}`,
-  GLIDEPATH_SHUTDOWN_GRACE: '2s',
-};
+const suffix = randomSuffix();
+const env = suiteEnv(`e2e-k8s-${suffix}`);
+const metricsPort = Number(String(env.GLIDEPATH_METRICS_ADDRESS).split(':')[1]);
 
 let kc: KubeConfig;
 let apps: AppsV1Api;
@@ -39,45 +26,8 @@ let worker: ChildProcess | undefined;
 let dir: string;
 const namespaces: string[] = [];
 
-async function startWorker(): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [path.join(root, 'workers/main.ts')], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  await new Promise<void>((resolve, reject) => {
-    const onData = (d: Buffer) => {
-      out += String(d);
-      if (out.includes('"worker started"')) resolve();
-    };
-    child.stdout?.on('data', onData);
-    child.stderr?.on('data', (d) => (out += String(d)));
-    child.once('exit', (code) => reject(new Error(`worker exited ${code}: ${out.slice(-3000)}`)));
-  });
-  return child;
-}
-
-async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(path.join(root, 'bin/glidepath'), args, { env });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
-
-async function until(id: string, pred: (s: ReleaseStatus) => boolean, what: string, timeoutMs = 90_000): Promise<ReleaseStatus> {
-  const end = Date.now() + timeoutMs;
-  let last: ReleaseStatus | undefined;
-  for (;;) {
-    try {
-      last = await client.workflow.getHandle(id).query(statusQuery);
-      if (pred(last)) return last;
-    } catch (err) {
-      if (Date.now() > end) throw err;
-    }
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}: ${last?.phase} ${last?.message}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
+const until = (id: string, pred: (s: ReleaseStatus) => boolean, what: string, timeoutMs?: number) => untilStatus(client, id, pred, what, timeoutMs);
+const run = (args: string[]) => cli(env, args);
 
 /** A namespace with a 4-replica Deployment `web` on v1 (readiness probe, Service). */
 async function workload(name: string, annotations: Record<string, string> = {}): Promise<string> {
@@ -144,7 +94,7 @@ before(async () => {
   core = kc.makeApiClient(CoreV1Api);
   dir = await mkdtemp(path.join(os.tmpdir(), 'glidepath-k8s-e2e-'));
   client = new Client({ connection: await Connection.connect({ address, connectTimeout: '5s' }) });
-  worker = await startWorker();
+  worker = await startWorker(env);
 });
 
 after(async () => {
@@ -159,7 +109,7 @@ describe('releases on a real control plane', () => {
     const steps = [10, 25, 50, 100].map((w) => `        - setWeight: ${w}\n        - pause: {}\n`).join('');
     const file = await spec(ns, `    canary:\n      steps:\n${steps}`);
     const id = `release-${ns}-web`;
-    assert.equal((await cli(['release', 'start', '-f', file])).code, 0);
+    assert.equal((await run(['release', 'start', '-f', file])).code, 0);
     for (const [i, weight] of [10, 25, 50, 100].entries()) {
       await until(id, (s) => s.phase === 'Paused' && s.step.index === i * 2 + 1, `pause after ${weight}%`);
       const canary = await deployment(ns, 'web-canary');
@@ -170,9 +120,9 @@ describe('releases on a real control plane', () => {
       assert.equal(canary?.metadata?.labels?.['app.kubernetes.io/managed-by'], 'glidepath');
       assert.equal(stable?.spec?.replicas, 4, 'stable keeps full capacity');
       assert.equal(imageOf(stable), 'registry.local/web:v1');
-      assert.equal((await cli(['release', 'promote', id, '--as', 'alice'])).code, 0);
+      assert.equal((await run(['release', 'promote', id, '--as', 'alice'])).code, 0);
     }
-    assert.equal((await cli(['release', 'watch', id, '--timeout', '120s'])).code, 0);
+    assert.equal((await run(['release', 'watch', id, '--timeout', '120s'])).code, 0);
     const stable = await deployment(ns, 'web');
     assert.equal(imageOf(stable), 'registry.local/web:v2', 'the new image is stable');
     assert.equal(stable?.status?.availableReplicas, 4);
@@ -183,10 +133,10 @@ describe('releases on a real control plane', () => {
     const ns = await workload('abort');
     const file = await spec(ns, `    canary:\n      steps:\n        - setWeight: 50\n        - pause: {}\n        - setWeight: 100\n`);
     const id = `release-${ns}-web`;
-    assert.equal((await cli(['release', 'start', '-f', file])).code, 0);
+    assert.equal((await run(['release', 'start', '-f', file])).code, 0);
     await until(id, (s) => s.phase === 'Paused', 'paused at 50%');
     assert.equal((await deployment(ns, 'web-canary'))?.spec?.replicas, 2);
-    assert.equal((await cli(['release', 'abort', id, '--as', 'oncall', '--reason', 'test'])).code, 0);
+    assert.equal((await run(['release', 'abort', id, '--as', 'oncall', '--reason', 'test'])).code, 0);
     await until(id, (s) => s.phase === 'Aborted', 'aborted');
     const stable = await deployment(ns, 'web');
     assert.equal(stable?.spec?.replicas, 4);
@@ -194,7 +144,7 @@ describe('releases on a real control plane', () => {
     assert.equal(imageOf(stable), 'registry.local/web:v1');
     const canary = await deployment(ns, 'web-canary');
     assert.ok(canary === undefined || canary.spec?.replicas === 0, 'canary removed or at zero');
-    await cli(['release', 'abort', id, '--as', 'oncall']);
+    await run(['release', 'abort', id, '--as', 'oncall']);
   });
 
   test('blue/green: preview, switch, then a post-promotion failure switches back', async () => {
@@ -220,14 +170,14 @@ spec:
 `,
     );
     const id = `release-${ns}-web`;
-    assert.equal((await cli(['release', 'start', '-f', file])).code, 0);
+    assert.equal((await run(['release', 'start', '-f', file])).code, 0);
     await until(id, (s) => s.phase === 'Paused', 'preview up, awaiting promote');
     const preview = await deployment(ns, 'web-preview');
     assert.equal(imageOf(preview), 'registry.local/web:v2');
     const before = (await core.readNamespacedService({ name: 'web', namespace: ns })).spec?.selector;
     const previewSelector = (await core.readNamespacedService({ name: 'web-preview', namespace: ns })).spec?.selector;
     assert.notDeepEqual(before, previewSelector, 'the preview service selects the preview pods');
-    assert.equal((await cli(['release', 'promote', id, '--as', 'alice'])).code, 0);
+    assert.equal((await run(['release', 'promote', id, '--as', 'alice'])).code, 0);
     const switched = await until(id, (s) => s.canaryWeight === 100 || s.phase === 'RolledBack', 'switched');
     assert.equal(switched.canaryWeight === 100 || switched.phase === 'RolledBack', true);
     const done = await until(id, (s) => s.phase === 'RolledBack', 'rolled back after the failed analysis');
@@ -236,7 +186,7 @@ spec:
     assert.deepEqual(after, before, 'the active service selects the stable pods again');
     assert.equal(imageOf(await deployment(ns, 'web')), 'registry.local/web:v1');
     assert.equal((await deployment(ns, 'web'))?.spec?.replicas, 4);
-    await cli(['release', 'abort', id, '--as', 'oncall']);
+    await run(['release', 'abort', id, '--as', 'oncall']);
   });
 
   test('canary pods that never become available: progress deadline exceeded → rolled back', async () => {
@@ -245,7 +195,7 @@ spec:
     const ns = await workload('deadline', { 'glidepath.local/canary-never-ready': 'true' });
     const file = await spec(ns, `    canary:\n      steps:\n        - setWeight: 50\n        - setWeight: 100\n`, '  progressDeadline: 15s\n');
     const id = `release-${ns}-web`;
-    const r = await cli(['release', 'start', '-f', file, '--wait', '--timeout', '120s']);
+    const r = await run(['release', 'start', '-f', file, '--wait', '--timeout', '120s']);
     assert.equal(r.code, 3, r.stdout + r.stderr);
     const status = await client.workflow.getHandle(id).query(statusQuery);
     assert.match(status.message, /ProgressDeadlineExceeded/);
@@ -255,20 +205,19 @@ spec:
     assert.equal(stable?.spec?.replicas, 4);
     assert.equal(stable?.status?.availableReplicas, 4);
     assert.equal(imageOf(stable), 'registry.local/web:v1');
-    await cli(['release', 'abort', id, '--as', 'oncall']);
+    await run(['release', 'abort', id, '--as', 'oncall']);
   });
 
   test('the worker SIGKILLed while waiting for readiness: the release completes, no duplicates', async () => {
     const ns = await workload('kill', { 'glidepath.local/ready-delay': '6s' });
     const file = await spec(ns, `    canary:\n      steps:\n        - setWeight: 50\n        - setWeight: 100\n`);
     const id = `release-${ns}-web`;
-    assert.equal((await cli(['release', 'start', '-f', file])).code, 0);
+    assert.equal((await run(['release', 'start', '-f', file])).code, 0);
     await until(id, (s) => s.step.kind === 'setWeight' && s.phase === 'Progressing', 'waiting for the canary to be ready', 30_000);
     await new Promise((r) => setTimeout(r, 1000));
-    worker?.kill('SIGKILL');
-    await new Promise((r) => worker?.once('exit', r));
-    worker = await startWorker();
-    assert.equal((await cli(['release', 'watch', id, '--timeout', '180s'])).code, 0);
+    await killWorker(worker);
+    worker = await startWorker(env);
+    assert.equal((await run(['release', 'watch', id, '--timeout', '180s'])).code, 0);
     const deployments = (await apps.listNamespacedDeployment({ namespace: ns })).items.map((d) => d.metadata?.name).sort();
     assert.deepEqual(deployments, ['web'], 'promoted: only the stable Deployment remains');
     assert.equal(imageOf(await deployment(ns, 'web')), 'registry.local/web:v2');

@@ -5,19 +5,16 @@
  * pause (10/25/50/100), after promotion and after an abort. Needs KUBECONFIG and TEMPORAL_ADDRESS.
  */
 import assert from 'node:assert/strict';
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
 import { AppsV1Api, CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
 import { Client, Connection } from '@temporalio/client';
-import { statusQuery, type ReleaseStatus } from '../../workflows/messages.ts';
+import { cli as runCli, startWorker as startSuiteWorker, untilStatus } from './support.ts';
+import type { ReleaseStatus } from '../../workflows/messages.ts';
 
-const run = promisify(execFile);
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const address = process.env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233';
 const suffix = Math.random().toString(36).slice(2, 7);
 const metricsPort = 20000 + Math.floor(Math.random() * 20000);
@@ -41,44 +38,9 @@ let worker: ChildProcess | undefined;
 let dir: string;
 const namespaces: string[] = [];
 
-async function startWorker(): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [path.join(root, 'workers/main.ts')], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  await new Promise<void>((resolve, reject) => {
-    child.stdout?.on('data', (d: Buffer) => {
-      out += String(d);
-      if (out.includes('"worker started"')) resolve();
-    });
-    child.stderr?.on('data', (d) => (out += String(d)));
-    child.once('exit', (code) => reject(new Error(`worker exited ${code}: ${out.slice(-3000)}`)));
-  });
-  return child;
-}
-
-async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(path.join(root, 'bin/glidepath'), args, { env });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
-
-async function until(id: string, pred: (s: ReleaseStatus) => boolean, what: string, timeoutMs = 90_000): Promise<ReleaseStatus> {
-  const end = Date.now() + timeoutMs;
-  let last: ReleaseStatus | undefined;
-  for (;;) {
-    try {
-      last = await client.workflow.getHandle(id).query(statusQuery);
-      if (pred(last)) return last;
-    } catch (err) {
-      if (Date.now() > end) throw err;
-    }
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}: ${last?.phase} ${last?.message}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
+const startWorker = () => startSuiteWorker(env);
+const cli = (args: string[]) => runCli(env, args);
+const until = (id: string, pred: (s: ReleaseStatus) => boolean, what: string, timeoutMs?: number) => untilStatus(client, id, pred, what, timeoutMs);
 
 /** A namespace with Deployment `web` (4 replicas, v1), Services web-stable/web-canary and a VirtualService. */
 async function setup(name: string): Promise<string> {

@@ -1,0 +1,90 @@
+/**
+ * Shared plumbing of the end-to-end suites: a worker as a child process (so tests can SIGKILL it),
+ * the `glidepath` CLI as a child process with its exit code, and polling the status query.
+ */
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import type { Client } from '@temporalio/client';
+import { statusQuery, type ReleaseStatus } from '../../workflows/messages.ts';
+
+const run = promisify(execFile);
+export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export const temporalAddress = process.env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233';
+
+/** A short random suffix for names that must not collide across runs on a persistent server. */
+export const randomSuffix = (): string => Math.random().toString(36).slice(2, 7);
+
+/**
+ * Environment for a worker and CLI of one suite: its own task queue and metrics ports, so suites
+ * never pick up each other's tasks.
+ */
+export function suiteEnv(taskQueue: string, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const metricsPort = 20000 + Math.floor(Math.random() * 20000);
+  return {
+    ...process.env,
+    TEMPORAL_ADDRESS: temporalAddress,
+    GLIDEPATH_TASK_QUEUE: taskQueue,
+    GLIDEPATH_USER: 'ci-bot',
+    GLIDEPATH_METRICS_ADDRESS: `127.0.0.1:${metricsPort}`,
+    GLIDEPATH_CORE_METRICS_ADDRESS: `127.0.0.1:${metricsPort + 1}`,
+    GLIDEPATH_SHUTDOWN_GRACE: '2s',
+    ...extra,
+  };
+}
+
+/** Starts `script` (default: the real worker) and resolves once it prints `ready`. */
+export async function startWorker(env: NodeJS.ProcessEnv, script = 'workers/main.ts', ready = '"worker started"'): Promise<ChildProcess> {
+  const child = spawn(process.execPath, [path.join(root, script)], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  await new Promise<void>((resolve, reject) => {
+    child.stdout?.on('data', (d: Buffer) => {
+      out += String(d);
+      if (out.includes(ready)) resolve();
+    });
+    child.stderr?.on('data', (d: Buffer) => (out += String(d)));
+    child.once('exit', (code) => reject(new Error(`${script} exited ${code}: ${out.slice(-3000)}`)));
+  });
+  return child;
+}
+
+export async function killWorker(child: ChildProcess | undefined, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+  if (!child || child.exitCode !== null) return;
+  const exited = new Promise((r) => child.once('exit', r));
+  child.kill(signal);
+  await exited;
+}
+
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `bin/glidepath` and returns its exit code and output (never throws on a non-zero exit). */
+export async function cli(env: NodeJS.ProcessEnv, args: string[]): Promise<CliResult> {
+  try {
+    const { stdout, stderr } = await run(path.join(root, 'bin/glidepath'), args, { env });
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+/** Polls the release's status query until `pred` holds. */
+export async function untilStatus(client: Client, id: string, pred: (s: ReleaseStatus) => boolean, what: string, timeoutMs = 90_000): Promise<ReleaseStatus> {
+  const end = Date.now() + timeoutMs;
+  let last: ReleaseStatus | undefined;
+  for (;;) {
+    try {
+      last = await client.workflow.getHandle(id).query(statusQuery);
+      if (pred(last)) return last;
+    } catch (err) {
+      if (Date.now() > end) throw err;
+    }
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}: ${last?.phase} ${last?.message}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
