@@ -4,7 +4,7 @@
  * heartbeats and cancellation, and idempotency (each activity run twice).
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { after, describe, test } from 'node:test';
 import { CancelledFailure, ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { createKubernetesWorkload, roleSelector, type Heartbeat } from '../../../activities/kubernetes/index.ts';
