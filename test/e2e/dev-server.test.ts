@@ -4,7 +4,7 @@
  * separate process that gets SIGKILLed, and the server itself is restarted on its SQLite file.
  */
 import assert from 'node:assert/strict';
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, type ChildProcess } from 'node:child_process';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -13,6 +13,7 @@ import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
 import { Client, Connection } from '@temporalio/client';
 import { statusQuery, type ReleaseStatus } from '../../workflows/messages.ts';
+import { cli as runCli, killWorker, startWorker as startSuiteWorker, untilStatus } from './support.ts';
 
 const run = promisify(execFile);
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -26,16 +27,7 @@ let dir: string;
 let client: Client;
 let worker: ChildProcess | undefined;
 
-async function startWorker(): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [path.join(root, 'test/e2e/stub-worker.ts')], { env: { ...env, STUB_DELAY_MS: '300' }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let errors = '';
-  child.stderr?.on('data', (d) => (errors += String(d)));
-  await new Promise<void>((resolve, reject) => {
-    child.stdout?.on('data', (d) => String(d).includes('worker ready') && resolve());
-    child.once('exit', (code) => reject(new Error(`worker exited ${code}: ${errors.slice(-2000)}`)));
-  });
-  return child;
-}
+const startWorker = (): Promise<ChildProcess> => startSuiteWorker({ ...env, STUB_DELAY_MS: '300' }, 'test/e2e/stub-worker.ts', 'worker ready');
 
 async function spec(name: string, steps: string): Promise<string> {
   const file = path.join(dir, `${name}.yaml`);
@@ -61,15 +53,7 @@ const APPROVAL = `        - setWeight: 20
         - setWeight: 100
 `;
 
-async function cli(args: string[], extra: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(path.join(root, 'bin/glidepath'), args, { env: { ...env, ...extra } });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
+const cli = (args: string[], extra: Record<string, string> = {}) => runCli({ ...env, ...extra }, args);
 
 async function temporal(args: string[]): Promise<string> {
   assert.ok(temporalCli, 'TEMPORAL_CLI must name the Temporal CLI binary (scripts/test.sh sets it)');
@@ -81,20 +65,7 @@ async function status(id: string): Promise<ReleaseStatus> {
   return client.workflow.getHandle(id).query(statusQuery);
 }
 
-async function until(id: string, pred: (s: ReleaseStatus) => boolean, what: string, timeoutMs = 30_000): Promise<ReleaseStatus> {
-  const end = Date.now() + timeoutMs;
-  let last: ReleaseStatus | undefined;
-  for (;;) {
-    try {
-      last = await status(id);
-      if (pred(last)) return last;
-    } catch (err) {
-      if (Date.now() > end) throw err;
-    }
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}: ${last?.phase} ${last?.message}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
+const until = (id: string, pred: (s: ReleaseStatus) => boolean, what: string, timeoutMs = 30_000) => untilStatus(client, id, pred, what, timeoutMs);
 
 before(async () => {
   dir = await mkdtemp(path.join(os.tmpdir(), 'glidepath-e2e-'));
@@ -221,8 +192,7 @@ describe('durability', () => {
     const id = `release-e2e-${name}`;
     assert.equal((await cli(['release', 'start', '-f', file])).code, 0);
     await until(id, (s) => s.canaryWeight >= 10, 'first step done');
-    worker?.kill('SIGKILL');
-    await new Promise((r) => worker?.once('exit', r));
+    await killWorker(worker);
     worker = await startWorker();
     const done = await cli(['release', 'watch', id, '--timeout', '90s']);
     assert.equal(done.code, 0, done.stdout + done.stderr);
