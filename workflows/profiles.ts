@@ -40,3 +40,10 @@ export function analysis(expectedMs: number | undefined): ActivityOptions {
   const bound = expectedMs === undefined ? 365 * 86_400_000 : expectedMs * 2 + 600_000;
   return { startToCloseTimeout: bound, heartbeatTimeout: '30s', retry: { ...retry, maximumAttempts: 10 } };
 }
+
+/** Building an image: long, heartbeating (timer and output), a few attempts for a registry that is down. */
+export const build: ActivityOptions = {
+  startToCloseTimeout: '30m',
+  heartbeatTimeout: '1m',
+  retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 4, nonRetryableErrorTypes: NON_RETRYABLE_ERROR_TYPES },
+};

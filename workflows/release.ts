@@ -6,7 +6,6 @@
  */
 import * as wf from '@temporalio/workflow';
 import { RetryState, TimeoutType } from '@temporalio/common';
-import { NON_RETRYABLE_ERROR_TYPES } from '../activities/errors.ts';
 import type { createActivities } from '../activities/index.ts';
 import type { ReleaseTarget } from '../activities/contract.ts';
 import { verdictOf } from '../spec/analysis.ts';
@@ -31,13 +30,6 @@ import {
 import * as profiles from './profiles.ts';
 
 type Activities = ReturnType<typeof createActivities>;
-
-/** Building an image: long, heartbeating (timer and output), a few attempts for a registry that is down. */
-const buildProfile: wf.ActivityOptions = {
-  startToCloseTimeout: '30m',
-  heartbeatTimeout: '1m',
-  retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 4, nonRetryableErrorTypes: NON_RETRYABLE_ERROR_TYPES },
-};
 
 /** Why the current attempt stopped early: set first, then the run scope is cancelled or unwound. */
 interface Stop {
@@ -237,7 +229,7 @@ export async function release(input: ReleaseInput): Promise<ReleaseResult> {
   const quick = wf.proxyActivities<Activities>(profiles.quick);
   const rollout = wf.proxyActivities<Activities>(profiles.rollout(plan.progressDeadlineSeconds));
   const cleanup = wf.proxyActivities<Activities>(profiles.cleanup);
-  const builds = wf.proxyActivities<Activities>(buildProfile);
+  const builds = wf.proxyActivities<Activities>(profiles.build);
 
   const target: ReleaseTarget = {
     releaseId: info.workflowId,
