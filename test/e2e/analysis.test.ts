@@ -13,11 +13,11 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { AppsV1Api, CoreV1Api, KubeConfig, type V1Deployment } from '@kubernetes/client-node';
+import { AppsV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { startMetricsApp, type MetricsApp } from '../support/metrics-app.ts';
 import { eventually, startPrometheus, type PrometheusInstance } from '../support/prometheus.ts';
 import type { ReleaseStatus } from '../../workflows/messages.ts';
-import { cli as runCli, startWorker as startSuiteWorker } from './support.ts';
+import { createWebDeployment, findDeployment, imageOf, cli as runCli, startWorker as startSuiteWorker } from './support.ts';
 
 const address = process.env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233';
 const suffix = Math.random().toString(36).slice(2, 7);
@@ -56,17 +56,7 @@ async function workload(name: string): Promise<string> {
   const ns = `e2e-${name}-${suffix}`;
   namespaces.push(ns);
   await core.createNamespace({ body: { metadata: { name: ns } } });
-  await apps.createNamespacedDeployment({
-    namespace: ns,
-    body: {
-      metadata: { name: 'web', labels: { app: 'web' } },
-      spec: {
-        replicas: 4,
-        selector: { matchLabels: { app: 'web' } },
-        template: { metadata: { labels: { app: 'web' } }, spec: { containers: [{ name: 'web', image: 'registry.local/web:v1', readinessProbe: { httpGet: { path: '/healthz', port: 8080 } } }] } },
-      },
-    },
-  });
+  await createWebDeployment(apps, ns);
   await eventually(async () => (await apps.readNamespacedDeployment({ name: 'web', namespace: ns })).status?.availableReplicas === 4, 60_000, `${ns}/web available`);
   return ns;
 }
@@ -111,15 +101,7 @@ spec:
   return file;
 }
 
-async function deployment(ns: string, name: string): Promise<V1Deployment | undefined> {
-  try {
-    return await apps.readNamespacedDeployment({ name, namespace: ns });
-  } catch {
-    return undefined;
-  }
-}
-
-const imageOf = (d: V1Deployment | undefined) => d?.spec?.template.spec?.containers[0]?.image;
+const deployment = (ns: string, name: string) => findDeployment(apps, ns, name);
 
 async function status(id: string): Promise<ReleaseStatus> {
   const r = await cli(['-o', 'json', 'release', 'status', id]);

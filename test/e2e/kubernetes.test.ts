@@ -9,10 +9,10 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { AppsV1Api, CoreV1Api, KubeConfig, type V1Deployment } from '@kubernetes/client-node';
+import { AppsV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { Client, Connection } from '@temporalio/client';
 import { statusQuery, type ReleaseStatus } from '../../workflows/messages.ts';
-import { cli, killWorker, randomSuffix, startWorker, suiteEnv, temporalAddress as address, untilStatus } from './support.ts';
+import { createWebDeployment, findDeployment, imageOf, cli, killWorker, randomSuffix, startWorker, suiteEnv, temporalAddress as address, untilStatus } from './support.ts';
 
 const suffix = randomSuffix();
 const env = suiteEnv(`e2e-k8s-${suffix}`);
@@ -34,20 +34,7 @@ async function workload(name: string, annotations: Record<string, string> = {}):
   const ns = `e2e-${name}-${suffix}`;
   namespaces.push(ns);
   await core.createNamespace({ body: { metadata: { name: ns } } });
-  await apps.createNamespacedDeployment({
-    namespace: ns,
-    body: {
-      metadata: { name: 'web', labels: { app: 'web' } },
-      spec: {
-        replicas: 4,
-        selector: { matchLabels: { app: 'web' } },
-        template: {
-          metadata: { labels: { app: 'web' }, annotations },
-          spec: { containers: [{ name: 'web', image: 'registry.local/web:v1', readinessProbe: { httpGet: { path: '/healthz', port: 8080 } } }] },
-        },
-      },
-    },
-  });
+  await createWebDeployment(apps, ns, annotations);
   await core.createNamespacedService({ namespace: ns, body: { metadata: { name: 'web' }, spec: { selector: { app: 'web' }, ports: [{ port: 80 }] } } });
   await core.createNamespacedService({ namespace: ns, body: { metadata: { name: 'web-preview' }, spec: { selector: { app: 'web' }, ports: [{ port: 80 }] } } });
   if (!annotations['glidepath.local/never-ready']) {
@@ -76,15 +63,7 @@ ${strategy}`,
   return file;
 }
 
-async function deployment(ns: string, name: string): Promise<V1Deployment | undefined> {
-  try {
-    return await apps.readNamespacedDeployment({ name, namespace: ns });
-  } catch {
-    return undefined;
-  }
-}
-
-const imageOf = (d: V1Deployment | undefined) => d?.spec?.template.spec?.containers[0]?.image;
+const deployment = (ns: string, name: string) => findDeployment(apps, ns, name);
 
 before(async () => {
   assert.ok(process.env.KUBECONFIG, 'KUBECONFIG must point at the local control plane (npm test sets it after scripts/kube.sh up)');

@@ -6,6 +6,7 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import type { AppsV1Api, V1Deployment } from '@kubernetes/client-node';
 import type { Client } from '@temporalio/client';
 import { statusQuery, type ReleaseStatus } from '../../workflows/messages.ts';
 
@@ -88,3 +89,32 @@ export async function untilStatus(client: Client, id: string, pred: (s: ReleaseS
     await new Promise((r) => setTimeout(r, 200));
   }
 }
+
+/** The stable workload the suites release: Deployment `web` (4 replicas, v1, a readiness probe, as preflight requires). */
+export async function createWebDeployment(apps: AppsV1Api, namespace: string, annotations: Record<string, string> = {}): Promise<void> {
+  await apps.createNamespacedDeployment({
+    namespace,
+    body: {
+      metadata: { name: 'web', labels: { app: 'web' } },
+      spec: {
+        replicas: 4,
+        selector: { matchLabels: { app: 'web' } },
+        template: {
+          metadata: { labels: { app: 'web' }, annotations },
+          spec: { containers: [{ name: 'web', image: 'registry.local/web:v1', readinessProbe: { httpGet: { path: '/healthz', port: 8080 } } }] },
+        },
+      },
+    },
+  });
+}
+
+/** A Deployment, or undefined when it does not exist. */
+export async function findDeployment(apps: AppsV1Api, namespace: string, name: string): Promise<V1Deployment | undefined> {
+  try {
+    return await apps.readNamespacedDeployment({ name, namespace });
+  } catch {
+    return undefined;
+  }
+}
+
+export const imageOf = (d: V1Deployment | undefined): string | undefined => d?.spec?.template.spec?.containers[0]?.image;

@@ -12,7 +12,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { AppsV1Api, CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
 import { Client, Connection } from '@temporalio/client';
-import { cli as runCli, startWorker as startSuiteWorker, untilStatus } from './support.ts';
+import { createWebDeployment, cli as runCli, startWorker as startSuiteWorker, untilStatus } from './support.ts';
 import type { ReleaseStatus } from '../../workflows/messages.ts';
 
 const address = process.env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233';
@@ -47,17 +47,7 @@ async function setup(name: string): Promise<string> {
   const ns = `e2e-${name}-${suffix}`;
   namespaces.push(ns);
   await core.createNamespace({ body: { metadata: { name: ns } } });
-  await apps.createNamespacedDeployment({
-    namespace: ns,
-    body: {
-      metadata: { name: 'web', labels: { app: 'web' } },
-      spec: {
-        replicas: 4,
-        selector: { matchLabels: { app: 'web' } },
-        template: { metadata: { labels: { app: 'web' } }, spec: { containers: [{ name: 'web', image: 'registry.local/web:v1', readinessProbe: { httpGet: { path: '/healthz', port: 8080 } } }] } },
-      },
-    },
-  });
+  await createWebDeployment(apps, ns);
   for (const svc of ['web-stable', 'web-canary']) {
     await core.createNamespacedService({ namespace: ns, body: { metadata: { name: svc }, spec: { selector: { app: 'web' }, ports: [{ port: 80 }] } } });
   }
