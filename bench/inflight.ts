@@ -189,13 +189,16 @@ async function runBench(): Promise<void> {
   const workerPid = worker.pid as number;
   let cacheSize = '?';
   let onMemory: ((m: number[]) => void) | undefined;
-  /** The worker's own view of its memory (process.memoryUsage(): rss, heapTotal, heapUsed, external, arrayBuffers). */
+  /**
+   * The worker's own view of its memory (process.memoryUsage(): rss, heapTotal, heapUsed, external,
+   * arrayBuffers). The heap is the main thread's; workflows run in a worker thread of their own.
+   */
   const workerMemory = async (): Promise<string> => {
     const m = await new Promise<number[]>((resolve) => {
       onMemory = resolve;
       worker.stdin?.write('memory\n');
     });
-    return `V8 heap ${mib(m[2] ?? 0)} used of ${mib(m[1] ?? 0)}, external ${mib(m[3] ?? 0)}, so ${mib((m[0] ?? 0) - (m[1] ?? 0))} outside the V8 heap`;
+    return `V8 heap ${mib(m[2] ?? 0)} used of ${mib(m[1] ?? 0)}, external ${mib(m[3] ?? 0)}, so ${mib((m[0] ?? 0) - (m[1] ?? 0))} outside the main thread's V8 heap: the workflow thread's heap, the SDK core, code`;
   };
   let stopping = false;
   /** Rejects when the worker process ends before the bench stops it. */
