@@ -13,29 +13,8 @@ command -v buildah >/dev/null 2>&1 || missing+=(buildah)
 [ -x /usr/bin/docker-registry ] || missing+=(docker-registry)
 [ "${#missing[@]}" -eq 0 ] && exit 0
 
-if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
-  log "missing ${missing[*]} and cannot apt-get install (run as root on Debian)"
-  exit 1
-fi
-
-policy=/usr/sbin/policy-rc.d
-made_policy=0
-if [ ! -e "$policy" ]; then
-  printf '#!/bin/sh\nexit 101\n' >"$policy"
-  chmod +x "$policy"
-  made_policy=1
-fi
-cleanup() { if [ "$made_policy" = 1 ]; then rm -f "$policy"; fi; }
-trap cleanup EXIT
-
-out=$(mktemp)
-if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"; } >"$out" 2>&1; then
-  cat "$out" >&2
-  rm -f "$out"
-  log "apt-get install ${missing[*]} failed"
-  exit 1
-fi
-rm -f "$out"
+source "$(dirname "$0")/apt.sh"
+apt_install provision-build "${missing[@]}"
 
 command -v buildah >/dev/null 2>&1 || { log "buildah not on PATH after install"; exit 1; }
 [ -x /usr/bin/docker-registry ] || { log "/usr/bin/docker-registry missing after install"; exit 1; }

@@ -22,15 +22,9 @@ if bin=$(found); then
   exit 0
 fi
 
-if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
-  log "no $default and cannot apt-get install it (run as root on Debian, or set CHROMIUM_BIN)"
-  exit 1
-fi
-
 log "installing Chromium from Debian's packages"
-# Another install may hold the dpkg lock (other provisioning scripts use apt too): wait for it.
-apt-get -o DPkg::Lock::Timeout=300 update -qq >&2
-DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends chromium >&2
+source "$(dirname "$0")/apt.sh"
+apt_install provision-chromium chromium
 
 bin=$(found) || { log "apt-get installed chromium but $default is missing"; exit 1; }
 log "$("$bin" --headless --no-sandbox --version 2>/dev/null | head -1)"

@@ -24,26 +24,9 @@ if bin=$(found); then
   exit 0
 fi
 
-if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
-  log "no prometheus binary on PATH and cannot apt-get install it (run as root on Debian, or set PROMETHEUS_BIN)"
-  exit 1
-fi
-
 log "installing Prometheus from Debian's packages"
-# Debian's postinst starts the service through invoke-rc.d; in a container without an init that is a
-# no-op, and policy-rc.d (exit 101) makes sure no prometheus daemon is started by the install anywhere.
-policy=/usr/sbin/policy-rc.d
-made_policy=0
-if [ ! -e "$policy" ]; then
-  printf '#!/bin/sh\nexit 101\n' >"$policy"
-  chmod +x "$policy"
-  made_policy=1
-fi
-cleanup() { if [ "$made_policy" = 1 ]; then rm -f "$policy"; fi; }
-trap cleanup EXIT
-
-apt-get update -qq >&2
-DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >&2
+source "$(dirname "$0")/apt.sh"
+apt_install provision-prometheus prometheus
 
 bin=$(found) || { log "apt-get installed prometheus but no binary is on PATH"; exit 1; }
 log "$("$bin" --version 2>&1 | head -1)"
