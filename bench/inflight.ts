@@ -27,6 +27,7 @@ import { fileURLToPath } from 'node:url';
 import type { Connection } from '@temporalio/client';
 import type { ReleaseActivities } from '../activities/index.ts';
 import type { ReleasePlan } from '../spec/types.ts';
+import { plan as harnessPlan } from '../test/workflows/harness.ts';
 
 const now = (): number => performance.timeOrigin + performance.now(); // wall clock, sub-ms, comparable across processes
 
@@ -233,16 +234,7 @@ async function runBench(): Promise<void> {
   // ---- the releases: preflight, ensureCanary, then step 0 pauses until promoted; step 1 is setWeight 50
   const plans: ReleasePlan[] = Array.from({ length: n }, (_, i) => {
     const name = `inflight-${suffix}-${i}`;
-    return {
-      name,
-      namespace: 'bench',
-      workload: { kind: 'Deployment', name },
-      image: `registry.local/${name}:v2`,
-      progressDeadlineSeconds: 600,
-      retryWindowSeconds: 60,
-      policy: {},
-      strategy: { type: 'canary', steps: [{ kind: 'pause' }, { kind: 'setWeight', weight: 50 }] },
-    };
+    return harnessPlan(name, { type: 'canary', steps: [{ kind: 'pause' }, { kind: 'setWeight', weight: 50 }] }, { namespace: 'bench', image: `registry.local/${name}:v2`, retryWindowSeconds: 60 });
   });
   const count = async (query: string): Promise<number> => (await client.workflow.count(`TaskQueue = '${taskQueue}' AND ${query}`)).count;
 

@@ -12,6 +12,7 @@ import { Context } from '@temporalio/activity';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import type { ReleaseActivities } from '../activities/index.ts';
+import { plan as harnessPlan, succeedingActivities } from '../test/workflows/harness.ts';
 import { dataConverterFromEnv } from '../workers/codec.ts';
 import { WORKFLOWS_PATH } from '../workers/bundle.ts';
 import { SERVICE_ATTRIBUTE, type ReleaseInput } from '../workflows/messages.ts';
@@ -30,34 +31,16 @@ Runtime.install({ logger: { log: () => {}, trace: () => {}, debug: () => {}, inf
 const firstActivity = new Map<string, (at: number) => void>();
 
 const activities: ReleaseActivities = {
+  ...succeedingActivities(),
   preflight: async () => {
     const at = performance.now();
     firstActivity.get(Context.current().info.workflowExecution?.workflowId ?? '')?.(at);
     return { stableImage: 'registry.local/app:v1', replicas: 4, warnings: [] };
   },
-  ensureCanary: async () => {},
-  setWeight: async (_t, weight) => ({ canaryReplicas: Math.ceil((4 * weight) / 100) }),
-  setCanaryScale: async () => ({ canaryReplicas: 1 }),
-  promoteCanary: async () => {},
-  abortCanary: async () => {},
-  deployPreview: async () => {},
-  switchActive: async () => {},
-  finalizeBlueGreen: async () => {},
-  abortBlueGreen: async () => {},
-  runAnalysis: async () => ({ metrics: [], terminated: false }),
 };
 
 function plan(name: string): ReleasePlan {
-  return {
-    name,
-    namespace: 'bench',
-    workload: { kind: 'Deployment', name },
-    image: `registry.local/${name}:v2`,
-    progressDeadlineSeconds: 600,
-    retryWindowSeconds: 60,
-    policy: {},
-    strategy: { type: 'canary', steps: [{ kind: 'setWeight', weight: 100 }] },
-  };
+  return harnessPlan(name, { type: 'canary', steps: [{ kind: 'setWeight', weight: 100 }] }, { namespace: 'bench', image: `registry.local/${name}:v2`, retryWindowSeconds: 60 });
 }
 
 function percentile(sorted: number[], p: number): number {

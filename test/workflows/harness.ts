@@ -36,7 +36,7 @@ function okMeasurements(n: number): Measurement[] {
 }
 
 /** Default behaviour: everything succeeds; analyses return `count` successful measurements. */
-function defaults(): ReleaseActivities {
+export function succeedingActivities(): ReleaseActivities {
   return {
     preflight: async () => ({ stableImage: STABLE_IMAGE, replicas: 4, warnings: [] }),
     ensureCanary: async () => {},
@@ -70,7 +70,7 @@ export class Harness {
     const [env, workflowBundle] = await Promise.all([createTimeSkippingEnv(), Harness.workflowBundle()]);
     this.env = env;
     await registerSearchAttributes(env.connection, env.namespace ?? 'default');
-    const base = defaults();
+    const base = succeedingActivities();
     const activities = Object.fromEntries(
       (Object.keys(base) as (keyof ReleaseActivities)[]).map((name) => [
         name,
