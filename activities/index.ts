@@ -4,6 +4,7 @@
  * against the real server it talks to.
  */
 import { ApplicationFailure } from '@temporalio/common';
+import { routerKey } from '../spec/traffic-routing.ts';
 import type { AnalysisRunSpec } from '../spec/types.ts';
 import { runAnalysis } from './analysis.ts';
 import { createBuildActivities, type BuildActivities } from './build/index.ts';
@@ -14,7 +15,7 @@ export function createActivities(deps: ActivityDeps) {
   const routerFor = (target: ReleaseTarget): TrafficRouter | undefined => {
     const routing = target.trafficRouting;
     if (!routing) return undefined;
-    const type = Object.keys(routing)[0] ?? '';
+    const type = routerKey(routing) ?? '';
     const router = deps.routers?.[type];
     if (!router) throw ApplicationFailure.nonRetryable(`traffic router "${type}" is not available on this worker`, ErrorType.UnsupportedRouter);
     return router;

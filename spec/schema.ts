@@ -7,6 +7,8 @@ import { z } from 'zod';
 import { parseDuration } from './duration.ts';
 import { parseCondition } from './condition.ts';
 import { templateProblems, type TextKind } from './template.ts';
+import { dns1123 } from './fields.ts';
+import { routerNeedsServices, trafficRoutingSchema } from './traffic-routing.ts';
 
 // No runtime code generation inside zod: the same schemas run in the workflow sandbox.
 z.config({ jitless: true });
@@ -14,10 +16,6 @@ z.config({ jitless: true });
 export const RELEASE_API_VERSION = 'glidepath.dev/v1alpha1';
 export const ARGO_API_VERSION = 'argoproj.io/v1alpha1';
 
-const dns1123 = z
-  .string()
-  .max(63)
-  .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'must be a DNS-1123 label (lowercase letters, digits, "-")');
 
 const duration = z.union([z.string(), z.number()]).superRefine((v, ctx) => {
   try {
@@ -270,103 +268,12 @@ const canaryStep = z
   });
 export type CanaryStepDoc = z.infer<typeof canaryStep>;
 
-/**
- * Traffic routers this build implements, as keys of `trafficRouting` (Argo's names): `istio`, and
- * `plugins` with the `argoproj-labs/gatewayAPI` plugin. Others are refused by name.
- */
-export const SUPPORTED_TRAFFIC_ROUTERS: readonly string[] = ['istio', 'plugins'];
-export const SUPPORTED_TRAFFIC_ROUTER_PLUGINS: readonly string[] = ['argoproj-labs/gatewayAPI'];
-
-const istioVirtualService = z.strictObject({
-  name: dns1123,
-  /** HTTP route names; may be omitted when the VirtualService has a single HTTP route. */
-  routes: z.array(z.string().min(1)).min(1).optional(),
-});
-
-const istioRouting = z
-  .strictObject({
-    virtualService: istioVirtualService.optional(),
-    virtualServices: z.array(istioVirtualService).min(1).optional(),
-    destinationRule: z
-      .strictObject({ name: dns1123, canarySubsetName: z.string().min(1), stableSubsetName: z.string().min(1) })
-      .superRefine((v, ctx) => {
-        if (v.canarySubsetName === v.stableSubsetName) ctx.addIssue({ code: 'custom', path: ['canarySubsetName'], message: 'must differ from stableSubsetName' });
-      })
-      .optional(),
-  })
-  .superRefine((v, ctx) => {
-    if ((v.virtualService === undefined) === (v.virtualServices === undefined)) {
-      ctx.addIssue({ code: 'custom', message: 'set exactly one of virtualService or virtualServices' });
-    }
-  });
-
-const gatewayApiPlugin = z
-  .strictObject({
-    httpRoute: dns1123.optional(),
-    httpRoutes: z.array(z.strictObject({ name: dns1123, useHeaderRoutes: z.boolean().optional() })).min(1).optional(),
-    namespace: dns1123.optional(),
-  })
-  .superRefine((v, ctx) => {
-    if (v.httpRoute === undefined && v.httpRoutes === undefined) ctx.addIssue({ code: 'custom', message: 'needs httpRoute or httpRoutes (grpcRoute/tcpRoute are not supported by this version of Glidepath)' });
-  });
-
-const routerPlugins = z.record(z.string(), z.unknown()).superRefine((v, ctx) => {
-  const names = Object.keys(v);
-  if (names.length !== 1) ctx.addIssue({ code: 'custom', message: `set exactly one plugin (supported: ${SUPPORTED_TRAFFIC_ROUTER_PLUGINS.join(', ')})` });
-  for (const name of names) {
-    if (!SUPPORTED_TRAFFIC_ROUTER_PLUGINS.includes(name)) {
-      ctx.addIssue({ code: 'custom', path: [name], message: `traffic router plugin "${name}" is not supported by this version of Glidepath (supported: ${SUPPORTED_TRAFFIC_ROUTER_PLUGINS.join(', ')})` });
-      continue;
-    }
-    forwardIssues(gatewayApiPlugin.safeParse(v[name]), ctx, [name]);
-  }
-});
-
-function forwardIssues(result: { success: boolean; error?: z.ZodError }, ctx: z.RefinementCtx, prefix: PropertyKey[]): void {
-  for (const issue of result.error?.issues ?? []) {
-    ctx.addIssue({ code: 'custom', path: [...prefix, ...issue.path], message: issue.message });
-  }
-}
-
-const ROUTER_SCHEMAS: Record<string, z.ZodType> = { istio: istioRouting, plugins: routerPlugins };
-
-const trafficRouting = z.record(z.string(), z.unknown()).superRefine((v, ctx) => {
-  const keys = Object.keys(v);
-  for (const key of keys) {
-    if (key === 'managedRoutes') {
-      ctx.addIssue({ code: 'custom', path: [key], message: 'managedRoutes (for setHeaderRoute/setMirrorRoute steps) is not supported by this version of Glidepath' });
-      continue;
-    }
-    const schema = ROUTER_SCHEMAS[key];
-    if (!schema || !SUPPORTED_TRAFFIC_ROUTERS.includes(key)) {
-      ctx.addIssue({
-        code: 'custom',
-        path: [key],
-        message: `traffic router "${key}" is not supported by this version of Glidepath (supported: ${SUPPORTED_TRAFFIC_ROUTERS.join(', ')})`,
-      });
-      continue;
-    }
-    forwardIssues(schema.safeParse(v[key]), ctx, [key]);
-  }
-  const routers = keys.filter((k) => k !== 'managedRoutes');
-  if (routers.length > 1) ctx.addIssue({ code: 'custom', message: `set one traffic router, this has ${routers.join(' and ')}` });
-  if (keys.length === 0) ctx.addIssue({ code: 'custom', message: `set a traffic router (${SUPPORTED_TRAFFIC_ROUTERS.join(', ')}) or omit trafficRouting for a replica-ratio canary` });
-});
-
-/** Which routers need stableService and canaryService (Istio only when it routes by host, not by DestinationRule subset). */
-function routerNeedsServices(routing: Record<string, unknown>): string | undefined {
-  if (routing.plugins !== undefined) return 'the argoproj-labs/gatewayAPI router';
-  const istio = routing.istio as { destinationRule?: unknown } | undefined;
-  if (istio !== undefined && istio.destinationRule === undefined) return 'host-based Istio routing (no destinationRule)';
-  return undefined;
-}
-
 const canary = z.strictObject({
   steps: z.array(canaryStep).optional(),
   analysis: backgroundAnalysis.optional(),
   stableService: dns1123.optional(),
   canaryService: dns1123.optional(),
-  trafficRouting: trafficRouting.optional(),
+  trafficRouting: trafficRoutingSchema.optional(),
 }).superRefine((v, ctx) => {
   const needs = v.trafficRouting ? routerNeedsServices(v.trafficRouting) : undefined;
   if (needs && (!v.stableService || !v.canaryService)) {
