@@ -53,7 +53,7 @@ test('unsupported routers, plugins and fields are refused by name; routers that 
     [{ ...services, trafficRouting: { plugins: { [GW]: { grpcRoute: 'r' } } } }, /Unrecognized key: "grpcRoute"/],
     [{ ...services, trafficRouting: { istio: { virtualService: { name: 'vs', tcpRoutes: [] } } } }, /Unrecognized key: "tcpRoutes"/],
     [{ ...services, trafficRouting: { istio: { virtualService: { name: 'vs' }, virtualServices: [{ name: 'x' }] } } }, /set exactly one of virtualService or virtualServices/],
-    [{ ...services, trafficRouting: { istio: { virtualService: { name: 'vs' } }, managedRoutes: [{ name: 'h' }, { name: 'h' }] } }, /trafficRouting\.managedRoutes\.1\.name: "h" is listed twice/],
+    [{ ...services, trafficRouting: { istio: { virtualService: { name: 'vs' } }, managedRoutes: [{ name: 'h' }, { name: 'h' }] } }, /trafficRouting\.managedRoutes\[1\]\.name: "h" is listed twice/],
     [{ ...services, trafficRouting: { managedRoutes: [{ name: 'h' }] } }, /set a traffic router/],
     [{ trafficRouting: { istio: { virtualService: { name: 'vs' } } } }, /host-based Istio routing \(no destinationRule\) needs stableService and canaryService/],
     [{ trafficRouting: { plugins: { [GW]: { httpRoute: 'r' } } } }, /gatewayAPI router needs stableService and canaryService/],
