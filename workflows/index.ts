@@ -1,2 +1,3 @@
 /** Workflow entry point for the worker bundle. */
 export { release } from './release.ts';
+export { apiVersions } from './api-version.ts';

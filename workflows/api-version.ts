@@ -1,0 +1,344 @@
+/**
+ * One long-lived workflow per API (`api-<namespace>-<api>`) holding every version's state: introduce
+ * a version (its own Deployment, Service and path route, existing routes untouched), retire one
+ * (Deprecation and Sunset headers where the router can set them, a durable timer until the sunset,
+ * an approval gate, then the route goes and the Deployment scales to 0). Updates carry validators
+ * (a rejected request never reaches history); signals are for the Temporal CLI and UI. Continues as
+ * new when history grows, carrying the state. Described in docs/api-versioning.md.
+ */
+import * as wf from '@temporalio/workflow';
+import type { VersioningActivities } from '../activities/versioning/index.ts';
+import { apiKey, apiVersionPlanProblems, apiWorkflowId } from '../spec/api-version.ts';
+import { formatDuration } from '../spec/duration.ts';
+import { PHASE_ATTRIBUTE, SERVICE_ATTRIBUTE, type AuditEntry } from './messages.ts';
+import {
+  AUDIT_LIMIT,
+  abortRetirementSignal,
+  abortRetirementUpdate,
+  apiStatusQuery,
+  approveRetirementSignal,
+  approveRetirementUpdate,
+  introduceVersionUpdate,
+  retireVersionUpdate,
+  type ApiStatus,
+  type ApiVersionsInput,
+  type IntroduceInput,
+  type RetireInput,
+  type VersionActionInput,
+  type VersionPhase,
+  type VersionStatus,
+} from './api-version-messages.ts';
+import * as profiles from './profiles.ts';
+
+/** The most pressing phase first: what the GlidepathPhase search attribute shows for the API. */
+const PRIORITY: VersionPhase[] = ['AwaitingRetirementApproval', 'Failed', 'Introducing', 'Retiring', 'Deprecated', 'Serving', 'Retired'];
+
+/** RFC 8594 HTTP-date: `Sun, 13 Dec 2026 00:00:00 GMT`. */
+export function httpDate(ms: number): string {
+  return new Date(ms).toUTCString();
+}
+
+/** The response headers a deprecated version carries: RFC 9745 Deprecation, RFC 8594 Sunset, and a deprecation Link. */
+export function deprecationHeaders(deprecatedAtMs: number, sunsetMs: number, link: string | undefined): Record<string, string> {
+  return {
+    Deprecation: `@${Math.floor(deprecatedAtMs / 1000)}`,
+    Sunset: httpDate(sunsetMs),
+    ...(link ? { Link: `<${link}>; rel="deprecation"; type="text/html"` } : {}),
+  };
+}
+
+function describeError(err: unknown): string {
+  if (err instanceof wf.ActivityFailure) {
+    const cause = err.cause;
+    return `${err.activityType}: ${cause instanceof wf.ApplicationFailure ? `${cause.type ?? 'Error'}: ${cause.message}` : (cause?.message ?? err.message)}`;
+  }
+  return err instanceof Error ? err.message : String(err);
+}
+
+function isPayload(req: unknown): req is { by: string; reason?: unknown } {
+  return req !== null && typeof req === 'object' && typeof (req as { by?: unknown }).by === 'string' && (req as { by: string }).by.trim() !== '';
+}
+
+export async function apiVersions(input: ApiVersionsInput): Promise<void> {
+  const info = wf.workflowInfo();
+  const now = (): string => new Date().toISOString();
+  const status: ApiStatus = input.state ?? {
+    workflowId: info.workflowId,
+    service: apiKey(input),
+    namespace: input.namespace,
+    api: input.api,
+    phase: 'Empty',
+    versions: [],
+    audit: [],
+    startedAt: now(),
+    continuedAsNew: 0,
+  };
+
+  const audit = (by: string, action: string, accepted: boolean, reason?: unknown, detail?: string): void => {
+    const entry: AuditEntry = { at: now(), by, action, accepted, ...(typeof reason === 'string' && reason ? { reason } : {}), ...(detail ? { detail } : {}) };
+    status.audit.push(entry);
+    if (status.audit.length > AUDIT_LIMIT) status.audit.splice(0, status.audit.length - AUDIT_LIMIT);
+  };
+
+  let lastPhase = '';
+  const sync = (): void => {
+    const phases = new Set(status.versions.map((v) => v.phase));
+    status.phase = PRIORITY.find((p) => phases.has(p)) ?? 'Empty';
+    if (status.phase === lastPhase) return;
+    lastPhase = status.phase;
+    wf.upsertSearchAttributes([{ key: PHASE_ATTRIBUTE, value: status.phase }]);
+  };
+  const setPhase = (v: VersionStatus, phase: VersionPhase, message: string): void => {
+    v.phase = phase;
+    v.message = message;
+    sync();
+  };
+  const find = (version: unknown): VersionStatus | undefined => status.versions.find((v) => v.version === version);
+  const serving = (): VersionStatus[] => status.versions.filter((v) => v.phase === 'Serving');
+
+  // ---- validators: a rejected update writes nothing to history --------------------------------------
+
+  const rejectIntroduce = (req: IntroduceInput): string | undefined => {
+    if (!isPayload(req)) return 'introduceVersion: payload must be {"plan": {...}, "by": "<identity>"}';
+    if (req.plan === null || typeof req.plan !== 'object') return 'introduceVersion: plan is missing';
+    const problems = apiVersionPlanProblems(req.plan);
+    if (problems.length > 0) return `invalid ApiVersion plan: ${problems.join('; ')}`;
+    const p = req.plan;
+    if (p.namespace !== status.namespace || p.api !== status.api) return `this workflow manages ${status.service}; the plan is for ${apiKey(p)} (workflow ${apiWorkflowId(p)})`;
+    const existing = find(p.version);
+    if (existing && existing.phase !== 'Failed' && existing.phase !== 'Retired') return `version ${p.version} of ${status.service} is already ${existing.phase}`;
+    for (const v of status.versions) {
+      if (v.version === p.version || v.phase === 'Retired' || v.phase === 'Failed') continue;
+      if (v.plan.route.pathPrefix === p.route.pathPrefix) return `path ${p.route.pathPrefix} is in use by version ${v.version} (${v.phase})`;
+      if (v.plan.deployment === p.deployment) return `Deployment ${p.deployment} is version ${v.version}'s`;
+    }
+    return undefined;
+  };
+
+  const rejectRetire = (req: RetireInput): string | undefined => {
+    if (!isPayload(req) || typeof req.version !== 'string' || typeof req.sunset !== 'string') return 'retireVersion: payload must be {"version": "v1", "sunset": "<RFC 3339>", "by": "<identity>"}';
+    if (req.link !== undefined && (typeof req.link !== 'string' || !/^https?:\/\/\S+$/.test(req.link))) return 'retireVersion: link must be an http(s) URL';
+    const v = find(req.version);
+    if (!v) return `${status.service} has no version ${req.version} (versions: ${status.versions.map((x) => x.version).join(', ') || 'none'})`;
+    if (v.phase !== 'Serving') return `cannot retire ${status.service} ${req.version}: it is ${v.phase}, not Serving`;
+    if (!serving().some((x) => x.version !== req.version)) return `cannot retire ${status.service} ${req.version}: it is the last serving version`;
+    const sunset = Date.parse(req.sunset);
+    if (Number.isNaN(sunset)) return `sunset "${req.sunset}" is not an RFC 3339 date-time`;
+    if (sunset <= Date.now()) return `sunset ${req.sunset} is not in the future (now ${now()})`;
+    return undefined;
+  };
+
+  const rejectApprove = (req: VersionActionInput): string | undefined => {
+    if (!isPayload(req) || typeof req.version !== 'string') return 'approveRetirement: payload must be {"version": "v1", "by": "<identity>", "reason": "<text>"}';
+    const v = find(req.version);
+    if (!v) return `${status.service} has no version ${req.version}`;
+    const r = v.retirement;
+    if (v.phase !== 'AwaitingRetirementApproval' || !r) return `cannot approve the retirement of ${status.service} ${req.version}: it is ${v.phase}${v.phase === 'Deprecated' && r ? ` (approval opens at the sunset, ${r.sunset})` : ''}`;
+    if (r.approvedBy) return `the retirement of ${req.version} is already approved by ${r.approvedBy.by}`;
+    if (r.approvers.length > 0 && !r.approvers.includes(req.by)) return `${req.by} may not approve the retirement of ${req.version} (approvers: ${r.approvers.join(', ')})`;
+    if (req.by === r.requestedBy) return `${req.by} requested this retirement and cannot approve it (four-eyes rule)`;
+    return undefined;
+  };
+
+  const rejectAbort = (req: VersionActionInput): string | undefined => {
+    if (!isPayload(req) || typeof req.version !== 'string') return 'abortRetirement: payload must be {"version": "v1", "by": "<identity>", "reason": "<text>"}';
+    const v = find(req.version);
+    if (!v) return `${status.service} has no version ${req.version}`;
+    if ((v.phase !== 'Deprecated' && v.phase !== 'AwaitingRetirementApproval') || !v.retirement) return `cannot abort the retirement of ${status.service} ${req.version}: it is ${v.phase}`;
+    if (v.retirement.abortedBy) return `the retirement of ${req.version} is already being aborted by ${v.retirement.abortedBy.by}`;
+    if (v.retirement.approvedBy && v.phase !== 'AwaitingRetirementApproval') return `the retirement of ${req.version} is approved and under way`;
+    return undefined;
+  };
+
+  // ---- handlers (set before the first await) ---------------------------------------------------------
+
+  const drivers: Promise<void>[] = [];
+  const startDriver = (v: VersionStatus): void => {
+    drivers.push(drive(v));
+  };
+
+  const introduce = (req: IntroduceInput): void => {
+    const p = req.plan;
+    const previous = find(p.version);
+    const v: VersionStatus = {
+      version: p.version,
+      phase: 'Introducing',
+      message: p.source === 'existing' ? `registering the running ${p.deployment}` : `creating ${p.deployment}`,
+      plan: p,
+      introducedBy: req.by,
+      introducedAt: now(),
+    };
+    if (previous) status.versions.splice(status.versions.indexOf(previous), 1, v);
+    else status.versions.push(v);
+    sync();
+    audit(req.by, p.source === 'existing' ? 'register' : 'introduce', true, req.reason, `${p.version} at ${p.route.pathPrefix} → Service ${p.service}${p.image ? ` (${p.image})` : ''}`);
+    startDriver(v);
+  };
+
+  const retire = (req: RetireInput): void => {
+    const v = find(req.version) as VersionStatus;
+    const deprecatedAt = Date.now();
+    const sunset = Date.parse(req.sunset);
+    const link = req.link ?? v.plan.deprecationLink;
+    v.retirement = {
+      requestedBy: req.by,
+      requestedAt: now(),
+      ...(typeof req.reason === 'string' && req.reason ? { reason: req.reason } : {}),
+      deprecatedAt: new Date(deprecatedAt).toISOString(),
+      sunset: new Date(sunset).toISOString(),
+      ...(link ? { link } : {}),
+      headers: 'pending',
+      headerValues: deprecationHeaders(deprecatedAt, sunset, link),
+      approvers: [...v.plan.approvers],
+    };
+    setPhase(v, 'Deprecated', `deprecated; sunset ${v.retirement.sunset}`);
+    audit(req.by, 'retire', true, req.reason, `${req.version}: sunset ${v.retirement.sunset}`);
+  };
+
+  const approve = (req: VersionActionInput): void => {
+    const r = find(req.version)?.retirement;
+    if (!r) return;
+    r.approvedBy = { by: req.by, at: now(), ...(typeof req.reason === 'string' && req.reason ? { reason: req.reason } : {}) };
+    audit(req.by, 'approve-retirement', true, req.reason, req.version);
+  };
+
+  const abort = (req: VersionActionInput): void => {
+    const r = find(req.version)?.retirement;
+    if (!r) return;
+    r.abortedBy = { by: req.by, at: now(), ...(typeof req.reason === 'string' && req.reason ? { reason: req.reason } : {}) };
+    audit(req.by, 'abort-retirement', true, req.reason, req.version);
+  };
+
+  const validate = (why: string | undefined): void => {
+    if (why !== undefined) throw new Error(why);
+  };
+  wf.setHandler(introduceVersionUpdate, (req) => (introduce(req), status), { validator: (req) => validate(rejectIntroduce(req)) });
+  wf.setHandler(retireVersionUpdate, (req) => (retire(req), status), { validator: (req) => validate(rejectRetire(req)) });
+  wf.setHandler(approveRetirementUpdate, (req) => (approve(req), status), { validator: (req) => validate(rejectApprove(req)) });
+  wf.setHandler(abortRetirementUpdate, (req) => (abort(req), status), { validator: (req) => validate(rejectAbort(req)) });
+  for (const [signal, check, act, name] of [
+    [approveRetirementSignal, rejectApprove, approve, 'approve-retirement'],
+    [abortRetirementSignal, rejectAbort, abort, 'abort-retirement'],
+  ] as const) {
+    wf.setHandler(signal, (req) => {
+      const why = check(req);
+      if (why === undefined) return act(req);
+      audit(isPayload(req) ? req.by : 'unknown', name, false, isPayload(req) ? req.reason : undefined, `ignored: ${why}`);
+    });
+  }
+  wf.setHandler(apiStatusQuery, () => status);
+
+  // ---- activities --------------------------------------------------------------------------------------
+
+  const quick = wf.proxyActivities<VersioningActivities>(profiles.quick);
+  const cleanup = wf.proxyActivities<VersioningActivities>(profiles.cleanup);
+
+  /** Activities in flight: the workflow continues as new only when none are. */
+  let busy = 0;
+  const step = async <T>(fn: () => Promise<T>): Promise<T> => {
+    busy++;
+    try {
+      return await fn();
+    } finally {
+      busy--;
+    }
+  };
+
+  /** Runs one version from wherever its phase says it is (so a continued-as-new run resumes it). */
+  async function drive(v: VersionStatus): Promise<void> {
+    const p = v.plan;
+    for (;;) {
+      if (status.versions.indexOf(v) < 0) return; // replaced by a new introduction
+      const r = v.retirement;
+      try {
+        switch (v.phase) {
+          case 'Introducing': {
+            if (p.source === 'existing') {
+              await step(() => quick.registerVersion(p));
+            } else {
+              await step(() => wf.proxyActivities<VersioningActivities>(profiles.rollout(p.progressDeadlineSeconds)).deployVersion(p));
+              v.message = `adding the route ${p.route.pathPrefix}`;
+              await step(() => quick.addVersionRoute(p));
+            }
+            v.servingSince = now();
+            setPhase(v, 'Serving', `serving at ${p.route.pathPrefix}`);
+            audit('glidepath', 'serving', true, undefined, `${v.version} at ${p.route.pathPrefix}`);
+            break;
+          }
+          case 'Serving':
+            await wf.condition(() => v.phase !== 'Serving');
+            break;
+          case 'Deprecated':
+          case 'AwaitingRetirementApproval': {
+            if (!r) throw new Error(`version ${v.version} is ${v.phase} without a retirement`);
+            if (r.abortedBy) {
+              v.message = `retirement aborted by ${r.abortedBy.by}: removing the deprecation headers`;
+              if (r.headers === 'set') await step(() => cleanup.clearDeprecationHeaders(p, r.headerValues));
+              v.retirement = undefined;
+              setPhase(v, 'Serving', `serving at ${p.route.pathPrefix} (retirement aborted by ${r.abortedBy.by})`);
+              audit('glidepath', 'retirement-aborted', true, undefined, v.version);
+              break;
+            }
+            if (r.headers === 'pending') {
+              const got = await step(() => quick.setDeprecationHeaders(p, r.headerValues));
+              r.headers = got.supported ? 'set' : 'unsupported';
+              if (got.note) r.headersNote = got.note;
+              audit('glidepath', 'deprecation-headers', true, undefined, `${v.version}: ${got.supported ? Object.entries(r.headerValues).map(([k, x]) => `${k}: ${x}`).join('; ') : `not set (${got.note ?? 'unsupported'})`}`);
+              continue;
+            }
+            if (v.phase === 'Deprecated') {
+              const remaining = Date.parse(r.sunset) - Date.now();
+              v.message = `deprecated; sunset ${r.sunset}${r.headers === 'unsupported' ? ' (the router cannot set response headers)' : ''}`;
+              if (remaining > 0 && (await wf.condition(() => r.abortedBy !== undefined, remaining))) break;
+              if (r.abortedBy) break;
+              setPhase(v, 'AwaitingRetirementApproval', `sunset ${r.sunset} passed: awaiting approval${r.approvers.length ? ` from ${r.approvers.join(', ')}` : ''} to remove ${p.route.pathPrefix}`);
+              audit('glidepath', 'sunset', true, undefined, `${v.version}: sunset passed after ${formatDuration(Date.parse(r.sunset) - Date.parse(r.deprecatedAt))}`);
+              break;
+            }
+            await wf.condition(() => r.approvedBy !== undefined || r.abortedBy !== undefined);
+            if (r.abortedBy) break;
+            setPhase(v, 'Retiring', `retirement approved by ${r.approvedBy?.by}: removing ${p.route.pathPrefix}`);
+            break;
+          }
+          case 'Retiring': {
+            await step(() => cleanup.removeVersionRoute(p));
+            v.message = `route ${p.route.pathPrefix} removed: scaling ${p.deployment} to 0`;
+            const scaled = await step(() => cleanup.scaleDownVersion(p));
+            v.retiredReplicas = scaled.previousReplicas;
+            v.retiredAt = now();
+            setPhase(v, 'Retired', `retired: ${p.route.pathPrefix} removed, Deployment ${p.deployment} at 0 replicas (kept with Service ${p.service})`);
+            audit('glidepath', 'retired', true, undefined, v.version);
+            return;
+          }
+          case 'Retired':
+          case 'Failed':
+            return;
+        }
+      } catch (err) {
+        if (wf.isCancellation(err)) throw err;
+        const was = v.phase;
+        setPhase(v, 'Failed', `${was}: ${describeError(err)}`);
+        audit('glidepath', 'failed', true, undefined, `${v.version} (${was}): ${describeError(err)}`);
+        return;
+      }
+    }
+  }
+
+  // ---- start (or resume after continue-as-new) -------------------------------------------------------
+
+  if (info.workflowId !== apiWorkflowId(input)) {
+    throw wf.ApplicationFailure.nonRetryable(`workflow ID must be ${apiWorkflowId(input)} (one workflow per API), got ${info.workflowId}`, 'InvalidSpec');
+  }
+  wf.upsertSearchAttributes([{ key: SERVICE_ATTRIBUTE, value: status.service }]);
+  sync();
+  for (const v of status.versions) startDriver(v);
+
+  const historyFull = (): boolean => {
+    const i = wf.workflowInfo();
+    return i.continueAsNewSuggested || (input.historyLimit !== undefined && i.historyLength >= input.historyLimit);
+  };
+  await wf.condition(() => historyFull() && busy === 0 && wf.allHandlersFinished());
+  status.continuedAsNew++;
+  audit('glidepath', 'continue-as-new', true, undefined, `history at ${wf.workflowInfo().historyLength} events`);
+  await wf.continueAsNew<typeof apiVersions>({ ...input, state: status });
+}
