@@ -5,7 +5,7 @@
  */
 import { ApplicationFailure } from '@temporalio/common';
 import { routerKey } from '../spec/traffic-routing.ts';
-import type { AnalysisRunSpec } from '../spec/types.ts';
+import type { AnalysisRunSpec, HeaderRoutingMatch, RouteMatch } from '../spec/types.ts';
 import { runAnalysis } from './analysis.ts';
 import { createBuildActivities, type BuildActivities } from './build/index.ts';
 import type { ActivityDeps, CanaryScale, PreflightResult, ReleaseTarget, TrafficRouter } from './contract.ts';
@@ -20,6 +20,12 @@ export function createActivities(deps: ActivityDeps) {
     if (!router) throw ApplicationFailure.nonRetryable(`traffic router "${type}" is not available on this worker`, ErrorType.UnsupportedRouter);
     return router;
   };
+
+  const unsupportedStep = (router: TrafficRouter | undefined, step: string): ApplicationFailure =>
+    ApplicationFailure.nonRetryable(
+      router ? `${step}: the ${router.type} traffic router on this worker does not implement it` : `${step} needs a traffic router (strategy.canary.trafficRouting)`,
+      ErrorType.UnsupportedRouter,
+    );
 
   const build = createBuildActivities(deps);
 
@@ -47,6 +53,20 @@ export function createActivities(deps: ActivityDeps) {
         }
       }
       return scaled;
+    },
+
+    /** A header route to the canary (Argo's setHeaderRoute); an empty match removes it. */
+    async setHeaderRoute(target: ReleaseTarget, route: { name: string; match: HeaderRoutingMatch[] }): Promise<void> {
+      const router = routerFor(target);
+      if (!router?.setHeaderRoute) throw unsupportedStep(router, 'setHeaderRoute');
+      await router.setHeaderRoute(target, route);
+    },
+
+    /** A mirror route copying `percentage` of matching requests to the canary (Argo's setMirrorRoute); an empty match removes it. */
+    async setMirrorRoute(target: ReleaseTarget, route: { name: string; percentage: number; match: RouteMatch[] }): Promise<void> {
+      const router = routerFor(target);
+      if (!router?.setMirrorRoute) throw unsupportedStep(router, 'setMirrorRoute');
+      await router.setMirrorRoute(target, route);
     },
 
     async setCanaryScale(target: ReleaseTarget, scale: CanaryScale, currentWeight: number): Promise<{ canaryReplicas: number }> {

@@ -49,6 +49,8 @@ async function runWorker(): Promise<void> {
     ensureCanary: async () => started('ensureCanary'),
     setWeight: async (_t, weight) => (started('setWeight', String(weight)), { canaryReplicas: Math.ceil((4 * weight) / 100) }),
     setCanaryScale: async () => ({ canaryReplicas: 1 }),
+    setHeaderRoute: async () => {},
+    setMirrorRoute: async () => {},
     promoteCanary: async () => started('promoteCanary'),
     abortCanary: async () => {},
     deployPreview: async () => {},

@@ -20,7 +20,7 @@ import {
 } from './schema.ts';
 import { DEFAULT_CONSECUTIVE_ERROR_LIMIT } from './analysis.ts';
 import { argNames } from './template.ts';
-import type { AnalysisRunSpec, ArgValue, CanaryStep, JobProviderSpec, MetricSpec, ProviderSpec, ReleasePlan, Strategy, WebProviderSpec } from './types.ts';
+import type { AnalysisRunSpec, ArgValue, CanaryStep, JobProviderSpec, MetricSpec, ProviderSpec, ReleasePlan, Strategy, StringMatch, WebProviderSpec } from './types.ts';
 
 /** Argo's defaults, in one place. */
 export const DEFAULTS = {
@@ -31,6 +31,8 @@ export const DEFAULTS = {
   autoPromotionEnabled: true,
   minApprovals: 1,
   onTimeout: 'abort',
+  /** Argo mirrors every matching request when setMirrorRoute gives no percentage. */
+  mirrorPercentage: 100,
 } as const;
 
 export interface SpecProblem {
@@ -296,6 +298,13 @@ function buildStrategy(source: string, doc: StrategyDoc, templates: Templates, p
   };
 }
 
+/** The one kind a StringMatch sets, without undefined keys. */
+function stringMatch(m: { exact?: string | undefined; prefix?: string | undefined; regex?: string | undefined }): StringMatch {
+  if (m.exact !== undefined) return { exact: m.exact };
+  if (m.prefix !== undefined) return { prefix: m.prefix };
+  return { regex: m.regex ?? '' };
+}
+
 function toStep(source: string, path: string, s: CanaryStepDoc, templates: Templates, problems: SpecProblem[]): CanaryStep {
   if (s.setWeight !== undefined) return { kind: 'setWeight', weight: s.setWeight };
   if (s.pause !== undefined) {
@@ -313,6 +322,23 @@ function toStep(source: string, path: string, s: CanaryStepDoc, templates: Templ
       minApprovals: a.minApprovals ?? DEFAULTS.minApprovals,
       ...(a.timeout !== undefined ? { timeoutMs: parseDuration(a.timeout) } : {}),
       onTimeout: a.onTimeout ?? DEFAULTS.onTimeout,
+    };
+  }
+  if (s.setHeaderRoute !== undefined) {
+    const h = s.setHeaderRoute;
+    return { kind: 'setHeaderRoute', name: h.name, match: (h.match ?? []).map((m) => ({ headerName: m.headerName, headerValue: stringMatch(m.headerValue) })) };
+  }
+  if (s.setMirrorRoute !== undefined) {
+    const m = s.setMirrorRoute;
+    return {
+      kind: 'setMirrorRoute',
+      name: m.name,
+      percentage: m.percentage ?? DEFAULTS.mirrorPercentage,
+      match: (m.match ?? []).map((r) => ({
+        ...(r.method ? { method: stringMatch(r.method) } : {}),
+        ...(r.path ? { path: stringMatch(r.path) } : {}),
+        ...(r.headers ? { headers: Object.fromEntries(Object.entries(r.headers).map(([k, v]) => [k, stringMatch(v)])) } : {}),
+      })),
     };
   }
   const analysis = resolveAnalysis(source, `${path}.analysis`, s.analysis as RolloutAnalysisDoc, templates, problems);

@@ -5,7 +5,8 @@
  */
 import { z } from 'zod';
 import { parseCondition } from './condition.ts';
-import type { ReleasePlan } from './types.ts';
+import { routeStepProblems, type RouteStep } from './route-steps.ts';
+import type { CanaryStep, ReleasePlan, StringMatch } from './types.ts';
 
 z.config({ jitless: true });
 
@@ -46,6 +47,10 @@ const analysisRun = z.strictObject({
   metrics: z.array(metricSpec).min(1),
 });
 
+const stringMatch = z
+  .strictObject({ exact: z.string().optional(), prefix: z.string().optional(), regex: z.string().optional() })
+  .refine((m) => [m.exact, m.prefix, m.regex].filter((v) => v !== undefined).length === 1, 'sets exactly one of exact, prefix, regex');
+
 const step = z.discriminatedUnion('kind', [
   z.strictObject({ kind: z.literal('setWeight'), weight: z.number().int().min(0).max(100) }),
   z.strictObject({ kind: z.literal('pause'), durationMs: ms.optional() }),
@@ -55,6 +60,13 @@ const step = z.discriminatedUnion('kind', [
     replicas: z.number().int().min(0).optional(),
     weight: z.number().int().min(0).max(100).optional(),
     matchTrafficWeight: z.boolean().optional(),
+  }),
+  z.strictObject({ kind: z.literal('setHeaderRoute'), name: z.string().min(1), match: z.array(z.strictObject({ headerName: z.string().min(1), headerValue: stringMatch })) }),
+  z.strictObject({
+    kind: z.literal('setMirrorRoute'),
+    name: z.string().min(1),
+    percentage: z.number().int().min(0).max(100),
+    match: z.array(z.strictObject({ method: stringMatch.optional(), path: stringMatch.optional(), headers: z.record(z.string().min(1), stringMatch).optional() })),
   }),
   z.strictObject({
     kind: z.literal('approval'),
@@ -120,10 +132,25 @@ export function planProblems(plan: unknown): string[] {
     if (p.strategy.type === 'canary' && p.strategy.background && p.strategy.background.startingStep > p.strategy.steps.length) {
       return ['strategy.background.startingStep: beyond the last step'];
     }
+    if (p.strategy.type === 'canary') {
+      const steps = p.strategy.steps;
+      const routeProblems = routeStepProblems(steps.map(routeStepOf), p.strategy.trafficRouting);
+      if (routeProblems.length > 0) {
+        return routeProblems.map((r) => (r.step === undefined ? `strategy.trafficRouting: ${r.message}` : `strategy.steps.${r.step}: ${r.message}`));
+      }
+    }
     if (p.imagePolicy?.requireDigest && !p.build && !/@sha256:[a-f0-9]{64}$/.test(p.image)) {
       return ['image: imagePolicy.requireDigest: must be pinned as repo@sha256:<64 hex>'];
     }
     return [];
   }
   return parsed.error.issues.map((i) => `${i.path.map(String).join('.') || '(plan)'}: ${i.message}`);
+}
+
+/** A plan step as the route-step checks see it (undefined for other steps). */
+export function routeStepOf(step: CanaryStep): RouteStep | undefined {
+  const kinds = (values: StringMatch[]): string[] => [...new Set(values.flatMap((v) => (['exact', 'prefix', 'regex'] as const).filter((k) => v[k] !== undefined)))];
+  if (step.kind === 'setHeaderRoute') return { kind: step.kind, name: step.name, headerValueKinds: kinds(step.match.map((m) => m.headerValue)), sets: step.match.length > 0 };
+  if (step.kind === 'setMirrorRoute') return { kind: step.kind, name: step.name, headerValueKinds: kinds(step.match.flatMap((m) => Object.values(m.headers ?? {}))), sets: step.match.length > 0 };
+  return undefined;
 }

@@ -8,6 +8,7 @@ import { parseDuration } from './duration.ts';
 import { parseCondition } from './condition.ts';
 import { templateProblems, type TextKind } from './template.ts';
 import { dns1123 } from './fields.ts';
+import { routeStepProblems, type RouteStep } from './route-steps.ts';
 import { routerNeedsServices, trafficRoutingSchema } from './traffic-routing.ts';
 
 // No runtime code generation inside zod: the same schemas run in the workflow sandbox.
@@ -232,7 +233,42 @@ const approvalStep = z
     }
   });
 
-const STEP_KINDS = ['setWeight', 'pause', 'analysis', 'setCanaryScale', 'approval'] as const;
+const STEP_KINDS = ['setWeight', 'pause', 'analysis', 'setCanaryScale', 'approval', 'setHeaderRoute', 'setMirrorRoute'] as const;
+
+/** Argo's StringMatch: exactly one of exact, prefix, regex. */
+const stringMatch = z
+  .strictObject({ exact: z.string().optional(), prefix: z.string().optional(), regex: z.string().min(1).optional() })
+  .superRefine((v, ctx) => {
+    const set = (['exact', 'prefix', 'regex'] as const).filter((k) => v[k] !== undefined);
+    if (set.length !== 1) ctx.addIssue({ code: 'custom', message: set.length === 0 ? 'set one of exact, prefix, regex' : `set one of exact, prefix, regex, not ${set.join(' and ')}` });
+    if (v.regex !== undefined) {
+      try {
+        new RegExp(v.regex);
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', path: ['regex'], message: `is not a valid regular expression: ${(err as Error).message}` });
+      }
+    }
+  });
+
+const headerName = z.string().regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, 'must be an HTTP header name');
+const routeName = z.string().min(1);
+
+const setHeaderRouteStep = z.strictObject({
+  name: routeName,
+  match: z.array(z.strictObject({ headerName, headerValue: stringMatch })).optional(),
+});
+
+const setMirrorRouteStep = z.strictObject({
+  name: routeName,
+  percentage: z.number().int().min(0).max(100).optional(),
+  match: z
+    .array(
+      z
+        .strictObject({ method: stringMatch.optional(), path: stringMatch.optional(), headers: z.record(headerName, stringMatch).optional() })
+        .refine((m) => m.method !== undefined || m.path !== undefined || m.headers !== undefined, 'set at least one of method, path, headers'),
+    )
+    .optional(),
+});
 
 const canaryStep = z
   .strictObject({
@@ -253,6 +289,8 @@ const canaryStep = z
       })
       .optional(),
     approval: approvalStep.optional(),
+    setHeaderRoute: setHeaderRouteStep.optional(),
+    setMirrorRoute: setMirrorRouteStep.optional(),
   })
   .superRefine((v, ctx) => {
     const kinds = STEP_KINDS.filter((k) => v[k] !== undefined);
@@ -279,7 +317,27 @@ const canary = z.strictObject({
   if (needs && (!v.stableService || !v.canaryService)) {
     ctx.addIssue({ code: 'custom', path: [v.stableService ? 'canaryService' : 'stableService'], message: `${needs} needs stableService and canaryService` });
   }
+  const routeSteps = (v.steps ?? []).map(routeStepOfDoc);
+  for (const p of routeStepProblems(routeSteps, v.trafficRouting)) {
+    const kind = p.step === undefined ? undefined : routeSteps[p.step]?.kind;
+    ctx.addIssue({ code: 'custom', path: p.step === undefined || !kind ? ['trafficRouting'] : ['steps', p.step, kind], message: p.message });
+  }
 });
+
+/** A step document as route-step-checks see it (undefined for other steps). */
+function routeStepOfDoc(step: CanaryStepDoc): RouteStep | undefined {
+  const kinds = (matches: { headerValue?: { exact?: unknown; prefix?: unknown; regex?: unknown }; headers?: Record<string, { exact?: unknown; prefix?: unknown; regex?: unknown }> }[]): string[] =>
+    [...new Set(matches.flatMap((m) => [...(m.headerValue ? [m.headerValue] : []), ...Object.values(m.headers ?? {})]).flatMap((v) => (['exact', 'prefix', 'regex'] as const).filter((k) => v[k] !== undefined)))];
+  if (step.setHeaderRoute) {
+    const match = step.setHeaderRoute.match ?? [];
+    return { kind: 'setHeaderRoute', name: step.setHeaderRoute.name, headerValueKinds: kinds(match), sets: match.length > 0 };
+  }
+  if (step.setMirrorRoute) {
+    const match = step.setMirrorRoute.match ?? [];
+    return { kind: 'setMirrorRoute', name: step.setMirrorRoute.name, headerValueKinds: kinds(match), sets: match.length > 0 };
+  }
+  return undefined;
+}
 
 const blueGreen = z.strictObject({
   activeService: dns1123,

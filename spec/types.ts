@@ -115,6 +115,26 @@ export interface AnalysisRunResult {
   terminated: boolean;
 }
 
+/** Argo's `StringMatch`: exactly one of exact, prefix, regex. */
+export interface StringMatch {
+  exact?: string;
+  prefix?: string;
+  regex?: string;
+}
+
+/** Argo's `setHeaderRoute.match[]` entry: requests whose header matches go to the canary. */
+export interface HeaderRoutingMatch {
+  headerName: string;
+  headerValue: StringMatch;
+}
+
+/** Argo's `setMirrorRoute.match[]` entry: all given conditions must hold. */
+export interface RouteMatch {
+  method?: StringMatch;
+  path?: StringMatch;
+  headers?: Record<string, StringMatch>;
+}
+
 export type CanaryStep =
   | { kind: 'setWeight'; weight: number }
   | { kind: 'pause'; durationMs?: number }
@@ -126,7 +146,11 @@ export type CanaryStep =
       minApprovals: number;
       timeoutMs?: number;
       onTimeout: 'abort' | 'rollback';
-    };
+    }
+  /** An empty `match` removes the route (Argo's convention). */
+  | { kind: 'setHeaderRoute'; name: string; match: HeaderRoutingMatch[] }
+  /** `percentage` of the matching requests is copied to the canary; an empty `match` removes the route. */
+  | { kind: 'setMirrorRoute'; name: string; percentage: number; match: RouteMatch[] };
 export type StepKind = CanaryStep['kind'];
 
 export interface TrafficRoutingSpec {

@@ -87,6 +87,14 @@ export interface ApprovalStatus {
   onTimeout: 'abort' | 'rollback';
 }
 
+export interface ManagedRouteStatus {
+  name: string;
+  kind: 'header' | 'mirror';
+  /** e.g. `X-Canary exact "yes"`, `50% of GET /api*`. */
+  match: string;
+  step: number;
+}
+
 export interface ReleaseStatus {
   releaseId: string;
   service: string;
@@ -98,6 +106,8 @@ export interface ReleaseStatus {
   canaryImage: string;
   analysisRuns: AnalysisRunStatus[];
   approvals?: ApprovalStatus | undefined;
+  /** Header and mirror routes the steps have set and that are in place now (removed on promotion and abort). */
+  managedRoutes?: ManagedRouteStatus[] | undefined;
   audit: AuditEntry[];
   message: string;
   initiator: string;

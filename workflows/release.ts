@@ -11,7 +11,7 @@ import type { ReleaseTarget } from '../activities/contract.ts';
 import { verdictOf } from '../spec/analysis.ts';
 import { formatDuration } from '../spec/duration.ts';
 import { planProblems } from '../spec/plan.ts';
-import { releaseWorkflowId, serviceKey, type AnalysisRunSpec, type CanaryStrategy, type BlueGreenStrategy, type Phase, type ReleasePlan } from '../spec/types.ts';
+import { releaseWorkflowId, serviceKey, type AnalysisRunSpec, type CanaryStrategy, type HeaderRoutingMatch, type RouteMatch, type StringMatch, type BlueGreenStrategy, type Phase, type ReleasePlan } from '../spec/types.ts';
 import {
   IMAGE_ATTRIBUTE,
   PHASE_ATTRIBUTE,
@@ -25,6 +25,7 @@ import {
   type Outcome,
   type ReleaseInput,
   type ReleaseResult,
+  type ManagedRouteStatus,
   type ReleaseStatus,
 } from './messages.ts';
 import * as profiles from './profiles.ts';
@@ -253,6 +254,13 @@ export async function release(input: ReleaseInput): Promise<ReleaseResult> {
     syncAttributes();
   };
 
+  /** Records a header or mirror route in the status (undefined: the route was removed). */
+  const trackRoute = (name: string, route: ManagedRouteStatus | undefined): void => {
+    const kept = (status.managedRoutes ?? []).filter((r) => r.name !== name);
+    status.managedRoutes = route ? [...kept, route] : kept;
+    audit('glidepath', route ? 'route-set' : 'route-removed', true, undefined, route ? `${route.kind} route ${name}: ${route.match}` : `route ${name}`);
+  };
+
   const enterStep = (index: number, kind: string): void => {
     status.step = { index, total: status.step.total, kind };
     stepTransitions.add(1, { kind });
@@ -351,6 +359,18 @@ export async function release(input: ReleaseInput): Promise<ReleaseResult> {
           status.canaryWeight = step.weight;
           break;
         }
+        case 'setHeaderRoute': {
+          setPhase('Progressing', `step ${i}: ${step.match.length ? 'setting' : 'removing'} header route ${step.name}`);
+          await rollout.setHeaderRoute(target, { name: step.name, match: step.match });
+          trackRoute(step.name, step.match.length ? { name: step.name, kind: 'header', match: describeHeaderMatch(step.match), step: i } : undefined);
+          break;
+        }
+        case 'setMirrorRoute': {
+          setPhase('Progressing', `step ${i}: ${step.match.length ? 'setting' : 'removing'} mirror route ${step.name}`);
+          await rollout.setMirrorRoute(target, { name: step.name, percentage: step.percentage, match: step.match });
+          trackRoute(step.name, step.match.length ? { name: step.name, kind: 'mirror', match: `${step.percentage}% of ${describeRouteMatch(step.match)}`, step: i } : undefined);
+          break;
+        }
         case 'setCanaryScale': {
           setPhase('Progressing', `step ${i}: scaling canary`);
           const scale = step.replicas !== undefined ? { replicas: step.replicas } : step.weight !== undefined ? { weight: step.weight } : { matchTrafficWeight: true as const };
@@ -392,6 +412,7 @@ export async function release(input: ReleaseInput): Promise<ReleaseResult> {
     setPhase('Promoting', 'promoting: stable takes the new image, then the canary goes');
     await wf.CancellationScope.nonCancellable(() => rollout.promoteCanary(target));
     status.canaryWeight = 0;
+    if (status.managedRoutes) status.managedRoutes = [];
   };
 
   // ---- blue/green --------------------------------------------------------------------------------
@@ -498,6 +519,7 @@ export async function release(input: ReleaseInput): Promise<ReleaseResult> {
         await wf.CancellationScope.nonCancellable(async () => {
           if (plan.strategy.type === 'canary') {
             await cleanup.abortCanary(target, status.stableImage);
+            if (status.managedRoutes) status.managedRoutes = [];
           } else {
             if (switched) await cleanup.switchActive(target, 'stable');
             await cleanup.abortBlueGreen(target, status.stableImage);
@@ -532,7 +554,31 @@ export async function release(input: ReleaseInput): Promise<ReleaseResult> {
 }
 
 /** Activities bounded by the progress deadline (profiles.rollout). */
-const ROLLOUT_ACTIVITIES = new Set(['ensureCanary', 'setWeight', 'setCanaryScale', 'promoteCanary', 'deployPreview', 'finalizeBlueGreen']);
+const ROLLOUT_ACTIVITIES = new Set(['ensureCanary', 'setWeight', 'setCanaryScale', 'setHeaderRoute', 'setMirrorRoute', 'promoteCanary', 'deployPreview', 'finalizeBlueGreen']);
+
+function describeStringMatch(m: StringMatch): string {
+  if (m.exact !== undefined) return `"${m.exact}"`;
+  if (m.prefix !== undefined) return `prefix "${m.prefix}"`;
+  return `regex "${m.regex ?? ''}"`;
+}
+
+function describeHeaderMatch(match: HeaderRoutingMatch[]): string {
+  return match.map((m) => `${m.headerName} ${describeStringMatch(m.headerValue)}`).join(' and ');
+}
+
+function describeRouteMatch(match: RouteMatch[]): string {
+  return match
+    .map((m) =>
+      [
+        m.method ? `method ${describeStringMatch(m.method)}` : '',
+        m.path ? `path ${describeStringMatch(m.path)}` : '',
+        ...Object.entries(m.headers ?? {}).map(([h, v]) => `${h} ${describeStringMatch(v)}`),
+      ]
+        .filter(Boolean)
+        .join(' and '),
+    )
+    .join(' or ');
+}
 
 function describeError(err: unknown): string {
   if (err instanceof wf.ActivityFailure) {

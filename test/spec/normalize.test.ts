@@ -73,7 +73,7 @@ test('--image overrides the spec image', async () => {
 test('unsupported Argo fields are named, never dropped', async () => {
   assert.deepEqual(await problemsOf('test/fixtures/specs/invalid-unsupported-argo.yaml'), [
     'invalid-unsupported-argo.yaml: spec.strategy.canary.steps[1].experiment: unsupported field (Glidepath does not implement it; remove it or see docs/spec.md)',
-    'invalid-unsupported-argo.yaml: spec.strategy.canary.steps[1]: a step needs one of setWeight, pause, analysis, setCanaryScale, approval',
+    'invalid-unsupported-argo.yaml: spec.strategy.canary.steps[1]: a step needs one of setWeight, pause, analysis, setCanaryScale, approval, setHeaderRoute, setMirrorRoute',
     'invalid-unsupported-argo.yaml: spec.strategy.canary.maxSurge: unsupported field (Glidepath does not implement it; remove it or see docs/spec.md)',
   ]);
 });

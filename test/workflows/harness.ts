@@ -42,6 +42,8 @@ export function succeedingActivities(): ReleaseActivities {
     ensureCanary: async () => {},
     setWeight: async (_t, weight) => ({ canaryReplicas: Math.ceil((4 * weight) / 100) }),
     setCanaryScale: async () => ({ canaryReplicas: 1 }),
+    setHeaderRoute: async () => {},
+    setMirrorRoute: async () => {},
     promoteCanary: async () => {},
     abortCanary: async () => {},
     deployPreview: async () => {},
