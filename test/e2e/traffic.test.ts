@@ -70,7 +70,7 @@ async function setup(name: string): Promise<string> {
   return ns;
 }
 
-async function spec(ns: string, steps: string): Promise<string> {
+async function spec(ns: string, steps: string, managedRoutes: string[] = []): Promise<string> {
   const file = path.join(dir, `${ns}.yaml`);
   await writeFile(
     file,
@@ -87,7 +87,7 @@ spec:
       trafficRouting:
         istio:
           virtualService: { name: web, routes: [primary] }
-      steps:
+${managedRoutes.length ? `        managedRoutes: [${managedRoutes.map((n) => `{ name: ${n} }`).join(', ')}]\n` : ''}      steps:
 ${steps}`,
   );
   return file;
@@ -153,5 +153,61 @@ describe('releases with trafficRouting.istio through the real worker', () => {
     assert.deepEqual((await vs(ns)).weights, [100, 0]);
     assert.deepEqual((await vs(ns)).hand, HAND_ROUTE);
     await cli(['release', 'abort', id, '--as', 'oncall']);
+  });
+
+  test('header and mirror routes: set by their steps on the VirtualService, removed on promotion; the hand route never changes', async () => {
+    const ns = await setup('istio-routes');
+    const file = await spec(
+      ns,
+      `        - setWeight: 20
+        - setHeaderRoute: { name: canary-header, match: [ { headerName: X-Canary, headerValue: { exact: "yes" } } ] }
+        - setMirrorRoute: { name: mirror-api, percentage: 30, match: [ { method: { exact: GET }, path: { prefix: /api } } ] }
+        - pause: {}
+        - setHeaderRoute: { name: canary-header }
+        - pause: {}
+`,
+      ['canary-header', 'mirror-api'],
+    );
+    const id = `release-${ns}-web`;
+    const started = await cli(['release', 'start', '-f', file]);
+    assert.equal(started.code, 0, started.stdout + started.stderr);
+    const paused = await until(id, (s) => s.phase === 'Paused' && s.step.index === 3, 'pause after the routes');
+    assert.deepEqual(paused.managedRoutes?.map((r) => r.name), ['canary-header', 'mirror-api']);
+    type Http = { name: string; match?: unknown[]; route?: { destination: { host: string }; weight?: number }[]; mirror?: { host: string }; mirrorPercentage?: { value: number } };
+    const read = async () =>
+      (await custom.getNamespacedCustomObject({ ...G, namespace: ns, plural: 'virtualservices', name: 'web' })) as { metadata: { annotations?: Record<string, string> }; spec: { http: Http[] } };
+    let obj = await read();
+    const byName = (n: string) => obj.spec.http.find((r) => r.name === n);
+    assert.deepEqual(byName('canary-header')?.match, [{ headers: { 'X-Canary': { exact: 'yes' } } }]);
+    assert.deepEqual(byName('canary-header')?.route, [{ destination: { host: 'web-canary' }, weight: 100 }]);
+    assert.deepEqual(byName('mirror-api')?.match, [{ method: { exact: 'GET' }, uri: { prefix: '/api' } }]);
+    assert.deepEqual(byName('mirror-api')?.mirror, { host: 'web-canary' });
+    assert.deepEqual(byName('mirror-api')?.mirrorPercentage, { value: 30 });
+    assert.deepEqual(byName('admin'), HAND_ROUTE);
+    assert.deepEqual((await vs(ns)).weights, [80, 20]);
+
+    assert.equal((await cli(['release', 'promote', id, '--as', 'alice'])).code, 0);
+    await until(id, (s) => s.phase === 'Paused' && s.step.index === 5, 'pause after the header route went');
+    obj = await read();
+    assert.equal(byName('canary-header'), undefined, 'the empty-match step removed the header route');
+    assert.ok(byName('mirror-api'), 'the mirror route is still in place');
+
+    assert.equal((await cli(['release', 'promote', id, '--as', 'alice'])).code, 0);
+    assert.equal((await cli(['release', 'watch', id, '--timeout', '120s'])).code, 0);
+    obj = await read();
+    assert.deepEqual(obj.spec.http.map((r) => r.name), ['admin', 'primary'], 'managed routes gone after promotion');
+    assert.equal(obj.metadata.annotations?.['glidepath.dev/managed-routes'], undefined);
+    assert.deepEqual((await vs(ns)).weights, [100, 0]);
+  });
+
+  test('a step naming a route not in managedRoutes is refused by release start, before anything runs', async () => {
+    const ns = await setup('istio-refused');
+    const file = await spec(ns, `        - setWeight: 20\n        - setHeaderRoute: { name: unlisted, match: [ { headerName: X-A, headerValue: { exact: b } } ] }\n`, ['canary-header']);
+    const started = await cli(['release', 'start', '-f', file]);
+    assert.equal(started.code, 2, started.stdout + started.stderr); // invalid input: nothing starts
+    assert.match(started.stderr, /steps\[1\]\.setHeaderRoute: setHeaderRoute "unlisted" is not listed in trafficRouting\.managedRoutes \("canary-header"\)/);
+    await assert.rejects(client.workflow.getHandle(`release-${ns}-web`).describe(), /not found/i, 'no workflow was started');
+    const canary = await apps.readNamespacedDeployment({ name: 'web-canary', namespace: ns }).then(() => true, () => false);
+    assert.equal(canary, false, 'no canary Deployment was created');
   });
 });
