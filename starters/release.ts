@@ -81,6 +81,7 @@ export function summary(s: ReleaseStatus): string {
   if (s.approvals) {
     lines.push(`  awaiting ${s.approvals.required - s.approvals.granted.length} more approval(s) from ${s.approvals.approvers.join(', ')}${s.approvals.deadline ? ` before ${s.approvals.deadline} (then ${s.approvals.onTimeout})` : ''}`);
   }
+  for (const r of s.managedRoutes ?? []) lines.push(`  ${r.kind} route ${r.name}: ${r.match} (step ${r.step})`);
   for (const run of s.analysisRuns.slice(-3)) {
     lines.push(`  analysis ${run.name} (${run.at}) ${run.phase}${run.message ? `: ${run.message}` : ''}`);
     for (const m of run.metrics) {
@@ -166,7 +167,7 @@ export function registerRelease(program: Command): void {
 
   release
     .command('status [id]')
-    .description('the release status (phase, step, weights, analyses, approvals)')
+    .description('the release status (phase, step, weights, header/mirror routes, analyses, approvals)')
     .option('-f, --file <file...>', 'name the release by its spec file')
     .action(async (id: string | undefined, opts: { file?: string[] }, cmd: Command) => {
       const ctx = await context(cmd);
