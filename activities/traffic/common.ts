@@ -9,7 +9,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { ErrorType } from '../errors.ts';
 import { createKubeClients, type KubeClients } from '../kubernetes/client.ts';
 import { RetryableType, isNotFound } from '../kubernetes/errors.ts';
-import { FIELD_MANAGER } from '../kubernetes/objects.ts';
+import { FIELD_MANAGER, LABELS, MANAGED_BY, workloadLabelValue } from '../kubernetes/objects.ts';
 
 export interface RouterOptions {
   /** Per-request timeout for every apiserver call. Default 30 s. */
@@ -137,4 +137,124 @@ export function invalidRouting(message: string): ApplicationFailure {
 
 export function checkWeight(weight: number): void {
   if (!Number.isInteger(weight) || weight < 0 || weight > 100) throw invalidRouting(`weight must be a whole number from 0 to 100, got ${weight}`);
+}
+
+/** Labels on the routing objects Glidepath creates and owns (the NGINX canary Ingress, the SMI TrafficSplit). */
+export const OWNED_LABELS = { managedBy: LABELS.managedBy, workload: LABELS.workload } as const;
+
+/** The labels an object Glidepath creates for `workload` carries. */
+export function ownedLabels(workload: string): Record<string, string> {
+  return { [OWNED_LABELS.managedBy]: MANAGED_BY, [OWNED_LABELS.workload]: workloadLabelValue(workload) };
+}
+
+/** Whether `obj` was created by Glidepath for `workload` (so Glidepath may rewrite it). */
+export function isOwned(obj: RoutingObject, workload: string): boolean {
+  const labels = obj.metadata?.labels ?? {};
+  return labels[OWNED_LABELS.managedBy] === MANAGED_BY && labels[OWNED_LABELS.workload] === workloadLabelValue(workload);
+}
+
+/**
+ * {@link updateObject} for an object Glidepath owns and creates when it is missing: `create()` is
+ * posted when the read finds nothing (a concurrent create re-reads and updates instead); an
+ * existing object goes through `mutate` as in updateObject.
+ */
+export async function ensureObject(
+  k: KubeClients,
+  ref: ObjectRef,
+  create: () => RoutingObject,
+  mutate: (obj: RoutingObject) => boolean,
+  opts: RouterOptions,
+): Promise<RoutingObject> {
+  const retries = opts.conflictRetries ?? 5;
+  for (let attempt = 0; ; attempt++) {
+    if ((await readOptional(k, ref)) !== undefined) return updateObject(k, ref, mutate, opts);
+    const body = create();
+    try {
+      return (await k.call({ verb: 'create', resource: ref.resource, namespace: ref.namespace, name: ref.name }, () =>
+        k.objects.create(body, undefined, undefined, FIELD_MANAGER),
+      )) as RoutingObject;
+    } catch (err) {
+      // 409 AlreadyExists: someone created it in between; read it and update instead.
+      if (attempt < retries && err instanceof ApplicationFailure && err.type === RetryableType.Conflict) continue;
+      throw err;
+    }
+  }
+}
+
+/** The object, or undefined when it does not exist. */
+export async function readOptional(k: KubeClients, ref: ObjectRef): Promise<RoutingObject | undefined> {
+  try {
+    return await readObject(k, ref);
+  } catch (err) {
+    if (isNotFound(err)) return undefined;
+    throw err;
+  }
+}
+
+/** Sets (or with `undefined`, removes) annotations on a copy's metadata; true when anything changed. */
+export function setAnnotations(obj: RoutingObject, values: Record<string, string | undefined>): boolean {
+  obj.metadata ??= {};
+  const annotations = { ...(obj.metadata.annotations ?? {}) };
+  let changed = false;
+  for (const [key, value] of Object.entries(values)) {
+    if (value === undefined) {
+      if (key in annotations) {
+        delete annotations[key];
+        changed = true;
+      }
+    } else if (annotations[key] !== value) {
+      annotations[key] = value;
+      changed = true;
+    }
+  }
+  if (changed) obj.metadata.annotations = annotations;
+  return changed;
+}
+
+// ---- Ingress (networking.k8s.io/v1), shared by the NGINX and ALB routers -------------------------
+
+export const INGRESS_API_VERSION = 'networking.k8s.io/v1';
+
+export function ingressRef(namespace: string, name: string): ObjectRef {
+  return { apiVersion: INGRESS_API_VERSION, kind: 'Ingress', resource: 'ingresses.networking.k8s.io', namespace, name };
+}
+
+export interface IngressBackend {
+  service?: { name?: string; port?: { name?: string; number?: number } };
+  resource?: unknown;
+}
+
+export interface IngressPath {
+  path?: string;
+  pathType?: string;
+  backend?: IngressBackend;
+}
+
+export interface IngressRule {
+  host?: string;
+  http?: { paths?: IngressPath[] };
+}
+
+export interface IngressSpec {
+  ingressClassName?: string;
+  defaultBackend?: IngressBackend;
+  tls?: unknown[];
+  rules?: IngressRule[];
+}
+
+export function ingressSpec(obj: RoutingObject): IngressSpec {
+  return (obj.spec ?? {}) as IngressSpec;
+}
+
+/** Every path of every rule of an Ingress, with the rule it is in. */
+export function ingressPaths(spec: IngressSpec): { rule: IngressRule; path: IngressPath }[] {
+  return (spec.rules ?? []).flatMap((rule) => (rule.http?.paths ?? []).map((path) => ({ rule, path })));
+}
+
+/**
+ * An annotation prefix as Argo takes it (`nginx.ingress.kubernetes.io`, `alb.ingress.kubernetes.io`):
+ * a DNS subdomain; a trailing `/` is dropped.
+ */
+export function annotationPrefix(prefix: string | undefined, fallback: string): string {
+  return (prefix ?? fallback).replace(/\/+$/, '');
 }
