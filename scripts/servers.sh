@@ -51,6 +51,13 @@ servers_up() {
           step "provisioning buildah and the OCI registry"
           bash "$GLIDEPATH_ROOT/scripts/provision-build.sh"
         fi
+        if [ -f "$GLIDEPATH_ROOT/scripts/provision-buildkit.sh" ]; then
+          step "provisioning BuildKit (buildkitd, buildctl, buildx) and runc"
+          local buildkit_env
+          buildkit_env=$(bash "$GLIDEPATH_ROOT/scripts/provision-buildkit.sh")
+          eval "$buildkit_env"
+          export BUILDKITD_BIN BUILDCTL_BIN BUILDX_BIN RUNC_BIN
+        fi
         ;;
       chromium)
         if [ -f "$GLIDEPATH_ROOT/scripts/provision-chromium.sh" ]; then
