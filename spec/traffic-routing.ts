@@ -23,6 +23,10 @@ export interface RouterCapabilities {
   mirrorRoutes(block: unknown): string | undefined;
   /** Why this block needs stableService and canaryService (undefined: it does not). */
   needsServices(block: unknown): string | undefined;
+  /** Most header matches one `setHeaderRoute` may have (undefined: no limit). */
+  maxHeaderMatches?: number;
+  /** Most header routes that may be set at the same time (undefined: no limit). */
+  maxHeaderRoutes?: number;
 }
 
 interface RouterEntry {
@@ -110,9 +114,102 @@ const gatewayApi: RouterEntry = {
   },
 };
 
+// ---- nginx ------------------------------------------------------------------------------------
+
+/** A Kubernetes object name that may contain dots (Ingress, TrafficSplit): a DNS-1123 subdomain. */
+const dns1123Subdomain = z
+  .string()
+  .max(253)
+  .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/, 'must be a DNS-1123 subdomain (lowercase letters, digits, "-", ".")');
+
+/** An annotation prefix (`nginx.ingress.kubernetes.io`): a DNS subdomain. */
+const annotationPrefixField = z
+  .string()
+  .max(253)
+  .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/?$/, 'must be a DNS subdomain such as nginx.ingress.kubernetes.io');
+
+const annotationMap = z.record(z.string().min(1).max(316), z.string());
+
+const nginxRouting = z
+  .strictObject({
+    stableIngress: dns1123Subdomain.optional(),
+    stableIngresses: z.array(dns1123Subdomain).min(1).optional(),
+    annotationPrefix: annotationPrefixField.optional(),
+    additionalIngressAnnotations: annotationMap.optional(),
+    canaryIngressAnnotations: annotationMap.optional(),
+  })
+  .superRefine((v, ctx) => {
+    if ((v.stableIngress === undefined) === (v.stableIngresses === undefined)) ctx.addIssue({ code: 'custom', message: 'set exactly one of stableIngress or stableIngresses' });
+  });
+
+const NGINX_HEADER_ANNOTATIONS = ['canary-by-header', 'canary-by-header-value', 'canary-by-header-pattern'];
+
+const nginx: RouterEntry = {
+  schema: nginxRouting,
+  capabilities: {
+    label: 'the nginx router',
+    headerRoutes: (block) => {
+      const b = block as { annotationPrefix?: string; additionalIngressAnnotations?: Record<string, string>; canaryIngressAnnotations?: Record<string, string> } | undefined;
+      const prefix = (b?.annotationPrefix ?? 'nginx.ingress.kubernetes.io').replace(/\/+$/, '');
+      const keys = [...Object.keys(b?.additionalIngressAnnotations ?? {}).map((k) => (k.startsWith(prefix) ? k : `${prefix}/${k}`)), ...Object.keys(b?.canaryIngressAnnotations ?? {})];
+      const taken = NGINX_HEADER_ANNOTATIONS.map((a) => `${prefix}/${a}`).filter((a) => keys.includes(a));
+      return taken.length > 0 ? `its ingress annotations already set ${taken.join(', ')}` : undefined;
+    },
+    headerValueKinds: ['exact', 'regex'],
+    maxHeaderMatches: 1,
+    maxHeaderRoutes: 1,
+    mirrorRoutes: () => 'an NGINX canary Ingress honours only canary-* annotations, so mirroring would have to be configured on the stable Ingress, which Glidepath never modifies',
+    needsServices: () => 'the nginx router',
+  },
+};
+
+// ---- alb --------------------------------------------------------------------------------------
+
+const albRouting = z
+  .strictObject({
+    ingress: dns1123Subdomain.optional(),
+    ingresses: z.array(dns1123Subdomain).min(1).optional(),
+    servicePort: z.number().int().min(1).max(65535),
+    rootService: dns1123.optional(),
+    annotationPrefix: annotationPrefixField.optional(),
+    stickinessConfig: z.strictObject({ enabled: z.boolean(), durationSeconds: z.number().int().min(1).max(604800) }).optional(),
+  })
+  .superRefine((v, ctx) => {
+    if ((v.ingress === undefined) === (v.ingresses === undefined)) ctx.addIssue({ code: 'custom', message: 'set exactly one of ingress or ingresses' });
+  });
+
+const alb: RouterEntry = {
+  schema: albRouting,
+  capabilities: {
+    label: 'the alb router',
+    headerRoutes: () => undefined,
+    headerValueKinds: ['exact'],
+    mirrorRoutes: () => 'an AWS Application Load Balancer has no traffic-mirroring action',
+    needsServices: () => 'the alb router',
+  },
+};
+
+// ---- smi --------------------------------------------------------------------------------------
+
+const smiRouting = z.strictObject({
+  rootService: dns1123.optional(),
+  trafficSplitName: dns1123Subdomain.optional(),
+});
+
+const smi: RouterEntry = {
+  schema: smiRouting,
+  capabilities: {
+    label: 'the smi router',
+    headerRoutes: () => 'an SMI TrafficSplit splits by weight only (header matches need HTTPRouteGroups, which this router does not write)',
+    headerValueKinds: [],
+    mirrorRoutes: () => 'an SMI TrafficSplit has no mirroring',
+    needsServices: () => 'the smi router',
+  },
+};
+
 // ---- the table ---------------------------------------------------------------------------------
 
-const ROUTERS: Record<string, RouterEntry> = { istio, plugins: gatewayApi };
+const ROUTERS: Record<string, RouterEntry> = { istio, plugins: gatewayApi, nginx, alb, smi };
 
 /** Traffic routers this build implements, as keys of `trafficRouting` (Argo's names). */
 export const SUPPORTED_TRAFFIC_ROUTERS: readonly string[] = Object.keys(ROUTERS);

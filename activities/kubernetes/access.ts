@@ -19,10 +19,17 @@ export const PDB_ACCESS: Access[] = [{ group: 'policy', resource: 'poddisruption
 
 const readUpdate = (group: string, resource: string): Access[] => ['get', 'update'].map((verb) => ({ group, resource, verb }));
 
+/** Read-modify-write of an object the router may also create (the NGINX canary Ingress, the SMI TrafficSplit). */
+const readCreateUpdate = (group: string, resource: string): Access[] => ['get', 'create', 'update'].map((verb) => ({ group, resource, verb }));
+
 /** Traffic routers (activities/traffic/), keyed as `trafficRouting`: read-modify-write (update) of their routing objects. */
 export const ROUTER_ACCESS: Record<string, Access[]> = {
   istio: [...readUpdate('networking.istio.io', 'virtualservices'), ...readUpdate('networking.istio.io', 'destinationrules')],
   plugins: readUpdate('gateway.networking.k8s.io', 'httproutes'),
+  // The stable Ingress is only read; the canary Ingress is created, then updated.
+  nginx: readCreateUpdate('networking.k8s.io', 'ingresses'),
+  alb: readUpdate('networking.k8s.io', 'ingresses'),
+  smi: readCreateUpdate('split.smi-spec.io', 'trafficsplits'),
 };
 
 /** What a release of `target` needs in its namespace (Service verbs only when it names Services, router verbs for its router). */
@@ -33,7 +40,18 @@ export function requiredAccess(target: ReleaseTarget): Access[] {
 }
 
 /** All permissions the release activities may need. */
-export const ALL_ACCESS: Access[] = [...DEPLOYMENT_ACCESS, ...SERVICE_ACCESS, ...PDB_ACCESS, ...Object.values(ROUTER_ACCESS).flat()];
+export const ALL_ACCESS: Access[] = unique([...DEPLOYMENT_ACCESS, ...SERVICE_ACCESS, ...PDB_ACCESS, ...Object.values(ROUTER_ACCESS).flat()]);
+
+/** Each permission once (routers may share a resource: nginx and alb both use Ingresses). */
+function unique(list: Access[]): Access[] {
+  const seen = new Set<string>();
+  return list.filter((a) => {
+    const key = describeAccess(a);
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+}
 
 /** Beyond the workload activities, the worker needs: preflight's own reviews, and Secret-valued analysis args (workers/deps.ts). */
 export const WORKER_EXTRA_ACCESS: Access[] = [

@@ -46,9 +46,9 @@ test('istio (host- and subset-based) and the Gateway API plugin are accepted and
 
 test('unsupported routers, plugins and fields are refused by name; routers that need Services say so', () => {
   const cases: [Record<string, unknown>, RegExp][] = [
-    [{ ...services, trafficRouting: { nginx: { stableIngress: 'web' } } }, /trafficRouting\.nginx: traffic router "nginx" is not supported .*supported: istio, plugins/],
-    [{ ...services, trafficRouting: { smi: { rootService: 'web' } } }, /trafficRouting\.smi: traffic router "smi" is not supported/],
-    [{ ...services, trafficRouting: { alb: { ingress: 'web' } } }, /trafficRouting\.alb: traffic router "alb" is not supported/],
+    [{ ...services, trafficRouting: { traefik: { weightedTraefikServiceName: 'web' } } }, /trafficRouting\.traefik: traffic router "traefik" is not supported .*supported: istio, plugins, nginx, alb, smi/],
+    [{ ...services, trafficRouting: { smi: { rootService: 'web', weight: 5 } } }, /trafficRouting\.smi: Unrecognized key: "weight"/],
+    [{ ...services, trafficRouting: { alb: { ingress: 'web' } } }, /trafficRouting\.alb\.servicePort: /],
     [{ ...services, trafficRouting: { plugins: { 'acme/mesh': {} } } }, /plugin "acme\/mesh" is not supported/],
     [{ ...services, trafficRouting: { plugins: { [GW]: { grpcRoute: 'r' } } } }, /Unrecognized key: "grpcRoute"/],
     [{ ...services, trafficRouting: { istio: { virtualService: { name: 'vs', tcpRoutes: [] } } } }, /Unrecognized key: "tcpRoutes"/],
