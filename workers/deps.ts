@@ -1,25 +1,21 @@
 /**
  * Real clients for the activities: Kubernetes from KUBECONFIG (or in-cluster service account),
- * buildah (storage under GLIDEPATH_BUILD_ROOT; registry credentials from GLIDEPATH_REGISTRY_AUTH_FILE),
+ * image builders (buildah, and buildctl/buildx when GLIDEPATH_BUILDKIT_ADDR is set: activities/build/builders.ts;
+ * registry credentials from GLIDEPATH_REGISTRY_AUTH_FILE),
  * metric providers (credentials from the worker's environment, never from workflow input; the job
  * provider runs its Jobs with the worker's KubeConfig), and
  * Secret-valued analysis args read from the release's namespace.
  */
-import os from 'node:os';
-import path from 'node:path';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import type { Logger as Pino } from 'pino';
 import type { ActivityDeps } from '../activities/contract.ts';
 import { createKubernetesWorkload } from '../activities/kubernetes/index.ts';
 import { createJobProvider } from '../activities/metrics/job.ts';
 import { createPrometheusProvider, prometheusOptionsFromEnv } from '../activities/metrics/prometheus.ts';
-import { createAlbRouter } from '../activities/traffic/alb.ts';
 import { createGatewayApiRouter } from '../activities/traffic/gateway-api.ts';
 import { createIstioRouter } from '../activities/traffic/istio.ts';
-import { createNginxRouter } from '../activities/traffic/nginx.ts';
-import { createSmiRouter } from '../activities/traffic/smi.ts';
 import { createWebProvider } from '../activities/metrics/web.ts';
-import { BuildahBuilder } from '../activities/build/buildah.ts';
+import { buildersFromEnv } from '../activities/build/builders.ts';
 
 export function buildDeps(log: Pino, env: NodeJS.ProcessEnv = process.env): ActivityDeps {
   const kc = new KubeConfig();
@@ -27,17 +23,13 @@ export function buildDeps(log: Pino, env: NodeJS.ProcessEnv = process.env): Acti
   log.info({ cluster: kc.getCurrentCluster()?.server, user: kc.getCurrentUser()?.name }, 'kubernetes');
   const core = kc.makeApiClient(CoreV1Api);
   const readinessProbe = env.GLIDEPATH_READINESS_PROBE_POLICY === 'warn' ? 'warn' : 'fail';
-  const buildRoot = env.GLIDEPATH_BUILD_ROOT ?? path.join(os.tmpdir(), 'glidepath-buildah');
   return {
-    builders: { buildah: new BuildahBuilder({ root: buildRoot }) },
+    builders: buildersFromEnv(env),
     workload: createKubernetesWorkload(kc, { readinessProbe }),
     // Keyed as ReleaseTarget.trafficRouting's keys (Argo's): `plugins` serves argoproj-labs/gatewayAPI.
     routers: {
       istio: createIstioRouter(kc, env.GLIDEPATH_ISTIO_API_VERSION ? { apiVersion: env.GLIDEPATH_ISTIO_API_VERSION } : {}),
       plugins: createGatewayApiRouter(kc, env.GLIDEPATH_GATEWAY_API_VERSION ? { apiVersion: env.GLIDEPATH_GATEWAY_API_VERSION } : {}),
-      nginx: createNginxRouter(kc),
-      alb: createAlbRouter(kc),
-      smi: createSmiRouter(kc, env.GLIDEPATH_SMI_API_VERSION ? { apiVersion: env.GLIDEPATH_SMI_API_VERSION } : {}),
     },
     metrics: { prometheus: createPrometheusProvider(prometheusOptionsFromEnv(env)), web: createWebProvider(), job: createJobProvider(kc) },
     secrets: async (namespace, ref) => {

@@ -6,33 +6,13 @@
  * tree: SIGTERM to buildah's process group and every descendant, SIGKILL after a grace period, and the
  * build only settles once the tree is gone.
  */
-import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ApplicationFailure } from '@temporalio/common';
 import type { ImageBuilder } from '../contract.ts';
-import { ErrorType } from '../errors.ts';
-import { isLoopbackRegistry, parseImageRef } from './registry.ts';
+import { checkRequest, classifyToolFailure, runTool, type BuildRequest } from './process.ts';
 
-/** What a build needs beyond the contract's `{context, dockerfile, tags, signal}`; all optional. */
-export interface BuildRequest {
-  context: string;
-  dockerfile?: string | undefined;
-  /** Full references to push to (`host/repo:tag`). */
-  tags: string[];
-  signal: AbortSignal;
-  buildArgs?: Record<string, string> | undefined;
-  target?: string | undefined;
-  platform?: string | undefined;
-  labels?: Record<string, string> | undefined;
-  /** Plain HTTP and no TLS verification; refused unless every tag's registry is loopback. */
-  insecure?: boolean | undefined;
-  /** A docker `config.json` with the registry's credentials (never logged). */
-  authFile?: string | undefined;
-  onProgress?: ((line: string) => void) | undefined;
-}
+export type { BuildRequest };
 
 export interface BuildahOptions {
   /** Directory holding buildah's storage (`<root>/storage`) and run state (`<root>/run`). */
@@ -41,54 +21,6 @@ export interface BuildahOptions {
   bin?: string;
   /** Grace between SIGTERM and SIGKILL on cancellation. */
   killGraceMs?: number;
-}
-
-/** Pids of every live descendant of `pid` (from /proc), deepest last. */
-export function descendantsOf(pid: number): number[] {
-  const children = new Map<number, number[]>();
-  let entries: string[];
-  try {
-    entries = readdirSync('/proc');
-  } catch {
-    return [];
-  }
-  for (const e of entries) {
-    if (!/^\d+$/.test(e)) continue;
-    try {
-      const stat = readFileSync(`/proc/${e}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      const list = children.get(ppid) ?? [];
-      list.push(Number(e));
-      children.set(ppid, list);
-    } catch {
-      // exited meanwhile
-    }
-  }
-  const out: number[] = [];
-  const walk = (p: number): void => {
-    for (const c of children.get(p) ?? []) {
-      out.push(c);
-      walk(c);
-    }
-  };
-  walk(pid);
-  return out;
-}
-
-function signalTree(pid: number, sig: NodeJS.Signals, known: Set<number>): void {
-  for (const d of descendantsOf(pid)) known.add(d);
-  try {
-    process.kill(-pid, sig);
-  } catch {
-    // group gone
-  }
-  for (const p of known) {
-    try {
-      process.kill(p, sig);
-    } catch {
-      // gone
-    }
-  }
 }
 
 export class BuildahBuilder implements ImageBuilder {
@@ -105,12 +37,7 @@ export class BuildahBuilder implements ImageBuilder {
 
   /** Builds, pushes to every tag, and returns the pushed manifest digest (the same for every tag). */
   async build(input: BuildRequest): Promise<{ digest: string }> {
-    if (input.tags.length === 0) throw ApplicationFailure.nonRetryable('build: no tags to push to', ErrorType.InvalidSpec);
-    const refs = input.tags.map((t) => parseImageRef(t));
-    if (input.insecure) {
-      const remote = refs.find((r) => !isLoopbackRegistry(r.registry));
-      if (remote) throw ApplicationFailure.nonRetryable(`build: insecure push is only allowed to loopback registries, not ${remote.registry}`, ErrorType.InvalidSpec);
-    }
+    checkRequest('build', input);
     const work = await mkdtemp(join(tmpdir(), 'glidepath-buildah-'));
     try {
       const iidfile = join(work, 'iid');
@@ -148,90 +75,21 @@ export class BuildahBuilder implements ImageBuilder {
   }
 
   private run(args: string[], input: Pick<BuildRequest, 'signal' | 'onProgress'>, what: string): Promise<void> {
-    const { signal } = input;
-    if (signal.aborted) return Promise.reject(new ApplicationFailure(`buildah ${what} cancelled`, 'Cancelled'));
-    return new Promise((resolve, reject) => {
-      const child = spawn(this.options.bin ?? 'buildah', args, { detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, BUILDAH_ISOLATION: 'chroot' } });
-      const tail: string[] = [];
-      let partial = '';
-      const onData = (chunk: string): void => {
-        const lines = (partial + chunk).split(/\r?\n/);
-        partial = lines.pop() ?? '';
-        for (const line of lines) {
-          if (!line.trim()) continue;
-          tail.push(line);
-          if (tail.length > 20) tail.shift();
-          input.onProgress?.(line);
-        }
-      };
-      child.stdout.setEncoding('utf8').on('data', onData);
-      child.stderr.setEncoding('utf8').on('data', onData);
-      const known = new Set<number>();
-      let killTimer: NodeJS.Timeout | undefined;
-      const onAbort = (): void => {
-        if (child.pid === undefined) return;
-        const pid = child.pid;
-        signalTree(pid, 'SIGTERM', known);
-        killTimer = setTimeout(() => signalTree(pid, 'SIGKILL', known), this.options.killGraceMs ?? 3_000);
-      };
-      signal.addEventListener('abort', onAbort, { once: true });
-      child.once('error', (err) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(ApplicationFailure.nonRetryable(`cannot run buildah: ${err.message}`, ErrorType.PreflightFailed));
-      });
-      child.once('close', (code, sig) => {
-        signal.removeEventListener('abort', onAbort);
-        void (async () => {
-          if (signal.aborted) {
-            // Wait until nothing of the tree is left, escalating to SIGKILL.
-            const deadline = Date.now() + 15_000;
-            while ([...known].some(alive) && Date.now() < deadline) {
-              for (const p of known) if (alive(p)) safeKill(p, 'SIGKILL');
-              await new Promise((r) => setTimeout(r, 50));
-            }
-            if (killTimer) clearTimeout(killTimer);
-            reject(new ApplicationFailure(`buildah ${what} cancelled`, 'Cancelled'));
-            return;
-          }
-          if (killTimer) clearTimeout(killTimer);
-          if (partial.trim()) tail.push(partial);
-          if (code === 0) return resolve();
-          reject(classifyBuildahFailure(what, code, sig, tail.join('\n')));
-        })();
-      });
+    return runTool({
+      tool: 'buildah',
+      bin: this.options.bin ?? 'buildah',
+      args,
+      what,
+      env: { ...process.env, BUILDAH_ISOLATION: 'chroot' },
+      signal: input.signal,
+      onProgress: input.onProgress,
+      killGraceMs: this.options.killGraceMs,
+      classify: (code, sig, output) => classifyBuildahFailure(what, code, sig, output),
     });
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return false;
-  }
-}
-
-function safeKill(pid: number, sig: NodeJS.Signals): void {
-  try {
-    process.kill(pid, sig);
-  } catch {
-    // gone
   }
 }
 
 /** Build errors in the Dockerfile or context are permanent; push errors follow the registry's answer. */
 export function classifyBuildahFailure(what: string, code: number | null, sig: NodeJS.Signals | null, output: string): Error {
-  const msg = `buildah ${what} failed (${code !== null ? `exit ${code}` : `signal ${sig}`}): ${redact(output).slice(-1500)}`;
-  // Words and status phrases only: bare numbers would match inside digests.
-  if (/unauthorized|authentication required|invalid username\/password|status(?: code)?:? 401\b/i.test(output)) return ApplicationFailure.nonRetryable(msg, ErrorType.Unauthorized);
-  if (/\bdenied\b|forbidden|status(?: code)?:? 403\b/i.test(output)) return ApplicationFailure.nonRetryable(msg, ErrorType.Forbidden);
-  if (/connection refused|i\/o timeout|no such host|connection reset|status(?: code)?:? 5\d\d\b|\bEOF\b/i.test(output)) return new Error(msg);
-  if (what === 'build') return ApplicationFailure.nonRetryable(msg, ErrorType.InvalidSpec);
-  return new Error(msg);
-}
-
-/** Strips anything that looks like `user:password@` or an Authorization header from buildah's output. */
-function redact(s: string): string {
-  return s.replace(/\/\/[^/\s:@]+:[^/\s@]+@/g, '//***@').replace(/(authorization:\s*)\S+(\s+\S+)?/gi, '$1***');
+  return classifyToolFailure('buildah', what, code, sig, output, what === 'build');
 }

@@ -1,6 +1,8 @@
 /**
  * The build activities: `buildImage(target, build)` builds the release's image from a source context
- * with the worker's builder, pushes it, and returns the pinned `repo@sha256:…` reference;
+ * with one of the worker's builders (`build.builder`, else the worker's GLIDEPATH_BUILDER, else
+ * `buildah`; see builders.ts), pushes it, checks that the registry serves the reported digest under
+ * every tag, and returns the pinned `repo@sha256:…` reference;
  * `verifyImage(target, image)` checks that an image's manifest exists in its registry (preflight).
  *
  * Idempotency: the source digest (sha256 over the context's files, the Dockerfile, build args,
@@ -23,7 +25,8 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { BuildSpec } from '../../spec/types.ts';
 import type { ActivityDeps, ReleaseTarget } from '../contract.ts';
 import { ErrorType } from '../errors.ts';
-import type { BuildRequest } from './buildah.ts';
+import { BUILDER_ENV, BUILDKIT_ADDR_ENV, DEFAULT_BUILDER } from './builders.ts';
+import type { BuildRequest } from './process.ts';
 import { RegistryClient, credentialsFromDockerConfig, isLoopbackRegistry, parseImageRef, repositoryOf, type Credentials } from './registry.ts';
 
 export const SOURCE_DIGEST_LABEL = 'io.glidepath.source-digest';
@@ -44,11 +47,13 @@ export interface BuildResult {
 export interface BuildActivityOptions {
   /** Docker config.json path with registry credentials (worker configuration). */
   authFile?: string | undefined;
+  /** The builder for a build without `builder` (GLIDEPATH_BUILDER; `buildah` when unset). */
+  defaultBuilder?: string | undefined;
 }
 
 /** Options from the worker's environment. */
 export function buildOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): BuildActivityOptions {
-  return { authFile: env[REGISTRY_AUTH_FILE_ENV] || undefined };
+  return { authFile: env[REGISTRY_AUTH_FILE_ENV] || undefined, defaultBuilder: env[BUILDER_ENV] || undefined };
 }
 
 /** sha256 over the sorted context tree (path, type, mode's exec bit, content or link target) and the build inputs. */
@@ -175,9 +180,13 @@ export function createBuildActivities(deps: ActivityDeps, options: BuildActivity
     async buildImage(target: ReleaseTarget, build: BuildSpec): Promise<BuildResult> {
       const ctx = Context.current();
       const signal = ctx.cancellationSignal;
-      const type = build.builder ?? 'buildah';
+      const type = build.builder ?? options.defaultBuilder ?? DEFAULT_BUILDER;
       const builder = deps.builders?.[type];
-      if (!builder) throw ApplicationFailure.nonRetryable(`image builder "${type}" is not available on this worker`, ErrorType.UnsupportedProvider);
+      if (!builder) {
+        const configured = Object.keys(deps.builders ?? {});
+        const hint = type === 'buildctl' || type === 'buildx' ? `; it needs ${BUILDKIT_ADDR_ENV} on the worker` : '';
+        throw ApplicationFailure.nonRetryable(`image builder "${type}" is not available on this worker (configured: ${configured.join(', ') || 'none'}${hint})`, ErrorType.UnsupportedProvider);
+      }
       const tags = fullTags(build, target.image);
       const insecure = build.registry?.insecure === true;
       if (insecure) {
@@ -229,7 +238,13 @@ export function createBuildActivities(deps: ActivityDeps, options: BuildActivity
         } finally {
           clearInterval(timer);
         }
-        ctx.heartbeat({ phase: 'pushed', digest });
+        // What the builder reported must be what the registry serves under every tag now.
+        for (const tag of tags) {
+          const ref = parseImageRef(tag);
+          const served = await clientFor(ref.registry, auth, insecure, signal).resolveDigest(ref.repository, ref.tag ?? 'latest');
+          if (served !== digest) throw new Error(`${type} reported ${digest} for ${tag}, but registry ${ref.registry} serves ${served} for it`);
+        }
+        ctx.heartbeat({ phase: 'pushed', digest, builder: type });
         return { image: pinned(digest), digest, sourceDigest: source, skipped: false };
       } finally {
         await auth.cleanup();
