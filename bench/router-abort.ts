@@ -5,13 +5,19 @@
  * router.setWeight(0), then removeManagedRoutes) and the clock stops when an independent read of
  * the object (CustomObjectsApi, not the router) shows canary weight 0, stable 100 and no managed
  * route. Workload scale-down is NOT included. Routers: Istio host-based, Istio subset-based
- * (DestinationRule), Gateway API HTTPRoute. Env: BENCH_RUNS (25, at least 20), KUBECONFIG.
+ * (DestinationRule), Gateway API HTTPRoute, NGINX (the canary Ingress's canary-weight), ALB (the
+ * forward action annotation), SMI (the TrafficSplit; no header route: SMI has none). No ingress
+ * controller or mesh runs: the clock stops at the object the controller would read.
+ * Env: BENCH_RUNS (25, at least 20), KUBECONFIG.
  */
 import { randomBytes } from 'node:crypto';
-import { AppsV1Api, CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
+import { AppsV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, NetworkingV1Api } from '@kubernetes/client-node';
 import type { ReleaseTarget, TrafficRouter } from '../activities/contract.ts';
+import { createAlbRouter, forwardTargetGroups } from '../activities/traffic/alb.ts';
 import { createGatewayApiRouter } from '../activities/traffic/gateway-api.ts';
 import { createIstioRouter } from '../activities/traffic/istio.ts';
+import { canaryIngressName, createNginxRouter } from '../activities/traffic/nginx.ts';
+import { createSmiRouter } from '../activities/traffic/smi.ts';
 
 const RUNS = Math.max(20, Number(process.env['BENCH_RUNS'] ?? 25));
 const kc = new KubeConfig();
@@ -19,6 +25,7 @@ kc.loadFromDefault();
 const core = kc.makeApiClient(CoreV1Api);
 const apps = kc.makeApiClient(AppsV1Api);
 const custom = kc.makeApiClient(CustomObjectsApi);
+const net = kc.makeApiClient(NetworkingV1Api);
 const ISTIO = { group: 'networking.istio.io', version: 'v1' };
 const GW = { group: 'gateway.networking.k8s.io', version: 'v1' };
 
@@ -40,6 +47,8 @@ interface Case {
   router: TrafficRouter;
   target: ReleaseTarget;
   create: () => Promise<void>;
+  /** Whether the router takes a header route (SMI does not). */
+  headers?: false;
   /** [stable, canary, managed route count] as the apiserver has them. */
   read: () => Promise<[number | undefined, number | undefined, number]>;
 }
@@ -103,6 +112,52 @@ const cases: Case[] = [
       return [main?.backendRefs.find((b) => b.name === 'web-stable')?.weight, main?.backendRefs.find((b) => b.name === 'web-canary')?.weight, r.spec.rules.filter((x) => x.name === header.name).length];
     },
   },
+  {
+    name: 'nginx',
+    router: createNginxRouter(kc),
+    target: { ...base, releaseId: 'bench-nginx', stableService: 'web-stable', canaryService: 'web-canary', trafficRouting: { nginx: { stableIngress: 'ing-nginx' } } },
+    create: async () => {
+      await net.createNamespacedIngress({
+        namespace: ns,
+        body: { metadata: { name: 'ing-nginx' }, spec: { rules: [{ host: 'web.example.com', http: { paths: [{ path: '/', pathType: 'Prefix', backend: { service: { name: 'web-stable', port: { number: 80 } } } }] } }] } },
+      });
+    },
+    read: async () => {
+      const a = (await net.readNamespacedIngress({ namespace: ns, name: canaryIngressName('web', 'ing-nginx') })).metadata?.annotations ?? {};
+      const w = Number(a['nginx.ingress.kubernetes.io/canary-weight']);
+      return [100 - w, w, a['nginx.ingress.kubernetes.io/canary-by-header'] === undefined ? 0 : 1];
+    },
+  },
+  {
+    name: 'alb',
+    router: createAlbRouter(kc),
+    target: { ...base, releaseId: 'bench-alb', stableService: 'web-stable', canaryService: 'web-canary', trafficRouting: { alb: { ingress: 'ing-alb', servicePort: 80 } } },
+    create: async () => {
+      await net.createNamespacedIngress({
+        namespace: ns,
+        body: { metadata: { name: 'ing-alb' }, spec: { rules: [{ http: { paths: [{ path: '/', pathType: 'Prefix', backend: { service: { name: 'web-stable', port: { name: 'use-annotation' } } } }] } }] } },
+      });
+    },
+    read: async () => {
+      const ing = await net.readNamespacedIngress({ namespace: ns, name: 'ing-alb' });
+      const a = ing.metadata?.annotations ?? {};
+      const groups = forwardTargetGroups(a['alb.ingress.kubernetes.io/actions.web-stable']);
+      const paths = (ing.spec?.rules ?? []).flatMap((r) => r.http?.paths ?? []).filter((p) => p.backend.service?.name === header.name).length;
+      const managed = (a[`alb.ingress.kubernetes.io/actions.${header.name}`] === undefined ? 0 : 1) + paths;
+      return [groups?.find((g) => g.serviceName === 'web-stable')?.weight, groups?.find((g) => g.serviceName === 'web-canary')?.weight, managed === 2 ? 1 : managed];
+    },
+  },
+  {
+    name: 'smi',
+    router: createSmiRouter(kc),
+    target: { ...base, releaseId: 'bench-smi', stableService: 'web-stable', canaryService: 'web-canary', trafficRouting: { smi: { trafficSplitName: 'split' } } },
+    headers: false,
+    create: async () => undefined, // the router creates the TrafficSplit on its first setWeight
+    read: async () => {
+      const ts = (await custom.getNamespacedCustomObject({ group: 'split.smi-spec.io', version: 'v1alpha2', namespace: ns, plural: 'trafficsplits', name: 'split' })) as { spec: { backends: { service: string; weight: number }[] } };
+      return [ts.spec.backends.find((b) => b.service === 'web-stable')?.weight, ts.spec.backends.find((b) => b.service === 'web-canary')?.weight, 0];
+    },
+  },
 ];
 
 function pct(sorted: number[], p: number): number {
@@ -115,9 +170,9 @@ try {
     const times: number[] = [];
     for (let i = 0; i < RUNS; i++) {
       await c.router.setWeight(c.target, 50);
-      await c.router.setHeaderRoute?.(c.target, header);
+      if (c.headers !== false) await c.router.setHeaderRoute?.(c.target, header);
       const [s0, n0, m0] = await c.read();
-      if (s0 !== 50 || n0 !== 50 || m0 !== 1) throw new Error(`${c.name}: setup not at 50/50 with a header route: ${s0}/${n0}/${m0}`);
+      if (s0 !== 50 || n0 !== 50 || m0 !== (c.headers === false ? 0 : 1)) throw new Error(`${c.name}: setup not at 50/50${c.headers === false ? '' : ' with a header route'}: ${s0}/${n0}/${m0}`);
       const t0 = performance.now();
       await c.router.setWeight(c.target, 0);
       await c.router.removeManagedRoutes(c.target);
