@@ -150,85 +150,7 @@ export async function apiVersions(input: ApiVersionsInput): Promise<void> {
     return undefined;
   };
 
-  // ---- handlers (set before the first await) ---------------------------------------------------------
-
-  const drivers: Promise<void>[] = [];
-  const startDriver = (v: VersionStatus): void => {
-    drivers.push(drive(v));
-  };
-
-  const introduce = (req: IntroduceInput): void => {
-    const p = req.plan;
-    const previous = find(p.version);
-    const v: VersionStatus = {
-      version: p.version,
-      phase: 'Introducing',
-      message: p.source === 'existing' ? `registering the running ${p.deployment}` : `creating ${p.deployment}`,
-      plan: p,
-      introducedBy: req.by,
-      introducedAt: now(),
-    };
-    if (previous) status.versions.splice(status.versions.indexOf(previous), 1, v);
-    else status.versions.push(v);
-    sync();
-    audit(req.by, p.source === 'existing' ? 'register' : 'introduce', true, req.reason, `${p.version} at ${p.route.pathPrefix} → Service ${p.service}${p.image ? ` (${p.image})` : ''}`);
-    startDriver(v);
-  };
-
-  const retire = (req: RetireInput): void => {
-    const v = find(req.version) as VersionStatus;
-    const deprecatedAt = Date.now();
-    const sunset = Date.parse(req.sunset);
-    const link = req.link ?? v.plan.deprecationLink;
-    v.retirement = {
-      requestedBy: req.by,
-      requestedAt: now(),
-      ...(typeof req.reason === 'string' && req.reason ? { reason: req.reason } : {}),
-      deprecatedAt: new Date(deprecatedAt).toISOString(),
-      sunset: new Date(sunset).toISOString(),
-      ...(link ? { link } : {}),
-      headers: 'pending',
-      headerValues: deprecationHeaders(deprecatedAt, sunset, link),
-      approvers: [...v.plan.approvers],
-    };
-    setPhase(v, 'Deprecated', `deprecated; sunset ${v.retirement.sunset}`);
-    audit(req.by, 'retire', true, req.reason, `${req.version}: sunset ${v.retirement.sunset}`);
-  };
-
-  const approve = (req: VersionActionInput): void => {
-    const r = find(req.version)?.retirement;
-    if (!r) return;
-    r.approvedBy = { by: req.by, at: now(), ...(typeof req.reason === 'string' && req.reason ? { reason: req.reason } : {}) };
-    audit(req.by, 'approve-retirement', true, req.reason, req.version);
-  };
-
-  const abort = (req: VersionActionInput): void => {
-    const r = find(req.version)?.retirement;
-    if (!r) return;
-    r.abortedBy = { by: req.by, at: now(), ...(typeof req.reason === 'string' && req.reason ? { reason: req.reason } : {}) };
-    audit(req.by, 'abort-retirement', true, req.reason, req.version);
-  };
-
-  const validate = (why: string | undefined): void => {
-    if (why !== undefined) throw new Error(why);
-  };
-  wf.setHandler(introduceVersionUpdate, (req) => (introduce(req), status), { validator: (req) => validate(rejectIntroduce(req)) });
-  wf.setHandler(retireVersionUpdate, (req) => (retire(req), status), { validator: (req) => validate(rejectRetire(req)) });
-  wf.setHandler(approveRetirementUpdate, (req) => (approve(req), status), { validator: (req) => validate(rejectApprove(req)) });
-  wf.setHandler(abortRetirementUpdate, (req) => (abort(req), status), { validator: (req) => validate(rejectAbort(req)) });
-  for (const [signal, check, act, name] of [
-    [approveRetirementSignal, rejectApprove, approve, 'approve-retirement'],
-    [abortRetirementSignal, rejectAbort, abort, 'abort-retirement'],
-  ] as const) {
-    wf.setHandler(signal, (req) => {
-      const why = check(req);
-      if (why === undefined) return act(req);
-      audit(isPayload(req) ? req.by : 'unknown', name, false, isPayload(req) ? req.reason : undefined, `ignored: ${why}`);
-    });
-  }
-  wf.setHandler(apiStatusQuery, () => status);
-
-  // ---- activities --------------------------------------------------------------------------------------
+  // ---- activities (before the handlers: an update delivered with the start runs inside setHandler) ----
 
   const quick = wf.proxyActivities<VersioningActivities>(profiles.quick);
   const cleanup = wf.proxyActivities<VersioningActivities>(profiles.cleanup);
@@ -323,6 +245,85 @@ export async function apiVersions(input: ApiVersionsInput): Promise<void> {
       }
     }
   }
+
+  /** One driver per version object (an update delivered with the start may already have started one). */
+  const drivers = new Map<VersionStatus, Promise<void>>();
+  const startDriver = (v: VersionStatus): void => {
+    if (!drivers.has(v)) drivers.set(v, drive(v));
+  };
+
+  // ---- handlers (set before the first await) ---------------------------------------------------------
+
+  const introduce = (req: IntroduceInput): void => {
+    const p = req.plan;
+    const previous = find(p.version);
+    const v: VersionStatus = {
+      version: p.version,
+      phase: 'Introducing',
+      message: p.source === 'existing' ? `registering the running ${p.deployment}` : `creating ${p.deployment}`,
+      plan: p,
+      introducedBy: req.by,
+      introducedAt: now(),
+    };
+    if (previous) status.versions.splice(status.versions.indexOf(previous), 1, v);
+    else status.versions.push(v);
+    sync();
+    audit(req.by, p.source === 'existing' ? 'register' : 'introduce', true, req.reason, `${p.version} at ${p.route.pathPrefix} → Service ${p.service}${p.image ? ` (${p.image})` : ''}`);
+    startDriver(v);
+  };
+
+  const retire = (req: RetireInput): void => {
+    const v = find(req.version) as VersionStatus;
+    const deprecatedAt = Date.now();
+    const sunset = Date.parse(req.sunset);
+    const link = req.link ?? v.plan.deprecationLink;
+    v.retirement = {
+      requestedBy: req.by,
+      requestedAt: now(),
+      ...(typeof req.reason === 'string' && req.reason ? { reason: req.reason } : {}),
+      deprecatedAt: new Date(deprecatedAt).toISOString(),
+      sunset: new Date(sunset).toISOString(),
+      ...(link ? { link } : {}),
+      headers: 'pending',
+      headerValues: deprecationHeaders(deprecatedAt, sunset, link),
+      approvers: [...v.plan.approvers],
+    };
+    setPhase(v, 'Deprecated', `deprecated; sunset ${v.retirement.sunset}`);
+    audit(req.by, 'retire', true, req.reason, `${req.version}: sunset ${v.retirement.sunset}`);
+  };
+
+  const approve = (req: VersionActionInput): void => {
+    const r = find(req.version)?.retirement;
+    if (!r) return;
+    r.approvedBy = { by: req.by, at: now(), ...(typeof req.reason === 'string' && req.reason ? { reason: req.reason } : {}) };
+    audit(req.by, 'approve-retirement', true, req.reason, req.version);
+  };
+
+  const abort = (req: VersionActionInput): void => {
+    const r = find(req.version)?.retirement;
+    if (!r) return;
+    r.abortedBy = { by: req.by, at: now(), ...(typeof req.reason === 'string' && req.reason ? { reason: req.reason } : {}) };
+    audit(req.by, 'abort-retirement', true, req.reason, req.version);
+  };
+
+  const validate = (why: string | undefined): void => {
+    if (why !== undefined) throw new Error(why);
+  };
+  wf.setHandler(introduceVersionUpdate, (req) => (introduce(req), status), { validator: (req) => validate(rejectIntroduce(req)) });
+  wf.setHandler(retireVersionUpdate, (req) => (retire(req), status), { validator: (req) => validate(rejectRetire(req)) });
+  wf.setHandler(approveRetirementUpdate, (req) => (approve(req), status), { validator: (req) => validate(rejectApprove(req)) });
+  wf.setHandler(abortRetirementUpdate, (req) => (abort(req), status), { validator: (req) => validate(rejectAbort(req)) });
+  for (const [signal, check, act, name] of [
+    [approveRetirementSignal, rejectApprove, approve, 'approve-retirement'],
+    [abortRetirementSignal, rejectAbort, abort, 'abort-retirement'],
+  ] as const) {
+    wf.setHandler(signal, (req) => {
+      const why = check(req);
+      if (why === undefined) return act(req);
+      audit(isPayload(req) ? req.by : 'unknown', name, false, isPayload(req) ? req.reason : undefined, `ignored: ${why}`);
+    });
+  }
+  wf.setHandler(apiStatusQuery, () => status);
 
   // ---- start (or resume after continue-as-new) -------------------------------------------------------
 
