@@ -12,8 +12,11 @@ import type { ActivityDeps } from '../activities/contract.ts';
 import { createKubernetesWorkload } from '../activities/kubernetes/index.ts';
 import { createJobProvider } from '../activities/metrics/job.ts';
 import { createPrometheusProvider, prometheusOptionsFromEnv } from '../activities/metrics/prometheus.ts';
+import { createAlbRouter } from '../activities/traffic/alb.ts';
 import { createGatewayApiRouter } from '../activities/traffic/gateway-api.ts';
 import { createIstioRouter } from '../activities/traffic/istio.ts';
+import { createNginxRouter } from '../activities/traffic/nginx.ts';
+import { createSmiRouter } from '../activities/traffic/smi.ts';
 import { createWebProvider } from '../activities/metrics/web.ts';
 import { buildersFromEnv } from '../activities/build/builders.ts';
 
@@ -30,6 +33,9 @@ export function buildDeps(log: Pino, env: NodeJS.ProcessEnv = process.env): Acti
     routers: {
       istio: createIstioRouter(kc, env.GLIDEPATH_ISTIO_API_VERSION ? { apiVersion: env.GLIDEPATH_ISTIO_API_VERSION } : {}),
       plugins: createGatewayApiRouter(kc, env.GLIDEPATH_GATEWAY_API_VERSION ? { apiVersion: env.GLIDEPATH_GATEWAY_API_VERSION } : {}),
+      nginx: createNginxRouter(kc),
+      alb: createAlbRouter(kc),
+      smi: createSmiRouter(kc, env.GLIDEPATH_SMI_API_VERSION ? { apiVersion: env.GLIDEPATH_SMI_API_VERSION } : {}),
     },
     metrics: { prometheus: createPrometheusProvider(prometheusOptionsFromEnv(env)), web: createWebProvider(), job: createJobProvider(kc) },
     secrets: async (namespace, ref) => {
