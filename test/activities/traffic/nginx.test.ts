@@ -217,6 +217,15 @@ describe('nginx router', () => {
     assert.equal(await router.verifyWeight(t, 0), true);
   });
 
+  test('concurrent first setWeights: the creates that lose the race (409 AlreadyExists) re-read and update', async () => {
+    const { ns, t } = await setup('ngx-race');
+    // Five calls read "no canary Ingress" at about the same moment; one create wins, the others must not fail.
+    await Promise.all([10, 10, 10, 10, 10].map((w) => router.setWeight(t, w)));
+    assert.deepEqual(await weight(ns), ['true', '10']);
+    await Promise.all([20, 20, 20].map((w) => router.setWeight(t, w)));
+    assert.deepEqual(await weight(ns), ['true', '20']);
+  });
+
   test('named errors: a missing stable Ingress (NotFound, non-retryable), no stableService backend, a canary Ingress Glidepath did not create', async () => {
     const { ns, t } = await setup('ngx-bad');
     await assert.rejects(router.setWeight({ ...t, trafficRouting: { nginx: { stableIngress: 'missing' } } }, 10), (err: Error & { type?: string; nonRetryable?: boolean }) => {

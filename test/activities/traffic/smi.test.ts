@@ -120,6 +120,12 @@ describe('smi router', () => {
     assert.equal(router.setMirrorRoute, undefined, 'no mirror routes');
   });
 
+  test('concurrent first setWeights: the creates that lose the race (409 AlreadyExists) re-read and update', async () => {
+    const { ns, t } = await setup('smi-race');
+    await Promise.all([10, 10, 10, 10, 10].map((w) => router.setWeight(t, w)));
+    assert.deepEqual(await weights(ns), [90, 10]);
+  });
+
   test('removeManagedRoutes creates nothing; a TrafficSplit Glidepath did not create is refused and not touched', async () => {
     const { ns, t } = await setup('smi-bad');
     await router.removeManagedRoutes(t);
