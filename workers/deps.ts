@@ -19,6 +19,7 @@ import { createNginxRouter } from '../activities/traffic/nginx.ts';
 import { createSmiRouter } from '../activities/traffic/smi.ts';
 import { createWebProvider } from '../activities/metrics/web.ts';
 import { buildersFromEnv } from '../activities/build/builders.ts';
+import { createVersioningActivities } from '../activities/versioning/index.ts';
 
 export function buildDeps(log: Pino, env: NodeJS.ProcessEnv = process.env): ActivityDeps {
   const kc = new KubeConfig();
@@ -45,4 +46,11 @@ export function buildDeps(log: Pino, env: NodeJS.ProcessEnv = process.env): Acti
       return Buffer.from(value, 'base64').toString('utf8');
     },
   };
+}
+
+/** The API-versioning activities (workflows/api-version.ts), on the same kubeconfig. */
+export function buildVersioningActivities(env: NodeJS.ProcessEnv = process.env): ReturnType<typeof createVersioningActivities> {
+  const kc = new KubeConfig();
+  kc.loadFromDefault();
+  return createVersioningActivities(kc, env.GLIDEPATH_GATEWAY_API_VERSION ? { gatewayApiVersion: env.GLIDEPATH_GATEWAY_API_VERSION } : {});
 }

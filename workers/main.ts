@@ -8,7 +8,7 @@ import { Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createActivities } from '../activities/index.ts';
 import { connectClient, connectNative, temporalSettings } from './config.ts';
 import { dataConverterFromEnv } from './codec.ts';
-import { buildDeps } from './deps.ts';
+import { buildDeps, buildVersioningActivities } from './deps.ts';
 import { WORKFLOWS_PATH } from './bundle.ts';
 import { Metrics, createLogger, sdkLogger } from './observability.ts';
 import { registerSearchAttributes } from './search-attributes.ts';
@@ -36,7 +36,7 @@ try {
     connection,
     namespace: settings.namespace,
     taskQueue: settings.taskQueue,
-    activities: createActivities(buildDeps(log)),
+    activities: { ...createActivities(buildDeps(log)), ...buildVersioningActivities() },
     dataConverter: dataConverterFromEnv(),
     interceptors: { activity: [metrics.interceptor()] },
     shutdownGraceTime: process.env.GLIDEPATH_SHUTDOWN_GRACE ?? '30s',
