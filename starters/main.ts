@@ -3,6 +3,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { registerLint } from './lint.ts';
 import { CliExit, registerRelease } from './release.ts';
 import { registerCodecServer } from './codec-server.ts';
+import { registerApi } from './api.ts';
 import { EXIT } from './output.ts';
 
 export function buildProgram(): Command {
@@ -13,6 +14,7 @@ export function buildProgram(): Command {
     .configureOutput({ outputError: (str, write) => write(str) });
   registerLint(program);
   registerRelease(program);
+  registerApi(program);
   registerCodecServer(program);
   return program;
 }
