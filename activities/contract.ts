@@ -3,6 +3,7 @@
  * routers, metric providers, image builders) and the target every activity receives. Activities
  * are idempotent: each converges the cluster to a described state and can run any number of times.
  */
+import type { BuildRequest } from './build/process.ts';
 import type { AnalysisRunResult, AnalysisRunSpec, Measurement, MetricSpec, ArgValue, TrafficRoutingSpec, WorkloadRef } from '../spec/types.ts';
 
 /** What every workload activity needs to know about the release; small, and free of secrets. */
@@ -84,9 +85,10 @@ export interface MetricProvider {
 /** Resolves secret-valued analysis args inside the activity. */
 export type SecretResolver = (namespace: string, ref: { name: string; key: string }) => Promise<string>;
 
+/** Builds a context and pushes it to every tag; returns the pushed manifest digest (buildah, buildctl, buildx: activities/build/). */
 export interface ImageBuilder {
   readonly type: string;
-  build(input: { context: string; dockerfile?: string; tags: string[]; signal: AbortSignal }): Promise<{ digest: string }>;
+  build(input: BuildRequest): Promise<{ digest: string }>;
 }
 
 export interface ActivityDeps {

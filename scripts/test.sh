@@ -6,7 +6,8 @@
 #   Kubernetes suites    → etcd, kube-apiserver, controller-manager, scheduler, kwok (Go modules)
 #   analysis suites      → Prometheus (Debian package), started by each test
 #   Web UI suites        → headless Chromium (Debian package) driven by playwright-core
-#   build suites         → buildah and docker-registry (Debian packages), a registry per test
+#   build suites         → buildah, docker-registry, runc (Debian packages), a registry per test;
+#                          buildkitd, buildctl, buildx (Go module proxy), a buildkitd per test file
 # A subset: npm test -- 'test/spec/*.test.ts'
 set -euo pipefail
 source "$(dirname "$0")/env.sh"

@@ -150,7 +150,7 @@ export function planProblems(plan: unknown): string[] {
 /** A plan step as the route-step checks see it (undefined for other steps). */
 export function routeStepOf(step: CanaryStep): RouteStep | undefined {
   const kinds = (values: StringMatch[]): string[] => [...new Set(values.flatMap((v) => (['exact', 'prefix', 'regex'] as const).filter((k) => v[k] !== undefined)))];
-  if (step.kind === 'setHeaderRoute') return { kind: step.kind, name: step.name, headerValueKinds: kinds(step.match.map((m) => m.headerValue)), sets: step.match.length > 0 };
-  if (step.kind === 'setMirrorRoute') return { kind: step.kind, name: step.name, headerValueKinds: kinds(step.match.flatMap((m) => Object.values(m.headers ?? {}))), sets: step.match.length > 0 };
+  if (step.kind === 'setHeaderRoute') return { kind: step.kind, name: step.name, headerValueKinds: kinds(step.match.map((m) => m.headerValue)), matches: step.match.length };
+  if (step.kind === 'setMirrorRoute') return { kind: step.kind, name: step.name, headerValueKinds: kinds(step.match.flatMap((m) => Object.values(m.headers ?? {}))), matches: step.match.length };
   return undefined;
 }

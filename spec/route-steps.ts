@@ -11,8 +11,8 @@ export interface RouteStep {
   name: string;
   /** Header match value kinds the step uses (`exact`, `prefix`, `regex`). */
   headerValueKinds: string[];
-  /** Whether the step sets a route (a step with an empty match removes it). */
-  sets: boolean;
+  /** Number of match entries; 0 removes the route. */
+  matches: number;
 }
 
 export interface RouteStepProblem {
@@ -27,6 +27,7 @@ export function routeStepProblems(steps: (RouteStep | undefined)[], trafficRouti
   const problems: RouteStepProblem[] = [];
   const routing = trafficRouting ? routerCapabilities(trafficRouting) : undefined;
   const managed = managedRouteNames(trafficRouting);
+  const headerRoutesInPlace = new Set<string>();
   steps.forEach((step, i) => {
     if (!step) return;
     const field = STEP_FIELD[step.kind];
@@ -40,12 +41,26 @@ export function routeStepProblems(steps: (RouteStep | undefined)[], trafficRouti
         message: `${field} "${step.name}" is not listed in trafficRouting.managedRoutes (${managed.length ? managed.map((n) => `"${n}"`).join(', ') : 'none listed'})`,
       });
     }
-    if (!routing || !step.sets) return;
+    if (!routing) return;
     const c = routing.capabilities;
+    // Even a removal (no match) is refused when the router has no such routes at all: the step is meaningless there.
     const why = step.kind === 'setHeaderRoute' ? c.headerRoutes(routing.block) : c.mirrorRoutes(routing.block);
     if (why !== undefined) {
       problems.push({ step: i, message: `${field} cannot be served by ${c.label}: ${why}` });
       return;
+    }
+    if (step.kind === 'setHeaderRoute') {
+      if (step.matches === 0) headerRoutesInPlace.delete(step.name);
+      else headerRoutesInPlace.add(step.name);
+      if (c.maxHeaderMatches !== undefined && step.matches > c.maxHeaderMatches) {
+        problems.push({ step: i, message: `${field} "${step.name}" has ${step.matches} matches; ${c.label} can match at most ${c.maxHeaderMatches} header(s) per route` });
+      }
+      if (c.maxHeaderRoutes !== undefined && headerRoutesInPlace.size > c.maxHeaderRoutes) {
+        problems.push({
+          step: i,
+          message: `${field} "${step.name}": ${c.label} can have at most ${c.maxHeaderRoutes} header route(s) in place at a time, and ${[...headerRoutesInPlace].map((n) => `"${n}"`).join(', ')} would be (remove one first with a setHeaderRoute without match)`,
+        });
+      }
     }
     for (const kind of step.headerValueKinds) {
       if (!(c.headerValueKinds as readonly string[]).includes(kind)) {

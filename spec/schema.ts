@@ -330,11 +330,11 @@ function routeStepOfDoc(step: CanaryStepDoc): RouteStep | undefined {
     [...new Set(matches.flatMap((m) => [...(m.headerValue ? [m.headerValue] : []), ...Object.values(m.headers ?? {})]).flatMap((v) => (['exact', 'prefix', 'regex'] as const).filter((k) => v[k] !== undefined)))];
   if (step.setHeaderRoute) {
     const match = step.setHeaderRoute.match ?? [];
-    return { kind: 'setHeaderRoute', name: step.setHeaderRoute.name, headerValueKinds: kinds(match), sets: match.length > 0 };
+    return { kind: 'setHeaderRoute', name: step.setHeaderRoute.name, headerValueKinds: kinds(match), matches: match.length };
   }
   if (step.setMirrorRoute) {
     const match = step.setMirrorRoute.match ?? [];
-    return { kind: 'setMirrorRoute', name: step.setMirrorRoute.name, headerValueKinds: kinds(match), sets: match.length > 0 };
+    return { kind: 'setMirrorRoute', name: step.setMirrorRoute.name, headerValueKinds: kinds(match), matches: match.length };
   }
   return undefined;
 }

@@ -81,7 +81,18 @@ test('steps no router can serve, and malformed steps, are refused with the step 
   }
 });
 
-test('removing a route (empty match) needs only the managedRoutes listing, not router support', () => {
-  const routing = { plugins: { [GW]: { httpRoute: 'r' } }, managedRoutes: [{ name: 'm' }] };
-  assert.deepEqual(problems({ trafficRouting: routing, steps: [{ setMirrorRoute: { name: 'm' } }] }), []);
+test('a removal (no match) needs the managedRoutes listing and a router that has such routes at all', () => {
+  const istioRouting = { istio: { virtualService: { name: 'web-vs' } }, managedRoutes: [{ name: 'm' }] };
+  assert.deepEqual(problems({ trafficRouting: istioRouting, steps: [{ setMirrorRoute: { name: 'm' } }] }), []);
+  const gw = { plugins: { [GW]: { httpRoute: 'r' } }, managedRoutes: [{ name: 'm' }] };
+  assert.ok(problems({ trafficRouting: gw, steps: [{ setMirrorRoute: { name: 'm' } }] }).some((p) => /steps\[0\]\.setMirrorRoute: setMirrorRoute cannot be served by the argoproj-labs\/gatewayAPI router/.test(p)));
+});
+
+test('nginx: one header per route and one header route at a time, refused at lint', () => {
+  const nginx = { nginx: { stableIngress: 'web' }, managedRoutes: [{ name: 'a' }, { name: 'b' }] };
+  const hdr = (name: string, n: number) => ({ setHeaderRoute: { name, match: Array.from({ length: n }, (_, i) => ({ headerName: `X-${i}`, headerValue: { exact: 'y' } })) } });
+  assert.deepEqual(problems({ trafficRouting: nginx, steps: [hdr('a', 1), { setHeaderRoute: { name: 'a' } }, hdr('b', 1)] }), []);
+  assert.ok(problems({ trafficRouting: nginx, steps: [hdr('a', 2)] }).some((p) => /steps\[0\]\.setHeaderRoute: setHeaderRoute "a" has 2 matches; the nginx router can match at most 1 header\(s\) per route/.test(p)), 'two matches');
+  const both = problems({ trafficRouting: nginx, steps: [hdr('a', 1), hdr('b', 1)] });
+  assert.ok(both.some((p) => /steps\[1\]\.setHeaderRoute: setHeaderRoute "b": the nginx router can have at most 1 header route\(s\) in place at a time, and "a", "b" would be/.test(p)), JSON.stringify(both));
 });
