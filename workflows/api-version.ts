@@ -62,6 +62,10 @@ function isPayload(req: unknown): req is { by: string; reason?: unknown } {
 export async function apiVersions(input: ApiVersionsInput): Promise<void> {
   const info = wf.workflowInfo();
   const now = (): string => new Date().toISOString();
+  // Checked before any handler exists, so nothing runs under a wrong ID.
+  if (info.workflowId !== apiWorkflowId(input)) {
+    throw wf.ApplicationFailure.nonRetryable(`workflow ID must be ${apiWorkflowId(input)} (one workflow per API), got ${info.workflowId}`, 'InvalidSpec');
+  }
   const status: ApiStatus = input.state ?? {
     workflowId: info.workflowId,
     service: apiKey(input),
@@ -327,9 +331,6 @@ export async function apiVersions(input: ApiVersionsInput): Promise<void> {
 
   // ---- start (or resume after continue-as-new) -------------------------------------------------------
 
-  if (info.workflowId !== apiWorkflowId(input)) {
-    throw wf.ApplicationFailure.nonRetryable(`workflow ID must be ${apiWorkflowId(input)} (one workflow per API), got ${info.workflowId}`, 'InvalidSpec');
-  }
   wf.upsertSearchAttributes([{ key: SERVICE_ATTRIBUTE, value: status.service }]);
   sync();
   for (const v of status.versions) startDriver(v);

@@ -311,6 +311,14 @@ describe('retiring a version', () => {
 });
 
 describe('failures and continue-as-new', () => {
+  test('a workflow ID other than api-<namespace>-<api> fails at once', async () => {
+    const h = await env.client.workflow.start('apiVersions', { taskQueue, workflowId: 'api-tests-misnamed', args: [{ namespace: NS, api: 'orders' }] });
+    await assert.rejects(h.result(), (err: Error) => {
+      assert.match(causeOf(err), /workflow ID must be api-tests-orders \(one workflow per API\), got api-tests-misnamed/);
+      return true;
+    });
+  });
+
   test('a non-retryable activity failure marks the version Failed; it can be introduced again', async () => {
     let fail = true;
     const h = await twoServing('fail', {
