@@ -227,4 +227,18 @@ export function parseSunset(text: string, now: number): number {
   }
 }
 
+/** RFC 8594 HTTP-date: `Sun, 13 Dec 2026 00:00:00 GMT`. */
+export function httpDate(ms: number): string {
+  return new Date(ms).toUTCString();
+}
+
+/** The response headers a deprecated version carries: RFC 9745 Deprecation, RFC 8594 Sunset, and a deprecation Link. */
+export function deprecationHeaders(deprecatedAtMs: number, sunsetMs: number, link: string | undefined): Record<string, string> {
+  return {
+    Deprecation: `@${Math.floor(deprecatedAtMs / 1000)}`,
+    Sunset: httpDate(sunsetMs),
+    ...(link ? { Link: `<${link}>; rel="deprecation"; type="text/html"` } : {}),
+  };
+}
+
 export { formatProblem, SpecError };

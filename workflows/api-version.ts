@@ -8,7 +8,7 @@
  */
 import * as wf from '@temporalio/workflow';
 import type { VersioningActivities } from '../activities/versioning/index.ts';
-import { apiKey, apiVersionPlanProblems, apiWorkflowId } from '../spec/api-version.ts';
+import { apiKey, apiVersionPlanProblems, apiWorkflowId, deprecationHeaders } from '../spec/api-version.ts';
 import { formatDuration } from '../spec/duration.ts';
 import { PHASE_ATTRIBUTE, SERVICE_ATTRIBUTE, type AuditEntry } from './messages.ts';
 import {
@@ -32,20 +32,6 @@ import * as profiles from './profiles.ts';
 
 /** The most pressing phase first: what the GlidepathPhase search attribute shows for the API. */
 const PRIORITY: VersionPhase[] = ['AwaitingRetirementApproval', 'Failed', 'Introducing', 'Retiring', 'Deprecated', 'Serving', 'Retired'];
-
-/** RFC 8594 HTTP-date: `Sun, 13 Dec 2026 00:00:00 GMT`. */
-export function httpDate(ms: number): string {
-  return new Date(ms).toUTCString();
-}
-
-/** The response headers a deprecated version carries: RFC 9745 Deprecation, RFC 8594 Sunset, and a deprecation Link. */
-export function deprecationHeaders(deprecatedAtMs: number, sunsetMs: number, link: string | undefined): Record<string, string> {
-  return {
-    Deprecation: `@${Math.floor(deprecatedAtMs / 1000)}`,
-    Sunset: httpDate(sunsetMs),
-    ...(link ? { Link: `<${link}>; rel="deprecation"; type="text/html"` } : {}),
-  };
-}
 
 function describeError(err: unknown): string {
   if (err instanceof wf.ActivityFailure) {
