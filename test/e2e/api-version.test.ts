@@ -106,7 +106,7 @@ after(async () => {
   await core?.deleteNamespace({ name: ns }).catch(() => undefined);
 });
 
-test('v1 serving → introduce v2 → retire v1 (headers, sunset, four-eyes approval) → /v1 gone, v1 at 0, v2 untouched', async () => {
+test('v1 serving → introduce v2 → retire v1 (headers, worker SIGKILL during the sunset, four-eyes approval) → /v1 gone, v1 at 0, v2 untouched', async () => {
   const v1File = path.join(dir, 'v1.yaml');
   const v2File = path.join(dir, 'v2.yaml');
   await writeFile(
@@ -174,6 +174,9 @@ spec:
   assert.equal(early.code, 1);
   assert.match(early.stderr, /approval opens at the sunset/);
 
+  // The worker dies during the deprecation window; a new one picks up the durable timer.
+  await killWorker(worker, 'SIGKILL');
+  worker = await startWorker(env);
   await until((s) => phase(s, 'v1') === 'AwaitingRetirementApproval', 'sunset passed', 60_000);
   assert.ok(ruleFor(await readRoute(), '/v1'), 'the route stays until approved');
 
@@ -215,4 +218,37 @@ spec:
   assert.match(text.stdout, /v2\s+Serving/);
   const missing = await cli(['api', 'status', 'nope', '-n', ns]);
   assert.equal(missing.code, 2, missing.stderr);
+
+  // v2 is now the last serving version: it cannot be retired.
+  const last = await cli(['api', 'retire', 'orders', 'v2', '-n', ns, '--sunset', '1d']);
+  assert.equal(last.code, 1);
+  assert.match(last.stderr, /it is the last serving version/);
+});
+
+test('abort-retirement through the CLI: headers removed byte for byte, the version serves on', async () => {
+  const v3File = path.join(dir, 'v3.yaml');
+  await writeFile(
+    v3File,
+    `apiVersion: glidepath.dev/v1alpha1
+kind: ApiVersion
+metadata: { name: orders-v3, namespace: ${ns} }
+spec: { api: orders, version: v3, image: registry.local/orders:3.0, templateFrom: { deployment: orders-v2 }, route: { pathPrefix: /v3, httpRoute: { name: orders } } }
+`,
+  );
+  const intro = await cli(['api', 'introduce', '-f', v3File, '--wait', '--timeout', '120s']);
+  assert.equal(intro.code, 0, intro.stdout + intro.stderr);
+  const v2Rule = JSON.stringify(ruleFor(await readRoute(), '/v2'));
+  const bad = await cli(['api', 'retire', 'orders', 'v2', '-n', ns, '--sunset', 'someday']);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /--sunset: "someday" is neither an RFC 3339 date-time/);
+  assert.equal((await cli(['api', 'retire', 'orders', 'v2', '-n', ns, '--sunset', '2099-01-01', '--as', 'carol'])).code, 0);
+  await until((s) => s.versions.find((v) => v.version === 'v2')?.retirement?.headers === 'set', 'v2 headers set');
+  assert.notEqual(JSON.stringify(ruleFor(await readRoute(), '/v2')), v2Rule);
+  const abort = await cli(['api', 'abort-retirement', 'orders', 'v2', '-n', ns, '--as', 'dave', '--reason', 'clients still on v2']);
+  assert.equal(abort.code, 0, abort.stdout + abort.stderr);
+  await until((s) => phase(s, 'v2') === 'Serving', 'v2 serving again');
+  assert.equal(JSON.stringify(ruleFor(await readRoute(), '/v2')), v2Rule, 'the v2 rule as it was');
+  const again = await cli(['api', 'abort-retirement', 'orders', 'v2', '-n', ns]);
+  assert.equal(again.code, 1);
+  assert.match(again.stderr, /it is Serving/);
 });
