@@ -39,8 +39,20 @@ export function requiredAccess(target: ReleaseTarget): Access[] {
   return [...DEPLOYMENT_ACCESS, ...(services ? SERVICE_ACCESS : []), ...PDB_ACCESS, ...routers];
 }
 
-/** All permissions the release activities may need. */
-export const ALL_ACCESS: Access[] = unique([...DEPLOYMENT_ACCESS, ...SERVICE_ACCESS, ...PDB_ACCESS, ...Object.values(ROUTER_ACCESS).flat()]);
+/**
+ * API versions (activities/versioning/): server-side apply of a version's Deployment, Service and own
+ * Ingress (`create` when new, else `patch`), scale-down by patch, deleting a version's Ingress, and
+ * read-modify-write of the API's HTTPRoute.
+ */
+export const VERSIONING_ACCESS: Access[] = [
+  ...['get', 'create', 'patch'].map((verb) => ({ group: 'apps', resource: 'deployments', verb })),
+  ...['get', 'create', 'patch'].map((verb) => ({ group: '', resource: 'services', verb })),
+  ...['get', 'create', 'patch', 'delete'].map((verb) => ({ group: 'networking.k8s.io', resource: 'ingresses', verb })),
+  ...readUpdate('gateway.networking.k8s.io', 'httproutes'),
+];
+
+/** All permissions the release and API-version activities may need. */
+export const ALL_ACCESS: Access[] = unique([...DEPLOYMENT_ACCESS, ...SERVICE_ACCESS, ...PDB_ACCESS, ...Object.values(ROUTER_ACCESS).flat(), ...VERSIONING_ACCESS]);
 
 /** Each permission once (routers may share a resource: nginx and alb both use Ingresses). */
 function unique(list: Access[]): Access[] {
@@ -53,10 +65,14 @@ function unique(list: Access[]): Access[] {
   });
 }
 
-/** Beyond the workload activities, the worker needs: preflight's own reviews, and Secret-valued analysis args (workers/deps.ts). */
+/** Beyond the workload activities, the worker needs: preflight's own reviews, Secret-valued analysis args (workers/deps.ts) and the job provider's Jobs. */
 export const WORKER_EXTRA_ACCESS: Access[] = [
   { group: 'authorization.k8s.io', resource: 'selfsubjectaccessreviews', verb: 'create' },
   { group: '', resource: 'secrets', verb: 'get' },
+  // The job metric provider (activities/metrics/job.ts): create the Job, poll its status, delete it.
+  { group: 'batch', resource: 'jobs', verb: 'create' },
+  { group: 'batch', resource: 'jobs', verb: 'delete' },
+  { group: 'batch', resource: 'jobs/status', verb: 'get' },
 ];
 
 export function describeAccess(a: Access): string {

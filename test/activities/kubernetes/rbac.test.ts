@@ -1,22 +1,29 @@
 /**
  * deploy/rbac.yaml against the real apiserver (RBAC enforced): the activities run as the
  * glidepath-worker ServiceAccount with a TokenRequest token and succeed; a ClusterRole missing a
- * verb makes preflight fail with a non-retryable Forbidden naming that verb. Also checks that the
+ * verb makes preflight fail with a non-retryable Forbidden naming that verb. The API-version
+ * activities run as the same ServiceAccount. Also checks that the
  * ClusterRole grants exactly what activities/kubernetes/access.ts says the activities use.
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { after, before, describe, test } from 'node:test';
-import { KubeConfig, KubernetesObjectApi, PatchStrategy, type KubernetesObject, type V1ClusterRole, type V1Deployment, type V1PolicyRule } from '@kubernetes/client-node';
+import { BatchV1Api, CustomObjectsApi, KubeConfig, KubernetesObjectApi, NetworkingV1Api, PatchStrategy, type KubernetesObject, type V1ClusterRole, type V1Deployment, type V1PolicyRule } from '@kubernetes/client-node';
 import { ApplicationFailure } from '@temporalio/common';
 import { parseAllDocuments } from 'yaml';
 import { ALL_ACCESS, createKubernetesWorkload } from '../../../activities/kubernetes/index.ts';
 import { WORKER_EXTRA_ACCESS, type Access } from '../../../activities/kubernetes/access.ts';
 import { NEW_IMAGE, STABLE_IMAGE, TestCluster, imageOf, target } from './cluster.ts';
+import { createVersioningActivities } from '../../../activities/versioning/index.ts';
+import { createJobProvider } from '../../../activities/metrics/job.ts';
+import type { MetricSpec } from '../../../spec/types.ts';
+import { parseApiVersion, type ApiVersionPlan } from '../../../spec/api-version.ts';
 
 const cluster = new TestCluster();
 const objects = KubernetesObjectApi.makeApiClient(cluster.kc);
+const customApi = cluster.kc.makeApiClient(CustomObjectsApi);
+const netApi = cluster.kc.makeApiClient(NetworkingV1Api);
 const deployDir = new URL('../../../deploy/', import.meta.url);
 const created: KubernetesObject[] = []; // cluster-scoped or outside test namespaces: deleted at the end
 
@@ -118,6 +125,68 @@ describe('RBAC (deploy/rbac.yaml)', () => {
     await asWorker.abortBlueGreen(t2, NEW_IMAGE);
     assert.deepEqual(await cluster.deploymentNames(ns), ['web']);
     assert.deepEqual(await cluster.serviceSelector(ns, 'web'), { app: 'web' });
+  });
+
+  test('as the glidepath-worker ServiceAccount, the API-version activities work (HTTPRoute rule and own Ingress)', async () => {
+    const ns = await cluster.namespace('rbacapi');
+    await cluster.stable(ns, { name: 'orders-v1', replicas: 2, labels: { app: 'orders', version: 'v1' } });
+    await cluster.service(ns, 'orders-v1', { app: 'orders', version: 'v1' });
+    await customApi.createNamespacedCustomObject({
+      group: 'gateway.networking.k8s.io',
+      version: 'v1',
+      plural: 'httproutes',
+      namespace: ns,
+      body: { apiVersion: 'gateway.networking.k8s.io/v1', kind: 'HTTPRoute', metadata: { name: 'orders' }, spec: { parentRefs: [{ name: 'gw' }], rules: [{ matches: [{ path: { type: 'PathPrefix', value: '/v1' } }], backendRefs: [{ name: 'orders-v1', port: 80 }] }] } },
+    });
+    await netApi.createNamespacedIngress({
+      namespace: ns,
+      body: { metadata: { name: 'orders' }, spec: { rules: [{ host: 'api.example.com', http: { paths: [{ path: '/v1', pathType: 'Prefix', backend: { service: { name: 'orders-v1', port: { number: 80 } } } }] } }] } },
+    });
+    const asWorker = createVersioningActivities(await tokenKubeConfig('glidepath-system', 'glidepath-worker'), { heartbeat: () => undefined, pollIntervalMs: 200 });
+    const version = (v: string, route: Record<string, unknown>, extra: Record<string, unknown>) => {
+      const { plan, problems } = parseApiVersion('rbac', { apiVersion: 'glidepath.dev/v1alpha1', kind: 'ApiVersion', metadata: { name: `orders-${v}`, namespace: ns }, spec: { api: 'orders', version: v, route, ...extra } });
+      assert.deepEqual(problems, []);
+      return plan as ApiVersionPlan;
+    };
+    const v1 = version('v1', { pathPrefix: '/v1', httpRoute: { name: 'orders' } }, { existing: { deployment: 'orders-v1', service: 'orders-v1' } });
+    const v2 = version('v2', { pathPrefix: '/v2', httpRoute: { name: 'orders' } }, { image: NEW_IMAGE, templateFrom: { deployment: 'orders-v1' }, replicas: 1 });
+    const v3 = version('v3', { pathPrefix: '/v3', ingress: { name: 'orders' } }, { image: NEW_IMAGE, templateFrom: { deployment: 'orders-v1' }, replicas: 1 });
+
+    assert.deepEqual(await asWorker.registerVersion(v1), { replicas: 2 });
+    assert.deepEqual(await asWorker.deployVersion(v2), { replicas: 1 }); // creates Deployment and Service
+    assert.deepEqual(await asWorker.addVersionRoute(v2), { changed: true }); // HTTPRoute update
+    assert.equal((await asWorker.setDeprecationHeaders(v1, { Deprecation: '@1767225600', Sunset: 'Thu, 01 Jan 2026 00:00:00 GMT' })).supported, true);
+    assert.deepEqual(await asWorker.removeVersionRoute(v1), { changed: true });
+    assert.deepEqual(await asWorker.scaleDownVersion(v1), { previousReplicas: 2 });
+    assert.deepEqual(await asWorker.deployVersion(v3), { replicas: 1 });
+    assert.deepEqual(await asWorker.addVersionRoute(v3), { changed: true }); // the version's own Ingress (create)
+    assert.deepEqual(await asWorker.removeVersionRoute(v3), { changed: true }); // ... and delete
+    assert.deepEqual(
+      (await netApi.listNamespacedIngress({ namespace: ns })).items.map((i) => i.metadata?.name),
+      ['orders'],
+      'the version Ingress was created and deleted as the worker; the API Ingress stays',
+    );
+  });
+
+  test('as the glidepath-worker ServiceAccount, the job metric provider creates, polls and deletes its Job', async () => {
+    const ns = await cluster.namespace('rbacjob');
+    for (let i = 0; i < 100; i++) {
+      if ((await cluster.core.listNamespacedServiceAccount({ namespace: ns })).items.some((a) => a.metadata?.name === 'default')) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const provider = createJobProvider(await tokenKubeConfig('glidepath-system', 'glidepath-worker'), { pollIntervalMs: 250 });
+    const metric: MetricSpec = {
+      name: 'smoke',
+      failureLimit: 0,
+      inconclusiveLimit: 0,
+      consecutiveErrorLimit: 4,
+      dryRun: false,
+      provider: { job: { spec: { backoffLimit: 0, template: { spec: { restartPolicy: 'Never', containers: [{ name: 'smoke', image: 'registry.local/smoke:1' }] } } } } },
+    };
+    const value = await provider.measure(metric, { args: {}, signal: new AbortController().signal, namespace: ns, releaseId: `release-${ns}-web`, measurement: 1 });
+    assert.equal(value, 1, 'the Job completed and was read as the worker');
+    const left = await cluster.kc.makeApiClient(BatchV1Api).listNamespacedJob({ namespace: ns });
+    assert.deepEqual(left.items.filter((j) => !j.metadata?.deletionTimestamp).map((j) => j.metadata?.name), [], 'deleted as the worker');
   });
 
   for (const [missing, routing] of [
