@@ -8,6 +8,7 @@
  */
 import { z } from 'zod';
 import { parseDuration } from './duration.ts';
+import { DNS1123, dns1123, imageRef } from './fields.ts';
 import { formatProblem, pathOf, SpecError, type SourceDoc, type SpecProblem } from './normalize.ts';
 import { RELEASE_API_VERSION } from './schema.ts';
 
@@ -15,18 +16,10 @@ z.config({ jitless: true });
 
 export const API_VERSION_KIND = 'ApiVersion';
 
-const DNS1123 = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
-const dns1123 = z.string().max(63).regex(DNS1123, 'must be a DNS-1123 label (lowercase letters, digits, "-")');
 
 /** A path prefix such as `/v2`: starts with `/`, no trailing `/`, not `/` alone, no query or fragment. */
 export const PATH_PREFIX = /^(\/[A-Za-z0-9._~!$&'()*+,;=:@%-]+)+$/;
 
-const imageRef = z
-  .string()
-  .regex(
-    /^(?:[a-zA-Z0-9.-]+(?::\d+)?\/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*(?::[\w][\w.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$/,
-    'must be an image reference such as registry.example.com/team/app:v2 or app@sha256:<64 hex>',
-  );
 
 const port = z.number().int().min(1).max(65535);
 

@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { parseDuration } from './duration.ts';
 import { parseCondition } from './condition.ts';
 import { templateProblems, type TextKind } from './template.ts';
-import { dns1123 } from './fields.ts';
+import { dns1123, imageRef } from './fields.ts';
 import { routeStepProblems, type RouteStep } from './route-steps.ts';
 import { routerNeedsServices, trafficRoutingSchema } from './traffic-routing.ts';
 
@@ -36,14 +36,6 @@ const condition = z.string().superRefine((v, ctx) => {
     ctx.addIssue({ code: 'custom', message: (err as Error).message });
   }
 });
-
-// Image references: [registry[:port]/]path[:tag][@sha256:digest]
-const imageRef = z
-  .string()
-  .regex(
-    /^(?:[a-zA-Z0-9.-]+(?::\d+)?\/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*(?::[\w][\w.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$/,
-    'must be an image reference such as registry.example.com/team/app:v2 or app@sha256:<64 hex>',
-  );
 
 const metadata = z.strictObject({
   name: dns1123,

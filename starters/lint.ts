@@ -1,18 +1,33 @@
-/** `glidepath lint -f FILE...`: exit 0 valid, 1 invalid (a line per problem), 2 usage error. */
+/**
+ * `glidepath lint -f FILE...`: exit 0 valid, 1 invalid (a line per problem), 2 usage error. Reads a
+ * release (Release, or Rollout + AnalysisTemplates) or an `ApiVersion` document.
+ */
 import type { Command } from 'commander';
 import { SpecError, formatProblem } from '../spec/normalize.ts';
-import { loadPlan } from './spec-files.ts';
+import { API_VERSION_KIND, loadApiVersion } from '../spec/api-version.ts';
+import { loadPlan, readSpecDocs } from './spec-files.ts';
 import { EXIT, type Output, print } from './output.ts';
 
 export function registerLint(program: Command): void {
   program
     .command('lint')
-    .description('check release specs and Argo Rollouts manifests without starting anything')
-    .requiredOption('-f, --file <file...>', 'spec files (Release, or Rollout + AnalysisTemplates); several allowed')
+    .description('check release specs, Argo Rollouts manifests and ApiVersion documents without starting anything')
+    .requiredOption('-f, --file <file...>', 'spec files (Release, or Rollout + AnalysisTemplates, or one ApiVersion); several allowed')
     .option('--image <ref>', 'image to release, overriding the spec')
     .action(async (opts: { file: string[]; image?: string }, cmd: Command) => {
       const output = cmd.optsWithGlobals<{ output: Output }>().output;
       try {
+        const { docs, problems } = await readSpecDocs(opts.file);
+        if (problems.length > 0) throw new SpecError(problems);
+        if (docs.some((d) => (d.doc as { kind?: unknown } | null)?.kind === API_VERSION_KIND)) {
+          if (opts.image) throw new SpecError([{ source: opts.file.join(','), path: '--image', message: 'applies to releases, not to ApiVersion documents', usage: true }]);
+          const v = loadApiVersion(docs);
+          print(output, { valid: true, api: `${v.namespace}/${v.api}`, version: v.version, route: v.route.pathPrefix }, () =>
+            `${opts.file.join(', ')}: valid (ApiVersion ${v.version} of ${v.namespace}/${v.api} at ${v.route.pathPrefix}, ${v.source === 'new' ? `new Deployment ${v.deployment}` : `registers Deployment ${v.deployment}`})`,
+          );
+          process.exitCode = EXIT.ok;
+          return;
+        }
         const plan = await loadPlan(opts.file, opts.image ? { image: opts.image } : {});
         print(output, { valid: true, release: `${plan.namespace}/${plan.name}`, strategy: plan.strategy.type, image: plan.image }, () =>
           `${opts.file.join(', ')}: valid (${plan.strategy.type} release of ${plan.namespace}/${plan.workload.name} to ${plan.image})`,

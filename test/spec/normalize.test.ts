@@ -1,6 +1,8 @@
 /** Spec validation and the Argo Rollouts import: valid files become plans, invalid ones name every problem. */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -122,4 +124,16 @@ test('glidepath lint exits 0 valid, 1 invalid, 2 usage', async () => {
   await assert.rejects(run(cli, ['lint', '-f', '/nonexistent.yaml']), (err: { code: number }) => err.code === 2);
   const json = await run(cli, ['-o', 'json', 'lint', '-f', file('examples/argo-rollout.yaml')]);
   assert.deepEqual(JSON.parse(json.stdout), { valid: true, release: 'shop/checkout', strategy: 'canary', image: 'registry.local:5000/shop/checkout:1.4.0' });
+});
+
+test('glidepath lint reads ApiVersion documents: valid, and invalid with the field named', async () => {
+  const run = promisify(execFile);
+  const cli = file('bin/glidepath');
+  const ok = await run(cli, ['-o', 'json', 'lint', '-f', file('examples/api-version-v2.yaml')]);
+  assert.deepEqual(JSON.parse(ok.stdout), { valid: true, api: 'shop/orders', version: 'v2', route: '/v2' });
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'glidepath-lint-'));
+  const bad = path.join(dir, 'bad.yaml');
+  await writeFile(bad, (await readFile(file('examples/api-version-v2.yaml'), 'utf8')).replace('pathPrefix: /v2', 'pathPrefix: v2'));
+  await assert.rejects(run(cli, ['lint', '-f', bad]), (err: { code: number; stderr: string }) => err.code === 1 && /spec\.route\.pathPrefix/.test(err.stderr));
+  await assert.rejects(run(cli, ['lint', '-f', file('examples/api-version-v2.yaml'), file('examples/payment-gateway.yaml')]), (err: { code: number; stderr: string }) => err.code === 1 && /expected ApiVersion/.test(err.stderr));
 });
