@@ -1,34 +1,17 @@
 /** setHeaderRoute / setMirrorRoute steps in YAML: Argo's fields, managedRoutes, and refusal before anything runs when the router cannot serve them. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { SpecError, formatProblem, normalize } from '../../spec/normalize.ts';
+import { normalize } from '../../spec/normalize.ts';
 import { planProblems } from '../../spec/plan.ts';
+import { problems as problemsOf, release as releaseOf } from './helpers.ts';
 
 const GW = 'argoproj-labs/gatewayAPI';
 const services = { stableService: 'web-stable', canaryService: 'web-canary' };
 const istio = { istio: { virtualService: { name: 'web-vs' } }, managedRoutes: [{ name: 'hdr' }, { name: 'mirror' }] };
 
-function release(canary: Record<string, unknown>) {
-  return {
-    source: 'r.yaml',
-    doc: {
-      apiVersion: 'glidepath.dev/v1alpha1',
-      kind: 'Release',
-      metadata: { name: 'web', namespace: 'shop' },
-      spec: { workloadRef: { kind: 'Deployment', name: 'web' }, image: 'example/web:2', strategy: { canary: { ...services, ...canary } } },
-    },
-  };
-}
-
-function problems(canary: Record<string, unknown>): string[] {
-  try {
-    normalize([release(canary)]);
-  } catch (err) {
-    if (err instanceof SpecError) return err.problems.map(formatProblem);
-    throw err;
-  }
-  return [];
-}
+/** These Releases carry the services and no default steps. */
+const release = (canary: Record<string, unknown>) => releaseOf(canary, services);
+const problems = (canary: Record<string, unknown>): string[] => problemsOf(canary, services);
 
 test('Argo header and mirror steps normalise into the plan (percentage defaults to 100; an empty match removes the route)', () => {
   const plan = normalize([

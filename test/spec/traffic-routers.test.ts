@@ -1,33 +1,13 @@
 /** `trafficRouting.nginx`, `.alb` and `.smi` (Argo's fields): accepted blocks, refusals by name, and which header/mirror steps each can serve. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { SpecError, formatProblem, normalize } from '../../spec/normalize.ts';
+import { normalize } from '../../spec/normalize.ts';
 import { planProblems } from '../../spec/plan.ts';
 import { routerCapabilities, SUPPORTED_TRAFFIC_ROUTERS } from '../../spec/traffic-routing.ts';
+import { problems, release } from './helpers.ts';
 
 const services = { stableService: 'web-stable', canaryService: 'web-canary' };
 
-function release(canary: Record<string, unknown>) {
-  return {
-    source: 'r.yaml',
-    doc: {
-      apiVersion: 'glidepath.dev/v1alpha1',
-      kind: 'Release',
-      metadata: { name: 'web', namespace: 'shop' },
-      spec: { workloadRef: { kind: 'Deployment', name: 'web' }, image: 'example/web:2', strategy: { canary: { steps: [{ setWeight: 10 }], ...canary } } },
-    },
-  };
-}
-
-function problems(canary: Record<string, unknown>): string[] {
-  try {
-    normalize([release(canary)]);
-  } catch (err) {
-    if (err instanceof SpecError) return err.problems.map(formatProblem);
-    throw err;
-  }
-  return [];
-}
 
 function refused(canary: Record<string, unknown>, expected: RegExp): void {
   const found = problems(canary);

@@ -1,30 +1,10 @@
 /** `trafficRouting`: the Argo blocks this build implements validate strictly; the rest are refused by name. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { SpecError, formatProblem, normalize } from '../../spec/normalize.ts';
+import { normalize } from '../../spec/normalize.ts';
 import { planProblems } from '../../spec/plan.ts';
+import { problems, release } from './helpers.ts';
 
-function release(canary: Record<string, unknown>) {
-  return {
-    source: 'r.yaml',
-    doc: {
-      apiVersion: 'glidepath.dev/v1alpha1',
-      kind: 'Release',
-      metadata: { name: 'web', namespace: 'shop' },
-      spec: { workloadRef: { kind: 'Deployment', name: 'web' }, image: 'example/web:2', strategy: { canary: { steps: [{ setWeight: 10 }], ...canary } } },
-    },
-  };
-}
-
-function problems(canary: Record<string, unknown>): string[] {
-  try {
-    normalize([release(canary)]);
-  } catch (err) {
-    if (err instanceof SpecError) return err.problems.map(formatProblem);
-    throw err;
-  }
-  return [];
-}
 
 const services = { stableService: 'web-stable', canaryService: 'web-canary' };
 const GW = 'argoproj-labs/gatewayAPI';
