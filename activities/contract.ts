@@ -4,7 +4,7 @@
  * are idempotent: each converges the cluster to a described state and can run any number of times.
  */
 import type { BuildRequest } from './build/process.ts';
-import type { AnalysisRunResult, AnalysisRunSpec, Measurement, MetricSpec, ArgValue, TrafficRoutingSpec, WorkloadRef } from '../spec/types.ts';
+import type { AnalysisRunResult, AnalysisRunSpec, Measurement, MetricSpec, ArgValue, HeaderRoutingMatch, RouteMatch, TrafficRoutingSpec, WorkloadRef } from '../spec/types.ts';
 
 /** What every workload activity needs to know about the release; small, and free of secrets. */
 export interface ReleaseTarget {
@@ -59,8 +59,10 @@ export interface TrafficRouter {
   setWeight(target: ReleaseTarget, weight: number): Promise<void>;
   /** The weight the routing object carries now, or `undefined` when the router cannot tell. */
   verifyWeight(target: ReleaseTarget, weight: number): Promise<boolean | undefined>;
-  setHeaderRoute?(target: ReleaseTarget, route: { name: string; match: unknown[] }): Promise<void>;
-  setMirrorRoute?(target: ReleaseTarget, route: { name: string; percentage: number; match: unknown[] }): Promise<void>;
+  /** Argo's setHeaderRoute: matching requests go to the canary only; an empty match removes the route. */
+  setHeaderRoute?(target: ReleaseTarget, route: { name: string; match: HeaderRoutingMatch[] }): Promise<void>;
+  /** Argo's setMirrorRoute: `percentage` of matching requests is copied to the canary; an empty match removes it. */
+  setMirrorRoute?(target: ReleaseTarget, route: { name: string; percentage: number; match: RouteMatch[] }): Promise<void>;
   removeManagedRoutes(target: ReleaseTarget): Promise<void>;
 }
 

@@ -5,11 +5,10 @@
  * Exit codes as for releases (README): 0 done, 1 rejected by the workflow's validator, 2 invalid
  * input or usage (or no such API), 5 failed (or Temporal unreachable), 6 still running at --timeout.
  */
-import os from 'node:os';
 import type { Command } from 'commander';
-import { WithStartWorkflowOperation, WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
+import { WithStartWorkflowOperation, WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
 import { apiKey, apiWorkflowId, loadApiVersion, parseSunset, type ApiVersionPlan } from '../spec/api-version.ts';
-import { formatDuration, parseDuration } from '../spec/duration.ts';
+import { formatDuration } from '../spec/duration.ts';
 import { SpecError, formatProblem } from '../spec/normalize.ts';
 import {
   API_WORKFLOW_TYPE,
@@ -22,28 +21,13 @@ import {
   type VersionStatus,
 } from '../workflows/api-version-messages.ts';
 import { SERVICE_ATTRIBUTE } from '../workflows/messages.ts';
-import { connectClient, temporalSettings, uiLink, type TemporalSettings } from '../workers/config.ts';
-import { CliExit } from './release.ts';
+import { uiLink } from '../workers/config.ts';
 import { readSpecDocs } from './spec-files.ts';
-import { EXIT, print, type Output } from './output.ts';
+import { CliExit, context, duration, identity, type Ctx } from './command.ts';
+import { EXIT, print } from './output.ts';
 
-interface Ctx {
-  output: Output;
-  settings: TemporalSettings;
-  client: Client;
-}
 
-const identity = (as: string | undefined): string => as ?? process.env.GLIDEPATH_USER ?? os.userInfo().username;
 
-async function context(cmd: Command): Promise<Ctx> {
-  const output = cmd.optsWithGlobals<{ output: Output }>().output;
-  const settings = temporalSettings();
-  try {
-    return { output, settings, client: await connectClient(settings) };
-  } catch (err) {
-    throw new CliExit(EXIT.failed, `cannot reach Temporal at ${settings.address} (TEMPORAL_ADDRESS): ${(err as Error).message}`);
-  }
-}
 
 async function loadPlan(files: string[]): Promise<ApiVersionPlan> {
   const { docs, problems } = await readSpecDocs(files);
@@ -123,13 +107,6 @@ async function follow(ctx: Ctx, id: string, version: string, goal: string, timeo
   }
 }
 
-function duration(name: string, value: string): number {
-  try {
-    return parseDuration(value);
-  } catch (err) {
-    throw new CliExit(EXIT.usage, `${name}: ${(err as Error).message}`);
-  }
-}
 
 export function registerApi(program: Command): void {
   const api = program.command('api').description('run API versions side by side: introduce a version, retire an old one (deprecation, sunset, approval)');

@@ -1,7 +1,8 @@
 /** The `glidepath` CLI. Usage errors exit 2; each command documents its other exit codes. */
 import { Command, CommanderError, Option } from 'commander';
 import { registerLint } from './lint.ts';
-import { CliExit, registerRelease } from './release.ts';
+import { CliExit } from './command.ts';
+import { registerRelease } from './release.ts';
 import { registerCodecServer } from './codec-server.ts';
 import { registerApi } from './api.ts';
 import { EXIT } from './output.ts';

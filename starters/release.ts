@@ -4,46 +4,22 @@
  * already in flight), 2 invalid input or usage, 3 rolled back, 4 aborted, 5 failed, 6 still running
  * when --timeout passed (the release goes on).
  */
-import os from 'node:os';
 import { Option, type Command } from 'commander';
-import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
+import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
 import { SpecError, formatProblem } from '../spec/normalize.ts';
-import { parseDuration, formatDuration } from '../spec/duration.ts';
+import { formatDuration } from '../spec/duration.ts';
 import { PHASES, SETTLED_PHASES, releaseWorkflowId, serviceKey, type Phase } from '../spec/types.ts';
 import { UPDATES, statusQuery, SERVICE_ATTRIBUTE, type Action, type ReleaseStatus } from '../workflows/messages.ts';
-import { connectClient, temporalSettings, uiLink, type TemporalSettings } from '../workers/config.ts';
+import { uiLink } from '../workers/config.ts';
 import { loadPlan } from './spec-files.ts';
-import { EXIT, print, type Output } from './output.ts';
+import { CliExit, context, duration, identity, type Ctx } from './command.ts';
+import { EXIT, print } from './output.ts';
 
-class CliExit extends Error {
-  readonly code: number;
-  constructor(code: number, message: string) {
-    super(message);
-    this.code = code;
-  }
-}
 
 const OUTCOME_EXIT: Partial<Record<Phase, number>> = { Promoted: EXIT.ok, RolledBack: EXIT.rolledBack, Aborted: EXIT.aborted, Failed: EXIT.failed };
 
-function identity(as: string | undefined): string {
-  return as ?? process.env.GLIDEPATH_USER ?? os.userInfo().username;
-}
 
-interface Ctx {
-  output: Output;
-  settings: TemporalSettings;
-  client: Client;
-}
 
-async function context(cmd: Command): Promise<Ctx> {
-  const output = cmd.optsWithGlobals<{ output: Output }>().output;
-  const settings = temporalSettings();
-  try {
-    return { output, settings, client: await connectClient(settings) };
-  } catch (err) {
-    throw new CliExit(EXIT.failed, `cannot reach Temporal at ${settings.address} (TEMPORAL_ADDRESS): ${(err as Error).message}`);
-  }
-}
 
 /** A release named by workflow ID, or by its spec file (-f). */
 async function releaseId(id: string | undefined, files: string[] | undefined): Promise<string> {
@@ -119,13 +95,6 @@ async function follow(ctx: Ctx, id: string, timeoutMs: number | undefined, live:
   }
 }
 
-function duration(name: string, value: string): number {
-  try {
-    return parseDuration(value);
-  } catch (err) {
-    throw new CliExit(EXIT.usage, `${name}: ${(err as Error).message}`);
-  }
-}
 
 export function registerRelease(program: Command): void {
   const release = program.command('release').description('start, follow and steer releases');
@@ -254,4 +223,3 @@ export function registerRelease(program: Command): void {
   }
 }
 
-export { CliExit };

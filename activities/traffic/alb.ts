@@ -24,7 +24,6 @@ import {
   setAnnotations,
   setManagedNames,
   updateObject,
-  type HeaderRoutingMatch,
   type IngressPath,
   type RouterOptions,
   type RoutingObject,
@@ -215,7 +214,7 @@ export function createAlbRouter(kc: KubeConfig, opts: RouterOptions = {}): Traff
     /** Argo's header route: actions.<name> (canary 100 %), conditions.<name> (http-header, exact values), a `/*` path first; an empty match removes it. */
     async setHeaderRoute(target, spec) {
       const c = config(target);
-      const match = spec.match as HeaderRoutingMatch[];
+      const match = spec.match;
       if (match.length > 0 && !/^[a-z]([-a-z0-9]*[a-z0-9])?$/.test(spec.name)) {
         throw invalidRouting(`header route "${spec.name}": the alb router names an Ingress backend after the route, which must be a DNS-1035 label (lowercase letters, digits, "-", starting with a letter)`);
       }

@@ -111,25 +111,8 @@ function canonical(v: unknown): unknown {
   return v;
 }
 
-/** Argo's `StringMatch`: exactly one of exact, prefix, regex. */
-export interface StringMatch {
-  exact?: string;
-  prefix?: string;
-  regex?: string;
-}
-
-/** Argo's `setHeaderRoute.match[]` entry. */
-export interface HeaderRoutingMatch {
-  headerName: string;
-  headerValue: StringMatch;
-}
-
-/** Argo's `setMirrorRoute.match[]` entry. */
-export interface RouteMatch {
-  method?: StringMatch;
-  path?: StringMatch;
-  headers?: Record<string, StringMatch>;
-}
+/** Argo's match shapes, as the plan carries them. */
+export type { HeaderRoutingMatch, RouteMatch, StringMatch } from '../../spec/types.ts';
 
 export function invalidRouting(message: string): ApplicationFailure {
   return ApplicationFailure.nonRetryable(message, ErrorType.InvalidSpec);

@@ -19,7 +19,6 @@ import {
   sameJson,
   setManagedNames,
   updateObject,
-  type HeaderRoutingMatch,
   type ObjectRef,
   type RouterOptions,
   type RoutingObject,
@@ -152,7 +151,7 @@ export function createGatewayApiRouter(kc: KubeConfig, opts: GatewayApiRouterOpt
     /** A managed rule, first in rules[], sending requests whose headers match to the canary only (empty match removes it). */
     async setHeaderRoute(target, spec) {
       const block = gatewayApiRouting(target);
-      const match = spec.match as HeaderRoutingMatch[];
+      const match = spec.match;
       for (const r of routeNames(block)) {
         if (!r.useHeaderRoutes) continue;
         await updateObject(

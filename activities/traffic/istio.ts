@@ -20,9 +20,7 @@ import {
   sameJson,
   setManagedNames,
   updateObject,
-  type HeaderRoutingMatch,
   type ObjectRef,
-  type RouteMatch,
   type RouterOptions,
   type RoutingObject,
   type StringMatch,
@@ -297,7 +295,7 @@ export function createIstioRouter(kc: KubeConfig, opts: IstioRouterOptions = {})
     verifyWeight,
 
     async setHeaderRoute(target, route) {
-      const match = route.match as HeaderRoutingMatch[];
+      const match = route.match;
       const c = classify(target, istioRouting(target));
       await upsertManaged(
         target,
@@ -314,7 +312,7 @@ export function createIstioRouter(kc: KubeConfig, opts: IstioRouterOptions = {})
     },
 
     async setMirrorRoute(target, route) {
-      const match = route.match as RouteMatch[];
+      const match = route.match;
       const c = classify(target, istioRouting(target));
       await upsertManaged(
         target,

@@ -30,7 +30,6 @@ import {
   updateObject,
   INGRESS_API_VERSION,
   OWNED_LABELS,
-  type HeaderRoutingMatch,
   type IngressSpec,
   type RouterOptions,
   type RoutingObject,
@@ -215,7 +214,7 @@ export function createNginxRouter(kc: KubeConfig, opts: RouterOptions = {}): Tra
     async setHeaderRoute(target, spec) {
       const block = nginxRouting(target);
       const keys = keysOf(block);
-      const match = spec.match as HeaderRoutingMatch[];
+      const match = spec.match;
       const user = userAnnotations(block, annotationPrefix(block.annotationPrefix, NGINX_ANNOTATION_PREFIX));
       if (match.length > 0) {
         const taken = [keys.byHeader, keys.byHeaderValue, keys.byHeaderPattern].filter((key) => key in user);
