@@ -17,6 +17,7 @@ import { after, before, test } from 'node:test';
 import { AppsV1Api, CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
 import { Client, Connection } from '@temporalio/client';
 import { apiStatusQuery, type ApiStatus } from '../../workflows/api-version-messages.ts';
+import { untilQuery } from '../support/poll.ts';
 import { cli as runCli, findDeployment, killWorker, randomSuffix, startWorker, suiteEnv, temporalAddress } from './support.ts';
 
 const run = promisify(execFile);
@@ -41,20 +42,12 @@ const readRoute = async (): Promise<Route> => (await custom.getNamespacedCustomO
 const ruleFor = (r: Route, p: string) => r.spec.rules.find((x) => x.matches?.some((m) => m.path?.value === p));
 const cli = (args: string[]) => runCli(env, args);
 
-async function until(pred: (s: ApiStatus) => boolean, what: string, timeoutMs = 90_000): Promise<ApiStatus> {
-  const end = Date.now() + timeoutMs;
-  let last: ApiStatus | undefined;
-  for (;;) {
-    try {
-      last = await client.workflow.getHandle(id).query(apiStatusQuery);
-      if (pred(last)) return last;
-    } catch (err) {
-      if (Date.now() > end) throw err;
-    }
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(last?.versions.map((v) => [v.version, v.phase, v.message]))}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
+const until = (pred: (s: ApiStatus) => boolean, what: string, timeoutMs = 90_000): Promise<ApiStatus> =>
+  untilQuery(client.workflow.getHandle(id), apiStatusQuery, pred, what, {
+    timeoutMs,
+    intervalMs: 200,
+    show: (last) => JSON.stringify(last?.versions.map((v) => [v.version, v.phase, v.message])),
+  });
 const phase = (s: ApiStatus, v: string) => s.versions.find((x) => x.version === v)?.phase;
 
 before(async () => {

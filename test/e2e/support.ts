@@ -9,6 +9,7 @@ import { promisify } from 'node:util';
 import type { AppsV1Api, V1Deployment } from '@kubernetes/client-node';
 import type { Client } from '@temporalio/client';
 import { statusQuery, type ReleaseStatus } from '../../workflows/messages.ts';
+import { untilQuery } from '../support/poll.ts';
 
 const run = promisify(execFile);
 export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -76,18 +77,7 @@ export async function cli(env: NodeJS.ProcessEnv, args: string[]): Promise<CliRe
 
 /** Polls the release's status query until `pred` holds. */
 export async function untilStatus(client: Client, id: string, pred: (s: ReleaseStatus) => boolean, what: string, timeoutMs = 90_000): Promise<ReleaseStatus> {
-  const end = Date.now() + timeoutMs;
-  let last: ReleaseStatus | undefined;
-  for (;;) {
-    try {
-      last = await client.workflow.getHandle(id).query(statusQuery);
-      if (pred(last)) return last;
-    } catch (err) {
-      if (Date.now() > end) throw err;
-    }
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}: ${last?.phase} ${last?.message}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
+  return untilQuery(client.workflow.getHandle(id), statusQuery, pred, what, { timeoutMs, intervalMs: 200, show: (last) => `${last?.phase} ${last?.message}` });
 }
 
 /** The stable workload the suites release: Deployment `web` (4 replicas, v1, a readiness probe, as preflight requires). */

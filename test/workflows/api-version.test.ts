@@ -25,6 +25,7 @@ import {
   type VersionStatus,
 } from '../../workflows/api-version-messages.ts';
 import { registerSearchAttributes } from '../../workers/search-attributes.ts';
+import { untilQuery } from '../support/poll.ts';
 import { createTimeSkippingEnv } from '../support/time-skipping.ts';
 import { Harness, causeOf, recordHistory } from './harness.ts';
 
@@ -123,20 +124,9 @@ async function startApi(api: string, o: { historyLimit?: number; stubs?: Partial
 const trace = (h: WorkflowHandle): string[] => (calls.get(h.workflowId) ?? []).map((c) => `${c.name}(${c.version})`);
 const versionOf = (s: ApiStatus, v: string): VersionStatus | undefined => s.versions.find((x) => x.version === v);
 
-async function until(h: WorkflowHandle, pred: (s: ApiStatus) => boolean, what: string, timeoutMs = 15_000): Promise<ApiStatus> {
-  const end = Date.now() + timeoutMs;
-  let last: ApiStatus | undefined;
-  for (;;) {
-    try {
-      last = await h.query(apiStatusQuery);
-      if (pred(last)) return last;
-    } catch (err) {
-      if (Date.now() > end) throw err;
-    }
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(last?.versions.map((v) => [v.version, v.phase, v.message]))}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+const showVersions = (last: ApiStatus | undefined): string => JSON.stringify(last?.versions.map((v) => [v.version, v.phase, v.message]));
+const until = (h: WorkflowHandle, pred: (s: ApiStatus) => boolean, what: string, timeoutMs = 15_000): Promise<ApiStatus> =>
+  untilQuery(h, apiStatusQuery, pred, what, { timeoutMs, intervalMs: 50, show: showVersions });
 
 const phaseIs = (version: string, phase: string) => (s: ApiStatus) => versionOf(s, version)?.phase === phase;
 

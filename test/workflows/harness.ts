@@ -15,6 +15,7 @@ import type { ReleaseActivities } from '../../activities/index.ts';
 import { statusQuery, type ReleaseStatus } from '../../workflows/messages.ts';
 import type { release } from '../../workflows/release.ts';
 import { releaseWorkflowId, type AnalysisRunSpec, type CanaryStep, type Measurement, type MetricSpec, type ReleasePlan, type Strategy } from '../../spec/types.ts';
+import { untilQuery } from '../support/poll.ts';
 import { createTimeSkippingEnv } from '../support/time-skipping.ts';
 import { registerSearchAttributes } from '../../workers/search-attributes.ts';
 
@@ -140,18 +141,7 @@ export function causeOf(err: unknown): string {
 
 /** Polls the status query (real time; time skipping is locked meanwhile) until `pred` holds. */
 export async function waitForStatus(handle: WorkflowHandle, pred: (s: ReleaseStatus) => boolean, what: string, timeoutMs = 15_000): Promise<ReleaseStatus> {
-  const deadline = Date.now() + timeoutMs;
-  let last: ReleaseStatus | undefined;
-  for (;;) {
-    try {
-      last = await handle.query(statusQuery);
-      if (pred(last)) return last;
-    } catch (err) {
-      if (Date.now() > deadline) throw err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; last status: ${JSON.stringify(last && { phase: last.phase, step: last.step, message: last.message })}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  return untilQuery(handle, statusQuery, pred, what, { timeoutMs, intervalMs: 50, show: (last) => `last status ${JSON.stringify(last && { phase: last.phase, step: last.step, message: last.message })}` });
 }
 
 /** Saves the history as `<workflowId>.binpb`: replay needs the workflow ID the history ran under. */
