@@ -74,8 +74,9 @@ export async function updateObject(k: KubeClients, ref: ObjectRef, mutate: (obj:
   }
 }
 
-export function managedNames(obj: RoutingObject): string[] {
-  const raw = obj.metadata?.annotations?.[MANAGED_ROUTES_ANNOTATION];
+/** The names recorded in `annotation` (default: the routers' managed routes). */
+export function managedNames(obj: RoutingObject, annotation = MANAGED_ROUTES_ANNOTATION): string[] {
+  const raw = obj.metadata?.annotations?.[annotation];
   if (!raw) return [];
   try {
     const parsed: unknown = JSON.parse(raw);
@@ -85,11 +86,11 @@ export function managedNames(obj: RoutingObject): string[] {
   }
 }
 
-export function setManagedNames(obj: RoutingObject, names: string[]): void {
+export function setManagedNames(obj: RoutingObject, names: string[], annotation = MANAGED_ROUTES_ANNOTATION): void {
   obj.metadata ??= {};
   const annotations = { ...(obj.metadata.annotations ?? {}) };
-  if (names.length === 0) delete annotations[MANAGED_ROUTES_ANNOTATION];
-  else annotations[MANAGED_ROUTES_ANNOTATION] = JSON.stringify(names);
+  if (names.length === 0) delete annotations[annotation];
+  else annotations[annotation] = JSON.stringify(names);
   obj.metadata.annotations = annotations;
 }
 

@@ -14,7 +14,7 @@ import { createKubeClients, type KubeClients } from '../kubernetes/client.ts';
 import { activityHeartbeat, cancellationSignal, type Heartbeat } from '../kubernetes/context.ts';
 import { isNotFound } from '../kubernetes/errors.ts';
 import { waitForRollout } from '../kubernetes/rollout.ts';
-import { readObject, sameJson, updateObject, type ObjectRef, type RoutingObject } from '../traffic/common.ts';
+import { invalidRouting, managedNames, readObject, sameJson, setManagedNames, updateObject, type ObjectRef, type RoutingObject } from '../traffic/common.ts';
 import {
   API_ANNOTATIONS,
   FIELD_MANAGER,
@@ -45,28 +45,9 @@ export const INGRESS_HEADERS_NOTE =
 
 const MERGE_PATCH = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 
-function invalid(message: string): ApplicationFailure {
-  return ApplicationFailure.nonRetryable(message, ErrorType.InvalidSpec);
-}
-
-function managedRules(obj: RoutingObject): string[] {
-  const raw = obj.metadata?.annotations?.[API_ANNOTATIONS.versionRoutes];
-  if (!raw) return [];
-  try {
-    const parsed: unknown = JSON.parse(raw);
-    return Array.isArray(parsed) ? parsed.filter((n): n is string => typeof n === 'string') : [];
-  } catch {
-    return [];
-  }
-}
-
-function setManagedRules(obj: RoutingObject, names: string[]): void {
-  obj.metadata ??= {};
-  const annotations = { ...(obj.metadata.annotations ?? {}) };
-  if (names.length === 0) delete annotations[API_ANNOTATIONS.versionRoutes];
-  else annotations[API_ANNOTATIONS.versionRoutes] = JSON.stringify(names);
-  obj.metadata.annotations = annotations;
-}
+/** This API's version rules on an HTTPRoute, apart from a canary's managed routes on the same route. */
+const managedRules = (obj: RoutingObject): string[] => managedNames(obj, API_ANNOTATIONS.versionRoutes);
+const setManagedRules = (obj: RoutingObject, names: string[]): void => setManagedNames(obj, names, API_ANNOTATIONS.versionRoutes);
 
 export function createVersioningActivities(kc: KubeConfig, opts: VersioningOptions = {}) {
   const k: KubeClients = createKubeClients(kc, { requestTimeoutMs: opts.requestTimeoutMs ?? 15_000, signal: opts.signal });
@@ -74,7 +55,7 @@ export function createVersioningActivities(kc: KubeConfig, opts: VersioningOptio
   const heartbeat = opts.heartbeat ?? activityHeartbeat;
 
   const httpRouteRef = (p: ApiVersionPlan): ObjectRef & { namespace: string } => {
-    if (p.route.kind !== 'httpRoute') throw invalid('not an HTTPRoute version');
+    if (p.route.kind !== 'httpRoute') throw invalidRouting('not an HTTPRoute version');
     return { apiVersion: gatewayVersion, kind: 'HTTPRoute', resource: 'httproutes.gateway.networking.k8s.io', namespace: p.route.namespace, name: p.route.name };
   };
   const ingressRef = (namespace: string, name: string): ObjectRef => ({ apiVersion: 'networking.k8s.io/v1', kind: 'Ingress', resource: 'ingresses.networking.k8s.io', namespace, name });
@@ -98,7 +79,7 @@ export function createVersioningActivities(kc: KubeConfig, opts: VersioningOptio
 
   /** Refuses to take over an object of that name that Glidepath did not create for this version. */
   const ensureOwnable = (obj: { metadata?: { labels?: Record<string, string> } } | undefined, what: string, p: ApiVersionPlan): void => {
-    if (obj && !isManaged(obj, p)) throw invalid(`${what} already exists and was not created by Glidepath for ${p.api} ${p.version}; choose another version name or remove it`);
+    if (obj && !isManaged(obj, p)) throw invalidRouting(`${what} already exists and was not created by Glidepath for ${p.api} ${p.version}; choose another version name or remove it`);
   };
 
   /** The rules of the HTTPRoute that serve this version: its named rule (new) or the rules routing its path to its Service (existing). */
@@ -121,9 +102,9 @@ export function createVersioningActivities(kc: KubeConfig, opts: VersioningOptio
         const managed = managedRules(route);
         const name = ruleName(p);
         const at = rules.findIndex((r) => r.name === name);
-        if (at >= 0 && !managed.includes(name)) throw invalid(`HTTPRoute ${ref.namespace}/${ref.name} already has a rule "${name}" that Glidepath did not add`);
+        if (at >= 0 && !managed.includes(name)) throw invalidRouting(`HTTPRoute ${ref.namespace}/${ref.name} already has a rule "${name}" that Glidepath did not add`);
         const clash = rules.find((r, i) => i !== at && matchesPath(r, p.route.pathPrefix));
-        if (clash) throw invalid(`HTTPRoute ${ref.namespace}/${ref.name} already routes ${p.route.pathPrefix} (rule ${clash.name ?? `#${rules.indexOf(clash)}`}); a version's path must be its own`);
+        if (clash) throw invalidRouting(`HTTPRoute ${ref.namespace}/${ref.name} already routes ${p.route.pathPrefix} (rule ${clash.name ?? `#${rules.indexOf(clash)}`}); a version's path must be its own`);
         const wanted = buildVersionRule(p, ref.namespace);
         const current = rules[at];
         if (current) {
@@ -150,7 +131,7 @@ export function createVersioningActivities(kc: KubeConfig, opts: VersioningOptio
 
   /** The host and class of a new version's Ingress: the plan's, else the API's named Ingress's. */
   const ingressShape = async (p: ApiVersionPlan): Promise<{ host: string | undefined; className: string | undefined }> => {
-    if (p.route.kind !== 'ingress') throw invalid('not an Ingress version');
+    if (p.route.kind !== 'ingress') throw invalidRouting('not an Ingress version');
     if (p.route.host !== undefined && p.route.className !== undefined) return { host: p.route.host, className: p.route.className };
     const base = await find<V1Ingress>(ingressRef(p.namespace, p.route.name));
     if (!base && p.route.host === undefined) throw ApplicationFailure.nonRetryable(`Ingress ${p.namespace}/${p.route.name} not found and no route.ingress.host given`, ErrorType.NotFound);
@@ -164,7 +145,7 @@ export function createVersioningActivities(kc: KubeConfig, opts: VersioningOptio
     const { host, className } = await ingressShape(p);
     const base = await find<V1Ingress>(ingressRef(p.namespace, p.route.name));
     const clash = base?.spec?.rules?.some((r) => (r.host ?? '') === (host ?? '') && (r.http?.paths ?? []).some((x) => x.path === p.route.pathPrefix));
-    if (clash) throw invalid(`Ingress ${p.namespace}/${p.route.name} already routes ${host ?? '*'}${p.route.pathPrefix}; a version's path must be its own`);
+    if (clash) throw invalidRouting(`Ingress ${p.namespace}/${p.route.name} already routes ${host ?? '*'}${p.route.pathPrefix}; a version's path must be its own`);
     const wanted = buildVersionIngress(p, host, className);
     if (existing && isManaged(existing, p) && sameJson(existing.spec, wanted.spec)) return false;
     await apply(wanted, 'ingresses.networking.k8s.io');
@@ -178,7 +159,7 @@ export function createVersioningActivities(kc: KubeConfig, opts: VersioningOptio
   return {
     /** Deployment and Service `<api>-<version>` from the template version's pod template; waits until rolled out. */
     async deployVersion(p: ApiVersionPlan): Promise<{ replicas: number }> {
-      if (p.source !== 'new' || !p.templateFrom || !p.image) throw invalid(`${p.api} ${p.version} is not a new version (deployVersion needs image and templateFrom)`);
+      if (p.source !== 'new' || !p.templateFrom || !p.image) throw invalidRouting(`${p.api} ${p.version} is not a new version (deployVersion needs image and templateFrom)`);
       const template = await find<V1Deployment>(deploymentRef(p.namespace, p.templateFrom.deployment));
       if (!template) throw ApplicationFailure.nonRetryable(`Deployment ${p.namespace}/${p.templateFrom.deployment} (templateFrom) not found`, ErrorType.NotFound);
       const existing = await find<V1Deployment>(deploymentRef(p.namespace, p.deployment));
@@ -209,18 +190,18 @@ export function createVersioningActivities(kc: KubeConfig, opts: VersioningOptio
       if (p.route.kind === 'httpRoute') {
         const ref = httpRouteRef(p);
         const route = await readObject(k, ref);
-        if (versionRules(route, p, ref.namespace).length === 0) throw invalid(`HTTPRoute ${ref.namespace}/${ref.name} has no rule routing ${p.route.pathPrefix} to Service ${p.service}`);
+        if (versionRules(route, p, ref.namespace).length === 0) throw invalidRouting(`HTTPRoute ${ref.namespace}/${ref.name} has no rule routing ${p.route.pathPrefix} to Service ${p.service}`);
       } else {
         const ing = await readObject(k, ingressRef(p.namespace, p.route.name));
         const found = ((ing.spec as V1Ingress['spec'])?.rules ?? []).some((r) => (r.http?.paths ?? []).some((x) => x.path === p.route.pathPrefix && x.backend.service?.name === p.service));
-        if (!found) throw invalid(`Ingress ${p.namespace}/${p.route.name} has no path ${p.route.pathPrefix} to Service ${p.service}`);
+        if (!found) throw invalidRouting(`Ingress ${p.namespace}/${p.route.name} has no path ${p.route.pathPrefix} to Service ${p.service}`);
       }
       return { replicas: dep.spec?.replicas ?? 1 };
     },
 
     /** The new version's path route: a named HTTPRoute rule, or Ingress `<api>-<version>`. Other rules and objects untouched. */
     async addVersionRoute(p: ApiVersionPlan): Promise<{ changed: boolean }> {
-      if (p.source !== 'new') throw invalid(`${p.api} ${p.version} is registered as it runs; its route is not Glidepath's to add`);
+      if (p.source !== 'new') throw invalidRouting(`${p.api} ${p.version} is registered as it runs; its route is not Glidepath's to add`);
       return { changed: p.route.kind === 'httpRoute' ? await addHttpRouteRule(p) : await addIngress(p) };
     },
 
@@ -234,7 +215,7 @@ export function createVersioningActivities(kc: KubeConfig, opts: VersioningOptio
         ref,
         (route) => {
           const rules = versionRules(route, p, ref.namespace);
-          if (rules.length === 0) throw invalid(`HTTPRoute ${ref.namespace}/${ref.name} has no rule for ${p.api} ${p.version} (${p.route.pathPrefix} → ${p.service})`);
+          if (rules.length === 0) throw invalidRouting(`HTTPRoute ${ref.namespace}/${ref.name} has no rule for ${p.api} ${p.version} (${p.route.pathPrefix} → ${p.service})`);
           for (const r of rules) changed = setRuleHeaders(r, headers) || changed;
           return changed;
         },
