@@ -5,11 +5,12 @@
  * worker off. Resolves once `buildctl debug workers` answers. `stop()` sends SIGTERM (SIGKILL after 10 s),
  * waits for the exit and removes the state.
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, type ChildProcess } from 'node:child_process';
 import { accessSync, constants, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { spawnDaemon } from './daemon.ts';
 import { freePort } from './registry.ts';
 
 const run = promisify(execFile);
@@ -60,22 +61,12 @@ export async function startBuildkitd(): Promise<BuildkitdInstance> {
     join(dir, 'buildkitd.toml'),
   ];
   if (process.env.RUNC_BIN) args.push('--oci-worker-binary', process.env.RUNC_BIN);
-  const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  let log = '';
-  child.stdout?.setEncoding('utf8').on('data', (c: string) => (log += c));
-  child.stderr?.setEncoding('utf8').on('data', (c: string) => (log += c));
-  let exited = false;
-  const exit = new Promise<void>((resolve) =>
-    child.once('exit', () => {
-      exited = true;
-      resolve();
-    }),
-  );
+  const daemon = spawnDaemon(bin, args);
   const deadline = Date.now() + 30_000;
   for (;;) {
-    if (exited) {
+    if (daemon.exited()) {
       rmSync(dir, { recursive: true, force: true });
-      throw new Error(`buildkitd exited before answering:\n${log}`);
+      throw new Error(`buildkitd exited before answering:\n${daemon.log()}`);
     }
     try {
       const { stdout } = await run(buildctl, ['--addr', address, 'debug', 'workers'], { timeout: 5_000 });
@@ -84,26 +75,21 @@ export async function startBuildkitd(): Promise<BuildkitdInstance> {
       // not listening yet
     }
     if (Date.now() > deadline) {
-      child.kill('SIGKILL');
-      await exit;
+      daemon.process.kill('SIGKILL');
+      await daemon.exit;
       rmSync(dir, { recursive: true, force: true });
-      throw new Error(`buildkitd did not list a worker within 30s:\n${log}`);
+      throw new Error(`buildkitd did not list a worker within 30s:\n${daemon.log()}`);
     }
     await new Promise((r) => setTimeout(r, 100));
   }
   return {
     address,
     root,
-    process: child,
+    process: daemon.process,
     async stop() {
-      if (!exited) {
-        child.kill('SIGTERM');
-        const t = setTimeout(() => child.kill('SIGKILL'), 10_000);
-        await exit;
-        clearTimeout(t);
-      }
+      await daemon.terminate(10_000);
       rmSync(dir, { recursive: true, force: true });
     },
-    log: () => log,
+    log: daemon.log,
   };
 }

@@ -3,12 +3,13 @@
  * port and a temp storage dir, optionally behind htpasswd basic auth (bcrypt from bcryptjs).
  * `bash scripts/provision-build.sh` installs it. Resolves once `GET /v2/` answers (200, or 401 with auth).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { accessSync, constants, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import bcrypt from 'bcryptjs';
+import { spawnDaemon } from './daemon.ts';
 
 export const REGISTRY_BIN = '/usr/bin/docker-registry';
 
@@ -79,21 +80,11 @@ export async function startRegistry(options: RegistryOptions = {}): Promise<Regi
     lines.push('auth:', '  htpasswd:', '    realm: glidepath-test', `    path: ${JSON.stringify(join(dir, 'htpasswd'))}`);
   }
   writeFileSync(join(dir, 'config.yml'), `${lines.join('\n')}\n`);
-  const child = spawn(bin, ['serve', join(dir, 'config.yml')], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let log = '';
-  child.stdout?.setEncoding('utf8').on('data', (c: string) => (log += c));
-  child.stderr?.setEncoding('utf8').on('data', (c: string) => (log += c));
-  let exited = false;
-  const exit = new Promise<void>((resolve) =>
-    child.once('exit', () => {
-      exited = true;
-      resolve();
-    }),
-  );
+  const daemon = spawnDaemon(bin, ['serve', join(dir, 'config.yml')]);
   const url = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + 20_000;
   for (;;) {
-    if (exited) throw new Error(`docker-registry exited before answering:\n${log}`);
+    if (daemon.exited()) throw new Error(`docker-registry exited before answering:\n${daemon.log()}`);
     try {
       const res = await fetch(`${url}/v2/`, { signal: AbortSignal.timeout(1_000) });
       if (res.status === 200 || res.status === 401) break;
@@ -101,31 +92,24 @@ export async function startRegistry(options: RegistryOptions = {}): Promise<Regi
       // not listening yet
     }
     if (Date.now() > deadline) {
-      child.kill('SIGKILL');
-      throw new Error(`docker-registry did not answer /v2/ within 20s:\n${log}`);
+      daemon.process.kill('SIGKILL');
+      throw new Error(`docker-registry did not answer /v2/ within 20s:\n${daemon.log()}`);
     }
     await new Promise((r) => setTimeout(r, 100));
   }
-  const halt = async (): Promise<void> => {
-    if (!exited) {
-      child.kill('SIGTERM');
-      const t = setTimeout(() => child.kill('SIGKILL'), 5_000);
-      await exit;
-      clearTimeout(t);
-    }
-  };
+  const halt = (): Promise<void> => daemon.terminate(5_000);
   return {
     host: `127.0.0.1:${port}`,
     url,
     port,
     storageDir,
-    process: child,
+    process: daemon.process,
     halt,
     async stop() {
       await halt();
       rmSync(dir, { recursive: true, force: true });
       if (!options.storageDir) rmSync(storageDir, { recursive: true, force: true });
     },
-    log: () => log,
+    log: daemon.log,
   };
 }

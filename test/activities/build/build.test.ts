@@ -16,7 +16,7 @@ import { createBuildActivities, SOURCE_DIGEST_LABEL, type BuildSpec } from '../.
 import { RegistryClient } from '../../../activities/build/registry.ts';
 import type { ActivityDeps } from '../../../activities/contract.ts';
 import { startRegistry, type RegistryInstance } from '../../support/registry.ts';
-import { dockerConfig, processesMatching, scratchContext, slowContext, target } from './fixtures.ts';
+import { dockerConfig, headDigest, inEnv, processesMatching, rejection, scratchContext, slowContext, target } from './fixtures.ts';
 
 const PASSWORD = 'pw-Glidepath-7f3a9c';
 const WRONG = 'wrong-Glidepath-19bd';
@@ -24,27 +24,6 @@ const root = mkdtempSync(join(tmpdir(), 'glidepath-buildah-root-'));
 const builder = new BuildahBuilder({ root, killGraceMs: 1_000 });
 const deps = { workload: {} as ActivityDeps['workload'], builders: { buildah: builder } } as ActivityDeps;
 const timings: Record<string, number> = {};
-
-async function headDigest(reg: RegistryInstance, repo: string, ref: string, auth?: string): Promise<string | null> {
-  const res = await fetch(`${reg.url}/v2/${repo}/manifests/${ref}`, {
-    method: 'HEAD',
-    headers: { accept: 'application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json', ...(auth ? { authorization: auth } : {}) },
-  });
-  return res.headers.get('docker-content-digest');
-}
-
-function inEnv<R>(env: MockActivityEnvironment, fn: () => Promise<R>): Promise<R> {
-  return env.run(fn) as Promise<R>;
-}
-
-async function rejection(p: Promise<unknown>): Promise<unknown> {
-  try {
-    await p;
-  } catch (err) {
-    return err;
-  }
-  throw new Error('expected a rejection');
-}
 
 describe('buildImage on an open loopback registry', () => {
   let reg: RegistryInstance;

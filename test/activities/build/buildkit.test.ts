@@ -21,7 +21,7 @@ import { RegistryClient } from '../../../activities/build/registry.ts';
 import type { ActivityDeps } from '../../../activities/contract.ts';
 import { buildctlBinary, buildxBinary, startBuildkitd, type BuildkitdInstance } from '../../support/buildkitd.ts';
 import { freePort, startRegistry, type RegistryInstance } from '../../support/registry.ts';
-import { dockerConfig, processesMatching, scratchContext, slowContext, target } from './fixtures.ts';
+import { dockerConfig, headDigest as headDigestOf, inEnv, MANIFEST_TYPES, processesMatching, rejection, scratchContext, slowContext, target } from './fixtures.ts';
 
 const PASSWORD = 'pw-Buildkit-4c1e8a';
 const WRONG = 'wrong-Buildkit-77d2';
@@ -44,26 +44,9 @@ const backends: { name: 'buildctl' | 'buildx'; bin: () => string; make(address: 
   { name: 'buildx', bin: buildxBinary, make: (address) => new BuildxBuilder({ address, bin: buildxBinary(), killGraceMs: 1_000 }) },
 ];
 
-async function headDigest(reg: RegistryInstance, repo: string, ref: string, auth?: string): Promise<string | null> {
-  const res = await fetch(`${reg.url}/v2/${repo}/manifests/${ref}`, {
-    method: 'HEAD',
-    headers: { accept: 'application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.index.v1+json', ...(auth ? { authorization: auth } : {}) },
-  });
-  return res.headers.get('docker-content-digest');
-}
-
-function inEnv<R>(env: MockActivityEnvironment, fn: () => Promise<R>): Promise<R> {
-  return env.run(fn) as Promise<R>;
-}
-
-async function rejection(p: Promise<unknown>): Promise<unknown> {
-  try {
-    await p;
-  } catch (err) {
-    return err;
-  }
-  throw new Error('expected a rejection');
-}
+/** BuildKit may push an OCI index, so the HEAD accepts one too. */
+const headDigest = (reg: RegistryInstance, repo: string, ref: string, auth?: string): Promise<string | null> =>
+  headDigestOf(reg, repo, ref, auth, `${MANIFEST_TYPES}, application/vnd.oci.image.index.v1+json`);
 
 /** Temp dirs a builder of this name made and did not remove. */
 const leftovers = (name: string): string[] => readdirSync(tmpdir()).filter((n) => n.startsWith(`glidepath-${name}-`));

@@ -1,12 +1,15 @@
 /**
  * Build contexts and helpers for the build tests: tiny `FROM scratch` contexts (no base image pull),
- * a slow context whose `RUN` sleeps (binaries copied from the host), docker config.json files.
+ * a slow context whose `RUN` sleeps (binaries copied from the host), docker config.json files, the
+ * digest a registry reports for a tag, and the rejection of a promise.
  */
 import { execFileSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import type { MockActivityEnvironment } from '@temporalio/testing';
 import type { ReleaseTarget } from '../../../activities/contract.ts';
+import type { RegistryInstance } from '../../support/registry.ts';
 
 export function scratchContext(content: string): string {
   const dir = mkdtempSync(join(tmpdir(), 'glidepath-ctx-'));
@@ -71,4 +74,27 @@ export function processesMatching(needle: string): string[] {
     }
   }
   return out;
+}
+
+/** The single-image manifest types a registry HEAD accepts. */
+export const MANIFEST_TYPES = 'application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json';
+
+/** The registry's Docker-Content-Digest for `repo:ref` (a HEAD accepting `accept`), or null. */
+export async function headDigest(reg: RegistryInstance, repo: string, ref: string, auth?: string, accept = MANIFEST_TYPES): Promise<string | null> {
+  const res = await fetch(`${reg.url}/v2/${repo}/manifests/${ref}`, { method: 'HEAD', headers: { accept, ...(auth ? { authorization: auth } : {}) } });
+  return res.headers.get('docker-content-digest');
+}
+
+export function inEnv<R>(env: MockActivityEnvironment, fn: () => Promise<R>): Promise<R> {
+  return env.run(fn) as Promise<R>;
+}
+
+/** What `p` rejects with; throws when it resolves. */
+export async function rejection(p: Promise<unknown>): Promise<unknown> {
+  try {
+    await p;
+  } catch (err) {
+    return err;
+  }
+  throw new Error('expected a rejection');
 }

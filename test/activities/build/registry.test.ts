@@ -14,19 +14,10 @@ import { ApplicationFailure } from '@temporalio/common';
 import { BuildahBuilder, classifyBuildahFailure } from '../../../activities/build/buildah.ts';
 import { RegistryClient, credentialsFromDockerConfig, parseChallenge, parseImageRef } from '../../../activities/build/registry.ts';
 import { startRegistry, type RegistryInstance } from '../../support/registry.ts';
-import { dockerConfig, scratchContext } from './fixtures.ts';
+import { dockerConfig, rejection, scratchContext } from './fixtures.ts';
 
 const PASSWORD = 'pw-registry-test-51e2';
 const TOKEN = 'tok-registry-test-0a9d';
-
-async function rejection(p: Promise<unknown>): Promise<unknown> {
-  try {
-    await p;
-  } catch (err) {
-    return err;
-  }
-  throw new Error('expected a rejection');
-}
 
 describe('image references', () => {
   test('parse registry, repository, tag and digest', () => {
