@@ -7,13 +7,26 @@
  */
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
-import { mkdtemp, writeFile } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { AppsV1Api, CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
-import { Client, Connection } from '@temporalio/client';
-import { cli as runCli, createWebDeployment, imageOf, findDeployment, killWorker, randomSuffix, startWorker, suiteEnv, temporalAddress, untilStatus } from './support.ts';
+import type { AppsV1Api, CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
+import type { Client } from '@temporalio/client';
+import {
+  cli as runCli,
+  connectClient,
+  imageOf,
+  findDeployment,
+  killWorker,
+  kube,
+  randomSuffix,
+  routedCanary,
+  startWorker,
+  suiteEnv,
+  tempDir,
+  untilStatus,
+  waitAvailable,
+  webNamespace,
+  writeRelease,
+} from './support.ts';
 import type { ReleaseStatus } from '../../workflows/messages.ts';
 
 const suffix = randomSuffix();
@@ -42,11 +55,8 @@ const until = (id: string, pred: (s: ReleaseStatus) => boolean, what: string) =>
 async function setup(name: string): Promise<string> {
   const ns = `e2e-${name}-${suffix}`;
   namespaces.push(ns);
-  await core.createNamespace({ body: { metadata: { name: ns } } });
-  await createWebDeployment(apps, ns);
-  for (const svc of ['web-stable', 'web-canary', 'admin']) {
-    await core.createNamespacedService({ namespace: ns, body: { metadata: { name: svc }, spec: { selector: { app: svc === 'admin' ? 'admin' : 'web' }, ports: [{ port: 80 }] } } });
-  }
+  await webNamespace({ apps, core }, ns, ['web-stable', 'web-canary']);
+  await core.createNamespacedService({ namespace: ns, body: { metadata: { name: 'admin' }, spec: { selector: { app: 'admin' }, ports: [{ port: 80 }] } } });
   await custom.createNamespacedCustomObject({
     ...G,
     namespace: ns,
@@ -61,37 +71,15 @@ async function setup(name: string): Promise<string> {
       },
     },
   });
-  for (let i = 0; i < 120; i++) {
-    const d = await apps.readNamespacedDeployment({ name: 'web', namespace: ns });
-    if (d.status?.availableReplicas === 4) break;
-    await new Promise((r) => setTimeout(r, 250));
-  }
+  await waitAvailable(apps, ns);
   return ns;
 }
 
-async function spec(ns: string, steps: string): Promise<string> {
-  const file = path.join(dir, `${ns}.yaml`);
-  await writeFile(
-    file,
-    `apiVersion: glidepath.dev/v1alpha1
-kind: Release
-metadata: { name: web, namespace: ${ns} }
-spec:
-  workloadRef: { kind: Deployment, name: web }
-  image: registry.local/web:v2
-  strategy:
-    canary:
-      stableService: web-stable
-      canaryService: web-canary
-      trafficRouting:
-        managedRoutes: [ { name: canary-header } ]
+const ROUTING = `        managedRoutes: [ { name: canary-header } ]
         plugins:
           argoproj-labs/gatewayAPI: { httpRoute: web }
-      steps:
-${steps}`,
-  );
-  return file;
-}
+`;
+const spec = (ns: string, steps: string): Promise<string> => writeRelease(dir, ns, routedCanary(ROUTING, steps));
 
 async function route(ns: string): Promise<{ rules: Rule[]; weights: [number | undefined, number | undefined]; annotations: Record<string, string> }> {
   const obj = (await custom.getNamespacedCustomObject({ ...G, namespace: ns, plural: 'httproutes', name: 'web' })) as { metadata: { annotations?: Record<string, string> }; spec: { rules: Rule[] } };
@@ -106,14 +94,9 @@ function handRule(rules: Rule[]): Rule | undefined {
 }
 
 before(async () => {
-  assert.ok(process.env.KUBECONFIG, 'KUBECONFIG must point at the local control plane (scripts/kube.sh up --crds)');
-  const kc = new KubeConfig();
-  kc.loadFromDefault();
-  apps = kc.makeApiClient(AppsV1Api);
-  core = kc.makeApiClient(CoreV1Api);
-  custom = kc.makeApiClient(CustomObjectsApi);
-  dir = await mkdtemp(path.join(os.tmpdir(), 'glidepath-gateway-e2e-'));
-  client = new Client({ connection: await Connection.connect({ address: temporalAddress, connectTimeout: '5s' }) });
+  ({ apps, core, custom } = kube());
+  dir = await tempDir('gateway');
+  client = await connectClient();
   worker = await startWorker(env);
 });
 

@@ -7,13 +7,26 @@
  */
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
-import { mkdtemp, writeFile } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { AppsV1Api, CoreV1Api, KubeConfig, NetworkingV1Api } from '@kubernetes/client-node';
-import { Client, Connection } from '@temporalio/client';
-import { cli as runCli, createWebDeployment, imageOf, killWorker, randomSuffix, startWorker, suiteEnv, temporalAddress, untilStatus } from './support.ts';
+import type { AppsV1Api, CoreV1Api, NetworkingV1Api } from '@kubernetes/client-node';
+import type { Client } from '@temporalio/client';
+import {
+  cli as runCli,
+  connectClient,
+  imageOf,
+  killWorker,
+  kube,
+  managedRoutesLine,
+  randomSuffix,
+  routedCanary,
+  startWorker,
+  suiteEnv,
+  tempDir,
+  untilStatus,
+  waitAvailable,
+  webNamespace,
+  writeRelease,
+} from './support.ts';
 import type { ReleaseStatus } from '../../workflows/messages.ts';
 
 const suffix = randomSuffix();
@@ -36,11 +49,7 @@ const until = (id: string, pred: (s: ReleaseStatus) => boolean, what: string) =>
 async function setup(name: string): Promise<string> {
   const ns = `e2e-${name}-${suffix}`;
   namespaces.push(ns);
-  await core.createNamespace({ body: { metadata: { name: ns } } });
-  await createWebDeployment(apps, ns);
-  for (const svc of ['web-stable', 'web-canary']) {
-    await core.createNamespacedService({ namespace: ns, body: { metadata: { name: svc }, spec: { selector: { app: 'web' }, ports: [{ port: 80 }] } } });
-  }
+  await webNamespace({ apps, core }, ns, ['web-stable', 'web-canary']);
   await net.createNamespacedIngress({
     namespace: ns,
     body: {
@@ -48,49 +57,21 @@ async function setup(name: string): Promise<string> {
       spec: { rules: [{ host: 'web.example.com', http: { paths: [{ path: '/', pathType: 'Prefix', backend: { service: { name: 'web-stable', port: { number: 80 } } } }] } }] },
     },
   });
-  for (let i = 0; i < 120; i++) {
-    const d = await apps.readNamespacedDeployment({ name: 'web', namespace: ns });
-    if (d.status?.availableReplicas === 4) break;
-    await new Promise((r) => setTimeout(r, 250));
-  }
+  await waitAvailable(apps, ns);
   return ns;
 }
 
-async function spec(ns: string, steps: string, managedRoutes: string[] = []): Promise<string> {
-  const file = path.join(dir, `${ns}.yaml`);
-  await writeFile(
-    file,
-    `apiVersion: glidepath.dev/v1alpha1
-kind: Release
-metadata: { name: web, namespace: ${ns} }
-spec:
-  workloadRef: { kind: Deployment, name: web }
-  image: registry.local/web:v2
-  strategy:
-    canary:
-      stableService: web-stable
-      canaryService: web-canary
-      trafficRouting:
-        nginx: { stableIngress: web }
-${managedRoutes.length ? `        managedRoutes: [${managedRoutes.map((n) => `{ name: ${n} }`).join(', ')}]\n` : ''}      steps:
-${steps}`,
-  );
-  return file;
-}
+const spec = (ns: string, steps: string, managedRoutes: string[] = []): Promise<string> =>
+  writeRelease(dir, ns, routedCanary(`        nginx: { stableIngress: web }\n${managedRoutesLine(managedRoutes)}`, steps));
 
 const plain = <T>(v: T): T => JSON.parse(JSON.stringify(v)) as T;
 const annotations = async (ns: string): Promise<Record<string, string>> => (await net.readNamespacedIngress({ namespace: ns, name: CANARY })).metadata?.annotations ?? {};
 const stableIngress = async (ns: string) => plain(await net.readNamespacedIngress({ namespace: ns, name: 'web' }));
 
 before(async () => {
-  assert.ok(process.env.KUBECONFIG, 'KUBECONFIG must point at the local control plane (scripts/kube.sh up --crds)');
-  const kc = new KubeConfig();
-  kc.loadFromDefault();
-  apps = kc.makeApiClient(AppsV1Api);
-  core = kc.makeApiClient(CoreV1Api);
-  net = kc.makeApiClient(NetworkingV1Api);
-  dir = await mkdtemp(path.join(os.tmpdir(), 'glidepath-nginx-e2e-'));
-  client = new Client({ connection: await Connection.connect({ address: temporalAddress, connectTimeout: '5s' }) });
+  ({ apps, core, net } = kube());
+  dir = await tempDir('nginx');
+  client = await connectClient();
   worker = await startWorker(env);
 });
 

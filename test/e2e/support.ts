@@ -1,13 +1,17 @@
 /**
  * Shared plumbing of the end-to-end suites: a worker as a child process (so tests can SIGKILL it),
- * the `glidepath` CLI as a child process with its exit code, and polling the status query.
+ * the `glidepath` CLI as a child process with its exit code, polling the status query, the clients
+ * of the local control plane and Temporal, the stable workload and the Release file the suites write.
  */
+import assert from 'node:assert/strict';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import type { AppsV1Api, V1Deployment } from '@kubernetes/client-node';
-import type { Client } from '@temporalio/client';
+import { AppsV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, NetworkingV1Api, type V1Deployment } from '@kubernetes/client-node';
+import { Client, Connection } from '@temporalio/client';
 import { statusQuery, type ReleaseStatus } from '../../workflows/messages.ts';
 import { untilQuery } from '../support/poll.ts';
 
@@ -108,3 +112,72 @@ export async function findDeployment(apps: AppsV1Api, namespace: string, name: s
 }
 
 export const imageOf = (d: V1Deployment | undefined): string | undefined => d?.spec?.template.spec?.containers[0]?.image;
+
+export interface Kube {
+  kc: KubeConfig;
+  apps: AppsV1Api;
+  core: CoreV1Api;
+  custom: CustomObjectsApi;
+  net: NetworkingV1Api;
+}
+
+/** The API clients of the local control plane KUBECONFIG points at. */
+export function kube(): Kube {
+  assert.ok(process.env.KUBECONFIG, 'KUBECONFIG must point at the local control plane (eval "$(bash scripts/kube.sh env)"; scripts/kube.sh up --crds; npm test sets it)');
+  const kc = new KubeConfig();
+  kc.loadFromDefault();
+  return { kc, apps: kc.makeApiClient(AppsV1Api), core: kc.makeApiClient(CoreV1Api), custom: kc.makeApiClient(CustomObjectsApi), net: kc.makeApiClient(NetworkingV1Api) };
+}
+
+/** A Temporal client on TEMPORAL_ADDRESS. */
+export async function connectClient(): Promise<Client> {
+  return new Client({ connection: await Connection.connect({ address: temporalAddress, connectTimeout: '5s' }) });
+}
+
+/** A fresh temp dir `glidepath-<name>-e2e-…` for a suite's files. */
+export const tempDir = (name: string): Promise<string> => mkdtemp(path.join(os.tmpdir(), `glidepath-${name}-e2e-`));
+
+/** Namespace `ns` with {@link createWebDeployment} and a Service per name in `services`, each selecting `app: web`. */
+export async function webNamespace(k: Pick<Kube, 'apps' | 'core'>, ns: string, services: string[] = [], annotations: Record<string, string> = {}): Promise<void> {
+  await k.core.createNamespace({ body: { metadata: { name: ns } } });
+  await createWebDeployment(k.apps, ns, annotations);
+  for (const svc of services) {
+    await k.core.createNamespacedService({ namespace: ns, body: { metadata: { name: svc }, spec: { selector: { app: 'web' }, ports: [{ port: 80 }] } } });
+  }
+}
+
+/** Waits (up to 30 s, then goes on: the test's own checks fail) until Deployment `name` has `replicas` available. */
+export async function waitAvailable(apps: AppsV1Api, namespace: string, name = 'web', replicas = 4): Promise<void> {
+  for (let i = 0; i < 120 && (await findDeployment(apps, namespace, name))?.status?.availableReplicas !== replicas; i++) await new Promise((r) => setTimeout(r, 250));
+}
+
+/**
+ * Writes `<dir>/<ns>.yaml`: the Release `web` in `ns` taking Deployment `web` to registry.local/web:v2,
+ * followed by `rest` (the strategy block, indented under `spec:`). Returns the file.
+ */
+export async function writeRelease(dir: string, ns: string, rest: string): Promise<string> {
+  const file = path.join(dir, `${ns}.yaml`);
+  await writeFile(
+    file,
+    `apiVersion: glidepath.dev/v1alpha1
+kind: Release
+metadata: { name: web, namespace: ${ns} }
+spec:
+  workloadRef: { kind: Deployment, name: web }
+  image: registry.local/web:v2
+${rest}`,
+  );
+  return file;
+}
+
+/** A canary strategy through Services web-stable/web-canary with `trafficRouting` (its lines, 8 spaces in) and `steps`. */
+export const routedCanary = (trafficRouting: string, steps: string): string => `  strategy:
+    canary:
+      stableService: web-stable
+      canaryService: web-canary
+      trafficRouting:
+${trafficRouting}      steps:
+${steps}`;
+
+/** The `managedRoutes` line of a trafficRouting block; none for no routes. */
+export const managedRoutesLine = (names: string[]): string => (names.length ? `        managedRoutes: [${names.map((n) => `{ name: ${n} }`).join(', ')}]\n` : '');
