@@ -11,6 +11,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { createVersioningActivities } from '../../activities/versioning/index.ts';
 import { API_ANNOTATIONS, API_LABELS } from '../../activities/versioning/objects.ts';
 import { parseApiVersion, type ApiVersionPlan } from '../../spec/api-version.ts';
+import { createHttpRoute } from '../support/gateway-api.ts';
 import { TestCluster, eventually } from './kubernetes/cluster.ts';
 
 const cluster = new TestCluster();
@@ -45,11 +46,7 @@ async function setup(prefix: string): Promise<string> {
   const ns = await cluster.namespace(prefix);
   await cluster.stable(ns, { name: 'orders-v1', replicas: 4, labels: { app: 'orders', version: 'v1' } });
   await cluster.service(ns, 'orders-v1', { app: 'orders', version: 'v1' });
-  await custom.createNamespacedCustomObject({
-    ...G,
-    namespace: ns,
-    body: { apiVersion: 'gateway.networking.k8s.io/v1', kind: 'HTTPRoute', metadata: { name: 'orders' }, spec: { parentRefs: [{ name: 'gw' }], hostnames: ['api.example.com'], rules: [HAND_RULE, V1_RULE] } },
-  });
+  await createHttpRoute(custom, ns, 'orders', { parentRefs: [{ name: 'gw' }], hostnames: ['api.example.com'], rules: [HAND_RULE, V1_RULE] });
   await net.createNamespacedIngress({
     namespace: ns,
     body: {

@@ -15,8 +15,9 @@ import {
   type V1Pod,
   type V1Service,
 } from '@kubernetes/client-node';
-import type { ReleaseTarget } from '../../../activities/contract.ts';
-import { rolloutState } from '../../../activities/kubernetes/index.ts';
+import type { ActivityDeps, ReleaseTarget } from '../../../activities/contract.ts';
+import { createActivities } from '../../../activities/index.ts';
+import { createKubernetesWorkload, rolloutState } from '../../../activities/kubernetes/index.ts';
 
 export const STABLE_IMAGE = 'example/web:1.0.0';
 export const NEW_IMAGE = 'example/web:2.0.0';
@@ -192,4 +193,9 @@ export function stableFingerprint(d: V1Deployment | undefined): unknown {
     labels: d?.spec?.template?.metadata?.labels,
     selector: d?.spec?.selector?.matchLabels,
   };
+}
+
+/** The activities as the worker composes them: the real Kubernetes workload on `kc` (no heartbeats, 200 ms polls) and `routers`. */
+export function routerActivities(kc: KubeConfig, routers: ActivityDeps['routers']): ReturnType<typeof createActivities> {
+  return createActivities({ workload: createKubernetesWorkload(kc, { heartbeat: () => undefined, pollIntervalMs: 200 }), routers });
 }

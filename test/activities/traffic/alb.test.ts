@@ -8,18 +8,15 @@
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import { NetworkingV1Api, type V1Ingress } from '@kubernetes/client-node';
-import { createActivities } from '../../../activities/index.ts';
-import { createKubernetesWorkload } from '../../../activities/kubernetes/index.ts';
 import { createAlbRouter, forwardTargetGroups } from '../../../activities/traffic/alb.ts';
 import { MANAGED_ROUTES_ANNOTATION } from '../../../activities/traffic/common.ts';
 import type { ReleaseTarget } from '../../../activities/contract.ts';
-import { TestCluster, target } from '../kubernetes/cluster.ts';
+import { routerActivities, TestCluster, target } from '../kubernetes/cluster.ts';
 
 const cluster = new TestCluster();
 const net = cluster.kc.makeApiClient(NetworkingV1Api);
 const router = createAlbRouter(cluster.kc);
-const workload = createKubernetesWorkload(cluster.kc, { heartbeat: () => undefined, pollIntervalMs: 200 });
-const activities = createActivities({ workload, routers: { alb: router } });
+const activities = routerActivities(cluster.kc, { alb: router });
 
 after(() => cluster.cleanup());
 

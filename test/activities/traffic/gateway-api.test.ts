@@ -7,18 +7,16 @@
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import { CustomObjectsApi } from '@kubernetes/client-node';
-import { createActivities } from '../../../activities/index.ts';
-import { createKubernetesWorkload } from '../../../activities/kubernetes/index.ts';
 import { createGatewayApiRouter } from '../../../activities/traffic/gateway-api.ts';
 import { MANAGED_ROUTES_ANNOTATION } from '../../../activities/traffic/common.ts';
 import type { ReleaseTarget } from '../../../activities/contract.ts';
-import { TestCluster, target } from '../kubernetes/cluster.ts';
+import { routerActivities, TestCluster, target } from '../kubernetes/cluster.ts';
+import { createHttpRoute } from '../../support/gateway-api.ts';
 
 const cluster = new TestCluster();
 const custom = cluster.kc.makeApiClient(CustomObjectsApi);
 const router = createGatewayApiRouter(cluster.kc);
-const workload = createKubernetesWorkload(cluster.kc, { heartbeat: () => undefined, pollIntervalMs: 200 });
-const activities = createActivities({ workload, routers: { plugins: router } });
+const activities = routerActivities(cluster.kc, { plugins: router });
 
 after(() => cluster.cleanup());
 
@@ -52,23 +50,13 @@ async function setup(prefix: string): Promise<{ ns: string; t: ReleaseTarget }> 
   await cluster.stable(ns, { replicas: 4 });
   await cluster.service(ns, 'web-stable', { app: 'web' });
   await cluster.service(ns, 'web-canary', { app: 'web' });
-  await custom.createNamespacedCustomObject({
-    ...G,
-    namespace: ns,
-    plural: 'httproutes',
-    body: {
-      apiVersion: 'gateway.networking.k8s.io/v1',
-      kind: 'HTTPRoute',
-      metadata: { name: 'web-route' },
-      spec: {
-        parentRefs: [{ name: 'gw' }],
-        rules: [
-          HAND_RULE,
-          { backendRefs: [{ name: 'web-stable', port: 80, weight: 100 }, { name: 'web-canary', port: 80, weight: 0 }] },
-          { matches: [{ path: { type: 'PathPrefix', value: '/api' } }], backendRefs: [{ name: 'web-stable', port: 80 }, { name: 'web-canary', port: 80, weight: 0 }] },
-        ],
-      },
-    },
+  await createHttpRoute(custom, ns, 'web-route', {
+    parentRefs: [{ name: 'gw' }],
+    rules: [
+      HAND_RULE,
+      { backendRefs: [{ name: 'web-stable', port: 80, weight: 100 }, { name: 'web-canary', port: 80, weight: 0 }] },
+      { matches: [{ path: { type: 'PathPrefix', value: '/api' } }], backendRefs: [{ name: 'web-stable', port: 80 }, { name: 'web-canary', port: 80, weight: 0 }] },
+    ],
   });
   return { ns, t: target(ns, { stableService: 'web-stable', canaryService: 'web-canary', trafficRouting: { plugins: { 'argoproj-labs/gatewayAPI': { httpRoute: 'web-route' } } } }) };
 }

@@ -8,18 +8,16 @@
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import { CustomObjectsApi } from '@kubernetes/client-node';
-import { createActivities } from '../../../activities/index.ts';
-import { createKubernetesWorkload, roleSelector } from '../../../activities/kubernetes/index.ts';
+import { roleSelector } from '../../../activities/kubernetes/index.ts';
 import { createIstioRouter } from '../../../activities/traffic/istio.ts';
 import { MANAGED_ROUTES_ANNOTATION } from '../../../activities/traffic/common.ts';
 import type { ReleaseTarget } from '../../../activities/contract.ts';
-import { TestCluster, target } from '../kubernetes/cluster.ts';
+import { routerActivities, TestCluster, target } from '../kubernetes/cluster.ts';
 
 const cluster = new TestCluster();
 const custom = cluster.kc.makeApiClient(CustomObjectsApi);
 const router = createIstioRouter(cluster.kc);
-const workload = createKubernetesWorkload(cluster.kc, { heartbeat: () => undefined, pollIntervalMs: 200 });
-const activities = createActivities({ workload, routers: { istio: router } });
+const activities = routerActivities(cluster.kc, { istio: router });
 
 after(() => cluster.cleanup());
 

@@ -8,17 +8,14 @@
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import { CustomObjectsApi } from '@kubernetes/client-node';
-import { createActivities } from '../../../activities/index.ts';
-import { createKubernetesWorkload } from '../../../activities/kubernetes/index.ts';
 import { createSmiRouter } from '../../../activities/traffic/smi.ts';
 import type { ReleaseTarget } from '../../../activities/contract.ts';
-import { TestCluster, target } from '../kubernetes/cluster.ts';
+import { routerActivities, TestCluster, target } from '../kubernetes/cluster.ts';
 
 const cluster = new TestCluster();
 const custom = cluster.kc.makeApiClient(CustomObjectsApi);
 const router = createSmiRouter(cluster.kc);
-const workload = createKubernetesWorkload(cluster.kc, { heartbeat: () => undefined, pollIntervalMs: 200 });
-const activities = createActivities({ workload, routers: { smi: router } });
+const activities = routerActivities(cluster.kc, { smi: router });
 
 after(() => cluster.cleanup());
 
