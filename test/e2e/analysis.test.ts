@@ -9,20 +9,15 @@
  */
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
-import { mkdtemp, writeFile } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { AppsV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import type { AppsV1Api, CoreV1Api } from '@kubernetes/client-node';
 import { startMetricsApp, type MetricsApp } from '../support/metrics-app.ts';
 import { eventually, startPrometheus, type PrometheusInstance } from '../support/prometheus.ts';
 import type { ReleaseStatus } from '../../workflows/messages.ts';
-import { createWebDeployment, findDeployment, imageOf, cli as runCli, startWorker as startSuiteWorker } from './support.ts';
+import { findDeployment, imageOf, kube, cli as runCli, randomSuffix, startWorker as startSuiteWorker, suiteEnv, tempDir, webNamespace, writeRelease } from './support.ts';
 
-const address = process.env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233';
-const suffix = Math.random().toString(36).slice(2, 7);
+const suffix = randomSuffix();
 const taskQueue = `e2e-analysis-${suffix}`;
-const metricsPort = 20000 + Math.floor(Math.random() * 20000);
 const PASSWORD = 's3cret-pw';
 // bcrypt of PASSWORD (cost 4), as Prometheus' web config wants it (the same as auth.test.ts).
 const PASSWORD_BCRYPT = '$2b$04$2VOWeqEi1HNa0X3pRX44ReYlo4ulMWH3uPsiYPD155LYwJmlnNlVu';
@@ -32,7 +27,6 @@ const QUERY =
   'sum(rate(http_requests_total{version="{{args.version}}",code=~"5.."}[5s])) / sum(rate(http_requests_total{version="{{args.version}}"}[5s]))';
 
 let env: NodeJS.ProcessEnv;
-let kc: KubeConfig;
 let apps: AppsV1Api;
 let core: CoreV1Api;
 let app: MetricsApp;
@@ -55,24 +49,17 @@ const cli = (args: string[]) => runCli(env, args);
 async function workload(name: string): Promise<string> {
   const ns = `e2e-${name}-${suffix}`;
   namespaces.push(ns);
-  await core.createNamespace({ body: { metadata: { name: ns } } });
-  await createWebDeployment(apps, ns);
+  await webNamespace({ apps, core }, ns);
   await eventually(async () => (await apps.readNamespacedDeployment({ name: 'web', namespace: ns })).status?.availableReplicas === 4, 60_000, `${ns}/web available`);
   return ns;
 }
 
 /** The Release (25 % → analysis → 100 %) and its AnalysisTemplate, in one file. */
-async function spec(ns: string): Promise<string> {
-  const file = path.join(dir, `${ns}.yaml`);
-  await writeFile(
-    file,
-    `apiVersion: glidepath.dev/v1alpha1
-kind: Release
-metadata: { name: web, namespace: ${ns} }
-spec:
-  workloadRef: { kind: Deployment, name: web }
-  image: registry.local/web:v2
-  strategy:
+function spec(ns: string): Promise<string> {
+  return writeRelease(
+    dir,
+    ns,
+    `  strategy:
     canary:
       steps:
         - setWeight: 25
@@ -98,7 +85,6 @@ spec:
           query: '${QUERY}'
 `,
   );
-  return file;
 }
 
 const deployment = (ns: string, name: string) => findDeployment(apps, ns, name);
@@ -122,31 +108,20 @@ async function canaryRatio(): Promise<number | undefined> {
 }
 
 before(async () => {
-  assert.ok(process.env.KUBECONFIG, 'KUBECONFIG must point at the local control plane (eval "$(bash scripts/kube.sh env)")');
-  kc = new KubeConfig();
-  kc.loadFromDefault();
-  apps = kc.makeApiClient(AppsV1Api);
-  core = kc.makeApiClient(CoreV1Api);
-  dir = await mkdtemp(path.join(os.tmpdir(), 'glidepath-analysis-e2e-'));
+  ({ apps, core } = kube());
+  dir = await tempDir('analysis');
   app = await startMetricsApp({ versions: ['stable', 'canary'], rps: 20 });
   prom = await startPrometheus({ targets: [app.target], webConfig: `basic_auth_users:\n  glidepath: '${PASSWORD_BCRYPT}'\n` });
   const t0 = Date.now();
   // Prometheus 2.42 applies new targets after ~5 s, and rate() over 5 s needs two samples.
   await eventually(async () => (await canaryRatio()) !== undefined, 60_000, 'a first canary error ratio from Prometheus');
   console.log(`prometheus answered the query ${Date.now() - t0} ms after it was ready`);
-  env = {
-    ...process.env,
-    TEMPORAL_ADDRESS: address,
-    GLIDEPATH_TASK_QUEUE: taskQueue,
-    GLIDEPATH_USER: 'ci-bot',
-    GLIDEPATH_METRICS_ADDRESS: `127.0.0.1:${metricsPort}`,
-    GLIDEPATH_CORE_METRICS_ADDRESS: `127.0.0.1:${metricsPort + 1}`,
-    GLIDEPATH_SHUTDOWN_GRACE: '2s',
+  env = suiteEnv(taskQueue, {
     GLIDEPATH_PROMETHEUS_URL: prom.url,
     GLIDEPATH_PROMETHEUS_USERNAME: 'glidepath',
     GLIDEPATH_PROMETHEUS_PASSWORD: PASSWORD,
     GLIDEPATH_PROMETHEUS_STALENESS_SECONDS: '30',
-  };
+  });
   worker = await startWorker();
 });
 

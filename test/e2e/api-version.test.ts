@@ -9,16 +9,16 @@
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
 import { execFile } from 'node:child_process';
-import { mkdtemp, writeFile } from 'node:fs/promises';
-import os from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, test } from 'node:test';
-import { AppsV1Api, CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
-import { Client, Connection } from '@temporalio/client';
+import type { AppsV1Api, CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
+import type { Client } from '@temporalio/client';
 import { apiStatusQuery, type ApiStatus } from '../../workflows/api-version-messages.ts';
 import { untilQuery } from '../support/poll.ts';
-import { cli as runCli, findDeployment, killWorker, randomSuffix, startWorker, suiteEnv, temporalAddress } from './support.ts';
+import { createHttpRoute } from '../support/gateway-api.ts';
+import { cli as runCli, connectClient, findDeployment, killWorker, kube, randomSuffix, startWorker, suiteEnv, temporalAddress, tempDir, waitAvailable } from './support.ts';
 
 const run = promisify(execFile);
 const suffix = randomSuffix();
@@ -51,15 +51,10 @@ const until = (pred: (s: ApiStatus) => boolean, what: string, timeoutMs = 90_000
 const phase = (s: ApiStatus, v: string) => s.versions.find((x) => x.version === v)?.phase;
 
 before(async () => {
-  assert.ok(process.env.KUBECONFIG, 'KUBECONFIG must point at the local control plane (scripts/kube.sh up --crds)');
+  ({ apps, core, custom } = kube());
   assert.ok(process.env.TEMPORAL_CLI, 'TEMPORAL_CLI must name the Temporal CLI binary (scripts/test.sh sets it)');
-  const kc = new KubeConfig();
-  kc.loadFromDefault();
-  apps = kc.makeApiClient(AppsV1Api);
-  core = kc.makeApiClient(CoreV1Api);
-  custom = kc.makeApiClient(CustomObjectsApi);
-  dir = await mkdtemp(path.join(os.tmpdir(), 'glidepath-apiv-e2e-'));
-  client = new Client({ connection: await Connection.connect({ address: temporalAddress, connectTimeout: '5s' }) });
+  dir = await tempDir('apiv');
+  client = await connectClient();
 
   // v1 as it runs before Glidepath knows it.
   await core.createNamespace({ body: { metadata: { name: ns } } });
@@ -78,17 +73,8 @@ before(async () => {
     },
   });
   await core.createNamespacedService({ namespace: ns, body: { metadata: { name: 'orders-v1' }, spec: { selector: { app: 'orders', version: 'v1' }, ports: [{ port: 80, targetPort: 8080 }] } } });
-  await custom.createNamespacedCustomObject({
-    ...G,
-    namespace: ns,
-    body: {
-      apiVersion: 'gateway.networking.k8s.io/v1',
-      kind: 'HTTPRoute',
-      metadata: { name: 'orders' },
-      spec: { parentRefs: [{ name: 'gw' }], hostnames: ['api.example.com'], rules: [HAND_RULE, { matches: [{ path: { type: 'PathPrefix', value: '/v1' } }], backendRefs: [{ name: 'orders-v1', port: 80 }] }] },
-    },
-  });
-  for (let i = 0; i < 120 && (await findDeployment(apps, ns, 'orders-v1'))?.status?.availableReplicas !== 2; i++) await new Promise((r) => setTimeout(r, 250));
+  await createHttpRoute(custom, ns, 'orders', { parentRefs: [{ name: 'gw' }], hostnames: ['api.example.com'], rules: [HAND_RULE, { matches: [{ path: { type: 'PathPrefix', value: '/v1' } }], backendRefs: [{ name: 'orders-v1', port: 80 }] }] });
+  await waitAvailable(apps, ns, 'orders-v1', 2);
   worker = await startWorker(env);
 });
 

@@ -6,14 +6,13 @@
  */
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
-import { mkdtemp, writeFile } from 'node:fs/promises';
-import os from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { AppsV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
-import { Client, Connection } from '@temporalio/client';
+import type { AppsV1Api, CoreV1Api } from '@kubernetes/client-node';
+import type { Client } from '@temporalio/client';
 import { startRegistry, type RegistryInstance } from '../support/registry.ts';
-import { cli, randomSuffix, startWorker, suiteEnv, temporalAddress, untilStatus } from './support.ts';
+import { cli, connectClient, kube, randomSuffix, startWorker, suiteEnv, tempDir, untilStatus } from './support.ts';
 
 const suffix = randomSuffix();
 let env: NodeJS.ProcessEnv;
@@ -26,15 +25,11 @@ let dir: string;
 const ns = `e2e-build-${suffix}`;
 
 before(async () => {
-  assert.ok(process.env.KUBECONFIG, 'KUBECONFIG must point at the local control plane (npm test sets it)');
-  const kc = new KubeConfig();
-  kc.loadFromDefault();
-  apps = kc.makeApiClient(AppsV1Api);
-  core = kc.makeApiClient(CoreV1Api);
+  ({ apps, core } = kube());
   registry = await startRegistry();
-  dir = await mkdtemp(path.join(os.tmpdir(), 'glidepath-build-e2e-'));
+  dir = await tempDir('build');
   env = suiteEnv(`e2e-build-${suffix}`, { GLIDEPATH_BUILD_ROOT: path.join(dir, 'buildah') });
-  client = new Client({ connection: await Connection.connect({ address: temporalAddress, connectTimeout: '5s' }) });
+  client = await connectClient();
   worker = await startWorker(env);
 });
 

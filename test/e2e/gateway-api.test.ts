@@ -10,24 +10,9 @@ import type { ChildProcess } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
 import type { AppsV1Api, CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
 import type { Client } from '@temporalio/client';
-import {
-  cli as runCli,
-  connectClient,
-  imageOf,
-  findDeployment,
-  killWorker,
-  kube,
-  randomSuffix,
-  routedCanary,
-  startWorker,
-  suiteEnv,
-  tempDir,
-  untilStatus,
-  waitAvailable,
-  webNamespace,
-  writeRelease,
-} from './support.ts';
+import { cli as runCli, connectClient, imageOf, findDeployment, kube, randomSuffix, routedCanary, startWorker, suiteEnv, tempDir, untilStatus, waitAvailable, webNamespace, writeRelease, teardown } from './support.ts';
 import type { ReleaseStatus } from '../../workflows/messages.ts';
+import { createHttpRoute } from '../support/gateway-api.ts';
 
 const suffix = randomSuffix();
 const env = suiteEnv(`e2e-gateway-${suffix}`);
@@ -57,19 +42,9 @@ async function setup(name: string): Promise<string> {
   namespaces.push(ns);
   await webNamespace({ apps, core }, ns, ['web-stable', 'web-canary']);
   await core.createNamespacedService({ namespace: ns, body: { metadata: { name: 'admin' }, spec: { selector: { app: 'admin' }, ports: [{ port: 80 }] } } });
-  await custom.createNamespacedCustomObject({
-    ...G,
-    namespace: ns,
-    plural: 'httproutes',
-    body: {
-      apiVersion: 'gateway.networking.k8s.io/v1',
-      kind: 'HTTPRoute',
-      metadata: { name: 'web' },
-      spec: {
-        parentRefs: [{ name: 'edge' }],
-        rules: [HAND_RULE, { backendRefs: [{ group: '', kind: 'Service', name: 'web-stable', port: 80, weight: 100 }, { group: '', kind: 'Service', name: 'web-canary', port: 80, weight: 0 }] }],
-      },
-    },
+  await createHttpRoute(custom, ns, 'web', {
+    parentRefs: [{ name: 'edge' }],
+    rules: [HAND_RULE, { backendRefs: [{ group: '', kind: 'Service', name: 'web-stable', port: 80, weight: 100 }, { group: '', kind: 'Service', name: 'web-canary', port: 80, weight: 0 }] }],
   });
   await waitAvailable(apps, ns);
   return ns;
@@ -100,11 +75,7 @@ before(async () => {
   worker = await startWorker(env);
 });
 
-after(async () => {
-  await killWorker(worker, 'SIGTERM');
-  await client?.connection.close();
-  for (const ns of namespaces) await core.deleteNamespace({ name: ns }).catch(() => {});
-});
+after(() => teardown({ worker, client, core, namespaces }));
 
 describe('releases with the Gateway API router through the real worker', () => {
   test('10/50 with a header route: HTTPRoute weights and the managed rule at every pause; promoted → 100/0, managed rule gone, hand rule intact', async () => {

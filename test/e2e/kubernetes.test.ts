@@ -5,20 +5,17 @@
  */
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
-import { mkdtemp, writeFile } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
+import { writeFile } from 'node:fs/promises';
 import { after, before, describe, test } from 'node:test';
-import { AppsV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
-import { Client, Connection } from '@temporalio/client';
+import type { AppsV1Api, CoreV1Api } from '@kubernetes/client-node';
+import type { Client } from '@temporalio/client';
 import { statusQuery, type ReleaseStatus } from '../../workflows/messages.ts';
-import { createWebDeployment, findDeployment, imageOf, cli, killWorker, randomSuffix, startWorker, suiteEnv, temporalAddress as address, untilStatus } from './support.ts';
+import { connectClient, findDeployment, imageOf, cli, killWorker, kube, randomSuffix, startWorker, suiteEnv, tempDir, untilStatus, waitAvailable, webNamespace, writeRelease, teardown } from './support.ts';
 
 const suffix = randomSuffix();
 const env = suiteEnv(`e2e-k8s-${suffix}`);
 const metricsPort = Number(String(env.GLIDEPATH_METRICS_ADDRESS).split(':')[1]);
 
-let kc: KubeConfig;
 let apps: AppsV1Api;
 let core: CoreV1Api;
 let client: Client;
@@ -33,54 +30,23 @@ const run = (args: string[]) => cli(env, args);
 async function workload(name: string, annotations: Record<string, string> = {}): Promise<string> {
   const ns = `e2e-${name}-${suffix}`;
   namespaces.push(ns);
-  await core.createNamespace({ body: { metadata: { name: ns } } });
-  await createWebDeployment(apps, ns, annotations);
-  await core.createNamespacedService({ namespace: ns, body: { metadata: { name: 'web' }, spec: { selector: { app: 'web' }, ports: [{ port: 80 }] } } });
-  await core.createNamespacedService({ namespace: ns, body: { metadata: { name: 'web-preview' }, spec: { selector: { app: 'web' }, ports: [{ port: 80 }] } } });
-  if (!annotations['glidepath.local/never-ready']) {
-    for (let i = 0; i < 120; i++) {
-      const d = await apps.readNamespacedDeployment({ name: 'web', namespace: ns });
-      if (d.status?.availableReplicas === 4) break;
-      await new Promise((r) => setTimeout(r, 250));
-    }
-  }
+  await webNamespace({ apps, core }, ns, ['web', 'web-preview'], annotations);
+  if (!annotations['glidepath.local/never-ready']) await waitAvailable(apps, ns);
   return ns;
 }
 
-async function spec(ns: string, strategy: string, extra = ''): Promise<string> {
-  const file = path.join(dir, `${ns}.yaml`);
-  await writeFile(
-    file,
-    `apiVersion: glidepath.dev/v1alpha1
-kind: Release
-metadata: { name: web, namespace: ${ns} }
-spec:
-  workloadRef: { kind: Deployment, name: web }
-  image: registry.local/web:v2
-${extra}  strategy:
-${strategy}`,
-  );
-  return file;
-}
+const spec = (ns: string, strategy: string, extra = ''): Promise<string> => writeRelease(dir, ns, `${extra}  strategy:\n${strategy}`);
 
 const deployment = (ns: string, name: string) => findDeployment(apps, ns, name);
 
 before(async () => {
-  assert.ok(process.env.KUBECONFIG, 'KUBECONFIG must point at the local control plane (npm test sets it after scripts/kube.sh up)');
-  kc = new KubeConfig();
-  kc.loadFromDefault();
-  apps = kc.makeApiClient(AppsV1Api);
-  core = kc.makeApiClient(CoreV1Api);
-  dir = await mkdtemp(path.join(os.tmpdir(), 'glidepath-k8s-e2e-'));
-  client = new Client({ connection: await Connection.connect({ address, connectTimeout: '5s' }) });
+  ({ apps, core } = kube());
+  dir = await tempDir('k8s');
+  client = await connectClient();
   worker = await startWorker(env);
 });
 
-after(async () => {
-  worker?.kill('SIGTERM');
-  await client?.connection.close();
-  for (const ns of namespaces) await core.deleteNamespace({ name: ns }).catch(() => {});
-});
+after(() => teardown({ worker, client, core, namespaces }));
 
 describe('releases on a real control plane', () => {
   test('replica-ratio canary 10/25/50/100 with pauses → promoted, objects checked after every step', async () => {

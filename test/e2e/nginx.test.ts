@@ -10,23 +10,7 @@ import type { ChildProcess } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
 import type { AppsV1Api, CoreV1Api, NetworkingV1Api } from '@kubernetes/client-node';
 import type { Client } from '@temporalio/client';
-import {
-  cli as runCli,
-  connectClient,
-  imageOf,
-  killWorker,
-  kube,
-  managedRoutesLine,
-  randomSuffix,
-  routedCanary,
-  startWorker,
-  suiteEnv,
-  tempDir,
-  untilStatus,
-  waitAvailable,
-  webNamespace,
-  writeRelease,
-} from './support.ts';
+import { cli as runCli, connectClient, imageOf, kube, managedRoutesLine, randomSuffix, routedCanary, startWorker, suiteEnv, tempDir, untilStatus, waitAvailable, webNamespace, writeRelease, teardown } from './support.ts';
 import type { ReleaseStatus } from '../../workflows/messages.ts';
 
 const suffix = randomSuffix();
@@ -75,11 +59,7 @@ before(async () => {
   worker = await startWorker(env);
 });
 
-after(async () => {
-  await killWorker(worker, 'SIGTERM');
-  await client?.connection.close();
-  for (const ns of namespaces) await core.deleteNamespace({ name: ns }).catch(() => {});
-});
+after(() => teardown({ worker, client, core, namespaces }));
 
 describe('releases with trafficRouting.nginx through the real worker', () => {
   test('10 % with a header route, then 50 %: the canary Ingress at every pause; promoted → weight 0, header gone; stable Ingress never written', async () => {

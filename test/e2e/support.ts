@@ -181,3 +181,10 @@ ${steps}`;
 
 /** The `managedRoutes` line of a trafficRouting block; none for no routes. */
 export const managedRoutesLine = (names: string[]): string => (names.length ? `        managedRoutes: [${names.map((n) => `{ name: ${n} }`).join(', ')}]\n` : '');
+
+/** The end of a suite: the worker stopped (SIGTERM, awaited), the Temporal connection closed, `namespaces` deleted. */
+export async function teardown(s: { worker: ChildProcess | undefined; client: Client | undefined; core: CoreV1Api | undefined; namespaces: string[] }): Promise<void> {
+  await killWorker(s.worker, 'SIGTERM');
+  await s.client?.connection.close();
+  for (const ns of s.namespaces) await s.core?.deleteNamespace({ name: ns }).catch(() => {});
+}

@@ -6,27 +6,14 @@
  */
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
-import { mkdtemp, writeFile } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { AppsV1Api, CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
-import { Client, Connection } from '@temporalio/client';
-import { createWebDeployment, cli as runCli, startWorker as startSuiteWorker, untilStatus } from './support.ts';
+import type { AppsV1Api, CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
+import type { Client } from '@temporalio/client';
+import { cli as runCli, connectClient, kube, managedRoutesLine, randomSuffix, routedCanary, startWorker as startSuiteWorker, suiteEnv, tempDir, untilStatus, waitAvailable, webNamespace, writeRelease, teardown } from './support.ts';
 import type { ReleaseStatus } from '../../workflows/messages.ts';
 
-const address = process.env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233';
-const suffix = Math.random().toString(36).slice(2, 7);
-const metricsPort = 20000 + Math.floor(Math.random() * 20000);
-const env = {
-  ...process.env,
-  TEMPORAL_ADDRESS: address,
-  GLIDEPATH_TASK_QUEUE: `e2e-traffic-${suffix}`,
-  GLIDEPATH_USER: 'ci-bot',
-  GLIDEPATH_METRICS_ADDRESS: `127.0.0.1:${metricsPort}`,
-  GLIDEPATH_CORE_METRICS_ADDRESS: `127.0.0.1:${metricsPort + 1}`,
-  GLIDEPATH_SHUTDOWN_GRACE: '2s',
-};
+const suffix = randomSuffix();
+const env = suiteEnv(`e2e-traffic-${suffix}`);
 const G = { group: 'networking.istio.io', version: 'v1' };
 const HAND_ROUTE = { name: 'admin', match: [{ uri: { prefix: '/admin' } }], route: [{ destination: { host: 'admin-svc' } }] };
 
@@ -46,11 +33,7 @@ const until = (id: string, pred: (s: ReleaseStatus) => boolean, what: string, ti
 async function setup(name: string): Promise<string> {
   const ns = `e2e-${name}-${suffix}`;
   namespaces.push(ns);
-  await core.createNamespace({ body: { metadata: { name: ns } } });
-  await createWebDeployment(apps, ns);
-  for (const svc of ['web-stable', 'web-canary']) {
-    await core.createNamespacedService({ namespace: ns, body: { metadata: { name: svc }, spec: { selector: { app: 'web' }, ports: [{ port: 80 }] } } });
-  }
+  await webNamespace({ apps, core }, ns, ['web-stable', 'web-canary']);
   await custom.createNamespacedCustomObject({
     ...G,
     namespace: ns,
@@ -62,36 +45,12 @@ async function setup(name: string): Promise<string> {
       spec: { hosts: ['web'], http: [HAND_ROUTE, { name: 'primary', route: [{ destination: { host: 'web-stable' }, weight: 100 }, { destination: { host: 'web-canary' }, weight: 0 }] }] },
     },
   });
-  for (let i = 0; i < 120; i++) {
-    const d = await apps.readNamespacedDeployment({ name: 'web', namespace: ns });
-    if (d.status?.availableReplicas === 4) break;
-    await new Promise((r) => setTimeout(r, 250));
-  }
+  await waitAvailable(apps, ns);
   return ns;
 }
 
-async function spec(ns: string, steps: string, managedRoutes: string[] = []): Promise<string> {
-  const file = path.join(dir, `${ns}.yaml`);
-  await writeFile(
-    file,
-    `apiVersion: glidepath.dev/v1alpha1
-kind: Release
-metadata: { name: web, namespace: ${ns} }
-spec:
-  workloadRef: { kind: Deployment, name: web }
-  image: registry.local/web:v2
-  strategy:
-    canary:
-      stableService: web-stable
-      canaryService: web-canary
-      trafficRouting:
-        istio:
-          virtualService: { name: web, routes: [primary] }
-${managedRoutes.length ? `        managedRoutes: [${managedRoutes.map((n) => `{ name: ${n} }`).join(', ')}]\n` : ''}      steps:
-${steps}`,
-  );
-  return file;
-}
+const spec = (ns: string, steps: string, managedRoutes: string[] = []): Promise<string> =>
+  writeRelease(dir, ns, routedCanary(`        istio:\n          virtualService: { name: web, routes: [primary] }\n${managedRoutesLine(managedRoutes)}`, steps));
 
 async function vs(ns: string): Promise<{ weights: [number | undefined, number | undefined]; hand: unknown }> {
   const obj = (await custom.getNamespacedCustomObject({ ...G, namespace: ns, plural: 'virtualservices', name: 'web' })) as {
@@ -102,22 +61,13 @@ async function vs(ns: string): Promise<{ weights: [number | undefined, number | 
 }
 
 before(async () => {
-  assert.ok(process.env.KUBECONFIG, 'KUBECONFIG must point at the local control plane (scripts/kube.sh up --crds)');
-  const kc = new KubeConfig();
-  kc.loadFromDefault();
-  apps = kc.makeApiClient(AppsV1Api);
-  core = kc.makeApiClient(CoreV1Api);
-  custom = kc.makeApiClient(CustomObjectsApi);
-  dir = await mkdtemp(path.join(os.tmpdir(), 'glidepath-traffic-e2e-'));
-  client = new Client({ connection: await Connection.connect({ address, connectTimeout: '5s' }) });
+  ({ apps, core, custom } = kube());
+  dir = await tempDir('traffic');
+  client = await connectClient();
   worker = await startWorker();
 });
 
-after(async () => {
-  worker?.kill('SIGTERM');
-  await client?.connection.close();
-  for (const ns of namespaces) await core.deleteNamespace({ name: ns }).catch(() => {});
-});
+after(() => teardown({ worker, client, core, namespaces }));
 
 describe('releases with trafficRouting.istio through the real worker', () => {
   test('10/25/50/100 with pauses: VirtualService weights at every pause; promoted → 100/0, hand route intact', async () => {
