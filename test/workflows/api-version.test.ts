@@ -6,7 +6,6 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import type { WorkflowHandle } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
@@ -27,7 +26,7 @@ import {
 import { registerSearchAttributes } from '../../workers/search-attributes.ts';
 import { untilQuery } from '../support/poll.ts';
 import { createTimeSkippingEnv } from '../support/time-skipping.ts';
-import { Harness, causeOf, recordHistory } from './harness.ts';
+import { Harness, causeOf, recordHistory, recordingActivities } from './harness.ts';
 
 const NS = 'tests';
 const DAY = 86_400_000;
@@ -57,20 +56,7 @@ before(async () => {
   const [e, workflowBundle] = await Promise.all([createTimeSkippingEnv(), Harness.workflowBundle()]);
   env = e;
   await registerSearchAttributes(env.connection, env.namespace ?? 'default');
-  const base = succeeding();
-  const activities = Object.fromEntries(
-    (Object.keys(base) as (keyof Stubs)[]).map((name) => [
-      name,
-      async (...args: unknown[]) => {
-        const id = Context.current().info.workflowExecution?.workflowId ?? '';
-        const list = calls.get(id) ?? [];
-        list.push({ name, version: (args[0] as ApiVersionPlan).version, args });
-        calls.set(id, list);
-        const impl = (overrides.get(id)?.[name] ?? base[name]) as (...a: unknown[]) => Promise<unknown>;
-        return impl(...args);
-      },
-    ]),
-  );
+  const activities = recordingActivities(succeeding(), overrides, calls, (name, args) => ({ name, version: (args[0] as ApiVersionPlan).version, args }));
   worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle, activities, shutdownGraceTime: '2s', shutdownForceTime: '5s' });
   running = worker.run();
 });

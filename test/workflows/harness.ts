@@ -55,6 +55,31 @@ export function succeedingActivities(): ReleaseActivities {
   };
 }
 
+/**
+ * Stub activities for a test worker: each call is recorded under its workflow ID (`entry` makes the
+ * record), then runs that workflow's override, or `base`.
+ */
+export function recordingActivities<A extends object, E>(
+  base: A,
+  overrides: { get(workflowId: string): Partial<Record<keyof A, unknown>> | undefined },
+  calls: Map<string, E[]>,
+  entry: (name: keyof A, args: unknown[]) => E,
+): Record<string, (...args: unknown[]) => Promise<unknown>> {
+  return Object.fromEntries(
+    (Object.keys(base) as (keyof A & string)[]).map((name) => [
+      name,
+      async (...args: unknown[]) => {
+        const id = Context.current().info.workflowExecution?.workflowId ?? '';
+        const list = calls.get(id) ?? [];
+        list.push(entry(name, args));
+        calls.set(id, list);
+        const impl = (overrides.get(id)?.[name] ?? base[name]) as (...a: unknown[]) => Promise<unknown>;
+        return impl(...args);
+      },
+    ]),
+  );
+}
+
 export class Harness {
   readonly calls = new Map<string, Call[]>();
   readonly overrides = new Map<string, Overrides>();
@@ -73,20 +98,7 @@ export class Harness {
     const [env, workflowBundle] = await Promise.all([createTimeSkippingEnv(), Harness.workflowBundle()]);
     this.env = env;
     await registerSearchAttributes(env.connection, env.namespace ?? 'default');
-    const base = succeedingActivities();
-    const activities = Object.fromEntries(
-      (Object.keys(base) as (keyof ReleaseActivities)[]).map((name) => [
-        name,
-        async (...args: unknown[]) => {
-          const id = Context.current().info.workflowExecution?.workflowId ?? '';
-          const list = this.calls.get(id) ?? [];
-          list.push({ name, args });
-          this.calls.set(id, list);
-          const impl = (this.overrides.get(id)?.[name] ?? base[name]) as (...a: unknown[]) => Promise<unknown>;
-          return impl(...args);
-        },
-      ]),
-    );
+    const activities = recordingActivities(succeedingActivities(), this.overrides, this.calls, (name, args) => ({ name, args }));
     this.worker = await Worker.create({
       connection: env.nativeConnection,
       taskQueue: this.taskQueue,
