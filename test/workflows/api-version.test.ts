@@ -318,17 +318,44 @@ describe('failures and continue-as-new', () => {
   test('continue-as-new carries every version, the audit and a running sunset timer', async () => {
     const h = await twoServing('can', { historyLimit: 60 });
     const firstRun = (await h.describe()).runId;
+    /**
+     * The workflow continues as new in the activation that makes it idle with a full history. On the
+     * Java test server a query or update that reaches the run while it closes is never answered, and
+     * can leave time skipping locked. So the test reads history (no worker involved) until the run is
+     * idle (no workflow task or activity outstanding) or has been continued, and only then queries.
+     */
+    const quiet = async (): Promise<boolean> => {
+      const deadline = Date.now() + 15_000;
+      for (;;) {
+        const d = await h.describe();
+        if (d.runId !== firstRun) return true;
+        const events = (await h.fetchHistory()).events ?? [];
+        const count = (has: (e: (typeof events)[number]) => unknown) => events.filter((e) => has(e)).length;
+        const activitiesOpen =
+          count((e) => e.activityTaskScheduledEventAttributes) -
+          count((e) => e.activityTaskCompletedEventAttributes ?? e.activityTaskFailedEventAttributes ?? e.activityTaskTimedOutEventAttributes ?? e.activityTaskCanceledEventAttributes);
+        const tasksOpen = count((e) => e.workflowTaskScheduledEventAttributes) - count((e) => e.workflowTaskCompletedEventAttributes ?? e.workflowTaskFailedEventAttributes ?? e.workflowTaskTimedOutEventAttributes);
+        if (activitiesOpen === 0 && tasksOpen === 0) return false;
+        assert.ok(Date.now() < deadline, `the run did not settle: ${activitiesOpen} activities and ${tasksOpen} workflow tasks open`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    };
     const now = await env.currentTimeMs();
     await h.executeUpdate(retireVersionUpdate, { args: [{ version: 'v1', sunset: new Date(now + 10 * DAY).toISOString(), by: 'carol' }] });
-    await until(h, (s) => versionOf(s, 'v1')?.retirement?.headers === 'set', 'headers set');
+    let continued = await quiet();
+    if (!continued) await until(h, (s) => versionOf(s, 'v1')?.retirement?.headers === 'set', 'headers set');
     // More versions until history passes the limit.
-    for (let i = 3; i <= 8; i++) {
+    const introduced = ['v1', 'v2'];
+    for (let i = 3; !continued; i++) {
+      assert.ok(i <= 12, 'history reached the limit within 10 more versions');
       await h.executeUpdate(introduceVersionUpdate, { args: [{ plan: plan('can', `v${i}`), by: 'ci-bot' }] });
-      await until(h, phaseIs(`v${i}`, 'Serving'), `v${i} serving`);
+      introduced.push(`v${i}`);
+      continued = await quiet();
+      if (!continued) await until(h, phaseIs(`v${i}`, 'Serving'), `v${i} serving`);
     }
     const s = await until(h, (x) => x.continuedAsNew >= 1, 'continued as new');
     assert.notEqual((await h.describe()).runId, firstRun, 'a new run');
-    assert.deepEqual(s.versions.map((v) => `${v.version}:${v.phase}`), ['v1:Deprecated', 'v2:Serving', 'v3:Serving', 'v4:Serving', 'v5:Serving', 'v6:Serving', 'v7:Serving', 'v8:Serving']);
+    assert.deepEqual(s.versions.map((v) => `${v.version}:${v.phase}`), introduced.map((v) => `${v}:${v === 'v1' ? 'Deprecated' : 'Serving'}`));
     assert.ok(s.audit.some((a) => a.action === 'retire' && a.by === 'carol'), 'audit carried');
     assert.equal(s.audit.filter((a) => a.action === 'continue-as-new').length, s.continuedAsNew);
     // The sunset timer resumes in the new run from the recorded instant.
