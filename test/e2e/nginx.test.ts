@@ -115,6 +115,7 @@ describe('releases with trafficRouting.nginx through the real worker', () => {
     await until(id, (s) => s.phase === 'Aborted', 'aborted');
     assert.equal((await annotations(ns))[`${P}/canary-weight`], '0');
     assert.deepEqual(await stableIngress(ns), before);
+    await cli(['release', 'abort', id, '--as', 'oncall']); // closes the retry window
   });
 
   test('a mirror step cannot be served by nginx: release start refuses it (exit 2), nothing is created', async () => {
