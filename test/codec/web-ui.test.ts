@@ -14,8 +14,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { access, constants, mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -27,6 +26,7 @@ import { closeGracefully, createCodecServer } from '../../starters/codec-server.
 import { dataConverterFromEnv, loadCodecFromEnv } from '../../workers/codec.ts';
 import * as activities from './fixtures/activities.ts';
 import type { echoSecret } from './fixtures/workflows.ts';
+import { freePort } from '../support/daemon.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '../..');
@@ -35,15 +35,6 @@ const chromiumBin = process.env.CHROMIUM_BIN || '/usr/bin/chromium';
 const ENV = { GLIDEPATH_CODEC_KEYS: `k1:${randomBytes(32).toString('base64')}` };
 const SECRET = `ui-s3cr3t-${randomUUID().slice(0, 8)}`;
 const quiet = { trace() {}, debug() {}, info() {}, warn() {}, error: console.error, log() {} };
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  s.listen(0, '127.0.0.1');
-  await once(s, 'listening');
-  const { port } = s.address() as AddressInfo;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 async function until(check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
   const end = Date.now() + timeoutMs;

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { spawnDaemon } from './daemon.ts';
-import { freePort } from './registry.ts';
+import { freePort } from './daemon.ts';
 
 const run = promisify(execFile);
 

@@ -1,5 +1,15 @@
-/** A server process for tests (buildkitd, docker-registry): its output collected, its exit tracked, a graceful stop. */
+/** A server process for tests (buildkitd, docker-registry): its output collected, its exit tracked, a graceful stop; and a free loopback port for it. */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer, type AddressInfo } from 'node:net';
+
+/** A TCP port free on 127.0.0.1 at the time of the call. */
+export async function freePort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
+  const port = (srv.address() as AddressInfo).port;
+  await new Promise<void>((resolve) => srv.close(() => resolve()));
+  return port;
+}
 
 export interface Daemon {
   process: ChildProcess;

@@ -5,11 +5,10 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import { accessSync, constants, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import bcrypt from 'bcryptjs';
-import { spawnDaemon } from './daemon.ts';
+import { freePort, spawnDaemon } from './daemon.ts';
 
 export const REGISTRY_BIN = '/usr/bin/docker-registry';
 
@@ -45,13 +44,6 @@ export function registryBinary(): string {
   }
 }
 
-export async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
-  const port = (srv.address() as AddressInfo).port;
-  await new Promise<void>((resolve) => srv.close(() => resolve()));
-  return port;
-}
 
 export async function startRegistry(options: RegistryOptions = {}): Promise<RegistryInstance> {
   const bin = registryBinary();

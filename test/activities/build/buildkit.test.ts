@@ -20,7 +20,8 @@ import { createBuildActivities, SOURCE_DIGEST_LABEL, type BuildSpec } from '../.
 import { RegistryClient } from '../../../activities/build/registry.ts';
 import type { ActivityDeps } from '../../../activities/contract.ts';
 import { buildctlBinary, buildxBinary, startBuildkitd, type BuildkitdInstance } from '../../support/buildkitd.ts';
-import { freePort, startRegistry, type RegistryInstance } from '../../support/registry.ts';
+import { freePort } from '../../support/daemon.ts';
+import { startRegistry, type RegistryInstance } from '../../support/registry.ts';
 import { dockerConfig, headDigest as headDigestOf, inEnv, MANIFEST_TYPES, processesMatching, rejection, scratchContext, slowContext, target } from './fixtures.ts';
 
 const PASSWORD = 'pw-Buildkit-4c1e8a';
