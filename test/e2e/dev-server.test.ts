@@ -13,7 +13,7 @@ import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
 import { Client, Connection } from '@temporalio/client';
 import { statusQuery, type ReleaseStatus } from '../../workflows/messages.ts';
-import { cli as runCli, killWorker, startWorker as startSuiteWorker, untilStatus } from './support.ts';
+import { cli as runCli, killWorker, startWorker as startSuiteWorker, untilStatus, writeRelease } from './support.ts';
 
 const run = promisify(execFile);
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -29,24 +29,8 @@ let worker: ChildProcess | undefined;
 
 const startWorker = (): Promise<ChildProcess> => startSuiteWorker({ ...env, STUB_DELAY_MS: '300' }, 'test/e2e/stub-worker.ts', 'worker ready');
 
-async function spec(name: string, steps: string): Promise<string> {
-  const file = path.join(dir, `${name}.yaml`);
-  await writeFile(
-    file,
-    `apiVersion: glidepath.dev/v1alpha1
-kind: Release
-metadata: { name: ${name}, namespace: e2e }
-spec:
-  workloadRef: { kind: Deployment, name: ${name} }
-  image: registry.local/${name}:v2
-  policy: { promoters: [alice, bob], aborters: [alice, bob, oncall] }
-  strategy:
-    canary:
-      steps:
-${steps}`,
-  );
-  return file;
-}
+const spec = (name: string, steps: string): Promise<string> =>
+  writeRelease(dir, 'e2e', `  policy: { promoters: [alice, bob], aborters: [alice, bob, oncall] }\n  strategy:\n    canary:\n      steps:\n${steps}`, name);
 
 const APPROVAL = `        - setWeight: 20
         - approval: { approvers: [alice, bob], minApprovals: 1 }

@@ -152,19 +152,20 @@ export async function waitAvailable(apps: AppsV1Api, namespace: string, name = '
 }
 
 /**
- * Writes `<dir>/<ns>.yaml`: the Release `web` in `ns` taking Deployment `web` to registry.local/web:v2,
- * followed by `rest` (the strategy block, indented under `spec:`). Returns the file.
+ * Writes `<dir>/<ns>.yaml` (`<dir>/<ns>-<name>.yaml` for another workload): the Release `name` (default
+ * `web`) in `ns` taking Deployment `name` to registry.local/<name>:v2, followed by `rest` (policy and
+ * strategy blocks, indented under `spec:`). Returns the file.
  */
-export async function writeRelease(dir: string, ns: string, rest: string): Promise<string> {
-  const file = path.join(dir, `${ns}.yaml`);
+export async function writeRelease(dir: string, ns: string, rest: string, name = 'web'): Promise<string> {
+  const file = path.join(dir, name === 'web' ? `${ns}.yaml` : `${ns}-${name}.yaml`);
   await writeFile(
     file,
     `apiVersion: glidepath.dev/v1alpha1
 kind: Release
-metadata: { name: web, namespace: ${ns} }
+metadata: { name: ${name}, namespace: ${ns} }
 spec:
-  workloadRef: { kind: Deployment, name: web }
-  image: registry.local/web:v2
+  workloadRef: { kind: Deployment, name: ${name} }
+  image: registry.local/${name}:v2
 ${rest}`,
   );
   return file;

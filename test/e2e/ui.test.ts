@@ -9,7 +9,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { access, constants, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { access, constants, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,6 +18,7 @@ import { after, before, describe, test } from 'node:test';
 import { Client, Connection } from '@temporalio/client';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { statusQuery, type ReleaseStatus } from '../../workflows/messages.ts';
+import { writeRelease } from './support.ts';
 
 const run = promisify(execFile);
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -123,24 +124,14 @@ before(async () => {
   }
   worker = await startWorker();
 
-  file = path.join(dir, `${name}.yaml`);
-  await writeFile(
-    file,
-    `apiVersion: glidepath.dev/v1alpha1
-kind: Release
-metadata: { name: ${name}, namespace: e2e }
-spec:
-  workloadRef: { kind: Deployment, name: ${name} }
-  image: registry.local/${name}:v2
-  policy: { promoters: [alice], aborters: [alice, oncall] }
+  file = await writeRelease(dir, 'e2e', `  policy: { promoters: [alice], aborters: [alice, oncall] }
   strategy:
     canary:
       steps:
         - setWeight: 20
         - pause: {}
         - setWeight: 100
-`,
-  );
+`, name);
 
   await mkdir(artifacts, { recursive: true });
   browser = await chromium.launchPersistentContext(path.join(dir, 'chromium-profile'), {
