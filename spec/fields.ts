@@ -1,5 +1,6 @@
 /** Field schemas shared by the spec's documents. Workflow-safe (no I/O). */
 import { z } from 'zod';
+import { buildTagProblem, referenceProblem } from './reference.ts';
 
 z.config({ jitless: true });
 
@@ -7,13 +8,24 @@ export const DNS1123 = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
 export const dns1123 = z.string().max(63).regex(DNS1123, 'must be a DNS-1123 label (lowercase letters, digits, "-")');
 
-// Image references: [registry[:port]/]path[:tag][@sha256:digest]
-export const imageRef = z
-  .string()
-  .regex(
-    /^(?:[a-zA-Z0-9.-]+(?::\d+)?\/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*(?::[\w][\w.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$/,
-    'must be an image reference such as registry.example.com/team/app:v2 or app@sha256:<64 hex>',
-  );
+// Image references by the distribution/reference grammar (spec/reference.ts).
+export const imageRef = z.string().superRefine((v, ctx) => {
+  const problem = referenceProblem(v);
+  if (problem) ctx.addIssue({ code: 'custom', message: `must be an image reference such as registry.example.com/team/app:v2 or app@sha256:<64 hex> (${problem})` });
+});
+
+/** A build tag: a bare tag, or a full reference without a digest. */
+export const buildTag = z.string().superRefine((v, ctx) => {
+  const problem = buildTagProblem(v);
+  if (problem) ctx.addIssue({ code: 'custom', message: problem });
+});
+
+/** A Dockerfile path: relative to the build context and inside it (no absolute path, no ".."). */
+export const dockerfilePath = z.string().min(1).superRefine((v, ctx) => {
+  if (v.startsWith('/') || /^[A-Za-z]:/.test(v) || v.split(/[\\/]/).includes('..') || v.includes('\0')) {
+    ctx.addIssue({ code: 'custom', message: 'must be a path inside build.context, relative to it and without ".." (e.g. docker/Dockerfile)' });
+  }
+});
 
 /** Copies another schema's issues into a refinement, under `prefix`. */
 export function forwardIssues(result: { success: boolean; error?: z.ZodError }, ctx: z.RefinementCtx, prefix: PropertyKey[]): void {

@@ -20,6 +20,7 @@ import {
 } from './schema.ts';
 import { DEFAULT_CONSECUTIVE_ERROR_LIMIT } from './analysis.ts';
 import { argNames } from './template.ts';
+import { referenceProblem } from './reference.ts';
 import type { AnalysisRunSpec, ArgValue, CanaryStep, JobProviderSpec, MetricSpec, ProviderSpec, ReleasePlan, Strategy, StringMatch, WebProviderSpec } from './types.ts';
 
 /** Argo's defaults, in one place. */
@@ -148,6 +149,11 @@ export function normalize(docs: readonly SourceDoc[], options: NormalizeOptions 
     throw new SpecError(problems);
   }
   const main = mains[0] as (typeof mains)[number];
+  const imageProblem = options.image === undefined ? undefined : referenceProblem(options.image);
+  if (imageProblem) {
+    problems.push({ source: '--image', path: '--image', message: `"${JSON.stringify(options.image).slice(1, -1).slice(0, 200)}" ${imageProblem}`, usage: true });
+    throw new SpecError(problems);
+  }
   const plan = main.kind === 'Release' ? fromRelease(main.source, main.doc, templates, options, problems) : fromRollout(main.source, main.doc, templates, options, problems);
   if (problems.length > 0 || plan === undefined) throw new SpecError(problems);
   return plan;
@@ -391,7 +397,7 @@ function resolveAnalysis(source: string, path: string, ref: RolloutAnalysisDoc, 
     else problems.push({ source, path: `${path}.args[${i}]`, message: 'needs value or valueFrom.secretKeyRef' });
   });
   for (const [name, d] of declared) {
-    if (args[name] !== undefined) continue;
+    if (Object.hasOwn(args, name)) continue;
     if (d.value) args[name] = d.value;
     else problems.push({ source, path: `${path}.args`, message: `arg "${name}" of template "${d.template}" has no value` });
   }

@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { parseCondition } from './condition.ts';
+import { buildTag, dockerfilePath, imageRef } from './fields.ts';
 import { routeStepProblems, type RouteStep } from './route-steps.ts';
 import type { CanaryStep, ReleasePlan, StringMatch } from './types.ts';
 
@@ -103,7 +104,7 @@ export const releasePlanSchema = z.strictObject({
   name,
   namespace: name,
   workload: z.strictObject({ kind: z.literal('Deployment'), name, container: z.string().min(1).optional() }),
-  image: z.string().min(1),
+  image: imageRef,
   progressDeadlineSeconds: z.number().int().positive(),
   retryWindowSeconds: z.number().int().min(0),
   policy: z.strictObject({ promoters: z.array(z.string()).optional(), aborters: z.array(z.string()).optional() }),
@@ -112,11 +113,11 @@ export const releasePlanSchema = z.strictObject({
   build: z
     .strictObject({
       context: z.string().min(1),
-      dockerfile: z.string().min(1).optional(),
+      dockerfile: dockerfilePath.optional(),
       buildArgs: z.record(z.string(), z.string()).optional(),
       target: z.string().min(1).optional(),
       platform: z.string().min(1).optional(),
-      tags: z.array(z.string().min(1)).min(1),
+      tags: z.array(buildTag).min(1),
       builder: z.string().min(1).optional(),
       registry: z.strictObject({ insecure: z.boolean().optional(), authSecret: name.optional() }).optional(),
     })

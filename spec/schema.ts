@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { parseDuration } from './duration.ts';
 import { parseCondition } from './condition.ts';
 import { templateProblems, type TextKind } from './template.ts';
-import { dns1123, imageRef } from './fields.ts';
+import { buildTag, dns1123, dockerfilePath, imageRef } from './fields.ts';
 import { routeStepProblems, type RouteStep } from './route-steps.ts';
 import { routerNeedsServices, trafficRoutingSchema } from './traffic-routing.ts';
 
@@ -18,16 +18,27 @@ export const RELEASE_API_VERSION = 'glidepath.dev/v1alpha1';
 export const ARGO_API_VERSION = 'argoproj.io/v1alpha1';
 
 
-const duration = z.union([z.string(), z.number()]).superRefine((v, ctx) => {
-  try {
-    parseDuration(v);
-  } catch (err) {
-    ctx.addIssue({ code: 'custom', message: (err as Error).message });
-  }
-});
+/** The longest duration a spec may give (a pause, a timeout, a deadline): a year. */
+export const MAX_DURATION_MS = 366 * 86_400_000;
 
-/** Kubernetes IntOrString as Argo uses it for counts and limits. */
-const intOrString = z.union([z.number().int(), z.string().regex(/^-?\d+$/, 'must be a whole number')]);
+const durationOf = (min: number) =>
+  z.union([z.string(), z.number()]).superRefine((v, ctx) => {
+    let ms: number;
+    try {
+      ms = parseDuration(v);
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: (err as Error).message });
+      return;
+    }
+    if (ms > MAX_DURATION_MS) ctx.addIssue({ code: 'custom', message: `${JSON.stringify(v)} is longer than the maximum of 366d` });
+    if (ms < min) ctx.addIssue({ code: 'custom', message: `${JSON.stringify(v)} must be at least ${min / 1000}s` });
+  });
+const duration = durationOf(0);
+
+/** Kubernetes IntOrString as Argo uses it for counts and limits, at least `min`. */
+const intOrStringMin = (min: number) =>
+  z.union([z.number().int(), z.string().regex(/^-?\d+$/, 'must be a whole number')]).refine((v) => Number(v) >= min && Number.isSafeInteger(Number(v)), `must be a whole number of at least ${min}`);
+const intOrString = intOrStringMin(-1);
 
 const condition = z.string().superRefine((v, ctx) => {
   try {
@@ -162,12 +173,12 @@ const metric = z.strictObject({
   name: z.string().min(1),
   interval: duration.optional(),
   initialDelay: duration.optional(),
-  count: intOrString.optional(),
+  count: intOrStringMin(0).optional(),
   successCondition: condition.optional(),
   failureCondition: condition.optional(),
   failureLimit: intOrString.optional(),
   inconclusiveLimit: intOrString.optional(),
-  consecutiveErrorLimit: intOrString.optional(),
+  consecutiveErrorLimit: intOrStringMin(0).optional(),
   provider,
 });
 
@@ -365,7 +376,7 @@ export const releaseDoc = z.strictObject({
     }),
     container: z.string().min(1).optional(),
     image: imageRef.optional(),
-    progressDeadline: duration.optional(),
+    progressDeadline: durationOf(1000).optional(),
     retryWindow: duration.optional(),
     policy: z
       .strictObject({
@@ -377,12 +388,12 @@ export const releaseDoc = z.strictObject({
     build: z
       .strictObject({
         context: z.string().min(1),
-        dockerfile: z.string().min(1).optional(),
+        dockerfile: dockerfilePath.optional(),
         buildArgs: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be a build arg name'), z.string()).optional(),
         target: z.string().min(1).optional(),
         platform: z.string().regex(/^[a-z0-9]+\/[a-z0-9_]+(?:\/[a-z0-9]+)?$/, 'must be os/arch[/variant]').optional(),
-        tags: z.array(z.string().min(1)).min(1),
-        builder: z.string().min(1).optional(),
+        tags: z.array(buildTag).min(1),
+        builder: z.enum(['buildah', 'buildctl', 'buildx'], 'must be one of buildah, buildctl, buildx').optional(),
         registry: z.strictObject({ insecure: z.boolean().optional(), authSecret: dns1123.optional() }).optional(),
       })
       .optional(),

@@ -211,6 +211,11 @@ const smi: RouterEntry = {
 
 const ROUTERS: Record<string, RouterEntry> = { istio, plugins: gatewayApi, nginx, alb, smi };
 
+/** The router named `key`; undefined for unknown names, `constructor` and other prototype keys included. */
+function routerEntry(key: string): RouterEntry | undefined {
+  return Object.hasOwn(ROUTERS, key) ? ROUTERS[key] : undefined;
+}
+
 /** Traffic routers this build implements, as keys of `trafficRouting` (Argo's names). */
 export const SUPPORTED_TRAFFIC_ROUTERS: readonly string[] = Object.keys(ROUTERS);
 
@@ -232,7 +237,7 @@ export const trafficRoutingSchema = z.record(z.string(), z.unknown()).superRefin
       forwardIssues(managedRoutes.safeParse(v[key]), ctx, [key]);
       continue;
     }
-    const entry = ROUTERS[key];
+    const entry = routerEntry(key);
     if (!entry) {
       ctx.addIssue({
         code: 'custom',
@@ -255,7 +260,7 @@ export function routerKey(routing: Record<string, unknown>): string | undefined 
 
 export function routerCapabilities(routing: Record<string, unknown>): { key: string; block: unknown; capabilities: RouterCapabilities } | undefined {
   const key = routerKey(routing);
-  const entry = key === undefined ? undefined : ROUTERS[key];
+  const entry = key === undefined ? undefined : routerEntry(key);
   return key === undefined || !entry ? undefined : { key, block: routing[key], capabilities: entry.capabilities };
 }
 

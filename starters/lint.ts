@@ -3,9 +3,9 @@
  * release (Release, or Rollout + AnalysisTemplates) or an `ApiVersion` document.
  */
 import type { Command } from 'commander';
-import { SpecError, formatProblem } from '../spec/normalize.ts';
+import { SpecError } from '../spec/normalize.ts';
 import { API_VERSION_KIND, loadApiVersion } from '../spec/api-version.ts';
-import { loadPlan, readSpecDocs } from './spec-files.ts';
+import { MAX_PRINTED_PROBLEMS, formatProblemList, loadPlan, readSpecDocs } from './spec-files.ts';
 import { EXIT, type Output, print } from './output.ts';
 
 export function registerLint(program: Command): void {
@@ -35,7 +35,9 @@ export function registerLint(program: Command): void {
         process.exitCode = EXIT.ok;
       } catch (err) {
         if (!(err instanceof SpecError)) throw err;
-        print(output, { valid: false, problems: err.problems }, () => err.problems.map(formatProblem).join('\n'), 'stderr');
+        const shown = err.problems.slice(0, MAX_PRINTED_PROBLEMS);
+        const more = err.problems.length - shown.length;
+        print(output, { valid: false, problems: shown, ...(more > 0 ? { more } : {}) }, () => formatProblemList(err.problems), 'stderr');
         process.exitCode = err.problems.every((p) => p.usage) ? EXIT.usage : EXIT.invalid;
       }
     });

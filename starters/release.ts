@@ -6,14 +6,14 @@
  */
 import { Option, type Command } from 'commander';
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
-import { SpecError, formatProblem } from '../spec/normalize.ts';
+import { SpecError } from '../spec/normalize.ts';
 import { formatDuration } from '../spec/duration.ts';
 import { PHASES, SETTLED_PHASES, releaseWorkflowId, serviceKey, type Phase } from '../spec/types.ts';
 import { UPDATES, statusQuery, SERVICE_ATTRIBUTE, type Action, type ReleaseStatus } from '../workflows/messages.ts';
 import { uiLink } from '../workers/config.ts';
-import { loadPlan } from './spec-files.ts';
+import { formatProblemList, loadPlan } from './spec-files.ts';
 import { CliExit, context, duration, identity, type Ctx } from './command.ts';
-import { EXIT, print } from './output.ts';
+import { EXIT, escapeControl, print } from './output.ts';
 
 
 const OUTCOME_EXIT: Partial<Record<Phase, number>> = { Promoted: EXIT.ok, RolledBack: EXIT.rolledBack, Aborted: EXIT.aborted, Failed: EXIT.failed };
@@ -33,7 +33,7 @@ async function loadSpec(files: string[], image?: string) {
   try {
     return await loadPlan(files, image ? { image } : {});
   } catch (err) {
-    if (err instanceof SpecError) throw new CliExit(EXIT.usage, err.problems.map(formatProblem).join('\n'));
+    if (err instanceof SpecError) throw new CliExit(EXIT.usage, formatProblemList(err.problems));
     throw err;
   }
 }
@@ -65,7 +65,12 @@ export function summary(s: ReleaseStatus): string {
       lines.push(`    ${m.name}${m.dryRun ? ' (dry run)' : ''} ${m.phase}  ok ${m.successful} failed ${m.failed} inconclusive ${m.inconclusive} error ${m.error}  ${values}`);
     }
   }
-  return lines.join('\n');
+  return lines.map(escapeControl).join('\n');
+}
+
+/** One audit entry as a line of text; what a client sent (`by`, `reason`) is escaped. */
+export function historyLine(a: ReleaseStatus['audit'][number]): string {
+  return escapeControl(`${a.at}  ${a.by}  ${a.action}${a.accepted ? '' : ' (rejected)'}${a.reason ? `  "${a.reason}"` : ''}${a.detail ? `  ${a.detail}` : ''}`);
 }
 
 /** Follows a release until it settles or the timeout passes; returns the exit code. */
@@ -79,7 +84,7 @@ async function follow(ctx: Ctx, id: string, timeoutMs: number | undefined, live:
       process.stdout.write(`\x1b[2J\x1b[H${text}\n`);
     } else if (ctx.output === 'text') {
       const line = `${new Date().toISOString()} ${s.phase} step ${s.step.index}/${s.step.total} ${s.step.kind} weight ${s.canaryWeight}% ${s.message}`;
-      if (line.slice(25) !== last) process.stdout.write(`${line}\n`);
+      if (line.slice(25) !== last) process.stdout.write(`${escapeControl(line)}\n`);
       last = line.slice(25);
     }
     if (SETTLED_PHASES.includes(s.phase)) {
@@ -175,7 +180,7 @@ export function registerRelease(program: Command): void {
         rows.push({ workflowId: w.workflowId, service: attr('GlidepathService'), phase: attr('GlidepathPhase'), image: attr('GlidepathImage'), status: w.status.name, startTime: w.startTime.toISOString() });
         if (rows.length >= limit) break;
       }
-      print(ctx.output, rows, () => (rows.length === 0 ? 'no releases' : rows.map((r) => `${r.workflowId}  ${r.service}  ${r.phase}  ${r.image}  ${r.status}  ${r.startTime}`).join('\n')));
+      print(ctx.output, rows, () => (rows.length === 0 ? 'no releases' : rows.map((r) => escapeControl(`${r.workflowId}  ${r.service}  ${r.phase}  ${r.image}  ${r.status}  ${r.startTime}`)).join('\n')));
     });
 
   release
@@ -185,7 +190,7 @@ export function registerRelease(program: Command): void {
     .action(async (id: string | undefined, opts: { file?: string[] }, cmd: Command) => {
       const ctx = await context(cmd);
       const s = await queryStatus(ctx, await releaseId(id, opts.file));
-      print(ctx.output, s.audit, () => s.audit.map((a) => `${a.at}  ${a.by}  ${a.action}${a.accepted ? '' : ' (rejected)'}${a.reason ? `  "${a.reason}"` : ''}${a.detail ? `  ${a.detail}` : ''}`).join('\n'));
+      print(ctx.output, s.audit, () => s.audit.map(historyLine).join('\n'));
     });
 
   const actions: { name: Action; description: string }[] = [

@@ -2,24 +2,67 @@
  * Reads release spec files (multi-document YAML) and normalises them into a plan. File and YAML
  * syntax problems are reported like schema problems: file, location, reason.
  */
-import { readFile } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
 import { parseAllDocuments } from 'yaml';
-import { normalize, SpecError, type NormalizeOptions, type SourceDoc, type SpecProblem } from '../spec/normalize.ts';
+import { formatProblem, normalize, SpecError, type NormalizeOptions, type SourceDoc, type SpecProblem } from '../spec/normalize.ts';
+import { planProblems } from '../spec/plan.ts';
 import type { ReleasePlan } from '../spec/types.ts';
+
+/** The largest spec file read (a release with its templates is a few KiB). */
+export const MAX_SPEC_FILE_BYTES = 1024 * 1024;
+/** The most YAML documents read over all files of one invocation. */
+export const MAX_SPEC_DOCUMENTS = 200;
+/** The most problems printed; the rest are counted ("… and N more"). */
+export const MAX_PRINTED_PROBLEMS = 50;
+
+/** Problems as lines, at most {@link MAX_PRINTED_PROBLEMS}, then "… and N more". */
+export function formatProblemList(problems: readonly SpecProblem[], max = MAX_PRINTED_PROBLEMS): string {
+  const lines = problems.slice(0, max).map(formatProblem);
+  if (problems.length > max) lines.push(`… and ${problems.length - max} more`);
+  return lines.join('\n');
+}
+
+/** The file's text, or a problem when it cannot be read or exceeds {@link MAX_SPEC_FILE_BYTES}. */
+async function readBounded(file: string): Promise<string | SpecProblem> {
+  let handle;
+  try {
+    handle = await open(file, 'r');
+    const { size } = await handle.stat();
+    if (size > MAX_SPEC_FILE_BYTES) return { source: file, path: '', message: `is ${size} bytes; a spec file is at most ${MAX_SPEC_FILE_BYTES} bytes` };
+    // Read at most one byte past the cap: a file that grows (or a device) is still bounded.
+    const buf = Buffer.alloc(MAX_SPEC_FILE_BYTES + 1);
+    let length = 0;
+    for (;;) {
+      const { bytesRead } = await handle.read(buf, length, buf.length - length, null);
+      if (bytesRead === 0) break;
+      length += bytesRead;
+      if (length > MAX_SPEC_FILE_BYTES) return { source: file, path: '', message: `is more than ${MAX_SPEC_FILE_BYTES} bytes; a spec file is at most ${MAX_SPEC_FILE_BYTES} bytes` };
+    }
+    return buf.subarray(0, length).toString('utf8');
+  } catch (err) {
+    return { source: file, path: '', message: `cannot read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, usage: true };
+  } finally {
+    await handle?.close();
+  }
+}
 
 export async function readSpecDocs(files: readonly string[]): Promise<{ docs: SourceDoc[]; problems: SpecProblem[] }> {
   const docs: SourceDoc[] = [];
   const problems: SpecProblem[] = [];
+  let documents = 0;
   for (const file of files) {
-    let text: string;
-    try {
-      text = await readFile(file, 'utf8');
-    } catch (err) {
-      problems.push({ source: file, path: '', message: `cannot read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, usage: true });
+    const text = await readBounded(file);
+    if (typeof text !== 'string') {
+      problems.push(text);
       continue;
     }
     const parsed = parseAllDocuments(text, { prettyErrors: true });
     const list = Array.isArray(parsed) ? parsed : [parsed];
+    documents += list.length;
+    if (documents > MAX_SPEC_DOCUMENTS) {
+      problems.push({ source: file, path: '', message: `holds ${list.length} YAML documents; at most ${MAX_SPEC_DOCUMENTS} are read over all files` });
+      break;
+    }
     list.forEach((doc, i) => {
       const source = list.length > 1 ? `${file}#${i + 1}` : file;
       if (doc.errors.length > 0) {
@@ -40,5 +83,14 @@ export async function loadPlan(files: readonly string[], options: NormalizeOptio
   if (problems.length > 0) throw new SpecError(problems);
   const plan = normalize(docs, options);
   const sources = files.join(',');
-  return { ...plan, source: sources };
+  const full = { ...plan, source: sources };
+  // Exactly the check the workflow makes when it starts: lint's "valid" means the workflow accepts it.
+  const refused = planProblems(full);
+  if (refused.length > 0) {
+    throw new SpecError(refused.map((line) => {
+      const at = line.indexOf(': ');
+      return { source: sources, path: `plan ${at > 0 ? line.slice(0, at) : ''}`.trim(), message: `${at > 0 ? line.slice(at + 2) : line} (refused by the workflow's start-time check)` };
+    }));
+  }
+  return full;
 }

@@ -34,7 +34,7 @@ export function buildersFromEnv(env: NodeJS.ProcessEnv = process.env): Record<st
     builders.buildx = new BuildxBuilder({ address, bin: env.GLIDEPATH_BUILDX_BIN || undefined });
   }
   const chosen = env[BUILDER_ENV];
-  if (chosen && !builders[chosen]) {
+  if (chosen && !Object.hasOwn(builders, chosen)) {
     const hint = chosen === 'buildctl' || chosen === 'buildx' ? ` (set ${BUILDKIT_ADDR_ENV} to a buildkitd address)` : '';
     throw new BuilderConfigError(`${BUILDER_ENV}=${chosen}: not a configured builder; configured: ${Object.keys(builders).join(', ')}${hint}`);
   }

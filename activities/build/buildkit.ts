@@ -4,6 +4,9 @@
  * of their failure output (both print BuildKit's `ERROR:`/`error:` lines).
  */
 import { readFile } from 'node:fs/promises';
+import { ApplicationFailure } from '@temporalio/common';
+import { parseReference } from '../../spec/reference.ts';
+import { ErrorType } from '../errors.ts';
 import { classifyToolFailure, type BuildRequest } from './process.ts';
 
 export interface BuildkitOptions {
@@ -22,7 +25,11 @@ export function isBuildkitAddress(address: string): boolean {
 
 /** The image exporter pushing to every tag (`registry.insecure` only when the request says so). */
 export function imageOutput(input: BuildRequest): string {
-  // CSV: the quoted field keeps the tag list together. References contain neither `"` nor `,`.
+  // CSV: the quoted field keeps the tag list together. References by the grammar contain neither
+  // `"` nor `,` nor `=`: anything else could add exporter fields (type=local,dest=…, registry.insecure).
+  for (const t of input.tags) {
+    if (typeof parseReference(t) === 'string') throw ApplicationFailure.nonRetryable(`build tag ${JSON.stringify(t)} is not an image reference`, ErrorType.InvalidSpec);
+  }
   return `type=image,"name=${input.tags.join(',')}",push=true${input.insecure ? ',registry.insecure=true' : ''}`;
 }
 

@@ -17,16 +17,17 @@
  */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { chmod, lstat, mkdtemp, readFile, readdir, readlink, rm, writeFile } from 'node:fs/promises';
+import { chmod, lstat, mkdtemp, readFile, readdir, readlink, realpath, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { isAbsolute, join, relative, resolve } from 'node:path';
+import { isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { Context, CancelledFailure } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import type { BuildSpec } from '../../spec/types.ts';
 import type { ActivityDeps, ReleaseTarget } from '../contract.ts';
 import { ErrorType } from '../errors.ts';
+import { buildTagProblem, isTag } from '../../spec/reference.ts';
 import { BUILDER_ENV, BUILDKIT_ADDR_ENV, DEFAULT_BUILDER } from './builders.ts';
-import type { BuildRequest } from './process.ts';
+import { withoutFileContents, type BuildRequest } from './process.ts';
 import { RegistryClient, credentialsFromDockerConfig, isLoopbackRegistry, parseImageRef, repositoryOf, type Credentials } from './registry.ts';
 
 export const SOURCE_DIGEST_LABEL = 'io.glidepath.source-digest';
@@ -58,7 +59,7 @@ export function buildOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): Build
 
 /** sha256 over the sorted context tree (path, type, mode's exec bit, content or link target) and the build inputs. */
 export async function sourceDigest(build: BuildSpec, signal?: AbortSignal): Promise<string> {
-  const root = resolve(build.context);
+  const root = (await resolveBuildPaths(build)).context;
   const h = createHash('sha256');
   const walk = async (dir: string): Promise<void> => {
     const names = (await readdir(dir)).sort();
@@ -84,11 +85,7 @@ export async function sourceDigest(build: BuildSpec, signal?: AbortSignal): Prom
     if (err instanceof CancelledFailure) throw err;
     throw ApplicationFailure.nonRetryable(`build context ${build.context} cannot be read: ${(err as Error).message}`, ErrorType.InvalidSpec);
   }
-  const dockerfile = dockerfilePath(build);
-  if (dockerfile && !dockerfile.startsWith(root + '/')) {
-    h.update(`dockerfile\0`);
-    h.update(await readFile(dockerfile).catch(() => Buffer.from('')));
-  }
+  // The Dockerfile is inside the context (resolveBuildPaths), so the walk above hashed it.
   const inputs = { dockerfile: build.dockerfile ?? null, buildArgs: sortObj(build.buildArgs ?? {}), target: build.target ?? null, platform: build.platform ?? null };
   h.update(JSON.stringify(inputs));
   return `sha256:${h.digest('hex')}`;
@@ -98,16 +95,42 @@ function sortObj(o: Record<string, string>): Record<string, string> {
   return Object.fromEntries(Object.entries(o).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 }
 
-function dockerfilePath(build: BuildSpec): string | undefined {
-  if (!build.dockerfile) return undefined;
-  return isAbsolute(build.dockerfile) ? build.dockerfile : join(resolve(build.context), build.dockerfile);
+/**
+ * The context and Dockerfile as real paths (symlinks resolved), the Dockerfile inside the context: a
+ * Dockerfile elsewhere would let a spec make the builder read (and quote in its errors) any file the
+ * worker can read. Undefined dockerfile: the builder's default `Dockerfile` in the context.
+ */
+export async function resolveBuildPaths(build: Pick<BuildSpec, 'context' | 'dockerfile'>): Promise<{ context: string; dockerfile?: string | undefined }> {
+  let context: string;
+  try {
+    context = await realpath(resolve(build.context));
+  } catch (err) {
+    throw ApplicationFailure.nonRetryable(`build.context ${build.context} cannot be read: ${(err as NodeJS.ErrnoException).code ?? 'error'}`, ErrorType.InvalidSpec);
+  }
+  const candidate = build.dockerfile ?? 'Dockerfile';
+  if (isAbsolute(candidate) || candidate.split(/[\\/]/).includes('..')) {
+    throw ApplicationFailure.nonRetryable(`build.dockerfile "${candidate}" must be a path inside build.context (relative, without "..")`, ErrorType.InvalidSpec);
+  }
+  let dockerfile: string;
+  try {
+    dockerfile = await realpath(join(context, candidate));
+  } catch (err) {
+    if (build.dockerfile === undefined && (err as NodeJS.ErrnoException).code === 'ENOENT') return { context };
+    throw ApplicationFailure.nonRetryable(`build.dockerfile ${candidate} cannot be read in build.context: ${(err as NodeJS.ErrnoException).code ?? 'error'}`, ErrorType.InvalidSpec);
+  }
+  if (!dockerfile.startsWith(context + sep)) {
+    throw ApplicationFailure.nonRetryable(`build.dockerfile ${candidate} resolves outside build.context (symbolic links are followed)`, ErrorType.InvalidSpec);
+  }
+  return { context, dockerfile: build.dockerfile === undefined ? undefined : dockerfile };
 }
 
 /** Full references for the build's tags: bare tags go on `image`'s repository. */
 export function fullTags(build: BuildSpec, image: string): string[] {
   if (build.tags.length === 0) throw ApplicationFailure.nonRetryable('build.tags is empty', ErrorType.InvalidSpec);
-  return build.tags.map((t) => {
-    if (/^[\w][\w.-]{0,127}$/.test(t)) {
+  return build.tags.map((t, i) => {
+    const problem = buildTagProblem(t);
+    if (problem) throw ApplicationFailure.nonRetryable(`build.tags[${i}] ${JSON.stringify(t)} ${problem}`, ErrorType.InvalidSpec);
+    if (isTag(t)) {
       const ref = parseImageRef(image);
       return `${repositoryOf(ref)}:${t}`;
     }
@@ -181,7 +204,7 @@ export function createBuildActivities(deps: ActivityDeps, options: BuildActivity
       const ctx = Context.current();
       const signal = ctx.cancellationSignal;
       const type = build.builder ?? options.defaultBuilder ?? DEFAULT_BUILDER;
-      const builder = deps.builders?.[type];
+      const builder = deps.builders && Object.hasOwn(deps.builders, type) ? deps.builders[type] : undefined;
       if (!builder) {
         const configured = Object.keys(deps.builders ?? {});
         const hint = type === 'buildctl' || type === 'buildx' ? `; it needs ${BUILDKIT_ADDR_ENV} on the worker` : '';
@@ -195,6 +218,7 @@ export function createBuildActivities(deps: ActivityDeps, options: BuildActivity
           if (!isLoopbackRegistry(r)) throw ApplicationFailure.nonRetryable(`build.registry.insecure is only allowed for loopback registries, not ${r}`, ErrorType.InvalidSpec);
         }
       }
+      const paths = await resolveBuildPaths(build);
       ctx.heartbeat({ phase: 'hashing' });
       const source = await sourceDigest(build, signal);
       const first = parseImageRef(tags[0] as string);
@@ -209,8 +233,8 @@ export function createBuildActivities(deps: ActivityDeps, options: BuildActivity
         let last = 0;
         let lines = 0;
         const request: BuildRequest = {
-          context: resolve(build.context),
-          dockerfile: dockerfilePath(build),
+          context: paths.context,
+          dockerfile: paths.dockerfile,
           tags,
           signal,
           buildArgs: build.buildArgs,
@@ -224,7 +248,7 @@ export function createBuildActivities(deps: ActivityDeps, options: BuildActivity
             const now = Date.now();
             if (now - last < HEARTBEAT_EVERY_MS) return;
             last = now;
-            ctx.heartbeat({ phase: 'building', lines, line: line.slice(0, 300) });
+            ctx.heartbeat({ phase: 'building', lines, line: withoutFileContents(line).slice(0, 300) });
           },
         };
         let digest: string;

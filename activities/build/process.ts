@@ -203,12 +203,26 @@ export function runTool(o: RunOptions): Promise<void> {
  * building (`buildFailed`) is `InvalidSpec`, and anything else is retried.
  */
 export function classifyToolFailure(tool: string, what: string, code: number | null, sig: NodeJS.Signals | null, output: string, buildFailed: boolean): Error {
-  const msg = `${tool} ${what} failed (${code !== null ? `exit ${code}` : `signal ${sig}`}): ${redact(output).slice(-1500)}`;
+  const msg = `${tool} ${what} failed (${code !== null ? `exit ${code}` : `signal ${sig}`}): ${redact(withoutFileContents(output)).slice(-1500)}`;
   if (/unauthorized|authentication required|invalid username\/password|status(?: code)?:? 401\b/i.test(output)) return ApplicationFailure.nonRetryable(msg, ErrorType.Unauthorized);
   if (/\bdenied\b|forbidden|status(?: code)?:? 403\b/i.test(output)) return ApplicationFailure.nonRetryable(msg, ErrorType.Forbidden);
   if (/connection refused|i\/o timeout|no such host|connection reset|status(?: code)?:? 5\d\d\b|\bEOF\b|\b50[0-4] [A-Z]|deadline exceeded|code = Unavailable/i.test(output)) return new Error(msg);
   if (buildFailed) return ApplicationFailure.nonRetryable(msg, ErrorType.InvalidSpec);
   return new Error(msg);
+}
+
+/**
+ * A builder's output without the text it quotes from the files it read: BuildKit's source excerpt
+ * (`   1 | >>> …` between dashed rules, ` > [stage] …` step echo lines are kept) and the parser's
+ * "unknown instruction: …" / "parse error on line N: …" tails (buildah, BuildKit). Whatever file a
+ * Dockerfile path reached, its contents must not travel into error text (history, status).
+ */
+export function withoutFileContents(output: string): string {
+  return output
+    .split('\n')
+    .filter((l) => !/^\s*\d+ \|/.test(l) && !/^-{10,}\s*$/.test(l) && !/^(?:\S+\/)?Dockerfile[^\s:]*:\d+\s*$/.test(l))
+    .map((l) => l.replace(/((?:unknown instruction|parse error on line \d+|unexpected token|syntax error)\s*:?)\s*.*$/i, '$1 (file contents not shown)'))
+    .join('\n');
 }
 
 /** Strips anything that looks like `user:password@` or an Authorization header from a tool's output. */

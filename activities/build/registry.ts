@@ -11,6 +11,7 @@
 import { createHash } from 'node:crypto';
 import { ApplicationFailure } from '@temporalio/common';
 import axios, { type AxiosResponse } from 'axios';
+import { parseReference } from '../../spec/reference.ts';
 import { ErrorType } from '../errors.ts';
 
 export const MANIFEST_ACCEPT = [
@@ -38,7 +39,10 @@ const DIGEST_RE = /^sha256:[a-f0-9]{64}$/;
 
 /** Parses `host[:port]/path[:tag][@sha256:…]`; a first component without `.`/`:` (and not localhost) means Docker Hub. */
 export function parseImageRef(ref: string): ImageRef {
-  let rest = ref.trim();
+  // The reference grammar first: nothing else (quotes, commas, `=`) may reach a builder's arguments.
+  const checked = parseReference(ref);
+  if (typeof checked === 'string') throw ApplicationFailure.nonRetryable(`image "${printable(ref)}" ${checked}`, ErrorType.InvalidSpec);
+  let rest = ref;
   let digest: string | undefined;
   const at = rest.indexOf('@');
   if (at >= 0) {
@@ -68,6 +72,12 @@ export function parseImageRef(ref: string): ImageRef {
   }
   if (tag !== undefined && !/^[\w][\w.-]{0,127}$/.test(tag)) throw ApplicationFailure.nonRetryable(`image "${ref}": "${tag}" is not a tag`, ErrorType.InvalidSpec);
   return { registry, repository, tag, digest };
+}
+
+/** A reference for a message: control characters escaped, at most 200 characters. */
+function printable(ref: string): string {
+  const s = JSON.stringify(String(ref)).slice(1, -1);
+  return s.length > 200 ? `${s.slice(0, 200)}…` : s;
 }
 
 /** `registry/repository` as it is written in an image reference. */
