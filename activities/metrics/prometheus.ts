@@ -21,6 +21,7 @@ import { TemplateError, renderHeader, renderPromQL } from '../../spec/template.t
 import type { MetricSpec, PrometheusProviderSpec } from '../../spec/types.ts';
 import type { MeasureContext, MetricProvider } from '../contract.ts';
 import { ErrorType } from '../errors.ts';
+import { redact } from './redact.ts';
 
 /** Argo's default query timeout (seconds) when the metric sets none. */
 export const DEFAULT_TIMEOUT_SECONDS = 30;
@@ -75,6 +76,10 @@ export interface PrometheusProvider extends MetricProvider {
 /** Thrown for answers that must not become a value (stale, empty, NaN …); the loop records an Error. */
 export class MeasurementError extends Error {
   override name = 'MeasurementError';
+  /** The message with URL userinfo and credential-like parameters redacted (see redact.ts). */
+  constructor(message: string, options?: ErrorOptions) {
+    super(redact(message), options);
+  }
 }
 
 // ---- worker configuration ---------------------------------------------------------------------
@@ -156,6 +161,11 @@ export function transportMessage(err: unknown, address: string, timeoutSeconds: 
 
 export function clip(text: string, max = 500): string {
   return text.length > max ? `${text.slice(0, max)}…` : text;
+}
+
+/** Whether the worker holds credentials (a token, a password, extra headers) for this server. */
+function hasCredentials(server: PrometheusServer): boolean {
+  return Boolean(server.bearerToken || server.bearerTokenFile || server.basicAuth || Object.keys(server.headers ?? {}).length > 0);
 }
 
 async function authHeaders(server: PrometheusServer | undefined): Promise<Record<string, string>> {
@@ -366,6 +376,13 @@ export function createPrometheusProvider(options: PrometheusOptions = {}): Prome
 
   const call = async (spec: PrometheusProviderSpec, specHeaders: Record<string, string>, endpoint: 'query' | 'query_range', params: Record<string, string>, signal: AbortSignal): Promise<ApiBody['data']> => {
     const server = serverFor(options.servers, spec.address);
+    if (server && spec.insecure === true && spec.address.startsWith('https:') && hasCredentials(server)) {
+      // The worker's own credentials never go to a server whose certificate is not verified.
+      throw ApplicationFailure.nonRetryable(
+        `provider.prometheus.insecure: true with ${new URL(spec.address).origin}, for which this worker holds credentials: they are not sent without TLS verification (remove insecure, or give the worker its CA with GLIDEPATH_PROMETHEUS_CA_FILE)`,
+        ErrorType.InvalidSpec,
+      );
+    }
     const timeoutSeconds = spec.timeout ?? DEFAULT_TIMEOUT_SECONDS;
     const url = `${spec.address.replace(/\/+$/, '')}/api/v1/${endpoint}`;
     let res: AxiosResponse<unknown>;
@@ -385,7 +402,7 @@ export function createPrometheusProvider(options: PrometheusOptions = {}): Prome
     }
     const body = (typeof res.data === 'object' && res.data !== null ? res.data : {}) as ApiBody;
     if ((res.status === 400 || res.status === 422) && body.errorType === 'bad_data') {
-      throw ApplicationFailure.nonRetryable(`prometheus rejected the query of this metric (${res.status} bad_data): ${clip(body.error ?? '')}`, ErrorType.QueryRejected);
+      throw ApplicationFailure.nonRetryable(redact(`prometheus rejected the query of this metric (${res.status} bad_data): ${clip(body.error ?? '')}`), ErrorType.QueryRejected);
     }
     if (res.status < 200 || res.status > 299 || body.status !== 'success' || !body.data) {
       const detail = body.error ? `${body.errorType ?? 'error'}: ${clip(body.error)}` : clip(typeof res.data === 'string' ? res.data : JSON.stringify(res.data ?? ''), 200);

@@ -10,12 +10,13 @@
  * inside body strings, checked for control characters in headers.
  */
 import { ApplicationFailure } from '@temporalio/common';
-import axios, { type AxiosResponse } from 'axios';
+import axios, { type AxiosRequestConfig, type AxiosResponse } from 'axios';
 import { JSONPath } from 'jsonpath-plus';
 import { TemplateError, renderHeader, renderJsonText, renderJsonValue, renderUrl } from '../../spec/template.ts';
 import type { MetricSpec, WebProviderSpec } from '../../spec/types.ts';
 import type { MeasureContext, MetricProvider } from '../contract.ts';
 import { ErrorType } from '../errors.ts';
+import { Egress, EgressRefused, egressPolicyFromEnv, type EgressPolicy } from './egress.ts';
 import { MeasurementError, clip, httpsAgentFor, transportMessage } from './prometheus.ts';
 
 /** Argo's default for `timeoutSeconds`. */
@@ -24,6 +25,24 @@ export const DEFAULT_WEB_TIMEOUT_SECONDS = 10;
 export interface WebOptions {
   /** PEM bundle of CAs to trust for https URLs (worker configuration). */
   caFile?: string;
+  /** Where requests may go (egress.ts); by default from GLIDEPATH_WEB_ALLOW. */
+  egress?: EgressPolicy;
+}
+
+/** The most of an answer recorded as a value (JSON text); longer values are cut with a marker. */
+export const MAX_RECORDED_BYTES = 4096;
+/** The most of an answer read at all. */
+export const MAX_RESPONSE_BYTES = 1024 * 1024;
+
+/**
+ * A value as recorded: unchanged when its JSON is at most {@link MAX_RECORDED_BYTES}, else the
+ * first bytes of that JSON and `… (truncated, N bytes)`: a whole answer never lands in history.
+ */
+export function boundedValue(value: unknown): unknown {
+  const text = JSON.stringify(value) ?? '';
+  if (Buffer.byteLength(text) <= MAX_RECORDED_BYTES) return value;
+  const head = Buffer.from(text).subarray(0, MAX_RECORDED_BYTES).toString('utf8').replace(/\uFFFD$/, '');
+  return `${head}… (truncated, ${Buffer.byteLength(text)} bytes)`;
 }
 
 /** `{$.a.b}` (Kubernetes style, as Argo documents it) → `$.a.b`; `.a` → `$.a`. */
@@ -51,6 +70,7 @@ export function valueAt(json: unknown, path: string): unknown {
 }
 
 export function createWebProvider(options: WebOptions = {}): MetricProvider {
+  const egress = new Egress(options.egress ?? egressPolicyFromEnv());
   return {
     type: 'web',
     async measure(metric: MetricSpec, ctx: MeasureContext): Promise<unknown> {
@@ -71,6 +91,7 @@ export function createWebProvider(options: WebOptions = {}): MetricProvider {
       if (data !== undefined && !Object.keys(headers).some((k) => k.toLowerCase() === 'content-type')) headers['Content-Type'] = 'application/json';
       const timeoutSeconds = spec.timeoutSeconds ?? DEFAULT_WEB_TIMEOUT_SECONDS;
       const where = new URL(url).origin; // never the path or query: they may carry args
+      egress.checkLiteral(new URL(url));
       let res: AxiosResponse<string>;
       try {
         res = await axios.request({
@@ -82,12 +103,18 @@ export function createWebProvider(options: WebOptions = {}): MetricProvider {
           signal: ctx.signal,
           validateStatus: () => true,
           maxRedirects: 0,
+          maxContentLength: MAX_RESPONSE_BYTES,
+          lookup: egress.lookup as unknown as AxiosRequestConfig['lookup'],
           responseType: 'text',
           transformResponse: (d: unknown) => d,
           httpsAgent: url.startsWith('https:') ? httpsAgentFor(spec.insecure === true, options.caFile) : undefined,
         });
       } catch (err) {
         if (ctx.signal.aborted) throw err;
+        const refused = (err as { cause?: unknown }).cause;
+        if (refused instanceof EgressRefused || (err as { code?: unknown }).code === 'EGRESS_REFUSED') {
+          throw ApplicationFailure.nonRetryable(`web url: ${refused instanceof Error ? refused.message : (err as Error).message}`, ErrorType.Forbidden);
+        }
         throw new MeasurementError(`web ${transportMessage(err, where, timeoutSeconds)}`);
       }
       if (res.status < 200 || res.status > 299) throw new MeasurementError(`web ${where} answered ${res.status}: ${clip(String(res.data ?? ''), 200)}`);
@@ -97,7 +124,7 @@ export function createWebProvider(options: WebOptions = {}): MetricProvider {
       } catch {
         throw new MeasurementError(`web ${where} answered ${res.status} with a body that is not JSON: ${clip(String(res.data ?? ''), 100)}`);
       }
-      return spec.jsonPath === undefined ? json : valueAt(json, spec.jsonPath);
+      return boundedValue(spec.jsonPath === undefined ? json : valueAt(json, spec.jsonPath));
     },
   };
 }

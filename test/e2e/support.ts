@@ -36,6 +36,7 @@ export function suiteEnv(taskQueue: string, extra: Record<string, string> = {}):
     GLIDEPATH_METRICS_ADDRESS: `127.0.0.1:${metricsPort}`,
     GLIDEPATH_CORE_METRICS_ADDRESS: `127.0.0.1:${metricsPort + 1}`,
     GLIDEPATH_SHUTDOWN_GRACE: '2s',
+    GLIDEPATH_WEB_ALLOW: '127.0.0.0/8,::1', // the suites' metric servers are on loopback, refused by default
     ...extra,
   };
 }

@@ -78,10 +78,14 @@ test('basic auth and TLS enforced by Prometheus: worker credentials and CA file'
   const wrong = createPrometheusProvider({ servers: [{ address: tlsProm.url, caFile: cert.cert, basicAuth: { username: 'glidepath', password: 'nope' } }] });
   await assert.rejects(wrong.query(spec, {}, never), /answered 401/);
 
-  // Without the CA the self-signed certificate is refused; `insecure: true` (Argo's field) skips verification.
+  // Without the CA the self-signed certificate is refused; `insecure: true` (Argo's field) skips
+  // verification, but never with the worker's own credentials: they are not sent to an unverified server.
   const noCa = createPrometheusProvider({ servers: [{ address: tlsProm.url, basicAuth: { username: 'glidepath', password: PASSWORD } }] });
   await assert.rejects(noCa.query(spec, {}, never), (err: Error) => err instanceof MeasurementError && /unreachable.*(self-signed|SELF_SIGNED)/i.test(err.message));
-  assert.deepEqual(await noCa.query({ ...spec, insecure: true }, {}, never), [42]);
+  await assert.rejects(noCa.query({ ...spec, insecure: true }, {}, never), /provider\.prometheus\.insecure: true .* not sent without TLS verification/);
+  const basic = Buffer.from(`glidepath:${PASSWORD}`).toString('base64');
+  const ownHeader = { ...spec, insecure: true, headers: [{ key: 'Authorization', value: 'Basic {{args.basic}}' }] };
+  assert.deepEqual(await createPrometheusProvider({}).query(ownHeader, { basic }, never), [42], "insecure with the spec's own credentials: the author's choice");
 });
 
 test('credentials from a secret arg in the spec headers (Argo style)', async () => {

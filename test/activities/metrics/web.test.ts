@@ -15,7 +15,7 @@ import type { AnalysisRunResult, MetricSpec, WebProviderSpec } from '../../../sp
 let server: Server;
 let base: string;
 const requests: { method: string; url: string; headers: Record<string, unknown>; body: string }[] = [];
-const provider = createWebProvider();
+const provider = createWebProvider({ egress: { allow: ['127.0.0.0/8'] } }); // the test servers are on loopback, refused by default
 const never = new AbortController().signal;
 
 const ANSWERS: Record<string, [number, string]> = {
