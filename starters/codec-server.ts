@@ -5,13 +5,24 @@
  * Protocol (temporalio/samples-go codec-server/README.md): `POST …/encode` and `POST …/decode`;
  * only the last path segment selects the endpoint; the body is `Payloads` as proto3 JSON
  * (`{"payloads":[{"metadata":{"encoding":"<base64>"},"data":"<base64>"}]}`, every bytes field
- * base64), answered in the same shape; invalid JSON and codec errors answer 400. The namespace
- * comes from the `X-Namespace` header (sent by the Web UI and the CLI) or else from the path
- * segment before the endpoint (`/{namespace}/decode`); `--namespace` restricts which are served.
+ * base64), answered in the same shape; invalid JSON and codec errors answer 400.
+ *
+ * Authentication: every POST needs `Authorization: Bearer <token>` with one of the tokens of
+ * `--auth-token-file` / GLIDEPATH_CODEC_AUTH_TOKEN_FILE (one per line), compared in constant time;
+ * otherwise 401. `temporal --codec-auth "Bearer <token>"` sends it; the Web UI sends the logged-in
+ * user's access token when `codec.passAccessToken` is on (docs/security.md: what that does and does
+ * not give). `--no-auth` is accepted only when bound to a loopback address.
+ *
+ * Namespaces: `--namespace` binds the server to the namespaces it serves; a request naming another
+ * (in `X-Namespace` or the path segment before the endpoint) is refused. The header never widens
+ * what the configuration allows; the keys are not per namespace, so separate namespaces that must
+ * not read each other need separate keys and separate codec servers.
  *
  * CORS is answered only for the `--ui-origin` origins (never `*`); a request carrying any other
  * `Origin` is refused with 403 and no CORS headers. Requests without `Origin` (CLI, curl) are served.
  */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Option, type Command } from 'commander';
@@ -26,11 +37,51 @@ const SHUTDOWN_GRACE_MS = 5_000;
 const BASE64_PATTERN = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 export const CORS_ALLOWED_HEADERS = 'Content-Type, X-Namespace, Authorization';
 
+export const AUTH_TOKEN_FILE_ENV = 'GLIDEPATH_CODEC_AUTH_TOKEN_FILE';
+/** Tokens shorter than this are refused at start (guessable). */
+const MIN_TOKEN_LENGTH = 16;
+
+/** Who may call the server: bearer tokens, or nobody checked (`none`: loopback only, by the CLI). */
+export type CodecAuth = { tokens: readonly string[] } | 'none';
+
+/** The tokens of a token file: one per line, `#` comments and blank lines ignored. */
+export function readTokenFile(file: string): string[] {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new Error(`auth token file ${file} cannot be read: ${(err as NodeJS.ErrnoException).code ?? 'error'}`, { cause: err });
+  }
+  const tokens = text.split(/\r?\n/).map((l) => l.replace(/#.*$/, '').trim()).filter(Boolean);
+  if (tokens.length === 0) throw new Error(`auth token file ${file} holds no token`);
+  if (tokens.some((t) => t.length < MIN_TOKEN_LENGTH || /\s/.test(t))) throw new Error(`auth token file ${file}: every token needs at least ${MIN_TOKEN_LENGTH} characters and no spaces`);
+  return tokens;
+}
+
+/** Whether `header` is `Bearer <one of tokens>`; every token is compared, in constant time. */
+export function bearerMatches(header: string | undefined, tokens: readonly string[]): boolean {
+  const m = /^Bearer\s+(\S+)\s*$/i.exec(header ?? '');
+  const given = createHash('sha256').update(m?.[1] ?? '').digest();
+  let ok = false;
+  for (const t of tokens) {
+    // Fixed-length digests: timingSafeEqual needs equal lengths, and no length leaks.
+    if (timingSafeEqual(given, createHash('sha256').update(t).digest())) ok = true;
+  }
+  return ok && m !== null;
+}
+
+/** True for 127.0.0.0/8, ::1 and localhost. */
+export function isLoopbackHost(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
 export interface CodecServerOptions {
   codec: PayloadCodec;
+  /** Required: the accepted bearer tokens, or `none` (no authentication). */
+  auth: CodecAuth;
   /** Browser origins allowed to call the server (the Web UI), e.g. `http://127.0.0.1:8233`. */
   uiOrigins: string[];
-  /** Namespaces served; empty or undefined: any. */
+  /** Namespaces served (configuration, not the client's word); empty or undefined: any. */
   namespaces?: string[] | undefined;
   /** Called once per failed request (status >= 400). */
   onError?: ((info: { status: number; path: string; namespace?: string | undefined; message: string }) => void) | undefined;
@@ -154,10 +205,17 @@ export function createCodecServer(options: CodecServerOptions): Server {
         res.setHeader('Allow', 'POST, OPTIONS');
         throw new HttpError(405, `${req.method} not allowed: use POST`);
       }
+      if (options.auth !== 'none' && !bearerMatches(req.headers.authorization, options.auth.tokens)) {
+        res.setHeader('WWW-Authenticate', 'Bearer realm="glidepath-codec"');
+        throw new HttpError(401, 'unauthorized: send Authorization: Bearer <token>');
+      }
       const header = req.headers['x-namespace'];
       const fromHeader = (Array.isArray(header) ? header[0] : header)?.trim() || undefined;
       const fromPath = segments.length >= 2 ? decodeURIComponent(segments.at(-2)!) : undefined;
       namespace = fromHeader ?? fromPath;
+      if (fromHeader !== undefined && fromPath !== undefined && fromHeader !== fromPath) {
+        throw new HttpError(400, `X-Namespace "${fromHeader}" and the path's namespace "${fromPath}" differ`);
+      }
       if (namespaces.size > 0 && (namespace === undefined || !namespaces.has(namespace))) {
         throw new HttpError(403, namespace === undefined ? 'no namespace given: send X-Namespace' : `namespace "${namespace}" is not served here (served: ${[...namespaces].join(', ')})`);
       }
@@ -215,6 +273,17 @@ function parsePort(value: string): number {
   return port;
 }
 
+/** The server's auth from its options: a token file (option or env), or `--no-auth` on loopback only. */
+export function authFromOptions(opts: { host: string; authTokenFile?: string | undefined; auth: boolean }, env: NodeJS.ProcessEnv = process.env): CodecAuth {
+  if (!opts.auth) {
+    if (!isLoopbackHost(opts.host)) throw new Error(`--no-auth is only accepted with a loopback --host, not ${opts.host}: anyone reaching the port could decrypt`);
+    return 'none';
+  }
+  const file = opts.authTokenFile ?? env[AUTH_TOKEN_FILE_ENV];
+  if (!file) throw new Error(`no auth tokens: pass --auth-token-file (or set ${AUTH_TOKEN_FILE_ENV}); --no-auth for a loopback-only server without authentication`);
+  return { tokens: readTokenFile(file) };
+}
+
 export function registerCodecServer(program: Command): void {
   program
     .command('codec-server')
@@ -223,9 +292,12 @@ export function registerCodecServer(program: Command): void {
     .option('--host <host>', 'address to bind', '127.0.0.1')
     .option('--ui-origin <origin>', `the Web UI's origin, allowed by CORS (repeatable; default ${DEFAULT_UI_ORIGIN})`, collect)
     .option('--namespace <namespace>', 'serve only this namespace (repeatable; default: any)', collect)
-    .action(async (opts: { port: number; host: string; uiOrigin?: string[]; namespace?: string[] }) => {
+    .option('--auth-token-file <file>', `bearer tokens accepted, one per line (default: $${AUTH_TOKEN_FILE_ENV})`)
+    .option('--no-auth', 'accept requests without a token (only with a loopback --host)')
+    .action(async (opts: { port: number; host: string; uiOrigin?: string[]; namespace?: string[]; authTokenFile?: string; auth: boolean }) => {
       let codec;
       let uiOrigins: string[];
+      let auth: CodecAuth;
       try {
         codec = loadCodecFromEnv(process.env);
         uiOrigins = (opts.uiOrigin ?? [DEFAULT_UI_ORIGIN]).map(normalizeOrigin);
@@ -239,8 +311,16 @@ export function registerCodecServer(program: Command): void {
         process.exitCode = EXIT.usage;
         return;
       }
+      try {
+        auth = authFromOptions(opts);
+      } catch (err) {
+        process.stderr.write(`glidepath codec-server: ${(err as Error).message}\n`);
+        process.exitCode = EXIT.usage;
+        return;
+      }
       const server = createCodecServer({
         codec,
+        auth,
         uiOrigins,
         namespaces: opts.namespace,
         onError: ({ status, path, namespace, message }) =>
@@ -256,7 +336,7 @@ export function registerCodecServer(program: Command): void {
       const { address, port } = server.address() as AddressInfo;
       const host = address.includes(':') ? `[${address}]` : address;
       process.stdout.write(
-        `codec server listening on http://${host}:${port} (key ids ${codec.keyIds.join(', ')}; encrypting with ${codec.currentKeyId}; CORS for ${uiOrigins.join(', ')})\n`,
+        `codec server listening on http://${host}:${port} (${auth === 'none' ? 'NO authentication' : `${auth.tokens.length} bearer token(s)`}; key ids ${codec.keyIds.join(', ')}; encrypting with ${codec.currentKeyId}; CORS for ${uiOrigins.join(', ')})\n`,
       );
       const signal = await new Promise<NodeJS.Signals>((resolve) => {
         const stop = (sig: NodeJS.Signals): void => {

@@ -3,6 +3,9 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { request } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
@@ -12,7 +15,7 @@ import { after, before, describe, it } from 'node:test';
 import type { Server } from 'node:http';
 import { defaultPayloadConverter, type Payload } from '@temporalio/common';
 import proto from '@temporalio/proto';
-import { closeGracefully, createCodecServer, normalizeOrigin } from '../../starters/codec-server.ts';
+import { bearerMatches, closeGracefully, createCodecServer, normalizeOrigin } from '../../starters/codec-server.ts';
 import { loadCodecFromEnv, METADATA_KEY_ID } from '../../workers/codec.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -22,6 +25,7 @@ const OTHER = 'http://evil.example:8233';
 const ENV = { GLIDEPATH_CODEC_KEYS: `k1:${randomBytes(32).toString('base64')}` };
 const codec = loadCodecFromEnv(ENV)!;
 const SECRET = { token: 'codec-server-secret-42' };
+const TOKEN = 'codec-bearer-token-0b7e4c1d';
 
 interface Reply {
   status: number;
@@ -29,9 +33,12 @@ interface Reply {
   body: string;
 }
 
+/** A request with the test's bearer token unless `headers` sets Authorization (`''`: none at all). */
 function call(base: string, method: string, urlPath: string, headers: Record<string, string> = {}, body?: string): Promise<Reply> {
+  const all: Record<string, string> = { Authorization: `Bearer ${TOKEN}`, ...headers };
+  if (all.Authorization === '') delete all.Authorization;
   return new Promise((resolve, reject) => {
-    const req = request(new URL(urlPath, base), { method, headers }, (res) => {
+    const req = request(new URL(urlPath, base), { method, headers: all }, (res) => {
       let text = '';
       res.setEncoding('utf8');
       res.on('data', (c: string) => (text += c));
@@ -63,7 +70,7 @@ describe('codec server (any namespace)', () => {
   let base: string;
   const errors: { status: number; message: string }[] = [];
   before(async () => {
-    server = createCodecServer({ codec, uiOrigins: [UI, 'http://localhost:8233/'], onError: (e) => errors.push(e) });
+    server = createCodecServer({ codec, auth: { tokens: ['another-token-1234567890', TOKEN] }, uiOrigins: [UI, 'http://localhost:8233/'], onError: (e) => errors.push(e) });
     base = await listen(server);
   });
   after(async () => {
@@ -180,12 +187,56 @@ describe('codec server (any namespace)', () => {
   });
 });
 
+describe('codec server authentication', () => {
+  let server: Server;
+  let base: string;
+  let body: string;
+  before(async () => {
+    server = createCodecServer({ codec, auth: { tokens: [TOKEN] }, uiOrigins: [UI] });
+    base = await listen(server);
+    body = protoJson(await codec.encode([defaultPayloadConverter.toPayload(SECRET)]));
+  });
+  after(async () => {
+    await closeGracefully(server);
+  });
+
+  it('decodes nothing without the bearer token: none, wrong, a prefix, another scheme → 401', async () => {
+    for (const authorization of ['', 'Bearer wrong-token-000000000', `Bearer ${TOKEN.slice(0, -1)}`, `Bearer ${TOKEN}x`, `Basic ${TOKEN}`, TOKEN]) {
+      for (const path of ['/decode', '/encode', '/default/decode']) {
+        const reply = await call(base, 'POST', path, { 'X-Namespace': 'default', Authorization: authorization }, body);
+        assert.equal(reply.status, 401, `${authorization} ${path}`);
+        assert.equal(reply.headers['www-authenticate'], 'Bearer realm="glidepath-codec"');
+        assert.ok(!reply.body.includes('codec-server-secret'));
+      }
+    }
+    const ok = await call(base, 'POST', '/decode', { 'X-Namespace': 'default', Authorization: `bearer ${TOKEN}` }, body);
+    assert.equal(ok.status, 200);
+    assert.deepEqual(defaultPayloadConverter.fromPayload(fromProtoJson(ok.body)[0]!), SECRET);
+  });
+
+  it('a browser preflight needs no token (browsers send none); the POST that follows does', async () => {
+    const pre = await call(base, 'OPTIONS', '/decode', { Origin: UI, 'Access-Control-Request-Method': 'POST', 'Access-Control-Request-Headers': 'authorization,content-type,x-namespace', Authorization: '' });
+    assert.equal(pre.status, 204);
+    assert.match(String(pre.headers['access-control-allow-headers']), /Authorization/);
+    const post = await call(base, 'POST', '/decode', { Origin: UI, Authorization: '' }, body);
+    assert.equal(post.status, 401);
+    assert.equal(post.headers['access-control-allow-origin'], UI, 'the UI may read why it was refused');
+  });
+
+  it('bearerMatches compares every token and accepts only an exact one', () => {
+    assert.equal(bearerMatches(`Bearer ${TOKEN}`, ['x'.repeat(20), TOKEN]), true);
+    assert.equal(bearerMatches(`Bearer ${TOKEN}`, []), false);
+    assert.equal(bearerMatches(undefined, [TOKEN]), false);
+    assert.equal(bearerMatches('Bearer ', ['']), false);
+  });
+});
+
 describe('codec server restricted to namespace "default"', () => {
   let server: Server;
   let base: string;
   let body: string;
   before(async () => {
-    server = createCodecServer({ codec, uiOrigins: [UI], namespaces: ['default'] });
+    server = createCodecServer({ codec, auth: { tokens: [TOKEN] }, uiOrigins: [UI], namespaces: ['default'] });
     base = await listen(server);
     body = protoJson(await codec.encode([defaultPayloadConverter.toPayload(SECRET)]));
   });
@@ -198,12 +249,14 @@ describe('codec server restricted to namespace "default"', () => {
     assert.equal((await call(base, 'POST', '/default/decode', {}, body)).status, 200);
   });
 
-  it('refuses other namespaces (the header wins over the path) and requests naming none', async () => {
+  it('refuses other namespaces, a header contradicting the path, and requests naming none', async () => {
     const other = await call(base, 'POST', '/decode', { 'X-Namespace': 'payments', Origin: UI }, body);
     assert.equal(other.status, 403);
     assert.match(other.body, /namespace \\"payments\\" is not served here/);
     assert.equal(other.headers['access-control-allow-origin'], UI, 'the UI may read why it was refused');
-    assert.equal((await call(base, 'POST', '/default/decode', { 'X-Namespace': 'payments' }, body)).status, 403);
+    const mismatch = await call(base, 'POST', '/default/decode', { 'X-Namespace': 'payments' }, body);
+    assert.equal(mismatch.status, 400, 'a header naming another namespace than the path is refused, not trusted');
+    assert.match(mismatch.body, /X-Namespace \\"payments\\" and the path's namespace \\"default\\" differ/);
     const none = await call(base, 'POST', '/decode', {}, body);
     assert.equal(none.status, 403);
     assert.match(none.body, /send X-Namespace/);
@@ -212,6 +265,9 @@ describe('codec server restricted to namespace "default"', () => {
 
 describe('glidepath codec-server (CLI process)', () => {
   const cli = path.join(here, 'fixtures/codec-cli.ts');
+  const tmp = mkdtempSync(join(tmpdir(), 'glidepath-codec-cli-'));
+  const tokenFile = join(tmp, 'tokens');
+  writeFileSync(tokenFile, `# codec clients\n${TOKEN}\n`, { mode: 0o600 });
 
   function start(args: string[], env: Record<string, string>) {
     const child = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', cli, 'codec-server', ...args], {
@@ -242,15 +298,17 @@ describe('glidepath codec-server (CLI process)', () => {
   }
 
   it('serves with the keys from the environment, then on SIGTERM finishes the in-flight request and exits 0', async () => {
-    const proc = start(['--port', '0', '--ui-origin', UI], ENV);
+    const proc = start(['--port', '0', '--ui-origin', UI, '--auth-token-file', tokenFile], ENV);
     const base = await proc.listening;
-    assert.match(proc.output().stdout, /key ids k1; encrypting with k1; CORS for http:\/\/127\.0\.0\.1:8233/);
+    assert.match(proc.output().stdout, /\(1 bearer token\(s\); key ids k1; encrypting with k1; CORS for http:\/\/127\.0\.0\.1:8233/);
+    const refused = await call(base, 'POST', '/decode', { Authorization: '' }, protoJson(await codec.encode([defaultPayloadConverter.toPayload(SECRET)])));
+    assert.equal(refused.status, 401);
     assert.match(base, /^http:\/\/127\.0\.0\.1:\d+$/);
 
     // An in-flight request: headers and half the body sent, then SIGTERM, then the rest.
     const body = protoJson(await codec.encode([defaultPayloadConverter.toPayload(SECRET)]));
     const reply = new Promise<Reply>((resolve, reject) => {
-      const req = request(new URL('/decode', base), { method: 'POST', headers: { 'Content-Length': Buffer.byteLength(body) } }, (res) => {
+      const req = request(new URL('/decode', base), { method: 'POST', headers: { 'Content-Length': Buffer.byteLength(body), Authorization: `Bearer ${TOKEN}` } }, (res) => {
         let text = '';
         res.setEncoding('utf8');
         res.on('data', (c: string) => (text += c));
@@ -268,6 +326,27 @@ describe('glidepath codec-server (CLI process)', () => {
     assert.deepEqual(defaultPayloadConverter.fromPayload(fromProtoJson(done.body)[0]!), SECRET);
     assert.equal(await proc.exited, 0, proc.output().stderr);
     assert.match(proc.output().stdout, /SIGTERM, shutting down\ncodec server stopped\n/);
+  });
+
+  it('without a token file it refuses to start; --no-auth only on loopback', async () => {
+    const none = start(['--port', '0'], ENV);
+    assert.equal(await none.exited, 2);
+    assert.match(none.output().stderr, /no auth tokens: pass --auth-token-file \(or set GLIDEPATH_CODEC_AUTH_TOKEN_FILE\)/);
+    const open = start(['--port', '0', '--host', '0.0.0.0', '--no-auth'], ENV);
+    assert.equal(await open.exited, 2);
+    assert.match(open.output().stderr, /--no-auth is only accepted with a loopback --host, not 0\.0\.0\.0/);
+    const weak = join(tmp, 'weak');
+    writeFileSync(weak, 'short\n');
+    const short = start(['--port', '0', '--auth-token-file', weak], ENV);
+    assert.equal(await short.exited, 2);
+    assert.match(short.output().stderr, /every token needs at least 16 characters/);
+    const local = start(['--port', '0', '--no-auth'], ENV);
+    const base = await local.listening;
+    assert.match(local.output().stdout, /NO authentication/);
+    const body = protoJson(await codec.encode([defaultPayloadConverter.toPayload(SECRET)]));
+    assert.equal((await call(base, 'POST', '/decode', { Authorization: '' }, body)).status, 200);
+    local.child.kill('SIGTERM');
+    assert.equal(await local.exited, 0);
   });
 
   it('without keys it refuses to start, naming the variables', async () => {

@@ -21,6 +21,7 @@ import { dataConverterFromEnv, ENCODING_ENCRYPTED, loadCodecFromEnv, METADATA_KE
 import * as activities from './fixtures/activities.ts';
 import type { echoSecret } from './fixtures/workflows.ts';
 
+const CODEC_TOKEN = 'codec-token-temporal-test-5d1e';
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '../..');
 const ADDRESS = process.env.TEMPORAL_ADDRESS || '127.0.0.1:7233';
@@ -101,7 +102,7 @@ describe(`payload encryption against the Temporal server at ${ADDRESS}`, () => {
       add('activity result', event.activityTaskCompletedEventAttributes?.result);
       add('workflow result', event.workflowExecutionCompletedEventAttributes?.result);
     }
-    server = createCodecServer({ codec: loadCodecFromEnv(ENV)!, uiOrigins: [UI] });
+    server = createCodecServer({ codec: loadCodecFromEnv(ENV)!, auth: { tokens: [CODEC_TOKEN] }, uiOrigins: [UI] });
     server.listen(0, '127.0.0.1');
     await once(server, 'listening');
     base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -139,7 +140,7 @@ describe(`payload encryption against the Temporal server at ${ADDRESS}`, () => {
     const decodeSite = async (site: string): Promise<unknown[]> => {
       const res = await fetch(`${base}/decode`, {
         method: 'POST',
-        headers: { 'Content-Type': 'application/json', 'X-Namespace': NAMESPACE, Origin: UI },
+        headers: { 'Content-Type': 'application/json', 'X-Namespace': NAMESPACE, Origin: UI, Authorization: `Bearer ${CODEC_TOKEN}` },
         body: protoJson(sites.get(site)!),
       });
       assert.equal(res.status, 200, site);
@@ -164,7 +165,7 @@ describe(`payload encryption against the Temporal server at ${ADDRESS}`, () => {
     assert.match(preflight.headers.get('access-control-allow-headers') ?? '', /X-Namespace/i);
     const evil = await fetch(`${base}/decode`, {
       method: 'POST',
-      headers: { 'Content-Type': 'application/json', 'X-Namespace': NAMESPACE, Origin: 'http://127.0.0.1:9999' },
+      headers: { 'Content-Type': 'application/json', 'X-Namespace': NAMESPACE, Origin: 'http://127.0.0.1:9999', Authorization: `Bearer ${CODEC_TOKEN}` },
       body: protoJson(sites.get('workflow input')!),
     });
     assert.equal(evil.status, 403);
@@ -174,12 +175,13 @@ describe(`payload encryption against the Temporal server at ${ADDRESS}`, () => {
 
   it('after rotation (k2 current, k1 kept) the codec server still decodes the k1 history', async () => {
     const rotated = loadCodecFromEnv({ GLIDEPATH_CODEC_KEYS: `k1:${K1},k2:${randomBytes(32).toString('base64')}`, GLIDEPATH_CODEC_KEY_ID: 'k2' })!;
-    const rotatedServer = createCodecServer({ codec: rotated, uiOrigins: [UI] });
+    const rotatedServer = createCodecServer({ codec: rotated, auth: { tokens: [CODEC_TOKEN] }, uiOrigins: [UI] });
     rotatedServer.listen(0, '127.0.0.1');
     await once(rotatedServer, 'listening');
     try {
       const res = await fetch(`http://127.0.0.1:${(rotatedServer.address() as AddressInfo).port}/${NAMESPACE}/decode`, {
         method: 'POST',
+        headers: { Authorization: `Bearer ${CODEC_TOKEN}` },
         body: protoJson(sites.get('workflow input')!),
       });
       assert.equal(res.status, 200);
@@ -193,7 +195,7 @@ describe(`payload encryption against the Temporal server at ${ADDRESS}`, () => {
   it('the real temporal CLI shows plaintext through --codec-endpoint (sending X-Namespace), and ciphertext without it', async () => {
     const cli = process.env.TEMPORAL_CLI || execFileSync('bash', [path.join(root, 'scripts/provision-temporal-cli.sh')], { encoding: 'utf8' }).trim();
     // Served for NAMESPACE only: a request without X-Namespace (and no /{namespace}/ path) would get 403.
-    const strict = createCodecServer({ codec: loadCodecFromEnv(ENV)!, uiOrigins: [UI], namespaces: [NAMESPACE] });
+    const strict = createCodecServer({ codec: loadCodecFromEnv(ENV)!, auth: { tokens: [CODEC_TOKEN] }, uiOrigins: [UI], namespaces: [NAMESPACE] });
     strict.listen(0, '127.0.0.1');
     await once(strict, 'listening');
     /** Every payload in `temporal workflow show -o json` (proto3 JSON: base64 fields), decoded to text. */
@@ -221,7 +223,7 @@ describe(`payload encryption against the Temporal server at ${ADDRESS}`, () => {
       const without = await show();
       assert.equal(without.length, 4);
       assert.ok(without.every((p) => p.encoding === ENCODING_ENCRYPTED && !p.data.includes(SECRET)));
-      const decoded = await show('--codec-endpoint', `http://127.0.0.1:${(strict.address() as AddressInfo).port}`);
+      const decoded = await show('--codec-endpoint', `http://127.0.0.1:${(strict.address() as AddressInfo).port}`, '--codec-auth', `Bearer ${CODEC_TOKEN}`);
       assert.deepEqual(decoded.map((p) => p.encoding), ['json/plain', 'json/plain', 'json/plain', 'json/plain']);
       assert.deepEqual(JSON.parse(decoded[0]!.data), { service: SERVICE, secret: SECRET });
       assert.ok(decoded.some((p) => p.data === JSON.stringify(SECRET.toUpperCase())), 'activity result');

@@ -58,7 +58,7 @@ describe('the Temporal Web UI decodes through the codec server (real browser COR
   /** (Re)starts the codec server on the port the UI was given, allowing `origins`. */
   async function startCodec(origins: string[]): Promise<void> {
     if (codecServer) await closeGracefully(codecServer);
-    const server = createCodecServer({ codec: loadCodecFromEnv(ENV)!, uiOrigins: origins });
+    const server = createCodecServer({ codec: loadCodecFromEnv(ENV)!, auth: 'none', uiOrigins: origins }) // the dev server's UI has no login, so no token to pass;
     server.prependListener('request', (req, res) => {
       res.on('finish', () => requests.push({ method: req.method ?? '', path: req.url ?? '', origin: req.headers.origin, status: res.statusCode }));
     });
