@@ -84,6 +84,8 @@ test('build.dockerfile outside the context is refused at lint (absolute, ..)', a
 test('build tags follow the OCI reference grammar: exporter fields cannot be injected', async () => {
   await refused(release(build({ tags: ['127.0.0.1:5000/x",type=local,dest=/tmp/pwn,"y:v1'] })), /spec\.build\.tags\[0\]: is not an image reference/);
   await refused(release(build({ tags: ['v1,registry.insecure=true'] })), /spec\.build\.tags\[0\]/);
+  await refused(release(build({ tags: ['a",type=local,dest=..,"b.c/app:v1'] })), /spec\.build\.tags\[0\]: is not an image reference/);
+  await refused(release(build({ tags: ['a",registry.insecure=true,"b.example.com/app:v1'] })), /spec\.build\.tags\[0\]: is not an image reference/);
   await refused(release(build({ tags: ['reg.example.com/app:v1,name=evil.example.com/x'] })), /spec\.build\.tags\[0\]/);
   await refused(release(build({ tags: ['reg.example.com/app@sha256:' + 'a'.repeat(64)] })), /spec\.build\.tags\[0\]: has a digest/);
   const ok = await lint(['-f', await specFile(release(build({ tags: ['v1', '127.0.0.1:5000/team/app:extra', '[::1]:5000/app:x'] })))]);

@@ -88,6 +88,8 @@ test('a Dockerfile inside the context reaches the builder as its real path', asy
 
 test('tags that would inject --output fields never reach the builder', async () => {
   for (const tag of [
+    'a",type=local,dest=..,"b.c/app:v1', // accepted before: a local export next to the worker's working directory
+    'a",registry.insecure=true,"b.example.com/app:v1', // accepted before: TLS verification off for the push
     '127.0.0.1:5000/x",type=local,dest=/tmp/pwn,"y:v1',
     '127.0.0.1:5000/app:v1,registry.insecure=true',
     'v1",push=false,"x',
