@@ -274,9 +274,9 @@ function parsePort(value: string): number {
 }
 
 /** The server's auth from its options: a token file (option or env), or `--no-auth` on loopback only. */
-export function authFromOptions(opts: { host: string; authTokenFile?: string | undefined; auth: boolean }, env: NodeJS.ProcessEnv = process.env): CodecAuth {
+export function authFromOptions(opts: { host: string; authTokenFile?: string | undefined; auth: boolean; allowNoAuthOffLoopback?: boolean | undefined }, env: NodeJS.ProcessEnv = process.env): CodecAuth {
   if (!opts.auth) {
-    if (!isLoopbackHost(opts.host)) throw new Error(`--no-auth is only accepted with a loopback --host, not ${opts.host}: anyone reaching the port could decrypt`);
+    if (!isLoopbackHost(opts.host) && !opts.allowNoAuthOffLoopback) throw new Error(`--no-auth is only accepted with a loopback --host, not ${opts.host}: anyone reaching the port could decrypt (--allow-no-auth-off-loopback when the port is published on loopback only)`);
     return 'none';
   }
   const file = opts.authTokenFile ?? env[AUTH_TOKEN_FILE_ENV];
@@ -293,8 +293,9 @@ export function registerCodecServer(program: Command): void {
     .option('--ui-origin <origin>', `the Web UI's origin, allowed by CORS (repeatable; default ${DEFAULT_UI_ORIGIN})`, collect)
     .option('--namespace <namespace>', 'serve only this namespace (repeatable; default: any)', collect)
     .option('--auth-token-file <file>', `bearer tokens accepted, one per line (default: $${AUTH_TOKEN_FILE_ENV})`)
-    .option('--no-auth', 'accept requests without a token (only with a loopback --host)')
-    .action(async (opts: { port: number; host: string; uiOrigin?: string[]; namespace?: string[]; authTokenFile?: string; auth: boolean }) => {
+    .option('--no-auth', 'accept requests without a token (only with a loopback --host, unless --allow-no-auth-off-loopback)')
+    .option('--allow-no-auth-off-loopback', 'with --no-auth: bind a non-loopback address anyway (a container whose port is published on loopback only)')
+    .action(async (opts: { port: number; host: string; uiOrigin?: string[]; namespace?: string[]; authTokenFile?: string; auth: boolean; allowNoAuthOffLoopback?: boolean }) => {
       let codec;
       let uiOrigins: string[];
       let auth: CodecAuth;
