@@ -8,6 +8,7 @@ import { parseDuration } from './duration.ts';
 import { parseCondition } from './condition.ts';
 import { templateProblems, type TextKind } from './template.ts';
 import { buildTag, dns1123, dockerfilePath, imageRef } from './fields.ts';
+import { jobPodProblems } from './job-pod.ts';
 import { routeStepProblems, type RouteStep } from './route-steps.ts';
 import { routerNeedsServices, trafficRoutingSchema } from './traffic-routing.ts';
 
@@ -155,6 +156,8 @@ const jobProvider = z.strictObject({
       spec: z.looseObject({ containers: z.array(z.looseObject({ name: z.string().min(1), image: z.string().min(1) })).min(1) }),
     }),
   }),
+}).superRefine((v, ctx) => {
+  for (const p of jobPodProblems(v.spec)) ctx.addIssue({ code: 'custom', path: ['spec', ...p.path], message: p.message });
 });
 
 /** Metric providers this build implements; others (datadog, newRelic …) are refused as unknown fields. */

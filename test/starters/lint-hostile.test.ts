@@ -159,3 +159,23 @@ test('text output escapes control characters: a reason cannot forge an audit lin
   assert.match(line, /\\x1b\[2J\\x1b\[31m\\u202e/);
   assert.equal(escapeControl('plain text — ünïcode ok'), 'plain text — ünïcode ok');
 });
+
+test('job metrics: only restricted pods (no privileged, host namespaces, hostPath, other ServiceAccounts, own namespace)', async () => {
+  const withJob = (pod: Record<string, unknown>, templateMeta?: Record<string, unknown>) =>
+    `${release({}, { steps: [{ analysis: { templates: [{ templateName: 'j' }] } }] })}---\n${stringify({
+      apiVersion: 'argoproj.io/v1alpha1',
+      kind: 'AnalysisTemplate',
+      metadata: { name: 'j', namespace: 'shop' },
+      spec: { metrics: [{ name: 'smoke', provider: { job: { spec: { backoffLimit: 0, template: { ...(templateMeta ? { metadata: templateMeta } : {}), spec: { restartPolicy: 'Never', containers: [{ name: 'c', image: 'busybox:1' }], ...pod } } } } } }] },
+    })}`;
+  const at = 'spec\\.metrics\\[0\\]\\.provider\\.job\\.spec\\.template';
+  await refused(withJob({ hostNetwork: true }), new RegExp(`${at}\\.spec\\.hostNetwork: hostNetwork \\(a host namespace\\) is not allowed`));
+  await refused(withJob({ hostPID: true, hostIPC: true }), new RegExp(`${at}\\.spec\\.hostPID: .*\\n.*${at}\\.spec\\.hostIPC`));
+  await refused(withJob({ serviceAccountName: 'glidepath-worker' }), new RegExp(`${at}\\.spec\\.serviceAccountName: a job metric runs as the namespace's default ServiceAccount, not "glidepath-worker"`));
+  await refused(withJob({ volumes: [{ name: 'root', hostPath: { path: '/' } }] }), new RegExp(`${at}\\.spec\\.volumes\\[0\\]\\.hostPath: hostPath volumes are not allowed`));
+  await refused(withJob({ containers: [{ name: 'c', image: 'busybox:1', securityContext: { privileged: true, capabilities: { add: ['SYS_ADMIN'] } }, ports: [{ containerPort: 80, hostPort: 80 }] }] }), new RegExp(`${at}\\.spec\\.containers\\[0\\]\\.securityContext\\.privileged: privileged containers are not allowed`));
+  await refused(withJob({ initContainers: [{ name: 'i', image: 'busybox:1', securityContext: { allowPrivilegeEscalation: true } }] }), new RegExp(`${at}\\.spec\\.initContainers\\[0\\]\\.securityContext\\.allowPrivilegeEscalation`));
+  await refused(withJob({}, { namespace: 'kube-system' }), new RegExp(`${at}\\.metadata\\.namespace: a job metric runs in the release's namespace`));
+  const ok = await lint(['-f', await specFile(withJob({ serviceAccountName: 'default', containers: [{ name: 'c', image: 'busybox:1', securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'], add: ['NET_BIND_SERVICE'] } } }] }))]);
+  assert.equal(ok.code, 0, ok.stderr);
+});
