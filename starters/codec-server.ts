@@ -35,7 +35,8 @@ export const DEFAULT_UI_ORIGIN = 'http://127.0.0.1:8233';
 const MAX_BODY_BYTES = 16 * 1024 * 1024;
 const SHUTDOWN_GRACE_MS = 5_000;
 const BASE64_PATTERN = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
-export const CORS_ALLOWED_HEADERS = 'Content-Type, X-Namespace, Authorization';
+// Authorization-Extras: the Web UI sends the user's ID token in it along with a passed access token.
+export const CORS_ALLOWED_HEADERS = 'Content-Type, X-Namespace, Authorization, Authorization-Extras';
 
 export const AUTH_TOKEN_FILE_ENV = 'GLIDEPATH_CODEC_AUTH_TOKEN_FILE';
 /** Tokens shorter than this are refused at start (guessable). */
