@@ -3,7 +3,7 @@
  * syntax problems are reported like schema problems: file, location, reason.
  */
 import { open } from 'node:fs/promises';
-import { parseAllDocuments } from 'yaml';
+import { Composer, LineCounter, Parser, type Document } from 'yaml';
 import { formatProblem, normalize, SpecError, type NormalizeOptions, type SourceDoc, type SpecProblem } from '../spec/normalize.ts';
 import { planProblems } from '../spec/plan.ts';
 import type { ReleasePlan } from '../spec/types.ts';
@@ -56,18 +56,23 @@ export async function readSpecDocs(files: readonly string[]): Promise<{ docs: So
       problems.push(text);
       continue;
     }
-    const parsed = parseAllDocuments(text, { prettyErrors: true });
-    const list = Array.isArray(parsed) ? parsed : [parsed];
+    // Documents are composed one at a time, so reading stops at the cap instead of parsing them all.
+    const lines = new LineCounter();
+    const list: Document.Parsed[] = [];
+    for (const doc of new Composer().compose(new Parser(lines.addNewLine).parse(text))) {
+      list.push(doc);
+      if (documents + list.length > MAX_SPEC_DOCUMENTS) break;
+    }
     documents += list.length;
     if (documents > MAX_SPEC_DOCUMENTS) {
-      problems.push({ source: file, path: '', message: `holds ${list.length} YAML documents; at most ${MAX_SPEC_DOCUMENTS} are read over all files` });
+      problems.push({ source: file, path: '', message: `holds more than ${MAX_SPEC_DOCUMENTS} YAML documents; at most ${MAX_SPEC_DOCUMENTS} are read over all files` });
       break;
     }
     list.forEach((doc, i) => {
       const source = list.length > 1 ? `${file}#${i + 1}` : file;
       if (doc.errors.length > 0) {
         for (const e of doc.errors) {
-          problems.push({ source, path: `line ${e.linePos?.[0]?.line ?? '?'}`, message: `YAML: ${e.message.split('\n')[0]}` });
+          problems.push({ source, path: `line ${lines.linePos(e.pos[0]).line}`, message: `YAML: ${e.message.split('\n')[0]}` });
         }
         return;
       }

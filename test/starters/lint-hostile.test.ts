@@ -136,7 +136,7 @@ test('100k empty documents: refused by document count, output bounded', async ()
   const r = await lint(['-f', many]);
   console.log(`lint of 100k empty documents: exit ${r.code} in ${r.ms.toFixed(0)} ms, ${r.stderr.length} bytes of errors`);
   assert.equal(r.code, 1);
-  assert.match(r.stderr, /many\.yaml: \(document\): holds 100000 YAML documents; at most 200 are read/);
+  assert.match(r.stderr, /many\.yaml: \(document\): holds more than 200 YAML documents; at most 200 are read/);
   assert.ok(r.stderr.length < 4096, `${r.stderr.length} bytes of errors`);
 });
 
