@@ -68,6 +68,11 @@ test('a Dockerfile outside the context never reaches the builder: absolute, .., 
   await refusedBeforeBuilder({ dockerfile: 'Dockerfile.link' }, /build\.dockerfile Dockerfile\.link resolves outside build\.context \(symbolic links are followed\)/);
   await refusedBeforeBuilder({ dockerfile: 'linked-dir/token' }, /build\.dockerfile linked-dir\/token resolves outside build\.context/);
   await refusedBeforeBuilder({ dockerfile: 'missing/Dockerfile' }, /build\.dockerfile missing\/Dockerfile cannot be read in build\.context: ENOENT/);
+  // No build.dockerfile: the default Dockerfile is held to the same rule.
+  const linkedDefault = join(root, 'ctx-default');
+  mkdirSync(linkedDefault);
+  symlinkSync(join(outside, 'token'), join(linkedDefault, 'Dockerfile'));
+  await refusedBeforeBuilder({ context: linkedDefault }, /build\.dockerfile Dockerfile resolves outside build\.context/);
 });
 
 test('a Dockerfile inside the context reaches the builder as its real path', async () => {
