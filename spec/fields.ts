@@ -27,6 +27,24 @@ export const dockerfilePath = z.string().min(1).superRefine((v, ctx) => {
   }
 });
 
+/** System directories that are never a build context (the activity checks the real path too). */
+export const REFUSED_CONTEXT_DIRS = ['/proc', '/sys', '/dev', '/etc', '/run', '/var/run', '/root', '/boot'];
+
+/** A build context: not the root and not a system directory (checked as written; the worker checks its real path). */
+export const buildContextPath = z.string().min(1).superRefine((v, ctx) => {
+  if (!v.startsWith('/')) return;
+  const parts: string[] = [];
+  for (const seg of v.split('/')) {
+    if (seg === '' || seg === '.') continue;
+    if (seg === '..') parts.pop();
+    else parts.push(seg);
+  }
+  const abs = `/${parts.join('/')}`;
+  if (abs === '/' || REFUSED_CONTEXT_DIRS.some((d) => abs === d || abs.startsWith(`${d}/`))) {
+    ctx.addIssue({ code: 'custom', message: `${abs} is the root or a system directory, never a build context` });
+  }
+});
+
 /** Copies another schema's issues into a refinement, under `prefix`. */
 export function forwardIssues(result: { success: boolean; error?: z.ZodError }, ctx: z.RefinementCtx, prefix: PropertyKey[]): void {
   for (const issue of result.error?.issues ?? []) {

@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import { parseCondition } from './condition.ts';
-import { buildTag, dockerfilePath, imageRef } from './fields.ts';
+import { buildContextPath, buildTag, dockerfilePath, imageRef } from './fields.ts';
 import { routeStepProblems, type RouteStep } from './route-steps.ts';
 import type { CanaryStep, ReleasePlan, StringMatch } from './types.ts';
 
@@ -112,7 +112,7 @@ export const releasePlanSchema = z.strictObject({
   source: z.string().optional(),
   build: z
     .strictObject({
-      context: z.string().min(1),
+      context: buildContextPath,
       dockerfile: dockerfilePath.optional(),
       buildArgs: z.record(z.string(), z.string()).optional(),
       target: z.string().min(1).optional(),

@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { parseDuration } from './duration.ts';
 import { parseCondition } from './condition.ts';
 import { templateProblems, type TextKind } from './template.ts';
-import { buildTag, dns1123, dockerfilePath, imageRef } from './fields.ts';
+import { buildContextPath, buildTag, dns1123, dockerfilePath, imageRef } from './fields.ts';
 import { jobPodProblems } from './job-pod.ts';
 import { routeStepProblems, type RouteStep } from './route-steps.ts';
 import { routerNeedsServices, trafficRoutingSchema } from './traffic-routing.ts';
@@ -390,7 +390,7 @@ export const releaseDoc = z.strictObject({
     strategy,
     build: z
       .strictObject({
-        context: z.string().min(1),
+        context: buildContextPath,
         dockerfile: dockerfilePath.optional(),
         buildArgs: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be a build arg name'), z.string()).optional(),
         target: z.string().min(1).optional(),

@@ -25,6 +25,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { BuildSpec } from '../../spec/types.ts';
 import type { ActivityDeps, ReleaseTarget } from '../contract.ts';
 import { ErrorType } from '../errors.ts';
+import { REFUSED_CONTEXT_DIRS } from '../../spec/fields.ts';
 import { buildTagProblem, isTag } from '../../spec/reference.ts';
 import { BUILDER_ENV, BUILDKIT_ADDR_ENV, DEFAULT_BUILDER } from './builders.ts';
 import { withoutFileContents, type BuildRequest } from './process.ts';
@@ -32,6 +33,10 @@ import { RegistryClient, credentialsFromDockerConfig, isLoopbackRegistry, parseI
 
 export const SOURCE_DIGEST_LABEL = 'io.glidepath.source-digest';
 export const REGISTRY_AUTH_FILE_ENV = 'GLIDEPATH_REGISTRY_AUTH_FILE';
+export const CONTEXT_ROOTS_ENV = 'GLIDEPATH_BUILD_CONTEXT_ROOTS';
+
+/** Directories a build context may never be or lie under, whatever GLIDEPATH_BUILD_CONTEXT_ROOTS says (spec/fields.ts). */
+export { REFUSED_CONTEXT_DIRS };
 
 /** The build section of a release (workflow input: paths and names only, no secrets). */
 export type { BuildSpec };
@@ -50,16 +55,20 @@ export interface BuildActivityOptions {
   authFile?: string | undefined;
   /** The builder for a build without `builder` (GLIDEPATH_BUILDER; `buildah` when unset). */
   defaultBuilder?: string | undefined;
+  /** Directories build contexts must lie under (GLIDEPATH_BUILD_CONTEXT_ROOTS, comma-separated); unset: anywhere but {@link REFUSED_CONTEXT_DIRS}. */
+  contextRoots?: string[] | undefined;
 }
 
 /** Options from the worker's environment. */
 export function buildOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): BuildActivityOptions {
-  return { authFile: env[REGISTRY_AUTH_FILE_ENV] || undefined, defaultBuilder: env[BUILDER_ENV] || undefined };
+  const roots = (env[CONTEXT_ROOTS_ENV] ?? '').split(',').map((r) => r.trim()).filter(Boolean);
+  for (const r of roots) if (!isAbsolute(r)) throw new Error(`${CONTEXT_ROOTS_ENV}: "${r}" is not an absolute path`);
+  return { authFile: env[REGISTRY_AUTH_FILE_ENV] || undefined, defaultBuilder: env[BUILDER_ENV] || undefined, ...(roots.length > 0 ? { contextRoots: roots } : {}) };
 }
 
 /** sha256 over the sorted context tree (path, type, mode's exec bit, content or link target) and the build inputs. */
 export async function sourceDigest(build: BuildSpec, signal?: AbortSignal): Promise<string> {
-  const root = (await resolveBuildPaths(build)).context;
+  const root = await realpath(resolve(build.context)).catch(() => resolve(build.context));
   const h = createHash('sha256');
   const walk = async (dir: string): Promise<void> => {
     const names = (await readdir(dir)).sort();
@@ -100,12 +109,19 @@ function sortObj(o: Record<string, string>): Record<string, string> {
  * Dockerfile elsewhere would let a spec make the builder read (and quote in its errors) any file the
  * worker can read. Undefined dockerfile: the builder's default `Dockerfile` in the context.
  */
-export async function resolveBuildPaths(build: Pick<BuildSpec, 'context' | 'dockerfile'>): Promise<{ context: string; dockerfile?: string | undefined }> {
+export async function resolveBuildPaths(build: Pick<BuildSpec, 'context' | 'dockerfile'>, contextRoots?: readonly string[]): Promise<{ context: string; dockerfile?: string | undefined }> {
   let context: string;
   try {
     context = await realpath(resolve(build.context));
   } catch (err) {
     throw ApplicationFailure.nonRetryable(`build.context ${build.context} cannot be read: ${(err as NodeJS.ErrnoException).code ?? 'error'}`, ErrorType.InvalidSpec);
+  }
+  const under = (dir: string): boolean => context === dir || context.startsWith(dir.endsWith(sep) ? dir : dir + sep);
+  if (context === sep || REFUSED_CONTEXT_DIRS.some(under)) {
+    throw ApplicationFailure.nonRetryable(`build.context ${build.context} is ${context}: a system directory is never a build context`, ErrorType.InvalidSpec);
+  }
+  if (contextRoots && !contextRoots.some((r) => under(resolve(r)))) {
+    throw ApplicationFailure.nonRetryable(`build.context ${build.context} is outside the worker's ${CONTEXT_ROOTS_ENV} (${contextRoots.join(', ')})`, ErrorType.InvalidSpec);
   }
   const candidate = build.dockerfile ?? 'Dockerfile';
   if (isAbsolute(candidate) || candidate.split(/[\\/]/).includes('..')) {
@@ -218,7 +234,7 @@ export function createBuildActivities(deps: ActivityDeps, options: BuildActivity
           if (!isLoopbackRegistry(r)) throw ApplicationFailure.nonRetryable(`build.registry.insecure is only allowed for loopback registries, not ${r}`, ErrorType.InvalidSpec);
         }
       }
-      const paths = await resolveBuildPaths(build);
+      const paths = await resolveBuildPaths(build, options.contextRoots);
       ctx.heartbeat({ phase: 'hashing' });
       const source = await sourceDigest(build, signal);
       const first = parseImageRef(tags[0] as string);

@@ -77,6 +77,8 @@ test('prototype keys are user keys: trafficRouting.constructor and build.builder
 test('build.dockerfile outside the context is refused at lint (absolute, ..)', async () => {
   await refused(release(build({ dockerfile: '/var/run/secrets/kubernetes.io/serviceaccount/token' })), /spec\.build\.dockerfile: must be a path inside build\.context/);
   await refused(release(build({ dockerfile: '../../etc/glidepath/codec.key' })), /spec\.build\.dockerfile: must be a path inside build\.context/);
+  await refused(release(build({ context: '/', dockerfile: 'var/run/secrets/kubernetes.io/serviceaccount/token' })), /spec\.build\.context: \/ is the root or a system directory/);
+  await refused(release(build({ context: '/srv/../etc/glidepath', dockerfile: 'codec.key' })), /spec\.build\.context: \/etc\/glidepath is the root or a system directory/);
   const ok = await lint(['-f', await specFile(release(build({ dockerfile: 'docker/Dockerfile.prod' })))]);
   assert.equal(ok.code, 0, ok.stderr);
 });

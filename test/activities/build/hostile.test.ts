@@ -15,7 +15,7 @@ import { after, test } from 'node:test';
 import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { classifyBuildkitFailure, imageOutput } from '../../../activities/build/buildkit.ts';
-import { createBuildActivities, type BuildSpec } from '../../../activities/build/index.ts';
+import { buildOptionsFromEnv, createBuildActivities, type BuildSpec } from '../../../activities/build/index.ts';
 import type { BuildRequest } from '../../../activities/build/process.ts';
 import type { ActivityDeps, ImageBuilder } from '../../../activities/contract.ts';
 import { inEnv, rejection, target } from './fixtures.ts';
@@ -45,14 +45,14 @@ class RecordingBuilder implements ImageBuilder {
   }
 }
 
-function activities() {
+function activities(contextRoots?: string[]) {
   const builder = new RecordingBuilder();
   const deps = { workload: {} as ActivityDeps['workload'], builders: { buildctl: builder } } as ActivityDeps;
-  return { builder, acts: createBuildActivities(deps, { defaultBuilder: 'buildctl' }) };
+  return { builder, acts: createBuildActivities(deps, { defaultBuilder: 'buildctl', ...(contextRoots ? { contextRoots } : {}) }) };
 }
 
-async function refusedBeforeBuilder(spec: Partial<BuildSpec>, message: RegExp, type = 'InvalidSpec'): Promise<void> {
-  const { builder, acts } = activities();
+async function refusedBeforeBuilder(spec: Partial<BuildSpec>, message: RegExp, type = 'InvalidSpec', contextRoots?: string[]): Promise<void> {
+  const { builder, acts } = activities(contextRoots);
   const err = await rejection(inEnv(new MockActivityEnvironment(), () => acts.buildImage(target('127.0.0.1:5000/team/app:v0'), { context, tags: ['v1'], ...spec })));
   assert.equal(builder.requests.length, 0, `the builder was asked: ${JSON.stringify(builder.requests.map((r) => ({ tags: r.tags, dockerfile: r.dockerfile })))}`);
   assert.ok(err instanceof ApplicationFailure, String(err));
@@ -75,13 +75,23 @@ test('a Dockerfile outside the context never reaches the builder: absolute, .., 
   await refusedBeforeBuilder({ context: linkedDefault }, /build\.dockerfile Dockerfile resolves outside build\.context/);
 });
 
+test('the context itself: never the root or a system directory; under GLIDEPATH_BUILD_CONTEXT_ROOTS when set', async () => {
+  // A context of "/" would make any file the worker can read "inside the context".
+  await refusedBeforeBuilder({ context: '/', dockerfile: 'var/run/secrets/kubernetes.io/serviceaccount/token' }, /build\.context \/ is \/: a system directory is never a build context/);
+  await refusedBeforeBuilder({ context: '/etc', dockerfile: 'hostname' }, /build\.context \/etc is \/etc: a system directory/);
+  await refusedBeforeBuilder({ context: '/proc/self', dockerfile: 'environ' }, /a system directory is never a build context/);
+  await refusedBeforeBuilder({}, /build\.context .* is outside the worker's GLIDEPATH_BUILD_CONTEXT_ROOTS \(\/srv\/builds\)/, 'InvalidSpec', ['/srv/builds']);
+  assert.deepEqual(buildOptionsFromEnv({ GLIDEPATH_BUILD_CONTEXT_ROOTS: '/srv/builds, /var/lib/glidepath/src' }).contextRoots, ['/srv/builds', '/var/lib/glidepath/src']);
+  assert.throws(() => buildOptionsFromEnv({ GLIDEPATH_BUILD_CONTEXT_ROOTS: 'relative/dir' }), /not an absolute path/);
+});
+
 test('a Dockerfile inside the context reaches the builder as its real path', async () => {
   // An empty registry on loopback (every manifest 404), so the skip check finds nothing and the build proceeds.
   const empty = createServer((req, res) => res.writeHead(404, { 'Content-Type': 'application/json' }).end('{"errors":[{"code":"MANIFEST_UNKNOWN"}]}'));
   await new Promise<void>((r) => empty.listen(0, '127.0.0.1', r));
   const host = `127.0.0.1:${(empty.address() as AddressInfo).port}`;
   try {
-    const { builder, acts } = activities();
+    const { builder, acts } = activities([root]);
     await rejection(inEnv(new MockActivityEnvironment(), () => acts.buildImage(target(`${host}/team/app:v0`), { context, tags: ['v1'], dockerfile: 'docker/Dockerfile.prod', registry: { insecure: true } })));
     assert.equal(builder.requests.length, 1);
     assert.equal(builder.requests[0]?.dockerfile, join(context, 'docker', 'Dockerfile.prod'));
