@@ -5,11 +5,11 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import { stringify } from 'yaml';
 import { escapeControl } from '../../starters/output.ts';
 import { historyLine } from '../../starters/release.ts';
@@ -17,6 +17,7 @@ import { historyLine } from '../../starters/release.ts';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const cli = path.join(root, 'bin/glidepath');
 const dir = await mkdtemp(path.join(os.tmpdir(), 'glidepath-lint-hostile-'));
+after(() => rm(dir, { recursive: true, force: true }));
 
 interface Run {
   code: number;
