@@ -163,3 +163,23 @@ test('dry-run metrics: an all-dry-run run measures before it ends', async () => 
   assert.equal(verdict.phase, 'Successful', 'dry-run never decides');
   assert.equal(verdict.metrics[0]?.phase, 'Failed', 'but is assessed and reported');
 });
+
+test('measurementRetention: a retried attempt resumes from bounded heartbeat details, or from an older worker’s full list', async () => {
+  hits.delete('/resume');
+  const spec = metric('soak', '/resume', { count: 5, intervalMs: 30_000, failureLimit: 1 });
+  const old = (i: number, phase: 'Successful' | 'Failed' = 'Successful') => ({ phase, value: 1, startedAt: new Date(Date.UTC(2026, 0, 1) + i).toISOString(), finishedAt: new Date(Date.UTC(2026, 0, 1) + i).toISOString() });
+  // Bounded details: 4 counted (one Failed, no longer among the kept measurements); one more to take.
+  const tallied = { count: 4, successful: 3, failed: 1, inconclusive: 0, error: 0, consecutiveError: 0 };
+  const details = { startedAt: Date.UTC(2026, 0, 1), metrics: { soak: { measurements: [old(3)], tally: tallied } }, inflight: {} };
+  const resumed = await run([spec], fakeClock(), new MockActivityEnvironment({ heartbeatDetails: details }));
+  assert.equal(hits.get('/resume'), 1);
+  assert.equal(resumed.metrics[0]?.tally?.count, 5);
+  assert.equal(resumed.metrics[0]?.tally?.failed, 1);
+  // An older worker's details: every measurement, no counts.
+  const legacy = { startedAt: Date.UTC(2026, 0, 1), measurements: { soak: Array.from({ length: 12 }, (_, i) => old(i, i === 0 ? 'Failed' : 'Successful')) } };
+  const fromLegacy = await run([metric('soak', '/resume', { count: 14, intervalMs: 30_000, failureLimit: 1 })], fakeClock(), new MockActivityEnvironment({ heartbeatDetails: legacy }));
+  assert.equal(hits.get('/resume'), 3, 'two more measurements');
+  assert.equal(fromLegacy.metrics[0]?.tally?.count, 14);
+  assert.equal(fromLegacy.metrics[0]?.tally?.failed, 1);
+  assert.equal(fromLegacy.metrics[0]?.measurements.length, 10);
+});
