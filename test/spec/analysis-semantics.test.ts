@@ -9,6 +9,7 @@ import { SpecError, formatProblem, normalize } from '../../spec/normalize.ts';
 import { planProblems } from '../../spec/plan.ts';
 import * as analysis from '../../spec/analysis.ts';
 import type { MetricRecord } from '../../spec/analysis.ts';
+import { analysis as analysisProfile } from '../../workflows/profiles.ts';
 import type { Measurement, MetricSpec, ReleasePlan } from '../../spec/types.ts';
 import { release } from './helpers.ts';
 
@@ -159,6 +160,7 @@ test('long measurements: each has its own timeout, and a count-1 job metric gets
   assert.equal(measurementTimeoutMs(metric()), 40_000, 'Prometheus: Argo default 30s plus slack');
   // A count-1 Job of up to 30 minutes: the run is expected to take that long, not 0 ms.
   assert.equal(expectedRunMs({ metrics: [job({ activeDeadlineSeconds: 1800 })] }), 1_860_000);
+  assert.equal(analysisProfile(expectedRunMs({ metrics: [job({ activeDeadlineSeconds: 1800 })] })).startToCloseTimeout, 4_320_000, 'the activity gets 72 minutes, not 10');
   assert.equal(expectedRunMs({ metrics: [metric({ count: 3, intervalMs: 60_000, initialDelayMs: 5000 })] }), 5000 + 3 * (60_000 + 40_000));
   assert.equal(expectedRunMs({ metrics: [metric({ intervalMs: 60_000 })] }), undefined);
 });
