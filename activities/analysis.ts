@@ -160,7 +160,9 @@ export async function runAnalysis(deps: ActivityDeps, target: ReleaseTarget, run
     const assessed = assessRun(run.metrics, progress.metrics);
     if (assessed.phase !== 'Running' && assessed.phase !== 'Pending') return result(false);
     const due = run.metrics.map((m) => ({ m, at: nextDue(m) })).filter((d): d is { m: MetricSpec; at: number } => d.at !== undefined);
-    if (due.length === 0) return result(true); // nothing left to measure (cannot happen while a metric runs)
+    // Nothing left to measure while a metric still runs: only a plan the start check refuses gets here
+    // (count > 1 without interval); verdictOf fails such a run closed.
+    if (due.length === 0) return result(false);
     const earliest = Math.min(...due.map((d) => d.at));
     const wait = earliest - now().getTime();
     try {
