@@ -1,21 +1,36 @@
 /**
  * The analysis activity: runs every metric of one analysis run on its own schedule (initialDelay,
- * interval, count), keeps measurements in heartbeat details so a retried attempt resumes where the
- * last one stopped, stops as soon as the run is decided, and honours cancellation (abort).
+ * interval, count), keeps exact counts and the latest measurements (each metric's retention) in
+ * heartbeat details so a retried attempt resumes where the last one stopped, stops as soon as the run
+ * is decided (spec/analysis.ts), and honours cancellation (abort).
+ *
+ * It heartbeats every few seconds, also while a measurement runs; each measurement is bounded by its
+ * own timeout (spec/analysis.ts measurementTimeoutMs) and ends as an Error measurement when it passes.
+ * A provider that leaves objects behind (the job provider's Jobs) deletes them when a measurement is
+ * abandoned, and a retried attempt first asks it to delete what an earlier attempt left.
  */
 import { Context, CancelledFailure } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
-import { assessRun, effectiveCount, evaluateMeasurement, DEFAULT_ERROR_RETRY_INTERVAL_MS } from '../spec/analysis.ts';
-import type { AnalysisRunResult, AnalysisRunSpec, Measurement, MetricSpec } from '../spec/types.ts';
+import { assessRun, effectiveCount, evaluateMeasurement, measurementTimeoutMs, recordMeasurement, tally, DEFAULT_ERROR_RETRY_INTERVAL_MS, MIN_INTERVAL_MS, type MetricRecord } from '../spec/analysis.ts';
+import type { AnalysisRunResult, AnalysisRunSpec, Measurement, MetricSpec, Tally } from '../spec/types.ts';
 import type { ActivityDeps, MetricProvider, ReleaseTarget } from './contract.ts';
 import { ErrorType } from './errors.ts';
 
-interface Progress {
+/** Heartbeat details: what a retried attempt resumes from. Bounded: counts plus the retained measurements. */
+export interface Progress {
+  startedAt: number;
+  metrics: Record<string, { measurements: Measurement[]; tally: Tally }>;
+  /** Per metric, what its running measurement created (a Job's name), for a retried attempt to delete. */
+  inflight: Record<string, string>;
+}
+
+/** Heartbeat details an older worker wrote: every measurement, no counts. */
+interface LegacyProgress {
   startedAt: number;
   measurements: Record<string, Measurement[]>;
 }
 
-const HEARTBEAT_EVERY_MS = 5_000;
+export const HEARTBEAT_EVERY_MS = 5_000;
 
 export function defaultSleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -54,6 +69,22 @@ async function resolveArgs(target: ReleaseTarget, run: AnalysisRunSpec, deps: Ac
   return out;
 }
 
+/** Progress from the last attempt's heartbeat, converted from an older worker's format; else a fresh start. */
+function resume(run: AnalysisRunSpec, details: unknown, startedAt: number): { progress: Progress; resumed: boolean } {
+  const fresh = (): Progress['metrics'] => Object.fromEntries(run.metrics.map((m) => [m.name, { measurements: [], tally: tally([]) }]));
+  const d = details as Partial<Progress & LegacyProgress> | undefined;
+  if (d?.metrics) return { progress: { startedAt: d.startedAt ?? startedAt, metrics: { ...fresh(), ...d.metrics }, inflight: d.inflight ?? {} }, resumed: true };
+  const progress: Progress = { startedAt: d?.startedAt ?? startedAt, metrics: fresh(), inflight: {} };
+  if (d?.measurements) {
+    for (const m of run.metrics) {
+      let rec: MetricRecord = { measurements: [] };
+      for (const x of d.measurements[m.name] ?? []) rec = recordMeasurement(m, rec, x);
+      progress.metrics[m.name] = { measurements: [...rec.measurements], tally: rec.tally ?? tally([]) };
+    }
+  }
+  return { progress, resumed: d !== undefined };
+}
+
 export async function runAnalysis(deps: ActivityDeps, target: ReleaseTarget, run: AnalysisRunSpec, opts: { background: boolean }): Promise<AnalysisRunResult> {
   const ctx = Context.current();
   const now = deps.now ?? (() => new Date());
@@ -61,46 +92,77 @@ export async function runAnalysis(deps: ActivityDeps, target: ReleaseTarget, run
   const providers = deps.metrics ?? {};
   const signal = ctx.cancellationSignal;
 
-  const previous = ctx.info.heartbeatDetails as Progress | undefined;
-  const progress: Progress = previous ?? { startedAt: now().getTime(), measurements: Object.fromEntries(run.metrics.map((m) => [m.name, []])) };
+  const { progress, resumed } = resume(run, ctx.info.heartbeatDetails, now().getTime());
   for (const m of run.metrics) providerOf(m, providers); // fail fast on a provider this worker lacks
   const args = await resolveArgs(target, run, deps);
+  if (resumed) {
+    // An earlier attempt died mid-measurement: delete what it left (its Job), then measure afresh.
+    for (const m of run.metrics) {
+      const handle = progress.inflight[m.name];
+      if (handle !== undefined) await providerOf(m, providers).abandon?.(target.namespace, handle);
+      delete progress.inflight[m.name];
+    }
+  }
 
   const nextDue = (metric: MetricSpec): number | undefined => {
-    const ms = progress.measurements[metric.name] ?? [];
+    const rec = progress.metrics[metric.name] as Progress['metrics'][string];
     const want = effectiveCount(metric);
-    const counted = ms.filter((m) => m.phase !== 'Error').length;
-    if (want !== undefined && counted >= want) return undefined;
-    const last = ms[ms.length - 1];
+    if (want !== undefined && rec.tally.count >= want) return undefined;
+    const last = rec.measurements[rec.measurements.length - 1];
     if (!last) return progress.startedAt + (metric.initialDelayMs ?? 0);
     const interval = metric.intervalMs ?? (last.phase === 'Error' ? DEFAULT_ERROR_RETRY_INTERVAL_MS : undefined);
-    return interval === undefined ? undefined : Date.parse(last.finishedAt) + interval;
+    return interval === undefined ? undefined : Date.parse(last.finishedAt) + Math.max(interval, MIN_INTERVAL_MS);
   };
 
   const measureOne = async (metric: MetricSpec): Promise<Measurement> => {
     const startedAt = now().toISOString();
+    const timeoutMs = measurementTimeoutMs(metric);
+    const timeout = AbortSignal.timeout(timeoutMs);
     try {
-      const measurement = (progress.measurements[metric.name]?.length ?? 0) + 1;
-      const value = await providerOf(metric, providers).measure(metric, { args, signal, namespace: target.namespace, releaseId: target.releaseId, measurement });
+      const rec = progress.metrics[metric.name] as Progress['metrics'][string];
+      const measurement = rec.tally.count + rec.tally.error + 1;
+      const onStarted = (handle: string): void => {
+        progress.inflight[metric.name] = handle;
+        ctx.heartbeat(progress);
+      };
+      const context = { args, signal: AbortSignal.any([signal, timeout]), namespace: target.namespace, releaseId: target.releaseId, measurement, onStarted };
+      const value = await providerOf(metric, providers).measure(metric, context).finally(() => delete progress.inflight[metric.name]);
       const verdict = evaluateMeasurement(metric, value);
       return { phase: verdict.phase, value, ...(verdict.message ? { message: verdict.message } : {}), startedAt, finishedAt: now().toISOString() };
     } catch (err) {
       if (signal.aborted) throw err;
+      if (timeout.aborted) return { phase: 'Error', message: `the measurement did not finish within ${Math.round(timeoutMs / 1000)}s`, startedAt, finishedAt: now().toISOString() };
       if (err instanceof ApplicationFailure && err.nonRetryable) throw err; // e.g. a query Prometheus rejects
       return { phase: 'Error', message: (err as Error).message, startedAt, finishedAt: now().toISOString() };
     }
   };
 
+  /** Measures the due metrics together, heartbeating while they run. */
+  const measureDue = async (ready: MetricSpec[]): Promise<void> => {
+    const beat = setInterval(() => ctx.heartbeat(progress), HEARTBEAT_EVERY_MS);
+    try {
+      const results = await Promise.all(ready.map(measureOne));
+      ready.forEach((m, i) => {
+        progress.metrics[m.name] = recordMeasurement(m, progress.metrics[m.name] as MetricRecord, results[i] as Measurement);
+      });
+    } finally {
+      clearInterval(beat);
+    }
+    ctx.heartbeat(progress);
+  };
+
+  const result = (terminated: boolean): AnalysisRunResult => ({
+    metrics: run.metrics.map((m) => ({ name: m.name, ...(progress.metrics[m.name] as Progress['metrics'][string]) })),
+    terminated,
+  });
+
   for (;;) {
-    const assessed = assessRun(run.metrics, progress.measurements);
-    if (assessed.phase !== 'Running' && assessed.phase !== 'Pending') {
-      return { metrics: run.metrics.map((m) => ({ name: m.name, measurements: progress.measurements[m.name] ?? [] })), terminated: false };
-    }
+    const assessed = assessRun(run.metrics, progress.metrics);
+    if (assessed.phase !== 'Running' && assessed.phase !== 'Pending') return result(false);
     const due = run.metrics.map((m) => ({ m, at: nextDue(m) })).filter((d): d is { m: MetricSpec; at: number } => d.at !== undefined);
-    if (due.length === 0) {
-      // Only dry-run metrics left running, or nothing to measure: the run is over.
-      return { metrics: run.metrics.map((m) => ({ name: m.name, measurements: progress.measurements[m.name] ?? [] })), terminated: true };
-    }
+    // Nothing left to measure while a metric still runs: only a plan the start check refuses gets here
+    // (count > 1 without interval); verdictOf fails such a run closed.
+    if (due.length === 0) return result(false);
     const earliest = Math.min(...due.map((d) => d.at));
     const wait = earliest - now().getTime();
     try {
@@ -109,10 +171,7 @@ export async function runAnalysis(deps: ActivityDeps, target: ReleaseTarget, run
         ctx.heartbeat(progress);
         continue;
       }
-      const ready = due.filter((d) => d.at <= now().getTime()).map((d) => d.m);
-      const results = await Promise.all(ready.map(measureOne));
-      ready.forEach((m, i) => (progress.measurements[m.name] as Measurement[]).push(results[i] as Measurement));
-      ctx.heartbeat(progress);
+      await measureDue(due.filter((d) => d.at <= now().getTime()).map((d) => d.m));
     } catch (err) {
       if (signal.aborted) throw new CancelledFailure(`analysis ${run.name} cancelled${opts.background ? ' (background)' : ''}`);
       throw err;

@@ -76,12 +76,19 @@ export interface MeasureContext {
   releaseId?: string;
   /** 1-based number of this measurement of the metric (a provider may use it in names). */
   measurement?: number;
+  /**
+   * Called with a handle to what the measurement created (the job provider: the Job's name) before it
+   * waits; the analysis keeps it in heartbeat details until the measurement ends.
+   */
+  onStarted?(handle: string): void;
 }
 
 /** A metric provider returns the raw value; the verdict is decided in spec/analysis.ts. */
 export interface MetricProvider {
   readonly type: string;
   measure(metric: MetricSpec, ctx: MeasureContext): Promise<unknown>;
+  /** Deletes what a measurement left behind (`handle` from onStarted): a retried attempt calls it for its predecessor's. */
+  abandon?(namespace: string, handle: string): Promise<void>;
 }
 
 /** Resolves secret-valued analysis args inside the activity. */

@@ -176,6 +176,11 @@ function checkTemplate(source: string, t: AnalysisTemplateDoc): SpecProblem[] {
       problems.push({ source, path: `spec.dryRun[${i}].metricName`, message: `no metric named "${d.metricName}"` });
     }
   });
+  (t.spec.measurementRetention ?? []).forEach((r, i) => {
+    if (r.metricName !== '*' && !t.spec.metrics.some((m) => m.name === r.metricName)) {
+      problems.push({ source, path: `spec.measurementRetention[${i}].metricName`, message: `no metric named "${r.metricName}"` });
+    }
+  });
   return problems;
 }
 
@@ -373,6 +378,7 @@ function resolveAnalysis(source: string, path: string, ref: RolloutAnalysisDoc, 
     }
     const spec = found.doc.spec;
     const dry = new Set((spec.dryRun ?? []).map((d) => d.metricName));
+    const retention = new Map((spec.measurementRetention ?? []).map((r) => [r.metricName, r.limit]));
     for (const a of spec.args ?? []) {
       const value: ArgValue | undefined = a.valueFrom?.secretKeyRef ? { secretKeyRef: a.valueFrom.secretKeyRef } : a.value !== undefined ? { value: a.value } : undefined;
       declared.set(a.name, { template: t.templateName, ...(value ? { value } : {}) });
@@ -382,7 +388,7 @@ function resolveAnalysis(source: string, path: string, ref: RolloutAnalysisDoc, 
         problems.push({ source, path: `${path}.templates[${i}]`, message: `metric "${m.name}" is defined by more than one template` });
         continue;
       }
-      metrics.push(toMetric(m, dry.has('*') || dry.has(m.name)));
+      metrics.push(toMetric(m, dry.has('*') || dry.has(m.name), retention.get(m.name) ?? retention.get('*')));
     }
   });
 
@@ -424,12 +430,14 @@ function toProvider(p: MetricDoc['provider']): ProviderSpec {
  */
 const JOB_SUCCESS_CONDITION = 'result == 1';
 
-function toMetric(m: MetricDoc, dryRun: boolean): MetricSpec {
+/** A metric of the plan; `count: 0` is Argo's "unset" and is left out. */
+function toMetric(m: MetricDoc, dryRun: boolean, retention: number | undefined): MetricSpec {
   const jobDefault = m.provider.job !== undefined && m.successCondition === undefined && m.failureCondition === undefined;
+  const count = toInt(m.count, 0);
   return {
     name: m.name,
     ...(m.interval !== undefined ? { intervalMs: parseDuration(m.interval) } : {}),
-    ...(m.count !== undefined ? { count: toInt(m.count, 0) } : {}),
+    ...(count > 0 ? { count } : {}),
     ...(m.initialDelay !== undefined ? { initialDelayMs: parseDuration(m.initialDelay) } : {}),
     ...(m.successCondition !== undefined ? { successCondition: m.successCondition } : {}),
     ...(jobDefault ? { successCondition: JOB_SUCCESS_CONDITION } : {}),
@@ -438,6 +446,7 @@ function toMetric(m: MetricDoc, dryRun: boolean): MetricSpec {
     inconclusiveLimit: toInt(m.inconclusiveLimit, 0),
     consecutiveErrorLimit: toInt(m.consecutiveErrorLimit, DEFAULT_CONSECUTIVE_ERROR_LIMIT),
     dryRun,
+    ...(retention !== undefined ? { measurementRetention: retention } : {}),
     provider: toProvider(m.provider),
   };
 }

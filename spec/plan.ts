@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { parseCondition } from './condition.ts';
 import { buildContextPath, buildTag, dockerfilePath, imageRef } from './fields.ts';
+import { MAX_MEASUREMENT_RETENTION, MIN_INTERVAL_MS } from './analysis.ts';
 import { routeStepProblems, type RouteStep } from './route-steps.ts';
 import type { CanaryStep, ReleasePlan, StringMatch } from './types.ts';
 
@@ -27,19 +28,28 @@ const argValue = z.union([
   z.strictObject({ secretKeyRef: z.strictObject({ name, key: z.string().min(1) }) }),
 ]);
 
-const metricSpec = z.strictObject({
-  name: z.string().min(1),
-  intervalMs: ms.optional(),
-  count: z.number().int().min(0).optional(),
-  initialDelayMs: ms.optional(),
-  successCondition: cond.optional(),
-  failureCondition: cond.optional(),
-  failureLimit: z.number().int().min(-1),
-  inconclusiveLimit: z.number().int().min(-1),
-  consecutiveErrorLimit: z.number().int().min(0),
-  dryRun: z.boolean(),
-  provider: z.record(z.string(), z.unknown()).refine((p) => Object.keys(p).length === 1, 'names exactly one provider'),
-});
+/** The same metric rules as the edge (spec/schema.ts), on the plan's field names. */
+const metricSpec = z
+  .strictObject({
+    name: z.string().min(1),
+    intervalMs: z.number().int().min(MIN_INTERVAL_MS, `must be at least ${MIN_INTERVAL_MS} ms`).optional(),
+    count: z.number().int().min(0).optional(),
+    initialDelayMs: ms.optional(),
+    successCondition: cond.optional(),
+    failureCondition: cond.optional(),
+    failureLimit: z.number().int().min(-1),
+    inconclusiveLimit: z.number().int().min(-1),
+    consecutiveErrorLimit: z.number().int().min(0),
+    dryRun: z.boolean(),
+    measurementRetention: z.number().int().min(1).max(MAX_MEASUREMENT_RETENTION).optional(),
+    provider: z.record(z.string(), z.unknown()).refine((p) => Object.keys(p).length === 1, 'names exactly one provider'),
+  })
+  .superRefine((m, ctx) => {
+    if (m.count !== undefined && m.count > 1 && m.intervalMs === undefined) ctx.addIssue({ code: 'custom', path: ['count'], message: `count ${m.count} needs intervalMs` });
+    for (const field of ['failureLimit', 'inconclusiveLimit'] as const) {
+      if (m.count !== undefined && m.count > 0 && m[field] >= m.count) ctx.addIssue({ code: 'custom', path: [field], message: `${field} ${m[field]} can never be exceeded by count ${m.count}` });
+    }
+  });
 
 const analysisRun = z.strictObject({
   name: z.string(),

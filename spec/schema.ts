@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { parseDuration } from './duration.ts';
 import { parseCondition } from './condition.ts';
+import { MAX_MEASUREMENT_RETENTION, MIN_INTERVAL_MS } from './analysis.ts';
 import { templateProblems, type TextKind } from './template.ts';
 import { buildContextPath, buildTag, dns1123, dockerfilePath, imageRef } from './fields.ts';
 import { jobPodProblems } from './job-pod.ts';
@@ -172,17 +173,57 @@ const provider = z
     if (set.length !== 1) ctx.addIssue({ code: 'custom', message: set.length === 0 ? 'needs a provider: prometheus, web or job' : `has ${set.join(' and ')}; a metric has exactly one provider` });
   });
 
-const metric = z.strictObject({
-  name: z.string().min(1),
-  interval: duration.optional(),
-  initialDelay: duration.optional(),
-  count: intOrStringMin(0).optional(),
-  successCondition: condition.optional(),
-  failureCondition: condition.optional(),
-  failureLimit: intOrString.optional(),
-  inconclusiveLimit: intOrString.optional(),
-  consecutiveErrorLimit: intOrStringMin(0).optional(),
-  provider,
+const intValue = (v: string | number | undefined): number | undefined => (v === undefined ? undefined : typeof v === 'number' ? v : Number.parseInt(v, 10));
+
+/**
+ * Argo's ValidateMetric, stricter where Argo fails open: `count` ≥ 0 (0 means unset), `count` > 1
+ * needs an `interval`, an `interval` of at least 1s, limits ≥ -1 (consecutiveErrorLimit ≥ 0), and no
+ * failureLimit/inconclusiveLimit that `count` measurements can never exceed.
+ */
+function metricProblems(m: { interval?: string | number | undefined; count?: string | number | undefined; failureLimit?: string | number | undefined; inconclusiveLimit?: string | number | undefined; consecutiveErrorLimit?: string | number | undefined }, ctx: z.RefinementCtx): void {
+  const issue = (path: string, message: string): void => ctx.addIssue({ code: 'custom', path: [path], message });
+  const count = intValue(m.count);
+  if (count !== undefined && count < 0) issue('count', `must be ≥ 0 (0 or unset: one measurement without interval, unbounded with one); got ${count}`);
+  if (count !== undefined && count > 1 && m.interval === undefined) issue('count', `count ${count} needs an interval between measurements`);
+  if (m.interval !== undefined) {
+    try {
+      const ms = parseDuration(m.interval);
+      if (ms < MIN_INTERVAL_MS) issue('interval', `must be at least ${MIN_INTERVAL_MS / 1000}s; got ${String(m.interval)}`);
+    } catch {
+      // reported by the duration schema
+    }
+  }
+  for (const field of ['failureLimit', 'inconclusiveLimit'] as const) {
+    const limit = intValue(m[field]);
+    if (limit === undefined) continue;
+    if (limit < -1) issue(field, `must be ≥ -1 (-1 tolerates any); got ${limit}`);
+    else if (count !== undefined && count > 0 && limit >= count) {
+      issue(field, `${field} ${limit} can never be exceeded by count ${count} measurements, so it never decides; lower it below count, or use -1 to tolerate any`);
+    }
+  }
+  const errors = intValue(m.consecutiveErrorLimit);
+  if (errors !== undefined && errors < 0) issue('consecutiveErrorLimit', `must be ≥ 0; got ${errors}`);
+}
+
+const metric = z
+  .strictObject({
+    name: z.string().min(1),
+    interval: duration.optional(),
+    initialDelay: duration.optional(),
+    count: intOrString.optional(),
+    successCondition: condition.optional(),
+    failureCondition: condition.optional(),
+    failureLimit: intOrString.optional(),
+    inconclusiveLimit: intOrString.optional(),
+    consecutiveErrorLimit: intOrString.optional(),
+    provider,
+  })
+  .superRefine(metricProblems);
+
+/** Argo's `measurementRetention` entry: keep the latest `limit` measurements of `metricName` (`*`: every metric). */
+const measurementRetention = z.strictObject({
+  metricName: z.string().min(1),
+  limit: z.number().int().min(1).max(MAX_MEASUREMENT_RETENTION, `must be at most ${MAX_MEASUREMENT_RETENTION}: every kept measurement travels in each heartbeat of the analysis`),
 });
 
 export const analysisTemplateDoc = z.strictObject({
@@ -193,6 +234,7 @@ export const analysisTemplateDoc = z.strictObject({
     args: z.array(analysisArgDefinition).optional(),
     metrics: z.array(metric).min(1),
     dryRun: z.array(z.strictObject({ metricName: z.string().min(1) })).optional(),
+    measurementRetention: z.array(measurementRetention).optional(),
   }),
 });
 export type AnalysisTemplateDoc = z.infer<typeof analysisTemplateDoc>;

@@ -71,6 +71,8 @@ export interface MetricSpec {
   /** Consecutive errored measurements tolerated. Default 4. */
   consecutiveErrorLimit: number;
   dryRun: boolean;
+  /** How many of the latest measurements are kept (Argo's `measurementRetention`). Default 10; counts stay exact. */
+  measurementRetention?: number;
   provider: ProviderSpec;
 }
 
@@ -108,9 +110,28 @@ export interface MetricResult {
   measurements: Measurement[];
 }
 
-/** What the analysis activity returns: raw measurements per metric (the workflow assesses them). */
+/** Exact counts of a metric's measurements (the measurements themselves are kept only in part). */
+export interface Tally {
+  count: number;
+  successful: number;
+  failed: number;
+  inconclusive: number;
+  error: number;
+  consecutiveError: number;
+}
+
+/** One metric's part of a run: its latest measurements and, when some were dropped, the exact counts of all. */
+export interface MetricRunResult {
+  name: string;
+  /** The latest measurements, at most the metric's retention, oldest first. */
+  measurements: Measurement[];
+  /** Counts over every measurement taken; absent in results of older workers (then counted from `measurements`). */
+  tally?: Tally;
+}
+
+/** What the analysis activity returns: retained measurements and exact counts per metric (the workflow assesses them). */
 export interface AnalysisRunResult {
-  metrics: { name: string; measurements: Measurement[] }[];
+  metrics: MetricRunResult[];
   /** True when the run was stopped before every metric reached its count (background analysis). */
   terminated: boolean;
 }

@@ -8,7 +8,7 @@ import * as wf from '@temporalio/workflow';
 import { RetryState, TimeoutType } from '@temporalio/common';
 import type { createActivities } from '../activities/index.ts';
 import type { ReleaseTarget } from '../activities/contract.ts';
-import { verdictOf } from '../spec/analysis.ts';
+import { expectedRunMs, verdictOf } from '../spec/analysis.ts';
 import { formatDuration } from '../spec/duration.ts';
 import { planProblems } from '../spec/plan.ts';
 import { releaseWorkflowId, serviceKey, type AnalysisRunSpec, type CanaryStrategy, type HeaderRoutingMatch, type RouteMatch, type StringMatch, type BlueGreenStrategy, type Phase, type ReleasePlan } from '../spec/types.ts';
@@ -55,17 +55,6 @@ const stepsTotal = (plan: ReleasePlan): number =>
 
 function blueGreenStages(s: BlueGreenStrategy): string[] {
   return ['preview', ...(s.prePromotionAnalysis ? ['prePromotionAnalysis'] : []), 'promotion', 'switch', ...(s.postPromotionAnalysis ? ['postPromotionAnalysis'] : []), 'scaleDown'];
-}
-
-function expectedAnalysisMs(run: AnalysisRunSpec): number | undefined {
-  let longest = 0;
-  for (const m of run.metrics) {
-    if (m.dryRun) continue;
-    const count = m.count ?? (m.intervalMs === undefined ? 1 : undefined);
-    if (count === undefined) return undefined;
-    longest = Math.max(longest, (m.initialDelayMs ?? 0) + count * (m.intervalMs ?? 0));
-  }
-  return longest;
 }
 
 export async function release(input: ReleaseInput): Promise<ReleaseResult> {
@@ -287,7 +276,7 @@ export async function release(input: ReleaseInput): Promise<ReleaseResult> {
   const analyze = async (run: AnalysisRunSpec, at: string, background: boolean): Promise<AnalysisRunStatus> => {
     const record: AnalysisRunStatus = { name: run.name, at, attempt: status.attempt, phase: 'Running', startedAt: now(), metrics: [] };
     status.analysisRuns.push(record);
-    const acts = wf.proxyActivities<Activities>(profiles.analysis(background ? undefined : expectedAnalysisMs(run)));
+    const acts = wf.proxyActivities<Activities>(profiles.analysis(background ? undefined : expectedRunMs(run)));
     const result = await acts.runAnalysis(target, run, { background });
     const verdict = verdictOf(run.metrics, result);
     record.phase = verdict.phase;

@@ -15,9 +15,11 @@
  * placed there ends up in the Job object, as in Argo.
  *
  * Fails closed: an API error, or the Job vanishing while it runs, is an Error measurement; a Job the
- * apiserver rejects (400/422: an invalid JobSpec) is a non-retryable `InvalidSpec`. There is no timeout
- * of its own (as in Argo): bound the Job with `activeDeadlineSeconds`, and cancelling the analysis
- * (the activity's signal) stops the wait and deletes the Job.
+ * apiserver rejects (400/422: an invalid JobSpec) is a non-retryable `InvalidSpec`. The wait ends when
+ * the measurement's signal does: the analysis aborts it at the measurement's timeout
+ * (`activeDeadlineSeconds` plus a minute, else an hour; spec/analysis.ts) or when the analysis is
+ * cancelled, and the Job is deleted either way. The Job's name reaches the analysis's heartbeat details
+ * (`onStarted`), so a retried attempt deletes the Job a worker that died mid-measurement left (`abandon`).
  */
 import { randomBytes } from 'node:crypto';
 import {
@@ -140,6 +142,14 @@ export function createJobProvider(kc: KubeConfig, options: JobProviderOptions = 
 
   return {
     type: 'job',
+    async abandon(namespace: string, name: string): Promise<void> {
+      try {
+        await batchFor(undefined).deleteNamespacedJob({ name, namespace, propagationPolicy: 'Background' });
+      } catch (err) {
+        if (err instanceof ApiException && err.code === 404) return; // already gone
+        throw new Error(`job ${namespace}/${name} left by an earlier attempt could not be deleted: ${apiMessage(err)}`, { cause: err }); // retried with the attempt
+      }
+    },
     async measure(metric: MetricSpec, ctx: MeasureContext): Promise<unknown> {
       if (!('job' in metric.provider)) throw ApplicationFailure.nonRetryable(`metric "${metric.name}" has no job provider`, ErrorType.InvalidSpec);
       const namespace = ctx.namespace;
@@ -180,6 +190,7 @@ export function createJobProvider(kc: KubeConfig, options: JobProviderOptions = 
         }
         throw new MeasurementError(`job ${namespace}/${name} could not be created: ${apiMessage(err)}`);
       }
+      ctx.onStarted?.(name);
 
       try {
         for (;;) {

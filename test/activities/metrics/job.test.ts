@@ -187,3 +187,57 @@ test('an invalid JobSpec is refused by the apiserver: non-retryable InvalidSpec,
 test('no namespace in the context: refused (the job provider needs the release namespace)', async () => {
   await assert.rejects(provider.measure(jobMetric({}), { args: {}, signal: never }), (err: Error) => err instanceof ApplicationFailure && err.type === 'InvalidSpec');
 });
+
+// ---- long measurements ---------------------------------------------------------------------------
+
+const target = { releaseId, namespace: ns, workload: { kind: 'Deployment', name: 'web' }, image: 'registry.local/web:2', strategy: 'canary', progressDeadlineSeconds: 60 } satisfies ReleaseTarget;
+const smokeRun = (metrics: MetricSpec[]) => ({ name: 'smoke', templates: ['smoke'], args: { target: { value: 'web-canary' } }, metrics });
+type JobSpecFields = { job: { spec: Record<string, unknown> } };
+
+test('long measurements: a count-1 Job longer than the heartbeat period is heartbeated, its name in the details while it runs', async () => {
+  const env = new MockActivityEnvironment();
+  const beats: { at: number; inflight: Record<string, string> }[] = [];
+  env.on('heartbeat', (d: unknown) => beats.push({ at: Date.now(), inflight: { ...((d as { inflight?: Record<string, string> }).inflight ?? {}) } }));
+  const metrics = [jobMetric({ 'glidepath.local/ready-delay': '12s' })];
+  const t0 = Date.now();
+  const result: AnalysisRunResult = await env.run(runAnalysis, { workload: {} as WorkloadOps, metrics: { job: provider } }, target, smokeRun(metrics), { background: false });
+  const t1 = Date.now();
+  console.log(`12 s Job: heartbeats at +${beats.map((b) => ((b.at - t0) / 1000).toFixed(1)).join('s, +')}s; done at +${((t1 - t0) / 1000).toFixed(1)}s`);
+  assert.deepEqual(result.metrics[0]?.measurements.map((m) => m.value), [1]);
+  assert.equal(verdictOf(metrics, result).phase, 'Successful');
+  const during = beats.filter((b) => b.at < t1 - 500);
+  assert.ok(during.length >= 2, `heartbeats while the Job ran: ${during.length}`);
+  assert.match(during[during.length - 1]?.inflight['smoke-test'] ?? '', /^release-.*-smoke-test-1-[0-9a-f]{6}$/, 'the Job name is in the details');
+  await allGone();
+});
+
+test('long measurements: a Job still unfinished at activeDeadlineSeconds + 1 min is abandoned as an Error and deleted', async () => {
+  // A suspended Job: its deadline clock does not run, so only the measurement's own timeout ends the wait.
+  const metrics = [jobMetric({}, { consecutiveErrorLimit: 0 })];
+  Object.assign((metrics[0]?.provider as JobSpecFields).job.spec, { suspend: true, activeDeadlineSeconds: 1 });
+  const t0 = Date.now();
+  const result: AnalysisRunResult = await new MockActivityEnvironment().run(runAnalysis, { workload: {} as WorkloadOps, metrics: { job: provider } }, target, smokeRun(metrics), { background: false });
+  const took = Date.now() - t0;
+  console.log(`suspended Job abandoned after ${took} ms: ${result.metrics[0]?.measurements[0]?.message}`);
+  assert.equal(result.metrics[0]?.measurements[0]?.phase, 'Error');
+  assert.match(result.metrics[0]?.measurements[0]?.message ?? '', /did not finish within 61s/);
+  assert.ok(took >= 61_000 && took < 75_000, `${took} ms`);
+  assert.equal(verdictOf(metrics, result).phase, 'Error');
+  await allGone();
+});
+
+test('long measurements: a retried attempt deletes the Job its dead predecessor left (named in the heartbeat details)', async () => {
+  const left = `release-${ns}-web-smoke-test-1-dead00`;
+  await batch.createNamespacedJob({
+    namespace: ns,
+    body: {
+      metadata: { name: left, labels: { 'app.kubernetes.io/managed-by': 'glidepath' } },
+      spec: { suspend: true, template: { spec: { restartPolicy: 'Never', containers: [{ name: 'smoke', image: 'registry.local/smoke:1' }] } } },
+    },
+  });
+  const metrics = [jobMetric({})];
+  const details = { startedAt: Date.now(), metrics: { 'smoke-test': { measurements: [], tally: { count: 0, successful: 0, failed: 0, inconclusive: 0, error: 0, consecutiveError: 0 } } }, inflight: { 'smoke-test': left } };
+  const result: AnalysisRunResult = await new MockActivityEnvironment({ heartbeatDetails: details }).run(runAnalysis, { workload: {} as WorkloadOps, metrics: { job: provider } }, target, smokeRun(metrics), { background: false });
+  assert.deepEqual(result.metrics[0]?.measurements.map((m) => m.value), [1], 'then measured afresh');
+  await allGone();
+});

@@ -153,8 +153,8 @@ test('Prometheus killed mid-analysis: Error measurements, an Error verdict, neve
     let killed: Promise<void> | undefined;
     const metric = errorRatioMetric(own.url, { count: 30, consecutiveErrorLimit: 2 });
     const { result, verdict } = await analyze(provider, [metric], { version: 'canary' }, (details) => {
-      const ms = (details as { measurements: Record<string, { phase: string }[]> }).measurements['error-ratio'] ?? [];
-      if (!killed && ms.length >= 2) killed = own.kill();
+      const counted = (details as { metrics: Record<string, { tally: { count: number } }> }).metrics['error-ratio']?.tally.count ?? 0;
+      if (!killed && counted >= 2) killed = own.kill();
     });
     await killed;
     const phases = (result.metrics[0]?.measurements ?? []).map((m) => m.phase);
