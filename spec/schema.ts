@@ -41,6 +41,8 @@ const duration = durationOf(0);
 const intOrStringMin = (min: number) =>
   z.union([z.number().int(), z.string().regex(/^-?\d+$/, 'must be a whole number')]).refine((v) => Number(v) >= min && Number.isSafeInteger(Number(v)), `must be a whole number of at least ${min}`);
 const intOrString = intOrStringMin(-1);
+/** A whole number whose range the metric rules check, so each bad value is named once. */
+const anyInt = intOrStringMin(Number.MIN_SAFE_INTEGER);
 
 const condition = z.string().superRefine((v, ctx) => {
   try {
@@ -210,12 +212,12 @@ const metric = z
     name: z.string().min(1),
     interval: duration.optional(),
     initialDelay: duration.optional(),
-    count: intOrString.optional(),
+    count: anyInt.optional(),
     successCondition: condition.optional(),
     failureCondition: condition.optional(),
-    failureLimit: intOrString.optional(),
-    inconclusiveLimit: intOrString.optional(),
-    consecutiveErrorLimit: intOrString.optional(),
+    failureLimit: anyInt.optional(),
+    inconclusiveLimit: anyInt.optional(),
+    consecutiveErrorLimit: anyInt.optional(),
     provider,
   })
   .superRefine(metricProblems);

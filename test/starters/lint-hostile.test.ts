@@ -116,7 +116,7 @@ test('values the workflow refuses at start are refused by lint, naming the field
       metadata: { name: 't', namespace: 'shop' },
       spec: { metrics: [{ name: 'm', provider: { prometheus: { address: 'http://127.0.0.1:9090', query: 'up' } }, ...metric }] },
     })}`;
-  await refused(template({ count: -3 }), /spec\.metrics\[0\]\.count: must be a whole number of at least 0/);
+  await refused(template({ count: -3 }), /spec\.metrics\[0\]\.count: must be ≥ 0 .*got -3/);
   await refused(template({ count: '-3' }), /spec\.metrics\[0\]\.count/);
   await refused(template({ consecutiveErrorLimit: -1 }), /spec\.metrics\[0\]\.consecutiveErrorLimit/);
   await refused(template({ failureLimit: -2 }), /spec\.metrics\[0\]\.failureLimit/);
