@@ -102,7 +102,7 @@ export function registerRelease(program: Command): void {
 
   release
     .command('start')
-    .description('start a release, then wait until it is past preflight; prints its workflow ID and Temporal UI link')
+    .description('start a release and wait until it is past preflight (a failed preflight exits 5 with the reason and the remedy); prints its workflow ID and Temporal UI link, warnings on stderr')
     .requiredOption('-f, --file <file...>', 'spec files (Release, or Rollout + AnalysisTemplates)')
     .option('--image <ref>', 'image to release, overriding the spec')
     .option('--wait', 'follow the release and exit with its outcome (0 promoted, 3 rolled back, 4 aborted, 5 failed)')
