@@ -78,11 +78,16 @@ done
 
 step "starting the canary to v2"
 id=release-payments-payment-gateway
-if bin/glidepath -o json release status "$id" 2>/dev/null | grep -q '"phase": "\(Progressing\|Paused\|AwaitingApproval\|Analyzing\)"'; then
-  echo "demo: $id is already in flight; showing it" >&2
-else
-  GLIDEPATH_USER=ci-bot bin/glidepath release start --replace -f examples/demo/release.yaml
-fi
+previous=$(bin/glidepath -o json release status "$id" 2>/dev/null | grep -o '"phase": "[A-Za-z]*"' | head -1 || true)
+case "$previous" in
+  *'"Progressing"'* | *'"Paused"'* | *'"AwaitingApproval"'* | *'"Analyzing"'*)
+    echo "demo: $id is already in flight; showing it" >&2 ;;
+  *)
+    # An earlier demo's release that was aborted or rolled back waits for a retry: close it first
+    # (as oncall, one of its aborters; a finished workflow is simply replaced).
+    case "$previous" in *'"Aborted"'* | *'"RolledBack"'*) bin/glidepath release abort "$id" --as oncall --reason "npm start: a new demo release" >/dev/null ;; esac
+    GLIDEPATH_USER=ci-bot bin/glidepath release start -f examples/demo/release.yaml ;;
+esac
 phase=unknown
 for _ in $(seq 1 120); do
   phase=$(bin/glidepath -o json release status "$id" | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).phase))')
