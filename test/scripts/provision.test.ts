@@ -43,8 +43,9 @@ test('provision-temporal-cli.sh with the CLI cached needs no Go', async () => {
   assert.match(r.stdout.trim(), /temporal-cli-v[\d.]+\/bin\/temporal$/);
 });
 
-test('kube.sh crds applies the cached CRD bundle without Go', async () => {
+test('kube.sh crds, once it has run with Go, applies the cached CRD bundle without Go', async () => {
   assert.ok(process.env.KUBECONFIG, 'KUBECONFIG must point at the running control plane (npm test sets it)');
+  await run('bash', [path.join(root, 'scripts/kube.sh'), 'crds'], { timeout: 120_000 }); // as `kube.sh up --crds` did
   const r = await script(['scripts/kube.sh', 'crds']);
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stderr, /applying 7 CRDs/);
