@@ -98,7 +98,7 @@ async function runningStatus(ctx: Ctx, id: string): Promise<ReleaseStatus | unde
     if (err instanceof WorkflowNotFoundError) return undefined;
     throw err;
   }
-  return handle.query(statusQuery);
+  return queryOnce(ctx, id, Date.now() + 10_000);
 }
 
 /** The message for a start refused because `id` is running: what it is doing and how to close it. */
