@@ -4,7 +4,7 @@
  * are idempotent: each converges the cluster to a described state and can run any number of times.
  */
 import type { BuildRequest } from './build/process.ts';
-import type { AnalysisRunResult, AnalysisRunSpec, Measurement, MetricSpec, ArgValue, HeaderRoutingMatch, RouteMatch, TrafficRoutingSpec, WorkloadRef } from '../spec/types.ts';
+import type { AnalysisRunResult, AnalysisRunSpec, Measurement, MetricSpec, ArgValue, HeaderRoutingMatch, ReadinessProbePolicy, RouteMatch, TrafficRoutingSpec, WorkloadRef } from '../spec/types.ts';
 
 /** What every workload activity needs to know about the release; small, and free of secrets. */
 export interface ReleaseTarget {
@@ -20,6 +20,8 @@ export interface ReleaseTarget {
   previewService?: string | undefined;
   trafficRouting?: TrafficRoutingSpec | undefined;
   progressDeadlineSeconds: number;
+  /** The release spec's readiness-probe policy; absent: the worker's (GLIDEPATH_READINESS_PROBE_POLICY). */
+  readinessProbePolicy?: ReadinessProbePolicy | undefined;
 }
 
 export interface PreflightResult {

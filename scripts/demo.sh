@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # The main job (`npm start`): the Temporal dev server with its Web UI, a local Kubernetes control
-# plane, Prometheus, the Glidepath worker, the demo payment-gateway v1, and a canary to v2 that
-# waits for approval. Prints the UI link and the approve command, then keeps everything running
-# until Ctrl-C (which stops what it started). `--detach-after-start` exits once the release waits
-# for approval (used by the test suite).
+# plane, the Glidepath worker, Prometheus scraping the worker, the demo payment-gateway v1, and a
+# canary to v2 that waits for approval. Prints the links and the approve command, then keeps
+# everything running until Ctrl-C, SIGINT or SIGTERM (to npm, or to this script), which stops
+# everything it started. `--detach-after-start` stops it all and exits 0 once the release waits for
+# approval (a smoke run). Ports (all on 127.0.0.1; see README): TEMPORAL_PORT (7233), TEMPORAL_UI_PORT (8233),
+# GLIDEPATH_KUBE_APISERVER_PORT (16443), GLIDEPATH_ETCD_PORT (12379), GLIDEPATH_ETCD_PEER_PORT (12380),
+# GLIDEPATH_METRICS_ADDRESS (9464), GLIDEPATH_CORE_METRICS_ADDRESS (9465), GLIDEPATH_PROMETHEUS_PORT (9090).
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 cd "$GLIDEPATH_ROOT"
@@ -11,21 +14,34 @@ detach=false
 for a in "$@"; do
   case "$a" in
     --detach-after-start) detach=true ;;
-    -h|--help) sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "demo: unknown argument $a (see --help)" >&2; exit 2 ;;
   esac
 done
+# A signal ends the script through its EXIT trap, which stops what it started. bash runs a trap when
+# the foreground command it waits for returns, and at once while it sits in `wait`.
+trap 'exit 130' INT
+trap 'exit 143' TERM
+parent=$PPID # npm; if it goes (even by SIGKILL), so does the demo
+
 bash scripts/setup.sh
 source scripts/env.sh
 source scripts/servers.sh
-worker_pid=""
+worker_pid="" prometheus_pid=""
+stop_pid() { [ -n "$1" ] && kill -TERM "$1" 2>/dev/null && wait "$1" 2>/dev/null || true; }
 stop_all() {
-  [ -n "$worker_pid" ] && kill -TERM "$worker_pid" 2>/dev/null && wait "$worker_pid" 2>/dev/null
+  trap '' INT TERM # a second Ctrl-C does not cut the cleanup short
+  stop_pid "$prometheus_pid"
+  stop_pid "$worker_pid"
   servers_down
 }
 servers_up temporal kube prometheus
 trap stop_all EXIT
 kubectl="$(bash scripts/provision-kube.sh)/kubectl"
+metrics_address="${GLIDEPATH_METRICS_ADDRESS:-127.0.0.1:9464}"
+core_metrics_address="${GLIDEPATH_CORE_METRICS_ADDRESS:-127.0.0.1:9465}"
+prometheus_port="${GLIDEPATH_PROMETHEUS_PORT:-9090}"
+ui="http://127.0.0.1:${TEMPORAL_UI_PORT:-8233}"
 
 step "deploying payment-gateway v1"
 "$kubectl" apply --server-side -f examples/demo/payment-gateway-v1.yaml >&2
@@ -33,7 +49,8 @@ step "deploying payment-gateway v1"
 
 step "starting the worker"
 mkdir -p "$GLIDEPATH_STATE/worker"
-GLIDEPATH_METRICS_ADDRESS="${GLIDEPATH_METRICS_ADDRESS:-127.0.0.1:9464}" node workers/main.ts >"$GLIDEPATH_STATE/worker/worker.log" 2>&1 &
+GLIDEPATH_METRICS_ADDRESS="$metrics_address" GLIDEPATH_CORE_METRICS_ADDRESS="$core_metrics_address" \
+  node workers/main.ts >"$GLIDEPATH_STATE/worker/worker.log" 2>&1 &
 worker_pid=$!
 for _ in $(seq 1 60); do
   grep -q '"worker started"' "$GLIDEPATH_STATE/worker/worker.log" 2>/dev/null && break
@@ -41,13 +58,37 @@ for _ in $(seq 1 60); do
   sleep 1
 done
 
+step "starting Prometheus (scrapes the worker's $metrics_address/metrics)"
+prom="$GLIDEPATH_STATE/prometheus"
+mkdir -p "$prom/data"
+cat >"$prom/prometheus.yml" <<YAML
+global: { scrape_interval: 5s, evaluation_interval: 5s }
+scrape_configs:
+  - job_name: glidepath-worker
+    static_configs: [{ targets: ['$metrics_address'] }]
+YAML
+"$PROMETHEUS_BIN" --config.file="$prom/prometheus.yml" --storage.tsdb.path="$prom/data" \
+  --web.listen-address="127.0.0.1:$prometheus_port" >"$prom/prometheus.log" 2>&1 &
+prometheus_pid=$!
+for _ in $(seq 1 60); do
+  curl -sf --max-time 2 -o /dev/null "http://127.0.0.1:$prometheus_port/-/ready" && break
+  kill -0 "$prometheus_pid" 2>/dev/null || { tail -20 "$prom/prometheus.log" >&2; exit 1; }
+  sleep 0.5
+done
+
 step "starting the canary to v2"
 id=release-payments-payment-gateway
-if bin/glidepath -o json release status "$id" 2>/dev/null | grep -q '"phase": "\(Progressing\|Paused\|AwaitingApproval\|Analyzing\)"'; then
-  echo "demo: $id is already in flight; showing it" >&2
-else
-  GLIDEPATH_USER=ci-bot bin/glidepath release start -f examples/demo/release.yaml
-fi
+previous=$(bin/glidepath -o json release status "$id" 2>/dev/null | grep -o '"phase": "[A-Za-z]*"' | head -1 || true)
+case "$previous" in
+  *'"Progressing"'* | *'"Paused"'* | *'"AwaitingApproval"'* | *'"Analyzing"'*)
+    echo "demo: $id is already in flight; showing it" >&2 ;;
+  *)
+    # An earlier demo's release that was aborted or rolled back waits for a retry: close it first
+    # (as oncall, one of its aborters; a finished workflow is simply replaced).
+    case "$previous" in *'"Aborted"'* | *'"RolledBack"'*) bin/glidepath release abort "$id" --as oncall --reason "npm start: a new demo release" >/dev/null ;; esac
+    GLIDEPATH_USER=ci-bot bin/glidepath release start -f examples/demo/release.yaml ;;
+esac
+phase=unknown
 for _ in $(seq 1 120); do
   phase=$(bin/glidepath -o json release status "$id" | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).phase))')
   [ "$phase" = AwaitingApproval ] && break
@@ -59,7 +100,8 @@ bin/glidepath release status "$id"
 cat <<MSG
 
 The canary of payment-gateway waits for approval (phase $phase).
-  Temporal UI:   http://127.0.0.1:8233/namespaces/default/workflows/$id
+  Temporal UI:   $ui/namespaces/default/workflows/$id
+  Prometheus:    http://127.0.0.1:$prometheus_port/graph?g0.expr=glidepath_releases (worker metrics: http://$metrics_address/metrics)
   Approve:       bin/glidepath release approve $id --as alice --reason "dashboards green"
   Or abort:      bin/glidepath release abort $id --as oncall --reason "latency"
   Follow it:     bin/glidepath release watch $id
@@ -68,4 +110,12 @@ MSG
 [ "$phase" = AwaitingApproval ] || { echo "demo: the release did not reach AwaitingApproval (phase $phase); worker log: $GLIDEPATH_STATE/worker/worker.log" >&2; exit 1; }
 if [ "$detach" = true ]; then exit 0; fi
 echo "Everything keeps running until Ctrl-C." >&2
-wait "$worker_pid"
+# Sleep in short `wait`s (a trapped signal interrupts `wait` at once) and stop when the worker exits
+# or the parent npm is gone.
+while kill -0 "$worker_pid" 2>/dev/null; do
+  [ "$(ps -o ppid= -p $$ | tr -d ' ')" = "$parent" ] || { echo "demo: the parent process ($parent) is gone; stopping" >&2; exit 143; }
+  sleep 1 &
+  wait $! || true
+done
+echo "demo: the worker exited; stopping" >&2
+exit 1

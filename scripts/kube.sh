@@ -393,6 +393,10 @@ cmd_env() { echo "export KUBECONFIG=$KUBECONFIG_PATH"; }
 # module_dir MODULE@VERSION: the module's directory in the Go module cache (downloads it if missing).
 module_dir() {
   local json dir
+  if ! command -v go >/dev/null; then
+    [ -x /usr/local/go/bin/go ] || die "go is needed on PATH to fetch $1 (the CRD bundle is not cached yet)"
+    PATH="/usr/local/go/bin:$PATH"
+  fi
   json=$(cd / && go mod download -json "$1") || die "go mod download $1 failed"
   dir=$(printf '%s' "$json" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
   [ -n "$dir" ] && [ -d "$dir" ] || die "go mod download $1 gave no directory: $json"
@@ -411,14 +415,16 @@ select_crds() {
     END { flush() }
   ' "$file"
 }
-cmd_crds() {
-  [ -s "$KUBECONFIG_PATH" ] && apiserver_ready || die "the cluster is not up (scripts/kube.sh up)"
-  ensure_bin
-  local istio gw smi tmp
+# The CRD documents, assembled once from the module cache and kept in $GLIDEPATH_CACHE, so a machine
+# without Go starts the cluster from the cache.
+CRD_BUNDLE="$GLIDEPATH_CACHE/kube-crds/$(echo "$ISTIO_API_MODULE $GATEWAY_API_MODULE $SMI_CRD_MODULE" | tr '/@ ' '__-').yaml"
+crd_bundle() {
+  [ -s "$CRD_BUNDLE" ] && return 0
+  local istio gw smi
   istio=$(module_dir "$ISTIO_API_MODULE")
   gw=$(module_dir "$GATEWAY_API_MODULE")
   smi=$(module_dir "$SMI_CRD_MODULE")
-  tmp=$(mktemp)
+  mkdir -p "$(dirname "$CRD_BUNDLE")"
   {
     select_crds "$istio/kubernetes/customresourcedefinitions.gen.yaml" \
       virtualservices.networking.istio.io destinationrules.networking.istio.io
@@ -427,14 +433,23 @@ cmd_crds() {
       echo "---"; cat "$gw/config/crd/standard/gateway.networking.k8s.io_$f.yaml"
     done
     echo "---"; cat "$smi/cmd/osm-bootstrap/crds/smi_traffic_split.yaml"
-  } > "$tmp"
+  } > "$CRD_BUNDLE.$$"
+  mv "$CRD_BUNDLE.$$" "$CRD_BUNDLE"
+}
+cmd_crds() {
+  [ -s "$KUBECONFIG_PATH" ] && apiserver_ready || die "the cluster is not up (scripts/kube.sh up)"
+  ensure_bin
+  crd_bundle
+  local tmp
+  tmp=$(mktemp)
+  cp "$CRD_BUNDLE" "$tmp"
   local names=(virtualservices.networking.istio.io destinationrules.networking.istio.io
     gatewayclasses.gateway.networking.k8s.io gateways.gateway.networking.k8s.io
     httproutes.gateway.networking.k8s.io referencegrants.gateway.networking.k8s.io
     trafficsplits.split.smi-spec.io)
   local count
   count=$(grep -c '^kind: CustomResourceDefinition' "$tmp")
-  [ "$count" = "${#names[@]}" ] || { rm -f "$tmp"; die "expected ${#names[@]} CRDs from the modules, found $count"; }
+  [ "$count" = "${#names[@]}" ] || { rm -f "$tmp" "$CRD_BUNDLE"; die "expected ${#names[@]} CRDs from the modules, found $count"; }
   log "applying ${#names[@]} CRDs from $ISTIO_API_MODULE, $GATEWAY_API_MODULE, $SMI_CRD_MODULE"
   kc apply --server-side --force-conflicts -f "$tmp" >&2 || { rm -f "$tmp"; die "kubectl apply of the CRDs failed"; }
   rm -f "$tmp"

@@ -3,7 +3,8 @@
 #   kube-apiserver, kube-controller-manager, kube-scheduler, kubectl  <- k8s.io/kubernetes (pinned in hack/kube/go.mod)
 #   etcd                                                             <- go.etcd.io/etcd/server/v3 (same module, the version k8s requires)
 #   kwok                                                             <- sigs.k8s.io/kwok/cmd/kwok (go install, its own go.mod)
-# into $GLIDEPATH_CACHE/kube-<k8s version>/bin. Skips what is already built. Prints the bin dir as its only stdout line.
+# into $GLIDEPATH_CACHE/kube-<k8s version>/bin. Skips what is already built (then Go is not needed at all).
+# Prints the bin dir as its only stdout line.
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 
@@ -16,7 +17,13 @@ etcd_version=$(gomod_version go.etcd.io/etcd/server/v3)
 
 bin="$GLIDEPATH_CACHE/kube-$k8s_version/bin"
 mkdir -p "$bin"
-command -v go >/dev/null || { echo "provision-kube: go is not on PATH" >&2; exit 1; }
+# Go only when something is to be built: a machine with every binary cached needs none.
+need_go() {
+  command -v go >/dev/null && return 0
+  if [ -x /usr/local/go/bin/go ]; then PATH="/usr/local/go/bin:$PATH"; return 0; fi
+  echo "provision-kube: go is needed on PATH to build $* (nothing is cached in $bin)" >&2
+  exit 1
+}
 
 # A binary is current when it exists and its stamp names the module version it was built from.
 current() { [ -x "$bin/$1" ] && [ "$(cat "$bin/.$1.stamp" 2>/dev/null)" = "$2" ]; }
@@ -44,6 +51,7 @@ for name in kube-apiserver kube-controller-manager kube-scheduler kubectl etcd; 
   current "$name" "${pkg[$name]} $k8s_ldflags" || want+=("$name")
 done
 if [ "${#want[@]}" -gt 0 ]; then
+  need_go "${want[*]}"
   echo "provision-kube: building ${want[*]} (k8s $k8s_version, etcd $etcd_version) into $bin" >&2
   tmp=$(mktemp -d "$bin/.build.XXXXXX")
   trap 'rm -rf "$tmp"' EXIT
@@ -64,6 +72,7 @@ fi
 # kwok: its dependency graph (newer grpc/otel, k8s.io v0.36.1) differs from k8s.io/kubernetes's, so it is
 # go-installed from its own module at a pinned version rather than added to hack/kube's graph.
 if ! current kwok "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION"; then
+  need_go kwok
   echo "provision-kube: building kwok $KWOK_VERSION into $bin" >&2
   start=$SECONDS
   GOBIN="$bin" go install "${build_flags[@]}" "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION" >&2

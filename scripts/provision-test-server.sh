@@ -19,8 +19,8 @@ jvm_opts=(-XX:TieredStopAtLevel=1 -XX:+UseSerialGC -XX:-UsePerfData)
 
 log() { echo "provision-test-server: $*" >&2; }
 
-# Java and Maven come from Debian when the image lacks them.
-if ! command -v java >/dev/null || ! command -v mvn >/dev/null; then
+# Java and Maven come from Debian when the image lacks them (Maven only while the jars are not cached).
+if ! command -v java >/dev/null || { [ ! -f "$dir/lib/.complete" ] && ! command -v mvn >/dev/null; }; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     log "installing a JDK and Maven from Debian"
     apt-get update -qq >&2

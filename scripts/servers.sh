@@ -28,7 +28,7 @@ servers_up() {
         step "provisioning the Temporal CLI (dev server + Web UI)"
         TEMPORAL_CLI=$(bash "$GLIDEPATH_ROOT/scripts/provision-temporal-cli.sh")
         export TEMPORAL_CLI
-        export TEMPORAL_ADDRESS="${TEMPORAL_ADDRESS:-127.0.0.1:7233}"
+        export TEMPORAL_ADDRESS="${TEMPORAL_ADDRESS:-127.0.0.1:${TEMPORAL_PORT:-7233}}"
         if ! bash "$GLIDEPATH_ROOT/scripts/dev-server.sh" status >/dev/null 2>&1; then
           step "starting the Temporal dev server"
           bash "$GLIDEPATH_ROOT/scripts/dev-server.sh" start >&2

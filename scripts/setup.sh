@@ -10,10 +10,10 @@ cd "$GLIDEPATH_ROOT"
 stamp=node_modules/.glidepath-lock.sha256
 want=$( (sha256sum package-lock.json; node --version) | sha256sum | cut -d' ' -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
-  echo "setup: npm install from package-lock.json (Node $(node --version))" >&2
-  # Not `npm ci`: npm 11.19 rejects its own lock files here ("Missing: @swc/core-darwin-arm64 from
-  # lock file": platform-optional packages of other OSes are never written). `npm install` with the
-  # lock present installs exactly the locked versions and leaves the lock unchanged.
-  npm install --no-audit --no-fund --loglevel=error >&2
+  echo "setup: npm ci from package-lock.json (Node $(node --version))" >&2
+  # `npm ci` installs exactly the lock and never writes it, so a fresh clone stays clean. The lock lists
+  # every platform's optional packages (@swc/core-darwin-arm64, …): regenerate it with
+  # `npm install --package-lock-only`, never on one machine's partial view.
+  npm ci --no-audit --no-fund --loglevel=error >&2
   echo "$want" >"$stamp"
 fi

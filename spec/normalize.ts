@@ -223,6 +223,7 @@ function fromRelease(source: string, raw: unknown, templates: Templates, options
   return {
     ...(spec.build ? { build: stripUndefined(spec.build) } : {}),
     ...(spec.imagePolicy ? { imagePolicy: spec.imagePolicy } : {}),
+    ...(spec.readinessProbePolicy ? { readinessProbePolicy: spec.readinessProbePolicy } : {}),
     name: metadata.name,
     namespace: metadata.namespace ?? DEFAULTS.namespace,
     workload: { kind: 'Deployment', name: spec.workloadRef.name, ...(spec.container ? { container: spec.container } : {}) },

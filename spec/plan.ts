@@ -117,6 +117,7 @@ export const releasePlanSchema = z.strictObject({
   image: imageRef,
   progressDeadlineSeconds: z.number().int().positive(),
   retryWindowSeconds: z.number().int().min(0),
+  readinessProbePolicy: z.enum(['require', 'warn']).optional(),
   policy: z.strictObject({ promoters: z.array(z.string()).optional(), aborters: z.array(z.string()).optional() }),
   strategy,
   source: z.string().optional(),

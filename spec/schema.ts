@@ -425,6 +425,7 @@ export const releaseDoc = z.strictObject({
     image: imageRef.optional(),
     progressDeadline: durationOf(1000).optional(),
     retryWindow: duration.optional(),
+    readinessProbePolicy: z.enum(['require', 'warn']).optional(),
     policy: z
       .strictObject({
         promoters: z.array(z.string().min(1)).optional(),

@@ -235,6 +235,8 @@ export interface BuildSpec {
   registry?: { insecure?: boolean | undefined; authSecret?: string | undefined } | undefined;
 }
 
+export type ReadinessProbePolicy = 'require' | 'warn';
+
 /** `requireDigest`: only `repo@sha256:` images are released (a build pins its own). */
 export interface ImagePolicy {
   requireDigest: boolean;
@@ -248,6 +250,11 @@ export interface ReleasePlan {
   progressDeadlineSeconds: number;
   /** How long an aborted or rolled-back release waits for `retry` before it ends. */
   retryWindowSeconds: number;
+  /**
+   * A stable container without a readiness probe: `require` fails preflight, `warn` only warns.
+   * Absent: the worker's GLIDEPATH_READINESS_PROBE_POLICY (default `fail`, as `require`).
+   */
+  readinessProbePolicy?: ReadinessProbePolicy;
   policy: ReleasePolicy;
   strategy: Strategy;
   /** Where the plan came from (file names), for status and audit. */

@@ -13,6 +13,7 @@ import { UPDATES, statusQuery, SERVICE_ATTRIBUTE, type Action, type ReleaseStatu
 import { uiLink } from '../workers/config.ts';
 import { formatProblemList, loadPlan } from './spec-files.ts';
 import { CliExit, context, duration, identity, type Ctx } from './command.ts';
+import { awaitPreflight, closeFinished, defaultPreflightTimeoutMs, inFlightMessage, preflightFailure, preflightTimeout, stepText, versionedNameWarnings } from './release-start.ts';
 import { EXIT, escapeControl, print } from './output.ts';
 
 
@@ -50,14 +51,14 @@ async function queryStatus(ctx: Ctx, id: string): Promise<ReleaseStatus> {
 export function summary(s: ReleaseStatus): string {
   const lines = [
     `${s.releaseId}  ${s.service}  ${s.strategy}  ${s.phase}`,
-    `  step ${s.step.index} (${Math.min(s.step.index + 1, s.step.total)} of ${s.step.total}) ${s.step.kind}   canary weight ${s.canaryWeight}%   attempt ${s.attempt}`,
+    `  ${stepText(s.step)}   canary weight ${s.canaryWeight}%   attempt ${s.attempt}`,
     `  stable ${s.stableImage ?? '(unknown yet)'}   new ${s.canaryImage}`,
     `  ${s.message}`,
   ];
   if (s.approvals) {
     lines.push(`  awaiting ${s.approvals.required - s.approvals.granted.length} more approval(s) from ${s.approvals.approvers.join(', ')}${s.approvals.deadline ? ` before ${s.approvals.deadline} (then ${s.approvals.onTimeout})` : ''}`);
   }
-  for (const r of s.managedRoutes ?? []) lines.push(`  ${r.kind} route ${r.name}: ${r.match} (step ${r.step})`);
+  for (const r of s.managedRoutes ?? []) lines.push(`  ${r.kind} route ${r.name}: ${r.match} (step ${r.step + 1})`);
   for (const run of s.analysisRuns.slice(-3)) {
     lines.push(`  analysis ${run.name} (${run.at}) ${run.phase}${run.message ? `: ${run.message}` : ''}`);
     for (const m of run.metrics) {
@@ -83,7 +84,7 @@ async function follow(ctx: Ctx, id: string, timeoutMs: number | undefined, live:
     if (live) {
       process.stdout.write(`\x1b[2J\x1b[H${text}\n`);
     } else if (ctx.output === 'text') {
-      const line = `${new Date().toISOString()} ${s.phase} step ${s.step.index}/${s.step.total} ${s.step.kind} weight ${s.canaryWeight}% ${s.message}`;
+      const line = `${new Date().toISOString()} ${s.phase} ${stepText(s.step)} weight ${s.canaryWeight}% ${s.message}`;
       if (line.slice(25) !== last) process.stdout.write(`${escapeControl(line)}\n`);
       last = line.slice(25);
     }
@@ -106,19 +107,26 @@ export function registerRelease(program: Command): void {
 
   release
     .command('start')
-    .description('start a release; prints its workflow ID and Temporal UI link')
+    .description('start a release and wait until it is past preflight (a failed preflight exits 5 with the reason and the remedy); prints its workflow ID and Temporal UI link, warnings on stderr')
     .requiredOption('-f, --file <file...>', 'spec files (Release, or Rollout + AnalysisTemplates)')
     .option('--image <ref>', 'image to release, overriding the spec')
     .option('--wait', 'follow the release and exit with its outcome (0 promoted, 3 rolled back, 4 aborted, 5 failed)')
     .option('--timeout <duration>', 'with --wait: stop waiting after this long and exit 6 (the release goes on)')
+    .option('--preflight-timeout <duration>', 'how long to wait for the release to pass preflight, then exit 6 (default 2m, 30m with spec.build; 0: do not wait)')
+    .option('--replace', 'first close the release of this workload that was aborted or rolled back and waits for a retry (a release in progress is refused)')
     .option('--as <user>', 'who starts it (default $GLIDEPATH_USER, else the OS user)')
-    .action(async (opts: { file: string[]; image?: string; wait?: boolean; timeout?: string; as?: string }, cmd: Command) => {
+    .action(async (opts: { file: string[]; image?: string; wait?: boolean; timeout?: string; preflightTimeout?: string; replace?: boolean; as?: string }, cmd: Command) => {
       const timeoutMs = opts.timeout ? duration('--timeout', opts.timeout) : undefined;
       if (timeoutMs !== undefined && !opts.wait) throw new CliExit(EXIT.usage, '--timeout goes with --wait');
+      const preflightMs = opts.preflightTimeout === undefined ? undefined : duration('--preflight-timeout', opts.preflightTimeout);
       const plan = await loadSpec(opts.file, opts.image);
+      for (const w of versionedNameWarnings(plan)) process.stderr.write(`warning: ${w}\n`);
       const ctx = await context(cmd);
       const workflowId = releaseWorkflowId(plan);
       const initiator = identity(opts.as);
+      const link = uiLink(ctx.settings, workflowId);
+      const replaced = opts.replace ? await closeFinished(ctx, workflowId, initiator) : undefined;
+      if (replaced && ctx.output === 'text') process.stderr.write(`${replaced}\n`);
       try {
         await ctx.client.workflow.start('release', {
           taskQueue: ctx.settings.taskQueue,
@@ -129,13 +137,26 @@ export function registerRelease(program: Command): void {
           typedSearchAttributes: [{ key: SERVICE_ATTRIBUTE, value: serviceKey(plan) }],
         });
       } catch (err) {
-        if (err instanceof WorkflowExecutionAlreadyStartedError) {
-          throw new CliExit(EXIT.invalid, `a release of ${serviceKey(plan)} is already in flight: ${workflowId} (${uiLink(ctx.settings, workflowId)}); abort it or wait for it to finish`);
-        }
+        if (err instanceof WorkflowExecutionAlreadyStartedError) throw new CliExit(EXIT.invalid, await inFlightMessage(ctx, workflowId, serviceKey(plan), link));
         throw err;
       }
-      const link = uiLink(ctx.settings, workflowId);
-      print(ctx.output, { workflowId, ui: link, initiator }, () => `started ${workflowId}\n${link}`);
+      if (ctx.output === 'text') process.stdout.write(`started ${workflowId}\n${link}\n`);
+      const waitMs = preflightMs ?? defaultPreflightTimeoutMs(plan);
+      const pre = waitMs > 0 ? await awaitPreflight(ctx, workflowId, waitMs) : undefined;
+      const started = { workflowId, ui: link, initiator, ...(replaced ? { replaced } : {}) };
+      if (pre?.kind === 'settled') {
+        const code = OUTCOME_EXIT[pre.status.phase] ?? EXIT.failed;
+        if (ctx.output === 'json') print('json', { ...started, preflight: 'settled', phase: pre.status.phase, message: pre.status.message }, () => '');
+        if (pre.status.phase === 'Promoted') return;
+        throw pre.status.stableImage === undefined ? preflightFailure(workflowId, pre.status, code) : new CliExit(code, `${workflowId} ${pre.status.phase}: ${pre.status.message}`);
+      }
+      if (pre?.kind === 'timeout') {
+        if (ctx.output === 'json') print('json', { ...started, preflight: 'timeout', phase: pre.status?.phase }, () => '');
+        throw preflightTimeout(workflowId, waitMs, pre);
+      }
+      const warnings = pre?.kind === 'passed' ? pre.warnings : [];
+      if (ctx.output === 'text') for (const w of warnings) process.stderr.write(`warning: ${w}\n`);
+      else print('json', { ...started, preflight: pre ? 'passed' : 'not checked', warnings }, () => '');
       if (opts.wait) process.exitCode = await follow(ctx, workflowId, timeoutMs, false);
     });
 

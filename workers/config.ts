@@ -1,7 +1,8 @@
 /**
  * Temporal connection settings from the environment, shared by the worker and the CLI:
  * TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, GLIDEPATH_TASK_QUEUE, TEMPORAL_TLS_CERT / _KEY / _CA (files),
- * TEMPORAL_TLS_SERVER_NAME, TEMPORAL_API_KEY, GLIDEPATH_UI_URL, and the payload codec's variables
+ * TEMPORAL_TLS_SERVER_NAME, TEMPORAL_API_KEY, GLIDEPATH_UI_URL (else the local dev server's UI on
+ * TEMPORAL_UI_PORT, default 8233), and the payload codec's variables
  * (see workers/codec.ts).
  */
 import { readFileSync } from 'node:fs';
@@ -44,7 +45,7 @@ export function temporalSettings(env: NodeJS.ProcessEnv = process.env): Temporal
     address,
     namespace: env.TEMPORAL_NAMESPACE ?? 'default',
     taskQueue: env.GLIDEPATH_TASK_QUEUE ?? 'glidepath',
-    uiUrl: (env.GLIDEPATH_UI_URL ?? 'http://127.0.0.1:8233').replace(/\/$/, ''),
+    uiUrl: (env.GLIDEPATH_UI_URL ?? `http://127.0.0.1:${env.TEMPORAL_UI_PORT ?? '8233'}`).replace(/\/$/, ''),
     ...(tlsWanted
       ? {
           tls: {

@@ -1,7 +1,8 @@
 /**
  * The Glidepath worker: `node workers/main.ts`. Connection from the environment (workers/config.ts),
  * activities with real clients (workers/deps.ts), a prebuilt workflow bundle when
- * GLIDEPATH_WORKFLOW_BUNDLE names one, metrics on GLIDEPATH_METRICS_ADDRESS (127.0.0.1:9464),
+ * GLIDEPATH_WORKFLOW_BUNDLE names one, metrics on GLIDEPATH_METRICS_ADDRESS (127.0.0.1:9464), which
+ * include the SDK's: its exporter listens on a second port, GLIDEPATH_CORE_METRICS_ADDRESS (127.0.0.1:9465),
  * JSON logs, graceful shutdown on SIGTERM/SIGINT (in-flight activities get GLIDEPATH_SHUTDOWN_GRACE).
  */
 import { Runtime, Worker, type WorkerOptions } from '@temporalio/worker';

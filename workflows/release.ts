@@ -228,6 +228,7 @@ export async function release(input: ReleaseInput): Promise<ReleaseResult> {
     image: plan.image,
     strategy: plan.strategy.type,
     progressDeadlineSeconds: plan.progressDeadlineSeconds,
+    ...(plan.readinessProbePolicy ? { readinessProbePolicy: plan.readinessProbePolicy } : {}),
     ...(plan.strategy.type === 'canary'
       ? { stableService: plan.strategy.stableService, canaryService: plan.strategy.canaryService, trafficRouting: plan.strategy.trafficRouting }
       : { activeService: plan.strategy.activeService, previewService: plan.strategy.previewService }),

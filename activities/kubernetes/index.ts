@@ -26,6 +26,7 @@ import {
   sameSelector,
   serviceSelectorMatches,
   targetContainer,
+  versionedLabels,
   type Role,
 } from './objects.ts';
 import { rolloutState, waitForRollout } from './rollout.ts';
@@ -325,9 +326,12 @@ export function createKubernetesWorkload(kc: KubeConfig, opts: KubernetesWorkloa
       const warnings: string[] = [];
       if (!container.readinessProbe) {
         const msg = `container ${container.name} of Deployment ${where} has no readinessProbe: pods count as ready as soon as they start, so a canary cannot be judged by readiness`;
-        if (readinessPolicy === 'fail') throw ApplicationFailure.nonRetryable(msg, ErrorType.PreflightFailed);
+        const policy = target.readinessProbePolicy === undefined ? readinessPolicy : target.readinessProbePolicy === 'warn' ? 'warn' : 'fail';
+        if (policy === 'fail') throw ApplicationFailure.nonRetryable(msg, ErrorType.PreflightFailed);
         warnings.push(msg);
       }
+      const versioned = versionedLabels({ ...stable.metadata?.labels, ...stable.spec?.template?.metadata?.labels });
+      if (versioned.length > 0) warnings.push(`Deployment ${where} carries version labels (${versioned.join(', ')}): they stay as they are when a release promotes a new image (docs/naming.md)`);
       if (!container.image) throw ApplicationFailure.nonRetryable(`container ${container.name} of Deployment ${where} has no image`, ErrorType.PreflightFailed);
 
       for (const [role, name] of [

@@ -210,3 +210,10 @@ export function buildRoleDeployment(stable: V1Deployment, target: ReleaseTarget,
 export function replicasForWeight(stableReplicas: number, weight: number): number {
   return Math.ceil((stableReplicas * weight) / 100);
 }
+
+/** Labels that name a version (`version`, `app.kubernetes.io/version`, or a value like `v1`, `web-v2`), as `key=value`. */
+export function versionedLabels(labels: Record<string, string>): string[] {
+  return Object.entries(labels)
+    .filter(([k, v]) => k === 'version' || k === 'app.kubernetes.io/version' || /(^|[-_.])v\d+(\.\d+)*$/.test(v))
+    .map(([k, v]) => `${k}=${v}`);
+}

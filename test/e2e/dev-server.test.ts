@@ -78,6 +78,7 @@ describe('the glidepath CLI and the temporal CLI on the dev server', () => {
 
     const ours = await cli(['-o', 'json', 'release', 'status', id]);
     assert.equal(JSON.parse(ours.stdout).phase, 'AwaitingApproval');
+    assert.match((await cli(['release', 'status', id])).stdout, /^ {2}step 2 of 3 approval /m, 'steps are numbered from 1');
     const theirs = JSON.parse(await temporal(['workflow', 'query', '-w', id, '--type', 'status', '-o', 'json']));
     assert.equal((theirs.queryResult?.[0] ?? theirs.result?.[0] ?? theirs[0])?.phase ?? JSON.stringify(theirs).match(/"phase":"(\w+)"/)?.[1], 'AwaitingApproval');
 
