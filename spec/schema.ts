@@ -40,7 +40,6 @@ const duration = durationOf(0);
 /** Kubernetes IntOrString as Argo uses it for counts and limits, at least `min`. */
 const intOrStringMin = (min: number) =>
   z.union([z.number().int(), z.string().regex(/^-?\d+$/, 'must be a whole number')]).refine((v) => Number(v) >= min && Number.isSafeInteger(Number(v)), `must be a whole number of at least ${min}`);
-const intOrString = intOrStringMin(-1);
 /** A whole number whose range the metric rules check, so each bad value is named once. */
 const anyInt = intOrStringMin(Number.MIN_SAFE_INTEGER);
 
