@@ -211,7 +211,7 @@ test('long measurements: a count-1 Job longer than the heartbeat period is heart
   await allGone();
 });
 
-test('long measurements: a Job still unfinished at activeDeadlineSeconds + 1 min is abandoned as an Error and deleted', async () => {
+test('long measurements: a Job still unfinished at activeDeadlineSeconds + 1 min is abandoned as an Error and deleted', { timeout: 90_000 }, async () => {
   // A suspended Job: its deadline clock does not run, so only the measurement's own timeout ends the wait.
   const metrics = [jobMetric({}, { consecutiveErrorLimit: 0 })];
   Object.assign((metrics[0]?.provider as JobSpecFields).job.spec, { suspend: true, activeDeadlineSeconds: 1 });
@@ -226,7 +226,7 @@ test('long measurements: a Job still unfinished at activeDeadlineSeconds + 1 min
   await allGone();
 });
 
-test('long measurements: a retried attempt deletes the Job its dead predecessor left (named in the heartbeat details)', async () => {
+test('long measurements: a retried attempt deletes the Job its dead predecessor left (named in the heartbeat details)', { timeout: 60_000 }, async () => {
   const left = `release-${ns}-web-smoke-test-1-dead00`;
   await batch.createNamespacedJob({
     namespace: ns,
