@@ -1,0 +1,171 @@
+/**
+ * The state one release workflow keeps: its status (what the query returns), the audit trail, the
+ * search attributes and metrics that follow the phase, and the flags human actions set. Every room
+ * of the workflow (message handlers, canary and blue/green runners, analysis gating) works on one
+ * `ReleaseState`.
+ */
+import * as wf from '@temporalio/workflow';
+import type { createActivities } from '../../activities/index.ts';
+import type { ReleaseTarget } from '../../activities/contract.ts';
+import { serviceKey, type BlueGreenStrategy, type Phase, type ReleasePlan } from '../../spec/types.ts';
+import { IMAGE_ATTRIBUTE, PHASE_ATTRIBUTE, type AnalysisRunStatus, type ManagedRouteStatus, type ReleaseStatus } from '../messages.ts';
+import * as profiles from '../profiles.ts';
+
+export type Activities = ReturnType<typeof createActivities>;
+
+/** Why the current attempt stopped early: set first, then the run scope is cancelled or unwound. */
+export interface Stop {
+  kind: 'abort' | 'rollback' | 'fail';
+  by: string;
+  reason: string;
+  analysis?: AnalysisRunStatus | undefined;
+}
+
+/** Thrown inside the run scope once `stop` is set, to unwind it. */
+export const UNWIND = 'GlidepathUnwind';
+
+export function blueGreenStages(s: BlueGreenStrategy): string[] {
+  return ['preview', ...(s.prePromotionAnalysis ? ['prePromotionAnalysis'] : []), 'promotion', 'switch', ...(s.postPromotionAnalysis ? ['postPromotionAnalysis'] : []), 'scaleDown'];
+}
+
+const stepsTotal = (plan: ReleasePlan): number => (plan.strategy.type === 'canary' ? plan.strategy.steps.length : blueGreenStages(plan.strategy).length);
+
+export const now = (): string => new Date().toISOString();
+
+export class ReleaseState {
+  readonly status: ReleaseStatus;
+  /** Set once the current attempt must stop; see `requestStop` and `halt`. */
+  stop: Stop | undefined;
+  runScope: wf.CancellationScope | undefined;
+  promoteRequested = false;
+  promoteFull = false;
+  retryRequested = false;
+  closeRequested = false;
+  /** Blue/green: the active service points at the new version (cleanup switches it back). */
+  switched = false;
+
+  /** Set by `prepare` once the plan is valid. */
+  target!: ReleaseTarget;
+  quick!: Activities;
+  rollout!: Activities;
+  cleanup!: Activities;
+  builds!: Activities;
+  /** The image every activity runs: the plan's, or once built (or verified), its pinned `repo@sha256:` reference. */
+  image = '';
+  imageReady = false;
+
+  private lastAttributes = { phase: '', image: '' };
+  private readonly stepTransitions = wf.metricMeter.createCounter('glidepath_step_transitions', 'transitions', 'Release step transitions, by step kind');
+  private readonly phaseChanges = wf.metricMeter.createCounter('glidepath_release_phase_changes', 'transitions', 'Release phase changes, by phase entered');
+  readonly verdicts = wf.metricMeter.createCounter('glidepath_analysis_verdicts', 'verdicts', 'Analysis run verdicts, by phase');
+
+  readonly plan: ReleasePlan;
+  readonly initiator: string;
+
+  constructor(plan: ReleasePlan, initiator: string, releaseId: string) {
+    this.plan = plan;
+    this.initiator = initiator;
+    this.status = {
+      releaseId,
+      service: plan && plan.namespace && plan.name ? serviceKey(plan) : '',
+      phase: 'Progressing',
+      strategy: plan?.strategy?.type === 'blueGreen' ? 'blueGreen' : 'canary',
+      step: { index: 0, total: 0, kind: '' },
+      canaryWeight: 0,
+      canaryImage: plan?.image ?? '',
+      analysisRuns: [],
+      audit: [],
+      message: 'starting',
+      initiator,
+      attempt: 1,
+      startedAt: now(),
+    };
+  }
+
+  /** Once the plan is valid: the target every activity receives, and the activity proxies. */
+  prepare(): void {
+    const plan = this.plan;
+    this.status.step.total = stepsTotal(plan);
+    this.image = plan.image;
+    this.imageReady = !plan.build && !plan.imagePolicy?.requireDigest;
+    this.quick = wf.proxyActivities<Activities>(profiles.quick);
+    this.rollout = wf.proxyActivities<Activities>(profiles.rollout(plan.progressDeadlineSeconds));
+    this.cleanup = wf.proxyActivities<Activities>(profiles.cleanup);
+    this.builds = wf.proxyActivities<Activities>(profiles.build);
+    this.target = {
+      releaseId: this.status.releaseId,
+      namespace: plan.namespace,
+      workload: plan.workload,
+      image: plan.image,
+      strategy: plan.strategy.type,
+      progressDeadlineSeconds: plan.progressDeadlineSeconds,
+      ...(plan.strategy.type === 'canary'
+        ? { stableService: plan.strategy.stableService, canaryService: plan.strategy.canaryService, trafficRouting: plan.strategy.trafficRouting }
+        : { activeService: plan.strategy.activeService, previewService: plan.strategy.previewService }),
+    };
+  }
+
+  audit(by: string, action: string, accepted: boolean, reason?: string, detail?: string): void {
+    this.status.audit.push({ at: now(), by, action, accepted, ...(reason ? { reason } : {}), ...(detail ? { detail } : {}) });
+  }
+
+  syncAttributes(): void {
+    const { phase, canaryImage } = this.status;
+    if (this.lastAttributes.phase === phase && this.lastAttributes.image === canaryImage) return;
+    this.lastAttributes = { phase, image: canaryImage };
+    wf.upsertSearchAttributes([
+      { key: PHASE_ATTRIBUTE, value: phase },
+      { key: IMAGE_ATTRIBUTE, value: canaryImage },
+    ]);
+  }
+
+  setPhase(phase: Phase, message: string): void {
+    if (phase !== this.status.phase) this.phaseChanges.add(1, { phase });
+    this.status.phase = phase;
+    this.status.message = message;
+    this.syncAttributes();
+  }
+
+  enterStep(index: number, kind: string): void {
+    this.status.step = { index, total: this.status.step.total, kind };
+    this.stepTransitions.add(1, { kind });
+  }
+
+  /** Pins the image every later activity runs (a built or verified digest reference). */
+  pin(pinned: string): void {
+    this.image = pinned;
+    this.target.image = pinned;
+    this.status.canaryImage = pinned;
+    this.syncAttributes();
+  }
+
+  /** Records a header or mirror route in the status (undefined: the route was removed). */
+  trackRoute(name: string, route: ManagedRouteStatus | undefined): void {
+    const kept = (this.status.managedRoutes ?? []).filter((r) => r.name !== name);
+    this.status.managedRoutes = route ? [...kept, route] : kept;
+    this.audit('glidepath', route ? 'route-set' : 'route-removed', true, undefined, route ? `${route.kind} route ${name}: ${route.match}` : `route ${name}`);
+  }
+
+  /** Stops the attempt from outside its flow (a handler, a background run): cancels the run scope. */
+  requestStop(s: Stop): void {
+    this.stop ??= s;
+    this.runScope?.cancel();
+  }
+
+  /** Stops the attempt from inside its flow; the attempt turns it into an abort or a rollback. */
+  halt(s: Stop): never {
+    this.stop ??= s;
+    throw wf.ApplicationFailure.nonRetryable(s.reason, UNWIND);
+  }
+
+  /** Waits for a human promote (or abort, which cancels the scope). */
+  async waitForPromote(message: string, timeoutMs?: number): Promise<boolean> {
+    this.promoteRequested = false;
+    this.setPhase('Paused', message);
+    if (timeoutMs === undefined) {
+      await wf.condition(() => this.promoteRequested || this.promoteFull);
+      return true;
+    }
+    return wf.condition(() => this.promoteRequested || this.promoteFull, timeoutMs);
+  }
+}
