@@ -13,6 +13,12 @@ export interface ActionInput {
   reason?: string;
   /** promote only: skip the remaining steps (approval gates are never skipped). */
   full?: boolean;
+  /** approve only: the gate this approval is for (`approvals.step` of the status); another gate rejects it. */
+  step?: number;
+  /** approve only: the attempt this approval is for (`attempt` of the status); another attempt rejects it. */
+  attempt?: number;
+  /** abort only: remove the canary or preview pods at once, without the scale-down delay. */
+  immediate?: boolean;
 }
 
 export type Action = 'approve' | 'promote' | 'abort' | 'retry';

@@ -10,11 +10,21 @@
  */
 import * as wf from '@temporalio/workflow';
 import { planProblems } from '../spec/plan.ts';
-import { releaseWorkflowId } from '../spec/types.ts';
+import { legacyReleaseWorkflowId, releaseWorkflowId, type ReleasePlan } from '../spec/types.ts';
 import { SERVICE_ATTRIBUTE, type ReleaseInput, type ReleaseResult } from './messages.ts';
 import { registerHandlers } from './release/actions.ts';
 import { attempt } from './release/attempt.ts';
-import { ReleaseState } from './release/state.ts';
+import { RELEASE_V2, ReleaseState, type Activities } from './release/state.ts';
+
+const validation = wf.proxyLocalActivities<Pick<Activities, 'validatePlan'>>({ startToCloseTimeout: '10s', retry: { maximumAttempts: 3 } });
+
+/**
+ * The start-time validation. Releases started with RELEASE_V2 run it once (a local activity whose
+ * answer is recorded), so tightening a rule never breaks their replay; earlier releases re-run it.
+ */
+async function validate(plan: ReleasePlan, initiator: string, v2: boolean): Promise<string[]> {
+  return v2 ? validation.validatePlan(plan, initiator) : planProblems(plan);
+}
 
 export async function release(input: ReleaseInput): Promise<ReleaseResult> {
   const { plan, initiator } = input;
@@ -22,21 +32,23 @@ export async function release(input: ReleaseInput): Promise<ReleaseResult> {
   const r = new ReleaseState(plan, initiator, info.workflowId);
   const status = r.status;
   registerHandlers(r);
+  const v2 = wf.patched(RELEASE_V2);
 
   // ---- validate again at the start: a workflow can be started by any client ----------------------
 
-  const problems = planProblems(plan);
+  const problems = await validate(plan, initiator, v2);
   if (problems.length > 0) {
     status.phase = 'Failed';
     status.message = `invalid release plan: ${problems.join('; ')}`;
     throw wf.ApplicationFailure.nonRetryable(status.message, 'InvalidSpec');
   }
-  if (info.workflowId !== releaseWorkflowId(plan)) {
+  // One release in flight per workload: the ID is derived from it (releases started under the earlier ID form keep theirs).
+  if (info.workflowId !== releaseWorkflowId(plan) && info.workflowId !== legacyReleaseWorkflowId(plan)) {
     status.phase = 'Failed';
     status.message = `workflow ID must be ${releaseWorkflowId(plan)} (one release in flight per workload), got ${info.workflowId}`;
     throw wf.ApplicationFailure.nonRetryable(status.message, 'InvalidSpec');
   }
-  r.prepare();
+  r.prepare(v2);
   wf.upsertSearchAttributes([{ key: SERVICE_ATTRIBUTE, value: status.service }]);
   r.syncAttributes();
   r.audit(initiator, 'start', true, undefined, `image ${plan.image}${plan.source ? ` from ${plan.source}` : ''}`);

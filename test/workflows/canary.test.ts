@@ -277,7 +277,7 @@ describe('canary', () => {
     const p = canary('duplicate', [{ kind: 'pause' }]);
     const handle = await h.begin(p);
     await waitForStatus(handle, (s) => s.phase === 'Paused', 'paused');
-    await assert.rejects(h.begin(p), (err: unknown) => err instanceof WorkflowExecutionAlreadyStartedError && /release-tests-duplicate/.test(`${err.message} ${err.workflowId}`));
+    await assert.rejects(h.begin(p), (err: unknown) => err instanceof WorkflowExecutionAlreadyStartedError && /release_tests_duplicate/.test(`${err.message} ${err.workflowId}`));
     await handle.terminate('test done');
   });
 

@@ -17,14 +17,23 @@ const ACTIONABLE: Record<Action, readonly Phase[]> = {
 
 /** Why `req` may not `action` now, or undefined when it may. */
 export function rejectAction(r: ReleaseState, action: Action, req: unknown): string | undefined {
-  const { status, plan, initiator } = r;
+  const { status, initiator } = r;
   if (req === null || typeof req !== 'object' || typeof (req as ActionInput).by !== 'string' || (req as ActionInput).by.trim() === '') {
     return `${action}: payload must be {"by": "<identity>", "reason": "<text>"}`;
   }
-  const { by, reason, full } = req as ActionInput;
+  const { by, reason, full, step, attempt, immediate } = req as ActionInput;
   if (reason !== undefined && typeof reason !== 'string') return `${action}: reason must be a string`;
   if (full !== undefined && typeof full !== 'boolean') return `${action}: full must be true or false`;
   if (full && action !== 'promote') return `${action}: only promote takes "full"`;
+  if (r.v2) {
+    if (step !== undefined && (!Number.isInteger(step) || step < 0)) return `${action}: step must be a whole number ≥ 0`;
+    if (attempt !== undefined && (!Number.isInteger(attempt) || attempt < 1)) return `${action}: attempt must be a whole number ≥ 1`;
+    if ((step !== undefined || attempt !== undefined) && action !== 'approve') return `${action}: only approve takes "step" and "attempt"`;
+    if (immediate !== undefined && typeof immediate !== 'boolean') return `${action}: immediate must be true or false`;
+    if (immediate && action !== 'abort') return `${action}: only abort takes "immediate"`;
+    // abort --immediate also cuts short the scale-down delay of an abort or rollback in progress.
+    if (action === 'abort' && immediate && (status.phase === 'Aborting' || status.phase === 'RollingBack')) return policyProblem(r, action, by);
+  }
   if (!ACTIONABLE[action].includes(status.phase)) {
     return `cannot ${action} ${status.releaseId}: release is ${status.phase}${action === 'approve' ? ' (no approval pending)' : ''}`;
   }
@@ -34,16 +43,17 @@ export function rejectAction(r: ReleaseState, action: Action, req: unknown): str
   if (action === 'promote' && status.phase === 'Analyzing' && !full) {
     return `cannot promote ${status.releaseId}: an analysis is running; wait for its verdict, or promote --full`;
   }
-  const policy = plan.policy;
-  if ((action === 'promote' || action === 'retry') && policy.promoters && !policy.promoters.includes(by)) {
-    return `${by} may not ${action} this release (promoters: ${policy.promoters.join(', ')})`;
-  }
-  if (action === 'abort' && policy.aborters && !policy.aborters.includes(by)) {
-    return `${by} may not abort this release (aborters: ${policy.aborters.join(', ')})`;
-  }
+  const denied = policyProblem(r, action, by);
+  if (denied !== undefined) return denied;
   if (action === 'approve') {
     const pending = status.approvals;
     if (!pending) return `cannot approve ${status.releaseId}: no approval pending`;
+    if (r.v2 && attempt !== undefined && attempt !== status.attempt) {
+      return `approval for attempt ${attempt} does not count: ${status.releaseId} is on attempt ${status.attempt} (approve again for the gate pending now)`;
+    }
+    if (r.v2 && step !== undefined && step !== pending.step) {
+      return `approval for step ${step} does not count: the pending approval gate is step ${pending.step} (approve again for it)`;
+    }
     if (!pending.approvers.includes(by)) return `${by} is not an approver of step ${pending.step} (approvers: ${pending.approvers.join(', ')})`;
     if (by === initiator) return `${by} started this release and cannot approve it (four-eyes rule)`;
     if (pending.granted.some((g) => g.by === by)) return `${by} has already approved step ${pending.step}`;
@@ -51,18 +61,35 @@ export function rejectAction(r: ReleaseState, action: Action, req: unknown): str
   return undefined;
 }
 
+/** Why `by` may not take `action` under the release policy, or undefined. */
+function policyProblem(r: ReleaseState, action: Action, by: string): string | undefined {
+  const policy = r.plan.policy;
+  if ((action === 'promote' || action === 'retry') && policy.promoters && !policy.promoters.includes(by)) {
+    return `${by} may not ${action} this release (promoters: ${policy.promoters.join(', ')})`;
+  }
+  if (action === 'abort' && policy.aborters && !policy.aborters.includes(by)) {
+    return `${by} may not abort this release (aborters: ${policy.aborters.join(', ')})`;
+  }
+  return undefined;
+}
+
 /** Applies an allowed action: records it and sets the flag the running attempt waits on. */
 export function applyAction(r: ReleaseState, action: Action, req: ActionInput): void {
-  r.audit(req.by, action, true, req.reason, req.full ? 'full' : undefined);
+  r.audit(req.by, action, true, req.reason, req.full ? 'full' : req.immediate ? 'immediate' : undefined);
   switch (action) {
     case 'approve':
       r.status.approvals?.granted.push({ by: req.by, at: now(), ...(req.reason ? { reason: req.reason } : {}) });
       break;
     case 'promote':
       r.promoteRequested = true;
-      if (req.full) r.promoteFull = true;
+      if (req.full) {
+        r.promoteFull = true;
+        if (r.v2) r.gateScope?.cancel(); // a running step or blue/green analysis ends; the release goes on
+      }
       break;
     case 'abort':
+      if (r.v2 && req.immediate) r.skipDelay = true;
+      if (r.status.phase === 'Aborting' || r.status.phase === 'RollingBack') break;
       if (r.status.phase === 'Aborted' || r.status.phase === 'RolledBack') {
         r.closeRequested = true;
       } else {

@@ -4,9 +4,10 @@
  * non-cancellable scope.
  */
 import * as wf from '@temporalio/workflow';
+import { formatDuration } from '../../spec/duration.ts';
 import type { Outcome, ReleaseResult } from '../messages.ts';
 import { runBlueGreen } from './blue-green.ts';
-import { runCanary } from './canary.ts';
+import { canaryDelays, runCanary } from './canary.ts';
 import { describeError } from './describe.ts';
 import type { ReleaseState, Stop } from './state.ts';
 
@@ -30,13 +31,31 @@ async function readyImage(r: ReleaseState): Promise<void> {
 /** Puts stable back after an abort or rollback; returns the failure to report, if it failed. */
 async function putStableBack(r: ReleaseState): Promise<string | undefined> {
   const { cleanup, target, status } = r;
+  const strategy = r.plan.strategy;
   try {
     await wf.CancellationScope.nonCancellable(async () => {
-      if (r.plan.strategy.type === 'canary') {
+      if (strategy.type === 'canary') {
+        const delay = r.v2 && r.canaryServed ? canaryDelays(strategy).abort : 0;
+        if (delay > 0 && !r.skipDelay) {
+          // Traffic to stable first; the canary pods stay while the proxies converge (abortScaleDownDelaySeconds).
+          await cleanup.routeToStable(target);
+          status.canaryWeight = 0;
+          if (status.managedRoutes) status.managedRoutes = [];
+          r.setPhase(status.phase, `${status.message}; all traffic on stable, canary pods go in ${formatDuration(delay * 1000)} (abort --immediate: now)`);
+          await r.scaleDownDelay(delay);
+        }
         await cleanup.abortCanary(target, status.stableImage);
         if (status.managedRoutes) status.managedRoutes = [];
       } else {
-        if (r.switched) await cleanup.switchActive(target, 'stable');
+        if (r.switched) {
+          await cleanup.switchActive(target, 'stable');
+          const delay = r.v2 ? (strategy.abortScaleDownDelaySeconds ?? 30) : 0;
+          if (delay > 0 && !r.skipDelay) {
+            status.canaryWeight = 0;
+            r.setPhase(status.phase, `${status.message}; active service back on stable, preview pods go in ${formatDuration(delay * 1000)} (abort --immediate: now)`);
+            await r.scaleDownDelay(delay);
+          }
+        }
         await cleanup.abortBlueGreen(target, status.stableImage);
       }
     });
@@ -51,6 +70,9 @@ export async function attempt(r: ReleaseState): Promise<ReleaseResult> {
   const { status, plan } = r;
   r.stop = undefined;
   r.switched = false;
+  r.skipDelay = false;
+  r.canaryScalePinned = false;
+  r.canaryServed = false;
   r.promoteRequested = false;
   r.promoteFull = false;
   status.canaryWeight = 0;

@@ -13,6 +13,7 @@ export async function runBlueGreen(r: ReleaseState, s: BlueGreenStrategy): Promi
   r.enterStep(at('preview'), 'preview');
   r.setPhase('Progressing', 'bringing up the preview');
   await rollout.deployPreview(target, s.previewReplicaCount);
+  const previewReadyAt = Date.now(); // Argo counts autoPromotionSeconds from here (its pause starts when the preview is ready)
 
   if (s.prePromotionAnalysis) {
     r.enterStep(at('prePromotionAnalysis'), 'prePromotionAnalysis');
@@ -23,7 +24,8 @@ export async function runBlueGreen(r: ReleaseState, s: BlueGreenStrategy): Promi
   if (!r.promoteFull) {
     if (!s.autoPromotionEnabled) await r.waitForPromote('preview ready: awaiting promote');
     else if (s.autoPromotionSeconds !== undefined && s.autoPromotionSeconds > 0) {
-      await r.waitForPromote(`preview ready: auto-promotion in ${formatDuration(s.autoPromotionSeconds * 1000)} unless promoted sooner`, s.autoPromotionSeconds * 1000);
+      const left = r.v2 ? s.autoPromotionSeconds * 1000 - (Date.now() - previewReadyAt) : s.autoPromotionSeconds * 1000;
+      if (left > 0) await r.waitForPromote(`preview ready: auto-promotion in ${formatDuration(left)} unless promoted sooner`, left);
     }
   }
 

@@ -44,12 +44,19 @@ class Background {
       });
   }
 
-  /** Pauses for a human when the background run ended Inconclusive. */
-  async holdIfInconclusive(): Promise<void> {
+  /**
+   * Pauses for a human when the background run ended Inconclusive; once promoted past the hold, a
+   * new run starts (`restart`), so the rest of the canary is measured too (Argo creates a new run).
+   */
+  async holdIfInconclusive(restart: boolean): Promise<void> {
     if (!this.hold) return;
     const held = this.hold;
     this.hold = undefined;
     await this.r.waitForPromote(`background analysis ${held.name} inconclusive: ${held.message ?? ''}; promote to continue or abort`);
+    if (restart && this.r.v2) {
+      this.running = undefined;
+      this.start();
+    }
   }
 
   /** Ends the run (before promotion) and waits for it to be recorded. */
@@ -65,18 +72,23 @@ async function runStep(r: ReleaseState, i: number, step: CanaryStep): Promise<vo
   switch (step.kind) {
     case 'setWeight': {
       r.setPhase('Progressing', `step ${i}: setting canary weight ${step.weight}%`);
-      await rollout.setWeight(target, step.weight);
+      if (step.weight > 0) r.canaryServed = true;
+      // After setCanaryScale with replicas or weight, the canary keeps its size until one with matchTrafficWeight (Argo).
+      if (r.v2 && r.canaryScalePinned && target.trafficRouting) await rollout.routeWeight(target, step.weight);
+      else await rollout.setWeight(target, step.weight);
       status.canaryWeight = step.weight;
       break;
     }
     case 'setHeaderRoute': {
       r.setPhase('Progressing', `step ${i}: ${step.match.length ? 'setting' : 'removing'} header route ${step.name}`);
+      if (step.match.length) r.canaryServed = true;
       await rollout.setHeaderRoute(target, { name: step.name, match: step.match });
       r.trackRoute(step.name, step.match.length ? { name: step.name, kind: 'header', match: describeHeaderMatch(step.match), step: i } : undefined);
       break;
     }
     case 'setMirrorRoute': {
       r.setPhase('Progressing', `step ${i}: ${step.match.length ? 'setting' : 'removing'} mirror route ${step.name}`);
+      if (step.match.length) r.canaryServed = true;
       await rollout.setMirrorRoute(target, { name: step.name, percentage: step.percentage, match: step.match });
       r.trackRoute(step.name, step.match.length ? { name: step.name, kind: 'mirror', match: `${step.percentage}% of ${describeRouteMatch(step.match)}`, step: i } : undefined);
       break;
@@ -85,6 +97,7 @@ async function runStep(r: ReleaseState, i: number, step: CanaryStep): Promise<vo
       r.setPhase('Progressing', `step ${i}: scaling canary`);
       const scale = step.replicas !== undefined ? { replicas: step.replicas } : step.weight !== undefined ? { weight: step.weight } : { matchTrafficWeight: true as const };
       await rollout.setCanaryScale(target, scale, status.canaryWeight);
+      r.canaryScalePinned = !('matchTrafficWeight' in scale);
       break;
     }
     case 'pause': {
@@ -123,7 +136,7 @@ export async function runCanary(r: ReleaseState, s: CanaryStrategy): Promise<voi
   for (let i = 0; i < s.steps.length; i++) {
     const step = s.steps[i] as CanaryStep;
     if (s.background && i >= s.background.startingStep) background.start();
-    await background.holdIfInconclusive();
+    await background.holdIfInconclusive(true);
     r.enterStep(i, step.kind);
     if (r.promoteFull && step.kind !== 'approval') continue;
     await runStep(r, i, step);
@@ -133,11 +146,30 @@ export async function runCanary(r: ReleaseState, s: CanaryStrategy): Promise<voi
 
   await background.finish();
   if (r.stop) r.halt(r.stop);
-  await background.holdIfInconclusive();
+  await background.holdIfInconclusive(false);
 
   r.enterStep(s.steps.length, 'promote');
   r.setPhase('Promoting', 'promoting: stable takes the new image, then the canary goes');
-  await wf.CancellationScope.nonCancellable(() => r.rollout.promoteCanary(r.target));
+  const delay = r.v2 ? canaryDelays(s).scaleDown : 0;
+  if (delay === 0) {
+    await wf.CancellationScope.nonCancellable(() => r.rollout.promoteCanary(r.target));
+  } else {
+    // Traffic leaves the canary, the proxies converge during scaleDownDelaySeconds, then the canary goes (Argo).
+    await wf.CancellationScope.nonCancellable(async () => {
+      await r.rollout.promoteCanary(r.target, { keepCanary: true });
+      r.status.canaryWeight = 0;
+      if (r.status.managedRoutes) r.status.managedRoutes = [];
+      r.setPhase('Promoting', `all traffic on the new stable; the canary is removed in ${formatDuration(delay * 1000)} (scaleDownDelaySeconds)`);
+      await r.scaleDownDelay(delay);
+      await r.rollout.removeCanary(r.target);
+    });
+  }
   r.status.canaryWeight = 0;
   if (r.status.managedRoutes) r.status.managedRoutes = [];
+}
+
+/** Argo's canary delays (seconds) before canary pods go once traffic has left them: 30 with a traffic router, else none. */
+export function canaryDelays(s: CanaryStrategy): { abort: number; scaleDown: number } {
+  const routed = s.trafficRouting !== undefined;
+  return { abort: s.abortScaleDownDelaySeconds ?? (routed ? 30 : 0), scaleDown: s.scaleDownDelaySeconds ?? (routed ? 30 : 0) };
 }

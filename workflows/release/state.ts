@@ -32,6 +32,13 @@ const stepsTotal = (plan: ReleasePlan): number => (plan.strategy.type === 'canar
 
 export const now = (): string => new Date().toISOString();
 
+/**
+ * The patch that marks releases started by this version of the workflow (validation recorded once,
+ * cancellations awaited, scale-down delays, bound approvals, restarted background analysis…).
+ * Releases started before it keep the earlier behaviour to their end; see docs/spec.md.
+ */
+export const RELEASE_V2 = 'glidepath-release-2';
+
 export class ReleaseState {
   readonly status: ReleaseStatus;
   /** Set once the current attempt must stop; see `requestStop` and `halt`. */
@@ -43,6 +50,16 @@ export class ReleaseState {
   closeRequested = false;
   /** Blue/green: the active service points at the new version (cleanup switches it back). */
   switched = false;
+  /** Started with RELEASE_V2 (decided once, at the start). */
+  v2 = false;
+  /** The gating analysis running now; promote --full cancels it. */
+  gateScope: wf.CancellationScope | undefined;
+  /** abort --immediate: skip the scale-down delay before pods are removed. */
+  skipDelay = false;
+  /** A setCanaryScale with replicas or weight holds the canary's size until one with matchTrafficWeight (Argo). */
+  canaryScalePinned = false;
+  /** Some traffic (weight or route) has reached the canary in this attempt. */
+  canaryServed = false;
 
   /** Set by `prepare` once the plan is valid. */
   target!: ReleaseTarget;
@@ -83,15 +100,18 @@ export class ReleaseState {
   }
 
   /** Once the plan is valid: the target every activity receives, and the activity proxies. */
-  prepare(): void {
+  prepare(v2: boolean): void {
     const plan = this.plan;
+    this.v2 = v2;
     this.status.step.total = stepsTotal(plan);
     this.image = plan.image;
     this.imageReady = !plan.build && !plan.imagePolicy?.requireDigest;
-    this.quick = wf.proxyActivities<Activities>(profiles.quick);
-    this.rollout = wf.proxyActivities<Activities>(profiles.rollout(plan.progressDeadlineSeconds));
+    // A cancelled activity is awaited until it has stopped, so nothing it does lands after cleanup.
+    const cancel = this.cancellation();
+    this.quick = wf.proxyActivities<Activities>({ ...profiles.quick, ...cancel });
+    this.rollout = wf.proxyActivities<Activities>({ ...profiles.rollout(plan.progressDeadlineSeconds), ...cancel });
     this.cleanup = wf.proxyActivities<Activities>(profiles.cleanup);
-    this.builds = wf.proxyActivities<Activities>(profiles.build);
+    this.builds = wf.proxyActivities<Activities>({ ...profiles.build, ...cancel });
     this.target = {
       releaseId: this.status.releaseId,
       namespace: plan.namespace,
@@ -103,6 +123,17 @@ export class ReleaseState {
         ? { stableService: plan.strategy.stableService, canaryService: plan.strategy.canaryService, trafficRouting: plan.strategy.trafficRouting }
         : { activeService: plan.strategy.activeService, previewService: plan.strategy.previewService }),
     };
+  }
+
+  /** Activity options for proxies whose calls an abort cancels. */
+  cancellation(): { cancellationType?: wf.ActivityCancellationType } {
+    return this.v2 ? { cancellationType: wf.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED } : {};
+  }
+
+  /** A durable delay before pods are removed; abort --immediate ends it early. */
+  async scaleDownDelay(seconds: number): Promise<void> {
+    if (seconds <= 0 || this.skipDelay) return;
+    await wf.condition(() => this.skipDelay, seconds * 1000);
   }
 
   audit(by: string, action: string, accepted: boolean, reason?: string, detail?: string): void {
