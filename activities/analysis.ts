@@ -114,7 +114,8 @@ export async function runAnalysis(deps: ActivityDeps, target: ReleaseTarget, run
       ready.forEach((m, i) => (progress.measurements[m.name] as Measurement[]).push(results[i] as Measurement));
       ctx.heartbeat(progress);
     } catch (err) {
-      if (signal.aborted) throw new CancelledFailure(`analysis ${run.name} cancelled${opts.background ? ' (background)' : ''}`);
+      // What was measured goes with the cancellation: the workflow records the run as terminated with it.
+      if (signal.aborted) throw new CancelledFailure(`analysis ${run.name} cancelled${opts.background ? ' (background)' : ''}`, [progress]);
       throw err;
     }
   }
