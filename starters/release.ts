@@ -85,8 +85,9 @@ export function summary(s: ReleaseStatus): string {
     `  ${s.message}`,
   ];
   if (s.approvals) {
-    lines.push(`  awaiting ${s.approvals.required - s.approvals.granted.length} more approval(s) from ${s.approvals.approvers.join(', ')}${s.approvals.deadline ? ` before ${s.approvals.deadline} (then ${s.approvals.onTimeout})` : ''}`);
+    lines.push(`  awaiting ${s.approvals.required - s.approvals.granted.length} more approval(s) from ${(s.approvals.eligible ?? s.approvals.approvers).join(', ')}${s.approvals.deadline ? ` before ${s.approvals.deadline} (then ${s.approvals.onTimeout})` : ''}`);
   }
+  if (s.rejectedSignals) lines.push(`  ${s.rejectedSignals.total} signal(s) ignored (last: ${s.rejectedSignals.last.at(-1)?.detail ?? ''})`);
   for (const r of s.managedRoutes ?? []) lines.push(`  ${r.kind} route ${r.name}: ${r.match} (step ${r.step})`);
   for (const run of s.analysisRuns.slice(-3)) {
     lines.push(`  analysis ${run.name} (${run.at}) ${run.phase}${run.message ? `: ${run.message}` : ''}`);

@@ -69,7 +69,7 @@ describe('analysis', () => {
         return second();
       },
     });
-    await waitForStatus(handle, (s) => s.phase === 'Paused' && s.step.index === 1 && s.analysisRuns[0]?.phase === 'Inconclusive', 'first run inconclusive during the pause');
+    await waitForStatus(handle, (s) => s.phase === 'Paused' && s.step.index === 1 && s.analysisRuns[0]?.phase === 'Inconclusive', 'first run inconclusive during the pause', 30_000);
     await handle.executeUpdate(promoteUpdate, { args: [{ by: 'alice' }] });
     const held = await waitForStatus(handle, (s) => s.phase === 'Paused' && /background analysis error-rate inconclusive/.test(s.message), 'held on the inconclusive background run');
     assert.equal(held.analysisRuns[0]?.phase, 'Inconclusive');
@@ -251,12 +251,25 @@ describe('approvals', () => {
     await assert.rejects(handle.executeUpdate(approveUpdate, { args: [{ by: 'bob', step: 1 }] }), (err: unknown) => /approval for step 1 does not count: the pending approval gate is step 3/.test(causeOf(err)));
     await assert.rejects(handle.executeUpdate(approveUpdate, { args: [{ by: 'bob', step: 3, attempt: 2 }] }), (err: unknown) => /approval for attempt 2 does not count: .* is on attempt 1/.test(causeOf(err)));
     await handle.signal(approveSignal, { by: 'bob', step: 1 });
-    const ignored = await waitForStatus(handle, (s) => s.audit.some((a) => a.by === 'bob' && !a.accepted), 'the stale signal audited');
+    const ignored = await waitForStatus(handle, (s) => s.rejectedSignals?.last.some((a) => a.by === 'bob') === true, 'the stale signal recorded');
+    assert.match(ignored.rejectedSignals?.last.at(-1)?.detail ?? '', /approval for step 1 does not count/);
     assert.equal(ignored.approvals?.granted.length, 0);
     // A Temporal-CLI signal without step or attempt counts for the gate pending now.
     await handle.signal(approveSignal, { by: 'bob' });
     assert.equal((await handle.result()).outcome, 'Promoted');
     await recordHistory(handle, 'bound-approvals');
+  });
+
+  test('approval status lists who can still approve', async () => {
+    const p = canary('eligible-approvers', [{ kind: 'approval', approvers: ['alice', 'bob', 'carol', 'ci-bot'], minApprovals: 2, onTimeout: 'abort' }]);
+    const handle = await h.begin(p, {}, 'ci-bot');
+    const gate = await waitForStatus(handle, (s) => s.phase === 'AwaitingApproval', 'gate');
+    assert.deepEqual(gate.approvals?.eligible, ['alice', 'bob', 'carol'], 'not the initiator');
+    assert.match(gate.message, /from alice, bob, carol$/);
+    await handle.executeUpdate(approveUpdate, { args: [{ by: 'bob' }] });
+    const one = await handle.query(statusQuery);
+    assert.deepEqual(one.approvals?.eligible, ['alice', 'carol'], 'not those who approved');
+    await handle.terminate('test done');
   });
 
   test('an approval gate the initiator would leave unreachable is refused at start, by name', async () => {
@@ -311,5 +324,30 @@ describe('versioning', () => {
     payload.data = Buffer.from(JSON.stringify(input), 'utf8');
     assert.ok(planProblems(input.plan).length > 0, 'today’s rules reject the recorded plan');
     await Worker.runReplayHistory({ workflowBundle: await Harness.workflowBundle() }, history, handle.workflowId);
+  });
+});
+
+// Last in the file: on the Java test server, time skipping stayed locked for the tests that followed this one.
+describe('update replies', () => {
+  test('update replies show the state after the action took effect', async () => {
+    const p = canary('reply-state', [
+      { kind: 'setWeight', weight: 10 },
+      { kind: 'pause' },
+      { kind: 'approval', approvers: ['alice'], minApprovals: 1, onTimeout: 'abort' },
+      { kind: 'pause' },
+      { kind: 'setWeight', weight: 50 },
+      { kind: 'pause' },
+    ]);
+    const handle = await h.begin(p);
+    await waitForStatus(handle, (s) => s.phase === 'Paused', 'paused');
+    const promotedReply = await handle.executeUpdate(promoteUpdate, { args: [{ by: 'bob' }] });
+    assert.equal(promotedReply.phase, 'AwaitingApproval', 'promote replies with the gate it reached, not Paused');
+    assert.equal(promotedReply.step.index, 2);
+    const approvedReply = await handle.executeUpdate(approveUpdate, { args: [{ by: 'alice' }] });
+    assert.equal(approvedReply.approvals, undefined, 'no "awaiting 0 more"');
+    assert.deepEqual([approvedReply.phase, approvedReply.step.index], ['Paused', 3]);
+    const abortedReply = await handle.executeUpdate(abortUpdate, { args: [{ by: 'oncall' }] });
+    assert.ok(['Aborting', 'Aborted'].includes(abortedReply.phase), `abort replies ${abortedReply.phase}`);
+    await handle.terminate('test done');
   });
 });

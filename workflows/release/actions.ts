@@ -77,9 +77,13 @@ function policyProblem(r: ReleaseState, action: Action, by: string): string | un
 export function applyAction(r: ReleaseState, action: Action, req: ActionInput): void {
   r.audit(req.by, action, true, req.reason, req.full ? 'full' : req.immediate ? 'immediate' : undefined);
   switch (action) {
-    case 'approve':
-      r.status.approvals?.granted.push({ by: req.by, at: now(), ...(req.reason ? { reason: req.reason } : {}) });
+    case 'approve': {
+      const pending = r.status.approvals;
+      if (!pending) break;
+      pending.granted.push({ by: req.by, at: now(), ...(req.reason ? { reason: req.reason } : {}) });
+      if (pending.eligible) pending.eligible = pending.eligible.filter((a) => a !== req.by);
       break;
+    }
     case 'promote':
       r.promoteRequested = true;
       if (req.full) {
@@ -102,6 +106,16 @@ export function applyAction(r: ReleaseState, action: Action, req: ActionInput): 
   }
 }
 
+/**
+ * Resolves once the workflow has acted on what a handler just changed: each round of conditions is
+ * followed by every pending microtask, so after two rounds the release has run up to its next wait
+ * (an activity, a timer, a condition) and an update replies with the state after its action.
+ */
+async function settled(): Promise<void> {
+  await wf.condition(() => true);
+  await wf.condition(() => true);
+}
+
 /** Registers the signal, update and query handlers (before the workflow's first await). */
 export function registerHandlers(r: ReleaseState): void {
   for (const action of ['approve', 'promote', 'abort', 'retry'] as const) {
@@ -109,15 +123,18 @@ export function registerHandlers(r: ReleaseState): void {
       const why = rejectAction(r, action, req);
       if (why !== undefined) {
         const by = req !== null && typeof req === 'object' && typeof req.by === 'string' ? req.by : 'unknown';
-        r.audit(by, action, false, typeof req?.reason === 'string' ? req.reason : undefined, `ignored: ${why}`);
+        const reason = typeof req?.reason === 'string' ? req.reason : undefined;
+        if (r.v2) r.rejectSignal(action, by, reason, why);
+        else r.audit(by, action, false, reason, `ignored: ${why}`);
         return;
       }
       applyAction(r, action, req);
     });
     wf.setHandler(
       UPDATES[action],
-      (req) => {
+      async (req) => {
         applyAction(r, action, req);
+        if (r.v2) await settled();
         return r.status;
       },
       {

@@ -52,7 +52,7 @@ function endRecord(r: ReleaseState, record: AnalysisRunStatus, run: AnalysisRunS
 /** Runs one analysis and records it; returns its verdict, re-derived here from the measurements. */
 export async function analyze(r: ReleaseState, run: AnalysisRunSpec, at: string, background: boolean): Promise<AnalysisRunStatus> {
   const record: AnalysisRunStatus = { name: run.name, at, attempt: r.status.attempt, phase: 'Running', startedAt: now(), metrics: [] };
-  r.status.analysisRuns.push(record);
+  r.addRun(record);
   const acts = wf.proxyActivities<Activities>({ ...profiles.analysis(background ? undefined : expectedAnalysisMs(run)), ...r.cancellation() });
   let result: AnalysisRunResult;
   try {

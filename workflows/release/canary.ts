@@ -117,8 +117,9 @@ async function runStep(r: ReleaseState, i: number, step: CanaryStep): Promise<vo
 /** An approval gate: enough distinct approvers, or the timeout's outcome. */
 async function awaitApproval(r: ReleaseState, i: number, step: Extract<CanaryStep, { kind: 'approval' }>): Promise<void> {
   const deadline = step.timeoutMs !== undefined ? new Date(Date.now() + step.timeoutMs).toISOString() : undefined;
-  r.status.approvals = { step: i, approvers: step.approvers, required: step.minApprovals, granted: [], ...(deadline ? { deadline } : {}), onTimeout: step.onTimeout };
-  r.setPhase('AwaitingApproval', `step ${i}: awaiting ${step.minApprovals} approval(s) from ${step.approvers.join(', ')}`);
+  const eligible = step.approvers.filter((a) => a !== r.initiator);
+  r.status.approvals = { step: i, approvers: step.approvers, ...(r.v2 ? { eligible } : {}), required: step.minApprovals, granted: [], ...(deadline ? { deadline } : {}), onTimeout: step.onTimeout };
+  r.setPhase('AwaitingApproval', `step ${i}: awaiting ${step.minApprovals} approval(s) from ${(r.v2 ? eligible : step.approvers).join(', ')}`);
   const enough = (): boolean => (r.status.approvals?.granted.length ?? 0) >= step.minApprovals;
   const approved = step.timeoutMs === undefined ? (await wf.condition(enough), true) : await wf.condition(enough, step.timeoutMs);
   r.status.approvals = undefined;

@@ -8,7 +8,7 @@ import * as wf from '@temporalio/workflow';
 import type { createActivities } from '../../activities/index.ts';
 import type { ReleaseTarget } from '../../activities/contract.ts';
 import { serviceKey, type BlueGreenStrategy, type Phase, type ReleasePlan } from '../../spec/types.ts';
-import { IMAGE_ATTRIBUTE, PHASE_ATTRIBUTE, type AnalysisRunStatus, type ManagedRouteStatus, type ReleaseStatus } from '../messages.ts';
+import { AUDIT_KEPT, IMAGE_ATTRIBUTE, PHASE_ATTRIBUTE, REJECTED_KEPT, RUNS_KEPT, type Action, type AnalysisRunStatus, type ManagedRouteStatus, type ReleaseStatus } from '../messages.ts';
 import * as profiles from '../profiles.ts';
 
 export type Activities = ReturnType<typeof createActivities>;
@@ -137,7 +137,33 @@ export class ReleaseState {
   }
 
   audit(by: string, action: string, accepted: boolean, reason?: string, detail?: string): void {
-    this.status.audit.push({ at: now(), by, action, accepted, ...(reason ? { reason } : {}), ...(detail ? { detail } : {}) });
+    const audit = this.status.audit;
+    audit.push({ at: now(), by, action, accepted, ...(reason ? { reason } : {}), ...(detail ? { detail } : {}) });
+    if (audit.length > AUDIT_KEPT) {
+      audit.splice(0, audit.length - AUDIT_KEPT);
+      this.status.auditDropped = (this.status.auditDropped ?? 0) + 1;
+    }
+  }
+
+  /** An ignored signal: counted and the last few kept, apart from the audit trail so that no flood can push it out. */
+  rejectSignal(action: Action, by: string, reason: string | undefined, why: string): void {
+    const r = (this.status.rejectedSignals ??= { total: 0, byAction: {}, last: [] });
+    r.total++;
+    r.byAction[action] = (r.byAction[action] ?? 0) + 1;
+    r.last.push({ at: now(), by: by.slice(0, 256), action, accepted: false, ...(reason ? { reason: reason.slice(0, 1024) } : {}), detail: `ignored: ${why.slice(0, 1024)}` });
+    if (r.last.length > REJECTED_KEPT) r.last.splice(0, r.last.length - REJECTED_KEPT);
+  }
+
+  /** Adds an analysis run to the status, dropping the oldest finished ones past RUNS_KEPT. */
+  addRun(run: AnalysisRunStatus): void {
+    const runs = this.status.analysisRuns;
+    runs.push(run);
+    while (runs.length > RUNS_KEPT) {
+      const i = runs.findIndex((x) => x.phase !== 'Running' && x.phase !== 'Pending');
+      if (i < 0) break;
+      runs.splice(i, 1);
+      this.status.analysisRunsDropped = (this.status.analysisRunsDropped ?? 0) + 1;
+    }
   }
 
   syncAttributes(): void {
