@@ -173,7 +173,8 @@ export async function runAnalysis(deps: ActivityDeps, target: ReleaseTarget, run
       }
       await measureDue(due.filter((d) => d.at <= now().getTime()).map((d) => d.m));
     } catch (err) {
-      if (signal.aborted) throw new CancelledFailure(`analysis ${run.name} cancelled${opts.background ? ' (background)' : ''}`);
+      // What was measured goes with the cancellation: the workflow records the run as terminated with it.
+      if (signal.aborted) throw new CancelledFailure(`analysis ${run.name} cancelled${opts.background ? ' (background)' : ''}`, [progress]);
       throw err;
     }
   }

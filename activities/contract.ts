@@ -44,8 +44,11 @@ export interface WorkloadOps {
   /**
    * Stable takes the new image and becomes ready; then `beforeCanaryRemoved` runs (the traffic router
    * sends everything to stable); then the canary goes, so no request is routed to pods that are gone.
+   * With `keepCanary` it stops once traffic is on stable (services restored, the canary kept).
    */
-  promoteCanary(target: ReleaseTarget, hooks?: { beforeCanaryRemoved?: () => Promise<void> }): Promise<void>;
+  promoteCanary(target: ReleaseTarget, hooks?: { beforeCanaryRemoved?: () => Promise<void>; keepCanary?: boolean }): Promise<void>;
+  /** Canary to zero and removed, services restored; nothing else (stable untouched). */
+  removeCanary(target: ReleaseTarget): Promise<void>;
   /** Canary to zero and removed; stable back to `stableImage` if it had changed; stable replicas never reduced. */
   abortCanary(target: ReleaseTarget, stableImage: string | undefined): Promise<void>;
   deployPreview(target: ReleaseTarget, replicas: number | undefined): Promise<void>;

@@ -4,8 +4,9 @@
  * against the real server it talks to.
  */
 import { ApplicationFailure } from '@temporalio/common';
+import { startProblems } from '../spec/plan.ts';
 import { routerKey } from '../spec/traffic-routing.ts';
-import type { AnalysisRunSpec, HeaderRoutingMatch, RouteMatch } from '../spec/types.ts';
+import type { AnalysisRunSpec, HeaderRoutingMatch, ReleasePlan, RouteMatch } from '../spec/types.ts';
 import { runAnalysis } from './analysis.ts';
 import { createBuildActivities, type BuildActivities } from './build/index.ts';
 import type { ActivityDeps, CanaryScale, PreflightResult, ReleaseTarget, TrafficRouter } from './contract.ts';
@@ -32,6 +33,14 @@ export function createActivities(deps: ActivityDeps) {
   return {
     buildImage: build.buildImage,
     verifyImage: build.verifyImage,
+
+    /**
+     * The start-time validation, run once as a local activity: its answer is in history, so a rule
+     * tightened later never changes what a running release replays (docs/spec.md, Versioning).
+     */
+    async validatePlan(plan: ReleasePlan, initiator: string): Promise<string[]> {
+      return startProblems(plan, initiator);
+    },
 
     async preflight(target: ReleaseTarget): Promise<PreflightResult> {
       routerFor(target); // a router this worker lacks fails before anything is touched
@@ -73,10 +82,38 @@ export function createActivities(deps: ActivityDeps) {
       return deps.workload.setCanaryScale(target, scale, currentWeight);
     },
 
-    /** Stable takes the new image; all traffic to stable; only then does the canary go. */
-    async promoteCanary(target: ReleaseTarget): Promise<void> {
+    /**
+     * Stable takes the new image; all traffic to stable; only then does the canary go. With
+     * `keepCanary` it stops once traffic is on stable (the workflow waits the scale-down delay, then
+     * calls `removeCanary`).
+     */
+    async promoteCanary(target: ReleaseTarget, opts: { keepCanary?: boolean } = {}): Promise<void> {
       const router = routerFor(target);
-      await deps.workload.promoteCanary(target, router ? { beforeCanaryRemoved: () => router.removeManagedRoutes(target) } : {});
+      await deps.workload.promoteCanary(target, {
+        ...(router ? { beforeCanaryRemoved: () => router.removeManagedRoutes(target) } : {}),
+        ...(opts.keepCanary ? { keepCanary: true } : {}),
+      });
+    },
+
+    /** The canary goes (scaled to zero and removed) and the services are restored; nothing else is touched. */
+    async removeCanary(target: ReleaseTarget): Promise<void> {
+      await deps.workload.removeCanary(target);
+    },
+
+    /** All traffic to stable: router weight 0 and the managed routes removed; no pod is touched. */
+    async routeToStable(target: ReleaseTarget): Promise<void> {
+      const router = routerFor(target);
+      if (!router) return;
+      await router.setWeight(target, 0);
+      await router.removeManagedRoutes(target);
+    },
+
+    /** Traffic weight only, the canary's size unchanged (after setCanaryScale with replicas or weight, as Argo keeps it). */
+    async routeWeight(target: ReleaseTarget, weight: number): Promise<void> {
+      const router = routerFor(target);
+      if (!router) throw unsupportedStep(router, 'setWeight with a fixed canary scale');
+      await router.setWeight(target, weight);
+      if ((await router.verifyWeight(target, weight)) === false) throw new Error(`${router.type} does not carry weight ${weight} yet`); // retried
     },
 
     /** All traffic to stable first, then the canary goes; stable replicas are never reduced. */

@@ -26,6 +26,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { Connection } from '@temporalio/client';
 import type { ReleaseActivities } from '../activities/index.ts';
+import { startProblems } from '../spec/plan.ts';
 import type { ReleasePlan } from '../spec/types.ts';
 import { plan as harnessPlan } from '../test/workflows/harness.ts';
 
@@ -45,6 +46,10 @@ async function runWorker(): Promise<void> {
     process.stdout.write(`A ${Context.current().info.workflowExecution?.workflowId} ${type} ${arg} ${now()}\n`);
   };
   const activities: ReleaseActivities = {
+    validatePlan: async (plan, initiator) => startProblems(plan, initiator),
+    routeToStable: async () => {},
+    routeWeight: async () => {},
+    removeCanary: async () => {},
     preflight: async () => (started('preflight'), { stableImage: 'registry.local/app:v1', replicas: 4, warnings: [] }),
     ensureCanary: async () => started('ensureCanary'),
     setWeight: async (_t, weight) => (started('setWeight', String(weight)), { canaryReplicas: Math.ceil((4 * weight) / 100) }),

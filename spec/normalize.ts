@@ -275,6 +275,8 @@ function buildStrategy(source: string, doc: StrategyDoc, templates: Templates, p
       ...(c.stableService ? { stableService: c.stableService } : {}),
       ...(c.canaryService ? { canaryService: c.canaryService } : {}),
       ...(c.trafficRouting ? { trafficRouting: c.trafficRouting } : {}),
+      ...(c.abortScaleDownDelaySeconds !== undefined ? { abortScaleDownDelaySeconds: c.abortScaleDownDelaySeconds } : {}),
+      ...(c.scaleDownDelaySeconds !== undefined ? { scaleDownDelaySeconds: c.scaleDownDelaySeconds } : {}),
     };
     if ((c.stableService === undefined) !== (c.canaryService === undefined)) {
       problems.push({ source, path: 'spec.strategy.canary', message: 'set both stableService and canaryService, or neither' });
@@ -307,6 +309,7 @@ function buildStrategy(source: string, doc: StrategyDoc, templates: Templates, p
     ...(post ? { postPromotionAnalysis: post } : {}),
     scaleDownDelaySeconds: b.scaleDownDelaySeconds ?? DEFAULTS.scaleDownDelaySeconds,
     ...(b.previewReplicaCount !== undefined ? { previewReplicaCount: b.previewReplicaCount } : {}),
+    ...(b.abortScaleDownDelaySeconds !== undefined ? { abortScaleDownDelaySeconds: b.abortScaleDownDelaySeconds } : {}),
   };
 }
 

@@ -96,6 +96,8 @@ const strategy = z.discriminatedUnion('type', [
     stableService: name.optional(),
     canaryService: name.optional(),
     trafficRouting: z.record(z.string(), z.unknown()).optional(),
+    abortScaleDownDelaySeconds: z.number().int().min(0).optional(),
+    scaleDownDelaySeconds: z.number().int().min(0).optional(),
   }),
   z.strictObject({
     type: z.literal('blueGreen'),
@@ -107,6 +109,7 @@ const strategy = z.discriminatedUnion('type', [
     postPromotionAnalysis: analysisRun.optional(),
     scaleDownDelaySeconds: z.number().int().min(0),
     previewReplicaCount: z.number().int().min(1).optional(),
+    abortScaleDownDelaySeconds: z.number().int().min(0).optional(),
   }),
 ]);
 
@@ -151,12 +154,52 @@ export function planProblems(plan: unknown): string[] {
         return routeProblems.map((r) => (r.step === undefined ? `strategy.trafficRouting: ${r.message}` : `strategy.steps.${r.step}: ${r.message}`));
       }
     }
+    if (p.strategy.type === 'canary') {
+      const gates = approvalProblems(p.strategy.steps, undefined);
+      if (gates.length > 0) return gates;
+    }
     if (p.imagePolicy?.requireDigest && !p.build && !/@sha256:[a-f0-9]{64}$/.test(p.image)) {
       return ['image: imagePolicy.requireDigest: must be pinned as repo@sha256:<64 hex>'];
     }
     return [];
   }
   return parsed.error.issues.map((i) => `${i.path.map(String).join('.') || '(plan)'}: ${i.message}`);
+}
+
+/**
+ * Approval gates that can never be met: more approvals required than distinct approvers, or (with
+ * the initiator known, at start) than approvers other than the initiator (the four-eyes rule).
+ */
+function approvalProblems(steps: CanaryStep[], initiator: string | undefined): string[] {
+  const out: string[] = [];
+  steps.forEach((step, i) => {
+    if (step.kind !== 'approval') return;
+    const distinct = new Set(step.approvers);
+    if (step.minApprovals > distinct.size) {
+      out.push(`strategy.steps.${i}.minApprovals: needs ${step.minApprovals} approvals but only ${distinct.size} distinct approver(s) are listed`);
+      return;
+    }
+    if (initiator === undefined || !distinct.has(initiator)) return;
+    const others = [...distinct].filter((a) => a !== initiator);
+    if (step.minApprovals > others.length) {
+      out.push(
+        `strategy.steps.${i}.minApprovals: needs ${step.minApprovals} approval(s), but ${initiator} starts this release and may not approve it (four-eyes rule); ` +
+          `the other approvers are ${others.length ? others.join(', ') : 'none'}`,
+      );
+    }
+  });
+  return out;
+}
+
+/**
+ * Problems with starting `plan` as `initiator`: the plan's own, then approval gates the initiator
+ * would leave unreachable. The CLI calls it before starting; the workflow at its start.
+ */
+export function startProblems(plan: unknown, initiator: string): string[] {
+  const problems = planProblems(plan);
+  if (problems.length > 0) return problems;
+  const p = plan as ReleasePlan;
+  return p.strategy.type === 'canary' ? approvalProblems(p.strategy.steps, initiator) : [];
 }
 
 /** A plan step as the route-step checks see it (undefined for other steps). */

@@ -361,6 +361,8 @@ const canary = z.strictObject({
   stableService: dns1123.optional(),
   canaryService: dns1123.optional(),
   trafficRouting: trafficRoutingSchema.optional(),
+  abortScaleDownDelaySeconds: z.number().int().min(0).optional(),
+  scaleDownDelaySeconds: z.number().int().min(0).optional(),
 }).superRefine((v, ctx) => {
   const needs = v.trafficRouting ? routerNeedsServices(v.trafficRouting) : undefined;
   if (needs && (!v.stableService || !v.canaryService)) {
@@ -397,6 +399,7 @@ const blueGreen = z.strictObject({
   postPromotionAnalysis: rolloutAnalysis.optional(),
   scaleDownDelaySeconds: z.number().int().min(0).optional(),
   previewReplicaCount: z.number().int().min(1).optional(),
+  abortScaleDownDelaySeconds: z.number().int().min(0).optional(),
 });
 
 const strategy = z

@@ -186,6 +186,10 @@ export interface CanaryStrategy {
   stableService?: string;
   canaryService?: string;
   trafficRouting?: TrafficRoutingSpec;
+  /** Argo's: seconds canary pods stay after an abort sent traffic to stable (default 30 with a traffic router, else 0). */
+  abortScaleDownDelaySeconds?: number;
+  /** Argo's: seconds the canary stays after promotion sent traffic to stable (default 30 with a traffic router, else 0). */
+  scaleDownDelaySeconds?: number;
 }
 
 export interface BlueGreenStrategy {
@@ -198,6 +202,8 @@ export interface BlueGreenStrategy {
   postPromotionAnalysis?: AnalysisRunSpec;
   scaleDownDelaySeconds: number;
   previewReplicaCount?: number;
+  /** Argo's: seconds preview pods stay after an abort switched the active service back (default 30). */
+  abortScaleDownDelaySeconds?: number;
 }
 
 export type Strategy = CanaryStrategy | BlueGreenStrategy;
@@ -269,7 +275,16 @@ export function serviceKey(plan: Pick<ReleasePlan, 'namespace' | 'name'>): strin
   return `${plan.namespace}/${plan.name}`;
 }
 
-/** One release in flight per workload: the workflow ID is derived from it. */
-export function releaseWorkflowId(plan: Pick<ReleasePlan, 'namespace' | 'name'>): string {
+/**
+ * One release in flight per workload: the workflow ID is derived from the workload (not the Release
+ * name), with `_` as separator, which no namespace or workload name can contain, so two workloads
+ * never share an ID: `release_<namespace>_<workload>`.
+ */
+export function releaseWorkflowId(plan: Pick<ReleasePlan, 'namespace' | 'workload'>): string {
+  return `release_${plan.namespace}_${plan.workload.name}`;
+}
+
+/** The earlier ID form, `release-<namespace>-<Release name>` (ambiguous); releases started under it keep it. */
+export function legacyReleaseWorkflowId(plan: Pick<ReleasePlan, 'namespace' | 'name'>): string {
   return `release-${plan.namespace}-${plan.name}`;
 }

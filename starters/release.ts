@@ -8,7 +8,8 @@ import { Option, type Command } from 'commander';
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
 import { SpecError } from '../spec/normalize.ts';
 import { formatDuration } from '../spec/duration.ts';
-import { PHASES, SETTLED_PHASES, releaseWorkflowId, serviceKey, type Phase } from '../spec/types.ts';
+import { startProblems } from '../spec/plan.ts';
+import { PHASES, SETTLED_PHASES, legacyReleaseWorkflowId, releaseWorkflowId, serviceKey, type Phase } from '../spec/types.ts';
 import { UPDATES, statusQuery, SERVICE_ATTRIBUTE, type Action, type ReleaseStatus } from '../workflows/messages.ts';
 import { uiLink } from '../workers/config.ts';
 import { formatProblemList, loadPlan } from './spec-files.ts';
@@ -22,12 +23,29 @@ const OUTCOME_EXIT: Partial<Record<Phase, number>> = { Promoted: EXIT.ok, Rolled
 
 
 
-/** A release named by workflow ID, or by its spec file (-f). */
-async function releaseId(id: string | undefined, files: string[] | undefined): Promise<string> {
+/**
+ * A release named by workflow ID, or by its spec file (-f): the workload's ID, or the earlier
+ * `release-<namespace>-<name>` form when a release started under it is still there.
+ */
+async function releaseId(ctx: Ctx, id: string | undefined, files: string[] | undefined): Promise<string> {
   if (id && files) throw new CliExit(EXIT.usage, 'name the release by ID or by -f FILE, not both');
   if (id) return id;
-  if (!files) throw new CliExit(EXIT.usage, 'name the release: an ID (release-<namespace>-<name>) or -f FILE');
-  return releaseWorkflowId(await loadSpec(files));
+  if (!files) throw new CliExit(EXIT.usage, 'name the release: an ID (release_<namespace>_<workload>) or -f FILE');
+  const plan = await loadSpec(files);
+  const current = releaseWorkflowId(plan);
+  if (await exists(ctx, current)) return current;
+  const legacy = legacyReleaseWorkflowId(plan);
+  return (await exists(ctx, legacy)) ? legacy : current;
+}
+
+async function exists(ctx: Ctx, id: string): Promise<boolean> {
+  try {
+    await ctx.client.workflow.getHandle(id).describe();
+    return true;
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) return false;
+    throw err;
+  }
 }
 
 async function loadSpec(files: string[], image?: string) {
@@ -56,8 +74,9 @@ export function summary(s: ReleaseStatus): string {
     `  ${s.message}`,
   ];
   if (s.approvals) {
-    lines.push(`  awaiting ${s.approvals.required - s.approvals.granted.length} more approval(s) from ${s.approvals.approvers.join(', ')}${s.approvals.deadline ? ` before ${s.approvals.deadline} (then ${s.approvals.onTimeout})` : ''}`);
+    lines.push(`  awaiting ${s.approvals.required - s.approvals.granted.length} more approval(s) from ${(s.approvals.eligible ?? s.approvals.approvers).join(', ')}${s.approvals.deadline ? ` before ${s.approvals.deadline} (then ${s.approvals.onTimeout})` : ''}`);
   }
+  if (s.rejectedSignals) lines.push(`  ${s.rejectedSignals.total} signal(s) ignored (last: ${s.rejectedSignals.last.at(-1)?.detail ?? ''})`);
   for (const r of s.managedRoutes ?? []) lines.push(`  ${r.kind} route ${r.name}: ${r.match} (step ${r.step + 1})`);
   for (const run of s.analysisRuns.slice(-3)) {
     lines.push(`  analysis ${run.name} (${run.at}) ${run.phase}${run.message ? `: ${run.message}` : ''}`);
@@ -102,6 +121,14 @@ async function follow(ctx: Ctx, id: string, timeoutMs: number | undefined, live:
 }
 
 
+/** The gate and attempt an approval is for: `--step`, else the gate pending now; a later gate or attempt rejects it. */
+async function approvalBinding(ctx: Ctx, id: string, step: string | undefined): Promise<{ step?: number; attempt?: number }> {
+  if (step !== undefined && !/^\d+$/.test(step)) throw new CliExit(EXIT.usage, '--step: a whole number ≥ 0');
+  const s = await queryStatus(ctx, id);
+  const gate = step !== undefined ? Number(step) : s.approvals?.step;
+  return { ...(gate !== undefined ? { step: gate } : {}), attempt: s.attempt };
+}
+
 export function registerRelease(program: Command): void {
   const release = program.command('release').description('start, follow and steer releases');
 
@@ -121,10 +148,17 @@ export function registerRelease(program: Command): void {
       const preflightMs = opts.preflightTimeout === undefined ? undefined : duration('--preflight-timeout', opts.preflightTimeout);
       const plan = await loadSpec(opts.file, opts.image);
       for (const w of versionedNameWarnings(plan)) process.stderr.write(`warning: ${w}\n`);
+      const initiator = identity(opts.as);
+      const problems = startProblems(plan, initiator); // what the workflow checks at its start
+      if (problems.length > 0) throw new CliExit(EXIT.usage, problems.join('\n'));
       const ctx = await context(cmd);
       const workflowId = releaseWorkflowId(plan);
-      const initiator = identity(opts.as);
       const link = uiLink(ctx.settings, workflowId);
+      const legacy = legacyReleaseWorkflowId(plan);
+      if (await exists(ctx, legacy)) {
+        const running = await ctx.client.workflow.getHandle(legacy).describe();
+        if (running.status.name === 'RUNNING') throw new CliExit(EXIT.invalid, await inFlightMessage(ctx, legacy, serviceKey(plan), uiLink(ctx.settings, legacy)));
+      }
       const replaced = opts.replace ? await closeFinished(ctx, workflowId, initiator) : undefined;
       if (replaced && ctx.output === 'text') process.stderr.write(`${replaced}\n`);
       try {
@@ -166,7 +200,7 @@ export function registerRelease(program: Command): void {
     .option('-f, --file <file...>', 'name the release by its spec file')
     .action(async (id: string | undefined, opts: { file?: string[] }, cmd: Command) => {
       const ctx = await context(cmd);
-      const s = await queryStatus(ctx, await releaseId(id, opts.file));
+      const s = await queryStatus(ctx, await releaseId(ctx, id, opts.file));
       print(ctx.output, s, () => summary(s));
     });
 
@@ -178,7 +212,7 @@ export function registerRelease(program: Command): void {
     .action(async (id: string | undefined, opts: { file?: string[]; timeout?: string }, cmd: Command) => {
       const ctx = await context(cmd);
       const timeoutMs = opts.timeout ? duration('--timeout', opts.timeout) : undefined;
-      process.exitCode = await follow(ctx, await releaseId(id, opts.file), timeoutMs, process.stdout.isTTY === true && ctx.output === 'text');
+      process.exitCode = await follow(ctx, await releaseId(ctx, id, opts.file), timeoutMs, process.stdout.isTTY === true && ctx.output === 'text');
     });
 
   release
@@ -210,7 +244,7 @@ export function registerRelease(program: Command): void {
     .option('-f, --file <file...>', 'name the release by its spec file')
     .action(async (id: string | undefined, opts: { file?: string[] }, cmd: Command) => {
       const ctx = await context(cmd);
-      const s = await queryStatus(ctx, await releaseId(id, opts.file));
+      const s = await queryStatus(ctx, await releaseId(ctx, id, opts.file));
       print(ctx.output, s.audit, () => s.audit.map(historyLine).join('\n'));
     });
 
@@ -227,11 +261,19 @@ export function registerRelease(program: Command): void {
       .option('-f, --file <file...>', 'name the release by its spec file')
       .option('--as <user>', 'who you are (default $GLIDEPATH_USER, else the OS user)')
       .option('--reason <text>', 'why, for the audit trail');
-    if (action.name === 'promote') c.option('--full', 'skip the remaining steps (approval gates still apply)');
-    c.action(async (id: string | undefined, opts: { file?: string[]; as?: string; reason?: string; full?: boolean }, cmd: Command) => {
+    if (action.name === 'promote') c.option('--full', 'skip the remaining steps and cancel a running analysis (approval gates still apply)');
+    if (action.name === 'approve') c.option('--step <n>', 'the approval step this is for (default: the one pending now); another gate rejects it');
+    if (action.name === 'abort') c.option('--immediate', 'remove the canary or preview pods at once, without the scale-down delay');
+    c.action(async (id: string | undefined, opts: { file?: string[]; as?: string; reason?: string; full?: boolean; step?: string; immediate?: boolean }, cmd: Command) => {
       const ctx = await context(cmd);
-      const workflowId = await releaseId(id, opts.file);
-      const input = { by: identity(opts.as), ...(opts.reason ? { reason: opts.reason } : {}), ...(opts.full ? { full: true } : {}) };
+      const workflowId = await releaseId(ctx, id, opts.file);
+      const input = {
+        by: identity(opts.as),
+        ...(opts.reason ? { reason: opts.reason } : {}),
+        ...(opts.full ? { full: true } : {}),
+        ...(opts.immediate ? { immediate: true } : {}),
+        ...(action.name === 'approve' ? await approvalBinding(ctx, workflowId, opts.step) : {}),
+      };
       try {
         const s = await ctx.client.workflow.getHandle(workflowId).executeUpdate(UPDATES[action.name], { args: [input] });
         print(ctx.output, s, () => `${action.name}: accepted by ${workflowId}\n${summary(s)}`);

@@ -13,6 +13,12 @@ export interface ActionInput {
   reason?: string;
   /** promote only: skip the remaining steps (approval gates are never skipped). */
   full?: boolean;
+  /** approve only: the gate this approval is for (`approvals.step` of the status); another gate rejects it. */
+  step?: number;
+  /** approve only: the attempt this approval is for (`attempt` of the status); another attempt rejects it. */
+  attempt?: number;
+  /** abort only: remove the canary or preview pods at once, without the scale-down delay. */
+  immediate?: boolean;
 }
 
 export type Action = 'approve' | 'promote' | 'abort' | 'retry';
@@ -80,11 +86,24 @@ export interface AnalysisRunStatus {
 export interface ApprovalStatus {
   step: number;
   approvers: string[];
+  /** Who can still approve: approvers who have not approved yet, without the initiator (four-eyes rule). */
+  eligible?: string[] | undefined;
   required: number;
   granted: { by: string; at: string; reason?: string | undefined }[];
   /** When the approval times out, if it does. */
   deadline?: string | undefined;
   onTimeout: 'abort' | 'rollback';
+}
+
+/** Bounds on what the status keeps, so that no caller can grow the workflow's state without limit. */
+export const AUDIT_KEPT = 500;
+export const RUNS_KEPT = 50;
+export const REJECTED_KEPT = 20;
+
+export interface RejectedSignals {
+  total: number;
+  byAction: Partial<Record<Action, number>>;
+  last: AuditEntry[];
 }
 
 export interface ManagedRouteStatus {
@@ -108,7 +127,13 @@ export interface ReleaseStatus {
   approvals?: ApprovalStatus | undefined;
   /** Header and mirror routes the steps have set and that are in place now (removed on promotion and abort). */
   managedRoutes?: ManagedRouteStatus[] | undefined;
+  /** The most recent audit entries (at most AUDIT_KEPT); `auditDropped` counts older ones no longer kept. */
   audit: AuditEntry[];
+  auditDropped?: number | undefined;
+  /** Analysis runs, the most recent at most RUNS_KEPT; `analysisRunsDropped` counts finished ones no longer kept. */
+  analysisRunsDropped?: number | undefined;
+  /** Signals that were ignored (not allowed, malformed): counted per action, the last REJECTED_KEPT kept. */
+  rejectedSignals?: RejectedSignals | undefined;
   message: string;
   initiator: string;
   attempt: number;

@@ -383,14 +383,22 @@ export function createKubernetesWorkload(kc: KubeConfig, opts: KubernetesWorkloa
       return scaleCanary(target, (n) => replicasForWeight(n, weight));
     },
 
-    async promoteCanary(target: ReleaseTarget, hooks: { beforeCanaryRemoved?: () => Promise<void> } = {}): Promise<void> {
+    async promoteCanary(target: ReleaseTarget, hooks: { beforeCanaryRemoved?: () => Promise<void>; keepCanary?: boolean } = {}): Promise<void> {
       const stable = await getStable(target);
       const changed = await setStableImage(target, stable, target.image, true);
       if (changed || !rolloutState(stable).done) await waitRolledOut(target.namespace, target.workload.name, target.progressDeadlineSeconds);
       await restoreService(target, target.canaryService, stableMatchLabels(stable));
       await hooks.beforeCanaryRemoved?.();
+      if (hooks.keepCanary) return; // removeCanary follows after the scale-down delay
       await removeRole(target, 'canary');
       await restoreService(target, target.stableService, stableMatchLabels(stable)); // a broad selector is safe now: no canary pods
+    },
+
+    async removeCanary(target: ReleaseTarget): Promise<void> {
+      await removeRole(target, 'canary');
+      const stable = await findDeployment(target.namespace, target.workload.name);
+      await restoreService(target, target.canaryService, stableMatchLabels(stable));
+      await restoreService(target, target.stableService, stableMatchLabels(stable));
     },
 
     async abortCanary(target: ReleaseTarget, stableImage: string | undefined): Promise<void> {

@@ -20,6 +20,7 @@ function recorder() {
       log.push('canary removed');
     },
     abortCanary: async () => void log.push('canary removed, stable restored'),
+    removeCanary: async () => void log.push('canary removed'),
     deployPreview: async () => {},
     switchActive: async () => {},
     finalizeBlueGreen: async () => {},

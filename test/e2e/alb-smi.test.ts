@@ -213,7 +213,7 @@ ${HEADER_STEP}        - pause: {}
         - pause: {}
 `,
     );
-    const id = `release-${ns}-web`;
+    const id = `release_${ns}_web`;
     const keys = Object.keys(USER_ANNOTATIONS);
     const initial = await readIngress(ns);
     assert.deepEqual(initial.spec?.rules?.[0]?.http?.paths[1], HAND_PATH, 'the hand-added path is there before the release');
@@ -276,7 +276,7 @@ ${HEADER_STEP}        - pause: {}
         - setWeight: 100
 `,
     );
-    const id = `release-${ns}-web`;
+    const id = `release_${ns}_web`;
     const keys = Object.keys(USER_ANNOTATIONS);
     const mine = userParts(await readIngress(ns), keys);
     await start(file);
@@ -303,7 +303,7 @@ describe('releases with trafficRouting.smi through the real worker', () => {
   test('30 → pause → promote: TrafficSplit 70/30 at the pause, 100/0 after promotion; a backend, label and annotation added by hand survive', async () => {
     const ns = await smiSetup('smi');
     const file = await smiSpec(ns, '{}', `        - setWeight: 30\n        - pause: {}\n`);
-    const id = `release-${ns}-web`;
+    const id = `release_${ns}_web`;
     assert.equal(await readSplit(ns, 'web'), undefined, 'no TrafficSplit before the release');
     await start(file);
 
@@ -332,7 +332,7 @@ describe('releases with trafficRouting.smi through the real worker', () => {
   test('abort at 30 % (rootService, trafficSplitName): TrafficSplit back to 100/0, hand edits intact', async () => {
     const ns = await smiSetup('smi-abort', ['web']);
     const file = await smiSpec(ns, '{ rootService: web, trafficSplitName: web-split }', `        - setWeight: 30\n        - pause: {}\n        - setWeight: 100\n`);
-    const id = `release-${ns}-web`;
+    const id = `release_${ns}_web`;
     await start(file);
     await until(id, (s) => s.phase === 'Paused' && s.step.index === 1, 'paused at 30 %');
     assert.equal(await readSplit(ns, 'web'), undefined, 'trafficSplitName names the object');

@@ -142,7 +142,7 @@ describe('analysis on real Prometheus data decides the release', () => {
   test('healthy canary: five successful measurements → Promoted, exit 0', async () => {
     app.setErrorRate('canary', 0);
     const ns = await workload('an-ok');
-    const id = `release-${ns}-web`;
+    const id = `release_${ns}_web`;
     const t0 = Date.now();
     const r = await cli(['release', 'start', '-f', await spec(ns), '--wait', '--timeout', '180s']);
     const took = Date.now() - t0;
@@ -170,7 +170,7 @@ describe('analysis on real Prometheus data decides the release', () => {
     app.setErrorRate('canary', 0.5);
     await eventually(async () => ((await canaryRatio()) ?? 0) > 0.2, 30_000, 'the canary error ratio above 20 % in Prometheus');
     const ns = await workload('an-bad');
-    const id = `release-${ns}-web`;
+    const id = `release_${ns}_web`;
     const t0 = Date.now();
     const r = await cli(['release', 'start', '-f', await spec(ns), '--wait', '--timeout', '180s']);
     const took = Date.now() - t0;

@@ -78,7 +78,7 @@ spec:
         - pause: {}
 `,
   );
-  const id = `release-${ns}-web`;
+  const id = `release_${ns}_web`;
   const started = await cli(env, ['release', 'start', '-f', spec]);
   assert.equal(started.code, 0, started.stderr);
   const paused = await untilStatus(client, id, (s) => s.phase === 'Paused' || s.phase === 'Failed' || s.phase === 'RolledBack', 'canary at 50%', 180_000);

@@ -89,7 +89,7 @@ describe('releases with the Gateway API router through the real worker', () => {
         - pause: {}
 `,
     );
-    const id = `release-${ns}-web`;
+    const id = `release_${ns}_web`;
     const started = await cli(['release', 'start', '-f', file]);
     assert.equal(started.code, 0, started.stdout + started.stderr);
     const hand = handRule((await route(ns)).rules);
@@ -131,7 +131,7 @@ describe('releases with the Gateway API router through the real worker', () => {
         - setWeight: 100
 `,
     );
-    const id = `release-${ns}-web`;
+    const id = `release_${ns}_web`;
     assert.equal((await cli(['release', 'start', '-f', file])).code, 0);
     await until(id, (s) => s.phase === 'Paused', 'paused at 50%');
     const before = await route(ns);

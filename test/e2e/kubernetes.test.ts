@@ -53,7 +53,7 @@ describe('releases on a real control plane', () => {
     const ns = await workload('canary');
     const steps = [10, 25, 50, 100].map((w) => `        - setWeight: ${w}\n        - pause: {}\n`).join('');
     const file = await spec(ns, `    canary:\n      steps:\n${steps}`);
-    const id = `release-${ns}-web`;
+    const id = `release_${ns}_web`;
     assert.equal((await run(['release', 'start', '-f', file])).code, 0);
     for (const [i, weight] of [10, 25, 50, 100].entries()) {
       await until(id, (s) => s.phase === 'Paused' && s.step.index === i * 2 + 1, `pause after ${weight}%`);
@@ -77,7 +77,7 @@ describe('releases on a real control plane', () => {
   test('abort mid-canary: stable replicas and image untouched, canary gone', async () => {
     const ns = await workload('abort');
     const file = await spec(ns, `    canary:\n      steps:\n        - setWeight: 50\n        - pause: {}\n        - setWeight: 100\n`);
-    const id = `release-${ns}-web`;
+    const id = `release_${ns}_web`;
     assert.equal((await run(['release', 'start', '-f', file])).code, 0);
     await until(id, (s) => s.phase === 'Paused', 'paused at 50%');
     assert.equal((await deployment(ns, 'web-canary'))?.spec?.replicas, 2);
@@ -114,7 +114,7 @@ spec:
       provider: { prometheus: { address: "http://127.0.0.1:9", query: "up" } }
 `,
     );
-    const id = `release-${ns}-web`;
+    const id = `release_${ns}_web`;
     assert.equal((await run(['release', 'start', '-f', file])).code, 0);
     await until(id, (s) => s.phase === 'Paused', 'preview up, awaiting promote');
     const preview = await deployment(ns, 'web-preview');
@@ -139,7 +139,7 @@ spec:
     // annotation (hack/kube/kwok-stages.yaml): the stable stays healthy, its canary never does.
     const ns = await workload('deadline', { 'glidepath.local/canary-never-ready': 'true' });
     const file = await spec(ns, `    canary:\n      steps:\n        - setWeight: 50\n        - setWeight: 100\n`, '  progressDeadline: 15s\n');
-    const id = `release-${ns}-web`;
+    const id = `release_${ns}_web`;
     const r = await run(['release', 'start', '-f', file, '--wait', '--timeout', '120s']);
     assert.equal(r.code, 3, r.stdout + r.stderr);
     const status = await client.workflow.getHandle(id).query(statusQuery);
@@ -156,7 +156,7 @@ spec:
   test('the worker SIGKILLed while waiting for readiness: the release completes, no duplicates', async () => {
     const ns = await workload('kill', { 'glidepath.local/ready-delay': '6s' });
     const file = await spec(ns, `    canary:\n      steps:\n        - setWeight: 50\n        - setWeight: 100\n`);
-    const id = `release-${ns}-web`;
+    const id = `release_${ns}_web`;
     assert.equal((await run(['release', 'start', '-f', file])).code, 0);
     await until(id, (s) => s.step.kind === 'setWeight' && s.phase === 'Progressing', 'waiting for the canary to be ready', 30_000);
     await new Promise((r) => setTimeout(r, 1000));

@@ -75,7 +75,7 @@ describe('releases with trafficRouting.nginx through the real worker', () => {
 `,
       ['beta'],
     );
-    const id = `release-${ns}-web`;
+    const id = `release_${ns}_web`;
     const started = await cli(['release', 'start', '-f', file]);
     assert.equal(started.code, 0, started.stdout + started.stderr);
 
@@ -107,7 +107,7 @@ describe('releases with trafficRouting.nginx through the real worker', () => {
     const ns = await setup('nginx-abort');
     const before = await stableIngress(ns);
     const file = await spec(ns, `        - setWeight: 50\n        - pause: {}\n        - setWeight: 100\n`);
-    const id = `release-${ns}-web`;
+    const id = `release_${ns}_web`;
     assert.equal((await cli(['release', 'start', '-f', file])).code, 0);
     await until(id, (s) => s.phase === 'Paused', 'paused at 50 %');
     assert.equal((await annotations(ns))[`${P}/canary-weight`], '50');

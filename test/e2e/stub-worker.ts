@@ -7,6 +7,7 @@
 import { Worker } from '@temporalio/worker';
 import { Context } from '@temporalio/activity';
 import type { ReleaseActivities } from '../../activities/index.ts';
+import { startProblems } from '../../spec/plan.ts';
 import { connectNative, temporalSettings } from '../../workers/config.ts';
 import { dataConverterFromEnv } from '../../workers/codec.ts';
 import { WORKFLOWS_PATH } from '../../workers/bundle.ts';
@@ -22,6 +23,10 @@ const sleep = async (ms: number) => {
 };
 
 const activities: ReleaseActivities = {
+  validatePlan: async (plan, initiator) => startProblems(plan, initiator),
+  routeToStable: async () => {},
+  routeWeight: async () => {},
+  removeCanary: async () => {},
   preflight: async () => ({ stableImage: 'registry.local/app:v1', replicas: 4, warnings: [] }),
   ensureCanary: async () => sleep(delay),
   setWeight: async (_t, weight) => (await sleep(delay), { canaryReplicas: Math.ceil((4 * weight) / 100) }),

@@ -73,7 +73,7 @@ describe('releases with trafficRouting.istio through the real worker', () => {
   test('10/25/50/100 with pauses: VirtualService weights at every pause; promoted → 100/0, hand route intact', async () => {
     const ns = await setup('istio');
     const file = await spec(ns, [10, 25, 50, 100].map((w) => `        - setWeight: ${w}\n        - pause: {}\n`).join(''));
-    const id = `release-${ns}-web`;
+    const id = `release_${ns}_web`;
     const started = await cli(['release', 'start', '-f', file]);
     assert.equal(started.code, 0, started.stdout + started.stderr);
     for (const [i, weight] of [10, 25, 50, 100].entries()) {
@@ -94,7 +94,7 @@ describe('releases with trafficRouting.istio through the real worker', () => {
   test('abort at 50%: VirtualService back to 100/0', async () => {
     const ns = await setup('istio-abort');
     const file = await spec(ns, `        - setWeight: 50\n        - pause: {}\n        - setWeight: 100\n`);
-    const id = `release-${ns}-web`;
+    const id = `release_${ns}_web`;
     assert.equal((await cli(['release', 'start', '-f', file])).code, 0);
     await until(id, (s) => s.phase === 'Paused', 'paused at 50%');
     assert.deepEqual((await vs(ns)).weights, [50, 50]);
@@ -118,7 +118,7 @@ describe('releases with trafficRouting.istio through the real worker', () => {
 `,
       ['canary-header', 'mirror-api'],
     );
-    const id = `release-${ns}-web`;
+    const id = `release_${ns}_web`;
     const started = await cli(['release', 'start', '-f', file]);
     assert.equal(started.code, 0, started.stdout + started.stderr);
     const paused = await until(id, (s) => s.phase === 'Paused' && s.step.index === 3, 'pause after the routes');
@@ -159,7 +159,7 @@ describe('releases with trafficRouting.istio through the real worker', () => {
     const started = await cli(['release', 'start', '-f', file]);
     assert.equal(started.code, 2, started.stdout + started.stderr); // invalid input: nothing starts
     assert.match(started.stderr, /steps\[1\]\.setHeaderRoute: setHeaderRoute "unlisted" is not listed in trafficRouting\.managedRoutes \("canary-header"\)/);
-    await assert.rejects(client.workflow.getHandle(`release-${ns}-web`).describe(), /not found/i, 'no workflow was started');
+    await assert.rejects(client.workflow.getHandle(`release_${ns}_web`).describe(), /not found/i, 'no workflow was started');
     const canary = await apps.readNamespacedDeployment({ name: 'web-canary', namespace: ns }).then(() => true, () => false);
     assert.equal(canary, false, 'no canary Deployment was created');
   });

@@ -128,7 +128,7 @@ describe('status', () => {
       },
     });
     const common = (s: ReleaseStatus) => {
-      assert.equal(s.releaseId, 'release-tests-status-walk');
+      assert.equal(s.releaseId, 'release_tests_status-walk');
       assert.equal(s.service, 'tests/status-walk');
       assert.equal(s.strategy, 'canary');
       assert.equal(s.step.total, 5);

@@ -20,6 +20,7 @@ import { createBuildActivities } from '../../activities/build/index.ts';
 import type { ActivityDeps, ReleaseTarget } from '../../activities/contract.ts';
 import { statusQuery } from '../../workflows/messages.ts';
 import type { release } from '../../workflows/release.ts';
+import { startProblems } from '../../spec/plan.ts';
 import { releaseWorkflowId, type ReleasePlan } from '../../spec/types.ts';
 import { createTimeSkippingEnv } from '../support/time-skipping.ts';
 import { startRegistry, type RegistryInstance } from '../support/registry.ts';
@@ -59,7 +60,7 @@ function stubs(): Record<string, (...args: unknown[]) => Promise<unknown>> {
     abortBlueGreen: async () => undefined,
     runAnalysis: async () => ({ metrics: [], terminated: true }),
   };
-  return Object.fromEntries(
+  const recorded: Record<string, (...args: unknown[]) => Promise<unknown>> = Object.fromEntries(
     Object.entries(impl).map(([name, fn]) => [
       name,
       async (...args: unknown[]) => {
@@ -71,6 +72,8 @@ function stubs(): Record<string, (...args: unknown[]) => Promise<unknown>> {
       },
     ]),
   );
+  // The start-time validation (a local activity) is real and not traced.
+  return { ...recorded, validatePlan: async (plan, initiator) => startProblems(plan, initiator as string) };
 }
 
 async function begin(p: ReleasePlan): Promise<WorkflowHandle<typeof release>> {

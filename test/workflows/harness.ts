@@ -12,6 +12,7 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import type { WorkflowHandle } from '@temporalio/client';
 import type { ReleaseActivities } from '../../activities/index.ts';
+import { startProblems } from '../../spec/plan.ts';
 import { statusQuery, type ReleaseStatus } from '../../workflows/messages.ts';
 import type { release } from '../../workflows/release.ts';
 import { releaseWorkflowId, type AnalysisRunSpec, type CanaryStep, type Measurement, type MetricSpec, type ReleasePlan, type Strategy } from '../../spec/types.ts';
@@ -39,6 +40,10 @@ function okMeasurements(n: number): Measurement[] {
 /** Default behaviour: everything succeeds; analyses return `count` successful measurements. */
 export function succeedingActivities(): ReleaseActivities {
   return {
+    validatePlan: async (plan, initiator) => startProblems(plan, initiator),
+    routeToStable: async () => {},
+    routeWeight: async () => {},
+    removeCanary: async () => {},
     preflight: async () => ({ stableImage: STABLE_IMAGE, replicas: 4, warnings: [] }),
     ensureCanary: async () => {},
     setWeight: async (_t, weight) => ({ canaryReplicas: Math.ceil((4 * weight) / 100) }),
@@ -98,7 +103,9 @@ export class Harness {
     const [env, workflowBundle] = await Promise.all([createTimeSkippingEnv(), Harness.workflowBundle()]);
     this.env = env;
     await registerSearchAttributes(env.connection, env.namespace ?? 'default');
-    const activities = recordingActivities(succeedingActivities(), this.overrides, this.calls, (name, args) => ({ name, args }));
+    const base = succeedingActivities();
+    // The start-time validation (a local activity) is real and not traced: traces show what touches the cluster.
+    const activities = { ...recordingActivities(base, this.overrides, this.calls, (name, args) => ({ name, args })), validatePlan: base.validatePlan };
     this.worker = await Worker.create({
       connection: env.nativeConnection,
       taskQueue: this.taskQueue,

@@ -56,7 +56,8 @@ describe('header and mirror route steps', () => {
     await handle.signal('promote', { by: 'alice' });
     const result = await handle.result();
     assert.equal(result.outcome, 'Promoted');
-    assert.deepEqual(trace(p).slice(5), ['setHeaderRoute(canary-header)', 'setWeight(50)', 'promoteCanary']);
+    // With a router, the canary stays scaleDownDelaySeconds (30 s) after traffic left it, then goes.
+    assert.deepEqual(trace(p).slice(5), ['setHeaderRoute(canary-header)', 'setWeight(50)', 'promoteCanary', 'removeCanary']);
     assert.deepEqual(h.callsOf(p)[5]?.args[1], { name: 'canary-header', match: [] });
     const status = await handle.query(statusQuery);
     assert.deepEqual(status.managedRoutes, []);
@@ -71,9 +72,14 @@ describe('header and mirror route steps', () => {
     const paused = await waitForStatus(handle, (s) => s.phase === 'Paused', 'pause');
     assert.equal(paused.managedRoutes?.length, 1);
     await handle.executeUpdate(abortUpdate, { args: [{ by: 'bob', reason: 'header users see errors' }] });
+    // Traffic and routes go to stable first; the canary pods stay abortScaleDownDelaySeconds (30 s).
+    const draining = await waitForStatus(handle, (s) => s.phase === 'Aborting' && /canary pods go in 30s/.test(s.message), 'traffic on stable, canary kept');
+    assert.deepEqual(draining.managedRoutes, []);
+    assert.equal(trace(p).at(-1), 'routeToStable');
+    await h.env.sleep('30s');
     const aborted = await waitForStatus(handle, (s) => s.phase === 'Aborted', 'aborted');
     assert.deepEqual(aborted.managedRoutes, []);
-    assert.deepEqual(trace(p), ['preflight', 'ensureCanary', 'setWeight(20)', 'setHeaderRoute(canary-header)', 'abortCanary']);
+    assert.deepEqual(trace(p), ['preflight', 'ensureCanary', 'setWeight(20)', 'setHeaderRoute(canary-header)', 'routeToStable', 'abortCanary']);
     await handle.executeUpdate(abortUpdate, { args: [{ by: 'bob' }] }); // closes the retry window
     assert.equal((await handle.result()).outcome, 'Aborted');
   });
@@ -86,9 +92,11 @@ describe('header and mirror route steps', () => {
         throw ApplicationFailure.nonRetryable('VirtualService tests/web-vs already has a route "canary-header" that Glidepath did not add', 'InvalidSpec');
       },
     });
+    await waitForStatus(handle, (s) => s.phase === 'RollingBack' && /canary pods go in/.test(s.message), 'traffic on stable, canary kept');
+    await h.env.sleep('30s');
     const failed = await waitForStatus(handle, (s) => s.phase === 'RolledBack' || s.phase === 'Failed' || s.phase === 'Aborted', 'stopped');
     assert.match(failed.message, /setHeaderRoute: InvalidSpec: VirtualService tests\/web-vs already has a route "canary-header"/);
-    assert.deepEqual(trace(p), ['preflight', 'ensureCanary', 'setWeight(20)', 'setHeaderRoute(canary-header)', 'abortCanary']);
+    assert.deepEqual(trace(p), ['preflight', 'ensureCanary', 'setWeight(20)', 'setHeaderRoute(canary-header)', 'routeToStable', 'abortCanary']);
     await handle.executeUpdate(abortUpdate, { args: [{ by: 'bob' }] });
     await handle.result();
   });

@@ -1,0 +1,149 @@
+/**
+ * Human actions (approve, promote, abort, retry) as signals and updates: one check decides whether
+ * an action is allowed now and by whom; a rejected update fails in its validator (nothing in
+ * history), a rejected signal is ignored and audited.
+ */
+import * as wf from '@temporalio/workflow';
+import type { Phase } from '../../spec/types.ts';
+import { SIGNALS, UPDATES, statusQuery, type Action, type ActionInput } from '../messages.ts';
+import { now, type ReleaseState } from './state.ts';
+
+const ACTIONABLE: Record<Action, readonly Phase[]> = {
+  approve: ['AwaitingApproval'],
+  promote: ['Paused', 'Progressing', 'Analyzing'],
+  abort: ['Progressing', 'Paused', 'AwaitingApproval', 'Analyzing', 'Aborted', 'RolledBack'],
+  retry: ['Aborted', 'RolledBack'],
+};
+
+/** Why `req` may not `action` now, or undefined when it may. */
+export function rejectAction(r: ReleaseState, action: Action, req: unknown): string | undefined {
+  const { status, initiator } = r;
+  if (req === null || typeof req !== 'object' || typeof (req as ActionInput).by !== 'string' || (req as ActionInput).by.trim() === '') {
+    return `${action}: payload must be {"by": "<identity>", "reason": "<text>"}`;
+  }
+  const { by, reason, full, step, attempt, immediate } = req as ActionInput;
+  if (reason !== undefined && typeof reason !== 'string') return `${action}: reason must be a string`;
+  if (full !== undefined && typeof full !== 'boolean') return `${action}: full must be true or false`;
+  if (full && action !== 'promote') return `${action}: only promote takes "full"`;
+  if (r.v2) {
+    if (step !== undefined && (!Number.isInteger(step) || step < 0)) return `${action}: step must be a whole number ≥ 0`;
+    if (attempt !== undefined && (!Number.isInteger(attempt) || attempt < 1)) return `${action}: attempt must be a whole number ≥ 1`;
+    if ((step !== undefined || attempt !== undefined) && action !== 'approve') return `${action}: only approve takes "step" and "attempt"`;
+    if (immediate !== undefined && typeof immediate !== 'boolean') return `${action}: immediate must be true or false`;
+    if (immediate && action !== 'abort') return `${action}: only abort takes "immediate"`;
+    // abort --immediate also cuts short the scale-down delay of an abort or rollback in progress.
+    if (action === 'abort' && immediate && (status.phase === 'Aborting' || status.phase === 'RollingBack')) return policyProblem(r, action, by);
+  }
+  if (!ACTIONABLE[action].includes(status.phase)) {
+    return `cannot ${action} ${status.releaseId}: release is ${status.phase}${action === 'approve' ? ' (no approval pending)' : ''}`;
+  }
+  if (action === 'promote' && status.phase === 'Progressing' && !full) {
+    return `cannot promote ${status.releaseId}: a step is in progress; use promote --full to skip the remaining steps`;
+  }
+  if (action === 'promote' && status.phase === 'Analyzing' && !full) {
+    return `cannot promote ${status.releaseId}: an analysis is running; wait for its verdict, or promote --full`;
+  }
+  const denied = policyProblem(r, action, by);
+  if (denied !== undefined) return denied;
+  if (action === 'approve') {
+    const pending = status.approvals;
+    if (!pending) return `cannot approve ${status.releaseId}: no approval pending`;
+    if (r.v2 && attempt !== undefined && attempt !== status.attempt) {
+      return `approval for attempt ${attempt} does not count: ${status.releaseId} is on attempt ${status.attempt} (approve again for the gate pending now)`;
+    }
+    if (r.v2 && step !== undefined && step !== pending.step) {
+      return `approval for step ${step} does not count: the pending approval gate is step ${pending.step} (approve again for it)`;
+    }
+    if (!pending.approvers.includes(by)) return `${by} is not an approver of step ${pending.step} (approvers: ${pending.approvers.join(', ')})`;
+    if (by === initiator) return `${by} started this release and cannot approve it (four-eyes rule)`;
+    if (pending.granted.some((g) => g.by === by)) return `${by} has already approved step ${pending.step}`;
+  }
+  return undefined;
+}
+
+/** Why `by` may not take `action` under the release policy, or undefined. */
+function policyProblem(r: ReleaseState, action: Action, by: string): string | undefined {
+  const policy = r.plan.policy;
+  if ((action === 'promote' || action === 'retry') && policy.promoters && !policy.promoters.includes(by)) {
+    return `${by} may not ${action} this release (promoters: ${policy.promoters.join(', ')})`;
+  }
+  if (action === 'abort' && policy.aborters && !policy.aborters.includes(by)) {
+    return `${by} may not abort this release (aborters: ${policy.aborters.join(', ')})`;
+  }
+  return undefined;
+}
+
+/** Applies an allowed action: records it and sets the flag the running attempt waits on. */
+export function applyAction(r: ReleaseState, action: Action, req: ActionInput): void {
+  r.audit(req.by, action, true, req.reason, req.full ? 'full' : req.immediate ? 'immediate' : undefined);
+  switch (action) {
+    case 'approve': {
+      const pending = r.status.approvals;
+      if (!pending) break;
+      pending.granted.push({ by: req.by, at: now(), ...(req.reason ? { reason: req.reason } : {}) });
+      if (pending.eligible) pending.eligible = pending.eligible.filter((a) => a !== req.by);
+      break;
+    }
+    case 'promote':
+      r.promoteRequested = true;
+      if (req.full) {
+        r.promoteFull = true;
+        if (r.v2) r.gateScope?.cancel(); // a running step or blue/green analysis ends; the release goes on
+      }
+      break;
+    case 'abort':
+      if (r.v2 && req.immediate) r.skipDelay = true;
+      if (r.status.phase === 'Aborting' || r.status.phase === 'RollingBack') break;
+      if (r.status.phase === 'Aborted' || r.status.phase === 'RolledBack') {
+        r.closeRequested = true;
+      } else {
+        r.requestStop({ kind: 'abort', by: req.by, reason: req.reason ? `aborted by ${req.by}: ${req.reason}` : `aborted by ${req.by}` });
+      }
+      break;
+    case 'retry':
+      r.retryRequested = true;
+      break;
+  }
+}
+
+/**
+ * Resolves once the workflow has acted on what a handler just changed: each round of conditions is
+ * followed by every pending microtask, so after two rounds the release has run up to its next wait
+ * (an activity, a timer, a condition) and an update replies with the state after its action.
+ */
+async function settled(): Promise<void> {
+  await wf.condition(() => true);
+  await wf.condition(() => true);
+}
+
+/** Registers the signal, update and query handlers (before the workflow's first await). */
+export function registerHandlers(r: ReleaseState): void {
+  for (const action of ['approve', 'promote', 'abort', 'retry'] as const) {
+    wf.setHandler(SIGNALS[action], (req) => {
+      const why = rejectAction(r, action, req);
+      if (why !== undefined) {
+        const by = req !== null && typeof req === 'object' && typeof req.by === 'string' ? req.by : 'unknown';
+        const reason = typeof req?.reason === 'string' ? req.reason : undefined;
+        if (r.v2) r.rejectSignal(action, by, reason, why);
+        else r.audit(by, action, false, reason, `ignored: ${why}`);
+        return;
+      }
+      applyAction(r, action, req);
+    });
+    wf.setHandler(
+      UPDATES[action],
+      async (req) => {
+        applyAction(r, action, req);
+        if (r.v2) await settled();
+        return r.status;
+      },
+      {
+        validator: (req) => {
+          const why = rejectAction(r, action, req);
+          if (why !== undefined) throw new Error(why);
+        },
+      },
+    );
+  }
+  wf.setHandler(statusQuery, () => r.status);
+}

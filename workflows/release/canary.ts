@@ -1,0 +1,176 @@
+/**
+ * The canary runner: the steps in order (weights, routes, scale, pauses, analyses, approvals), a
+ * background analysis beside them, then promotion. Stops by `halt` (from inside) or by the run
+ * scope being cancelled (abort, background failure).
+ */
+import * as wf from '@temporalio/workflow';
+import { formatDuration } from '../../spec/duration.ts';
+import type { CanaryStep, CanaryStrategy } from '../../spec/types.ts';
+import type { AnalysisRunStatus } from '../messages.ts';
+import { analyze, gate } from './analysis.ts';
+import { describeError, describeHeaderMatch, describeRouteMatch } from './describe.ts';
+import type { ReleaseState } from './state.ts';
+
+/** The background analysis: started once its starting step is reached, measured until promotion. */
+class Background {
+  private running: Promise<void> | undefined;
+  private hold: AnalysisRunStatus | undefined;
+  private readonly scope = new wf.CancellationScope();
+
+  private readonly r: ReleaseState;
+  private readonly s: CanaryStrategy;
+
+  constructor(r: ReleaseState, s: CanaryStrategy) {
+    this.r = r;
+    this.s = s;
+  }
+
+  start(): void {
+    const r = this.r;
+    if (!this.s.background || this.running) return;
+    const run = this.s.background.analysis;
+    this.running = this.scope
+      .run(() => analyze(r, run, 'background', true))
+      .then((record) => {
+        if (record.phase === 'Failed' || record.phase === 'Error') {
+          r.requestStop({ kind: 'rollback', by: 'glidepath', reason: `background analysis ${run.name} ${record.phase} at step ${r.status.step.index}: ${record.message ?? ''}`.trim(), analysis: record });
+        } else if (record.phase === 'Inconclusive') {
+          this.hold = record; // paused for a human at the next step boundary, as Argo does
+        }
+      })
+      .catch((err: unknown) => {
+        if (wf.isCancellation(err)) return;
+        r.requestStop({ kind: 'rollback', by: 'glidepath', reason: `background analysis ${run.name} could not run: ${describeError(err)}` });
+      });
+  }
+
+  /**
+   * Pauses for a human when the background run ended Inconclusive; once promoted past the hold, a
+   * new run starts (`restart`), so the rest of the canary is measured too (Argo creates a new run).
+   */
+  async holdIfInconclusive(restart: boolean): Promise<void> {
+    if (!this.hold) return;
+    const held = this.hold;
+    this.hold = undefined;
+    await this.r.waitForPromote(`background analysis ${held.name} inconclusive: ${held.message ?? ''}; promote to continue or abort`);
+    if (restart && this.r.v2) {
+      this.running = undefined;
+      this.start();
+    }
+  }
+
+  /** Ends the run (before promotion) and waits for it to be recorded. */
+  async finish(): Promise<void> {
+    this.scope.cancel();
+    await this.running;
+  }
+}
+
+/** Runs one canary step. */
+async function runStep(r: ReleaseState, i: number, step: CanaryStep): Promise<void> {
+  const { rollout, target, status } = r;
+  switch (step.kind) {
+    case 'setWeight': {
+      r.setPhase('Progressing', `step ${i}: setting canary weight ${step.weight}%`);
+      if (step.weight > 0) r.canaryServed = true;
+      // After setCanaryScale with replicas or weight, the canary keeps its size until one with matchTrafficWeight (Argo).
+      if (r.v2 && r.canaryScalePinned && target.trafficRouting) await rollout.routeWeight(target, step.weight);
+      else await rollout.setWeight(target, step.weight);
+      status.canaryWeight = step.weight;
+      break;
+    }
+    case 'setHeaderRoute': {
+      r.setPhase('Progressing', `step ${i}: ${step.match.length ? 'setting' : 'removing'} header route ${step.name}`);
+      if (step.match.length) r.canaryServed = true;
+      await rollout.setHeaderRoute(target, { name: step.name, match: step.match });
+      r.trackRoute(step.name, step.match.length ? { name: step.name, kind: 'header', match: describeHeaderMatch(step.match), step: i } : undefined);
+      break;
+    }
+    case 'setMirrorRoute': {
+      r.setPhase('Progressing', `step ${i}: ${step.match.length ? 'setting' : 'removing'} mirror route ${step.name}`);
+      if (step.match.length) r.canaryServed = true;
+      await rollout.setMirrorRoute(target, { name: step.name, percentage: step.percentage, match: step.match });
+      r.trackRoute(step.name, step.match.length ? { name: step.name, kind: 'mirror', match: `${step.percentage}% of ${describeRouteMatch(step.match)}`, step: i } : undefined);
+      break;
+    }
+    case 'setCanaryScale': {
+      r.setPhase('Progressing', `step ${i}: scaling canary`);
+      const scale = step.replicas !== undefined ? { replicas: step.replicas } : step.weight !== undefined ? { weight: step.weight } : { matchTrafficWeight: true as const };
+      await rollout.setCanaryScale(target, scale, status.canaryWeight);
+      r.canaryScalePinned = !('matchTrafficWeight' in scale);
+      break;
+    }
+    case 'pause': {
+      if (step.durationMs === 0) break;
+      await r.waitForPromote(step.durationMs === undefined ? `step ${i}: paused until promoted` : `step ${i}: paused for ${formatDuration(step.durationMs)}`, step.durationMs);
+      break;
+    }
+    case 'analysis':
+      await gate(r, step.analysis, `step ${i}`);
+      break;
+    case 'approval':
+      await awaitApproval(r, i, step);
+      break;
+  }
+}
+
+/** An approval gate: enough distinct approvers, or the timeout's outcome. */
+async function awaitApproval(r: ReleaseState, i: number, step: Extract<CanaryStep, { kind: 'approval' }>): Promise<void> {
+  const deadline = step.timeoutMs !== undefined ? new Date(Date.now() + step.timeoutMs).toISOString() : undefined;
+  const eligible = step.approvers.filter((a) => a !== r.initiator);
+  r.status.approvals = { step: i, approvers: step.approvers, ...(r.v2 ? { eligible } : {}), required: step.minApprovals, granted: [], ...(deadline ? { deadline } : {}), onTimeout: step.onTimeout };
+  r.setPhase('AwaitingApproval', `step ${i}: awaiting ${step.minApprovals} approval(s) from ${(r.v2 ? eligible : step.approvers).join(', ')}`);
+  const enough = (): boolean => (r.status.approvals?.granted.length ?? 0) >= step.minApprovals;
+  const approved = step.timeoutMs === undefined ? (await wf.condition(enough), true) : await wf.condition(enough, step.timeoutMs);
+  r.status.approvals = undefined;
+  if (!approved) {
+    r.halt({ kind: step.onTimeout === 'abort' ? 'abort' : 'rollback', by: 'glidepath', reason: `approval of step ${i} timed out after ${formatDuration(step.timeoutMs ?? 0)}` });
+  }
+  r.audit('glidepath', 'approved', true, undefined, `step ${i}`);
+}
+
+export async function runCanary(r: ReleaseState, s: CanaryStrategy): Promise<void> {
+  r.setPhase('Progressing', 'creating canary');
+  await r.rollout.ensureCanary(r.target);
+
+  const background = new Background(r, s);
+  for (let i = 0; i < s.steps.length; i++) {
+    const step = s.steps[i] as CanaryStep;
+    if (s.background && i >= s.background.startingStep) background.start();
+    await background.holdIfInconclusive(true);
+    r.enterStep(i, step.kind);
+    if (r.promoteFull && step.kind !== 'approval') continue;
+    await runStep(r, i, step);
+    if (r.stop) r.halt(r.stop);
+  }
+  background.start(); // a startingStep equal to the step count still measures until promotion
+
+  await background.finish();
+  if (r.stop) r.halt(r.stop);
+  await background.holdIfInconclusive(false);
+
+  r.enterStep(s.steps.length, 'promote');
+  r.setPhase('Promoting', 'promoting: stable takes the new image, then the canary goes');
+  const delay = r.v2 ? canaryDelays(s).scaleDown : 0;
+  if (delay === 0) {
+    await wf.CancellationScope.nonCancellable(() => r.rollout.promoteCanary(r.target));
+  } else {
+    // Traffic leaves the canary, the proxies converge during scaleDownDelaySeconds, then the canary goes (Argo).
+    await wf.CancellationScope.nonCancellable(async () => {
+      await r.rollout.promoteCanary(r.target, { keepCanary: true });
+      r.status.canaryWeight = 0;
+      if (r.status.managedRoutes) r.status.managedRoutes = [];
+      r.setPhase('Promoting', `all traffic on the new stable; the canary is removed in ${formatDuration(delay * 1000)} (scaleDownDelaySeconds)`);
+      await r.scaleDownDelay(delay);
+      await r.rollout.removeCanary(r.target);
+    });
+  }
+  r.status.canaryWeight = 0;
+  if (r.status.managedRoutes) r.status.managedRoutes = [];
+}
+
+/** Argo's canary delays (seconds) before canary pods go once traffic has left them: 30 with a traffic router, else none. */
+export function canaryDelays(s: CanaryStrategy): { abort: number; scaleDown: number } {
+  const routed = s.trafficRouting !== undefined;
+  return { abort: s.abortScaleDownDelaySeconds ?? (routed ? 30 : 0), scaleDown: s.scaleDownDelaySeconds ?? (routed ? 30 : 0) };
+}
