@@ -33,7 +33,7 @@ let dir: string;
 const targets: ReleaseTarget[] = [];
 
 async function cli(args: string[], queue = taskQueue): Promise<{ code: number; stdout: string; stderr: string }> {
-  const e = { ...process.env, TEMPORAL_ADDRESS: env.address, GLIDEPATH_TASK_QUEUE: queue, GLIDEPATH_USER: 'ci-bot' };
+  const e: NodeJS.ProcessEnv = { ...process.env, TEMPORAL_ADDRESS: env.address, GLIDEPATH_TASK_QUEUE: queue, GLIDEPATH_USER: 'ci-bot' };
   delete e.GLIDEPATH_UI_URL;
   delete e.TEMPORAL_UI_PORT;
   try {
