@@ -73,7 +73,7 @@ describe('the glidepath CLI and the temporal CLI on the dev server', () => {
     const id = `release-e2e-${name}`;
     const started = await cli(['release', 'start', '-f', file]);
     assert.equal(started.code, 0, started.stderr);
-    assert.match(started.stdout, new RegExp(`started ${id}\\nhttp://127.0.0.1:8233/namespaces/default/workflows/${id}`));
+    assert.match(started.stdout, new RegExp(`started ${id}\\nhttp://127.0.0.1:${process.env.TEMPORAL_UI_PORT ?? 8233}/namespaces/default/workflows/${id}`), 'the UI link names the dev server\'s UI port');
     await until(id, (s) => s.phase === 'AwaitingApproval', 'awaiting approval');
 
     const ours = await cli(['-o', 'json', 'release', 'status', id]);

@@ -98,7 +98,7 @@ describe('release start checks before it returns', () => {
     const r = await run(['release', 'start', '-f', file]);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stderr, /warning: Deployment .*\/pay-v1 has a version in its name: after promotion it keeps the name and runs registry\.local\/pay-v1:v2/);
-    assert.match(r.stderr, /warning: Deployment .*\/pay-v1 carries version labels \(version=v1\)/);
+    assert.match(r.stderr, /warning: Deployment .*\/pay-v1 carries version labels \(app=pay-v1, version=v1\)/);
     await untilStatus(client, id, (s) => s.phase === 'Paused', 'paused');
     assert.equal((await run(['release', 'abort', id, '--as', 'oncall'])).code, 0);
   });
