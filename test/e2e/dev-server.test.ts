@@ -70,7 +70,7 @@ describe('the glidepath CLI and the temporal CLI on the dev server', () => {
   test('start with our CLI → approve with `temporal workflow signal` → status both ways → exit 0', async () => {
     const name = `signal-${suffix}`;
     const file = await spec(name, APPROVAL);
-    const id = `release-e2e-${name}`;
+    const id = `release_e2e_${name}`;
     const started = await cli(['release', 'start', '-f', file]);
     assert.equal(started.code, 0, started.stderr);
     assert.match(started.stdout, new RegExp(`started ${id}\\nhttp://127.0.0.1:${process.env.TEMPORAL_UI_PORT ?? 8233}/namespaces/default/workflows/${id}`), 'the UI link names the dev server\'s UI port');
@@ -92,7 +92,7 @@ describe('the glidepath CLI and the temporal CLI on the dev server', () => {
   test('release start --wait exits with the outcome: 4 when aborted', async () => {
     const name = `abort-${suffix}`;
     const file = await spec(name, `        - setWeight: 20\n        - pause: {}\n`);
-    const id = `release-e2e-${name}`;
+    const id = `release_e2e_${name}`;
     const waiting = cli(['release', 'start', '-f', file, '--wait', '--timeout', '60s']);
     await until(id, (s) => s.phase === 'Paused', 'paused');
     const aborted = await cli(['release', 'abort', id, '--as', 'oncall', '--reason', 'error budget']);
@@ -107,14 +107,14 @@ describe('the glidepath CLI and the temporal CLI on the dev server', () => {
     const r = await cli(['release', 'start', '-f', file, '--wait', '--timeout', '3s']);
     assert.equal(r.code, 6);
     assert.match(r.stderr, /still Paused after 3s; it goes on/);
-    assert.equal((await status(`release-e2e-${name}`)).phase, 'Paused');
+    assert.equal((await status(`release_e2e_${name}`)).phase, 'Paused');
     await cli(['release', 'abort', '-f', file, '--as', 'oncall']);
   });
 
   test('an unauthorised approve through our CLI exits 1 with the validator message and adds no history event', async () => {
     const name = `unauth-${suffix}`;
     const file = await spec(name, APPROVAL);
-    const id = `release-e2e-${name}`;
+    const id = `release_e2e_${name}`;
     assert.equal((await cli(['release', 'start', '-f', file])).code, 0);
     await until(id, (s) => s.phase === 'AwaitingApproval', 'awaiting approval');
     const before = (await client.workflow.getHandle(id).fetchHistory()).events?.length;
@@ -135,7 +135,7 @@ describe('the glidepath CLI and the temporal CLI on the dev server', () => {
     assert.equal((await cli(['release', 'start', '-f', file])).code, 0);
     const second = await cli(['release', 'start', '-f', file]);
     assert.equal(second.code, 1);
-    assert.match(second.stderr, new RegExp(`a release of e2e/${name} is already in flight: release-e2e-${name}`));
+    assert.match(second.stderr, new RegExp(`a release of e2e/${name} is already in flight: release_e2e_${name}`));
     await cli(['release', 'abort', '-f', file, '--as', 'oncall']);
   });
 
@@ -152,9 +152,9 @@ describe('the glidepath CLI and the temporal CLI on the dev server', () => {
     const names = [`lp-a-${suffix}`, `lp-b-${suffix}`, `lp-c-${suffix}`];
     const files = await Promise.all(names.map((n, i) => spec(n, i < 2 ? `        - setWeight: 10\n        - pause: {}\n` : APPROVAL)));
     for (const f of files) assert.equal((await cli(['release', 'start', '-f', f])).code, 0);
-    await until(`release-e2e-${names[0]}`, (s) => s.phase === 'Paused', 'a paused');
-    await until(`release-e2e-${names[1]}`, (s) => s.phase === 'Paused', 'b paused');
-    await until(`release-e2e-${names[2]}`, (s) => s.phase === 'AwaitingApproval', 'c awaiting');
+    await until(`release_e2e_${names[0]}`, (s) => s.phase === 'Paused', 'a paused');
+    await until(`release_e2e_${names[1]}`, (s) => s.phase === 'Paused', 'b paused');
+    await until(`release_e2e_${names[2]}`, (s) => s.phase === 'AwaitingApproval', 'c awaiting');
     let listed: string[] = [];
     for (let i = 0; i < 30; i++) {
       // visibility is eventually consistent
@@ -163,7 +163,7 @@ describe('the glidepath CLI and the temporal CLI on the dev server', () => {
       if (listed.length === 2) break;
       await new Promise((res) => setTimeout(res, 500));
     }
-    assert.deepEqual(listed.sort(), [`release-e2e-${names[0]}`, `release-e2e-${names[1]}`].sort());
+    assert.deepEqual(listed.sort(), [`release_e2e_${names[0]}`, `release_e2e_${names[1]}`].sort());
     const one = await cli(['-o', 'json', 'release', 'list', '--service', `e2e/${names[2]}`]);
     assert.deepEqual((JSON.parse(one.stdout) as { phase: string }[]).map((x) => x.phase), ['AwaitingApproval']);
     for (const f of files) await cli(['release', 'abort', '-f', f, '--as', 'oncall']);
@@ -174,7 +174,7 @@ describe('durability', () => {
   test('the worker SIGKILLed mid-release and restarted: the release completes', async () => {
     const name = `kill-${suffix}`;
     const file = await spec(name, `        - setWeight: 10\n        - setWeight: 20\n        - setWeight: 30\n        - setWeight: 40\n        - setWeight: 100\n`);
-    const id = `release-e2e-${name}`;
+    const id = `release_e2e_${name}`;
     assert.equal((await cli(['release', 'start', '-f', file])).code, 0);
     await until(id, (s) => s.canaryWeight >= 10, 'first step done');
     await killWorker(worker);
@@ -189,7 +189,7 @@ describe('durability', () => {
   test('the dev server restarted on its SQLite file mid-release: the release resumes', async () => {
     const name = `restart-${suffix}`;
     const file = await spec(name, `        - setWeight: 10\n        - pause: {}\n        - setWeight: 100\n`);
-    const id = `release-e2e-${name}`;
+    const id = `release_e2e_${name}`;
     assert.equal((await cli(['release', 'start', '-f', file])).code, 0);
     await until(id, (s) => s.phase === 'Paused', 'paused');
     await run('bash', [path.join(root, 'scripts/dev-server.sh'), 'stop']);

@@ -70,7 +70,7 @@ describe('release start checks before it returns', () => {
     const file = await writeRelease(dir, ns, PAUSED);
     const r = await run(['release', 'start', '-f', file]);
     assert.equal(r.code, 5, `${r.stdout}\n${r.stderr}`);
-    assert.match(r.stdout, new RegExp(`started release-${ns}-web`));
+    assert.match(r.stdout, new RegExp(`started release_${ns}_web`));
     assert.match(r.stderr, /Failed before it changed anything: .*has no readinessProbe/);
     assert.match(r.stderr, /remedy: add a readinessProbe to the container, or .*readinessProbePolicy: warn/);
     assert.equal(await findDeployment(apps, ns, 'web-canary'), undefined);
@@ -82,7 +82,7 @@ describe('release start checks before it returns', () => {
     const ns = await namespace('warnprobe');
     await deployment(ns, 'web', { probe: false });
     const file = await writeRelease(dir, ns, `  readinessProbePolicy: warn\n${PAUSED}`);
-    const id = `release-${ns}-web`;
+    const id = `release_${ns}_web`;
     const r = await run(['release', 'start', '-f', file]);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stderr, /warning: container web of Deployment .*\/web has no readinessProbe/);
@@ -94,7 +94,7 @@ describe('release start checks before it returns', () => {
     const ns = await namespace('versioned');
     await deployment(ns, 'pay-v1', { probe: true, labels: { version: 'v1' } });
     const file = await writeRelease(dir, ns, PAUSED, 'pay-v1');
-    const id = `release-${ns}-pay-v1`;
+    const id = `release_${ns}_pay-v1`;
     const r = await run(['release', 'start', '-f', file]);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stderr, /warning: Deployment .*\/pay-v1 has a version in its name: after promotion it keeps the name and runs registry\.local\/pay-v1:v2/);
@@ -109,7 +109,7 @@ describe('a release that waits for a retry', () => {
     const ns = await namespace('replace');
     await deployment(ns, 'web', { probe: true });
     const file = await writeRelease(dir, ns, PAUSED);
-    const id = `release-${ns}-web`;
+    const id = `release_${ns}_web`;
     assert.equal((await run(['release', 'start', '-f', file])).code, 0);
     await untilStatus(client, id, (s) => s.phase === 'Paused', 'paused');
     assert.equal((await run(['release', 'abort', id, '--as', 'oncall'])).code, 0);
@@ -144,7 +144,7 @@ describe('blue/green failure paths on kwok', () => {
     await waitAvailable(apps, ns);
     assert.equal((await findDeployment(apps, ns, 'web'))?.status?.readyReplicas, 4, 'the annotation leaves stable pods ready');
     const file = await writeRelease(dir, ns, `  progressDeadline: 8s\n  strategy:\n    blueGreen:\n      activeService: web\n      autoPromotionEnabled: false\n`);
-    const id = `release-${ns}-web`;
+    const id = `release_${ns}_web`;
     const r = await run(['release', 'start', '-f', file, '--wait', '--timeout', '90s']);
     assert.equal(r.code, 3, `${r.stdout}\n${r.stderr}`);
     const s = await untilStatus(client, id, (x) => x.phase === 'RolledBack', 'rolled back');

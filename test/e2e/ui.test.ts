@@ -33,7 +33,7 @@ const env = { ...process.env, TEMPORAL_ADDRESS: address, GLIDEPATH_TASK_QUEUE: t
 
 const name = `ui-${suffix}`;
 const service = `e2e/${name}`;
-const workflowId = `release-e2e-${name}`;
+const workflowId = `release_e2e_${name}`;
 
 let dir: string;
 let file: string;
