@@ -139,3 +139,32 @@ describe('keys and policy', () => {
     assert.deepEqual(identityPolicyProblems({ mode: 'optional' }), ['identity.publicKeys: at least one Ed25519 public key of the identity server']);
   });
 });
+
+describe('worker configuration (activities/identity.ts)', async () => {
+  const { identityPolicyFromEnv, createIdentityActivities } = await import('../../activities/identity.ts');
+  const { mkdtempSync, writeFileSync, rmSync } = await import('node:fs');
+  const { join } = await import('node:path');
+  const { tmpdir } = await import('node:os');
+  const dir = mkdtempSync(join(tmpdir(), 'glidepath-identity-keys-'));
+  const other = createPublicKey(attacker.privateKey).export({ type: 'spki', format: 'pem' }).toString();
+
+  test('GLIDEPATH_IDENTITY and a key file (two PEM keys during a rotation, or raw base64 lines) make the policy', async () => {
+    writeFileSync(join(dir, 'keys.pem'), `${pem}${other}`);
+    writeFileSync(join(dir, 'keys.txt'), `# current\n${raw}\n`);
+    const policy = identityPolicyFromEnv({ GLIDEPATH_IDENTITY: 'required', GLIDEPATH_IDENTITY_PUBLIC_KEY_FILE: join(dir, 'keys.pem') });
+    assert.deepEqual(policy, { mode: 'required', publicKeys: [pem.trim(), other.trim()] });
+    assert.deepEqual(identityPolicyFromEnv({ GLIDEPATH_IDENTITY: 'optional', GLIDEPATH_IDENTITY_PUBLIC_KEY_FILE: join(dir, 'keys.txt') }), { mode: 'optional', publicKeys: [raw] });
+    assert.equal(identityPolicyFromEnv({}), undefined);
+    assert.deepEqual(await createIdentityActivities(policy).identityPolicy(), policy);
+    assert.equal(await createIdentityActivities(undefined).identityPolicy(), null);
+  });
+
+  test('a bad setting throws naming the variable', () => {
+    writeFileSync(join(dir, 'bad.txt'), 'not-a-key\n');
+    assert.throws(() => identityPolicyFromEnv({ GLIDEPATH_IDENTITY: 'always', GLIDEPATH_IDENTITY_PUBLIC_KEY_FILE: join(dir, 'keys.txt') }), { message: 'GLIDEPATH_IDENTITY: must be required or optional' });
+    assert.throws(() => identityPolicyFromEnv({ GLIDEPATH_IDENTITY: 'required', GLIDEPATH_IDENTITY_PUBLIC_KEY_FILE: join(dir, 'bad.txt') }), { message: 'GLIDEPATH_IDENTITY_PUBLIC_KEY_FILE[0]: not an Ed25519 public key (PEM, or base64 of the 32 raw bytes)' });
+    assert.throws(() => identityPolicyFromEnv({ GLIDEPATH_IDENTITY: 'required' }), /needs GLIDEPATH_IDENTITY_PUBLIC_KEY_FILE/);
+    assert.throws(() => identityPolicyFromEnv({ GLIDEPATH_IDENTITY_PUBLIC_KEY_FILE: join(dir, 'keys.txt') }), /GLIDEPATH_IDENTITY is not/);
+    rmSync(dir, { recursive: true, force: true });
+  });
+});
