@@ -260,6 +260,8 @@ export function registerIdentityServer(program: Command): void {
         process.once('SIGINT', resolve);
         process.once('SIGTERM', resolve);
       });
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections(); // kept-alive client connections would hold close() open
+      await closed;
     });
 }

@@ -11,6 +11,7 @@
  * - the CLI side (`--token-file`, `--identity-url`) obtains the assertion it attaches as `proof`.
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
@@ -194,5 +195,32 @@ describe('identity server (TokenReview + SubjectAccessReview, Ed25519 assertions
       if (saved !== undefined) process.env.GLIDEPATH_IDENTITY_URL = saved;
     }
     assert.match(err, /--token-file needs the identity server: --identity-url or \$GLIDEPATH_IDENTITY_URL/);
+  });
+
+  test('the glidepath identity-server process: serves its public key, stops on SIGTERM; off loopback without TLS it does not start', async () => {
+    const keyFile = join(tmp, 'identity.pem');
+    const key = generateKeyPairSync('ed25519');
+    writeFileSync(keyFile, key.privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
+    const run = (args: string[]) => {
+      const child = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', new URL('../../starters/main.ts', import.meta.url).pathname, 'identity-server', '--key-file', keyFile, ...args], {
+        env: { PATH: process.env.PATH ?? '', KUBECONFIG: process.env.KUBECONFIG ?? '' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let out = '';
+      let err = '';
+      child.stdout.setEncoding('utf8').on('data', (c: string) => (out += c));
+      child.stderr.setEncoding('utf8').on('data', (c: string) => (err += c));
+      const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+      return { child, exited, out: () => out, err: () => err };
+    };
+    const refused = run(['--host', '0.0.0.0', '--port', '0']);
+    assert.equal(await refused.exited, 2);
+    assert.match(refused.err(), /--host 0\.0\.0\.0 is not loopback: callers send Kubernetes tokens, so serve TLS/);
+
+    const server = run(['--port', '0']);
+    const base = await eventually('the listening line', async () => /listening on (http:\/\/\S+);/.exec(server.out())?.[1], 15_000, 100);
+    assert.equal(await (await fetch(`${base}/v1/public-key`)).text(), key.publicKey.export({ type: 'spki', format: 'pem' }).toString());
+    server.child.kill('SIGTERM');
+    assert.equal(await server.exited, 0);
   });
 });
