@@ -5,6 +5,7 @@ import { CliExit } from './command.ts';
 import { registerRelease } from './release.ts';
 import { registerCodecServer } from './codec-server.ts';
 import { registerApi } from './api.ts';
+import { registerIdentityServer } from './identity-server.ts';
 import { EXIT } from './output.ts';
 
 export function buildProgram(): Command {
@@ -17,6 +18,7 @@ export function buildProgram(): Command {
   registerRelease(program);
   registerApi(program);
   registerCodecServer(program);
+  registerIdentityServer(program);
   return program;
 }
 

@@ -16,6 +16,7 @@ import { formatProblemList, loadPlan } from './spec-files.ts';
 import { CliExit, context, duration, identity, type Ctx } from './command.ts';
 import { awaitPreflight, closeFinished, defaultPreflightTimeoutMs, inFlightMessage, preflightFailure, preflightTimeout, stepText, versionedNameWarnings } from './release-start.ts';
 import { EXIT, escapeControl, print } from './output.ts';
+import { actionTarget, identitySource, requestAssertion, IDENTITY_URL_ENV, TOKEN_FILE_ENV } from './identity-client.ts';
 
 
 const OUTCOME_EXIT: Partial<Record<Phase, number>> = { Promoted: EXIT.ok, RolledBack: EXIT.rolledBack, Aborted: EXIT.aborted, Failed: EXIT.failed };
@@ -260,15 +261,35 @@ export function registerRelease(program: Command): void {
       .description(action.description)
       .option('-f, --file <file...>', 'name the release by its spec file')
       .option('--as <user>', 'who you are (default $GLIDEPATH_USER, else the OS user)')
-      .option('--reason <text>', 'why, for the audit trail');
+      .option('--reason <text>', 'why, for the audit trail')
+      .option('--identity-url <url>', `identity server that proves who you are (default $${IDENTITY_URL_ENV})`)
+      .option('--token-file <file>', `your Kubernetes token for the identity server (default $${TOKEN_FILE_ENV})`);
     if (action.name === 'promote') c.option('--full', 'skip the remaining steps and cancel a running analysis (approval gates still apply)');
     if (action.name === 'approve') c.option('--step <n>', 'the approval step this is for (default: the one pending now); another gate rejects it');
     if (action.name === 'abort') c.option('--immediate', 'remove the canary or preview pods at once, without the scale-down delay');
-    c.action(async (id: string | undefined, opts: { file?: string[]; as?: string; reason?: string; full?: boolean; step?: string; immediate?: boolean }, cmd: Command) => {
+    c.action(async (id: string | undefined, opts: { file?: string[]; as?: string; reason?: string; full?: boolean; step?: string; immediate?: boolean; identityUrl?: string; tokenFile?: string }, cmd: Command) => {
+      let source;
+      try {
+        source = identitySource(opts);
+      } catch (err) {
+        throw new CliExit(EXIT.usage, (err as Error).message);
+      }
       const ctx = await context(cmd);
       const workflowId = await releaseId(ctx, id, opts.file);
+      let proof: { assertion: string; sub: string } | undefined;
+      if (source) {
+        try {
+          proof = await requestAssertion(source, actionTarget(action.name, await queryStatus(ctx, workflowId)));
+        } catch (err) {
+          if (err instanceof CliExit) throw err;
+          throw new CliExit(EXIT.invalid, `${action.name}: ${(err as Error).message}`);
+        }
+        if (opts.as !== undefined && opts.as !== proof.sub) throw new CliExit(EXIT.usage, `--as ${opts.as}: the identity server proved you are ${proof.sub}`);
+      }
+      // With a proof, who you are is what it proves; the token itself is never sent to Temporal.
       const input = {
-        by: identity(opts.as),
+        by: proof ? proof.sub : identity(opts.as),
+        ...(proof ? { proof: proof.assertion } : {}),
         ...(opts.reason ? { reason: opts.reason } : {}),
         ...(opts.full ? { full: true } : {}),
         ...(opts.immediate ? { immediate: true } : {}),

@@ -1,20 +1,22 @@
 /**
  * deploy/rbac.yaml against the real apiserver (RBAC enforced): the activities run as the
- * glidepath-worker ServiceAccount with a TokenRequest token and succeed; a ClusterRole missing a
- * verb makes preflight fail with a non-retryable Forbidden naming that verb. The API-version
- * activities run as the same ServiceAccount. Also checks that the
- * ClusterRole grants exactly what activities/kubernetes/access.ts says the activities use.
+ * glidepath-worker ServiceAccount with a TokenRequest token and succeed in a namespace the worker
+ * serves (a RoleBinding added as rbac.yaml says); in a namespace it does not serve, preflight is a
+ * non-retryable Forbidden naming every missing permission and the namespace's Secrets cannot be
+ * read. A ClusterRole missing a verb makes preflight fail naming that verb. The API-version
+ * activities run as the same ServiceAccount. Also checks that the ClusterRole grants exactly what
+ * activities/kubernetes/access.ts says the activities use, and that nothing binds it cluster-wide.
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { after, before, describe, test } from 'node:test';
-import { BatchV1Api, CustomObjectsApi, KubeConfig, KubernetesObjectApi, NetworkingV1Api, PatchStrategy, type KubernetesObject, type V1ClusterRole, type V1Deployment, type V1PolicyRule } from '@kubernetes/client-node';
+import { AuthorizationV1Api, BatchV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, KubernetesObjectApi, NetworkingV1Api, PatchStrategy, type KubernetesObject, type V1ClusterRole, type V1Deployment, type V1PolicyRule } from '@kubernetes/client-node';
 import { ApplicationFailure } from '@temporalio/common';
 import { parseAllDocuments } from 'yaml';
 import { ALL_ACCESS, createKubernetesWorkload } from '../../../activities/kubernetes/index.ts';
-import { WORKER_EXTRA_ACCESS, type Access } from '../../../activities/kubernetes/access.ts';
-import { NEW_IMAGE, STABLE_IMAGE, TestCluster, imageOf, target } from './cluster.ts';
+import { WORKER_EXTRA_ACCESS, describeAccess, requiredAccess, type Access } from '../../../activities/kubernetes/access.ts';
+import { NEW_IMAGE, STABLE_IMAGE, TestCluster, eventually, imageOf, target } from './cluster.ts';
 import { createVersioningActivities } from '../../../activities/versioning/index.ts';
 import { createJobProvider } from '../../../activities/metrics/job.ts';
 import type { MetricSpec } from '../../../spec/types.ts';
@@ -66,12 +68,31 @@ function grants(rules: V1PolicyRule[]): string[] {
 const key = (a: Access): string => `${a.group}/${a.resource}/${a.verb}`;
 
 let role: V1ClusterRole;
+let rbacDocs: KubernetesObject[];
 
 before(async () => {
-  const docs = [...(await manifests('namespace.yaml')), ...(await manifests('rbac.yaml'))];
+  rbacDocs = await manifests('rbac.yaml');
+  const docs = [...(await manifests('namespace.yaml')), ...rbacDocs];
   for (const d of docs) await apply(d);
   role = docs.find((d) => d.kind === 'ClusterRole') as V1ClusterRole;
 });
+
+/** Makes the worker serve `namespace` the way deploy/rbac.yaml says: its RoleBinding, in that namespace. */
+async function serve(namespace: string): Promise<void> {
+  const binding = rbacDocs.find((d) => d.kind === 'RoleBinding' && d.metadata?.name === 'glidepath-worker');
+  assert.ok(binding, 'deploy/rbac.yaml has a glidepath-worker RoleBinding to copy');
+  await apply({ ...binding, metadata: { ...binding.metadata, namespace } } as KubernetesObject, false);
+  const authz = cluster.kc.makeApiClient(AuthorizationV1Api);
+  await eventually(`the worker's RoleBinding in ${namespace} in effect`, async () => {
+    const review = await authz.createSubjectAccessReview({
+      body: { spec: { user: 'system:serviceaccount:glidepath-system:glidepath-worker', groups: ['system:serviceaccounts', 'system:serviceaccounts:glidepath-system', 'system:authenticated'], resourceAttributes: { namespace, group: 'apps', resource: 'deployments', verb: 'get' } } },
+    });
+    return review.status?.allowed ? true : undefined;
+  }, 15_000, 100);
+}
+
+// Every authenticated identity may create SelfSubjectAccessReviews (system:basic-user), so the rule set leaves it out.
+const SSAR = 'authorization.k8s.io/selfsubjectaccessreviews/create';
 
 after(async () => {
   await cluster.cleanup();
@@ -80,7 +101,45 @@ after(async () => {
 
 describe('RBAC (deploy/rbac.yaml)', () => {
   test('the ClusterRole grants exactly what the activities use', () => {
-    assert.deepEqual(grants(role.rules ?? []), [...ALL_ACCESS, ...WORKER_EXTRA_ACCESS].map(key).sort());
+    assert.deepEqual(grants(role.rules ?? []), [...ALL_ACCESS, ...WORKER_EXTRA_ACCESS].map(key).filter((k) => k !== SSAR).sort());
+  });
+
+  test('nothing binds the worker cluster-wide: one RoleBinding per served namespace', () => {
+    assert.deepEqual(rbacDocs.map((d) => d.kind).sort(), ['ClusterRole', 'RoleBinding', 'ServiceAccount']);
+    for (const b of rbacDocs.filter((d) => d.kind === 'RoleBinding') as (KubernetesObject & { roleRef: { kind: string; name: string } })[]) {
+      assert.ok(b.metadata?.namespace, 'a RoleBinding names its namespace');
+      assert.deepEqual(b.roleRef, { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'glidepath-worker' });
+    }
+  });
+
+  test('as the worker, a release in a namespace it does not serve is refused by preflight naming each permission, and its Secrets cannot be read', async () => {
+    const ns = await cluster.namespace('rbacout');
+    await cluster.stable(ns, { replicas: 1 });
+    await cluster.service(ns, 'web', { app: 'web' });
+    await cluster.core.createNamespacedSecret({ namespace: ns, body: { metadata: { name: 'db' }, stringData: { password: 'not-for-the-worker' } } });
+    const kc = await tokenKubeConfig('glidepath-system', 'glidepath-worker');
+    const t = target(ns, { stableService: 'web' });
+    const names = requiredAccess(t).map(describeAccess);
+    assert.ok(names.includes('get deployments.apps') && names.includes('patch services'), names.join(', '));
+    await assert.rejects(createKubernetesWorkload(kc, { heartbeat: () => undefined }).preflight(t), (e: unknown) => {
+      assert.ok(e instanceof ApplicationFailure, String(e));
+      assert.equal(e.type, 'Forbidden');
+      assert.equal(e.nonRetryable, true);
+      assert.equal(e.message, `not allowed in namespace ${ns}: ${names.join(', ')} (grant them to the worker's identity; see deploy/rbac.yaml)`);
+      return true;
+    });
+    await assert.rejects(kc.makeApiClient(CoreV1Api).readNamespacedSecret({ name: 'db', namespace: ns }), (e: unknown) => {
+      assert.equal((e as { code?: number }).code, 403, String(e));
+      return true;
+    });
+
+    // Served (the RoleBinding rbac.yaml documents): the same preflight passes and the Secret is readable by name.
+    await serve(ns);
+    const served = createKubernetesWorkload(kc, { heartbeat: () => undefined });
+    const pre = await served.preflight(t);
+    assert.equal(pre.stableImage, STABLE_IMAGE);
+    const secret = await kc.makeApiClient(CoreV1Api).readNamespacedSecret({ name: 'db', namespace: ns });
+    assert.equal(secret.metadata?.name, 'db');
   });
 
   test('deploy/worker.yaml is accepted by the apiserver (server-side dry run) and runs as glidepath-worker', async () => {
@@ -101,6 +160,7 @@ describe('RBAC (deploy/rbac.yaml)', () => {
 
   test('as the glidepath-worker ServiceAccount (TokenRequest), the canary and blue/green activities work', async () => {
     const ns = await cluster.namespace('rbac');
+    await serve(ns);
     await cluster.stable(ns, { replicas: 2 });
     await cluster.service(ns, 'web', { app: 'web' });
     await cluster.service(ns, 'web-preview', { app: 'web' });
@@ -129,6 +189,7 @@ describe('RBAC (deploy/rbac.yaml)', () => {
 
   test('as the glidepath-worker ServiceAccount, the API-version activities work (HTTPRoute rule and own Ingress)', async () => {
     const ns = await cluster.namespace('rbacapi');
+    await serve(ns);
     await cluster.stable(ns, { name: 'orders-v1', replicas: 2, labels: { app: 'orders', version: 'v1' } });
     await cluster.service(ns, 'orders-v1', { app: 'orders', version: 'v1' });
     await customApi.createNamespacedCustomObject({
@@ -170,6 +231,7 @@ describe('RBAC (deploy/rbac.yaml)', () => {
 
   test('as the glidepath-worker ServiceAccount, the job metric provider creates, polls and deletes its Job', async () => {
     const ns = await cluster.namespace('rbacjob');
+    await serve(ns);
     for (let i = 0; i < 100; i++) {
       if ((await cluster.core.listNamespacedServiceAccount({ namespace: ns })).items.some((a) => a.metadata?.name === 'default')) break;
       await new Promise((r) => setTimeout(r, 100));
