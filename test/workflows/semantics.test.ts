@@ -300,7 +300,7 @@ describe('Argo alignment', () => {
     const handle = await h.begin(p, {
       runAnalysis: async (_t, run) => {
         await new Promise((r) => setTimeout(r, 2_500)); // the analysis takes workflow time too
-        return { metrics: run.metrics.map((m) => ({ name: m.name, measurements: [measurement('Successful', [1])] })), terminated: false };
+        return { metrics: run.metrics.map((m) => ({ name: m.name, measurements: Array.from({ length: m.count ?? 1 }, () => measurement('Successful', [1])) })), terminated: false };
       },
     });
     assert.equal((await handle.result()).outcome, 'Promoted');
