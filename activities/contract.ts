@@ -29,6 +29,13 @@ export interface PreflightResult {
   warnings: string[];
 }
 
+export interface PromoteOptions {
+  /** Runs once the stable is ready, before the canary goes (the router sends everything to stable). */
+  beforeCanaryRemoved?: () => Promise<void>;
+  /** Stop after the stable is ready and traffic is on stable; the canary is removed later by removeCanary. */
+  keepCanary?: boolean;
+}
+
 export type CanaryScale = { replicas: number } | { weight: number } | { matchTrafficWeight: true };
 
 /** Kubernetes operations on the workload. Implemented with @kubernetes/client-node. */
@@ -42,8 +49,16 @@ export interface WorkloadOps {
   /**
    * Stable takes the new image and becomes ready; then `beforeCanaryRemoved` runs (the traffic router
    * sends everything to stable); then the canary goes, so no request is routed to pods that are gone.
+   * With `keepCanary` it stops once the stable is ready and traffic is on stable: the canary stays
+   * (its Services still point at it) until {@link WorkloadOps.removeCanary}, e.g. after a durable delay.
    */
-  promoteCanary(target: ReleaseTarget, hooks?: { beforeCanaryRemoved?: () => Promise<void> }): Promise<void>;
+  promoteCanary(target: ReleaseTarget, opts?: PromoteOptions): Promise<void>;
+  /**
+   * The canary scaled to 0 and removed, the canary and stable Services given back their own
+   * selectors; nothing else is touched (not the stable Deployment, not the router). Idempotent:
+   * with no canary left it changes nothing.
+   */
+  removeCanary(target: ReleaseTarget): Promise<void>;
   /** Canary to zero and removed; stable back to `stableImage` if it had changed; stable replicas never reduced. */
   abortCanary(target: ReleaseTarget, stableImage: string | undefined): Promise<void>;
   deployPreview(target: ReleaseTarget, replicas: number | undefined): Promise<void>;

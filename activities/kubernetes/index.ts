@@ -7,7 +7,7 @@
  */
 import { PatchStrategy, setHeaderOptions, type KubeConfig, type V1Deployment, type V1Service } from '@kubernetes/client-node';
 import { ApplicationFailure } from '@temporalio/common';
-import type { CanaryScale, PreflightResult, ReleaseTarget, WorkloadOps } from '../contract.ts';
+import type { CanaryScale, PreflightResult, PromoteOptions, ReleaseTarget, WorkloadOps } from '../contract.ts';
 import { ErrorType } from '../errors.ts';
 import { describeAccess, requiredAccess } from './access.ts';
 import { createKubeClients } from './client.ts';
@@ -289,6 +289,14 @@ export function createKubernetesWorkload(kc: KubeConfig, opts: KubernetesWorkloa
     if (changed || (ours && !rolloutState(stable).done)) await waitRolledOut(target.namespace, target.workload.name, target.progressDeadlineSeconds);
   };
 
+  /** Canary Service back to its own selector, the canary gone, then the stable Service (a broad selector is safe once no canary pods are left). */
+  const removeCanary = async (target: ReleaseTarget): Promise<void> => {
+    const stable = await findDeployment(target.namespace, target.workload.name);
+    await restoreService(target, target.canaryService, stableMatchLabels(stable));
+    await removeRole(target, 'canary');
+    await restoreService(target, target.stableService, stableMatchLabels(stable));
+  };
+
   // ---- the operations ------------------------------------------------------------------------------
 
   return {
@@ -379,15 +387,16 @@ export function createKubernetesWorkload(kc: KubeConfig, opts: KubernetesWorkloa
       return scaleCanary(target, (n) => replicasForWeight(n, weight));
     },
 
-    async promoteCanary(target: ReleaseTarget, hooks: { beforeCanaryRemoved?: () => Promise<void> } = {}): Promise<void> {
+    async promoteCanary(target: ReleaseTarget, opts: PromoteOptions = {}): Promise<void> {
       const stable = await getStable(target);
       const changed = await setStableImage(target, stable, target.image, true);
       if (changed || !rolloutState(stable).done) await waitRolledOut(target.namespace, target.workload.name, target.progressDeadlineSeconds);
-      await restoreService(target, target.canaryService, stableMatchLabels(stable));
-      await hooks.beforeCanaryRemoved?.();
-      await removeRole(target, 'canary');
-      await restoreService(target, target.stableService, stableMatchLabels(stable)); // a broad selector is safe now: no canary pods
+      await opts.beforeCanaryRemoved?.();
+      if (opts.keepCanary) return;
+      await removeCanary(target);
     },
+
+    removeCanary,
 
     async abortCanary(target: ReleaseTarget, stableImage: string | undefined): Promise<void> {
       // The canary goes first (it is the new version); stable replicas are never written.

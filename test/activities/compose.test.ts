@@ -19,6 +19,7 @@ function recorder() {
       await hooks?.beforeCanaryRemoved?.();
       log.push('canary removed');
     },
+    removeCanary: async () => void log.push('canary removed'),
     abortCanary: async () => void log.push('canary removed, stable restored'),
     deployPreview: async () => {},
     switchActive: async () => {},
