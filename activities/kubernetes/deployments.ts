@@ -112,12 +112,7 @@ export function createDeployments(room: WorkloadRoom) {
     if (recordPrevious && container.image) annotations[ANNOTATIONS.previousImage] = container.image;
     await k.call({ verb: 'patch', resource: 'deployments.apps', namespace, name }, () =>
       k.apps.patchNamespacedDeployment(
-        {
-          name,
-          namespace,
-          fieldManager: FIELD_MANAGER,
-          body: { metadata: { annotations, resourceVersion: stable.metadata?.resourceVersion }, spec: { template: { spec: { containers: [{ name: container.name, image }] } } } },
-        },
+        { name, namespace, fieldManager: FIELD_MANAGER, body: { metadata: { annotations }, spec: { template: { spec: { containers: [{ name: container.name, image }] } } } } },
         STRATEGIC_PATCH,
       ),
     );

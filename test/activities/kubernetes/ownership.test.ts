@@ -4,13 +4,13 @@
  * healthy side keeps serving until the stable is ready after a failed promotion or finalize; and
  * cleanup does every part it can, failing with one retryable error that lists the parts that failed.
  *
- * A stable rollout is stalled with a ResourceQuota: without the resource-quota controller (not run
- * by scripts/kube.sh) the quota's status is never filled in, so the apiserver refuses every new pod
- * in the namespace while the running ones stay.
+ * A stable rollout is stalled with a ResourceQuota whose status the test writes as full: without the
+ * resource-quota controller (not run by scripts/kube.sh) nothing recomputes it, so the apiserver
+ * refuses every new pod in the namespace while the running ones stay.
  */
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
-import { CustomObjectsApi } from '@kubernetes/client-node';
+import { CustomObjectsApi, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { ApplicationFailure } from '@temporalio/common';
 import type { ReleaseTarget, TrafficRouter } from '../../../activities/contract.ts';
 import { createKubernetesWorkload, roleSelector, rolloutState } from '../../../activities/kubernetes/index.ts';
@@ -27,7 +27,11 @@ after(() => cluster.cleanup());
 
 /** From now on the apiserver refuses new pods in `ns` (see the header). */
 async function refuseNewPods(ns: string): Promise<void> {
-  await cluster.core.createNamespacedResourceQuota({ namespace: ns, body: { metadata: { name: 'no-new-pods' }, spec: { hard: { pods: '100' } } } });
+  await cluster.core.createNamespacedResourceQuota({ namespace: ns, body: { metadata: { name: 'no-new-pods' }, spec: { hard: { pods: '1' } } } });
+  await cluster.core.patchNamespacedResourceQuotaStatus(
+    { name: 'no-new-pods', namespace: ns, body: { status: { hard: { pods: '1' }, used: { pods: '1' } } } },
+    setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+  );
 }
 
 /** A stable of `replicas` that replaces pods one at a time with a surge pod (so a refused pod stalls its rollout). */
