@@ -9,11 +9,28 @@ import type { PreflightResult, ReleaseTarget } from '../contract.ts';
 import { ErrorType } from '../errors.ts';
 import { describeAccess, requiredAccess } from './access.ts';
 import type { Capacity } from './capacity.ts';
+import { sleep } from './context.ts';
 import { stableReplicas, type Deployments } from './deployments.ts';
+import { isRetryable } from './errors.ts';
 import { ANNOTATIONS, LABELS, roleName, targetContainer, type Role } from './objects.ts';
 import type { WorkloadRoom } from './room.ts';
 import { rolloutState } from './rollout.ts';
 import type { Services } from './services.ts';
+
+/**
+ * A review writes nothing, so a transient failure of one is retried here (a few times, briefly)
+ * rather than failing the whole preflight, which sends one review per verb (about twenty).
+ */
+async function retryTransient<T>(fn: () => Promise<T>, attempts = 5): Promise<T> {
+  for (let i = 1; ; i++) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (i >= attempts || !isRetryable(err)) throw err;
+      await sleep(50 * 2 ** i);
+    }
+  }
+}
 
 export function createPreflight(room: WorkloadRoom, d: Deployments, svc: Services, cap: Capacity) {
   const { k } = room;
@@ -23,10 +40,12 @@ export function createPreflight(room: WorkloadRoom, d: Deployments, svc: Service
     const needed = requiredAccess(target);
     const reviews = await Promise.all(
       needed.map((a) =>
-        k.call({ verb: 'create', resource: 'selfsubjectaccessreviews.authorization.k8s.io' }, () =>
-          k.authz.createSelfSubjectAccessReview({
-            body: { apiVersion: 'authorization.k8s.io/v1', kind: 'SelfSubjectAccessReview', spec: { resourceAttributes: { namespace: target.namespace, group: a.group, resource: a.resource, verb: a.verb } } },
-          }),
+        retryTransient(() =>
+          k.call({ verb: 'create', resource: 'selfsubjectaccessreviews.authorization.k8s.io' }, () =>
+            k.authz.createSelfSubjectAccessReview({
+              body: { apiVersion: 'authorization.k8s.io/v1', kind: 'SelfSubjectAccessReview', spec: { resourceAttributes: { namespace: target.namespace, group: a.group, resource: a.resource, verb: a.verb } } },
+            }),
+          ),
         ),
       ),
     );
