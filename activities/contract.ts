@@ -31,6 +31,18 @@ export interface PreflightResult {
   warnings: string[];
 }
 
+export interface PromoteOptions {
+  /** Runs once the stable is ready, before the canary goes (the router sends everything to stable). */
+  beforeCanaryRemoved?: () => Promise<void>;
+  /** Stop after the stable is ready and traffic is on stable; the canary is removed later by removeCanary. */
+  keepCanary?: boolean;
+}
+
+/** What a cleanup reports: objects someone else changed during the release, left as they are (for the audit). */
+export interface CleanupReport {
+  drift: string[];
+}
+
 export type CanaryScale = { replicas: number } | { weight: number } | { matchTrafficWeight: true };
 
 /** Kubernetes operations on the workload. Implemented with @kubernetes/client-node. */
@@ -38,24 +50,40 @@ export interface WorkloadOps {
   preflight(target: ReleaseTarget): Promise<PreflightResult>;
   /** Creates or updates the canary workload from the stable's template with the new image, at 0 replicas. */
   ensureCanary(target: ReleaseTarget): Promise<void>;
-  /** Scales the canary for a traffic weight (replica ratio when no router) and waits until ready. */
-  scaleCanaryForWeight(target: ReleaseTarget, weight: number): Promise<{ canaryReplicas: number }>;
+  /**
+   * Scales the canary for a traffic weight (replica ratio when no router) and waits until ready;
+   * sized from the stable's live desired count. `upOnly`: never fewer replicas than it has now (a
+   * weight being lowered moves traffic before pods go).
+   */
+  scaleCanaryForWeight(target: ReleaseTarget, weight: number, opts?: { upOnly?: boolean }): Promise<{ canaryReplicas: number }>;
   setCanaryScale(target: ReleaseTarget, scale: CanaryScale, currentWeight: number): Promise<{ canaryReplicas: number }>;
   /**
    * Stable takes the new image and becomes ready; then `beforeCanaryRemoved` runs (the traffic router
    * sends everything to stable); then the canary goes, so no request is routed to pods that are gone.
-   * With `keepCanary` it stops once traffic is on stable (services restored, the canary kept).
+   * With `keepCanary` it stops once the stable is ready and traffic is on stable: the canary stays
+   * (its Services still point at it) until {@link WorkloadOps.removeCanary}, e.g. after a durable delay.
    */
-  promoteCanary(target: ReleaseTarget, hooks?: { beforeCanaryRemoved?: () => Promise<void>; keepCanary?: boolean }): Promise<void>;
-  /** Canary to zero and removed, services restored; nothing else (stable untouched). */
+  promoteCanary(target: ReleaseTarget, opts?: PromoteOptions): Promise<void>;
+  /**
+   * The canary scaled to 0 and removed, the canary and stable Services given back their own
+   * selectors; nothing else is touched (not the stable Deployment, not the router). Idempotent:
+   * with no canary left it changes nothing.
+   */
   removeCanary(target: ReleaseTarget): Promise<void>;
-  /** Canary to zero and removed; stable back to `stableImage` if it had changed; stable replicas never reduced. */
-  abortCanary(target: ReleaseTarget, stableImage: string | undefined): Promise<void>;
+  /**
+   * All traffic to a ready stable (`routeToStable`), then the canary to zero and removed; the stable
+   * put back only where this release wrote it (an image someone else set is left, reported as
+   * drift); stable replicas never reduced. A stable a promotion left half-updated is put back and
+   * ready before traffic leaves a serving canary. Every part runs; failures come out as one
+   * retryable error naming each part.
+   */
+  abortCanary(target: ReleaseTarget, stableImage: string | undefined, hooks?: { routeToStable?: { part: string; run: () => Promise<void> }[] }): Promise<CleanupReport>;
   deployPreview(target: ReleaseTarget, replicas: number | undefined): Promise<void>;
   switchActive(target: ReleaseTarget, to: 'preview' | 'stable'): Promise<void>;
   /** After the scale-down delay: the old side goes, the new side is the stable workload. */
   finalizeBlueGreen(target: ReleaseTarget): Promise<void>;
-  abortBlueGreen(target: ReleaseTarget, stableImage: string | undefined): Promise<void>;
+  /** As abortCanary, for the preview: traffic leaves a serving preview only for a ready stable. */
+  abortBlueGreen(target: ReleaseTarget, stableImage: string | undefined): Promise<CleanupReport>;
 }
 
 /** A traffic router (Argo's TrafficRoutingReconciler, in small). */

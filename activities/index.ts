@@ -9,8 +9,9 @@ import { routerKey } from '../spec/traffic-routing.ts';
 import type { AnalysisRunSpec, HeaderRoutingMatch, ReleasePlan, RouteMatch } from '../spec/types.ts';
 import { runAnalysis } from './analysis.ts';
 import { createBuildActivities, type BuildActivities } from './build/index.ts';
-import type { ActivityDeps, CanaryScale, PreflightResult, ReleaseTarget, TrafficRouter } from './contract.ts';
+import type { ActivityDeps, CanaryScale, CleanupReport, PreflightResult, ReleaseTarget, TrafficRouter } from './contract.ts';
 import { ErrorType } from './errors.ts';
+import { activityContext } from './kubernetes/context.ts';
 
 export function createActivities(deps: ActivityDeps) {
   const routerFor = (target: ReleaseTarget): TrafficRouter | undefined => {
@@ -51,17 +52,21 @@ export function createActivities(deps: ActivityDeps) {
       await deps.workload.ensureCanary(target);
     },
 
-    /** Scale first, then shift traffic, then verify: traffic never reaches pods that are not ready. */
+    /**
+     * Pods before traffic when the weight rises, traffic before pods when it falls: the canary is
+     * first scaled up only (never down), then the router takes the weight and is verified, then the
+     * canary is scaled to its size for the weight. Traffic never reaches pods that are not ready, and
+     * pods never go while the router still sends them their share.
+     */
     async setWeight(target: ReleaseTarget, weight: number): Promise<{ canaryReplicas: number }> {
       const router = routerFor(target);
-      const scaled = await deps.workload.scaleCanaryForWeight(target, weight);
-      if (router) {
-        await router.setWeight(target, weight);
-        if ((await router.verifyWeight(target, weight)) === false) {
-          throw new Error(`${router.type} does not carry weight ${weight} yet`); // retried
-        }
+      if (!router) return deps.workload.scaleCanaryForWeight(target, weight); // replica ratio: the pods are the traffic
+      await deps.workload.scaleCanaryForWeight(target, weight, { upOnly: true });
+      await router.setWeight(target, weight);
+      if ((await router.verifyWeight(target, weight)) === false) {
+        throw new Error(`${router.type} does not carry weight ${weight} yet`); // retried
       }
-      return scaled;
+      return deps.workload.scaleCanaryForWeight(target, weight);
     },
 
     /** A header route to the canary (Argo's setHeaderRoute); an empty match removes it. */
@@ -116,14 +121,24 @@ export function createActivities(deps: ActivityDeps) {
       if ((await router.verifyWeight(target, weight)) === false) throw new Error(`${router.type} does not carry weight ${weight} yet`); // retried
     },
 
-    /** All traffic to stable first, then the canary goes; stable replicas are never reduced. */
-    async abortCanary(target: ReleaseTarget, stableImage: string | undefined): Promise<void> {
+    /**
+     * All traffic to a ready stable first, then the canary goes; stable replicas are never reduced.
+     * Every part runs even when one fails (a routing object that is gone does not keep the canary);
+     * the failures come out together as one retryable error. Returns the drift found (objects
+     * someone else changed during the release, left as they are) for the audit (`void` is allowed
+     * for workflow stubs).
+     */
+    async abortCanary(target: ReleaseTarget, stableImage: string | undefined): Promise<CleanupReport | void> {
       const router = routerFor(target);
-      if (router) {
-        await router.setWeight(target, 0);
-        await router.removeManagedRoutes(target);
-      }
-      await deps.workload.abortCanary(target, stableImage);
+      const routeToStable = router
+        ? [
+            { part: `${router.type} weight 0`, run: () => router.setWeight(target, 0) },
+            { part: `${router.type} managed routes removed`, run: () => router.removeManagedRoutes(target) },
+          ]
+        : [];
+      const report = await deps.workload.abortCanary(target, stableImage, { routeToStable });
+      for (const d of report.drift) activityContext()?.log.warn(`abort of ${target.namespace}/${target.workload.name}: ${d}`);
+      return report;
     },
 
     async deployPreview(target: ReleaseTarget, replicas: number | undefined): Promise<void> {
@@ -138,8 +153,8 @@ export function createActivities(deps: ActivityDeps) {
       await deps.workload.finalizeBlueGreen(target);
     },
 
-    async abortBlueGreen(target: ReleaseTarget, stableImage: string | undefined): Promise<void> {
-      await deps.workload.abortBlueGreen(target, stableImage);
+    async abortBlueGreen(target: ReleaseTarget, stableImage: string | undefined): Promise<CleanupReport | void> {
+      return deps.workload.abortBlueGreen(target, stableImage);
     },
 
     async runAnalysis(target: ReleaseTarget, run: AnalysisRunSpec, opts: { background: boolean }) {

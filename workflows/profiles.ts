@@ -1,7 +1,10 @@
 /**
- * Named timeout and retry profiles for activities. Rollout-type activities are bounded by the
- * release's progress deadline through `scheduleToCloseTimeout`, which counts retries too: a step
- * can never hang silently (argo-rollouts #4128).
+ * Named timeout and retry profiles for activities. A rollout-type activity enforces the release's
+ * progress deadline itself, the way Kubernetes and Argo Rollouts mean it: no progress for
+ * progressDeadlineSeconds (progress resets the clock; the heartbeat carries it across retries) is a
+ * non-retryable ProgressDeadlineExceeded naming the Deployment and why its pods are stuck. Temporal's
+ * timeouts are the backstops: the heartbeat timeout finds a dead worker, and a generous overall
+ * bound keeps a step from running forever (argo-rollouts #4128).
  */
 import type { ActivityOptions, RetryPolicy } from '@temporalio/workflow';
 import { NON_RETRYABLE_ERROR_TYPES } from '../activities/errors.ts';
@@ -16,11 +19,17 @@ const retry: RetryPolicy = {
 /** Reads and small writes: preflight, service selector switches. */
 export const quick: ActivityOptions = { startToCloseTimeout: '1m', scheduleToCloseTimeout: '10m', retry };
 
-/** Writes that wait for pods to become ready; bounded by the progress deadline. */
+/** The overall bound of a rollout-type activity: 6 hours, or 20 progress deadlines when that is longer. */
+export function rolloutBoundSeconds(progressDeadlineSeconds: number): number {
+  return Math.max(6 * 3600, 20 * progressDeadlineSeconds);
+}
+
+/** Writes that wait for pods to become ready: the progress deadline is enforced by the activity, not by a total-time cap. */
 export function rollout(progressDeadlineSeconds: number): ActivityOptions {
+  const bound = `${rolloutBoundSeconds(progressDeadlineSeconds)}s`;
   return {
-    startToCloseTimeout: `${progressDeadlineSeconds + 60}s`,
-    scheduleToCloseTimeout: `${progressDeadlineSeconds}s`,
+    startToCloseTimeout: bound,
+    scheduleToCloseTimeout: bound,
     heartbeatTimeout: '30s',
     retry,
   };

@@ -14,8 +14,12 @@ export interface Access {
 export const DEPLOYMENT_ACCESS: Access[] = ['get', 'create', 'patch', 'delete'].map((verb) => ({ group: 'apps', resource: 'deployments', verb }));
 /** Services: selector switches (read, merge patch, read back). */
 export const SERVICE_ACCESS: Access[] = ['get', 'patch'].map((verb) => ({ group: '', resource: 'services', verb }));
-/** PodDisruptionBudgets: preflight looks for one covering the pods. */
-export const PDB_ACCESS: Access[] = [{ group: 'policy', resource: 'poddisruptionbudgets', verb: 'list' }];
+/** PodDisruptionBudgets: the user's one covering the stable is found by list; the canary/preview's own is applied, read and deleted. */
+export const PDB_ACCESS: Access[] = ['list', 'get', 'create', 'patch', 'delete'].map((verb) => ({ group: 'policy', resource: 'poddisruptionbudgets', verb }));
+/** HorizontalPodAutoscalers: the stable's are found by list; their minReplicas is held (patch) during a release. */
+export const HPA_ACCESS: Access[] = ['list', 'patch'].map((verb) => ({ group: 'autoscaling', resource: 'horizontalpodautoscalers', verb }));
+/** Pods: listed when a rollout misses its progress deadline, to say why (Pending/Unschedulable, image pulls, readiness). */
+export const POD_ACCESS: Access[] = [{ group: '', resource: 'pods', verb: 'list' }];
 
 const readUpdate = (group: string, resource: string): Access[] => ['get', 'update'].map((verb) => ({ group, resource, verb }));
 
@@ -36,7 +40,7 @@ export const ROUTER_ACCESS: Record<string, Access[]> = {
 export function requiredAccess(target: ReleaseTarget): Access[] {
   const services = [target.stableService, target.canaryService, target.activeService, target.previewService].some((s) => s);
   const routers = Object.keys(target.trafficRouting ?? {}).flatMap((r) => ROUTER_ACCESS[r] ?? []);
-  return [...DEPLOYMENT_ACCESS, ...(services ? SERVICE_ACCESS : []), ...PDB_ACCESS, ...routers];
+  return [...DEPLOYMENT_ACCESS, ...(services ? SERVICE_ACCESS : []), ...PDB_ACCESS, ...HPA_ACCESS, ...POD_ACCESS, ...routers];
 }
 
 /**
@@ -52,7 +56,7 @@ export const VERSIONING_ACCESS: Access[] = [
 ];
 
 /** All permissions the release and API-version activities may need. */
-export const ALL_ACCESS: Access[] = unique([...DEPLOYMENT_ACCESS, ...SERVICE_ACCESS, ...PDB_ACCESS, ...Object.values(ROUTER_ACCESS).flat(), ...VERSIONING_ACCESS]);
+export const ALL_ACCESS: Access[] = unique([...DEPLOYMENT_ACCESS, ...SERVICE_ACCESS, ...PDB_ACCESS, ...HPA_ACCESS, ...POD_ACCESS, ...Object.values(ROUTER_ACCESS).flat(), ...VERSIONING_ACCESS]);
 
 /** Each permission once (routers may share a resource: nginx and alb both use Ingresses). */
 function unique(list: Access[]): Access[] {

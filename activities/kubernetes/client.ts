@@ -6,6 +6,7 @@
 import {
   AppsV1Api,
   AuthorizationV1Api,
+  AutoscalingV2Api,
   CoreV1Api,
   KubernetesObjectApi,
   PolicyV1Api,
@@ -23,6 +24,7 @@ export interface KubeClients {
   apps: AppsV1Api;
   core: CoreV1Api;
   authz: AuthorizationV1Api;
+  autoscaling: AutoscalingV2Api;
   policy: PolicyV1Api;
   objects: KubernetesObjectApi;
   /** Runs one API call; any failure comes out classified (retryable Error or non-retryable ApplicationFailure). */
@@ -72,6 +74,7 @@ export function createKubeClients(kc: KubeConfig, opts: { requestTimeoutMs: numb
     apps: new AppsV1Api(config),
     core: new CoreV1Api(config),
     authz: new AuthorizationV1Api(config),
+    autoscaling: new AutoscalingV2Api(config),
     policy: new PolicyV1Api(config),
     objects: new KubernetesObjectApi(config),
     async call<T>(site: CallSite, fn: () => Promise<T>): Promise<T> {

@@ -32,6 +32,10 @@ export const ANNOTATIONS = {
   previousImage: 'glidepath.dev/previous-image',
   /** On a Service whose selector Glidepath changed: its selector before (JSON), restored afterwards. */
   originalSelector: 'glidepath.dev/original-selector',
+  /** On the stable's HorizontalPodAutoscaler: the minReplicas Glidepath holds during a release (JSON: release, original, held). */
+  heldMinReplicas: 'glidepath.dev/held-min-replicas',
+  /** On a canary/preview PodDisruptionBudget: the user's PDB it was made from. */
+  fromPdb: 'glidepath.dev/from-pdb',
 } as const;
 
 export const MANAGED_BY = 'glidepath';

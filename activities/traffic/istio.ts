@@ -3,7 +3,8 @@
  * one or more VirtualServices, host-based (destinations whose host is stableService/canaryService)
  * or subset-based (destinations whose subset is the DestinationRule's stableSubsetName /
  * canarySubsetName; the router keeps those subsets' labels pointing at the stable and the canary
- * pods). Header and mirror routes are routes Glidepath adds at the top of `http[]`, recorded in an
+ * pods during the release, remembers the labels it found in an annotation, and gives them back when
+ * removeManagedRoutes ends the release). Header and mirror routes are routes Glidepath adds at the top of `http[]`, recorded in an
  * annotation and removed by removeManagedRoutes. Nothing else in the objects changes: other routes,
  * other destinations' fields and every route a user added by hand stay as they are.
  * Described in docs/traffic.md.
@@ -18,6 +19,7 @@ import {
   managedNames,
   readObject,
   sameJson,
+  setAnnotations,
   setManagedNames,
   updateObject,
   type ObjectRef,
@@ -25,6 +27,11 @@ import {
   type RoutingObject,
   type StringMatch,
 } from './common.ts';
+
+/** On a DestinationRule: the labels of the subsets Glidepath re-pointed, as it found them (JSON: subset name → labels or null), given back at the end. */
+export const ORIGINAL_SUBSETS_ANNOTATION = 'glidepath.dev/original-subsets';
+
+type Subset = { name?: string; labels?: Record<string, string> };
 
 /** Argo's `trafficRouting.istio` block. */
 export interface IstioRouting {
@@ -188,7 +195,9 @@ export function createIstioRouter(kc: KubeConfig, opts: IstioRouterOptions = {})
       k,
       drRef(target, dr.name),
       (obj) => {
-        const subsets = ((obj.spec?.subsets as { name?: string; labels?: Record<string, string> }[] | undefined) ?? []);
+        const subsets = ((obj.spec?.subsets as Subset[] | undefined) ?? []);
+        const remembered = obj.metadata?.annotations?.[ORIGINAL_SUBSETS_ANNOTATION];
+        const found: Record<string, Record<string, string> | null> = {};
         let changed = false;
         for (const [name, labels] of [
           [dr.stableSubsetName, stableLabels],
@@ -196,12 +205,44 @@ export function createIstioRouter(kc: KubeConfig, opts: IstioRouterOptions = {})
         ] as const) {
           const subset = subsets.find((s) => s.name === name);
           if (!subset) throw invalidRouting(`DestinationRule ${target.namespace}/${dr.name} has no subset "${name}" (subsets: ${subsets.map((s) => s.name).join(', ') || 'none'})`);
+          found[name] = subset.labels ? { ...subset.labels } : null;
           if (!sameJson(subset.labels ?? {}, labels)) {
             subset.labels = { ...labels };
             changed = true;
           }
         }
+        // The user's labels are remembered once, before the first change, so they can be given back.
+        if (changed && remembered === undefined) setAnnotations(obj, { [ORIGINAL_SUBSETS_ANNOTATION]: JSON.stringify(found) });
         return changed;
+      },
+      opts,
+    );
+  };
+
+  /** Gives the DestinationRule's subsets back the labels they had before the release (as remembered), and drops the annotation. */
+  const restoreSubsets = async (target: ReleaseTarget, block: IstioRouting): Promise<void> => {
+    const dr = block.destinationRule;
+    if (!dr) return;
+    await updateObject(
+      k,
+      drRef(target, dr.name),
+      (obj) => {
+        const remembered = obj.metadata?.annotations?.[ORIGINAL_SUBSETS_ANNOTATION];
+        if (remembered === undefined) return false;
+        let original: Record<string, Record<string, string> | null> = {};
+        try {
+          original = JSON.parse(remembered) as typeof original;
+        } catch {
+          // unreadable: nothing to give back; the annotation still goes
+        }
+        for (const subset of (obj.spec?.subsets as Subset[] | undefined) ?? []) {
+          if (!subset.name || !Object.hasOwn(original, subset.name)) continue;
+          const labels = original[subset.name];
+          if (labels === null || labels === undefined) delete subset.labels;
+          else subset.labels = { ...labels };
+        }
+        setAnnotations(obj, { [ORIGINAL_SUBSETS_ANNOTATION]: undefined });
+        return true;
       },
       opts,
     );
@@ -335,27 +376,33 @@ export function createIstioRouter(kc: KubeConfig, opts: IstioRouterOptions = {})
       );
     },
 
-    /** Managed header/mirror routes go; the weighted routes go back to all-stable (100/0). */
+    /** Managed header/mirror routes go; the weighted routes go back to all-stable (100/0); then the DestinationRule's subsets get their own labels back. */
     async removeManagedRoutes(target) {
       const block = istioRouting(target);
       const c = classify(target, block);
-      for (const ref of virtualServices(block)) {
-        await updateObject(
-          k,
-          vsRef(target, ref.name),
-          (vs) => {
-            const managed = new Set(managedNames(vs));
-            const http = (vs.spec?.http as HttpRoute[] | undefined) ?? [];
-            const kept = http.filter((r) => !(r.name && managed.has(r.name)));
-            let changed = kept.length !== http.length || managed.size > 0;
-            vs.spec = { ...(vs.spec ?? {}), http: kept };
-            if (managed.size > 0) setManagedNames(vs, []);
-            for (const route of weightedRoutes(vs, ref)) changed = weighRoute(route, 0, c, `VirtualService ${target.namespace}/${ref.name}`) || changed;
-            return changed;
-          },
-          opts,
-        );
-      }
+      await removeRoutes(target, block, c);
+      await restoreSubsets(target, block);
     },
   };
+
+  /** Managed header/mirror routes removed, weighted routes back to 100/0. */
+  async function removeRoutes(target: ReleaseTarget, block: IstioRouting, c: ReturnType<typeof classify>): Promise<void> {
+    for (const ref of virtualServices(block)) {
+      await updateObject(
+        k,
+        vsRef(target, ref.name),
+        (vs) => {
+          const managed = new Set(managedNames(vs));
+          const http = (vs.spec?.http as HttpRoute[] | undefined) ?? [];
+          const kept = http.filter((r) => !(r.name && managed.has(r.name)));
+          let changed = kept.length !== http.length || managed.size > 0;
+          vs.spec = { ...(vs.spec ?? {}), http: kept };
+          if (managed.size > 0) setManagedNames(vs, []);
+          for (const route of weightedRoutes(vs, ref)) changed = weighRoute(route, 0, c, `VirtualService ${target.namespace}/${ref.name}`) || changed;
+          return changed;
+        },
+        opts,
+      );
+    }
+  }
 }

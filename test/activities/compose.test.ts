@@ -12,19 +12,23 @@ function recorder() {
   const workload = {
     preflight: async () => ({ stableImage: 'app:v1', replicas: 4, warnings: [] }),
     ensureCanary: async () => {},
-    scaleCanaryForWeight: async (_t: ReleaseTarget, w: number) => (log.push(`scale canary for ${w}`), { canaryReplicas: 1 }),
+    scaleCanaryForWeight: async (_t: ReleaseTarget, w: number, o?: { upOnly?: boolean }) => (log.push(`scale canary${o?.upOnly ? ' up only' : ''} for ${w}`), { canaryReplicas: 1 }),
     setCanaryScale: async () => ({ canaryReplicas: 1 }),
     promoteCanary: async (_t: ReleaseTarget, hooks?: { beforeCanaryRemoved?: () => Promise<void> }) => {
       log.push('stable takes the new image and is ready');
       await hooks?.beforeCanaryRemoved?.();
       log.push('canary removed');
     },
-    abortCanary: async () => void log.push('canary removed, stable restored'),
     removeCanary: async () => void log.push('canary removed'),
+    abortCanary: async (_t: ReleaseTarget, _s: string | undefined, hooks?: { routeToStable?: { part: string; run: () => Promise<void> }[] }) => {
+      for (const step of hooks?.routeToStable ?? []) await step.run();
+      log.push('canary removed, stable restored');
+      return { drift: [] };
+    },
     deployPreview: async () => {},
     switchActive: async () => {},
     finalizeBlueGreen: async () => {},
-    abortBlueGreen: async () => {},
+    abortBlueGreen: async () => ({ drift: [] }),
   } satisfies WorkloadOps;
   const router: TrafficRouter = {
     type: 'istio',
@@ -37,10 +41,10 @@ function recorder() {
 
 const target: ReleaseTarget = { releaseId: 'release-t-app', namespace: 't', workload: { kind: 'Deployment', name: 'app' }, image: 'app:v2', strategy: 'canary', trafficRouting: { istio: {} }, progressDeadlineSeconds: 60 };
 
-test('setWeight scales the canary before traffic moves to it', async () => {
+test('setWeight scales the canary (up only) before traffic moves, and to its size (down) only after', async () => {
   const { log, acts } = recorder();
   await acts.setWeight(target, 25);
-  assert.deepEqual(log, ['scale canary for 25', 'route 25% to canary']);
+  assert.deepEqual(log, ['scale canary up only for 25', 'route 25% to canary', 'scale canary for 25']);
 });
 
 test('promotion moves all traffic to stable before the canary goes', async () => {

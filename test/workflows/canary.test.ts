@@ -248,15 +248,16 @@ describe('canary', () => {
   });
 
   test('a step past the progress deadline rolls back', async () => {
+    // The activity enforces the deadline (no progress for progressDeadlineSeconds) and names the cause.
     const p = canary('deadline', [{ kind: 'setWeight', weight: 10 }], { progressDeadlineSeconds: 120 });
     const handle = await h.begin(p, {
       setWeight: async () => {
-        throw new Error('canary not ready: 0/1 available');
+        throw ApplicationFailure.nonRetryable('Deployment tests/deadline-canary exceeded its progress deadline (120s): no progress for 121s; pods: 1 Pending (Unschedulable)', 'ProgressDeadlineExceeded');
       },
     });
     const result = await handle.result();
     assert.equal(result.outcome, 'RolledBack');
-    assert.match(result.reason, /^setWeight: ProgressDeadlineExceeded: did not complete in time \(last error: Error: canary not ready: 0\/1 available\)$/);
+    assert.match(result.reason, /^setWeight: ProgressDeadlineExceeded: Deployment tests\/deadline-canary exceeded its progress deadline \(120s\): no progress for 121s; pods: 1 Pending \(Unschedulable\)$/);
     assert.equal(h.trace(p).at(-1), 'abortCanary');
   });
 

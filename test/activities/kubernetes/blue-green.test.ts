@@ -144,8 +144,16 @@ describe('blue/green', () => {
     const { ns, t } = await setup('bgint');
     await workload.deployPreview(t, undefined);
     await workload.switchActive(t, 'preview');
-    // finalize got as far as the stable's image, then failed; the release rolls back without switching first.
-    await cluster.apps.patchNamespacedDeployment({ name: 'web', namespace: ns, body: [{ op: 'replace', path: '/spec/template/spec/containers/0/image', value: NEW_IMAGE }] });
+    // finalize got as far as the stable's image (written in one patch with Glidepath's annotations), then failed;
+    // the release rolls back without switching first.
+    await cluster.apps.patchNamespacedDeployment({
+      name: 'web',
+      namespace: ns,
+      body: [
+        { op: 'replace', path: '/spec/template/spec/containers/0/image', value: NEW_IMAGE },
+        { op: 'add', path: '/metadata/annotations', value: { 'glidepath.dev/release': t.releaseId, 'glidepath.dev/previous-image': STABLE_IMAGE } },
+      ],
+    });
     await workload.abortBlueGreen(t, STABLE_IMAGE);
     const s = await cluster.deployment(ns, 'web');
     assert.equal(imageOf(s), STABLE_IMAGE);
@@ -184,7 +192,7 @@ describe('blue/green', () => {
         previewService: await cluster.serviceSelector(ns, 'web-preview'),
       };
     };
-    const twice = async (what: string, run: () => Promise<void>): Promise<void> => {
+    const twice = async (what: string, run: () => Promise<unknown>): Promise<void> => {
       await run();
       const s1 = await state();
       await run();

@@ -168,8 +168,15 @@ describe('canary', () => {
     const t = target(ns);
     await workload.ensureCanary(t);
     await workload.scaleCanaryForWeight(t, 25);
-    // The promotion got as far as the stable's image, then the release was aborted.
-    await cluster.apps.patchNamespacedDeployment({ name: 'web', namespace: ns, body: [{ op: 'replace', path: '/spec/template/spec/containers/0/image', value: NEW_IMAGE }] });
+    // The promotion got as far as the stable's image (written in one patch with Glidepath's annotations), then the release was aborted.
+    await cluster.apps.patchNamespacedDeployment({
+      name: 'web',
+      namespace: ns,
+      body: [
+        { op: 'replace', path: '/spec/template/spec/containers/0/image', value: NEW_IMAGE },
+        { op: 'add', path: '/metadata/annotations', value: { 'glidepath.dev/release': t.releaseId, 'glidepath.dev/previous-image': STABLE_IMAGE } },
+      ],
+    });
     await workload.abortCanary(t, STABLE_IMAGE);
     const s = await cluster.deployment(ns, 'web');
     assert.equal(imageOf(s), STABLE_IMAGE);

@@ -1,12 +1,15 @@
 /**
  * Error classification and the pure object model (no cluster needed): which apiserver answers and
  * network failures are retried, the types and messages of the permanent ones, Retry-After, and
- * selector disjointness for every selector shape.
+ * selector disjointness for every selector shape, why a rollout is stuck (from pod statuses), and the
+ * canary/preview PodDisruptionBudget's budget.
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { ApiException, type V1Deployment, type V1LabelSelector } from '@kubernetes/client-node';
+import { ApiException, type V1Deployment, type V1LabelSelector, type V1Pod } from '@kubernetes/client-node';
 import { ApplicationFailure } from '@temporalio/common';
+import { roleBudget } from '../../../activities/kubernetes/capacity.ts';
+import { describePodCauses, podCause } from '../../../activities/kubernetes/diagnose.ts';
 import { classifyKubeError, retryAfterSeconds } from '../../../activities/kubernetes/errors.ts';
 import { labelSelectorMatches, replicasForWeight, roleLabelValue, rolePodLabels, roleSelector } from '../../../activities/kubernetes/objects.ts';
 
@@ -127,5 +130,33 @@ describe('object model', () => {
     assert.deepEqual([0, 1, 10, 25, 33, 50, 99, 100].map((w) => replicasForWeight(4, w)), [0, 1, 1, 1, 2, 2, 4, 4]);
     assert.equal(replicasForWeight(10, 30), 3);
     assert.equal(replicasForWeight(1, 1), 1, 'any weight above zero gets at least one pod');
+  });
+});
+
+describe('why a rollout is stuck (diagnose.ts)', () => {
+  const pod = (status: V1Pod['status']): V1Pod => ({ metadata: { name: 'p' }, status });
+  test('the progress-deadline cause groups pods by what Kubernetes says: Unschedulable, image pull errors, not ready', () => {
+    const pending = pod({ phase: 'Pending', conditions: [{ type: 'PodScheduled', status: 'False', reason: 'Unschedulable', message: '0/3 nodes are available: 3 Insufficient cpu.' }] });
+    const pull = pod({
+      phase: 'Pending',
+      conditions: [{ type: 'PodScheduled', status: 'True' }],
+      containerStatuses: [{ name: 'app', image: 'x', imageID: '', ready: false, restartCount: 0, state: { waiting: { reason: 'ImagePullBackOff', message: 'Back-off pulling image "example/web:9"' } } }],
+    });
+    const notReady = pod({ phase: 'Running', conditions: [{ type: 'PodScheduled', status: 'True' }, { type: 'Ready', status: 'False', message: 'containers with unready status: [app]' }] });
+    const ready = pod({ phase: 'Running', conditions: [{ type: 'Ready', status: 'True' }] });
+    assert.equal(
+      describePodCauses([pending, pending, pull, notReady, ready]),
+      'pods: 2 Pending (Unschedulable: 0/3 nodes are available: 3 Insufficient cpu.); 1 ImagePullBackOff (container app: Back-off pulling image "example/web:9"); 1 Running but not ready (containers with unready status: [app])',
+    );
+    assert.equal(describePodCauses([ready]), undefined, 'nothing to say when every pod is ready');
+    assert.equal(podCause(pod({ phase: 'Running', conditions: [], containerStatuses: [{ name: 'app', image: 'x', imageID: '', ready: false, restartCount: 3, state: { waiting: { reason: 'CrashLoopBackOff', message: 'back-off 40s restarting failed container' } } }] })), 'CrashLoopBackOff (container app: back-off 40s restarting failed container)');
+  });
+
+  test('a canary/preview PodDisruptionBudget carries the user\'s budget', () => {
+    assert.deepEqual(roleBudget({ spec: { minAvailable: 3 } }, 4), { maxUnavailable: 1 }, 'minAvailable 3 of 4: one pod at a time');
+    assert.deepEqual(roleBudget({ spec: { minAvailable: 5 } }, 4), { maxUnavailable: 0 });
+    assert.deepEqual(roleBudget({ spec: { minAvailable: '75%' } }, 4), { minAvailable: '75%' });
+    assert.deepEqual(roleBudget({ spec: { maxUnavailable: 2 } }, 4), { maxUnavailable: 2 });
+    assert.deepEqual(roleBudget({ spec: { maxUnavailable: '25%' } }, 4), { maxUnavailable: '25%' });
   });
 });

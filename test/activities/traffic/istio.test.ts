@@ -196,6 +196,57 @@ describe('istio router', () => {
     assert.deepEqual(handRoute(vs), HAND_ROUTE);
   });
 
+  test('lowering a weight moves traffic before the canary scales down; raising it scales the canary up first', async () => {
+    const { ns, t } = await hostSetup('istio-order');
+    // The real router, observed: the canary as it is at the moment the router takes each weight.
+    const seen: Record<number, { replicas: number | undefined; available: number | undefined }> = {};
+    const observed = {
+      ...router,
+      setWeight: async (tt: ReleaseTarget, weight: number) => {
+        const c = await cluster.deployment(ns, 'web-canary');
+        seen[weight] = { replicas: c?.spec?.replicas, available: c?.status?.availableReplicas };
+        await router.setWeight(tt, weight);
+      },
+    };
+    const acts = routerActivities(cluster.kc, { istio: observed });
+    await acts.ensureCanary(t);
+    assert.deepEqual(await acts.setWeight(t, 50), { canaryReplicas: 2 });
+    assert.deepEqual(seen[50], { replicas: 2, available: 2 }, 'raising: 2 canary pods ready before 50 % went to them');
+    assert.deepEqual(await acts.setWeight(t, 25), { canaryReplicas: 1 });
+    assert.deepEqual(seen[25], { replicas: 2, available: 2 }, 'lowering: the canary kept its 2 pods until the router took 25 %');
+    assert.equal((await cluster.deployment(ns, 'web-canary'))?.spec?.replicas, 1, 'then it went down to 1');
+    assert.deepEqual(await weights(ns), { primary: [75, 25], secondary: [75, 25] });
+    await acts.abortCanary(t, undefined);
+  });
+
+  test('the DestinationRule gets back the subset labels it was found with after abort and after promotion', async () => {
+    const ns = await cluster.namespace('istio-dr');
+    await cluster.stable(ns, { replicas: 2 });
+    const found = [{ name: 'stable', labels: { app: 'web' } }, { name: 'canary', labels: { version: 'canary' } }, { name: 'other', labels: { tier: 'x' } }];
+    await custom.createNamespacedCustomObject({
+      ...G,
+      namespace: ns,
+      plural: 'destinationrules',
+      body: { apiVersion: 'networking.istio.io/v1', kind: 'DestinationRule', metadata: { name: 'web-dr' }, spec: { host: 'web', subsets: found } },
+    });
+    await createVs(ns, 'web-vs', [{ name: 'primary', route: [{ destination: { host: 'web', subset: 'stable' }, weight: 100 }, { destination: { host: 'web', subset: 'canary' }, weight: 0 }] }]);
+    const t = target(ns, { trafficRouting: { istio: { virtualService: { name: 'web-vs' }, destinationRule: { name: 'web-dr', stableSubsetName: 'stable', canarySubsetName: 'canary' } } } });
+    const readDr = async () => (await custom.getNamespacedCustomObject({ ...G, namespace: ns, plural: 'destinationrules', name: 'web-dr' })) as { metadata: { annotations?: Record<string, string> }; spec: { subsets: unknown[] } };
+    for (const end of ['abort', 'promote'] as const) {
+      const tt = { ...t, releaseId: `${ns}/${end}` };
+      await activities.ensureCanary(tt);
+      await activities.setWeight(tt, 10);
+      const during = await readDr();
+      assert.notDeepEqual(during.spec.subsets, found, `${end}: the canary subset selects the canary pods during the release`);
+      if (end === 'abort') await activities.abortCanary(tt, undefined);
+      else await activities.promoteCanary(tt);
+      const dr = await readDr();
+      assert.deepEqual(dr.spec.subsets, found, `after ${end}: the subsets as they were found`);
+      assert.equal(dr.metadata.annotations?.['glidepath.dev/original-subsets'], undefined, `after ${end}: no annotation left`);
+    }
+    assert.deepEqual(await weights(ns), { primary: [100, 0] });
+  });
+
   test('misconfiguration is a named non-retryable failure', async () => {
     const { ns, t } = await hostSetup('istio-bad');
     await assert.rejects(router.setWeight({ ...t, trafficRouting: { istio: { virtualService: { name: 'nope' } } } }, 10), (err: Error & { type?: string; nonRetryable?: boolean }) => {

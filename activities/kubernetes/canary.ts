@@ -1,0 +1,131 @@
+/**
+ * The canary operations: the canary Deployment (the stable's template, new image) scaled for each
+ * weight, promotion (stable first, then traffic, then the canary goes) and abort (the healthy side
+ * keeps serving until the stable is ready; every part done that can be, drift reported).
+ */
+import type { V1Deployment } from '@kubernetes/client-node';
+import { ApplicationFailure } from '@temporalio/common';
+import type { CanaryScale, PromoteOptions, ReleaseTarget } from '../contract.ts';
+import { ErrorType } from '../errors.ts';
+import type { Capacity } from './capacity.ts';
+import { CleanupParts, type CleanupReport } from './cleanup.ts';
+import { stableReplicas, type Deployments } from './deployments.ts';
+import { replicasForWeight, roleName, roleSelector } from './objects.ts';
+import { rolloutState } from './rollout.ts';
+import { stableMatchLabels, type Services } from './services.ts';
+
+export interface AbortHooks {
+  /** The parts that send all traffic to stable (the router: weight 0, managed routes removed), run in order, each even when one before failed. */
+  routeToStable?: { part: string; run: () => Promise<void> }[];
+}
+
+/** Whether a role Deployment is rolled out with at least one available pod (it can serve). */
+export const canServe = (d: V1Deployment | undefined): boolean => d !== undefined && rolloutState(d).done && (d.status?.availableReplicas ?? 0) > 0;
+
+const checkWeight = (weight: number): void => {
+  if (!Number.isFinite(weight) || weight < 0 || weight > 100) {
+    throw ApplicationFailure.nonRetryable(`canary weight must be between 0 and 100, got ${weight}`, ErrorType.InvalidSpec);
+  }
+};
+
+export function createCanaryOps(d: Deployments, svc: Services, cap: Capacity) {
+  /** The canary at `replicas` (with its PDB), its Services pointed, then waited for. */
+  const convergeCanary = async (target: ReleaseTarget, stable: V1Deployment, replicas: number): Promise<void> => {
+    const canary = await d.applyRole(target, stable, 'canary', replicas);
+    await cap.ensureRolePdb(target, stable, 'canary', canary);
+    if (target.canaryService) await svc.pointService(target, target.canaryService, 'canaryService', roleSelector(stable, 'canary'));
+    await svc.keepOnStable(target, target.stableService, 'stableService', stable, 'canary'); // never reaches canary pods
+    await d.waitRolledOut(target, roleName(target.workload.name, 'canary'));
+  };
+
+  /** Sizes the canary from the stable's live desired count (never below the floor held on its HPA). `upOnly` never scales it down. */
+  const scaleCanary = async (target: ReleaseTarget, replicasOf: (stableReplicas: number) => number, upOnly = false): Promise<{ canaryReplicas: number }> => {
+    const stable = await d.getStable(target);
+    const floor = await cap.holdFloor(target, stable);
+    let canaryReplicas = replicasOf(Math.max(stableReplicas(stable), floor ?? 0));
+    if (upOnly) canaryReplicas = Math.max(canaryReplicas, (await d.findRole(target, 'canary'))?.spec?.replicas ?? 0);
+    await convergeCanary(target, stable, canaryReplicas);
+    return { canaryReplicas };
+  };
+
+  /** Canary Service back to its own selector, the canary (and its PDB) gone, then the stable Service (a broad selector is safe once no canary pods are left). */
+  const removeCanary = async (target: ReleaseTarget): Promise<void> => {
+    const stable = await d.findStable(target);
+    await svc.restoreService(target, target.canaryService, stableMatchLabels(stable));
+    await d.deleteRole(target, 'canary');
+    await cap.removeRolePdb(target, 'canary');
+    await svc.restoreService(target, target.stableService, stableMatchLabels(stable));
+  };
+
+  return {
+    async ensureCanary(target: ReleaseTarget): Promise<void> {
+      const stable = await d.getStable(target);
+      await cap.holdFloor(target, stable);
+      await convergeCanary(target, stable, 0);
+    },
+
+    async scaleCanaryForWeight(target: ReleaseTarget, weight: number, opts: { upOnly?: boolean } = {}): Promise<{ canaryReplicas: number }> {
+      checkWeight(weight);
+      return scaleCanary(target, (n) => replicasForWeight(n, weight), opts.upOnly);
+    },
+
+    async setCanaryScale(target: ReleaseTarget, scale: CanaryScale, currentWeight: number): Promise<{ canaryReplicas: number }> {
+      if ('replicas' in scale) {
+        if (!Number.isInteger(scale.replicas) || scale.replicas < 0) throw ApplicationFailure.nonRetryable(`canary replicas must be a whole number ≥ 0, got ${scale.replicas}`, ErrorType.InvalidSpec);
+        return scaleCanary(target, () => scale.replicas);
+      }
+      const weight = 'weight' in scale ? scale.weight : currentWeight;
+      checkWeight(weight);
+      return scaleCanary(target, (n) => replicasForWeight(n, weight));
+    },
+
+    /** Stable takes the new image and is ready; traffic to stable; the HPA floor goes back; then (unless kept) the canary goes. */
+    async promoteCanary(target: ReleaseTarget, opts: PromoteOptions = {}): Promise<void> {
+      await d.rollStableForward(target);
+      await opts.beforeCanaryRemoved?.();
+      await cap.releaseFloor(target);
+      if (!opts.keepCanary) await removeCanary(target);
+    },
+
+    removeCanary,
+
+    /**
+     * All traffic back on a ready stable, then the canary goes; stable replicas are never written.
+     * When a promotion left the stable half-updated while the canary still serves, the stable is
+     * put back and waited for first. Every part runs; failures come out together (retryable).
+     */
+    async abortCanary(target: ReleaseTarget, stableImage: string | undefined, hooks: AbortHooks = {}): Promise<CleanupReport> {
+      const parts = new CleanupParts();
+      const stable = await d.findStable(target);
+      const canary = await d.findRole(target, 'canary');
+      let stableReady = stable === undefined || rolloutState(stable).done;
+      if (!stableReady && canServe(canary)) {
+        // The healthy canary keeps its traffic until the stable it returns to is ready.
+        stableReady = await parts.run('stable Deployment put back', () => d.restoreStable(target, stableImage));
+      }
+      if (!stableReady && canServe(canary)) {
+        parts.skip('traffic to stable', 'the stable is not ready and the canary still serves');
+        parts.skip('canary removed', 'the stable is not ready and the canary still serves');
+        return parts.finish(`abort of ${target.namespace}/${target.workload.name}`);
+      }
+      let routed = true;
+      for (const step of hooks.routeToStable ?? []) {
+        // A routing object that is gone routes nothing to the canary: the canary may still go.
+        if (!(await parts.run(step.part, step.run)) && !parts.failedNotFound(step.part)) routed = false;
+      }
+      if (routed) {
+        await parts.run('canary Service restored', () => svc.restoreService(target, target.canaryService, stableMatchLabels(stable)));
+        await parts.run('canary removed', async () => {
+          await d.deleteRole(target, 'canary');
+          await cap.removeRolePdb(target, 'canary');
+        });
+        await parts.run('stable Service restored', () => svc.restoreService(target, target.stableService, stableMatchLabels(stable)));
+      } else {
+        parts.skip('canary removed', 'traffic may still reach it');
+      }
+      await parts.run('stable Deployment put back', () => d.restoreStable(target, stableImage));
+      await parts.run('HorizontalPodAutoscaler floor released', () => cap.releaseFloor(target));
+      return parts.finish(`abort of ${target.namespace}/${target.workload.name}`);
+    },
+  };
+}

@@ -1,0 +1,168 @@
+/**
+ * The Deployments: reading the stable, applying and removing the canary/preview, the stable's
+ * image (set on promotion, put back on abort, only where Glidepath itself wrote it) and the wait
+ * for a rollout, with its progress deadline and the pods' own account of why it is stuck.
+ */
+import { PatchStrategy, setHeaderOptions, type V1Deployment } from '@kubernetes/client-node';
+import { ApplicationFailure } from '@temporalio/common';
+import type { ReleaseTarget } from '../contract.ts';
+import { ErrorType } from '../errors.ts';
+import { activityContext, cancellationSignal } from './context.ts';
+import { diagnoseDeployment } from './diagnose.ts';
+import { isNotFound } from './errors.ts';
+import { ANNOTATIONS, FIELD_MANAGER, LABELS, buildRoleDeployment, roleName, sameSelector, targetContainer, type Role } from './objects.ts';
+import type { WorkloadRoom } from './room.ts';
+import { rolloutState, waitForRollout } from './rollout.ts';
+
+export const MERGE_PATCH = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
+const STRATEGIC_PATCH = setHeaderOptions('Content-Type', PatchStrategy.StrategicMergePatch);
+
+export type Deployments = ReturnType<typeof createDeployments>;
+
+export function createDeployments(room: WorkloadRoom) {
+  const { k } = room;
+
+  const getDeployment = (namespace: string, name: string): Promise<V1Deployment> =>
+    k.call({ verb: 'get', resource: 'deployments.apps', namespace, name }, () => k.apps.readNamespacedDeployment({ name, namespace }));
+
+  const findDeployment = async (namespace: string, name: string): Promise<V1Deployment | undefined> => {
+    try {
+      return await getDeployment(namespace, name);
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+  };
+
+  const findStable = (target: ReleaseTarget): Promise<V1Deployment | undefined> => findDeployment(target.namespace, target.workload.name);
+  const findRole = (target: ReleaseTarget, role: Role): Promise<V1Deployment | undefined> => findDeployment(target.namespace, roleName(target.workload.name, role));
+
+  const getStable = async (target: ReleaseTarget): Promise<V1Deployment> => {
+    const stable = await findStable(target);
+    if (!stable) throw ApplicationFailure.nonRetryable(`Deployment ${target.namespace}/${target.workload.name} not found (the workload of release ${target.releaseId})`, ErrorType.NotFound);
+    return stable;
+  };
+
+  /**
+   * Waits until `name` is rolled out. The release's progress deadline is "no progress for N
+   * seconds" (progress resets the clock, and the clock survives a retry through the heartbeat);
+   * when it passes, the failure names the Deployment and what its pods say.
+   */
+  const waitRolledOut = (target: ReleaseTarget, name: string): Promise<V1Deployment> =>
+    waitForRollout(() => getDeployment(target.namespace, name), `Deployment ${target.namespace}/${name}`, {
+      pollIntervalMs: room.pollIntervalMs,
+      progressDeadlineSeconds: target.progressDeadlineSeconds,
+      heartbeat: room.heartbeat,
+      signal: cancellationSignal(room.signal),
+      resumeFrom: activityContext()?.info.heartbeatDetails,
+      diagnose: (d) => diagnoseDeployment(k, d),
+    });
+
+  /** Server-side apply of the canary/preview Deployment, then a read-back of what matters. */
+  const applyRole = async (target: ReleaseTarget, stable: V1Deployment, role: Role, replicas: number): Promise<V1Deployment> => {
+    const desired = buildRoleDeployment(stable, target, role, replicas);
+    const name = roleName(target.workload.name, role);
+    await k.call({ verb: 'apply', resource: 'deployments.apps', namespace: target.namespace, name }, () =>
+      k.objects.patch(desired, undefined, undefined, FIELD_MANAGER, true, PatchStrategy.ServerSideApply),
+    );
+    const got = await getDeployment(target.namespace, name);
+    const container = targetContainer(stable, target).name;
+    const problems: string[] = [];
+    if (got.spec?.replicas !== replicas) problems.push(`replicas ${got.spec?.replicas}, expected ${replicas}`);
+    const image = got.spec?.template?.spec?.containers?.find((c) => c.name === container)?.image;
+    if (image !== target.image) problems.push(`container ${container} image ${image}, expected ${target.image}`);
+    if (!sameSelector(got.spec?.selector?.matchLabels, desired.spec?.selector?.matchLabels)) {
+      problems.push(`selector ${JSON.stringify(got.spec?.selector?.matchLabels)}, expected ${JSON.stringify(desired.spec?.selector?.matchLabels)} (a selector cannot change: delete ${name} to recreate it)`);
+    }
+    if (problems.length > 0) {
+      throw ApplicationFailure.nonRetryable(`Deployment ${target.namespace}/${name} reads back differently after apply: ${problems.join('; ')}`, ErrorType.VerificationFailed);
+    }
+    return got;
+  };
+
+  /** Scales the role Deployment to zero (so its pods go at once), then deletes it; absent is fine. */
+  const deleteRole = async (target: ReleaseTarget, role: Role): Promise<void> => {
+    const namespace = target.namespace;
+    const name = roleName(target.workload.name, role);
+    const existing = await findDeployment(namespace, name);
+    if (!existing) return;
+    if (existing.metadata?.labels?.[LABELS.managedBy] !== 'glidepath') {
+      throw ApplicationFailure.nonRetryable(`Deployment ${namespace}/${name} is not managed by glidepath (label ${LABELS.managedBy}); refusing to delete it`, ErrorType.PreflightFailed);
+    }
+    const site = { namespace, name, resource: 'deployments.apps' };
+    try {
+      if ((existing.spec?.replicas ?? 1) > 0 && !existing.metadata?.deletionTimestamp) {
+        await k.call({ ...site, verb: 'patch' }, () =>
+          k.apps.patchNamespacedDeployment({ name, namespace, body: { spec: { replicas: 0 } }, fieldManager: FIELD_MANAGER }, MERGE_PATCH),
+        );
+      }
+      await k.call({ ...site, verb: 'delete' }, () => k.apps.deleteNamespacedDeployment({ name, namespace, propagationPolicy: 'Background' }));
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+    }
+  };
+
+  /** Sets the target container of the stable Deployment to `image` (only the image), recording the previous one. */
+  const setStableImage = async (target: ReleaseTarget, stable: V1Deployment, image: string, recordPrevious: boolean): Promise<boolean> => {
+    const container = targetContainer(stable, target);
+    if (container.image === image) return false;
+    const namespace = target.namespace;
+    const name = target.workload.name;
+    const annotations: Record<string, string> = { [ANNOTATIONS.release]: target.releaseId };
+    if (recordPrevious && container.image) annotations[ANNOTATIONS.previousImage] = container.image;
+    await k.call({ verb: 'patch', resource: 'deployments.apps', namespace, name }, () =>
+      k.apps.patchNamespacedDeployment(
+        { name, namespace, fieldManager: FIELD_MANAGER, body: { metadata: { annotations }, spec: { template: { spec: { containers: [{ name: container.name, image }] } } } } },
+        STRATEGIC_PATCH,
+      ),
+    );
+    const got = await getDeployment(namespace, name);
+    const now = got.spec?.template?.spec?.containers?.find((c) => c.name === container.name)?.image;
+    if (now !== image) {
+      throw ApplicationFailure.nonRetryable(`Deployment ${namespace}/${name} container ${container.name} reads back image ${now} after setting ${image}`, ErrorType.VerificationFailed);
+    }
+    return true;
+  };
+
+  /** Promotion's first half: the stable takes the new image (the one it ran is recorded) and becomes ready. */
+  const rollStableForward = async (target: ReleaseTarget): Promise<V1Deployment> => {
+    const stable = await getStable(target);
+    const changed = await setStableImage(target, stable, target.image, true);
+    if (changed || !rolloutState(stable).done) return waitRolledOut(target, target.workload.name);
+    return stable;
+  };
+
+  /**
+   * Puts back what this release wrote on the stable Deployment, and nothing else: its image goes
+   * back to the one recorded when this release changed it (or `stableImage`) only while it still
+   * runs the image this release set. An image someone else set during the release (a hotfix) is left
+   * as it is and reported as drift. Waits for the stable when it was changed now, or when a previous
+   * attempt of this release changed it (a retry must still see it ready).
+   */
+  const restoreStable = async (target: ReleaseTarget, stableImage: string | undefined): Promise<string[]> => {
+    const stable = await findStable(target); // read now: the image is compared with what is there at this moment
+    if (!stable) return []; // nothing left to put back
+    const where = `Deployment ${target.namespace}/${target.workload.name}`;
+    const annotations = stable.metadata?.annotations ?? {};
+    const ours = annotations[ANNOTATIONS.release] === target.releaseId;
+    const container = targetContainer(stable, target);
+    const now = container.image;
+    const back = (ours ? annotations[ANNOTATIONS.previousImage] : undefined) ?? stableImage;
+    if (back === undefined || now === back) {
+      if (ours && !rolloutState(stable).done) await waitRolledOut(target, target.workload.name);
+      return [];
+    }
+    if (ours && now === target.image) {
+      await setStableImage(target, stable, back, false);
+      await waitRolledOut(target, target.workload.name);
+      return [];
+    }
+    return [
+      `${where} container ${container.name} runs ${now}, set by someone else during the release (${ours ? `Glidepath had set ${target.image}` : 'Glidepath never changed it'}; it ran ${back} before): left as it is`,
+    ];
+  };
+
+  return { getDeployment, findDeployment, findStable, findRole, getStable, waitRolledOut, applyRole, deleteRole, setStableImage, rollStableForward, restoreStable };
+}
+
+export const stableReplicas = (stable: V1Deployment): number => stable.spec?.replicas ?? 1;

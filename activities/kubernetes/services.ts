@@ -1,0 +1,127 @@
+/**
+ * The Services: pointing a Service at the canary/preview/stable pods (its own selector remembered
+ * once in an annotation), and giving it back its own selector afterwards. Every change is a merge
+ * patch guarded by resourceVersion and read back.
+ */
+import type { V1Deployment, V1Service } from '@kubernetes/client-node';
+import { ApplicationFailure } from '@temporalio/common';
+import type { ReleaseTarget } from '../contract.ts';
+import { ErrorType } from '../errors.ts';
+import { MERGE_PATCH } from './deployments.ts';
+import { isNotFound } from './errors.ts';
+import { ANNOTATIONS, FIELD_MANAGER, LABELS, rolePodLabels, sameSelector, serviceSelectorMatches, type Role } from './objects.ts';
+import type { WorkloadRoom } from './room.ts';
+
+export type Services = ReturnType<typeof createServices>;
+
+/** The stable Deployment's matchLabels (a copy), or undefined when it has none. */
+export const stableMatchLabels = (stable: V1Deployment | undefined): Record<string, string> | undefined => {
+  const ml = stable?.spec?.selector?.matchLabels;
+  return ml && Object.keys(ml).length > 0 ? { ...ml } : undefined;
+};
+
+export function createServices(room: WorkloadRoom) {
+  const { k } = room;
+
+  const getService = (namespace: string, name: string): Promise<V1Service> =>
+    k.call({ verb: 'get', resource: 'services', namespace, name }, () => k.core.readNamespacedService({ name, namespace }));
+
+  const findService = async (namespace: string, name: string): Promise<V1Service | undefined> => {
+    try {
+      return await getService(namespace, name);
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+  };
+
+  const requireService = async (target: ReleaseTarget, name: string, role: string): Promise<V1Service> => {
+    const svc = await findService(target.namespace, name);
+    if (!svc) throw ApplicationFailure.nonRetryable(`Service ${target.namespace}/${name} (the ${role}) not found`, ErrorType.NotFound);
+    return svc;
+  };
+
+  /** Replaces the Service's selector (merge patch guarded by resourceVersion), then reads it back. */
+  const patchSelector = async (svc: V1Service, selector: Record<string, string>, annotations: Record<string, string | null>): Promise<void> => {
+    const namespace = svc.metadata?.namespace ?? '';
+    const name = svc.metadata?.name ?? '';
+    const current = svc.spec?.selector ?? {};
+    const next: Record<string, string | null> = { ...selector };
+    for (const key of Object.keys(current)) if (!(key in selector)) next[key] = null;
+    await k.call({ verb: 'patch', resource: 'services', namespace, name }, () =>
+      k.core.patchNamespacedService(
+        { name, namespace, fieldManager: FIELD_MANAGER, body: { metadata: { resourceVersion: svc.metadata?.resourceVersion, annotations }, spec: { selector: next } } },
+        MERGE_PATCH,
+      ),
+    );
+    const back = await getService(namespace, name);
+    if (!sameSelector(back.spec?.selector, selector)) {
+      throw ApplicationFailure.nonRetryable(
+        `Service ${namespace}/${name} reads back selector ${JSON.stringify(back.spec?.selector ?? {})} after setting ${JSON.stringify(selector)}`,
+        ErrorType.VerificationFailed,
+      );
+    }
+  };
+
+  /** Points a Service at `selector`, remembering its own selector (once) so it can be restored. */
+  const pointService = async (target: ReleaseTarget, name: string, role: string, selector: Record<string, string>): Promise<void> => {
+    const svc = await requireService(target, name, role);
+    const current = svc.spec?.selector ?? {};
+    if (sameSelector(current, selector)) return;
+    const annotations: Record<string, string | null> = { [ANNOTATIONS.release]: target.releaseId };
+    const remembered = svc.metadata?.annotations?.[ANNOTATIONS.originalSelector];
+    if (remembered === undefined && !(LABELS.role in current)) annotations[ANNOTATIONS.originalSelector] = JSON.stringify(current);
+    await patchSelector(svc, selector, annotations);
+  };
+
+  /** The Service's own selector: the one remembered when we first changed it, else the current one unless it is ours. */
+  const ownSelector = (svc: V1Service, fallback: Record<string, string> | undefined): Record<string, string> | undefined => {
+    const current = svc.spec?.selector ?? {};
+    const remembered = svc.metadata?.annotations?.[ANNOTATIONS.originalSelector];
+    if (remembered !== undefined) {
+      try {
+        return JSON.parse(remembered) as Record<string, string>;
+      } catch {
+        // unreadable: treated as lost
+      }
+    }
+    return LABELS.role in current ? fallback : current;
+  };
+
+  /** Gives a Service back its own selector; `fallback` when the remembered one is lost but it still points at a glidepath role. */
+  const restoreService = async (target: ReleaseTarget, name: string | undefined, fallback: Record<string, string> | undefined): Promise<void> => {
+    if (!name) return;
+    const svc = await findService(target.namespace, name);
+    if (!svc) return;
+    const original = ownSelector(svc, fallback);
+    const remembered = svc.metadata?.annotations?.[ANNOTATIONS.originalSelector];
+    if (!original || (sameSelector(svc.spec?.selector, original) && remembered === undefined)) return; // never changed by us
+    await patchSelector(svc, original, { [ANNOTATIONS.originalSelector]: null, [ANNOTATIONS.release]: null });
+  };
+
+  /**
+   * A Service that must reach the stable pods only: its own selector when that cannot match `role`
+   * pods, else (a broad selector, e.g. `tier: frontend`) pinned to the stable Deployment's matchLabels.
+   */
+  const keepOnStable = async (target: ReleaseTarget, name: string | undefined, which: string, stable: V1Deployment | undefined, role: Role): Promise<void> => {
+    if (!name) return;
+    const svc = stable ? await requireService(target, name, which) : await findService(target.namespace, name);
+    if (!svc) return;
+    const ml = stableMatchLabels(stable);
+    const own = ownSelector(svc, ml);
+    if (stable && ml && own && serviceSelectorMatches(own, rolePodLabels(stable, role))) {
+      await pointService(target, name, which, ml);
+    } else {
+      await restoreService(target, name, ml);
+    }
+  };
+
+  /** Whether the Service now selects exactly `selector` (e.g. the preview's pods). */
+  const pointsAt = async (target: ReleaseTarget, name: string | undefined, selector: Record<string, string> | undefined): Promise<boolean> => {
+    if (!name || !selector) return false;
+    const svc = await findService(target.namespace, name);
+    return svc !== undefined && sameSelector(svc.spec?.selector, selector);
+  };
+
+  return { getService, findService, requireService, pointService, restoreService, keepOnStable, pointsAt };
+}
