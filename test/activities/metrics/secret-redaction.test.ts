@@ -116,3 +116,13 @@ test('prometheus: a result label carrying the interpolated secret: the NaN error
   assertNoSecret(leaving(out));
 });
 
+
+test('prometheus: a query Prometheus cannot execute, its error quoting the secret: the Error message has it redacted', async () => {
+  // A label name must match [a-zA-Z_][a-zA-Z0-9_]*: Prometheus answers 422 and quotes the value.
+  const out = await analyse(promMetric('label_replace(vector(1), "{{args.token}}", "x", "", "")'));
+  assert.ok(!(out.outcome instanceof Error), String(out.outcome));
+  const m = out.outcome.metrics[0]?.measurements[0];
+  assert.equal(m?.phase, 'Error');
+  assert.match(m?.message ?? '', /invalid destination label name.*\*\*\*/);
+  assertNoSecret(leaving(out));
+});
