@@ -15,6 +15,7 @@ import { assessRun, effectiveCount, evaluateMeasurement, measurementTimeoutMs, r
 import type { AnalysisRunResult, AnalysisRunSpec, Measurement, MetricSpec, Tally } from '../spec/types.ts';
 import type { ActivityDeps, MetricProvider, ReleaseTarget } from './contract.ts';
 import { ErrorType } from './errors.ts';
+import { redact, redactValue } from './metrics/redact.ts';
 
 /** Heartbeat details: what a retried attempt resumes from. Bounded: counts plus the retained measurements. */
 export interface Progress {
@@ -56,17 +57,36 @@ function providerOf(metric: MetricSpec, providers: Record<string, MetricProvider
   return provider;
 }
 
-/** Resolves secretKeyRef args inside the activity; their values never reach history. */
-async function resolveArgs(target: ReleaseTarget, run: AnalysisRunSpec, deps: ActivityDeps): Promise<Record<string, string>> {
-  const out: Record<string, string> = {};
+/**
+ * Resolves secretKeyRef args inside the activity; their values never reach history: `secrets` holds
+ * them for redaction of every value, message and error the activity reports.
+ */
+async function resolveArgs(target: ReleaseTarget, run: AnalysisRunSpec, deps: ActivityDeps): Promise<{ args: Record<string, string>; secrets: string[] }> {
+  const args: Record<string, string> = {};
+  const secrets: string[] = [];
   for (const [name, v] of Object.entries(run.args)) {
-    if ('value' in v) out[name] = v.value;
+    if ('value' in v) args[name] = v.value;
     else {
       if (!deps.secrets) throw ApplicationFailure.nonRetryable(`arg "${name}" refers to a Secret but this worker has no secret resolver`, ErrorType.InvalidSpec);
-      out[name] = await deps.secrets(target.namespace, v.secretKeyRef);
+      args[name] = await deps.secrets(target.namespace, v.secretKeyRef);
+      secrets.push(args[name]);
     }
   }
-  return out;
+  return { args, secrets };
+}
+
+/**
+ * A failure to rethrow with secrets redacted from its message. A new failure, so that neither its
+ * stack (which repeats the message) nor its cause carries the original text into history.
+ */
+function redactedFailure(err: unknown, secrets: string[]): unknown {
+  if (secrets.length === 0 || !(err instanceof Error) || err instanceof CancelledFailure) return err;
+  const message = redact(err.message, secrets);
+  if (message === err.message && (err.stack === undefined || redact(err.stack, secrets) === err.stack) && err.cause === undefined) return err;
+  if (err instanceof ApplicationFailure) {
+    return ApplicationFailure.create({ message, type: err.type ?? undefined, nonRetryable: err.nonRetryable === true, details: redactValue(err.details ?? [], secrets) as unknown[] });
+  }
+  return new Error(message);
 }
 
 /** Progress from the last attempt's heartbeat, converted from an older worker's format; else a fresh start. */
@@ -86,15 +106,34 @@ function resume(run: AnalysisRunSpec, details: unknown, startedAt: number): { pr
 }
 
 export async function runAnalysis(deps: ActivityDeps, target: ReleaseTarget, run: AnalysisRunSpec, opts: { background: boolean }): Promise<AnalysisRunResult> {
+  const now = deps.now ?? (() => new Date());
+  const { progress, resumed } = resume(run, Context.current().info.heartbeatDetails, now().getTime());
+  for (const m of run.metrics) providerOf(m, deps.metrics ?? {}); // fail fast on a provider this worker lacks
+  const { args, secrets } = await resolveArgs(target, run, deps);
+  try {
+    return await analyse(deps, target, run, opts, { args, secrets, progress, resumed });
+  } catch (err) {
+    throw redactedFailure(err, secrets);
+  }
+}
+
+interface Resolved {
+  args: Record<string, string>;
+  /** Resolved secretKeyRef values: redacted from every value, message and error that leaves. */
+  secrets: string[];
+  progress: Progress;
+  resumed: boolean;
+}
+
+async function analyse(deps: ActivityDeps, target: ReleaseTarget, run: AnalysisRunSpec, opts: { background: boolean }, resolved: Resolved): Promise<AnalysisRunResult> {
   const ctx = Context.current();
   const now = deps.now ?? (() => new Date());
   const sleep = deps.sleep ?? defaultSleep;
   const providers = deps.metrics ?? {};
   const signal = ctx.cancellationSignal;
-
-  const { progress, resumed } = resume(run, ctx.info.heartbeatDetails, now().getTime());
-  for (const m of run.metrics) providerOf(m, providers); // fail fast on a provider this worker lacks
-  const args = await resolveArgs(target, run, deps);
+  const { args, secrets, resumed } = resolved;
+  // An earlier attempt's heartbeat (an older worker's) may carry what this one redacts.
+  const progress: Progress = { ...resolved.progress, metrics: redactValue(resolved.progress.metrics, secrets) };
   if (resumed) {
     // An earlier attempt died mid-measurement: delete what it left (its Job), then measure afresh.
     for (const m of run.metrics) {
@@ -127,13 +166,13 @@ export async function runAnalysis(deps: ActivityDeps, target: ReleaseTarget, run
       };
       const context = { args, signal: AbortSignal.any([signal, timeout]), namespace: target.namespace, releaseId: target.releaseId, measurement, onStarted };
       const value = await providerOf(metric, providers).measure(metric, context).finally(() => delete progress.inflight[metric.name]);
-      const verdict = evaluateMeasurement(metric, value);
-      return { phase: verdict.phase, value, ...(verdict.message ? { message: verdict.message } : {}), startedAt, finishedAt: now().toISOString() };
+      const verdict = evaluateMeasurement(metric, value); // on the value as measured; what is recorded is redacted
+      return { phase: verdict.phase, value: redactValue(value, secrets), ...(verdict.message ? { message: redact(verdict.message, secrets) } : {}), startedAt, finishedAt: now().toISOString() };
     } catch (err) {
       if (signal.aborted) throw err;
       if (timeout.aborted) return { phase: 'Error', message: `the measurement did not finish within ${Math.round(timeoutMs / 1000)}s`, startedAt, finishedAt: now().toISOString() };
       if (err instanceof ApplicationFailure && err.nonRetryable) throw err; // e.g. a query Prometheus rejects
-      return { phase: 'Error', message: (err as Error).message, startedAt, finishedAt: now().toISOString() };
+      return { phase: 'Error', message: redact((err as Error).message, secrets), startedAt, finishedAt: now().toISOString() };
     }
   };
 

@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { parseCondition } from './condition.ts';
 import { buildContextPath, buildTag, dockerfilePath, imageRef } from './fields.ts';
 import { MAX_MEASUREMENT_RETENTION, MIN_INTERVAL_MS } from './analysis.ts';
+import { jobPodProblems } from './job-pod.ts';
 import { routeStepProblems, type RouteStep } from './route-steps.ts';
 import type { CanaryStep, ReleasePlan, StringMatch } from './types.ts';
 
@@ -48,6 +49,11 @@ const metricSpec = z
     if (m.count !== undefined && m.count > 1 && m.intervalMs === undefined) ctx.addIssue({ code: 'custom', path: ['count'], message: `count ${m.count} needs intervalMs` });
     for (const field of ['failureLimit', 'inconclusiveLimit'] as const) {
       if (m.count !== undefined && m.count > 0 && m[field] >= m.count) ctx.addIssue({ code: 'custom', path: [field], message: `${field} ${m[field]} can never be exceeded by count ${m.count}` });
+    }
+    // A job metric's pod is held to the restricted shape (spec/job-pod.ts) whichever client started the workflow.
+    const job = m.provider['job'];
+    if (typeof job === 'object' && job !== null && 'spec' in job) {
+      for (const p of jobPodProblems(job.spec)) ctx.addIssue({ code: 'custom', path: ['provider', 'job', 'spec', ...p.path], message: p.message });
     }
   });
 

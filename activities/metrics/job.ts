@@ -14,6 +14,10 @@
  * `{{args.x}}` is substituted in every string of `metadata` and `spec` (as Argo does); a secret arg
  * placed there ends up in the Job object, as in Argo.
  *
+ * The Job's pod is held to the restricted shape of spec/job-pod.ts (checked again here, after args are
+ * substituted: a refused pod is a non-retryable `InvalidSpec` naming the field, and no Job is created),
+ * and the Job always goes to the release's namespace, whatever `metadata` in the spec says.
+ *
  * Fails closed: an API error, or the Job vanishing while it runs, is an Error measurement; a Job the
  * apiserver rejects (400/422: an invalid JobSpec) is a non-retryable `InvalidSpec`. The wait ends when
  * the measurement's signal does: the analysis aborts it at the measurement's timeout
@@ -34,6 +38,7 @@ import {
   type V1Job,
 } from '@kubernetes/client-node';
 import { ApplicationFailure } from '@temporalio/common';
+import { jobPodProblems } from '../../spec/job-pod.ts';
 import { TemplateError, renderJsonValue } from '../../spec/template.ts';
 import type { JobProviderSpec, MetricSpec } from '../../spec/types.ts';
 import type { MeasureContext, MetricProvider } from '../contract.ts';
@@ -161,6 +166,12 @@ export function createJobProvider(kc: KubeConfig, options: JobProviderOptions = 
       } catch (err) {
         if (err instanceof TemplateError) throw ApplicationFailure.nonRetryable(err.message, ErrorType.InvalidSpec);
         throw err;
+      }
+      // Checked after rendering, so no arg can widen the pod; nothing is created when it is refused.
+      const refused = jobPodProblems(spec.spec);
+      if (refused.length > 0) {
+        const fields = refused.map((p) => `provider.job.spec.${p.path.join('.')}: ${p.message}`).join('; ');
+        throw ApplicationFailure.nonRetryable(`metric "${metric.name}": ${fields}`, ErrorType.InvalidSpec);
       }
       const name = jobName(releaseId, metric.name, ctx.measurement ?? ++counter);
       const body: V1Job = {
