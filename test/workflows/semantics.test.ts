@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { CancelledFailure } from '@temporalio/common';
+import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import { Context } from '@temporalio/activity';
 import { WorkflowExecutionAlreadyStartedError, WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
 import type proto from '@temporalio/proto';
@@ -167,6 +167,30 @@ describe('scale-down delays', () => {
     await handle.executeUpdate(abortUpdate, { args: [{ by: 'oncall' }] });
     await handle.result();
     await recordHistory(handle, 'abort-delay');
+  });
+
+  test('a failed promotion goes straight to abortCanary, which readies the stable before traffic leaves the canary', async () => {
+    const p = routed('promote-fails', [{ kind: 'setWeight', weight: 50 }]);
+    const handle = await h.begin(p, {
+      promoteCanary: async () => {
+        throw ApplicationFailure.nonRetryable('stable web did not progress', 'ProgressDeadlineExceeded');
+      },
+    });
+    await waitForStatus(handle, (s) => s.phase === 'RolledBack', 'rolled back');
+    // No early routeToStable: it would send traffic to a half-updated stable while the canary still serves.
+    assert.deepEqual(h.trace(p).slice(3), ['promoteCanary', 'abortCanary']);
+    await handle.terminate('test done');
+  });
+
+  test('abort puts what someone else changed during the release in the audit as drift', async () => {
+    const p = canary('abort-drift', [{ kind: 'setWeight', weight: 20 }, { kind: 'pause' }]);
+    const handle = await h.begin(p, { abortCanary: async () => ({ drift: ['stable web runs registry.local/app:hotfix, set by someone else: left as it is'] }) });
+    await waitForStatus(handle, (s) => s.phase === 'Paused', 'paused');
+    await handle.executeUpdate(abortUpdate, { args: [{ by: 'oncall' }] });
+    const s = await waitForStatus(handle, (x) => x.phase === 'Aborted', 'aborted');
+    const drift = s.audit.filter((a) => a.action === 'drift');
+    assert.deepEqual(drift.map((a) => a.detail), ['stable web runs registry.local/app:hotfix, set by someone else: left as it is']);
+    await handle.terminate('test done');
   });
 
   test('abort --immediate skips the scale-down delay', async () => {

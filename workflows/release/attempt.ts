@@ -28,6 +28,11 @@ async function readyImage(r: ReleaseState): Promise<void> {
   }
 }
 
+/** Objects someone else changed during the release: left as they are, in the audit (and the message). */
+function recordDrift(r: ReleaseState, report: { drift: string[] } | void): void {
+  for (const d of report?.drift ?? []) r.audit('glidepath', 'drift', true, undefined, d);
+}
+
 /** Puts stable back after an abort or rollback; returns the failure to report, if it failed. */
 async function putStableBack(r: ReleaseState): Promise<string | undefined> {
   const { cleanup, target, status } = r;
@@ -35,7 +40,10 @@ async function putStableBack(r: ReleaseState): Promise<string | undefined> {
   try {
     await wf.CancellationScope.nonCancellable(async () => {
       if (strategy.type === 'canary') {
-        const delay = r.v2 && r.canaryServed ? canaryDelays(strategy).abort : 0;
+        // A promotion may have left the stable half-updated: then abortCanary itself puts the stable
+        // back and waits for it before traffic leaves the serving canary, so no early routeToStable.
+        const promoting = status.step.kind === 'promote';
+        const delay = r.v2 && r.canaryServed && !promoting ? canaryDelays(strategy).abort : 0;
         if (delay > 0 && !r.skipDelay) {
           // Traffic to stable first; the canary pods stay while the proxies converge (abortScaleDownDelaySeconds).
           await cleanup.routeToStable(target);
@@ -44,7 +52,7 @@ async function putStableBack(r: ReleaseState): Promise<string | undefined> {
           r.setPhase(status.phase, `${status.message}; all traffic on stable, canary pods go in ${formatDuration(delay * 1000)} (abort --immediate: now)`);
           await r.scaleDownDelay(delay);
         }
-        await cleanup.abortCanary(target, status.stableImage);
+        recordDrift(r, await cleanup.abortCanary(target, status.stableImage));
         if (status.managedRoutes) status.managedRoutes = [];
       } else {
         if (r.switched) {
@@ -56,7 +64,7 @@ async function putStableBack(r: ReleaseState): Promise<string | undefined> {
             await r.scaleDownDelay(delay);
           }
         }
-        await cleanup.abortBlueGreen(target, status.stableImage);
+        recordDrift(r, await cleanup.abortBlueGreen(target, status.stableImage));
       }
     });
     status.canaryWeight = 0;
