@@ -22,13 +22,17 @@ const identityActivities = wf.proxyLocalActivities<ReturnType<typeof createIdent
  */
 export class IdentityGate {
   /** undefined: not read yet (actions are refused); null: no policy (claimed identity, as before the patch). */
-  policy: IdentityPolicy | null | undefined = null;
+  policy: IdentityPolicy | null | undefined;
   usedNonces: RememberedNonce[] = [];
 
-  /** Reads the policy at the start of a release started with RELEASE_IDENTITY; earlier releases keep none. */
+  /** Decided before any handler runs, so that an action buffered before the start meets the gate. */
+  constructor() {
+    this.policy = wf.patched(RELEASE_IDENTITY) ? undefined : null;
+  }
+
+  /** Reads the policy (a local activity, recorded) at the start of a release started with RELEASE_IDENTITY. */
   async read(): Promise<void> {
-    if (!wf.patched(RELEASE_IDENTITY)) return;
-    this.policy = undefined;
+    if (this.policy === null) return;
     this.policy = await identityActivities.identityPolicy();
   }
 }
@@ -58,7 +62,7 @@ const claimedBy = (req: unknown): string | undefined =>
  */
 export function checkAction(r: ReleaseState, gate: IdentityGate, action: Action, req: unknown): ActionCheck {
   const claimed = claimedBy(req);
-  if (gate.policy === undefined) return { ok: false, why: `${action}: the release has not read the worker's identity policy yet; try again in a moment`, auditAs: claimed ?? 'unknown' };
+  if (gate.policy === undefined) return { ok: false, why: `${action}: the release has not read the worker's identity policy yet; try again in a moment`, auditAs: 'unauthenticated' };
   const hasProof = req !== null && typeof req === 'object' && (req as ActionInput).proof !== undefined;
   if (gate.policy === null && !hasProof) {
     // No identity policy, no proof: the claimed identity, as before.
