@@ -103,13 +103,17 @@ test('identity required: promote and abort count as the proof subject (promoters
   await recordHistory(handle, 'identity-abort');
 });
 
-test('identity optional: a plain approval still counts, audited as unproven', async () => {
+test('identity optional: a plain approval still counts, audited as unproven; a refused one is audited as unauthenticated', async () => {
   const p = gated('id-optional');
   const handle = await begin(p, 'optional', ALICE);
   await waitForStatus(handle, (s) => s.phase === 'AwaitingApproval', 'approval gate');
   // A proof that is sent must still be valid.
   const forged = signClaims({ sub: BOB, action: 'approve', releaseId: releaseWorkflowId(p), namespace: 'tests', step: 1, iat: Math.floor(Date.now() / 1000), exp: Math.floor(Date.now() / 1000) + 60, nonce: 'n1' }, forger);
   assert.equal(await refusal(approve(handle, { by: BOB, proof: forged })), 'approve: proof signature does not verify with the identity server key');
+  // A refused signal without a proof is audited as unauthenticated, not under the name it claims.
+  await handle.signal(approveSignal, { by: ALICE });
+  const ignored = await waitForStatus(handle, (s) => (s.rejectedSignals?.total ?? 0) >= 1, 'the initiator refused');
+  assert.deepEqual([ignored.rejectedSignals!.last[0]!.by, ignored.rejectedSignals!.last[0]!.detail], ['unauthenticated', `ignored: ${ALICE} started this release and cannot approve it (four-eyes rule)`]);
   await approve(handle, { by: BOB, reason: 'ok' });
   const result = await handle.result();
   assert.equal(result.outcome, 'Promoted');

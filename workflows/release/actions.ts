@@ -53,15 +53,11 @@ const ACTIONABLE: Record<Action, readonly Phase[]> = {
   retry: ['Aborted', 'RolledBack'],
 };
 
-const claimedBy = (req: unknown): string | undefined =>
-  req !== null && typeof req === 'object' && typeof (req as ActionInput).by === 'string' && (req as ActionInput).by.trim() !== '' ? (req as ActionInput).by : undefined;
-
 /**
  * Whether `req` may `action` now, and as whom. The identity comes first: under a policy, a proof
  * (or, under `optional`, none) decides who acts; the rules below judge that identity.
  */
 export function checkAction(r: ReleaseState, gate: IdentityGate, action: Action, req: unknown): ActionCheck {
-  const claimed = claimedBy(req);
   if (gate.policy === undefined) return { ok: false, why: `${action}: the release has not read the worker's identity policy yet; try again in a moment`, auditAs: 'unauthenticated' };
   const hasProof = req !== null && typeof req === 'object' && (req as ActionInput).proof !== undefined;
   if (gate.policy === null && !hasProof) {
@@ -83,7 +79,7 @@ export function checkAction(r: ReleaseState, gate: IdentityGate, action: Action,
   });
   if (!id.accepted) return { ok: false, why: id.why, auditAs: id.auditAs };
   const why = rejectAction(r, action, { ...(req as ActionInput), by: id.by });
-  const auditAs = id.proven ? id.by : claimed ?? 'unauthenticated';
+  const auditAs = id.proven ? id.by : 'unauthenticated'; // a refused action's claimed name is not evidence
   return why === undefined ? { ok: true, actor: { by: id.by, proven: id.proven, claims: id.claims } } : { ok: false, why, auditAs };
 }
 
