@@ -71,7 +71,7 @@ async function runWorker(): Promise<void> {
     taskQueue: process.env.GLIDEPATH_TASK_QUEUE ?? 'bench-inflight',
     ...(bundle ? { workflowBundle: { codePath: bundle } } : { workflowsPath: WORKFLOWS_PATH }),
     ...(maxCached ? { maxCachedWorkflows: Number(maxCached) } : {}),
-    activities,
+    activities: { ...activities, identityPolicy: async () => null },
     dataConverter: dataConverterFromEnv(),
     shutdownGraceTime: '1s',
   });

@@ -7,6 +7,7 @@
  */
 import { Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createActivities } from '../activities/index.ts';
+import { createIdentityActivities, identityPolicyFromEnv } from '../activities/identity.ts';
 import { connectClient, connectNative, temporalSettings } from './config.ts';
 import { dataConverterFromEnv } from './codec.ts';
 import { buildDeps, buildVersioningActivities } from './deps.ts';
@@ -37,7 +38,8 @@ try {
     connection,
     namespace: settings.namespace,
     taskQueue: settings.taskQueue,
-    activities: { ...createActivities(buildDeps(log)), ...buildVersioningActivities() },
+    // The identity policy is read (and a malformed one refused) here, at start.
+    activities: { ...createActivities(buildDeps(log)), ...buildVersioningActivities(), ...createIdentityActivities(identityPolicyFromEnv(process.env)) },
     dataConverter: dataConverterFromEnv(),
     interceptors: { activity: [metrics.interceptor()] },
     shutdownGraceTime: process.env.GLIDEPATH_SHUTDOWN_GRACE ?? '30s',

@@ -9,7 +9,10 @@ import type { AnalysisPhase, MetricResult, Phase, ReleasePlan } from '../spec/ty
 
 /** Payload of every human action: who, why, and for promote whether to skip the remaining steps. */
 export interface ActionInput {
+  /** Who acts: the claimed identity; with a proof, the proof's `sub` (must match when both are sent). */
   by: string;
+  /** A signed assertion from the identity server (spec/identity.ts); needed when the worker's identity policy is `required`. */
+  proof?: string;
   reason?: string;
   /** promote only: skip the remaining steps (approval gates are never skipped). */
   full?: boolean;

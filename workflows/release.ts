@@ -31,8 +31,9 @@ export async function release(input: ReleaseInput): Promise<ReleaseResult> {
   const info = wf.workflowInfo();
   const r = new ReleaseState(plan, initiator, info.workflowId);
   const status = r.status;
-  registerHandlers(r);
+  const identity = registerHandlers(r);
   const v2 = wf.patched(RELEASE_V2);
+  await identity.read(); // the worker's identity policy, recorded; actions wait for it
 
   // ---- validate again at the start: a workflow can be started by any client ----------------------
 

@@ -7,6 +7,7 @@
 import { Worker } from '@temporalio/worker';
 import { Context } from '@temporalio/activity';
 import type { ReleaseActivities } from '../../activities/index.ts';
+import { createIdentityActivities, identityPolicyFromEnv } from '../../activities/identity.ts';
 import { startProblems } from '../../spec/plan.ts';
 import { connectNative, temporalSettings } from '../../workers/config.ts';
 import { dataConverterFromEnv } from '../../workers/codec.ts';
@@ -48,7 +49,7 @@ const worker = await Worker.create({
   namespace: settings.namespace,
   taskQueue: settings.taskQueue,
   workflowsPath: WORKFLOWS_PATH,
-  activities,
+  activities: { ...activities, ...createIdentityActivities(identityPolicyFromEnv(process.env)) },
   dataConverter: dataConverterFromEnv(),
   shutdownGraceTime: '1s',
 });

@@ -73,7 +73,7 @@ function stubs(): Record<string, (...args: unknown[]) => Promise<unknown>> {
     ]),
   );
   // The start-time validation (a local activity) is real and not traced.
-  return { ...recorded, validatePlan: async (plan, initiator) => startProblems(plan, initiator as string) };
+  return { ...recorded, validatePlan: async (plan, initiator) => startProblems(plan, initiator as string), identityPolicy: async () => null };
 }
 
 async function begin(p: ReleasePlan): Promise<WorkflowHandle<typeof release>> {

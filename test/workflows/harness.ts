@@ -12,6 +12,7 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import type { WorkflowHandle } from '@temporalio/client';
 import type { ReleaseActivities } from '../../activities/index.ts';
+import type { IdentityPolicy } from '../../spec/identity.ts';
 import { startProblems } from '../../spec/plan.ts';
 import { statusQuery, type ReleaseStatus } from '../../workflows/messages.ts';
 import type { release } from '../../workflows/release.ts';
@@ -88,6 +89,8 @@ export function recordingActivities<A extends object, E>(
 export class Harness {
   readonly calls = new Map<string, Call[]>();
   readonly overrides = new Map<string, Overrides>();
+  /** The worker's identity policy per release (none: claimed identity). */
+  readonly identityPolicies = new Map<string, IdentityPolicy>();
   readonly taskQueue = 'release-tests';
   env!: TestWorkflowEnvironment;
   worker!: Worker;
@@ -105,7 +108,11 @@ export class Harness {
     await registerSearchAttributes(env.connection, env.namespace ?? 'default');
     const base = succeedingActivities();
     // The start-time validation (a local activity) is real and not traced: traces show what touches the cluster.
-    const activities = { ...recordingActivities(base, this.overrides, this.calls, (name, args) => ({ name, args })), validatePlan: base.validatePlan };
+    const activities = {
+      ...recordingActivities(base, this.overrides, this.calls, (name, args) => ({ name, args })),
+      validatePlan: base.validatePlan,
+      identityPolicy: async () => this.identityPolicies.get(Context.current().info.workflowExecution?.workflowId ?? '') ?? null,
+    };
     this.worker = await Worker.create({
       connection: env.nativeConnection,
       taskQueue: this.taskQueue,

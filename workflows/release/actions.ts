@@ -1,12 +1,50 @@
 /**
  * Human actions (approve, promote, abort, retry) as signals and updates: one check decides whether
- * an action is allowed now and by whom; a rejected update fails in its validator (nothing in
- * history), a rejected signal is ignored and audited.
+ * an action is allowed now and by whom (proven by the identity server's assertion when the worker
+ * has an identity policy); a rejected update fails in its validator (nothing in history), a
+ * rejected signal is ignored and audited.
  */
 import * as wf from '@temporalio/workflow';
+import type { createIdentityActivities } from '../../activities/identity.ts';
+import { actionIdentity, rememberNonce, type ActionClaims, type IdentityPolicy, type RememberedNonce } from '../../spec/identity.ts';
 import type { Phase } from '../../spec/types.ts';
 import { SIGNALS, UPDATES, statusQuery, type Action, type ActionInput } from '../messages.ts';
 import { now, type ReleaseState } from './state.ts';
+
+/** Releases started with this patch read the worker's identity policy at start and check proofs. */
+export const RELEASE_IDENTITY = 'glidepath-release-identity';
+
+const identityActivities = wf.proxyLocalActivities<ReturnType<typeof createIdentityActivities>>({ startToCloseTimeout: '10s', retry: { maximumAttempts: 3 } });
+
+/**
+ * Who may act, as far as the release knows: the worker's identity policy (read once, recorded) and
+ * the nonces of the proofs it accepted (bounded by rememberNonce).
+ */
+export class IdentityGate {
+  /** undefined: not read yet (actions are refused); null: no policy (claimed identity, as before the patch). */
+  policy: IdentityPolicy | null | undefined;
+  usedNonces: RememberedNonce[] = [];
+
+  /** Decided before any handler runs, so that an action buffered before the start meets the gate. */
+  constructor() {
+    this.policy = wf.patched(RELEASE_IDENTITY) ? undefined : null;
+  }
+
+  /** Reads the policy (a local activity, recorded) at the start of a release started with RELEASE_IDENTITY. */
+  async read(): Promise<void> {
+    if (this.policy === null) return;
+    this.policy = await identityActivities.identityPolicy();
+  }
+}
+
+/** Who an allowed action counts as. */
+export interface Actor {
+  by: string;
+  proven: boolean;
+  claims?: ActionClaims | undefined;
+}
+
+export type ActionCheck = { ok: true; actor: Actor } | { ok: false; why: string; auditAs: string };
 
 const ACTIONABLE: Record<Action, readonly Phase[]> = {
   approve: ['AwaitingApproval'],
@@ -15,7 +53,37 @@ const ACTIONABLE: Record<Action, readonly Phase[]> = {
   retry: ['Aborted', 'RolledBack'],
 };
 
-/** Why `req` may not `action` now, or undefined when it may. */
+/**
+ * Whether `req` may `action` now, and as whom. The identity comes first: under a policy, a proof
+ * (or, under `optional`, none) decides who acts; the rules below judge that identity.
+ */
+export function checkAction(r: ReleaseState, gate: IdentityGate, action: Action, req: unknown): ActionCheck {
+  if (gate.policy === undefined) return { ok: false, why: `${action}: the release has not read the worker's identity policy yet; try again in a moment`, auditAs: 'unauthenticated' };
+  const hasProof = req !== null && typeof req === 'object' && (req as ActionInput).proof !== undefined;
+  if (gate.policy === null && !hasProof) {
+    // No identity policy, no proof: the claimed identity, as before.
+    const why = rejectAction(r, action, req);
+    const auditAs = req !== null && typeof req === 'object' && typeof (req as ActionInput).by === 'string' ? (req as ActionInput).by : 'unknown';
+    return why === undefined ? { ok: true, actor: { by: (req as ActionInput).by, proven: false } } : { ok: false, why, auditAs };
+  }
+  if (req === null || typeof req !== 'object') return { ok: false, why: `${action}: payload must be {"by": "<identity>", "reason": "<text>", "proof": "<assertion>"}`, auditAs: 'unauthenticated' };
+  const { status } = r;
+  const id = actionIdentity(gate.policy ?? undefined, req as ActionInput, {
+    action,
+    releaseId: status.releaseId,
+    namespace: r.plan.namespace,
+    step: action === 'approve' ? status.approvals?.step : status.step.index,
+    attempt: status.attempt,
+    nowMs: Date.now(), // workflow time
+    usedNonces: gate.usedNonces,
+  });
+  if (!id.accepted) return { ok: false, why: id.why, auditAs: id.auditAs };
+  const why = rejectAction(r, action, { ...(req as ActionInput), by: id.by });
+  const auditAs = id.proven ? id.by : 'unauthenticated'; // a refused action's claimed name is not evidence
+  return why === undefined ? { ok: true, actor: { by: id.by, proven: id.proven, claims: id.claims } } : { ok: false, why, auditAs };
+}
+
+/** Why `req` (its `by` already the identity it acts under) may not `action` now, or undefined when it may. */
 export function rejectAction(r: ReleaseState, action: Action, req: unknown): string | undefined {
   const { status, initiator } = r;
   if (req === null || typeof req !== 'object' || typeof (req as ActionInput).by !== 'string' || (req as ActionInput).by.trim() === '') {
@@ -73,15 +141,21 @@ function policyProblem(r: ReleaseState, action: Action, by: string): string | un
   return undefined;
 }
 
-/** Applies an allowed action: records it and sets the flag the running attempt waits on. */
-export function applyAction(r: ReleaseState, action: Action, req: ActionInput): void {
-  r.audit(req.by, action, true, req.reason, req.full ? 'full' : req.immediate ? 'immediate' : undefined);
+/**
+ * Applies an allowed action as `actor`: remembers its proof's nonce, records it and sets the flag
+ * the running attempt waits on.
+ */
+export function applyAction(r: ReleaseState, gate: IdentityGate, action: Action, req: ActionInput, actor: Actor): void {
+  const { by } = actor;
+  if (actor.claims) gate.usedNonces = rememberNonce(gate.usedNonces, actor.claims, Date.now());
+  const marks = [req.full ? 'full' : req.immediate ? 'immediate' : undefined, gate.policy && !actor.proven ? 'unproven identity' : undefined].filter(Boolean);
+  r.audit(by, action, true, req.reason, marks.length > 0 ? marks.join(', ') : undefined);
   switch (action) {
     case 'approve': {
       const pending = r.status.approvals;
       if (!pending) break;
-      pending.granted.push({ by: req.by, at: now(), ...(req.reason ? { reason: req.reason } : {}) });
-      if (pending.eligible) pending.eligible = pending.eligible.filter((a) => a !== req.by);
+      pending.granted.push({ by, at: now(), ...(req.reason ? { reason: req.reason } : {}) });
+      if (pending.eligible) pending.eligible = pending.eligible.filter((a) => a !== by);
       break;
     }
     case 'promote':
@@ -97,7 +171,7 @@ export function applyAction(r: ReleaseState, action: Action, req: ActionInput): 
       if (r.status.phase === 'Aborted' || r.status.phase === 'RolledBack') {
         r.closeRequested = true;
       } else {
-        r.requestStop({ kind: 'abort', by: req.by, reason: req.reason ? `aborted by ${req.by}: ${req.reason}` : `aborted by ${req.by}` });
+        r.requestStop({ kind: 'abort', by, reason: req.reason ? `aborted by ${by}: ${req.reason}` : `aborted by ${by}` });
       }
       break;
     case 'retry':
@@ -116,34 +190,41 @@ async function settled(): Promise<void> {
   await wf.condition(() => true);
 }
 
-/** Registers the signal, update and query handlers (before the workflow's first await). */
-export function registerHandlers(r: ReleaseState): void {
+/**
+ * Registers the signal, update and query handlers (before the workflow's first await). The gate it
+ * returns reads the identity policy (`read`, at the start).
+ */
+export function registerHandlers(r: ReleaseState): IdentityGate {
+  const gate = new IdentityGate();
   for (const action of ['approve', 'promote', 'abort', 'retry'] as const) {
     wf.setHandler(SIGNALS[action], (req) => {
-      const why = rejectAction(r, action, req);
-      if (why !== undefined) {
-        const by = req !== null && typeof req === 'object' && typeof req.by === 'string' ? req.by : 'unknown';
+      const check = checkAction(r, gate, action, req);
+      if (!check.ok) {
         const reason = typeof req?.reason === 'string' ? req.reason : undefined;
-        if (r.v2) r.rejectSignal(action, by, reason, why);
-        else r.audit(by, action, false, reason, `ignored: ${why}`);
+        if (r.v2) r.rejectSignal(action, check.auditAs, reason, check.why);
+        else r.audit(check.auditAs, action, false, reason, `ignored: ${check.why}`);
         return;
       }
-      applyAction(r, action, req);
+      applyAction(r, gate, action, req, check.actor);
     });
     wf.setHandler(
       UPDATES[action],
       async (req) => {
-        applyAction(r, action, req);
+        // The validator ran just before, in the same activation: the same check, the same answer.
+        const check = checkAction(r, gate, action, req);
+        if (!check.ok) throw wf.ApplicationFailure.nonRetryable(check.why, 'ActionRefused');
+        applyAction(r, gate, action, req, check.actor);
         if (r.v2) await settled();
         return r.status;
       },
       {
         validator: (req) => {
-          const why = rejectAction(r, action, req);
-          if (why !== undefined) throw new Error(why);
+          const check = checkAction(r, gate, action, req);
+          if (!check.ok) throw new Error(check.why);
         },
       },
     );
   }
   wf.setHandler(statusQuery, () => r.status);
+  return gate;
 }
