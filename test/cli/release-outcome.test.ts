@@ -120,7 +120,8 @@ test('start --wait on a rollback exits 3; once the workflow closed FAILED, watch
   const r = await cli(['release', 'start', '--wait', '-f', await spec('broken', '[{ setWeight: 50 }]')]);
   assert.equal(r.code, 3, r.stderr);
   const id = startedId(r.stdout);
-  assert.match(r.stdout, /RolledBack .*setWeight: CanaryNotReady: canary pods crash-loop/);
+  // Settled while start still waited for preflight (stderr) or while following (stdout): exit 3 either way.
+  assert.match(r.stdout + r.stderr, /RolledBack.*setWeight: CanaryNotReady: canary pods crash-loop/);
   assert.equal(await close(id), 'FAILED');
   assert.equal((await cli(['release', 'watch', id])).code, 3, 'watch on the closed release');
 });
