@@ -9,7 +9,7 @@ import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, WorkflowUp
 import { SpecError } from '../spec/normalize.ts';
 import { formatDuration } from '../spec/duration.ts';
 import { startProblems } from '../spec/plan.ts';
-import { PHASES, SETTLED_PHASES, legacyReleaseWorkflowId, releaseWorkflowId, serviceKey, type Phase } from '../spec/types.ts';
+import { PHASES, SETTLED_PHASES, legacyReleaseWorkflowId, releaseWorkflowId, serviceKey, type Phase, type ReleasePlan } from '../spec/types.ts';
 import { UPDATES, statusQuery, SERVICE_ATTRIBUTE, type Action, type ReleaseStatus } from '../workflows/messages.ts';
 import { uiLink } from '../workers/config.ts';
 import { formatProblemList, loadPlan } from './spec-files.ts';
@@ -94,6 +94,11 @@ export function historyLine(a: ReleaseStatus['audit'][number]): string {
   return escapeControl(`${a.at}  ${a.by}  ${a.action}${a.accepted ? '' : ' (rejected)'}${a.reason ? `  "${a.reason}"` : ''}${a.detail ? `  ${a.detail}` : ''}`);
 }
 
+/** The Temporal UI's summary of a release, fixed at its start: "canary of payments/web → image". */
+export function releaseSummary(plan: ReleasePlan): string {
+  return `${plan.strategy.type === 'blueGreen' ? 'blue/green' : 'canary'} of ${serviceKey(plan)} → ${plan.image}`;
+}
+
 /** Follows a release until it settles or the timeout passes; returns the exit code. */
 async function follow(ctx: Ctx, id: string, timeoutMs: number | undefined, live: boolean): Promise<number> {
   const deadline = timeoutMs === undefined ? Infinity : Date.now() + timeoutMs;
@@ -169,6 +174,7 @@ export function registerRelease(program: Command): void {
           args: [{ plan, initiator }],
           workflowIdConflictPolicy: 'FAIL',
           workflowIdReusePolicy: 'ALLOW_DUPLICATE',
+          staticSummary: releaseSummary(plan),
           typedSearchAttributes: [{ key: SERVICE_ATTRIBUTE, value: serviceKey(plan) }],
         });
       } catch (err) {

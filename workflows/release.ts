@@ -14,7 +14,7 @@ import { legacyReleaseWorkflowId, releaseWorkflowId, type ReleasePlan } from '..
 import { SERVICE_ATTRIBUTE, type ReleaseInput, type ReleaseResult } from './messages.ts';
 import { registerHandlers } from './release/actions.ts';
 import { attempt } from './release/attempt.ts';
-import { RELEASE_V2, ReleaseState, type Activities } from './release/state.ts';
+import { RELEASE_OUTCOME_FAILS, RELEASE_V2, ReleaseState, type Activities } from './release/state.ts';
 
 const validation = wf.proxyLocalActivities<Pick<Activities, 'validatePlan'>>({ startToCloseTimeout: '10s', retry: { maximumAttempts: 3 } });
 
@@ -33,6 +33,7 @@ export async function release(input: ReleaseInput): Promise<ReleaseResult> {
   const status = r.status;
   const identity = registerHandlers(r);
   const v2 = wf.patched(RELEASE_V2);
+  const outcomeFails = wf.patched(RELEASE_OUTCOME_FAILS);
   await identity.read(); // the worker's identity policy, recorded; actions wait for it
 
   // ---- validate again at the start: a workflow can be started by any client ----------------------
@@ -59,14 +60,20 @@ export async function release(input: ReleaseInput): Promise<ReleaseResult> {
     result = await attempt(r);
     status.result = result;
     if (result.outcome === 'Promoted' || result.outcome === 'Failed') break;
-    // Aborted or rolled back: a retry starts again from step 0, within the retry window.
+    // Aborted or rolled back: a retry starts again from the first step, within the retry window.
     r.retryRequested = false;
     r.closeRequested = false;
     const woke = await wf.condition(() => r.retryRequested || r.closeRequested, plan.retryWindowSeconds * 1000);
     if (!woke || r.closeRequested || !r.retryRequested) break;
     status.attempt++;
-    r.audit('glidepath', 'retry', true, undefined, `attempt ${status.attempt} starts from step 0`);
+    r.audit('glidepath', 'retry', true, undefined, `attempt ${status.attempt} starts from step 1`);
   }
   await wf.condition(wf.allHandlersFinished);
+  if (outcomeFails && result.outcome !== 'Promoted') throw outcomeFailure(result);
   return result;
+}
+
+/** A release that did not promote ends failed (red in the Temporal UI): type = outcome, details = the result. */
+export function outcomeFailure(result: ReleaseResult): wf.ApplicationFailure {
+  return wf.ApplicationFailure.create({ type: result.outcome, message: result.reason, details: [result], nonRetryable: true });
 }

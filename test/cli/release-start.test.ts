@@ -93,8 +93,8 @@ test('a failed preflight fails start with exit 5, the reason and the remedy; the
   const file = await spec('noprobe');
   const r = await cli(['release', 'start', '-f', file]);
   assert.equal(r.code, 5, r.stderr);
-  assert.match(r.stdout, /^started release-shop-noprobe\nhttp:\/\/127\.0\.0\.1:8233\/namespaces\/default\/workflows\/release-shop-noprobe\n$/);
-  assert.match(r.stderr, /release-shop-noprobe Failed before it changed anything: preflight: PreflightFailed: container noprobe .* has no readinessProbe/);
+  assert.match(r.stdout, /^started release_shop_noprobe\nhttp:\/\/127\.0\.0\.1:8233\/namespaces\/default\/workflows\/release_shop_noprobe\n$/);
+  assert.match(r.stderr, /release_shop_noprobe Failed before it changed anything: preflight: PreflightFailed: container noprobe .* has no readinessProbe/);
   assert.match(r.stderr, /remedy: add a readinessProbe to the container, or .*`readinessProbePolicy: warn` in the Release spec/);
   assert.equal((await cli(['release', 'start', '-f', file])).code, 5);
 });
@@ -105,23 +105,23 @@ test('readinessProbePolicy: warn reaches preflight; start exits 0 and prints the
   assert.match(r.stderr, /^warning: container noprobe of Deployment shop\/noprobe has no readinessProbe/m);
   assert.equal(targets.at(-1)?.readinessProbePolicy, 'warn');
   assert.equal(targets.find((t) => t.workload.name === 'noprobe')?.readinessProbePolicy, undefined, 'absent from the spec, absent from the target: the worker decides');
-  assert.equal((await cli(['release', 'abort', 'release-shop-noprobe', '--as', 'oncall'])).code, 0);
+  assert.equal((await cli(['release', 'abort', 'release_shop_noprobe', '--as', 'oncall'])).code, 0);
 });
 
 test('an aborted release blocks start with how to close it; --replace closes it and starts; in progress it is refused', async () => {
   const file = await spec('web');
-  const id = 'release-shop-web';
+  const id = 'release_shop_web';
   assert.equal((await cli(['release', 'start', '-f', file])).code, 0);
   assert.equal((await cli(['release', 'abort', id, '--as', 'oncall'])).code, 0);
   for (let i = 0; i < 40 && !(await status(id)).includes('"phase": "Aborted"'); i++) await new Promise((r) => setTimeout(r, 250));
 
   const blocked = await cli(['release', 'start', '-f', file]);
   assert.equal(blocked.code, 1);
-  assert.match(blocked.stderr, /release-shop-web \(http:[^)]*\) is Aborted and waits for a retry until its retry window ends; close it with `glidepath release abort release-shop-web`, or start with --replace/);
+  assert.match(blocked.stderr, /release_shop_web \(http:[^)]*\) is Aborted and waits for a retry until its retry window ends; close it with `glidepath release abort release_shop_web`, or start with --replace/);
 
   const replaced = await cli(['release', 'start', '--replace', '-f', file]);
   assert.equal(replaced.code, 0, replaced.stderr);
-  assert.match(replaced.stderr, /^closed release-shop-web \(Aborted\)$/m);
+  assert.match(replaced.stderr, /^closed release_shop_web \(Aborted\)$/m);
   const fresh = JSON.parse(await status(id)) as { phase: string; audit: { action: string }[] };
   assert.notEqual(fresh.phase, 'Aborted');
   assert.deepEqual(fresh.audit.map((a) => a.action).slice(0, 1), ['start'], 'a new workflow, not a retry');
@@ -129,7 +129,7 @@ test('an aborted release blocks start with how to close it; --replace closes it 
   for (let i = 0; i < 40 && !(await status(id)).includes('"phase": "Paused"'); i++) await new Promise((r) => setTimeout(r, 250));
   const refused = await cli(['release', 'start', '--replace', '-f', file]);
   assert.equal(refused.code, 1);
-  assert.match(refused.stderr, /--replace closes only a release that has finished \(Aborted or RolledBack\) and waits for a retry; release-shop-web is Paused \(step 2 of 2 pause\): abort it first/);
+  assert.match(refused.stderr, /--replace closes only a release that has finished \(Aborted or RolledBack\) and waits for a retry; release_shop_web is Paused \(step 2 of 2 pause\): abort it first/);
   assert.match(await status(id), /"phase": "Paused"/, 'the release in progress goes on');
   await cli(['release', 'abort', id, '--as', 'oncall']);
 });
@@ -137,5 +137,5 @@ test('an aborted release blocks start with how to close it; --replace closes it 
 test('with no worker, start gives up after --preflight-timeout with exit 6 and says so', async () => {
   const r = await cli(['release', 'start', '-f', await spec('lonely'), '--preflight-timeout', '3s'], 'no-worker-here');
   assert.equal(r.code, 6, r.stderr);
-  assert.match(r.stderr, /release-shop-lonely started but is not past preflight after 3s; .*it goes on/);
+  assert.match(r.stderr, /release_shop_lonely started but is not past preflight after 3s; .*it goes on/);
 });

@@ -11,7 +11,8 @@ import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
 import type { AppsV1Api, CoreV1Api, CustomObjectsApi, NetworkingV1Api, V1HTTPIngressPath, V1Ingress } from '@kubernetes/client-node';
-import type { Client } from '@temporalio/client';
+import { WorkflowFailedError, type Client } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
 import { cli as runCli, connectClient, findDeployment, imageOf, kube, managedRoutesLine, randomSuffix, routedCanary, startWorker, suiteEnv, tempDir, untilStatus, waitAvailable, webNamespace, writeRelease, teardown } from './support.ts';
 import { statusQuery, type ReleaseStatus } from '../../workflows/messages.ts';
 
@@ -51,11 +52,11 @@ async function abort(id: string): Promise<void> {
   await until(id, (s) => s.phase === 'Aborted', 'aborted');
 }
 
-/** A second abort closes an aborted release without waiting for its retry window (docs/spec.md); resolves once the run has closed. */
+/** A second abort closes an aborted release without waiting for its retry window (docs/spec.md); resolves once the run has closed (failed, as Aborted). */
 async function close(id: string): Promise<void> {
   const r = await cli(['release', 'abort', id, '--as', 'oncall']);
   assert.equal(r.code, 0, r.stdout + r.stderr);
-  await client.workflow.getHandle(id).result();
+  await assert.rejects(client.workflow.getHandle(id).result(), (err: unknown) => err instanceof WorkflowFailedError && err.cause instanceof ApplicationFailure && err.cause.type === 'Aborted');
 }
 
 async function watchToEnd(id: string): Promise<void> {

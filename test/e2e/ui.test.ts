@@ -3,7 +3,9 @@
  * a stub worker process (test/e2e/stub-worker.ts), and a release started and paused with our CLI,
  * headless Chromium (Debian's package, driven by playwright-core) opens the UI's workflow list with
  * the visibility query `GlidepathService="<namespace>/<name>"` and must find the release's row; a
- * query for a service without a release must show none. Screenshot: test-artifacts/ui-release.png.
+ * query for a service without a release must show none; once aborted and closed, the release's row
+ * shows Failed (not Completed) and `release list` prints FAILED. Screenshots: test-artifacts/ui-release.png,
+ * test-artifacts/ui-release-failed.png.
  * Env: TEMPORAL_ADDRESS (127.0.0.1:7233), GLIDEPATH_UI_URL (http://127.0.0.1:8233), CHROMIUM_BIN
  * (/usr/bin/chromium; `bash scripts/provision-chromium.sh` installs it).
  */
@@ -175,7 +177,7 @@ describe('the Temporal Web UI lists releases by the GlidepathService search attr
     const tr = page.locator('tr', { has: page.locator(`a[href*="/workflows/${workflowId}/"]`) }).first();
     assert.match(await tr.innerText(), /Running/);
     assert.match(await tr.innerText(), /release/);
-    assert.equal(await page.locator('a[href*="/namespaces/default/workflows/release-"]').evaluateAll((as) => new Set(as.map((a) => a.getAttribute('href')?.split('/')[4])).size), 1);
+    assert.equal(await page.locator('a[href*="/namespaces/default/workflows/release_"]').evaluateAll((as) => new Set(as.map((a) => a.getAttribute('href')?.split('/')[4])).size), 1);
   });
 
   test('a service without a release shows no row', async () => {
@@ -184,6 +186,31 @@ describe('the Temporal Web UI lists releases by the GlidepathService search attr
     const empty = await openList(page, `GlidepathService="${nobody}"`, async () => (await page.getByText('No Results').count()) > 0, 15_000);
     assert.ok(empty, `the list for ${nobody} never showed "No Results"`);
     assert.equal(await rowLink(page, workflowId).count(), 0);
-    assert.equal(await page.locator('a[href*="/namespaces/default/workflows/release-"]').count(), 0, 'no release rows at all');
+    assert.equal(await page.locator('a[href*="/namespaces/default/workflows/release_"]').count(), 0, 'no release rows at all');
+  });
+
+  test('an aborted release, once closed, shows as Failed in the UI and FAILED in release list', async () => {
+    assert.equal((await cli(['release', 'abort', '-f', file, '--as', 'oncall', '--reason', 'ui outcome'])).code, 0);
+    await untilPhase(workflowId, 'Aborted');
+    assert.equal((await cli(['release', 'abort', '-f', file, '--as', 'oncall'])).code, 0); // closes it
+    const handle = client.workflow.getHandle(workflowId);
+    await handle.result().catch(() => undefined);
+    const d = await handle.describe();
+    assert.equal(d.status.name, 'FAILED');
+    assert.equal(await d.staticSummary(), `canary of ${service} → registry.local/${name}:v2`, 'the summary release start set');
+
+    const page = browser?.pages()[0] ?? (await browser!.newPage());
+    const tr = page.locator('tr', { has: page.locator(`a[href*="/workflows/${workflowId}/"]`) }).first();
+    const failed = await openList(page, `GlidepathService="${service}"`, async () => (await tr.count()) > 0 && /Failed/.test(await tr.innerText()), 60_000);
+    await page.screenshot({ path: path.join(artifacts, 'ui-release-failed.png') });
+    assert.ok(failed, `${workflowId} does not show as Failed in the Web UI: ${(await tr.count()) > 0 ? await tr.innerText() : 'no row'}`);
+    assert.doesNotMatch(await tr.innerText(), /Completed/);
+
+    let listed = '';
+    for (let i = 0; i < 40 && !/FAILED/.test(listed); i++) {
+      listed = (await cli(['release', 'list', '--service', service])).stdout;
+      if (!/FAILED/.test(listed)) await new Promise((r) => setTimeout(r, 250));
+    }
+    assert.match(listed, new RegExp(`^${workflowId}  ${service}  Aborted  \\S+  FAILED  `, 'm'));
   });
 });

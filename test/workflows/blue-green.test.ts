@@ -4,7 +4,7 @@ import { after, before, describe, test } from 'node:test';
 import { abortUpdate, approveUpdate, promoteUpdate, statusQuery } from '../../workflows/messages.ts';
 import type { BlueGreenStrategy } from '../../spec/types.ts';
 import type { ReleaseStatus } from '../../workflows/messages.ts';
-import { Harness, NEW_IMAGE, analysis, measurement, plan, recordHistory, waitForStatus } from './harness.ts';
+import { Harness, NEW_IMAGE, analysis, measurement, plan, recordHistory, waitForStatus, releaseResult } from './harness.ts';
 import { causeOf } from './harness.ts';
 
 const h = new Harness();
@@ -27,7 +27,7 @@ describe('blue/green', () => {
     assert.deepEqual(h.trace(p), ['preflight', 'deployPreview']);
     assert.equal(h.callsOf(p)[1]?.args[1], 1, 'preview at previewReplicaCount');
     await handle.executeUpdate(promoteUpdate, { args: [{ by: 'alice' }] });
-    const result = await handle.result();
+    const result = await releaseResult(handle);
     assert.equal(result.outcome, 'Promoted');
     assert.deepEqual(h.trace(p), ['preflight', 'deployPreview', 'deployPreview', 'switchActive(preview)', 'finalizeBlueGreen']);
     assert.equal(h.callsOf(p)[2]?.args[1], undefined, 'preview scaled to full before the switch');
@@ -40,7 +40,7 @@ describe('blue/green', () => {
   test('auto-promotion after autoPromotionSeconds without a human', async () => {
     const p = bg('bg-auto', { autoPromotionEnabled: true, autoPromotionSeconds: 300 });
     const handle = await h.begin(p);
-    const result = await handle.result();
+    const result = await releaseResult(handle);
     assert.equal(result.outcome, 'Promoted');
     const events = (await handle.fetchHistory()).events ?? [];
     assert.deepEqual(timers(events).slice(0, 2), [300, 30], 'auto-promotion timer, then the scale-down delay');
@@ -50,7 +50,7 @@ describe('blue/green', () => {
   test('auto-promotion enabled with no delay switches at once', async () => {
     const p = bg('bg-immediate', { autoPromotionEnabled: true, scaleDownDelaySeconds: 0 });
     const handle = await h.begin(p);
-    assert.equal((await handle.result()).outcome, 'Promoted');
+    assert.equal((await releaseResult(handle)).outcome, 'Promoted');
     assert.deepEqual(timers((await handle.fetchHistory()).events ?? []), []);
   });
 
@@ -59,7 +59,7 @@ describe('blue/green', () => {
     const handle = await h.begin(p, {
       runAnalysis: async (_t, run) => ({ metrics: run.metrics.map((m) => ({ name: m.name, measurements: [measurement('Failed', [0.5])] })), terminated: false }),
     });
-    const result = await handle.result();
+    const result = await releaseResult(handle);
     assert.equal(result.outcome, 'RolledBack');
     assert.match(result.reason, /analysis smoke \(postPromotion\) Failed/);
     assert.deepEqual(h.trace(p), ['preflight', 'deployPreview', 'switchActive(preview)', 'runAnalysis', 'switchActive(stable)', 'abortBlueGreen']);
@@ -71,14 +71,14 @@ describe('blue/green', () => {
     const handle = await h.begin(p, {
       runAnalysis: async (_t, run) => ({ metrics: run.metrics.map((m) => ({ name: m.name, measurements: [measurement('Failed', [0.5])] })), terminated: false }),
     });
-    assert.equal((await handle.result()).outcome, 'RolledBack');
+    assert.equal((await releaseResult(handle)).outcome, 'RolledBack');
     assert.deepEqual(h.trace(p), ['preflight', 'deployPreview', 'runAnalysis', 'abortBlueGreen']);
   });
 
   test('the scale-down delay is honoured before the old side goes', async () => {
     const p = bg('bg-delay', { autoPromotionEnabled: true, scaleDownDelaySeconds: 600 });
     const handle = await h.begin(p);
-    assert.equal((await handle.result()).outcome, 'Promoted');
+    assert.equal((await releaseResult(handle)).outcome, 'Promoted');
     const events = (await handle.fetchHistory()).events ?? [];
     const switchAt = events.findIndex((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'switchActive');
     const timerAt = events.findIndex((e) => e.timerStartedEventAttributes);
@@ -158,7 +158,7 @@ describe('status', () => {
     await assert.rejects(handle.executeUpdate(abortUpdate, { args: [{ by: 'alice' }] }), (err: unknown) => /cannot abort .*: release is Promoting/.test(causeOf(err)));
     releasePromotion();
 
-    const result = await handle.result();
+    const result = await releaseResult(handle);
     const done = await handle.query(statusQuery);
     common(done);
     assert.equal(done.phase, 'Promoted');

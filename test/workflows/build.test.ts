@@ -26,7 +26,7 @@ import { createTimeSkippingEnv } from '../support/time-skipping.ts';
 import { startRegistry, type RegistryInstance } from '../support/registry.ts';
 import { registerSearchAttributes } from '../../workers/search-attributes.ts';
 import { dockerConfig, scratchContext } from '../activities/build/fixtures.ts';
-import { Harness, canary } from './harness.ts';
+import { Harness, canary, releaseResult } from './harness.ts';
 
 const PASSWORD = 'pw-workflow-build-8c41e0';
 const TASK_QUEUE = 'release-build-tests';
@@ -117,7 +117,7 @@ describe('release with build', () => {
       imagePolicy: { requireDigest: true },
     });
     const handle = await begin(p);
-    const result = await handle.result();
+    const result = await releaseResult(handle);
     const pushed = await headDigest('team/app', 'v2');
     assert.ok(pushed, 'the tag was pushed');
     const pinned = `${reg.host}/team/app@${pushed}`;
@@ -148,7 +148,7 @@ describe('release with build', () => {
     secretJson = readFileSync(dockerConfig(reg.host, 'ci', 'not-the-password-77'), 'utf8');
     try {
       const p = canary('badcreds', [{ kind: 'setWeight', weight: 25 }], { image: `${reg.host}/team/bad:v1`, build: { context: ctx, tags: ['v2'], registry: { insecure: true, authSecret: 'regcred' } } });
-      const result = await (await begin(p)).result();
+      const result = await releaseResult(await begin(p));
       assert.equal(result.outcome, 'Failed');
       assert.match(result.reason, new RegExp(`^buildImage: Unauthorized: registry ${reg.host.replaceAll('.', '\\.')}`));
       assert.ok(!result.reason.includes('not-the-password-77'));
@@ -165,7 +165,7 @@ describe('release with build', () => {
     await down.stop();
     const ctx = scratchContext('down\n');
     const p = canary('regdown', [{ kind: 'setWeight', weight: 25 }], { image: `${host}/team/down:v1`, build: { context: ctx, tags: ['v2'], registry: { insecure: true } } });
-    const result = await (await begin(p)).result();
+    const result = await releaseResult(await begin(p));
     assert.equal(result.outcome, 'Failed');
     assert.match(result.reason, new RegExp(`^buildImage: Error: registry ${host.replaceAll('.', '\\.')} unreachable \\(ECONNREFUSED\\)`));
     assert.deepEqual((calls.get(releaseWorkflowId(p)) ?? []).map((c) => c.name), ['buildImage', 'buildImage', 'buildImage', 'buildImage'], 'retried up to maximumAttempts (4)');

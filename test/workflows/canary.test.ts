@@ -8,7 +8,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { WorkflowExecutionAlreadyStartedError, WorkflowUpdateFailedError } from '@temporalio/client';
 import { Context } from '@temporalio/activity';
 import { abortSignal, abortUpdate, approveSignal, approveUpdate, promoteSignal, promoteUpdate, retryUpdate, statusQuery } from '../../workflows/messages.ts';
-import { Harness, NEW_IMAGE, STABLE_IMAGE, analysis, canary, measurement, metric, recordHistory, waitForStatus } from './harness.ts';
+import { Harness, NEW_IMAGE, STABLE_IMAGE, analysis, canary, measurement, metric, recordHistory, waitForStatus, releaseResult } from './harness.ts';
 import { causeOf } from './harness.ts';
 
 const h = new Harness();
@@ -28,7 +28,7 @@ describe('canary', () => {
   test('happy path: exact weights, in order, then promotion', async () => {
     const p = canary('happy', steps10_25_50);
     const handle = await h.begin(p);
-    const result = await handle.result();
+    const result = await releaseResult(handle);
     assert.equal(result.outcome, 'Promoted');
     assert.equal(result.image, NEW_IMAGE);
     assert.deepEqual(h.trace(p), ['preflight', 'ensureCanary', 'setWeight(10)', 'setWeight(25)', 'setWeight(50)', 'promoteCanary']);
@@ -52,7 +52,7 @@ describe('canary', () => {
     assert.equal(paused.canaryWeight, 20);
     assert.deepEqual(h.trace(p), ['preflight', 'ensureCanary', 'setWeight(20)']);
     await handle.executeUpdate(promoteUpdate, { args: [{ by: 'alice', reason: 'looks good' }] });
-    const result = await handle.result();
+    const result = await releaseResult(handle);
     assert.equal(result.outcome, 'Promoted');
     assert.deepEqual(h.trace(p).slice(3), ['setWeight(60)', 'promoteCanary']);
     const status = await handle.query(statusQuery);
@@ -65,7 +65,7 @@ describe('canary', () => {
     const handle = await h.begin(p);
     await waitForStatus(handle, (s) => s.phase === 'Paused', 'first pause');
     await handle.executeUpdate(promoteUpdate, { args: [{ by: 'alice', full: true }] });
-    const result = await handle.result();
+    const result = await releaseResult(handle);
     assert.equal(result.outcome, 'Promoted');
     assert.deepEqual(h.trace(p), ['preflight', 'ensureCanary', 'setWeight(10)', 'promoteCanary']);
   });
@@ -78,7 +78,7 @@ describe('canary', () => {
     const gate = await waitForStatus(handle, (s) => s.phase === 'AwaitingApproval', 'approval gate');
     assert.equal(gate.step.index, 2);
     await handle.executeUpdate(approveUpdate, { args: [{ by: 'carol' }] });
-    assert.equal((await handle.result()).outcome, 'Promoted');
+    assert.equal((await releaseResult(handle)).outcome, 'Promoted');
     assert.ok(!h.trace(p).includes('setWeight(50)'), 'steps after the gate are still skipped by --full');
   });
 
@@ -95,7 +95,7 @@ describe('canary', () => {
     const abortCall = h.callsOf(p).at(-1);
     assert.equal(abortCall?.args[1], STABLE_IMAGE, 'abort restores the stable image captured at preflight');
     await handle.executeUpdate(abortUpdate, { args: [{ by: 'oncall', reason: 'no retry' }] }); // closes it
-    const result = await handle.result();
+    const result = await releaseResult(handle);
     assert.equal(result.outcome, 'Aborted');
     await recordHistory(handle, 'canary-abort-pause');
   });
@@ -147,9 +147,9 @@ describe('canary', () => {
         terminated: false,
       }),
     });
-    const result = await handle.result();
+    const result = await releaseResult(handle);
     assert.equal(result.outcome, 'RolledBack');
-    assert.match(result.reason, /analysis success-rate \(step 1\) Failed: metric "error-rate" assessed Failed: failed \(2\) > failureLimit \(1\)/);
+    assert.match(result.reason, /analysis success-rate \(step 2\) Failed: metric "error-rate" assessed Failed: failed \(2\) > failureLimit \(1\)/);
     assert.deepEqual(result.analysis?.metrics[0]?.measurements.map((m) => m.value), [[0.91], [0.995], [0.87]]);
     assert.deepEqual(h.trace(p), ['preflight', 'ensureCanary', 'setWeight(10)', 'runAnalysis', 'abortCanary']);
     await recordHistory(handle, 'canary-failed-analysis');
@@ -163,7 +163,7 @@ describe('canary', () => {
         terminated: false,
       }),
     });
-    const result = await handle.result();
+    const result = await releaseResult(handle);
     assert.equal(result.outcome, 'RolledBack');
     assert.match(result.reason, /Error: metric "latency" assessed Error: consecutiveErrors \(3\) > consecutiveErrorLimit \(2\): connect ECONNREFUSED/);
   });
@@ -177,7 +177,7 @@ describe('canary', () => {
     assert.match(paused.message, /inconclusive/);
     assert.equal(paused.analysisRuns[0]?.phase, 'Inconclusive');
     await handle.executeUpdate(promoteUpdate, { args: [{ by: 'alice' }] });
-    assert.equal((await handle.result()).outcome, 'Promoted');
+    assert.equal((await releaseResult(handle)).outcome, 'Promoted');
     assert.deepEqual(h.trace(p).slice(-2), ['setWeight(50)', 'promoteCanary']);
   });
 
@@ -209,9 +209,9 @@ describe('canary', () => {
     });
     await waitForStatus(handle, (s) => s.phase === 'Paused' && s.step.index === 3, 'indefinite pause at step 3');
     release();
-    const result = await handle.result();
+    const result = await releaseResult(handle);
     assert.equal(result.outcome, 'RolledBack');
-    assert.match(result.reason, /background analysis error-rate Failed at step 3/);
+    assert.match(result.reason, /background analysis error-rate Failed at step 4/);
     // The background run starts with step 1 and runs beside the steps: their relative start order is not defined.
     assert.deepEqual(h.trace(p).filter((c) => c !== 'runAnalysis'), ['preflight', 'ensureCanary', 'setWeight(10)', 'setWeight(15)', 'setWeight(20)', 'abortCanary']);
     assert.equal(h.trace(p).filter((c) => c === 'runAnalysis').length, 1);
@@ -228,7 +228,7 @@ describe('canary', () => {
         return { canaryReplicas: 1 };
       },
     });
-    assert.equal((await handle.result()).outcome, 'Promoted');
+    assert.equal((await releaseResult(handle)).outcome, 'Promoted');
     assert.equal(attempts, 3);
   });
 
@@ -240,7 +240,7 @@ describe('canary', () => {
         return { canaryReplicas: 1 };
       },
     });
-    const result = await handle.result();
+    const result = await releaseResult(handle);
     assert.equal(result.outcome, 'RolledBack');
     assert.match(result.reason, /^setWeight: Forbidden: deployments.apps "non-retryable-canary" is forbidden/);
     assert.equal(h.callsOf(p).filter((c) => c.name === 'setWeight').length, 2, 'not retried');
@@ -255,7 +255,7 @@ describe('canary', () => {
         throw ApplicationFailure.nonRetryable('Deployment tests/deadline-canary exceeded its progress deadline (120s): no progress for 121s; pods: 1 Pending (Unschedulable)', 'ProgressDeadlineExceeded');
       },
     });
-    const result = await handle.result();
+    const result = await releaseResult(handle);
     assert.equal(result.outcome, 'RolledBack');
     assert.match(result.reason, /^setWeight: ProgressDeadlineExceeded: Deployment tests\/deadline-canary exceeded its progress deadline \(120s\): no progress for 121s; pods: 1 Pending \(Unschedulable\)$/);
     assert.equal(h.trace(p).at(-1), 'abortCanary');
@@ -268,7 +268,7 @@ describe('canary', () => {
         throw ApplicationFailure.nonRetryable('deployment tests/preflight not found', 'NotFound');
       },
     });
-    const result = await handle.result();
+    const result = await releaseResult(handle);
     assert.equal(result.outcome, 'Failed');
     assert.match(result.reason, /preflight: NotFound: deployment tests\/preflight not found/);
     assert.deepEqual(h.trace(p), ['preflight']);
@@ -292,7 +292,7 @@ describe('canary', () => {
     const again = await waitForStatus(handle, (s) => s.phase === 'Paused' && s.attempt === 2, 'paused on attempt 2');
     assert.equal(again.step.index, 1);
     await handle.executeUpdate(promoteUpdate, { args: [{ by: 'alice' }] });
-    const result = await handle.result();
+    const result = await releaseResult(handle);
     assert.equal(result.outcome, 'Promoted');
     assert.equal(result.attempts, 2);
     assert.deepEqual(h.trace(p), ['preflight', 'ensureCanary', 'setWeight(10)', 'abortCanary', 'preflight', 'ensureCanary', 'setWeight(10)', 'setWeight(60)', 'promoteCanary']);
@@ -304,7 +304,7 @@ describe('canary', () => {
     const handle = await h.begin(p);
     await waitForStatus(handle, (s) => s.phase === 'Paused', 'paused');
     await handle.signal(abortSignal, { by: 'alice' });
-    const result = await handle.result();
+    const result = await releaseResult(handle);
     assert.equal(result.outcome, 'Aborted');
     const history = await handle.fetchHistory();
     const events = history.events ?? [];
@@ -317,7 +317,7 @@ describe('canary', () => {
     const p = canary('soak', [{ kind: 'setWeight', weight: 5 }, { kind: 'pause', durationMs: 7 * 86_400_000 }, { kind: 'setWeight', weight: 100 }]);
     const wall = Date.now();
     const handle = await h.begin(p);
-    const result = await handle.result();
+    const result = await releaseResult(handle);
     assert.equal(result.outcome, 'Promoted');
     const events = (await handle.fetchHistory()).events ?? [];
     const workflowSeconds = Number(events.at(-1)?.eventTime?.seconds) - Number(events[0]?.eventTime?.seconds);
@@ -356,7 +356,7 @@ describe('approvals', () => {
     // The reply shows the release after the approval took effect: the gate is passed.
     assert.equal(status.approvals, undefined);
     assert.notEqual(status.phase, 'AwaitingApproval');
-    const result = await handle.result();
+    const result = await releaseResult(handle);
     assert.equal(result.outcome, 'Promoted');
     const final = await handle.query(statusQuery);
     assert.ok(final.audit.some((a) => a.action === 'approve' && a.by === 'alice' && a.reason === 'dashboards green'));
@@ -395,7 +395,7 @@ describe('approvals', () => {
     await waitForStatus(handle, (s) => s.phase === 'AwaitingApproval', 'awaiting approval');
     await assert.rejects(handle.executeUpdate(approveUpdate, { args: [{ by: 'ci-bot' }] }), (err: unknown) => /ci-bot started this release and cannot approve it/.test(causeOf(err)));
     await handle.executeUpdate(approveUpdate, { args: [{ by: 'bob' }] });
-    assert.equal((await handle.result()).outcome, 'Promoted');
+    assert.equal((await releaseResult(handle)).outcome, 'Promoted');
   });
 
   test('two distinct approvers are required', async () => {
@@ -408,7 +408,7 @@ describe('approvals', () => {
     assert.equal(one.phase, 'AwaitingApproval');
     assert.equal(one.approvals?.granted.length, 1);
     await handle.executeUpdate(approveUpdate, { args: [{ by: 'bob' }] });
-    assert.equal((await handle.result()).outcome, 'Promoted');
+    assert.equal((await releaseResult(handle)).outcome, 'Promoted');
   });
 
   test('an approval that times out after 24h aborts', async () => {
@@ -416,9 +416,9 @@ describe('approvals', () => {
     const handle = await h.begin(p);
     const waiting = await waitForStatus(handle, (s) => s.phase === 'AwaitingApproval', 'awaiting approval');
     assert.ok(waiting.approvals?.deadline);
-    const result = await handle.result();
+    const result = await releaseResult(handle);
     assert.equal(result.outcome, 'Aborted');
-    assert.match(result.reason, /approval of step 1 timed out after 1d/);
+    assert.match(result.reason, /approval of step 2 timed out after 1d/);
     assert.equal(h.trace(p).at(-1), 'abortCanary');
     await recordHistory(handle, 'canary-approval-timeout');
   });
@@ -426,7 +426,7 @@ describe('approvals', () => {
   test('an approval that times out can roll back instead', async () => {
     const p = gated('approval-timeout-rollback', { timeoutMs: 86_400_000, onTimeout: 'rollback' });
     const handle = await h.begin(p);
-    const result = await handle.result();
+    const result = await releaseResult(handle);
     assert.equal(result.outcome, 'RolledBack');
     assert.match(result.reason, /timed out/);
   });
@@ -442,6 +442,6 @@ describe('approvals', () => {
     assert.equal(s.phase, 'Paused');
     await assert.rejects(handle.executeUpdate(approveUpdate, { args: [{ by: 'alice' }] }), (err: unknown) => /cannot approve .*: release is Paused/.test(causeOf(err)));
     await handle.executeUpdate(promoteUpdate, { args: [{ by: 'alice' }] });
-    assert.equal((await handle.result()).outcome, 'Promoted');
+    assert.equal((await releaseResult(handle)).outcome, 'Promoted');
   });
 });

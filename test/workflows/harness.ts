@@ -10,11 +10,12 @@ import { Context } from '@temporalio/activity';
 import proto from '@temporalio/proto';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
-import type { WorkflowHandle } from '@temporalio/client';
+import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
 import type { ReleaseActivities } from '../../activities/index.ts';
 import type { IdentityPolicy } from '../../spec/identity.ts';
 import { startProblems } from '../../spec/plan.ts';
-import { statusQuery, type ReleaseStatus } from '../../workflows/messages.ts';
+import { statusQuery, type ReleaseResult, type ReleaseStatus } from '../../workflows/messages.ts';
 import type { release } from '../../workflows/release.ts';
 import { releaseWorkflowId, type AnalysisRunSpec, type CanaryStep, type Measurement, type MetricSpec, type ReleasePlan, type Strategy } from '../../spec/types.ts';
 import { untilQuery } from '../support/poll.ts';
@@ -156,6 +157,24 @@ export class Harness {
       const arg = c.args[1];
       return c.name === 'setWeight' || c.name === 'switchActive' ? `${c.name}(${String(arg)})` : c.name;
     });
+  }
+}
+
+/**
+ * The release's result whichever way its workflow ended: Promoted completes; RolledBack, Aborted
+ * and Failed fail with the outcome as the failure's type and the result in its details.
+ */
+export async function releaseResult(handle: WorkflowHandle): Promise<ReleaseResult> {
+  try {
+    return (await handle.result()) as ReleaseResult;
+  } catch (err) {
+    const cause = err instanceof WorkflowFailedError ? err.cause : undefined;
+    if (cause instanceof ApplicationFailure && ['RolledBack', 'Aborted', 'Failed'].includes(cause.type ?? '')) {
+      const result = cause.details?.[0] as ReleaseResult;
+      if (result?.outcome !== cause.type) throw new Error(`failure type ${cause.type} but details hold ${JSON.stringify(result)}`, { cause: err });
+      return result;
+    }
+    throw err;
   }
 }
 

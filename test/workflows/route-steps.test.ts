@@ -9,7 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import { WorkflowFailedError } from '@temporalio/client';
 import { abortUpdate, statusQuery } from '../../workflows/messages.ts';
 import type { CanaryStep, ReleasePlan } from '../../spec/types.ts';
-import { Harness, plan, recordHistory, waitForStatus } from './harness.ts';
+import { Harness, plan, recordHistory, waitForStatus, releaseResult } from './harness.ts';
 
 const h = new Harness();
 before(() => h.start());
@@ -54,7 +54,7 @@ describe('header and mirror route steps', () => {
     assert.deepEqual((calls[3]?.args[0] as { trafficRouting?: unknown }).trafficRouting, istio);
 
     await handle.signal('promote', { by: 'alice' });
-    const result = await handle.result();
+    const result = await releaseResult(handle);
     assert.equal(result.outcome, 'Promoted');
     // With a router, the canary stays scaleDownDelaySeconds (30 s) after traffic left it, then goes.
     assert.deepEqual(trace(p).slice(5), ['setHeaderRoute(canary-header)', 'setWeight(50)', 'promoteCanary', 'removeCanary']);
@@ -81,7 +81,7 @@ describe('header and mirror route steps', () => {
     assert.deepEqual(aborted.managedRoutes, []);
     assert.deepEqual(trace(p), ['preflight', 'ensureCanary', 'setWeight(20)', 'setHeaderRoute(canary-header)', 'routeToStable', 'abortCanary']);
     await handle.executeUpdate(abortUpdate, { args: [{ by: 'bob' }] }); // closes the retry window
-    assert.equal((await handle.result()).outcome, 'Aborted');
+    assert.equal((await releaseResult(handle)).outcome, 'Aborted');
   });
 
   test('a router activity that fails for good rolls the release back', async () => {
@@ -98,7 +98,7 @@ describe('header and mirror route steps', () => {
     assert.match(failed.message, /setHeaderRoute: InvalidSpec: VirtualService tests\/web-vs already has a route "canary-header"/);
     assert.deepEqual(trace(p), ['preflight', 'ensureCanary', 'setWeight(20)', 'setHeaderRoute(canary-header)', 'routeToStable', 'abortCanary']);
     await handle.executeUpdate(abortUpdate, { args: [{ by: 'bob' }] });
-    await handle.result();
+    await releaseResult(handle);
   });
 
   test('a plan whose router cannot serve its steps fails at start, before any activity', async () => {
@@ -111,7 +111,7 @@ describe('header and mirror route steps', () => {
     for (const [name, steps, routing, expected] of cases) {
       const p = routing ? routed(name, steps, routing) : plan(name, { type: 'canary', steps });
       const handle = await h.begin(p);
-      const err = await handle.result().then(
+      const err = await releaseResult(handle).then(
         () => assert.fail(`${name} should fail`),
         (e: unknown) => e,
       );

@@ -14,7 +14,7 @@ import { Worker } from '@temporalio/worker';
 import { abortSignal, abortUpdate, approveSignal, approveUpdate, promoteUpdate, statusQuery, type ReleaseStatus } from '../../workflows/messages.ts';
 import { planProblems } from '../../spec/plan.ts';
 import { legacyReleaseWorkflowId, releaseWorkflowId, type BlueGreenStrategy, type CanaryStep, type Measurement, type ReleasePlan } from '../../spec/types.ts';
-import { Harness, analysis, canary, causeOf, measurement, metric, plan, recordHistory, waitForStatus } from './harness.ts';
+import { Harness, analysis, canary, causeOf, measurement, metric, plan, recordHistory, waitForStatus, releaseResult } from './harness.ts';
 
 const h = new Harness();
 before(() => h.start());
@@ -106,7 +106,7 @@ describe('analysis', () => {
     await handle.executeUpdate(promoteUpdate, { args: [{ by: 'alice', full: true }] });
     await waitForStatus(handle, (s) => s.phase === 'Promoting' || s.phase === 'Promoted', 'promoting', 10_000);
     assert.deepEqual(h.trace(p).slice(0, 4), ['preflight', 'deployPreview', 'runAnalysis', 'switchActive(preview)'], 'the post-promotion analysis is skipped too');
-    assert.equal((await handle.result()).outcome, 'Promoted');
+    assert.equal((await releaseResult(handle)).outcome, 'Promoted');
   });
 
   test('an analysis cancelled by abort ends terminal with what it measured', async () => {
@@ -147,7 +147,7 @@ describe('one release per workload', () => {
     const p = canary('legacy-id', [{ kind: 'setWeight', weight: 10 }]);
     h.calls.set(legacyReleaseWorkflowId(p), []);
     const handle = await h.env.client.workflow.start('release', { taskQueue: h.taskQueue, workflowId: legacyReleaseWorkflowId(p), args: [{ plan: p, initiator: 'ci-bot' }] });
-    assert.equal(((await handle.result()) as { outcome: string }).outcome, 'Promoted');
+    assert.equal(((await releaseResult(handle)) as { outcome: string }).outcome, 'Promoted');
   });
 });
 
@@ -165,7 +165,7 @@ describe('scale-down delays', () => {
     assert.deepEqual(h.trace(p).slice(3), ['routeToStable', 'abortCanary']);
     assert.equal(timers((await handle.fetchHistory()).events ?? [])[0], 30, 'a durable timer of abortScaleDownDelaySeconds');
     await handle.executeUpdate(abortUpdate, { args: [{ by: 'oncall' }] });
-    await handle.result();
+    await releaseResult(handle);
     await recordHistory(handle, 'abort-delay');
   });
 
@@ -208,7 +208,7 @@ describe('scale-down delays', () => {
     const p = routed('promote-delay', [{ kind: 'setWeight', weight: 50 }], {});
     (p.strategy as { scaleDownDelaySeconds?: number }).scaleDownDelaySeconds = 45;
     const handle = await h.begin(p);
-    assert.equal((await handle.result()).outcome, 'Promoted');
+    assert.equal((await releaseResult(handle)).outcome, 'Promoted');
     assert.deepEqual(h.trace(p).slice(3), ['promoteCanary', 'removeCanary']);
     assert.deepEqual(h.callsOf(p)[3]?.args[1], { keepCanary: true }, 'promotion stops once traffic is on stable');
     assert.deepEqual(timers((await handle.fetchHistory()).events ?? []), [45]);
@@ -217,7 +217,7 @@ describe('scale-down delays', () => {
   test('a blue/green abort after the switch keeps the preview abortScaleDownDelaySeconds', async () => {
     const p = bg('bg-abort-delay', { autoPromotionEnabled: true, postPromotionAnalysis: analysis('smoke'), abortScaleDownDelaySeconds: 20 });
     const handle = await h.begin(p, { runAnalysis: async (_t, run) => ({ metrics: run.metrics.map((m) => ({ name: m.name, measurements: [measurement('Failed', [0.5])] })), terminated: false }) });
-    assert.equal((await handle.result()).outcome, 'RolledBack');
+    assert.equal((await releaseResult(handle)).outcome, 'RolledBack');
     assert.deepEqual(h.trace(p).slice(-2), ['switchActive(stable)', 'abortBlueGreen']);
     assert.equal(timers((await handle.fetchHistory()).events ?? [])[0], 20);
   });
@@ -280,7 +280,7 @@ describe('approvals', () => {
     assert.equal(ignored.approvals?.granted.length, 0);
     // A Temporal-CLI signal without step or attempt counts for the gate pending now.
     await handle.signal(approveSignal, { by: 'bob' });
-    assert.equal((await handle.result()).outcome, 'Promoted');
+    assert.equal((await releaseResult(handle)).outcome, 'Promoted');
     await recordHistory(handle, 'bound-approvals');
   });
 
@@ -315,7 +315,7 @@ describe('Argo alignment', () => {
       { kind: 'setWeight', weight: 50 },
     ]);
     const handle = await h.begin(p);
-    await handle.result();
+    await releaseResult(handle);
     assert.deepEqual(h.trace(p).slice(2, 6), ['setCanaryScale', 'routeWeight', 'setCanaryScale', 'setWeight(50)']);
   });
 
@@ -327,7 +327,7 @@ describe('Argo alignment', () => {
         return { metrics: run.metrics.map((m) => ({ name: m.name, measurements: Array.from({ length: m.count ?? 1 }, () => measurement('Successful', [1])) })), terminated: false };
       },
     });
-    assert.equal((await handle.result()).outcome, 'Promoted');
+    assert.equal((await releaseResult(handle)).outcome, 'Promoted');
     const [auto] = timers((await handle.fetchHistory()).events ?? []);
     assert.ok(auto !== undefined && auto < 299 && auto >= 290, `auto-promotion timer ${auto}s: what is left of 300 s after the analysis`);
   });
@@ -337,7 +337,7 @@ describe('versioning', () => {
   test('validation is recorded once: a plan today’s rules reject still replays', async () => {
     const p = canary('validated-once', [{ kind: 'setWeight', weight: 10 }]);
     const handle = await h.begin(p);
-    await handle.result();
+    await releaseResult(handle);
     const history = await handle.fetchHistory();
     // Tighten the rules after the fact: the recorded plan now breaks them (a weight over 100).
     const started = history.events?.[0]?.workflowExecutionStartedEventAttributes;

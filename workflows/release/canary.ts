@@ -9,7 +9,7 @@ import type { CanaryStep, CanaryStrategy } from '../../spec/types.ts';
 import type { AnalysisRunStatus } from '../messages.ts';
 import { analyze, gate } from './analysis.ts';
 import { describeError, describeHeaderMatch, describeRouteMatch } from './describe.ts';
-import type { ReleaseState } from './state.ts';
+import { stepNumber, type ReleaseState } from './state.ts';
 
 /** The background analysis: started once its starting step is reached, measured until promotion. */
 class Background {
@@ -33,7 +33,7 @@ class Background {
       .run(() => analyze(r, run, 'background', true))
       .then((record) => {
         if (record.phase === 'Failed' || record.phase === 'Error') {
-          r.requestStop({ kind: 'rollback', by: 'glidepath', reason: `background analysis ${run.name} ${record.phase} at step ${r.status.step.index}: ${record.message ?? ''}`.trim(), analysis: record });
+          r.requestStop({ kind: 'rollback', by: 'glidepath', reason: `background analysis ${run.name} ${record.phase} at step ${stepNumber(r.status.step.index)}: ${record.message ?? ''}`.trim(), analysis: record });
         } else if (record.phase === 'Inconclusive') {
           this.hold = record; // paused for a human at the next step boundary, as Argo does
         }
@@ -71,7 +71,7 @@ async function runStep(r: ReleaseState, i: number, step: CanaryStep): Promise<vo
   const { rollout, target, status } = r;
   switch (step.kind) {
     case 'setWeight': {
-      r.setPhase('Progressing', `step ${i}: setting canary weight ${step.weight}%`);
+      r.setPhase('Progressing', `step ${stepNumber(i)}: setting canary weight ${step.weight}%`);
       if (step.weight > 0) r.canaryServed = true;
       // After setCanaryScale with replicas or weight, the canary keeps its size until one with matchTrafficWeight (Argo).
       if (r.v2 && r.canaryScalePinned && target.trafficRouting) await rollout.routeWeight(target, step.weight);
@@ -80,21 +80,21 @@ async function runStep(r: ReleaseState, i: number, step: CanaryStep): Promise<vo
       break;
     }
     case 'setHeaderRoute': {
-      r.setPhase('Progressing', `step ${i}: ${step.match.length ? 'setting' : 'removing'} header route ${step.name}`);
+      r.setPhase('Progressing', `step ${stepNumber(i)}: ${step.match.length ? 'setting' : 'removing'} header route ${step.name}`);
       if (step.match.length) r.canaryServed = true;
       await rollout.setHeaderRoute(target, { name: step.name, match: step.match });
       r.trackRoute(step.name, step.match.length ? { name: step.name, kind: 'header', match: describeHeaderMatch(step.match), step: i } : undefined);
       break;
     }
     case 'setMirrorRoute': {
-      r.setPhase('Progressing', `step ${i}: ${step.match.length ? 'setting' : 'removing'} mirror route ${step.name}`);
+      r.setPhase('Progressing', `step ${stepNumber(i)}: ${step.match.length ? 'setting' : 'removing'} mirror route ${step.name}`);
       if (step.match.length) r.canaryServed = true;
       await rollout.setMirrorRoute(target, { name: step.name, percentage: step.percentage, match: step.match });
       r.trackRoute(step.name, step.match.length ? { name: step.name, kind: 'mirror', match: `${step.percentage}% of ${describeRouteMatch(step.match)}`, step: i } : undefined);
       break;
     }
     case 'setCanaryScale': {
-      r.setPhase('Progressing', `step ${i}: scaling canary`);
+      r.setPhase('Progressing', `step ${stepNumber(i)}: scaling canary`);
       const scale = step.replicas !== undefined ? { replicas: step.replicas } : step.weight !== undefined ? { weight: step.weight } : { matchTrafficWeight: true as const };
       await rollout.setCanaryScale(target, scale, status.canaryWeight);
       r.canaryScalePinned = !('matchTrafficWeight' in scale);
@@ -102,11 +102,11 @@ async function runStep(r: ReleaseState, i: number, step: CanaryStep): Promise<vo
     }
     case 'pause': {
       if (step.durationMs === 0) break;
-      await r.waitForPromote(step.durationMs === undefined ? `step ${i}: paused until promoted` : `step ${i}: paused for ${formatDuration(step.durationMs)}`, step.durationMs);
+      await r.waitForPromote(step.durationMs === undefined ? `step ${stepNumber(i)}: paused until promoted` : `step ${stepNumber(i)}: paused for ${formatDuration(step.durationMs)}`, step.durationMs);
       break;
     }
     case 'analysis':
-      await gate(r, step.analysis, `step ${i}`);
+      await gate(r, step.analysis, `step ${stepNumber(i)}`);
       break;
     case 'approval':
       await awaitApproval(r, i, step);
@@ -119,14 +119,14 @@ async function awaitApproval(r: ReleaseState, i: number, step: Extract<CanarySte
   const deadline = step.timeoutMs !== undefined ? new Date(Date.now() + step.timeoutMs).toISOString() : undefined;
   const eligible = step.approvers.filter((a) => a !== r.initiator);
   r.status.approvals = { step: i, approvers: step.approvers, ...(r.v2 ? { eligible } : {}), required: step.minApprovals, granted: [], ...(deadline ? { deadline } : {}), onTimeout: step.onTimeout };
-  r.setPhase('AwaitingApproval', `step ${i}: awaiting ${step.minApprovals} approval(s) from ${(r.v2 ? eligible : step.approvers).join(', ')}`);
+  r.setPhase('AwaitingApproval', `step ${stepNumber(i)}: awaiting ${step.minApprovals} approval(s) from ${(r.v2 ? eligible : step.approvers).join(', ')}`);
   const enough = (): boolean => (r.status.approvals?.granted.length ?? 0) >= step.minApprovals;
   const approved = step.timeoutMs === undefined ? (await wf.condition(enough), true) : await wf.condition(enough, step.timeoutMs);
   r.status.approvals = undefined;
   if (!approved) {
-    r.halt({ kind: step.onTimeout === 'abort' ? 'abort' : 'rollback', by: 'glidepath', reason: `approval of step ${i} timed out after ${formatDuration(step.timeoutMs ?? 0)}` });
+    r.halt({ kind: step.onTimeout === 'abort' ? 'abort' : 'rollback', by: 'glidepath', reason: `approval of step ${stepNumber(i)} timed out after ${formatDuration(step.timeoutMs ?? 0)}` });
   }
-  r.audit('glidepath', 'approved', true, undefined, `step ${i}`);
+  r.audit('glidepath', 'approved', true, undefined, `step ${stepNumber(i)}`);
 }
 
 export async function runCanary(r: ReleaseState, s: CanaryStrategy): Promise<void> {

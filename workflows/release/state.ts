@@ -39,6 +39,17 @@ export const now = (): string => new Date().toISOString();
  */
 export const RELEASE_V2 = 'glidepath-release-2';
 
+/**
+ * The patch that marks releases whose workflow ends the way Temporal shows status: Promoted
+ * completes; RolledBack, Aborted and Failed fail with a non-retryable ApplicationFailure whose type
+ * is the outcome, whose message is the reason and whose details hold the ReleaseResult. Releases
+ * started before it complete with every outcome; see docs/spec.md.
+ */
+export const RELEASE_OUTCOME_FAILS = 'glidepath-release-outcome-fails';
+
+/** A user-visible step number: 1-based, like the CLI's "step N of M" (`status.step.index` stays 0-based). */
+export const stepNumber = (index: number): number => index + 1;
+
 export class ReleaseState {
   readonly status: ReleaseStatus;
   /** Set once the current attempt must stop; see `requestStop` and `halt`. */
@@ -182,11 +193,20 @@ export class ReleaseState {
     this.status.phase = phase;
     this.status.message = message;
     this.syncAttributes();
+    this.showDetails();
+  }
+
+  /** The Temporal UI's current details: one short line of phase, step and message (not history). */
+  showDetails(): void {
+    const { phase, step, message } = this.status;
+    const at = step.total > 0 && step.index < step.total ? ` · step ${stepNumber(step.index)} of ${step.total} ${step.kind}` : '';
+    wf.setCurrentDetails(`${phase}${at} · ${message}`.slice(0, 300));
   }
 
   enterStep(index: number, kind: string): void {
     this.status.step = { index, total: this.status.step.total, kind };
     this.stepTransitions.add(1, { kind });
+    this.showDetails();
   }
 
   /** Pins the image every later activity runs (a built or verified digest reference). */
