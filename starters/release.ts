@@ -10,7 +10,7 @@ import { SpecError } from '../spec/normalize.ts';
 import { formatDuration } from '../spec/duration.ts';
 import { startProblems } from '../spec/plan.ts';
 import { PHASES, SETTLED_PHASES, legacyReleaseWorkflowId, releaseWorkflowId, serviceKey, type Phase, type ReleasePlan } from '../spec/types.ts';
-import { UPDATES, statusQuery, SERVICE_ATTRIBUTE, type Action, type ReleaseStatus } from '../workflows/messages.ts';
+import { UPDATES, refusedUpdateSignal, statusQuery, SERVICE_ATTRIBUTE, type Action, type ReleaseStatus } from '../workflows/messages.ts';
 import { uiLink } from '../workers/config.ts';
 import { formatProblemList, loadPlan } from './spec-files.ts';
 import { CliExit, context, duration, identity, type Ctx } from './command.ts';
@@ -129,9 +129,9 @@ async function follow(ctx: Ctx, id: string, timeoutMs: number | undefined, live:
 
 /** The gate and attempt an approval is for: `--step`, else the gate pending now; a later gate or attempt rejects it. */
 async function approvalBinding(ctx: Ctx, id: string, step: string | undefined): Promise<{ step?: number; attempt?: number }> {
-  if (step !== undefined && !/^\d+$/.test(step)) throw new CliExit(EXIT.usage, '--step: a whole number ≥ 0');
+  if (step !== undefined && !/^[1-9]\d*$/.test(step)) throw new CliExit(EXIT.usage, '--step: the approval step\'s number, from 1 (as status prints it)');
   const s = await queryStatus(ctx, id);
-  const gate = step !== undefined ? Number(step) : s.approvals?.step;
+  const gate = step !== undefined ? Number(step) - 1 : s.approvals?.step; // the workflow counts from 0
   return { ...(gate !== undefined ? { step: gate } : {}), attempt: s.attempt };
 }
 
@@ -271,7 +271,7 @@ export function registerRelease(program: Command): void {
       .option('--identity-url <url>', `identity server that proves who you are (default $${IDENTITY_URL_ENV})`)
       .option('--token-file <file>', `your Kubernetes token for the identity server (default $${TOKEN_FILE_ENV})`);
     if (action.name === 'promote') c.option('--full', 'skip the remaining steps and cancel a running analysis (approval gates still apply)');
-    if (action.name === 'approve') c.option('--step <n>', 'the approval step this is for (default: the one pending now); another gate rejects it');
+    if (action.name === 'approve') c.option('--step <n>', 'the approval step this is for, numbered from 1 as status prints it (default: the one pending now); another gate rejects it');
     if (action.name === 'abort') c.option('--immediate', 'remove the canary or preview pods at once, without the scale-down delay');
     c.action(async (id: string | undefined, opts: { file?: string[]; as?: string; reason?: string; full?: boolean; step?: string; immediate?: boolean; identityUrl?: string; tokenFile?: string }, cmd: Command) => {
       let source;
@@ -301,12 +301,17 @@ export function registerRelease(program: Command): void {
         ...(opts.immediate ? { immediate: true } : {}),
         ...(action.name === 'approve' ? await approvalBinding(ctx, workflowId, opts.step) : {}),
       };
+      const handle = ctx.client.workflow.getHandle(workflowId);
       try {
-        const s = await ctx.client.workflow.getHandle(workflowId).executeUpdate(UPDATES[action.name], { args: [input] });
+        const s = await handle.executeUpdate(UPDATES[action.name], { args: [input] });
         print(ctx.output, s, () => `${action.name}: accepted by ${workflowId}\n${summary(s)}`);
       } catch (err) {
         if (err instanceof WorkflowUpdateFailedError) {
           const why = err.cause instanceof Error ? err.cause.message : String(err.cause);
+          // The validator wrote nothing to history: report the refusal so it is counted in the release's status.
+          await handle
+            .signal(refusedUpdateSignal, { action: action.name, by: input.by, ...(input.reason ? { reason: input.reason } : {}), why })
+            .catch(() => undefined);
           print(ctx.output, { rejected: true, message: why }, () => `${action.name} rejected: ${why}`, 'stderr');
           process.exitCode = EXIT.invalid;
           return;

@@ -38,6 +38,19 @@ export const retryUpdate = defineUpdate<ReleaseStatus, [ActionInput]>('retryRele
 
 export const statusQuery = defineQuery<ReleaseStatus>('status');
 
+/**
+ * What a client reports after its update was refused by the validator (which writes nothing to
+ * history): counted with the ignored signals, bounded, marked as reported by the client.
+ */
+export interface RefusedUpdateReport {
+  action: Action;
+  by: string;
+  reason?: string;
+  /** The validator's reason. */
+  why: string;
+}
+export const refusedUpdateSignal = defineSignal<[RefusedUpdateReport]>('refusedUpdate');
+
 export const SIGNALS = { approve: approveSignal, promote: promoteSignal, abort: abortSignal, retry: retrySignal } as const;
 export const UPDATES = { approve: approveUpdate, promote: promoteUpdate, abort: abortUpdate, retry: retryUpdate } as const;
 

@@ -111,7 +111,7 @@ describe('the glidepath CLI and the temporal CLI on the dev server', () => {
     await cli(['release', 'abort', '-f', file, '--as', 'oncall']);
   });
 
-  test('an unauthorised approve through our CLI exits 1 with the validator message and adds no history event', async () => {
+  test('an unauthorised approve through our CLI exits 1 with the validator message, adds no update event, and is counted in status', async () => {
     const name = `unauth-${suffix}`;
     const file = await spec(name, APPROVAL);
     const id = `release_e2e_${name}`;
@@ -120,11 +120,16 @@ describe('the glidepath CLI and the temporal CLI on the dev server', () => {
     const before = (await client.workflow.getHandle(id).fetchHistory()).events?.length;
     const denied = await cli(['release', 'approve', id, '--as', 'mallory']);
     assert.equal(denied.code, 1);
-    assert.match(denied.stderr, /approve rejected: mallory is not an approver of step 1 \(approvers: alice, bob\)/);
+    assert.match(denied.stderr, /approve rejected: mallory is not an approver of step 2 \(approvers: alice, bob\)/);
     const self = await cli(['release', 'approve', id]); // GLIDEPATH_USER=ci-bot started it
     assert.match(self.stderr, /not an approver|cannot approve it/);
-    const afterEvents = (await client.workflow.getHandle(id).fetchHistory()).events?.length;
-    assert.equal(afterEvents, before, 'a rejected update writes no history event on a real server');
+    const added = ((await client.workflow.getHandle(id).fetchHistory()).events ?? []).slice(before);
+    assert.ok(!added.some((e) => e.workflowExecutionUpdateAcceptedEventAttributes), 'a refused update writes no update event on a real server');
+    const reports = added.filter((e) => e.workflowExecutionSignaledEventAttributes?.signalName === 'refusedUpdate');
+    assert.equal(reports.length, 2, 'the CLI reports each refusal as one signal');
+    const { rejectedSignals } = await client.workflow.getHandle(id).query(statusQuery);
+    assert.match(rejectedSignals?.last.find((e) => e.by === 'mallory')?.detail ?? '', /^update refused \(reported by the client\): mallory is not an approver of step 2/);
+    assert.equal(rejectedSignals?.byAction.approve, 2);
     assert.equal((await cli(['release', 'approve', '-f', file, '--as', 'bob'])).code, 0);
     assert.equal((await cli(['release', 'watch', id, '--timeout', '60s'])).code, 0);
   });

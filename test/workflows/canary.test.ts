@@ -369,7 +369,7 @@ describe('approvals', () => {
     await waitForStatus(handle, (s) => s.phase === 'AwaitingApproval', 'awaiting approval');
     const beforeEvents = (await handle.fetchHistory()).events ?? [];
     const before = beforeEvents.length;
-    await assert.rejects(handle.executeUpdate(approveUpdate, { args: [{ by: 'mallory' }] }), (err: unknown) => err instanceof WorkflowUpdateFailedError && /mallory is not an approver of step 1 \(approvers: alice, bob, ci-bot\)/.test(causeOf(err)));
+    await assert.rejects(handle.executeUpdate(approveUpdate, { args: [{ by: 'mallory' }] }), (err: unknown) => err instanceof WorkflowUpdateFailedError && /mallory is not an approver of step 2 \(approvers: alice, bob, ci-bot\)/.test(causeOf(err)));
     const afterUpdate = (await handle.fetchHistory()).events ?? [];
     // The Java test server has no speculative workflow tasks, so it records the (empty) workflow
     // task that ran the validator; a real server records nothing (asserted in the dev-server suite).
@@ -403,7 +403,7 @@ describe('approvals', () => {
     const handle = await h.begin(p);
     await waitForStatus(handle, (s) => s.phase === 'AwaitingApproval', 'awaiting approval');
     await handle.executeUpdate(approveUpdate, { args: [{ by: 'alice' }] });
-    await assert.rejects(handle.executeUpdate(approveUpdate, { args: [{ by: 'alice' }] }), (err: unknown) => /alice has already approved step 1/.test(causeOf(err)));
+    await assert.rejects(handle.executeUpdate(approveUpdate, { args: [{ by: 'alice' }] }), (err: unknown) => /alice has already approved step 2/.test(causeOf(err)));
     const one = await handle.query(statusQuery);
     assert.equal(one.phase, 'AwaitingApproval');
     assert.equal(one.approvals?.granted.length, 1);

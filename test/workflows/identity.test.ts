@@ -13,7 +13,7 @@ import type { ActionClaims, IdentityAction } from '../../spec/identity.ts';
 import { releaseWorkflowId, type ReleasePlan } from '../../spec/types.ts';
 import { abortUpdate, approveSignal, approveUpdate, promoteUpdate, statusQuery, type ActionInput } from '../../workflows/messages.ts';
 import type { release } from '../../workflows/release.ts';
-import { Harness, canary, causeOf, recordHistory, waitForStatus } from './harness.ts';
+import { Harness, canary, causeOf, recordHistory, releaseResult, waitForStatus } from './harness.ts';
 
 const h = new Harness();
 before(() => h.start());
@@ -81,7 +81,7 @@ test('identity required: the initiator cannot approve as bob without a proof; fo
   assert.match(ignored.rejectedSignals!.last[2]!.detail ?? '', /proof is for release release_tests_id-other, not release_tests_id-required/);
 
   await approve(handle, { proof: await prove(p, CAROL, 'approve', step) });
-  const result = await handle.result();
+  const result = await releaseResult(handle);
   assert.equal(result.outcome, 'Promoted');
   const final = await handle.query(statusQuery);
   const approvals = final.audit.filter((a) => a.action === 'approve');
@@ -97,7 +97,7 @@ test('identity required: promote and abort count as the proof subject (promoters
   await handle.executeUpdate(promoteUpdate, { args: [{ proof: await prove(p, BOB, 'promote') } as ActionInput] });
   await waitForStatus(handle, (s) => s.phase === 'Paused' && s.step.index === 3, 'second pause');
   await handle.executeUpdate(abortUpdate, { args: [{ proof: await prove(p, CAROL, 'abort'), reason: 'latency' } as ActionInput] });
-  const result = await handle.result();
+  const result = await releaseResult(handle);
   assert.equal(result.outcome, 'Aborted');
   assert.equal(result.reason, `aborted by ${CAROL}: latency`);
   await recordHistory(handle, 'identity-abort');
@@ -115,7 +115,7 @@ test('identity optional: a plain approval still counts, audited as unproven; a r
   const ignored = await waitForStatus(handle, (s) => (s.rejectedSignals?.total ?? 0) >= 1, 'the initiator refused');
   assert.deepEqual([ignored.rejectedSignals!.last[0]!.by, ignored.rejectedSignals!.last[0]!.detail], ['unauthenticated', `ignored: ${ALICE} started this release and cannot approve it (four-eyes rule)`]);
   await approve(handle, { by: BOB, reason: 'ok' });
-  const result = await handle.result();
+  const result = await releaseResult(handle);
   assert.equal(result.outcome, 'Promoted');
   const status = await handle.query(statusQuery);
   const entry = status.audit.find((a) => a.action === 'approve');

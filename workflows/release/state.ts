@@ -158,11 +158,11 @@ export class ReleaseState {
   }
 
   /** An ignored signal: counted and the last few kept, apart from the audit trail so that no flood can push it out. */
-  rejectSignal(action: Action, by: string, reason: string | undefined, why: string): void {
+  rejectSignal(action: Action, by: string, reason: string | undefined, why: string, how = 'ignored'): void {
     const r = (this.status.rejectedSignals ??= { total: 0, byAction: {}, last: [] });
     r.total++;
     r.byAction[action] = (r.byAction[action] ?? 0) + 1;
-    r.last.push({ at: now(), by: by.slice(0, 256), action, accepted: false, ...(reason ? { reason: reason.slice(0, 1024) } : {}), detail: `ignored: ${why.slice(0, 1024)}` });
+    r.last.push({ at: now(), by: by.slice(0, 256), action, accepted: false, ...(reason ? { reason: reason.slice(0, 1024) } : {}), detail: `${how}: ${why.slice(0, 1024)}` });
     if (r.last.length > REJECTED_KEPT) r.last.splice(0, r.last.length - REJECTED_KEPT);
   }
 

@@ -66,7 +66,7 @@ function fakeClock(): ActivityDeps {
   let t = Date.UTC(2026, 0, 1);
   return {
     workload: {} as WorkloadOps,
-    metrics: { web: createWebProvider() },
+    metrics: { web: createWebProvider({ egress: { allow: ['127.0.0.0/8'] } }) },
     now: () => new Date(t),
     sleep: async (ms) => {
       t += ms;
@@ -84,7 +84,7 @@ test('long measurements: the activity heartbeats while one slow measurement runs
   const beats: number[] = [];
   env.on('heartbeat', () => beats.push(Date.now()));
   const t0 = Date.now();
-  const result = await run([metric('slow', '/slow/11000')], { workload: {} as WorkloadOps, metrics: { web: createWebProvider() } }, env);
+  const result = await run([metric('slow', '/slow/11000')], { workload: {} as WorkloadOps, metrics: { web: createWebProvider({ egress: { allow: ['127.0.0.0/8'] } }) } }, env);
   const t1 = Date.now();
   const during = beats.filter((b) => b < t1 - 200);
   console.log(`11 s measurement: heartbeats at +${beats.map((b) => ((b - t0) / 1000).toFixed(1)).join('s, +')}s; finished at +${((t1 - t0) / 1000).toFixed(1)}s`);
