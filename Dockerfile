@@ -23,7 +23,7 @@ RUN npm install --omit=dev --ignore-scripts --no-audit --no-fund && npm cache cl
 # Only what runs: no tests, docs, hack/ or local state.
 COPY bin ./bin
 COPY scripts/env.sh ./scripts/env.sh
-COPY spec ./spec
+COPY model ./model
 COPY workflows ./workflows
 COPY activities ./activities
 COPY workers ./workers

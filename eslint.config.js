@@ -1,4 +1,4 @@
-// Lint: type-aware TypeScript rules everywhere; workflow-safe code (workflows/, spec/) may not
+// Lint: type-aware TypeScript rules everywhere; workflow-safe code (workflows/, model/) may not
 // import Node built-ins or I/O libraries, nor use Math.random; workflows import activities as types.
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
@@ -22,7 +22,7 @@ export default tseslint.config(
     },
   },
   {
-    files: ['workflows/**/*.ts', 'spec/**/*.ts'],
+    files: ['workflows/**/*.ts', 'model/**/*.ts'],
     rules: {
       '@typescript-eslint/no-restricted-imports': [
         'error',
@@ -39,9 +39,9 @@ export default tseslint.config(
     },
   },
   {
-    files: ['spec/**/*.ts'],
+    files: ['model/**/*.ts'],
     rules: {
-      'no-restricted-syntax': ['error', { selector: "CallExpression[callee.object.name='Date'][callee.property.name='now']", message: 'spec code is pure: pass the time in' }, { selector: "NewExpression[callee.name='Date'][arguments.length=0]", message: 'spec code is pure: pass the time in' }],
+      'no-restricted-syntax': ['error', { selector: "CallExpression[callee.object.name='Date'][callee.property.name='now']", message: 'model code is pure: pass the time in' }, { selector: "NewExpression[callee.name='Date'][arguments.length=0]", message: 'model code is pure: pass the time in' }],
     },
   },
 );

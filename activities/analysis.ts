@@ -2,17 +2,17 @@
  * The analysis activity: runs every metric of one analysis run on its own schedule (initialDelay,
  * interval, count), keeps exact counts and the latest measurements (each metric's retention) in
  * heartbeat details so a retried attempt resumes where the last one stopped, stops as soon as the run
- * is decided (spec/analysis.ts), and honours cancellation (abort).
+ * is decided (model/analysis.ts), and honours cancellation (abort).
  *
  * It heartbeats every few seconds, also while a measurement runs; each measurement is bounded by its
- * own timeout (spec/analysis.ts measurementTimeoutMs) and ends as an Error measurement when it passes.
+ * own timeout (model/analysis.ts measurementTimeoutMs) and ends as an Error measurement when it passes.
  * A provider that leaves objects behind (the job provider's Jobs) deletes them when a measurement is
  * abandoned, and a retried attempt first asks it to delete what an earlier attempt left.
  */
 import { Context, CancelledFailure } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
-import { assessRun, effectiveCount, evaluateMeasurement, measurementTimeoutMs, recordMeasurement, tally, DEFAULT_ERROR_RETRY_INTERVAL_MS, MIN_INTERVAL_MS, type MetricRecord } from '../spec/analysis.ts';
-import type { AnalysisRunResult, AnalysisRunSpec, Measurement, MetricSpec, Tally } from '../spec/types.ts';
+import { assessRun, effectiveCount, evaluateMeasurement, measurementTimeoutMs, recordMeasurement, tally, DEFAULT_ERROR_RETRY_INTERVAL_MS, MIN_INTERVAL_MS, type MetricRecord } from '../model/analysis.ts';
+import type { AnalysisRunResult, AnalysisRunSpec, Measurement, MetricSpec, Tally } from '../model/types.ts';
 import type { ActivityDeps, MetricProvider, ReleaseTarget } from './contract.ts';
 import { ErrorType } from './errors.ts';
 import { redact, redactValue } from './metrics/redact.ts';

@@ -4,7 +4,7 @@
  * are idempotent: each converges the cluster to a described state and can run any number of times.
  */
 import type { BuildRequest } from './build/process.ts';
-import type { AnalysisRunResult, AnalysisRunSpec, Measurement, MetricSpec, ArgValue, HeaderRoutingMatch, ReadinessProbePolicy, RouteMatch, TrafficRoutingSpec, WorkloadRef } from '../spec/types.ts';
+import type { AnalysisRunResult, AnalysisRunSpec, Measurement, MetricSpec, ArgValue, HeaderRoutingMatch, ReadinessProbePolicy, RouteMatch, TrafficRoutingSpec, WorkloadRef } from '../model/types.ts';
 
 /** What every workload activity needs to know about the release; small, and free of secrets. */
 export interface ReleaseTarget {
@@ -116,7 +116,7 @@ export interface MeasureContext {
   onStarted?(handle: string): void;
 }
 
-/** A metric provider returns the raw value; the verdict is decided in spec/analysis.ts. */
+/** A metric provider returns the raw value; the verdict is decided in model/analysis.ts. */
 export interface MetricProvider {
   readonly type: string;
   measure(metric: MetricSpec, ctx: MeasureContext): Promise<unknown>;

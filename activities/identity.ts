@@ -1,5 +1,5 @@
 /**
- * The worker's identity policy (spec/identity.ts), from its environment, for the release workflow
+ * The worker's identity policy (model/identity.ts), from its environment, for the release workflow
  * to read once at start (a local activity: its result, public keys only, goes into history).
  *   GLIDEPATH_IDENTITY                  required | optional   (unset: no identity server; actions are claimed)
  *   GLIDEPATH_IDENTITY_PUBLIC_KEY_FILE  the identity server's Ed25519 public key(s): PEM blocks, or one
@@ -7,7 +7,7 @@
  * The operator sets these; a spec or a caller cannot. A malformed setting throws at worker start.
  */
 import { readFileSync } from 'node:fs';
-import { identityPolicyProblems, type IdentityMode, type IdentityPolicy } from '../spec/identity.ts';
+import { identityPolicyProblems, type IdentityMode, type IdentityPolicy } from '../model/identity.ts';
 
 export const IDENTITY_MODE_ENV = 'GLIDEPATH_IDENTITY';
 export const IDENTITY_PUBLIC_KEY_FILE_ENV = 'GLIDEPATH_IDENTITY_PUBLIC_KEY_FILE';

@@ -4,9 +4,9 @@
  * against the real server it talks to.
  */
 import { ApplicationFailure } from '@temporalio/common';
-import { startProblems } from '../spec/plan.ts';
-import { routerKey } from '../spec/traffic-routing.ts';
-import type { AnalysisRunSpec, HeaderRoutingMatch, ReleasePlan, RouteMatch } from '../spec/types.ts';
+import { startProblems } from '../model/plan.ts';
+import { routerKey } from '../model/traffic-routing.ts';
+import type { AnalysisRunSpec, HeaderRoutingMatch, ReleasePlan, RouteMatch } from '../model/types.ts';
 import { runAnalysis } from './analysis.ts';
 import { createBuildActivities, type BuildActivities } from './build/index.ts';
 import type { ActivityDeps, CanaryScale, CleanupReport, PreflightResult, ReleaseTarget, TrafficRouter } from './contract.ts';

@@ -11,8 +11,8 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import { runAnalysis } from '../activities/analysis.ts';
 import type { ActivityDeps, ReleaseTarget, WorkloadOps } from '../activities/contract.ts';
 import { createPrometheusProvider } from '../activities/metrics/prometheus.ts';
-import { verdictOf } from '../spec/analysis.ts';
-import type { AnalysisRunResult, AnalysisRunSpec, MetricSpec } from '../spec/types.ts';
+import { verdictOf } from '../model/analysis.ts';
+import type { AnalysisRunResult, AnalysisRunSpec, MetricSpec } from '../model/types.ts';
 import { startMetricsApp } from '../test/support/metrics-app.ts';
 import { eventually, startPrometheus } from '../test/support/prometheus.ts';
 

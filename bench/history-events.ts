@@ -4,7 +4,7 @@
  * history events per step and per release (goal ≤ 12 per step; Temporal warns at 10,240 events).
  */
 import { Harness, analysis, canary, measurement, metric } from '../test/workflows/harness.ts';
-import type { CanaryStep } from '../spec/types.ts';
+import type { CanaryStep } from '../model/types.ts';
 
 const steps: CanaryStep[] = [];
 for (let i = 0; steps.length < 20; i++) {

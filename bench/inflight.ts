@@ -26,8 +26,8 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { Connection } from '@temporalio/client';
 import type { ReleaseActivities } from '../activities/index.ts';
-import { startProblems } from '../spec/plan.ts';
-import type { ReleasePlan } from '../spec/types.ts';
+import { startProblems } from '../model/plan.ts';
+import type { ReleasePlan } from '../model/types.ts';
 import { plan as harnessPlan } from '../test/workflows/harness.ts';
 
 const now = (): number => performance.timeOrigin + performance.now(); // wall clock, sub-ms, comparable across processes
@@ -100,7 +100,7 @@ async function runBench(): Promise<void> {
   const { Client, Connection: Conn } = await import('@temporalio/client');
   const { dataConverterFromEnv } = await import('../workers/codec.ts');
   const { SERVICE_ATTRIBUTE, promoteUpdate } = await import('../workflows/messages.ts');
-  const { releaseWorkflowId, serviceKey } = await import('../spec/types.ts');
+  const { releaseWorkflowId, serviceKey } = await import('../model/types.ts');
 
   const address = process.env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233';
   const int = (name: string, dflt: number): number => {

@@ -16,7 +16,7 @@ import { plan as harnessPlan, succeedingActivities } from '../test/workflows/har
 import { dataConverterFromEnv } from '../workers/codec.ts';
 import { WORKFLOWS_PATH } from '../workers/bundle.ts';
 import { SERVICE_ATTRIBUTE, type ReleaseInput } from '../workflows/messages.ts';
-import { releaseWorkflowId, serviceKey, type ReleasePlan } from '../spec/types.ts';
+import { releaseWorkflowId, serviceKey, type ReleasePlan } from '../model/types.ts';
 
 const address = process.env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233';
 const releases = Number(process.env.BENCH_LATENCY_RELEASES ?? '50');

@@ -8,7 +8,7 @@
 #   Web UI suites        → headless Chromium (Debian package) driven by playwright-core
 #   build suites         → buildah, docker-registry, runc (Debian packages), a registry per test;
 #                          buildkitd, buildctl, buildx (Go module proxy), a buildkitd per test file
-# A subset: npm test -- 'test/spec/*.test.ts'
+# A subset: npm test -- 'test/model/*.test.ts'
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 cd "$GLIDEPATH_ROOT"

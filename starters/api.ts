@@ -7,9 +7,9 @@
  */
 import type { Command } from 'commander';
 import { WithStartWorkflowOperation, WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
-import { apiKey, apiWorkflowId, loadApiVersion, parseSunset, type ApiVersionPlan } from '../spec/api-version.ts';
-import { formatDuration } from '../spec/duration.ts';
-import { SpecError, formatProblem } from '../spec/normalize.ts';
+import { apiKey, apiWorkflowId, loadApiVersion, parseSunset, type ApiVersionPlan } from '../model/api-version.ts';
+import { formatDuration } from '../model/duration.ts';
+import { SpecError, formatProblem } from '../model/normalize.ts';
 import {
   API_WORKFLOW_TYPE,
   abortRetirementUpdate,

@@ -5,7 +5,7 @@
 import os from 'node:os';
 import type { Command } from 'commander';
 import type { Client } from '@temporalio/client';
-import { parseDuration } from '../spec/duration.ts';
+import { parseDuration } from '../model/duration.ts';
 import { connectClient, temporalSettings, type TemporalSettings } from '../workers/config.ts';
 import { EXIT, type Output } from './output.ts';
 

@@ -6,7 +6,7 @@
  * server, never into the payload.
  */
 import { readFileSync } from 'node:fs';
-import type { IdentityAction } from '../spec/identity.ts';
+import type { IdentityAction } from '../model/identity.ts';
 import type { ReleaseStatus } from '../workflows/messages.ts';
 
 export const IDENTITY_URL_ENV = 'GLIDEPATH_IDENTITY_URL';

@@ -6,7 +6,7 @@
  *   2. authorises with a SubjectAccessReview for that user: verb = the action (approve, promote,
  *      abort, retry) on resource `releases` of group `glidepath.dev`, named by the release ID, in
  *      the release's namespace (RBAC rules may name a resource that has no CRD),
- *   3. answers with an Ed25519-signed assertion (spec/identity.ts) that the workflow verifies with
+ *   3. answers with an Ed25519-signed assertion (model/identity.ts) that the workflow verifies with
  *      the pinned public key.
  * The token is used for those two reviews only: never logged, stored or put into the assertion.
  *
@@ -22,7 +22,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { AuthenticationV1Api, AuthorizationV1Api, KubeConfig } from '@kubernetes/client-node';
 import { Option, type Command } from 'commander';
-import { IDENTITY_ACTIONS, type IdentityAction } from '../spec/identity.ts';
+import { IDENTITY_ACTIONS, type IdentityAction } from '../model/identity.ts';
 import { AssertionSigner } from './identity-signer.ts';
 import { isLoopbackHost } from './codec-server.ts';
 import { EXIT } from './output.ts';

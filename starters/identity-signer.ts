@@ -1,10 +1,10 @@
 /**
- * Signs action assertions (spec/identity.ts) with the identity server's Ed25519 private key
+ * Signs action assertions (model/identity.ts) with the identity server's Ed25519 private key
  * (node:crypto). The verifier is pure and runs in the workflow; this side runs only in the server.
  */
 import { createPrivateKey, createPublicKey, randomBytes, sign, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { ASSERTION_TYPE, MAX_ASSERTION_TTL_SECONDS, type ActionClaims, type IdentityAction } from '../spec/identity.ts';
+import { ASSERTION_TYPE, MAX_ASSERTION_TTL_SECONDS, type ActionClaims, type IdentityAction } from '../model/identity.ts';
 
 export interface AssertionRequest {
   sub: string;

@@ -3,8 +3,8 @@
  * release (Release, or Rollout + AnalysisTemplates) or an `ApiVersion` document.
  */
 import type { Command } from 'commander';
-import { SpecError } from '../spec/normalize.ts';
-import { API_VERSION_KIND, loadApiVersion } from '../spec/api-version.ts';
+import { SpecError } from '../model/normalize.ts';
+import { API_VERSION_KIND, loadApiVersion } from '../model/api-version.ts';
 import { MAX_PRINTED_PROBLEMS, formatProblemList, loadPlan, readSpecDocs } from './spec-files.ts';
 import { EXIT, type Output, print } from './output.ts';
 

@@ -5,8 +5,8 @@
  * cannot run fails the command with its remedy instead of exiting 0.
  */
 import { WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
-import { formatDuration } from '../spec/duration.ts';
-import { SETTLED_PHASES, type Phase, type ReleasePlan } from '../spec/types.ts';
+import { formatDuration } from '../model/duration.ts';
+import { SETTLED_PHASES, type Phase, type ReleasePlan } from '../model/types.ts';
 import { UPDATES, statusQuery, type ReleaseStatus } from '../workflows/messages.ts';
 import { CliExit, type Ctx } from './command.ts';
 import { EXIT } from './output.ts';

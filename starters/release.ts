@@ -6,10 +6,10 @@
  */
 import { Option, type Command } from 'commander';
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
-import { SpecError } from '../spec/normalize.ts';
-import { formatDuration } from '../spec/duration.ts';
-import { startProblems } from '../spec/plan.ts';
-import { PHASES, SETTLED_PHASES, legacyReleaseWorkflowId, releaseWorkflowId, serviceKey, type Phase, type ReleasePlan } from '../spec/types.ts';
+import { SpecError } from '../model/normalize.ts';
+import { formatDuration } from '../model/duration.ts';
+import { startProblems } from '../model/plan.ts';
+import { PHASES, SETTLED_PHASES, legacyReleaseWorkflowId, releaseWorkflowId, serviceKey, type Phase, type ReleasePlan } from '../model/types.ts';
 import { UPDATES, refusedUpdateSignal, statusQuery, SERVICE_ATTRIBUTE, type Action, type ReleaseStatus } from '../workflows/messages.ts';
 import { uiLink } from '../workers/config.ts';
 import { formatProblemList, loadPlan } from './spec-files.ts';

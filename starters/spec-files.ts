@@ -4,9 +4,9 @@
  */
 import { open } from 'node:fs/promises';
 import { Composer, LineCounter, Parser, type Document } from 'yaml';
-import { formatProblem, normalize, SpecError, type NormalizeOptions, type SourceDoc, type SpecProblem } from '../spec/normalize.ts';
-import { planProblems } from '../spec/plan.ts';
-import type { ReleasePlan } from '../spec/types.ts';
+import { formatProblem, normalize, SpecError, type NormalizeOptions, type SourceDoc, type SpecProblem } from '../model/normalize.ts';
+import { planProblems } from '../model/plan.ts';
+import type { ReleasePlan } from '../model/types.ts';
 
 /** The largest spec file read (a release with its templates is a few KiB). */
 export const MAX_SPEC_FILE_BYTES = 1024 * 1024;

@@ -78,7 +78,7 @@ function sources(): string {
       else if (rel.endsWith('.ts')) out.push(read(rel));
     }
   };
-  for (const dir of ['workers', 'activities', 'starters', 'spec', 'workflows']) walk(dir);
+  for (const dir of ['workers', 'activities', 'starters', 'model', 'workflows']) walk(dir);
   return out.join('\n');
 }
 
@@ -108,7 +108,7 @@ describe('docker-compose.yml', () => {
     const workerEnv = env('worker');
     for (const name of Object.keys(workerEnv)) {
       if (readByLibraries.has(name)) continue;
-      assert.ok(new RegExp(`\\b${name}\\b`).test(code), `worker env ${name} is read nowhere in workers/, activities/, starters/, spec/`);
+      assert.ok(new RegExp(`\\b${name}\\b`).test(code), `worker env ${name} is read nowhere in workers/, activities/, starters/, model/`);
     }
     for (const name of ['TEMPORAL_ADDRESS', 'TEMPORAL_NAMESPACE', 'GLIDEPATH_TASK_QUEUE', 'GLIDEPATH_METRICS_ADDRESS']) assert.ok(name in workerEnv, name);
     assert.equal(workerEnv.TEMPORAL_ADDRESS, `temporal:${ports('temporal')[0]!.target}`);

@@ -12,7 +12,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { ActivityInboundCallsInterceptor, ActivityExecuteInput, Next } from '@temporalio/worker';
 import type { Client } from '@temporalio/client';
 import type { Context } from '@temporalio/activity';
-import { PHASES } from '../spec/types.ts';
+import { PHASES } from '../model/types.ts';
 
 export function createLogger(level = process.env.GLIDEPATH_LOG_LEVEL ?? 'info'): Pino {
   return pino({ level, base: { service: 'glidepath-worker' }, timestamp: pino.stdTimeFunctions.isoTime });

@@ -4,7 +4,7 @@
  * `temporal workflow signal -w api-shop-orders --name approveRetirement --input '{"version":"v1","by":"alice"}'`).
  */
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
-import type { ApiVersionPlan } from '../spec/api-version.ts';
+import type { ApiVersionPlan } from '../model/api-version.ts';
 import type { AuditEntry } from './messages.ts';
 
 export const API_WORKFLOW_TYPE = 'apiVersions';

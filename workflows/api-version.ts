@@ -8,8 +8,8 @@
  */
 import * as wf from '@temporalio/workflow';
 import type { VersioningActivities } from '../activities/versioning/index.ts';
-import { apiKey, apiVersionPlanProblems, apiWorkflowId, deprecationHeaders } from '../spec/api-version.ts';
-import { formatDuration } from '../spec/duration.ts';
+import { apiKey, apiVersionPlanProblems, apiWorkflowId, deprecationHeaders } from '../model/api-version.ts';
+import { formatDuration } from '../model/duration.ts';
 import { PHASE_ATTRIBUTE, SERVICE_ATTRIBUTE, type AuditEntry } from './messages.ts';
 import {
   AUDIT_LIMIT,

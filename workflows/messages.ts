@@ -5,13 +5,13 @@
  */
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
-import type { AnalysisPhase, MetricResult, Phase, ReleasePlan } from '../spec/types.ts';
+import type { AnalysisPhase, MetricResult, Phase, ReleasePlan } from '../model/types.ts';
 
 /** Payload of every human action: who, why, and for promote whether to skip the remaining steps. */
 export interface ActionInput {
   /** Who acts: the claimed identity; with a proof, the proof's `sub` (must match when both are sent). */
   by: string;
-  /** A signed assertion from the identity server (spec/identity.ts); needed when the worker's identity policy is `required`. */
+  /** A signed assertion from the identity server (model/identity.ts); needed when the worker's identity policy is `required`. */
   proof?: string;
   reason?: string;
   /** promote only: skip the remaining steps (approval gates are never skipped). */

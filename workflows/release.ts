@@ -9,8 +9,8 @@
  * runners), release/analysis.ts (analysis gating), release/describe.ts (messages).
  */
 import * as wf from '@temporalio/workflow';
-import { planProblems } from '../spec/plan.ts';
-import { legacyReleaseWorkflowId, releaseWorkflowId, type ReleasePlan } from '../spec/types.ts';
+import { planProblems } from '../model/plan.ts';
+import { legacyReleaseWorkflowId, releaseWorkflowId, type ReleasePlan } from '../model/types.ts';
 import { SERVICE_ATTRIBUTE, type ReleaseInput, type ReleaseResult } from './messages.ts';
 import { registerHandlers } from './release/actions.ts';
 import { attempt } from './release/attempt.ts';

@@ -5,7 +5,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { ApplicationFailure } from '@temporalio/common';
-import { parseReference } from '../../spec/reference.ts';
+import { parseReference } from '../../model/reference.ts';
 import { ErrorType } from '../errors.ts';
 import { classifyToolFailure, type BuildRequest } from './process.ts';
 

@@ -22,11 +22,11 @@ import { tmpdir } from 'node:os';
 import { isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { Context, CancelledFailure } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
-import type { BuildSpec } from '../../spec/types.ts';
+import type { BuildSpec } from '../../model/types.ts';
 import type { ActivityDeps, ReleaseTarget } from '../contract.ts';
 import { ErrorType } from '../errors.ts';
-import { REFUSED_CONTEXT_DIRS } from '../../spec/fields.ts';
-import { buildTagProblem, isTag } from '../../spec/reference.ts';
+import { REFUSED_CONTEXT_DIRS } from '../../model/fields.ts';
+import { buildTagProblem, isTag } from '../../model/reference.ts';
 import { BUILDER_ENV, BUILDKIT_ADDR_ENV, DEFAULT_BUILDER } from './builders.ts';
 import { withoutFileContents, type BuildRequest } from './process.ts';
 import { RegistryClient, credentialsFromDockerConfig, isLoopbackRegistry, parseImageRef, repositoryOf, type Credentials } from './registry.ts';
@@ -35,7 +35,7 @@ export const SOURCE_DIGEST_LABEL = 'io.glidepath.source-digest';
 export const REGISTRY_AUTH_FILE_ENV = 'GLIDEPATH_REGISTRY_AUTH_FILE';
 export const CONTEXT_ROOTS_ENV = 'GLIDEPATH_BUILD_CONTEXT_ROOTS';
 
-/** Directories a build context may never be or lie under, whatever GLIDEPATH_BUILD_CONTEXT_ROOTS says (spec/fields.ts). */
+/** Directories a build context may never be or lie under, whatever GLIDEPATH_BUILD_CONTEXT_ROOTS says (model/fields.ts). */
 export { REFUSED_CONTEXT_DIRS };
 
 /** The build section of a release (workflow input: paths and names only, no secrets). */

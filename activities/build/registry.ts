@@ -11,7 +11,7 @@
 import { createHash } from 'node:crypto';
 import { ApplicationFailure } from '@temporalio/common';
 import axios, { type AxiosResponse } from 'axios';
-import { parseReference } from '../../spec/reference.ts';
+import { parseReference } from '../../model/reference.ts';
 import { ErrorType } from '../errors.ts';
 
 export const MANIFEST_ACCEPT = [

@@ -4,8 +4,8 @@
  * (value 0), then deletes it (propagation Background, so its pods go too).
  *
  * Argo treats a complete Job as a Successful measurement and a failed one as Failed, whatever the
- * conditions say. Here the provider returns the value and spec/analysis.ts decides as for every
- * provider; spec/normalize.ts gives a job metric without conditions `successCondition: result == 1`,
+ * conditions say. Here the provider returns the value and model/analysis.ts decides as for every
+ * provider; model/normalize.ts gives a job metric without conditions `successCondition: result == 1`,
  * so a failed Job is a Failed measurement, as in Argo.
  *
  * The Job is named `<release>-<metric>-<measurement>-<random>` (a DNS label, at most 63 characters),
@@ -14,14 +14,14 @@
  * `{{args.x}}` is substituted in every string of `metadata` and `spec` (as Argo does); a secret arg
  * placed there ends up in the Job object, as in Argo.
  *
- * The Job's pod is held to the restricted shape of spec/job-pod.ts (checked again here, after args are
+ * The Job's pod is held to the restricted shape of model/job-pod.ts (checked again here, after args are
  * substituted: a refused pod is a non-retryable `InvalidSpec` naming the field, and no Job is created),
  * and the Job always goes to the release's namespace, whatever `metadata` in the spec says.
  *
  * Fails closed: an API error, or the Job vanishing while it runs, is an Error measurement; a Job the
  * apiserver rejects (400/422: an invalid JobSpec) is a non-retryable `InvalidSpec`. The wait ends when
  * the measurement's signal does: the analysis aborts it at the measurement's timeout
- * (`activeDeadlineSeconds` plus a minute, else an hour; spec/analysis.ts) or when the analysis is
+ * (`activeDeadlineSeconds` plus a minute, else an hour; model/analysis.ts) or when the analysis is
  * cancelled, and the Job is deleted either way. The Job's name reaches the analysis's heartbeat details
  * (`onStarted`), so a retried attempt deletes the Job a worker that died mid-measurement left (`abandon`).
  */
@@ -38,9 +38,9 @@ import {
   type V1Job,
 } from '@kubernetes/client-node';
 import { ApplicationFailure } from '@temporalio/common';
-import { jobPodProblems } from '../../spec/job-pod.ts';
-import { TemplateError, renderJsonValue } from '../../spec/template.ts';
-import type { JobProviderSpec, MetricSpec } from '../../spec/types.ts';
+import { jobPodProblems } from '../../model/job-pod.ts';
+import { TemplateError, renderJsonValue } from '../../model/template.ts';
+import type { JobProviderSpec, MetricSpec } from '../../model/types.ts';
 import type { MeasureContext, MetricProvider } from '../contract.ts';
 import { ErrorType } from '../errors.ts';
 import { MeasurementError, clip } from './prometheus.ts';

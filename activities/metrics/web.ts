@@ -6,14 +6,14 @@
  *
  * Fails closed like the Prometheus provider: unreachable, timeout, non-2xx, a body that is not JSON,
  * a path that matches nothing, null or a non-finite number → throw (an Error measurement).
- * Args are substituted with spec/template.ts: percent-encoded in the URL path/query, JSON-escaped
+ * Args are substituted with model/template.ts: percent-encoded in the URL path/query, JSON-escaped
  * inside body strings, checked for control characters in headers.
  */
 import { ApplicationFailure } from '@temporalio/common';
 import axios, { type AxiosRequestConfig, type AxiosResponse } from 'axios';
 import { JSONPath } from 'jsonpath-plus';
-import { TemplateError, renderHeader, renderJsonText, renderJsonValue, renderUrl } from '../../spec/template.ts';
-import type { MetricSpec, WebProviderSpec } from '../../spec/types.ts';
+import { TemplateError, renderHeader, renderJsonText, renderJsonValue, renderUrl } from '../../model/template.ts';
+import type { MetricSpec, WebProviderSpec } from '../../model/types.ts';
 import type { MeasureContext, MetricProvider } from '../contract.ts';
 import { ErrorType } from '../errors.ts';
 import { Egress, EgressRefused, egressPolicyFromEnv, type EgressPolicy } from './egress.ts';

@@ -113,7 +113,7 @@ function canonical(v: unknown): unknown {
 }
 
 /** Argo's match shapes, as the plan carries them. */
-export type { HeaderRoutingMatch, RouteMatch, StringMatch } from '../../spec/types.ts';
+export type { HeaderRoutingMatch, RouteMatch, StringMatch } from '../../model/types.ts';
 
 export function invalidRouting(message: string): ApplicationFailure {
   return ApplicationFailure.nonRetryable(message, ErrorType.InvalidSpec);

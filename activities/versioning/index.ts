@@ -8,7 +8,7 @@
  */
 import { PatchStrategy, setHeaderOptions, type KubeConfig, type V1Deployment, type V1Ingress, type V1Service } from '@kubernetes/client-node';
 import { ApplicationFailure } from '@temporalio/common';
-import type { ApiVersionPlan } from '../../spec/api-version.ts';
+import type { ApiVersionPlan } from '../../model/api-version.ts';
 import { ErrorType } from '../errors.ts';
 import { createKubeClients, type KubeClients } from '../kubernetes/client.ts';
 import { activityHeartbeat, cancellationSignal, type Heartbeat } from '../kubernetes/context.ts';

@@ -5,7 +5,7 @@
  */
 import type { V1Deployment, V1Ingress, V1Service } from '@kubernetes/client-node';
 import { ApplicationFailure } from '@temporalio/common';
-import type { ApiVersionPlan } from '../../spec/api-version.ts';
+import type { ApiVersionPlan } from '../../model/api-version.ts';
 import { ErrorType } from '../errors.ts';
 import { FIELD_MANAGER, LABELS, MANAGED_BY } from '../kubernetes/objects.ts';
 

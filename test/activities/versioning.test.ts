@@ -10,7 +10,7 @@ import { CustomObjectsApi, NetworkingV1Api, type V1Ingress } from '@kubernetes/c
 import { ApplicationFailure } from '@temporalio/common';
 import { createVersioningActivities } from '../../activities/versioning/index.ts';
 import { API_ANNOTATIONS, API_LABELS } from '../../activities/versioning/objects.ts';
-import { parseApiVersion, type ApiVersionPlan } from '../../spec/api-version.ts';
+import { parseApiVersion, type ApiVersionPlan } from '../../model/api-version.ts';
 import { createHttpRoute } from '../support/gateway-api.ts';
 import { TestCluster, eventually } from './kubernetes/cluster.ts';
 

@@ -18,7 +18,7 @@ import { KubernetesObjectApi, PatchStrategy, type KubernetesObject } from '@kube
 import { TestCluster, eventually } from '../activities/kubernetes/cluster.ts';
 import { createIdentityServer } from '../../starters/identity-server.ts';
 import { AssertionSigner } from '../../starters/identity-signer.ts';
-import { verifyActionProof } from '../../spec/identity.ts';
+import { verifyActionProof } from '../../model/identity.ts';
 import { cli as runCli, killWorker, randomSuffix, startWorker, suiteEnv, tempDir, untilStatus, writeRelease } from './support.ts';
 
 const cluster = new TestCluster();

@@ -8,7 +8,7 @@ import { Worker } from '@temporalio/worker';
 import { Context } from '@temporalio/activity';
 import type { ReleaseActivities } from '../../activities/index.ts';
 import { createIdentityActivities, identityPolicyFromEnv } from '../../activities/identity.ts';
-import { startProblems } from '../../spec/plan.ts';
+import { startProblems } from '../../model/plan.ts';
 import { connectNative, temporalSettings } from '../../workers/config.ts';
 import { dataConverterFromEnv } from '../../workers/codec.ts';
 import { WORKFLOWS_PATH } from '../../workers/bundle.ts';

@@ -25,7 +25,7 @@ import { TestCluster, eventually } from '../activities/kubernetes/cluster.ts';
 import { createIdentityServer, type IdentityDecision } from '../../starters/identity-server.ts';
 import { AssertionSigner, signClaims } from '../../starters/identity-signer.ts';
 import { actionTarget, identitySource, requestAssertion } from '../../starters/identity-client.ts';
-import { rememberNonce, verifyActionProof, type ProofContext } from '../../spec/identity.ts';
+import { rememberNonce, verifyActionProof, type ProofContext } from '../../model/identity.ts';
 import { main } from '../../starters/main.ts';
 
 const cluster = new TestCluster();

@@ -11,7 +11,7 @@ import type { WorkflowHandle } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import type { VersioningActivities } from '../../activities/versioning/index.ts';
-import { apiWorkflowId, type ApiVersionPlan } from '../../spec/api-version.ts';
+import { apiWorkflowId, type ApiVersionPlan } from '../../model/api-version.ts';
 import {
   abortRetirementSignal,
   abortRetirementUpdate,

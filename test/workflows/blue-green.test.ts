@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { abortUpdate, approveUpdate, promoteUpdate, statusQuery } from '../../workflows/messages.ts';
-import type { BlueGreenStrategy } from '../../spec/types.ts';
+import type { BlueGreenStrategy } from '../../model/types.ts';
 import type { ReleaseStatus } from '../../workflows/messages.ts';
 import { Harness, NEW_IMAGE, analysis, measurement, plan, recordHistory, waitForStatus, releaseResult } from './harness.ts';
 import { causeOf } from './harness.ts';

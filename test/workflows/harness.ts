@@ -13,11 +13,11 @@ import { bundleWorkflowCode, Worker, type WorkflowBundleWithSourceMap } from '@t
 import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import type { ReleaseActivities } from '../../activities/index.ts';
-import type { IdentityPolicy } from '../../spec/identity.ts';
-import { startProblems } from '../../spec/plan.ts';
+import type { IdentityPolicy } from '../../model/identity.ts';
+import { startProblems } from '../../model/plan.ts';
 import { statusQuery, type ReleaseResult, type ReleaseStatus } from '../../workflows/messages.ts';
 import type { release } from '../../workflows/release.ts';
-import { releaseWorkflowId, type AnalysisRunSpec, type CanaryStep, type Measurement, type MetricSpec, type ReleasePlan, type Strategy } from '../../spec/types.ts';
+import { releaseWorkflowId, type AnalysisRunSpec, type CanaryStep, type Measurement, type MetricSpec, type ReleasePlan, type Strategy } from '../../model/types.ts';
 import { untilQuery } from '../support/poll.ts';
 import { createTimeSkippingEnv } from '../support/time-skipping.ts';
 import { registerSearchAttributes } from '../../workers/search-attributes.ts';

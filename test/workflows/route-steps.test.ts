@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { WorkflowFailedError } from '@temporalio/client';
 import { abortUpdate, statusQuery } from '../../workflows/messages.ts';
-import type { CanaryStep, ReleasePlan } from '../../spec/types.ts';
+import type { CanaryStep, ReleasePlan } from '../../model/types.ts';
 import { Harness, plan, recordHistory, waitForStatus, releaseResult } from './harness.ts';
 
 const h = new Harness();

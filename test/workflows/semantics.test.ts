@@ -12,8 +12,8 @@ import { WorkflowExecutionAlreadyStartedError, WorkflowFailedError, type Workflo
 import type proto from '@temporalio/proto';
 import { Worker } from '@temporalio/worker';
 import { abortSignal, abortUpdate, approveSignal, approveUpdate, promoteUpdate, statusQuery, type ReleaseStatus } from '../../workflows/messages.ts';
-import { planProblems } from '../../spec/plan.ts';
-import { legacyReleaseWorkflowId, releaseWorkflowId, type BlueGreenStrategy, type CanaryStep, type Measurement, type ReleasePlan } from '../../spec/types.ts';
+import { planProblems } from '../../model/plan.ts';
+import { legacyReleaseWorkflowId, releaseWorkflowId, type BlueGreenStrategy, type CanaryStep, type Measurement, type ReleasePlan } from '../../model/types.ts';
 import { Harness, analysis, canary, causeOf, measurement, metric, plan, recordHistory, waitForStatus, releaseResult } from './harness.ts';
 
 const h = new Harness();

@@ -6,8 +6,8 @@
  */
 import * as wf from '@temporalio/workflow';
 import type { createIdentityActivities } from '../../activities/identity.ts';
-import { actionIdentity, rememberNonce, type ActionClaims, type IdentityPolicy, type RememberedNonce } from '../../spec/identity.ts';
-import type { Phase } from '../../spec/types.ts';
+import { actionIdentity, rememberNonce, type ActionClaims, type IdentityPolicy, type RememberedNonce } from '../../model/identity.ts';
+import type { Phase } from '../../model/types.ts';
 import { SIGNALS, UPDATES, refusedUpdateSignal, statusQuery, type Action, type ActionInput } from '../messages.ts';
 import { now, type ReleaseState } from './state.ts';
 

@@ -4,8 +4,8 @@
  * an inconclusive one waits for a human.
  */
 import * as wf from '@temporalio/workflow';
-import { expectedRunMs, verdictOf } from '../../spec/analysis.ts';
-import type { AnalysisRunResult, AnalysisRunSpec, Measurement } from '../../spec/types.ts';
+import { expectedRunMs, verdictOf } from '../../model/analysis.ts';
+import type { AnalysisRunResult, AnalysisRunSpec, Measurement } from '../../model/types.ts';
 import type { AnalysisRunStatus } from '../messages.ts';
 import * as profiles from '../profiles.ts';
 import { describeError } from './describe.ts';

@@ -4,7 +4,7 @@
  * non-cancellable scope.
  */
 import * as wf from '@temporalio/workflow';
-import { formatDuration } from '../../spec/duration.ts';
+import { formatDuration } from '../../model/duration.ts';
 import type { Outcome, ReleaseResult } from '../messages.ts';
 import { runBlueGreen } from './blue-green.ts';
 import { canaryDelays, runCanary } from './canary.ts';

@@ -1,7 +1,7 @@
 /** The blue/green runner: preview, optional pre-promotion analysis, promotion, switch, post-promotion analysis, scale-down. */
 import * as wf from '@temporalio/workflow';
-import { formatDuration } from '../../spec/duration.ts';
-import type { BlueGreenStrategy } from '../../spec/types.ts';
+import { formatDuration } from '../../model/duration.ts';
+import type { BlueGreenStrategy } from '../../model/types.ts';
 import { gate } from './analysis.ts';
 import { blueGreenStages, type ReleaseState } from './state.ts';
 

@@ -4,8 +4,8 @@
  * scope being cancelled (abort, background failure).
  */
 import * as wf from '@temporalio/workflow';
-import { formatDuration } from '../../spec/duration.ts';
-import type { CanaryStep, CanaryStrategy } from '../../spec/types.ts';
+import { formatDuration } from '../../model/duration.ts';
+import type { CanaryStep, CanaryStrategy } from '../../model/types.ts';
 import type { AnalysisRunStatus } from '../messages.ts';
 import { analyze, gate } from './analysis.ts';
 import { describeError, describeHeaderMatch, describeRouteMatch } from './describe.ts';

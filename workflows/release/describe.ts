@@ -1,7 +1,7 @@
 /** One-line descriptions of route matches and activity failures, for status messages and results. */
 import * as wf from '@temporalio/workflow';
 import { RetryState, TimeoutType } from '@temporalio/common';
-import type { HeaderRoutingMatch, RouteMatch, StringMatch } from '../../spec/types.ts';
+import type { HeaderRoutingMatch, RouteMatch, StringMatch } from '../../model/types.ts';
 
 /** Activities bounded by the progress deadline (profiles.rollout). */
 const ROLLOUT_ACTIVITIES = new Set(['ensureCanary', 'setWeight', 'setCanaryScale', 'setHeaderRoute', 'setMirrorRoute', 'promoteCanary', 'deployPreview', 'finalizeBlueGreen']);

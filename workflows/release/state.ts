@@ -7,7 +7,7 @@
 import * as wf from '@temporalio/workflow';
 import type { createActivities } from '../../activities/index.ts';
 import type { ReleaseTarget } from '../../activities/contract.ts';
-import { serviceKey, type BlueGreenStrategy, type Phase, type ReleasePlan } from '../../spec/types.ts';
+import { serviceKey, type BlueGreenStrategy, type Phase, type ReleasePlan } from '../../model/types.ts';
 import { AUDIT_KEPT, IMAGE_ATTRIBUTE, PHASE_ATTRIBUTE, REJECTED_KEPT, RUNS_KEPT, type Action, type AnalysisRunStatus, type ManagedRouteStatus, type ReleaseStatus } from '../messages.ts';
 import * as profiles from '../profiles.ts';
 

@@ -19,8 +19,8 @@ import { WORKER_EXTRA_ACCESS, describeAccess, requiredAccess, type Access } from
 import { NEW_IMAGE, STABLE_IMAGE, TestCluster, eventually, imageOf, target } from './cluster.ts';
 import { createVersioningActivities } from '../../../activities/versioning/index.ts';
 import { createJobProvider } from '../../../activities/metrics/job.ts';
-import type { MetricSpec } from '../../../spec/types.ts';
-import { parseApiVersion, type ApiVersionPlan } from '../../../spec/api-version.ts';
+import type { MetricSpec } from '../../../model/types.ts';
+import { parseApiVersion, type ApiVersionPlan } from '../../../model/api-version.ts';
 
 const cluster = new TestCluster();
 const objects = KubernetesObjectApi.makeApiClient(cluster.kc);

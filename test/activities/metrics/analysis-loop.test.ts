@@ -14,8 +14,8 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import * as analysisActivity from '../../../activities/analysis.ts';
 import type { ActivityDeps, ReleaseTarget, WorkloadOps } from '../../../activities/contract.ts';
 import { createWebProvider } from '../../../activities/metrics/web.ts';
-import { verdictOf } from '../../../spec/analysis.ts';
-import type { AnalysisRunResult, MetricSpec } from '../../../spec/types.ts';
+import { verdictOf } from '../../../model/analysis.ts';
+import type { AnalysisRunResult, MetricSpec } from '../../../model/types.ts';
 
 const { runAnalysis } = analysisActivity;
 let server: Server;

@@ -15,7 +15,7 @@ import { after, before, test } from 'node:test';
 import { ApplicationFailure } from '@temporalio/common';
 import { createPrometheusProvider } from '../../../activities/metrics/prometheus.ts';
 import { createWebProvider } from '../../../activities/metrics/web.ts';
-import type { MetricSpec, PrometheusProviderSpec, WebProviderSpec } from '../../../spec/types.ts';
+import type { MetricSpec, PrometheusProviderSpec, WebProviderSpec } from '../../../model/types.ts';
 import { selfSignedCert } from '../../support/prometheus.ts';
 
 const never = new AbortController().signal;

@@ -1,5 +1,5 @@
 /**
- * A job metric's pod is held to the restricted shape of spec/job-pod.ts beyond the edge: the plan
+ * A job metric's pod is held to the restricted shape of model/job-pod.ts beyond the edge: the plan
  * check the workflow runs at start (planProblems) refuses it, and the job provider refuses it before
  * creating anything (also when an arg substituted at measure time is what widens it); the Job always
  * lands in the release's namespace. The provider runs against the local control plane
@@ -10,9 +10,9 @@ import { after, before, test } from 'node:test';
 import { BatchV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { ApplicationFailure } from '@temporalio/common';
 import { createJobProvider } from '../../../activities/metrics/job.ts';
-import { normalize } from '../../../spec/normalize.ts';
-import { planProblems } from '../../../spec/plan.ts';
-import type { MetricSpec, ReleasePlan } from '../../../spec/types.ts';
+import { normalize } from '../../../model/normalize.ts';
+import { planProblems } from '../../../model/plan.ts';
+import type { MetricSpec, ReleasePlan } from '../../../model/types.ts';
 
 const suffix = Math.random().toString(36).slice(2, 7);
 const ns = `job-pod-${suffix}`;

@@ -12,9 +12,9 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import { runAnalysis } from '../../../activities/analysis.ts';
 import type { ActivityDeps, ReleaseTarget, WorkloadOps } from '../../../activities/contract.ts';
 import { createJobProvider, jobName } from '../../../activities/metrics/job.ts';
-import { evaluateMeasurement, verdictOf } from '../../../spec/analysis.ts';
-import { normalize } from '../../../spec/normalize.ts';
-import type { AnalysisRunResult, MetricSpec } from '../../../spec/types.ts';
+import { evaluateMeasurement, verdictOf } from '../../../model/analysis.ts';
+import { normalize } from '../../../model/normalize.ts';
+import type { AnalysisRunResult, MetricSpec } from '../../../model/types.ts';
 
 const suffix = Math.random().toString(36).slice(2, 7);
 const ns = `job-provider-${suffix}`;

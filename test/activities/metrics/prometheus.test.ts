@@ -10,10 +10,10 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import { runAnalysis } from '../../../activities/analysis.ts';
 import type { ActivityDeps, ReleaseTarget, WorkloadOps } from '../../../activities/contract.ts';
 import { MeasurementError, createPrometheusProvider, type PrometheusProvider } from '../../../activities/metrics/prometheus.ts';
-import { verdictOf } from '../../../spec/analysis.ts';
-import { judge } from '../../../spec/judge.ts';
-import { renderPromQL } from '../../../spec/template.ts';
-import type { AnalysisRunResult, AnalysisRunSpec, MetricSpec } from '../../../spec/types.ts';
+import { verdictOf } from '../../../model/analysis.ts';
+import { judge } from '../../../model/judge.ts';
+import { renderPromQL } from '../../../model/template.ts';
+import type { AnalysisRunResult, AnalysisRunSpec, MetricSpec } from '../../../model/types.ts';
 import { startMetricsApp, type MetricsApp } from '../../support/metrics-app.ts';
 import { eventually, startPrometheus, type PrometheusInstance } from '../../support/prometheus.ts';
 

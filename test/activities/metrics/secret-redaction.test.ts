@@ -16,7 +16,7 @@ import { runAnalysis } from '../../../activities/analysis.ts';
 import type { ActivityDeps, ReleaseTarget, WorkloadOps } from '../../../activities/contract.ts';
 import { createPrometheusProvider } from '../../../activities/metrics/prometheus.ts';
 import { createWebProvider } from '../../../activities/metrics/web.ts';
-import type { AnalysisRunResult, AnalysisRunSpec, MetricSpec } from '../../../spec/types.ts';
+import type { AnalysisRunResult, AnalysisRunSpec, MetricSpec } from '../../../model/types.ts';
 import { startPrometheus, type PrometheusInstance } from '../../support/prometheus.ts';
 
 const SECRET = 'S3CR3T-canary-7f3a91d0';

@@ -9,8 +9,8 @@ import { runAnalysis } from '../../../activities/analysis.ts';
 import type { ActivityDeps, ReleaseTarget, WorkloadOps } from '../../../activities/contract.ts';
 import { MeasurementError } from '../../../activities/metrics/prometheus.ts';
 import { createWebProvider, normalizeJsonPath } from '../../../activities/metrics/web.ts';
-import { verdictOf } from '../../../spec/analysis.ts';
-import type { AnalysisRunResult, MetricSpec, WebProviderSpec } from '../../../spec/types.ts';
+import { verdictOf } from '../../../model/analysis.ts';
+import type { AnalysisRunResult, MetricSpec, WebProviderSpec } from '../../../model/types.ts';
 
 let server: Server;
 let base: string;

@@ -1,8 +1,8 @@
 /** Metric provider fields in AnalysisTemplates: what lint accepts, refuses by name, and what the plan carries. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { SpecError, formatProblem, normalize } from '../../spec/normalize.ts';
-import type { ReleasePlan } from '../../spec/types.ts';
+import { SpecError, formatProblem, normalize } from '../../model/normalize.ts';
+import type { ReleasePlan } from '../../model/types.ts';
 
 const release = {
   apiVersion: 'glidepath.dev/v1alpha1',

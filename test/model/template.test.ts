@@ -1,7 +1,7 @@
 /** `{{args.x}}` templating: where args may stand, and escaping that keeps them values. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { TemplateError, argNames, renderHeader, renderJsonText, renderJsonValue, renderPromQL, renderUrl, templateProblems } from '../../spec/template.ts';
+import { TemplateError, argNames, renderHeader, renderJsonText, renderJsonValue, renderPromQL, renderUrl, templateProblems } from '../../model/template.ts';
 
 const MALICIOUS = 'x"} or vector(1) or {a="';
 

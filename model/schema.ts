@@ -72,7 +72,7 @@ const analysisArgDefinition = z.strictObject({
 
 const header = z.strictObject({ key: z.string().min(1), value: z.string() });
 
-/** Reports where a templated field places `{{args.x}}` wrongly (spec/template.ts rules). */
+/** Reports where a templated field places `{{args.x}}` wrongly (model/template.ts rules). */
 function templatePlacement(kind: TextKind, text: string, ctx: z.RefinementCtx, path: PropertyKey[]): void {
   for (const message of templateProblems(kind, text)) ctx.addIssue({ code: 'custom', path, message });
 }

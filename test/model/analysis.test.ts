@@ -1,8 +1,8 @@
 /** Argo Rollouts' analysis semantics (analysis/analysis.go, utils/evaluate) as pure functions. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { assessMetric, assessRun, effectiveCount, evaluateMeasurement } from '../../spec/analysis.ts';
-import type { Measurement, MetricSpec } from '../../spec/types.ts';
+import { assessMetric, assessRun, effectiveCount, evaluateMeasurement } from '../../model/analysis.ts';
+import type { Measurement, MetricSpec } from '../../model/types.ts';
 
 const m = (phase: Measurement['phase']): Measurement => ({ phase, startedAt: '', finishedAt: '' });
 const metric = (extra: Partial<MetricSpec> = {}): MetricSpec => ({

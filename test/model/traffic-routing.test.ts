@@ -1,8 +1,8 @@
 /** `trafficRouting`: the Argo blocks this build implements validate strictly; the rest are refused by name. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { normalize } from '../../spec/normalize.ts';
-import { planProblems } from '../../spec/plan.ts';
+import { normalize } from '../../model/normalize.ts';
+import { planProblems } from '../../model/plan.ts';
 import { problems, release } from './helpers.ts';
 
 

@@ -1,12 +1,12 @@
 /**
- * Action assertions (spec/identity.ts): real Ed25519 keys from node:crypto sign, the pure verifier
+ * Action assertions (model/identity.ts): real Ed25519 keys from node:crypto sign, the pure verifier
  * (@noble/curves) checks. Forged, tampered, expired, replayed and misdirected proofs fail; without a
  * proof, `required` refuses and `optional` accepts the claimed name, unproven.
  */
 import assert from 'node:assert/strict';
 import { createPublicKey, generateKeyPairSync } from 'node:crypto';
 import { describe, test } from 'node:test';
-import { actionIdentity, base64ToBytes, bytesToBase64url, identityPolicyProblems, parsePublicKey, rememberNonce, verifyActionProof, MAX_REMEMBERED_NONCES, type ActionClaims, type IdentityPolicy, type ProofContext } from '../../spec/identity.ts';
+import { actionIdentity, base64ToBytes, bytesToBase64url, identityPolicyProblems, parsePublicKey, rememberNonce, verifyActionProof, MAX_REMEMBERED_NONCES, type ActionClaims, type IdentityPolicy, type ProofContext } from '../../model/identity.ts';
 import { AssertionSigner, signClaims } from '../../starters/identity-signer.ts';
 
 const server = generateKeyPairSync('ed25519');

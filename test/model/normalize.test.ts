@@ -8,8 +8,8 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { test } from 'node:test';
 import { loadPlan } from '../../starters/spec-files.ts';
-import { SpecError, formatProblem } from '../../spec/normalize.ts';
-import { planProblems } from '../../spec/plan.ts';
+import { SpecError, formatProblem } from '../../model/normalize.ts';
+import { planProblems } from '../../model/plan.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const file = (p: string) => path.join(root, p);

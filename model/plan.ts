@@ -29,7 +29,7 @@ const argValue = z.union([
   z.strictObject({ secretKeyRef: z.strictObject({ name, key: z.string().min(1) }) }),
 ]);
 
-/** The same metric rules as the edge (spec/schema.ts), on the plan's field names. */
+/** The same metric rules as the edge (model/schema.ts), on the plan's field names. */
 const metricSpec = z
   .strictObject({
     name: z.string().min(1),
@@ -50,7 +50,7 @@ const metricSpec = z
     for (const field of ['failureLimit', 'inconclusiveLimit'] as const) {
       if (m.count !== undefined && m.count > 0 && m[field] >= m.count) ctx.addIssue({ code: 'custom', path: [field], message: `${field} ${m[field]} can never be exceeded by count ${m.count}` });
     }
-    // A job metric's pod is held to the restricted shape (spec/job-pod.ts) whichever client started the workflow.
+    // A job metric's pod is held to the restricted shape (model/job-pod.ts) whichever client started the workflow.
     const job = m.provider['job'];
     if (typeof job === 'object' && job !== null && 'spec' in job) {
       for (const p of jobPodProblems(job.spec)) ctx.addIssue({ code: 'custom', path: ['provider', 'job', 'spec', ...p.path], message: p.message });

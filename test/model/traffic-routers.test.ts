@@ -1,9 +1,9 @@
 /** `trafficRouting.nginx`, `.alb` and `.smi` (Argo's fields): accepted blocks, refusals by name, and which header/mirror steps each can serve. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { normalize } from '../../spec/normalize.ts';
-import { planProblems } from '../../spec/plan.ts';
-import { routerCapabilities, SUPPORTED_TRAFFIC_ROUTERS } from '../../spec/traffic-routing.ts';
+import { normalize } from '../../model/normalize.ts';
+import { planProblems } from '../../model/plan.ts';
+import { routerCapabilities, SUPPORTED_TRAFFIC_ROUTERS } from '../../model/traffic-routing.ts';
 import { problems, release } from './helpers.ts';
 
 const services = { stableService: 'web-stable', canaryService: 'web-canary' };

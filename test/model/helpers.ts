@@ -1,5 +1,5 @@
 /** Release documents for the spec tests, and the problems `normalize` reports for them. */
-import { SpecError, formatProblem, normalize } from '../../spec/normalize.ts';
+import { SpecError, formatProblem, normalize } from '../../model/normalize.ts';
 
 /** A Release `shop/web` whose canary block is `defaults` overlaid with `canary` (by default one setWeight step). */
 export function release(canary: Record<string, unknown>, defaults: Record<string, unknown> = { steps: [{ setWeight: 10 }] }) {

@@ -1,8 +1,8 @@
 /** setHeaderRoute / setMirrorRoute steps in YAML: Argo's fields, managedRoutes, and refusal before anything runs when the router cannot serve them. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { normalize } from '../../spec/normalize.ts';
-import { planProblems } from '../../spec/plan.ts';
+import { normalize } from '../../model/normalize.ts';
+import { planProblems } from '../../model/plan.ts';
 import { problems as problemsOf, release as releaseOf } from './helpers.ts';
 
 const GW = 'argoproj-labs/gatewayAPI';

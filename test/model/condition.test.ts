@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { ConditionError, evaluateCondition, parseCondition } from '../../spec/condition.ts';
-import { parseDuration, formatDuration } from '../../spec/duration.ts';
+import { ConditionError, evaluateCondition, parseCondition } from '../../model/condition.ts';
+import { parseDuration, formatDuration } from '../../model/duration.ts';
 
 test('conditions Argo users write evaluate as expr-lang would', () => {
   assert.equal(evaluateCondition('result[0] >= 0.95', [0.97]), true);

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
-import { erfc, judge, judgeMetric, mannWhitneyU, type Alternative, type Method } from '../../spec/judge.ts';
+import { erfc, judge, judgeMetric, mannWhitneyU, type Alternative, type Method } from '../../model/judge.ts';
 
 interface Reference {
   scipy: string;

@@ -5,12 +5,12 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { SpecError, formatProblem, normalize } from '../../spec/normalize.ts';
-import { planProblems } from '../../spec/plan.ts';
-import * as analysis from '../../spec/analysis.ts';
-import type { MetricRecord } from '../../spec/analysis.ts';
+import { SpecError, formatProblem, normalize } from '../../model/normalize.ts';
+import { planProblems } from '../../model/plan.ts';
+import * as analysis from '../../model/analysis.ts';
+import type { MetricRecord } from '../../model/analysis.ts';
 import { analysis as analysisProfile } from '../../workflows/profiles.ts';
-import type { Measurement, MetricSpec, ReleasePlan } from '../../spec/types.ts';
+import type { Measurement, MetricSpec, ReleasePlan } from '../../model/types.ts';
 import { release } from './helpers.ts';
 
 // Bound per name (not imported by name), so that against older code only the tests of what is missing fail.

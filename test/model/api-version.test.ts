@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { apiVersionPlanProblems, deprecationHeaders, loadApiVersion, parseApiVersion, parseSunset } from '../../spec/api-version.ts';
+import { apiVersionPlanProblems, deprecationHeaders, loadApiVersion, parseApiVersion, parseSunset } from '../../model/api-version.ts';
 
 const doc = (spec: Record<string, unknown>, metadata: Record<string, unknown> = { name: 'orders-v2', namespace: 'shop' }) => ({ apiVersion: 'glidepath.dev/v1alpha1', kind: 'ApiVersion', metadata, spec });
 const NEW = { api: 'orders', version: 'v2', image: 'registry.local/orders:2.0', templateFrom: { deployment: 'orders-v1' }, route: { pathPrefix: '/v2', httpRoute: { name: 'orders' } } };

@@ -8,7 +8,7 @@ export const DNS1123 = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
 export const dns1123 = z.string().max(63).regex(DNS1123, 'must be a DNS-1123 label (lowercase letters, digits, "-")');
 
-// Image references by the distribution/reference grammar (spec/reference.ts).
+// Image references by the distribution/reference grammar (model/reference.ts).
 export const imageRef = z.string().superRefine((v, ctx) => {
   const problem = referenceProblem(v);
   if (problem) ctx.addIssue({ code: 'custom', message: `must be an image reference such as registry.example.com/team/app:v2 or app@sha256:<64 hex> (${problem})` });
