@@ -58,7 +58,7 @@ const worker = await Worker.create({
   connection: await NativeConnection.connect({ address }),
   taskQueue,
   workflowsPath: WORKFLOWS_PATH,
-  activities,
+  activities: { ...activities, identityPolicy: async () => null }, // no identity policy: claimed identity
   dataConverter: dataConverterFromEnv(),
   shutdownGraceTime: '1s',
 });

@@ -100,6 +100,7 @@ before(async () => {
     workflowsPath: WORKFLOWS_PATH,
     activities: {
       ...succeedingActivities(),
+      identityPolicy: async () => null, // the worker's identity policy: none (claimed identity)
       // Deployment "broken" never takes traffic: its first setWeight fails for good, so the release rolls back.
       setWeight: async (t: ReleaseTarget, weight: number) => {
         if (t.workload.name === 'broken') throw ApplicationFailure.nonRetryable('canary pods crash-loop', 'CanaryNotReady');

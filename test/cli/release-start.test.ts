@@ -71,6 +71,7 @@ before(async () => {
     workflowsPath: WORKFLOWS_PATH,
     activities: {
       ...succeedingActivities(),
+      identityPolicy: async () => null, // the worker's identity policy: none (claimed identity)
       // As activities/kubernetes does: Deployment "noprobe" has no readiness probe.
       preflight: async (t: ReleaseTarget) => {
         targets.push(t);
