@@ -46,7 +46,10 @@ async function tokenFile(name: string): Promise<{ file: string; token: string }>
 before(async () => {
   dir = await tempDir('identity');
   client = new Client({ connection: await Connection.connect({ address: env.TEMPORAL_ADDRESS!, connectTimeout: '5s' }) });
-  worker = await startWorker({ ...env, STUB_DELAY_MS: '100' }, 'test/e2e/stub-worker.ts', 'worker ready');
+  // The worker pins the identity server's public key: releases accept proven actions only.
+  const keyFile = path.join(dir, 'identity.pub.pem');
+  await writeFile(keyFile, signer.publicKeyPem);
+  worker = await startWorker({ ...env, STUB_DELAY_MS: '100', GLIDEPATH_IDENTITY: 'required', GLIDEPATH_IDENTITY_PUBLIC_KEY_FILE: keyFile }, 'test/e2e/stub-worker.ts', 'worker ready');
   ns = await cluster.namespace('idente2e');
   for (const name of ['approver', 'writer']) await apply({ apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name, namespace: ns } });
   await apply({ apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: { name: 'approve-releases', namespace: ns }, rules: [{ apiGroups: ['glidepath.dev'], resources: ['releases'], verbs: ['approve'] }] });
@@ -68,7 +71,7 @@ after(async () => {
 test('release approve with --identity-url and --token-file: the assertion is the update payload\'s proof, the token never reaches history; edit without approve exits 1', async () => {
   const approverName = `system:serviceaccount:${ns}:approver`;
   const file = await writeRelease(dir, ns, `  strategy:\n    canary:\n      steps:\n        - setWeight: 20\n        - approval: { approvers: ["${approverName}"], minApprovals: 1 }\n        - setWeight: 100\n`);
-  const id = `release-${ns}-web`;
+  const id = `release_${ns}_web`;
   assert.equal((await runCli(env, ['release', 'start', '-f', file])).code, 0);
   await untilStatus(client, id, (s) => s.phase === 'AwaitingApproval', 'awaiting approval', 60_000);
 
