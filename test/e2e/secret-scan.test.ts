@@ -125,7 +125,7 @@ test('a release whose analysis reflects a planted Secret value: history, status 
   await webNamespace({ apps, core }, ns);
   await core.createNamespacedSecret({ namespace: ns, body: { metadata: { name: 'analysis-creds' }, data: { token: Buffer.from(CANARY).toString('base64') } } });
   await waitAvailable(apps, ns);
-  const id = `release-${ns}-web`;
+  const id = `release_${ns}_web`;
   const r = await runCli(env, ['release', 'start', '-f', await spec(ns), '--wait', '--timeout', '180s']);
   const statusOut = await runCli(env, ['-o', 'json', 'release', 'status', id]);
   assert.equal(statusOut.code, 0, statusOut.stderr);
