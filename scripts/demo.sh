@@ -77,7 +77,7 @@ for _ in $(seq 1 60); do
 done
 
 step "starting the canary to v2"
-id=release-payments-payment-gateway
+id=release_payments_payment-gateway
 previous=$(bin/glidepath -o json release status "$id" 2>/dev/null | grep -o '"phase": "[A-Za-z]*"' | head -1 || true)
 case "$previous" in
   *'"Progressing"'* | *'"Paused"'* | *'"AwaitingApproval"'* | *'"Analyzing"'*)

@@ -113,7 +113,7 @@ async function checkRunning(d: Demo): Promise<Map<number, string>> {
   const names = [...procs.values()].join('\n');
   for (const want of ['npm', 'demo.sh', 'workers/main.ts', 'prometheus', 'server', 'etcd', 'kube-apiserver', 'kwok']) assert.match(names, new RegExp(want.replace('.', '\\.')), `${want} runs`);
   for (const [pid, name] of procs) assert.ok(alive(pid), `${name} (${pid}) alive`);
-  assert.match(d.output(), new RegExp(`Temporal UI: +http://127\\.0\\.0\\.1:${d.env.TEMPORAL_UI_PORT}/namespaces/default/workflows/release-payments-payment-gateway`));
+  assert.match(d.output(), new RegExp(`Temporal UI: +http://127\\.0\\.0\\.1:${d.env.TEMPORAL_UI_PORT}/namespaces/default/workflows/release_payments_payment-gateway`));
   // Prometheus runs and has scraped the worker.
   const url = `http://127.0.0.1:${d.env.GLIDEPATH_PROMETHEUS_PORT}/api/v1/query?query=${encodeURIComponent('up{job="glidepath-worker"}')}`;
   let up = '';
