@@ -124,8 +124,8 @@ describe('releases with trafficRouting.istio through the real worker', () => {
     const paused = await until(id, (s) => s.phase === 'Paused' && s.step.index === 3, 'pause after the routes');
     assert.deepEqual(paused.managedRoutes?.map((r) => r.name), ['canary-header', 'mirror-api']);
     const shown = await cli(['release', 'status', id]);
-    assert.match(shown.stdout, /header route canary-header: X-Canary "yes" \(step 1\)/);
-    assert.match(shown.stdout, /mirror route mirror-api: 30% of method "GET" and path prefix "\/api" \(step 2\)/);
+    assert.match(shown.stdout, /header route canary-header: X-Canary "yes" \(step 2\)/);
+    assert.match(shown.stdout, /mirror route mirror-api: 30% of method "GET" and path prefix "\/api" \(step 3\)/);
     type Http = { name: string; match?: unknown[]; route?: { destination: { host: string }; weight?: number }[]; mirror?: { host: string }; mirrorPercentage?: { value: number } };
     const read = async () =>
       (await custom.getNamespacedCustomObject({ ...G, namespace: ns, plural: 'virtualservices', name: 'web' })) as { metadata: { annotations?: Record<string, string> }; spec: { http: Http[] } };
