@@ -29,6 +29,7 @@ import { Option, type Command } from 'commander';
 import type { Payload, PayloadCodec } from '@temporalio/common';
 import { KEY_FILE_ENV, KEYS_ENV, loadCodecFromEnv } from '../workers/codec.ts';
 import { EXIT } from './output.ts';
+import { HttpError, readBoundedBody } from './http.ts';
 
 export const DEFAULT_CODEC_PORT = 8888;
 export const DEFAULT_UI_ORIGIN = 'http://127.0.0.1:8233';
@@ -94,14 +95,6 @@ interface JsonPayload {
   data?: string | null;
 }
 
-class HttpError extends Error {
-  readonly status: number;
-  constructor(status: number, message: string) {
-    super(message);
-    this.status = status;
-  }
-}
-
 /** `http://Host:8233/` → `http://host:8233`; throws on `*`, `null` or anything that is not an http(s) origin. */
 export function normalizeOrigin(origin: string): string {
   if (origin.trim() === '*' || origin.trim() === 'null') throw new Error(`--ui-origin "${origin}": name the Web UI's origin, wildcards are not accepted`);
@@ -151,16 +144,7 @@ export function payloadsToJson(payloads: Payload[]): { payloads: JsonPayload[] }
   };
 }
 
-async function readBody(req: IncomingMessage): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.byteLength;
-    if (size > MAX_BODY_BYTES) throw new HttpError(413, `body exceeds ${MAX_BODY_BYTES} bytes`);
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks);
-}
+const readBody = (req: IncomingMessage): Promise<Buffer> => readBoundedBody(req, MAX_BODY_BYTES, `body exceeds ${MAX_BODY_BYTES} bytes`);
 
 /** The HTTP server (not yet listening). */
 export function createCodecServer(options: CodecServerOptions): Server {

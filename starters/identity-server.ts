@@ -26,6 +26,7 @@ import { IDENTITY_ACTIONS, type IdentityAction } from '../model/identity.ts';
 import { AssertionSigner } from './identity-signer.ts';
 import { isLoopbackHost } from './codec-server.ts';
 import { EXIT } from './output.ts';
+import { HttpError, readBoundedBody } from './http.ts';
 
 export const DEFAULT_IDENTITY_PORT = 8787;
 export const DEFAULT_AUDIENCE = 'glidepath-identity';
@@ -63,14 +64,6 @@ interface ActionRequest {
   attempt?: number;
 }
 
-class HttpError extends Error {
-  readonly status: number;
-  constructor(status: number, message: string) {
-    super(message);
-    this.status = status;
-  }
-}
-
 /** The request body as an action request; a 400 naming the field otherwise. */
 export function parseActionRequest(body: unknown): ActionRequest {
   if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new HttpError(400, 'body: expected {"action", "releaseId", "namespace", "step"?, "attempt"?}');
@@ -88,15 +81,9 @@ export function parseActionRequest(body: unknown): ActionRequest {
 }
 
 async function readBody(req: IncomingMessage): Promise<unknown> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > MAX_BODY_BYTES) throw new HttpError(413, `body: at most ${MAX_BODY_BYTES} bytes`);
-    chunks.push(chunk);
-  }
+  const body = await readBoundedBody(req, MAX_BODY_BYTES, `body: at most ${MAX_BODY_BYTES} bytes`);
   try {
-    return JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown;
+    return JSON.parse(body.toString('utf8')) as unknown;
   } catch {
     throw new HttpError(400, 'body: not JSON');
   }
