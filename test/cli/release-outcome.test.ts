@@ -7,11 +7,10 @@
  * convention has it for workflow tests. Needs GLIDEPATH_TEST_SERVER (npm test sets it).
  */
 import assert from 'node:assert/strict';
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { after, before, test } from 'node:test';
 import { ApplicationFailure } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
@@ -22,34 +21,19 @@ import { succeedingActivities } from '../workflows/harness.ts';
 import { WORKFLOWS_PATH } from '../../workers/bundle.ts';
 import { registerSearchAttributes } from '../../workers/search-attributes.ts';
 import { root } from '../e2e/support.ts';
+import { cliEnv, runCli, type CliRun } from './support.ts';
 
-const run = promisify(execFile);
 const taskQueue = 'cli-outcome';
 let env: TestWorkflowEnvironment;
 let worker: Worker;
 let running: Promise<void>;
 let dir: string;
 
-function cliEnv(): NodeJS.ProcessEnv {
-  const e: NodeJS.ProcessEnv = { ...process.env, TEMPORAL_ADDRESS: env.address, GLIDEPATH_TASK_QUEUE: taskQueue, GLIDEPATH_USER: 'ci-bot' };
-  delete e.GLIDEPATH_UI_URL;
-  delete e.TEMPORAL_UI_PORT;
-  return e;
-}
-
-async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(path.join(root, 'bin/glidepath'), args, { env: cliEnv(), timeout: 60_000 });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const x = err as { code: number; stdout: string; stderr: string };
-    return { code: x.code, stdout: x.stdout, stderr: x.stderr };
-  }
-}
+const cli = (args: string[]): Promise<CliRun> => runCli(env.address, taskQueue, args);
 
 /** A CLI process left running (start --wait) while the test steers the release. */
 function background(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const p = spawn(path.join(root, 'bin/glidepath'), args, { env: cliEnv() });
+  const p = spawn(path.join(root, 'bin/glidepath'), args, { env: cliEnv(env.address, taskQueue) });
   let stdout = '';
   let stderr = '';
   p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));

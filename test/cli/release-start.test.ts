@@ -8,11 +8,9 @@
  * Needs GLIDEPATH_TEST_SERVER (npm test sets it).
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { after, before, test } from 'node:test';
 import { ApplicationFailure } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
@@ -22,9 +20,8 @@ import { createTimeSkippingEnv } from '../support/time-skipping.ts';
 import { succeedingActivities } from '../workflows/harness.ts';
 import { WORKFLOWS_PATH } from '../../workers/bundle.ts';
 import { registerSearchAttributes } from '../../workers/search-attributes.ts';
-import { root } from '../e2e/support.ts';
+import { runCli, type CliRun } from './support.ts';
 
-const run = promisify(execFile);
 const taskQueue = 'cli-start';
 let env: TestWorkflowEnvironment;
 let worker: Worker;
@@ -32,18 +29,7 @@ let running: Promise<void>;
 let dir: string;
 const targets: ReleaseTarget[] = [];
 
-async function cli(args: string[], queue = taskQueue): Promise<{ code: number; stdout: string; stderr: string }> {
-  const e: NodeJS.ProcessEnv = { ...process.env, TEMPORAL_ADDRESS: env.address, GLIDEPATH_TASK_QUEUE: queue, GLIDEPATH_USER: 'ci-bot' };
-  delete e.GLIDEPATH_UI_URL;
-  delete e.TEMPORAL_UI_PORT;
-  try {
-    const { stdout, stderr } = await run(path.join(root, 'bin/glidepath'), args, { env: e, timeout: 60_000 });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const x = err as { code: number; stdout: string; stderr: string };
-    return { code: x.code, stdout: x.stdout, stderr: x.stderr };
-  }
-}
+const cli = (args: string[], queue = taskQueue): Promise<CliRun> => runCli(env.address, queue, args);
 
 async function spec(name: string, extra = ''): Promise<string> {
   const file = path.join(dir, `${name}-${Math.random().toString(36).slice(2, 6)}.yaml`);
