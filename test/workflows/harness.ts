@@ -1,6 +1,6 @@
 /**
  * Time-skipping harness for the release workflow: one Java test server and one worker per test
- * file, activities stubbed per workflow (Temporal's convention for workflow tests), every call
+ * file, the workflow bundle built once and cached, activities stubbed per workflow (Temporal's convention for workflow tests), every call
  * recorded in order. Histories can be recorded for the replay test (RECORD_HISTORIES=1).
  */
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { Context } from '@temporalio/activity';
 import proto from '@temporalio/proto';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { bundleWorkflowCode, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { Worker, type WorkflowBundlePath } from '@temporalio/worker';
 import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import type { ReleaseActivities } from '../../activities/index.ts';
@@ -20,6 +20,7 @@ import type { release } from '../../workflows/release.ts';
 import { releaseWorkflowId, type AnalysisRunSpec, type CanaryStep, type Measurement, type MetricSpec, type ReleasePlan, type Strategy } from '../../model/types.ts';
 import { untilQuery } from '../support/poll.ts';
 import { createTimeSkippingEnv } from '../support/time-skipping.ts';
+import { cachedWorkflowBundle } from '../support/workflow-bundle.ts';
 import { registerSearchAttributes } from '../../workers/search-attributes.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -96,10 +97,11 @@ export class Harness {
   env!: TestWorkflowEnvironment;
   worker!: Worker;
   private running!: Promise<void>;
-  private static bundle: Promise<WorkflowBundleWithSourceMap> | undefined;
+  private static bundle: Promise<WorkflowBundlePath> | undefined;
 
-  static workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
-    Harness.bundle ??= bundleWorkflowCode({ workflowsPath: path.join(root, 'workflows/index.ts'), logger: { trace() {}, debug() {}, info() {}, warn() {}, error: console.error, log() {} } as never });
+  /** The workflow code, bundled once and cached on disk across files and runs (test/support/workflow-bundle.ts). */
+  static workflowBundle(): Promise<WorkflowBundlePath> {
+    Harness.bundle ??= cachedWorkflowBundle();
     return Harness.bundle;
   }
 
