@@ -1,11 +1,12 @@
 /**
- * Proven identity for human actions (approve, promote, abort, retry): the assertion an identity
- * server signs (starters/identity-server.ts) and the pure check the workflow runs on it.
+ * Proven identity for human actions (a release's approve, promote, abort, retry; an API version's
+ * approve-retirement, abort-retirement): the assertion an identity server signs
+ * (starters/identity-server.ts) and the pure check the workflow runs on it.
  *
  * An assertion is a compact JWS (RFC 7515) signed with Ed25519 (`alg: EdDSA`, RFC 8037):
  * `base64url(header).base64url(claims).base64url(signature)`. The claims bind one action on one
- * release, for a few minutes:
- *   {sub, action, releaseId, namespace, step?, attempt?, iat, exp, nonce}
+ * release (or one API version), for a few minutes:
+ *   {sub, action, releaseId, namespace, step?, attempt?, version?, iat, exp, nonce}
  * It carries no secret: it may sit in an update payload and in workflow history.
  *
  * Workflow-safe: no Node built-ins, no clock (the time is passed in), deterministic. The signature
@@ -13,8 +14,13 @@
  */
 import { ed25519 } from '@noble/curves/ed25519.js';
 
-export const IDENTITY_ACTIONS = ['approve', 'promote', 'abort', 'retry'] as const;
+export const IDENTITY_ACTIONS = ['approve', 'promote', 'abort', 'retry', 'approve-retirement', 'abort-retirement'] as const;
 export type IdentityAction = (typeof IDENTITY_ACTIONS)[number];
+
+/** The API-version workflow's actions: they name the API's workflow as `releaseId` and bind a `version`. */
+export function isRetirementAction(action: IdentityAction): action is 'approve-retirement' | 'abort-retirement' {
+  return action === 'approve-retirement' || action === 'abort-retirement';
+}
 
 /** `typ` of the JWS header: an assertion is not a general-purpose token. */
 export const ASSERTION_TYPE = 'glidepath-action+jwt';
@@ -29,7 +35,7 @@ export interface ActionClaims {
   /** The proven identity: `system:serviceaccount:ns:name` or a user name from the TokenReview. */
   sub: string;
   action: IdentityAction;
-  /** The release's workflow ID. */
+  /** The release's workflow ID (for retirement actions: the API's, `api-<namespace>-<api>`). */
   releaseId: string;
   /** The release's Kubernetes namespace (where the server checked the caller's RBAC). */
   namespace: string;
@@ -37,6 +43,8 @@ export interface ActionClaims {
   step?: number;
   /** The release attempt (1, then +1 per retry). */
   attempt?: number;
+  /** approve-retirement, abort-retirement: the API version whose retirement it is. */
+  version?: string;
   /** Seconds since the epoch. */
   iat: number;
   exp: number;
@@ -59,7 +67,10 @@ export interface ProofContext {
   namespace: string;
   /** The pending approval's step (approve). */
   step?: number | undefined;
-  attempt: number;
+  /** The release attempt (none for API versions). */
+  attempt?: number | undefined;
+  /** The API version a retirement action is for. */
+  version?: string | undefined;
   /** The workflow's time, in milliseconds. */
   nowMs: number;
   /** Nonces of assertions this release has already accepted (see rememberNonce). */
@@ -165,6 +176,7 @@ function claimsShape(value: unknown): ActionClaims | string {
   if (!isInt(c.iat) || !isInt(c.exp)) return 'claims iat and exp must be whole seconds';
   if (c.step !== undefined && !isInt(c.step)) return 'claim step must be a whole number';
   if (c.attempt !== undefined && !isInt(c.attempt)) return 'claim attempt must be a whole number';
+  if (c.version !== undefined && (typeof c.version !== 'string' || c.version === '')) return 'claim version must be a non-empty string';
   return c as unknown as ActionClaims;
 }
 
@@ -211,7 +223,10 @@ export function verifyActionProof(proof: unknown, publicKeys: readonly string[],
   } else if (claims.step !== undefined && claims.step !== ctx.step) {
     return refuse(`proof is for step ${claims.step}, the release is at step ${ctx.step ?? '(none)'}`);
   }
-  if (claims.attempt !== undefined && claims.attempt !== ctx.attempt) return refuse(`proof is for attempt ${claims.attempt}, the release is at attempt ${ctx.attempt}`);
+  if (claims.attempt !== undefined && claims.attempt !== ctx.attempt) return refuse(`proof is for attempt ${claims.attempt}, the release is at attempt ${ctx.attempt ?? '(none)'}`);
+  if (claims.version !== ctx.version) {
+    return refuse(claims.version === undefined ? `proof names no version; it must be for ${ctx.version}` : `proof is for version ${claims.version}, not ${ctx.version ?? '(none)'}`);
+  }
   if (ctx.usedNonces?.some((n) => n.nonce === claims.nonce)) return refuse('proof has already been used');
   return { ok: true, claims };
 }
@@ -242,7 +257,10 @@ export type ActionIdentity =
 export function actionIdentity(policy: IdentityPolicy | undefined, req: { by?: unknown; proof?: unknown }, ctx: ProofContext): ActionIdentity {
   const claimed = typeof req.by === 'string' && req.by.trim() !== '' ? req.by : undefined;
   if (req.proof === undefined) {
-    if (policy?.mode === 'required') return { accepted: false, why: `${ctx.action}: this release requires a proof of identity (glidepath release ${ctx.action} with --token-file or $GLIDEPATH_IDENTITY_URL)`, auditAs: 'unauthenticated' };
+    if (policy?.mode === 'required') {
+      const [what, command] = isRetirementAction(ctx.action) ? ['API', 'api'] : ['release', 'release'];
+      return { accepted: false, why: `${ctx.action}: this ${what} requires a proof of identity (glidepath ${command} ${ctx.action} with --token-file or $GLIDEPATH_IDENTITY_URL)`, auditAs: 'unauthenticated' };
+    }
     if (!claimed) return { accepted: false, why: `${ctx.action}: payload must be {"by": "<identity>", "reason": "<text>"}`, auditAs: 'unauthenticated' };
     return { accepted: true, by: claimed, proven: false };
   }

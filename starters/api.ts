@@ -24,10 +24,8 @@ import { SERVICE_ATTRIBUTE } from '../workflows/messages.ts';
 import { uiLink } from '../workers/config.ts';
 import { readSpecDocs } from './spec-files.ts';
 import { CliExit, context, duration, identity, type Ctx } from './command.ts';
+import { identitySource, requestAssertion, retirementTarget, IDENTITY_URL_ENV, TOKEN_FILE_ENV } from './identity-client.ts';
 import { EXIT, print } from './output.ts';
-
-
-
 
 async function loadPlan(files: string[]): Promise<ApiVersionPlan> {
   const { docs, problems } = await readSpecDocs(files);
@@ -165,15 +163,33 @@ export function registerApi(program: Command): void {
     ['approve-retirement', approveRetirementUpdate, 'approve removing a version whose sunset has passed (not by who requested the retirement)'],
     ['abort-retirement', abortRetirementUpdate, 'stop a retirement before its route is removed: headers removed, the version serves on'],
   ] as const) {
-    target(api.command(`${name} <api> <version>`).description(description)).action(
-      async (apiName: string, version: string, opts: { namespace: string; as?: string; reason?: string }, cmd: Command) => {
+    target(api.command(`${name} <api> <version>`).description(description))
+      .option('--identity-url <url>', `identity server that proves who you are (default $${IDENTITY_URL_ENV})`)
+      .option('--token-file <file>', `your Kubernetes token for the identity server (default $${TOKEN_FILE_ENV})`)
+      .action(async (apiName: string, version: string, opts: { namespace: string; as?: string; reason?: string; identityUrl?: string; tokenFile?: string }, cmd: Command) => {
+        let source;
+        try {
+          source = identitySource(opts);
+        } catch (err) {
+          throw new CliExit(EXIT.usage, (err as Error).message);
+        }
         const ctx = await context(cmd);
         const id = apiWorkflowId({ namespace: opts.namespace, api: apiName });
-        const input = { version, by: identity(opts.as), ...(opts.reason ? { reason: opts.reason } : {}) };
+        let proof: { assertion: string; sub: string } | undefined;
+        if (source) {
+          try {
+            proof = await requestAssertion(source, retirementTarget(name, await queryStatus(ctx, id), version));
+          } catch (err) {
+            if (err instanceof CliExit) throw err;
+            throw new CliExit(EXIT.invalid, `${name}: ${(err as Error).message}`);
+          }
+          if (opts.as !== undefined && opts.as !== proof.sub) throw new CliExit(EXIT.usage, `--as ${opts.as}: the identity server proved you are ${proof.sub}`);
+        }
+        // With a proof, who you are is what it proves; the token itself is never sent to Temporal.
+        const input = { version, by: proof ? proof.sub : identity(opts.as), ...(proof ? { proof: proof.assertion } : {}), ...(opts.reason ? { reason: opts.reason } : {}) };
         const s = await update(ctx, id, name, () => ctx.client.workflow.getHandle(id).executeUpdate(def, { args: [input] }));
         if (s) print(ctx.output, s, () => `${name}: accepted by ${id}\n${apiSummary(s, 0)}`);
-      },
-    );
+      });
   }
 
   api

@@ -1,12 +1,14 @@
 /**
  * The CLI side of proven identity: with `$GLIDEPATH_IDENTITY_URL` (or `--identity-url`) and a
  * Kubernetes token (`--token-file`, else `$GLIDEPATH_TOKEN_FILE`), `release approve|promote|abort|retry`
- * asks the identity server (starters/identity-server.ts) for an assertion bound to this action on
- * this release, and sends it as the update payload's `proof`. The token goes only to the identity
+ * and `api approve-retirement|abort-retirement` ask the identity server (starters/identity-server.ts)
+ * for an assertion bound to this action on this release (or API version), and send it as the update
+ * payload's `proof`. The token goes only to the identity
  * server, never into the payload.
  */
 import { readFileSync } from 'node:fs';
 import type { IdentityAction } from '../model/identity.ts';
+import type { ApiStatus } from '../workflows/api-version-messages.ts';
 import type { ReleaseStatus } from '../workflows/messages.ts';
 
 export const IDENTITY_URL_ENV = 'GLIDEPATH_IDENTITY_URL';
@@ -47,13 +49,29 @@ export function identitySource(flags: IdentityFlags, env: NodeJS.ProcessEnv = pr
 }
 
 /** What the assertion must bind, from the release's status: its namespace, the pending approval step, the attempt. */
-export function actionTarget(action: IdentityAction, status: Pick<ReleaseStatus, 'releaseId' | 'service' | 'approvals' | 'attempt'>): { action: IdentityAction; releaseId: string; namespace: string; step?: number; attempt: number } {
+export function actionTarget(action: IdentityAction, status: Pick<ReleaseStatus, 'releaseId' | 'service' | 'approvals' | 'attempt'>): ActionTarget {
   const namespace = status.service.split('/')[0] ?? '';
   return { action, releaseId: status.releaseId, namespace, ...(action === 'approve' && status.approvals ? { step: status.approvals.step } : {}), attempt: status.attempt };
 }
 
+/** What an API version's retirement action binds: the API workflow, its namespace, the version. */
+export function retirementTarget(action: 'approve-retirement' | 'abort-retirement', api: Pick<ApiStatus, 'workflowId' | 'namespace'>, version: string): ActionTarget {
+  return { action, releaseId: api.workflowId, namespace: api.namespace, version };
+}
+
+/** The body of an assertion request (identity-server's POST /v1/assertions). */
+export interface ActionTarget {
+  action: IdentityAction;
+  /** The release's (or API's) workflow ID. */
+  releaseId: string;
+  namespace: string;
+  step?: number;
+  attempt?: number;
+  version?: string;
+}
+
 /** Asks the identity server for an assertion; throws with the server's reason when refused. */
-export async function requestAssertion(source: { url: URL; token: string }, target: ReturnType<typeof actionTarget>): Promise<{ assertion: string; sub: string; exp: number }> {
+export async function requestAssertion(source: { url: URL; token: string }, target: ActionTarget): Promise<{ assertion: string; sub: string; exp: number }> {
   const endpoint = new URL('v1/assertions', source.url.href.endsWith('/') ? source.url : `${source.url.href}/`);
   let res: Response;
   try {

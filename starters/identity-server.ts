@@ -1,16 +1,18 @@
 /**
- * `glidepath identity-server`: proves who sends a release action. A caller presents a Kubernetes
+ * `glidepath identity-server`: proves who sends a release or API-version action. A caller presents a Kubernetes
  * token (`Authorization: Bearer …`, a ServiceAccount token or whatever the apiserver authenticates)
  * and names the action; the server
  *   1. authenticates the token with a TokenReview (audience `--audience`, default glidepath-identity),
  *   2. authorises with a SubjectAccessReview for that user: verb = the action (approve, promote,
  *      abort, retry) on resource `releases` of group `glidepath.dev`, named by the release ID, in
- *      the release's namespace (RBAC rules may name a resource that has no CRD),
+ *      the release's namespace; for an API version's retirement (approve-retirement,
+ *      abort-retirement) on resource `apis`, named by the API workflow ID (RBAC rules may name a
+ *      resource that has no CRD),
  *   3. answers with an Ed25519-signed assertion (model/identity.ts) that the workflow verifies with
  *      the pinned public key.
  * The token is used for those two reviews only: never logged, stored or put into the assertion.
  *
- * POST /v1/assertions  {action, releaseId, namespace, step?, attempt?}
+ * POST /v1/assertions  {action, releaseId, namespace, step?, attempt?, version?}   (version: retirement actions only, and required there)
  *   200 {assertion, sub, exp}   401 not authenticated   403 not allowed (names the permission)
  *   400 bad request (names the field)   503 the apiserver could not be asked
  * GET /v1/public-key   the PEM public key to pin (GLIDEPATH_IDENTITY_PUBLIC_KEYS on the worker)
@@ -22,7 +24,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { AuthenticationV1Api, AuthorizationV1Api, KubeConfig } from '@kubernetes/client-node';
 import { Option, type Command } from 'commander';
-import { IDENTITY_ACTIONS, type IdentityAction } from '../model/identity.ts';
+import { IDENTITY_ACTIONS, isRetirementAction, type IdentityAction } from '../model/identity.ts';
 import { AssertionSigner } from './identity-signer.ts';
 import { isLoopbackHost } from './codec-server.ts';
 import { EXIT } from './output.ts';
@@ -32,10 +34,17 @@ export const DEFAULT_IDENTITY_PORT = 8787;
 export const DEFAULT_AUDIENCE = 'glidepath-identity';
 export const RELEASES_GROUP = 'glidepath.dev';
 export const RELEASES_RESOURCE = 'releases';
+export const APIS_RESOURCE = 'apis';
 const MAX_BODY_BYTES = 4096;
 const MAX_TOKEN_LENGTH = 16 * 1024;
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 const WORKFLOW_ID = /^[A-Za-z0-9][A-Za-z0-9._:/-]{0,254}$/;
+const VERSION = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
+
+/** The RBAC resource (of group glidepath.dev) an action is authorised on. */
+export function actionResource(action: IdentityAction): string {
+  return isRetirementAction(action) ? APIS_RESOURCE : RELEASES_RESOURCE;
+}
 
 export interface IdentityDecision {
   status: number;
@@ -44,6 +53,7 @@ export interface IdentityDecision {
   action?: string | undefined;
   releaseId?: string | undefined;
   namespace?: string | undefined;
+  version?: string | undefined;
   message: string;
 }
 
@@ -62,11 +72,12 @@ interface ActionRequest {
   namespace: string;
   step?: number;
   attempt?: number;
+  version?: string;
 }
 
 /** The request body as an action request; a 400 naming the field otherwise. */
 export function parseActionRequest(body: unknown): ActionRequest {
-  if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new HttpError(400, 'body: expected {"action", "releaseId", "namespace", "step"?, "attempt"?}');
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new HttpError(400, 'body: expected {"action", "releaseId", "namespace", "step"?, "attempt"?, "version"?}');
   const b = body as Record<string, unknown>;
   if (!IDENTITY_ACTIONS.includes(b.action as IdentityAction)) throw new HttpError(400, `action: one of ${IDENTITY_ACTIONS.join(', ')}`);
   if (typeof b.releaseId !== 'string' || !WORKFLOW_ID.test(b.releaseId)) throw new HttpError(400, 'releaseId: the release workflow ID');
@@ -74,7 +85,12 @@ export function parseActionRequest(body: unknown): ActionRequest {
   for (const k of ['step', 'attempt'] as const) {
     if (b[k] !== undefined && (typeof b[k] !== 'number' || !Number.isSafeInteger(b[k]) || b[k] < 0)) throw new HttpError(400, `${k}: a whole number ≥ 0`);
   }
-  const known = new Set(['action', 'releaseId', 'namespace', 'step', 'attempt']);
+  if (isRetirementAction(b.action as IdentityAction)) {
+    if (typeof b.version !== 'string' || !VERSION.test(b.version)) throw new HttpError(400, `version: the API version whose retirement ${String(b.action)} is for`);
+  } else if (b.version !== undefined) {
+    throw new HttpError(400, `version: only approve-retirement and abort-retirement take a version`);
+  }
+  const known = new Set(['action', 'releaseId', 'namespace', 'step', 'attempt', 'version']);
   const extra = Object.keys(b).find((k) => !known.has(k));
   if (extra !== undefined) throw new HttpError(400, `${extra}: unknown field`);
   return b as unknown as ActionRequest;
@@ -123,14 +139,14 @@ export function createIdentityServer(opts: IdentityServerOptions): Server {
             ...(user.uid ? { uid: user.uid } : {}),
             ...(user.groups ? { groups: user.groups } : {}),
             ...(user.extra ? { extra: user.extra } : {}),
-            resourceAttributes: { group: RELEASES_GROUP, resource: RELEASES_RESOURCE, verb: r.action, namespace: r.namespace, name: r.releaseId },
+            resourceAttributes: { group: RELEASES_GROUP, resource: actionResource(r.action), verb: r.action, namespace: r.namespace, name: r.releaseId },
           },
         },
       });
     } catch {
       throw new HttpError(503, 'the Kubernetes API could not review the access');
     }
-    if (!review.status?.allowed) throw new HttpError(403, `${user.username} may not ${r.action} ${RELEASES_RESOURCE}.${RELEASES_GROUP} ${r.releaseId} in namespace ${r.namespace}`);
+    if (!review.status?.allowed) throw new HttpError(403, `${user.username} may not ${r.action} ${actionResource(r.action)}.${RELEASES_GROUP} ${r.releaseId} in namespace ${r.namespace}`);
   };
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
@@ -143,7 +159,7 @@ export function createIdentityServer(opts: IdentityServerOptions): Server {
     if (req.method !== 'POST') throw new HttpError(405, 'POST only');
     const request = parseActionRequest(await readBody(req));
     const token = bearer(req);
-    const decision = { action: request.action, releaseId: request.releaseId, namespace: request.namespace };
+    const decision = { action: request.action, releaseId: request.releaseId, namespace: request.namespace, ...(request.version !== undefined ? { version: request.version } : {}) };
     let sub = 'unauthenticated';
     try {
       if (!token) throw new HttpError(401, 'Authorization: Bearer <Kubernetes token> is required');
@@ -211,7 +227,7 @@ export function serverSetup(opts: ServerFlags, env: NodeJS.ProcessEnv = process.
 export function registerIdentityServer(program: Command): void {
   program
     .command('identity-server')
-    .description('sign proofs of identity for release actions: Kubernetes TokenReview, then RBAC (verbs approve|promote|abort|retry on releases.glidepath.dev)')
+    .description('sign proofs of identity for release and API-retirement actions: Kubernetes TokenReview, then RBAC (verbs approve|promote|abort|retry on releases.glidepath.dev, approve-retirement|abort-retirement on apis.glidepath.dev)')
     .option('--key-file <file>', 'Ed25519 private key, PEM (default: $GLIDEPATH_IDENTITY_KEY_FILE)')
     .addOption(new Option('--port <port>', 'port to listen on (0: any free port)').default(DEFAULT_IDENTITY_PORT).argParser(parsePort))
     .option('--host <host>', 'address to bind (not loopback: TLS required)', '127.0.0.1')

@@ -13,6 +13,8 @@ export interface AssertionRequest {
   namespace: string;
   step?: number | undefined;
   attempt?: number | undefined;
+  /** approve-retirement, abort-retirement: the API version. */
+  version?: string | undefined;
 }
 
 const b64url = (data: string | Buffer): string => Buffer.from(data).toString('base64url');
@@ -51,6 +53,7 @@ export class AssertionSigner {
       namespace: req.namespace,
       ...(req.step !== undefined ? { step: req.step } : {}),
       ...(req.attempt !== undefined ? { attempt: req.attempt } : {}),
+      ...(req.version !== undefined ? { version: req.version } : {}),
       iat,
       exp: iat + this.ttlSeconds,
       nonce: randomBytes(16).toString('base64url'),

@@ -5,6 +5,7 @@
  */
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { ApiVersionPlan } from '../model/api-version.ts';
+import type { RememberedNonce } from '../model/identity.ts';
 import type { AuditEntry } from './messages.ts';
 
 export const API_WORKFLOW_TYPE = 'apiVersions';
@@ -36,8 +37,11 @@ export interface RetireInput {
 /** Approve or abort a version's retirement. */
 export interface VersionActionInput {
   version: string;
+  /** Who acts: claimed, or (with a proof) it must equal the proof's subject and may be left out. */
   by: string;
   reason?: string;
+  /** The identity server's assertion (model/identity.ts) for this action on this API version. */
+  proof?: string;
 }
 
 export interface RetirementStatus {
@@ -100,6 +104,8 @@ export interface ApiVersionsInput {
   state?: ApiStatus;
   /** Continue as new once history has this many events (default: when the server suggests it). */
   historyLimit?: number;
+  /** Nonces of accepted proofs that have not expired yet, carried across continue-as-new. */
+  usedNonces?: RememberedNonce[];
 }
 
 export const introduceVersionUpdate = defineUpdate<ApiStatus, [IntroduceInput]>('introduceVersion');

@@ -3,12 +3,16 @@
  * a version (its own Deployment, Service and path route, existing routes untouched), retire one
  * (Deprecation and Sunset headers where the router can set them, a durable timer until the sunset,
  * an approval gate, then the route goes and the Deployment scales to 0). Updates carry validators
- * (a rejected request never reaches history); signals are for the Temporal CLI and UI. Continues as
- * new when history grows, carrying the state. Described in docs/api-versioning.md.
+ * (a rejected request never reaches history); signals are for the Temporal CLI and UI. Approving or
+ * aborting a retirement is judged on the identity the identity server proved, under the worker's
+ * identity policy, as release actions are (model/identity.ts). Continues as new when history grows,
+ * carrying the state. Described in docs/api-versioning.md.
  */
 import * as wf from '@temporalio/workflow';
+import type { createIdentityActivities } from '../activities/identity.ts';
 import type { VersioningActivities } from '../activities/versioning/index.ts';
 import { apiKey, apiVersionPlanProblems, apiWorkflowId, deprecationHeaders } from '../model/api-version.ts';
+import { actionIdentity, rememberNonce, type ActionClaims, type IdentityPolicy, type RememberedNonce } from '../model/identity.ts';
 import { formatDuration } from '../model/duration.ts';
 import { PHASE_ATTRIBUTE, SERVICE_ATTRIBUTE, type AuditEntry } from './messages.ts';
 import {
@@ -29,6 +33,22 @@ import {
   type VersionStatus,
 } from './api-version-messages.ts';
 import * as profiles from './profiles.ts';
+
+/** Runs started with this patch read the worker's identity policy and check proofs on retirement approvals and aborts. */
+export const API_IDENTITY = 'glidepath-api-identity';
+
+const identityActivities = wf.proxyLocalActivities<ReturnType<typeof createIdentityActivities>>({ startToCloseTimeout: '10s', retry: { maximumAttempts: 3 } });
+
+type RetirementAction = 'approve-retirement' | 'abort-retirement';
+
+/** Who an allowed retirement action counts as. */
+interface Actor {
+  by: string;
+  proven: boolean;
+  claims?: ActionClaims | undefined;
+}
+
+type ActionCheck = { ok: true; actor: Actor } | { ok: false; why: string; auditAs: string };
 
 /** The most pressing phase first: what the GlidepathPhase search attribute shows for the API. */
 const PRIORITY: VersionPhase[] = ['AwaitingRetirementApproval', 'Failed', 'Introducing', 'Retiring', 'Deprecated', 'Serving', 'Retired'];
@@ -63,6 +83,11 @@ export async function apiVersions(input: ApiVersionsInput): Promise<void> {
     startedAt: now(),
     continuedAsNew: 0,
   };
+
+  // Decided before any handler exists, so that an action delivered with the start meets the gate.
+  // undefined: not read yet (actions are refused); null: no policy (claimed identity, as before the patch).
+  let policy: IdentityPolicy | null | undefined = wf.patched(API_IDENTITY) ? undefined : null;
+  let usedNonces: RememberedNonce[] = input.usedNonces ?? [];
 
   const audit = (by: string, action: string, accepted: boolean, reason?: unknown, detail?: string): void => {
     const entry: AuditEntry = { at: now(), by, action, accepted, ...(typeof reason === 'string' && reason ? { reason } : {}), ...(detail ? { detail } : {}) };
@@ -139,6 +164,31 @@ export async function apiVersions(input: ApiVersionsInput): Promise<void> {
     if (v.retirement.approvedBy && v.phase !== 'AwaitingRetirementApproval') return `the retirement of ${req.version} is approved and under way`;
     return undefined;
   };
+
+  /**
+   * Whether `req` may take `action` now, and as whom: under a policy, a proof (or, under `optional`,
+   * none) decides who acts, and `reject` judges that identity (approvers, four eyes, phase).
+   */
+  const checkRetirementAction = (action: RetirementAction, req: VersionActionInput, reject: (req: VersionActionInput) => string | undefined): ActionCheck => {
+    if (policy === undefined) return { ok: false, why: `${action}: the API workflow has not read the worker's identity policy yet; try again in a moment`, auditAs: 'unauthenticated' };
+    const hasProof = req !== null && typeof req === 'object' && req.proof !== undefined;
+    if (policy === null && !hasProof) {
+      // No identity policy, no proof: the claimed identity, as before.
+      const why = reject(req);
+      return why === undefined ? { ok: true, actor: { by: req.by, proven: false } } : { ok: false, why, auditAs: isPayload(req) ? req.by : 'unknown' };
+    }
+    if (req === null || typeof req !== 'object' || typeof req.version !== 'string') {
+      return { ok: false, why: `${action}: payload must be {"version": "v1", "reason": "<text>", "proof": "<assertion>"}`, auditAs: 'unauthenticated' };
+    }
+    const id = actionIdentity(policy ?? undefined, req, { action, releaseId: status.workflowId, namespace: status.namespace, version: req.version, nowMs: Date.now(), usedNonces });
+    if (!id.accepted) return { ok: false, why: id.why, auditAs: id.auditAs };
+    const why = reject({ ...req, by: id.by });
+    // A refused action's claimed name is not evidence: it is audited under the proven one or as unauthenticated.
+    return why === undefined ? { ok: true, actor: { by: id.by, proven: id.proven, claims: id.claims } } : { ok: false, why, auditAs: id.proven ? id.by : 'unauthenticated' };
+  };
+
+  /** The audit detail of an allowed retirement action: the version, and whether its identity went unproven under a policy. */
+  const actedOn = (version: string, actor: Actor): string => (policy && !actor.proven ? `${version} (unproven identity)` : version);
 
   // ---- activities (before the handlers: an update delivered with the start runs inside setHandler) ----
 
@@ -282,18 +332,20 @@ export async function apiVersions(input: ApiVersionsInput): Promise<void> {
     audit(req.by, 'retire', true, req.reason, `${req.version}: sunset ${v.retirement.sunset}`);
   };
 
-  const approve = (req: VersionActionInput): void => {
+  const approve = (req: VersionActionInput, actor: Actor): void => {
     const r = find(req.version)?.retirement;
     if (!r) return;
-    r.approvedBy = { by: req.by, at: now(), ...(typeof req.reason === 'string' && req.reason ? { reason: req.reason } : {}) };
-    audit(req.by, 'approve-retirement', true, req.reason, req.version);
+    if (actor.claims) usedNonces = rememberNonce(usedNonces, actor.claims, Date.now());
+    r.approvedBy = { by: actor.by, at: now(), ...(typeof req.reason === 'string' && req.reason ? { reason: req.reason } : {}) };
+    audit(actor.by, 'approve-retirement', true, req.reason, actedOn(req.version, actor));
   };
 
-  const abort = (req: VersionActionInput): void => {
+  const abort = (req: VersionActionInput, actor: Actor): void => {
     const r = find(req.version)?.retirement;
     if (!r) return;
-    r.abortedBy = { by: req.by, at: now(), ...(typeof req.reason === 'string' && req.reason ? { reason: req.reason } : {}) };
-    audit(req.by, 'abort-retirement', true, req.reason, req.version);
+    if (actor.claims) usedNonces = rememberNonce(usedNonces, actor.claims, Date.now());
+    r.abortedBy = { by: actor.by, at: now(), ...(typeof req.reason === 'string' && req.reason ? { reason: req.reason } : {}) };
+    audit(actor.by, 'abort-retirement', true, req.reason, actedOn(req.version, actor));
   };
 
   const validate = (why: string | undefined): void => {
@@ -301,16 +353,30 @@ export async function apiVersions(input: ApiVersionsInput): Promise<void> {
   };
   wf.setHandler(introduceVersionUpdate, (req) => (introduce(req), status), { validator: (req) => validate(rejectIntroduce(req)) });
   wf.setHandler(retireVersionUpdate, (req) => (retire(req), status), { validator: (req) => validate(rejectRetire(req)) });
-  wf.setHandler(approveRetirementUpdate, (req) => (approve(req), status), { validator: (req) => validate(rejectApprove(req)) });
-  wf.setHandler(abortRetirementUpdate, (req) => (abort(req), status), { validator: (req) => validate(rejectAbort(req)) });
-  for (const [signal, check, act, name] of [
-    [approveRetirementSignal, rejectApprove, approve, 'approve-retirement'],
-    [abortRetirementSignal, rejectAbort, abort, 'abort-retirement'],
+  for (const [update, signal, reject, act, name] of [
+    [approveRetirementUpdate, approveRetirementSignal, rejectApprove, approve, 'approve-retirement'],
+    [abortRetirementUpdate, abortRetirementSignal, rejectAbort, abort, 'abort-retirement'],
   ] as const) {
+    wf.setHandler(
+      update,
+      (req) => {
+        // The validator ran just before, in the same activation: the same check, the same answer.
+        const check = checkRetirementAction(name, req, reject);
+        if (!check.ok) throw wf.ApplicationFailure.nonRetryable(check.why, 'ActionRefused');
+        act(req, check.actor);
+        return status;
+      },
+      {
+        validator: (req) => {
+          const check = checkRetirementAction(name, req, reject);
+          if (!check.ok) throw new Error(check.why);
+        },
+      },
+    );
     wf.setHandler(signal, (req) => {
-      const why = check(req);
-      if (why === undefined) return act(req);
-      audit(isPayload(req) ? req.by : 'unknown', name, false, isPayload(req) ? req.reason : undefined, `ignored: ${why}`);
+      const check = checkRetirementAction(name, req, reject);
+      if (check.ok) return act(req, check.actor);
+      audit(check.auditAs, name, false, req !== null && typeof req === 'object' ? req.reason : undefined, `ignored: ${check.why}`);
     });
   }
   wf.setHandler(apiStatusQuery, () => status);
@@ -320,6 +386,7 @@ export async function apiVersions(input: ApiVersionsInput): Promise<void> {
   wf.upsertSearchAttributes([{ key: SERVICE_ATTRIBUTE, value: status.service }]);
   sync();
   for (const v of status.versions) startDriver(v);
+  if (policy === undefined) policy = await identityActivities.identityPolicy();
 
   const historyFull = (): boolean => {
     const i = wf.workflowInfo();
@@ -328,5 +395,8 @@ export async function apiVersions(input: ApiVersionsInput): Promise<void> {
   await wf.condition(() => historyFull() && busy === 0 && wf.allHandlersFinished());
   status.continuedAsNew++;
   audit('glidepath', 'continue-as-new', true, undefined, `history at ${wf.workflowInfo().historyLength} events`);
-  await wf.continueAsNew<typeof apiVersions>({ ...input, state: status });
+  const next: ApiVersionsInput = { ...input, state: status };
+  delete next.usedNonces; // only the live ones go on
+  if (usedNonces.length > 0) next.usedNonces = usedNonces;
+  await wf.continueAsNew<typeof apiVersions>(next);
 }

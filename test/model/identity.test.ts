@@ -74,6 +74,25 @@ describe('verifyActionProof', () => {
     for (const [over, why] of cases) assert.deepEqual(verifyActionProof(bob(over).assertion, [pem], ctx), { ok: false, why, sub: 'system:serviceaccount:shop:bob' });
   });
 
+  test('an API version\'s retirement proof is bound to its version; a release proof names none', () => {
+    const api: ProofContext = { action: 'approve-retirement', releaseId: 'api-shop-orders', namespace: 'shop', version: 'v1', nowMs: NOW };
+    const retire = (over: Partial<Parameters<AssertionSigner['sign']>[0]> = {}) =>
+      signer.sign({ sub: 'system:serviceaccount:shop:bob', action: 'approve-retirement', releaseId: 'api-shop-orders', namespace: 'shop', version: 'v1', ...over }, NOW).assertion;
+    assert.equal(verifyActionProof(retire(), [pem], api).ok, true);
+    const cases: [Partial<Parameters<AssertionSigner['sign']>[0]>, string][] = [
+      [{ version: 'v2' }, 'proof is for version v2, not v1'],
+      [{ version: undefined }, 'proof names no version; it must be for v1'],
+      [{ action: 'abort-retirement' }, 'proof is for abort-retirement, not approve-retirement'],
+      [{ attempt: 1 }, 'proof is for attempt 1, the release is at attempt (none)'],
+    ];
+    for (const [over, why] of cases) assert.deepEqual(verifyActionProof(retire(over), [pem], api), { ok: false, why, sub: 'system:serviceaccount:shop:bob' });
+    assert.deepEqual(verifyActionProof(bob({ version: 'v1' }).assertion, [pem], ctx), { ok: false, why: 'proof is for version v1, not (none)', sub: 'system:serviceaccount:shop:bob' });
+    assert.equal(
+      (actionIdentity(policy, { by: 'system:serviceaccount:shop:bob' }, api) as { why: string }).why,
+      'approve-retirement: this API requires a proof of identity (glidepath api approve-retirement with --token-file or $GLIDEPATH_IDENTITY_URL)',
+    );
+  });
+
   test('a proof already used (nonce remembered) fails; nonces are pruned when expired and bounded', () => {
     const { assertion, claims } = bob();
     const used = rememberNonce([], claims, NOW);

@@ -84,6 +84,7 @@ before(async () => {
   await bind(ns, 'approvers', 'glidepath-release-approver', 'approver');
   await bind(ns, 'writers', 'edit', 'writer'); // namespace write access: Deployments, Secrets, …, but no glidepath.dev verbs
   await bind(ns, 'operators', 'glidepath-release-operator', 'writer');
+  await bind(ns, 'api-retirement', 'glidepath-api-retirement-approver', 'writer');
   approverToken = await token(ns, 'approver', ['glidepath-identity']);
   writerToken = await token(ns, 'writer', ['glidepath-identity']);
 
@@ -143,8 +144,23 @@ describe('identity server (TokenReview + SubjectAccessReview, Ed25519 assertions
     assert.deepEqual(decisions.slice(before).map((d) => [d.status, d.sub]), Array(4).fill([401, 'unauthenticated']));
   });
 
+  test('an API version\'s retirement: RBAC on apis.glidepath.dev, the version bound into the assertion', async () => {
+    const apiId = `api-${ns}-orders`;
+    const body = { action: 'approve-retirement', releaseId: apiId, namespace: ns, version: 'v1' };
+    const refused = await post(body, approverToken);
+    assert.equal(refused.status, 403);
+    assert.equal(refused.body.error, `system:serviceaccount:${ns}:approver may not approve-retirement apis.glidepath.dev ${apiId} in namespace ${ns}`);
+    const res = await post(body, writerToken); // bound to glidepath-api-retirement-approver
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+    const ok = verifyActionProof(res.body.assertion, [signer.publicKeyPem], { action: 'approve-retirement', releaseId: apiId, namespace: ns, version: 'v1', nowMs: Date.now() });
+    assert.ok(ok.ok, JSON.stringify(ok));
+    assert.deepEqual(verifyActionProof(res.body.assertion, [signer.publicKeyPem], { action: 'approve-retirement', releaseId: apiId, namespace: ns, version: 'v2', nowMs: Date.now() }), { ok: false, why: 'proof is for version v1, not v2', sub: `system:serviceaccount:${ns}:writer` });
+    assert.deepEqual((await post({ action: 'approve-retirement', releaseId: apiId, namespace: ns }, writerToken)).body, { error: 'version: the API version whose retirement approve-retirement is for' });
+    assert.deepEqual((await post({ action: 'approve', releaseId: releaseId(), namespace: ns, step: 1, version: 'v1' }, approverToken)).body, { error: 'version: only approve-retirement and abort-retirement take a version' });
+  });
+
   test('bad requests name the field', async () => {
-    assert.deepEqual((await post({ action: 'deploy', releaseId: 'x', namespace: ns }, approverToken)).body, { error: 'action: one of approve, promote, abort, retry' });
+    assert.deepEqual((await post({ action: 'deploy', releaseId: 'x', namespace: ns }, approverToken)).body, { error: 'action: one of approve, promote, abort, retry, approve-retirement, abort-retirement' });
     assert.deepEqual((await post({ action: 'approve', releaseId: releaseId(), namespace: 'Not_A_Namespace' }, approverToken)).body, { error: 'namespace: a Kubernetes namespace name' });
     assert.deepEqual((await post({ action: 'approve', releaseId: releaseId(), namespace: ns, by: 'bob' }, approverToken)).body, { error: 'by: unknown field' });
   });

@@ -1,17 +1,22 @@
 /**
  * The API-versions workflow under time skipping (Java test server, activities stubbed): register v1,
  * introduce v2, the validators, a retirement whose 3-week sunset passes in seconds, the approval gate
- * (four eyes, approvers, signals ignored and audited), aborting a retirement, Ingress without
- * headers, a failed activity, and continue-as-new carrying every version's state.
+ * (four eyes, approvers, signals ignored and audited), proven identity for retirement approvals
+ * (the worker's identity policy stubbed per API, real Ed25519 proofs), aborting a retirement,
+ * Ingress without headers, a failed activity, and continue-as-new carrying every version's state.
  */
 import assert from 'node:assert/strict';
+import { generateKeyPairSync } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
+import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import type { WorkflowHandle } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import type { VersioningActivities } from '../../activities/versioning/index.ts';
 import { apiWorkflowId, type ApiVersionPlan } from '../../model/api-version.ts';
+import type { ActionClaims, IdentityAction, IdentityPolicy } from '../../model/identity.ts';
+import { AssertionSigner, signClaims } from '../../starters/identity-signer.ts';
 import {
   abortRetirementSignal,
   abortRetirementUpdate,
@@ -21,6 +26,7 @@ import {
   introduceVersionUpdate,
   retireVersionUpdate,
   type ApiStatus,
+  type VersionActionInput,
   type VersionStatus,
 } from '../../workflows/api-version-messages.ts';
 import { registerSearchAttributes } from '../../workers/search-attributes.ts';
@@ -51,12 +57,17 @@ let worker: Worker;
 let running: Promise<void>;
 const calls = new Map<string, { name: string; version: string; args: unknown[] }[]>();
 const overrides = new Map<string, Partial<Stubs>>();
+/** The worker's identity policy per API workflow (none: claimed identity). */
+const policies = new Map<string, IdentityPolicy>();
 
 before(async () => {
   const [e, workflowBundle] = await Promise.all([createTimeSkippingEnv(), Harness.workflowBundle()]);
   env = e;
   await registerSearchAttributes(env.connection, env.namespace ?? 'default');
-  const activities = recordingActivities(succeeding(), overrides, calls, (name, args) => ({ name, version: (args[0] as ApiVersionPlan).version, args }));
+  const activities = {
+    ...recordingActivities(succeeding(), overrides, calls, (name, args) => ({ name, version: (args[0] as ApiVersionPlan).version, args })),
+    identityPolicy: async () => policies.get(Context.current().info.workflowExecution?.workflowId ?? '') ?? null,
+  };
   worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle, activities, shutdownGraceTime: '2s', shutdownForceTime: '5s' });
   running = worker.run();
 });
@@ -95,10 +106,11 @@ function existingV1(api: string, extra: Partial<ApiVersionPlan> = {}): ApiVersio
   return rest as ApiVersionPlan;
 }
 
-async function startApi(api: string, o: { historyLimit?: number; stubs?: Partial<Stubs> } = {}): Promise<WorkflowHandle> {
+async function startApi(api: string, o: { historyLimit?: number; stubs?: Partial<Stubs>; policy?: IdentityPolicy } = {}): Promise<WorkflowHandle> {
   const workflowId = apiWorkflowId({ namespace: NS, api });
   calls.set(workflowId, []);
   overrides.set(workflowId, o.stubs ?? {});
+  if (o.policy) policies.set(workflowId, o.policy);
   await env.client.workflow.start('apiVersions', {
     taskQueue,
     workflowId,
@@ -283,6 +295,90 @@ describe('retiring a version', () => {
     await until(h, phaseIs('v2', 'AwaitingRetirementApproval'), 'awaiting');
     await h.executeUpdate(approveRetirementUpdate, { args: [{ version: 'v2', by: 'alice' }] });
     await until(h, phaseIs('v2', 'Retired'), 'retired');
+  });
+});
+
+describe('proven identity for retirement approvals', () => {
+  const signer = new AssertionSigner(generateKeyPairSync('ed25519').privateKey, 120);
+  const forger = generateKeyPairSync('ed25519').privateKey;
+  const ALICE = 'system:serviceaccount:tests:alice';
+  const BOB = 'system:serviceaccount:tests:bob';
+  const CAROL = 'system:serviceaccount:tests:carol';
+
+  /** A proof from the pinned identity server key, issued at the test server's time (it skips ahead). */
+  const prove = async (h: WorkflowHandle, sub: string, action: IdentityAction, version?: string): Promise<string> =>
+    signer.sign({ sub, action, releaseId: h.workflowId, namespace: NS, ...(version ? { version } : {}) }, await env.currentTimeMs()).assertion;
+
+  /** v1 (approvers alice, bob and carol) and v2 serving under `mode`; v1's retirement, requested by carol, awaits approval. */
+  async function awaitingApproval(api: string, mode: IdentityPolicy['mode']): Promise<WorkflowHandle> {
+    const h = await startApi(api, { policy: { mode, publicKeys: [signer.publicKeyPem] } });
+    await h.executeUpdate(introduceVersionUpdate, { args: [{ plan: existingV1(api, { approvers: [ALICE, BOB, CAROL] }), by: 'ci-bot' }] });
+    await h.executeUpdate(introduceVersionUpdate, { args: [{ plan: plan(api, 'v2'), by: 'ci-bot' }] });
+    await until(h, (s) => s.versions.length === 2 && s.versions.every((v) => v.phase === 'Serving'), 'v1 and v2 serving');
+    await h.executeUpdate(retireVersionUpdate, { args: [{ version: 'v1', sunset: new Date((await env.currentTimeMs()) + DAY).toISOString(), by: CAROL }] });
+    await env.sleep('25h');
+    await until(h, phaseIs('v1', 'AwaitingRetirementApproval'), 'awaiting approval');
+    return h;
+  }
+
+  const approve = (h: WorkflowHandle, input: Partial<VersionActionInput>) => h.executeUpdate(approveRetirementUpdate, { args: [{ version: 'v1', ...input } as VersionActionInput] });
+
+  test('identity required: a claimed approver is refused, so are forged and misbound proofs; the proven approver counts; refusals audited as proven or unauthenticated', async () => {
+    const h = await awaitingApproval('idreq', 'required');
+    // Anyone who can send updates claims to be bob: without a proof, refused.
+    assert.equal(await rejected(approve(h, { by: BOB })), 'approve-retirement: this API requires a proof of identity (glidepath api approve-retirement with --token-file or $GLIDEPATH_IDENTITY_URL)');
+    await h.signal(approveRetirementSignal, { version: 'v1', by: BOB, reason: 'trust me' });
+    // The requester's own proof: proven, and the four-eyes rule judges the proven name.
+    assert.equal(await rejected(approve(h, { proof: await prove(h, CAROL, 'approve-retirement', 'v1') })), `${CAROL} requested this retirement and cannot approve it (four-eyes rule)`);
+    // Bob's proof signed with another key; bob's proof for v2, for a release approval, with another claimed name.
+    const bobs = await prove(h, BOB, 'approve-retirement', 'v1');
+    const forged = signClaims(JSON.parse(Buffer.from(bobs.split('.')[1]!, 'base64url').toString()) as ActionClaims, forger);
+    assert.equal(await rejected(approve(h, { by: BOB, proof: forged })), 'approve-retirement: proof signature does not verify with the identity server key');
+    assert.equal(await rejected(approve(h, { proof: await prove(h, BOB, 'approve-retirement', 'v2') })), 'approve-retirement: proof is for version v2, not v1');
+    assert.equal(await rejected(approve(h, { proof: await prove(h, BOB, 'approve') })), 'approve-retirement: proof is for approve, not approve-retirement');
+    await h.signal(approveRetirementSignal, { version: 'v1', proof: await prove(h, BOB, 'approve-retirement', 'v2') } as VersionActionInput);
+    assert.equal(await rejected(approve(h, { by: ALICE, proof: bobs })), `approve-retirement: "by" is ${ALICE}, but the proof is for ${BOB}`);
+    assert.equal(versionOf(await h.query(apiStatusQuery), 'v1')?.phase, 'AwaitingRetirementApproval', 'nothing above approved');
+
+    const approved = await approve(h, { proof: bobs, reason: 'clients migrated' });
+    assert.equal(versionOf(approved, 'v1')?.retirement?.approvedBy?.by, BOB);
+    assert.equal(await rejected(approve(h, { proof: bobs })), 'approve-retirement: proof has already been used');
+    const retired = await until(h, phaseIs('v1', 'Retired'), 'retired');
+    assert.deepEqual(
+      retired.audit.filter((a) => a.action === 'approve-retirement').map((a) => [a.by, a.accepted, a.detail?.replace(/:.*/, '')]),
+      [
+        ['unauthenticated', false, 'ignored'],
+        [BOB, false, 'ignored'], // the signature verified: audited under the proven name
+        [BOB, true, 'v1'],
+      ],
+    );
+    assert.match(retired.audit.find((a) => a.by === 'unauthenticated')?.detail ?? '', /requires a proof of identity/);
+    assert.match(retired.audit.find((a) => a.by === BOB && !a.accepted)?.detail ?? '', /proof is for version v2, not v1/);
+    await recordHistory(h, 'api-identity-required');
+  });
+
+  test('identity optional: a plain approval still counts, audited as unproven; a refused plain one is audited as unauthenticated; a proven abort counts as its subject', async () => {
+    const h = await awaitingApproval('idopt', 'optional');
+    await h.signal(approveRetirementSignal, { version: 'v1', by: 'mallory' });
+    assert.equal(await rejected(approve(h, { by: ALICE, proof: await prove(h, BOB, 'approve-retirement', 'v1') })), `approve-retirement: "by" is ${ALICE}, but the proof is for ${BOB}`);
+    const aborted = await h.executeUpdate(abortRetirementUpdate, { args: [{ version: 'v1', by: 'ignored-when-proven', proof: await prove(h, ALICE, 'abort-retirement', 'v1') }] }).catch(causeOf);
+    assert.equal(aborted, `abort-retirement: "by" is ignored-when-proven, but the proof is for ${ALICE}`);
+    await approve(h, { by: BOB });
+    const retired = await until(h, phaseIs('v1', 'Retired'), 'retired');
+    const entries = retired.audit.filter((a) => a.action === 'approve-retirement').map((a) => [a.by, a.accepted, a.detail?.replace(/: .*/, '')]);
+    assert.deepEqual(entries, [
+      ['unauthenticated', false, 'ignored'],
+      [BOB, true, 'v1 (unproven identity)'],
+    ]);
+    assert.equal(versionOf(retired, 'v1')?.retirement?.approvedBy?.by, BOB);
+
+    // A second retirement (v2 would be the last serving version: introduce v3 first), aborted with a proof.
+    await h.executeUpdate(introduceVersionUpdate, { args: [{ plan: plan('idopt', 'v3'), by: 'ci-bot' }] });
+    await until(h, phaseIs('v3', 'Serving'), 'v3 serving');
+    await h.executeUpdate(retireVersionUpdate, { args: [{ version: 'v2', sunset: new Date((await env.currentTimeMs()) + DAY).toISOString(), by: CAROL }] });
+    const back = await h.executeUpdate(abortRetirementUpdate, { args: [{ version: 'v2', proof: await prove(h, ALICE, 'abort-retirement', 'v2'), reason: 'clients still on v2' } as VersionActionInput] });
+    assert.equal(versionOf(back, 'v2')?.retirement?.abortedBy?.by, ALICE);
+    await until(h, phaseIs('v2', 'Serving'), 'v2 serving again');
   });
 });
 
