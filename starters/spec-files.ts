@@ -3,7 +3,7 @@
  * syntax problems are reported like schema problems: file, location, reason.
  */
 import { open } from 'node:fs/promises';
-import { Composer, LineCounter, Parser, type Document } from 'yaml';
+import { Composer, LineCounter, Parser, isCollection, isPair, isScalar, isSeq, visit, type Document } from 'yaml';
 import { formatProblem, normalize, SpecError, type NormalizeOptions, type SourceDoc, type SpecProblem } from '../model/normalize.ts';
 import { planProblems } from '../model/plan.ts';
 import type { ReleasePlan } from '../model/types.ts';
@@ -46,6 +46,43 @@ async function readBounded(file: string): Promise<string | SpecProblem> {
   }
 }
 
+/** The field path of a node from its ancestors (Document, maps, pairs, sequences), as the user wrote it. */
+function yamlPath(ancestors: readonly unknown[], node: unknown): string {
+  let out = '';
+  ancestors.forEach((a, i) => {
+    const next = i + 1 < ancestors.length ? ancestors[i + 1] : node;
+    if (isPair(a)) out += `${out === '' ? '' : '.'}${isScalar(a.key) ? String(a.key.value) : '?'}`;
+    else if (isSeq(a)) out += `[${a.items.indexOf(next as never)}]`;
+  });
+  return out;
+}
+
+/**
+ * A mapping key that is itself a mapping or sequence: an unquoted `{{args.x}}` is YAML flow syntax
+ * (a mapping inside a mapping), not text. Reported by name instead of letting the YAML library
+ * stringify the key with a process warning.
+ */
+function collectionKeyProblems(source: string, doc: Document.Parsed, lines: LineCounter, text: string): SpecProblem[] {
+  const problems: SpecProblem[] = [];
+  visit(doc, {
+    Pair(_, pair, ancestors) {
+      if (!isCollection(pair.key)) return;
+      // The mapping that holds the pair is what the user wrote, e.g. `{{args.x}}`.
+      const holder = ancestors.at(-1) as { range?: [number, number, number] | null } | undefined;
+      const range = holder?.range ?? pair.key.range;
+      const line = range ? lines.linePos(range[0]).line : 0;
+      const written = range ? text.slice(range[0], range[1]).trim().slice(0, 80) : '';
+      problems.push({
+        source,
+        path: yamlPath(ancestors.slice(0, -1), holder) || `line ${line}`,
+        message: `YAML key with a collection value at line ${line} (${JSON.stringify(written)}): an unquoted {{args.x}} is YAML flow syntax (a mapping), not text; quote it: "${written.replace(/"/g, '')}"`,
+      });
+      return visit.SKIP;
+    },
+  });
+  return problems;
+}
+
 export async function readSpecDocs(files: readonly string[]): Promise<{ docs: SourceDoc[]; problems: SpecProblem[] }> {
   const docs: SourceDoc[] = [];
   const problems: SpecProblem[] = [];
@@ -74,6 +111,11 @@ export async function readSpecDocs(files: readonly string[]): Promise<{ docs: So
         for (const e of doc.errors) {
           problems.push({ source, path: `line ${lines.linePos(e.pos[0]).line}`, message: `YAML: ${e.message.split('\n')[0]}` });
         }
+        return;
+      }
+      const keyProblems = collectionKeyProblems(source, doc, lines, text);
+      if (keyProblems.length > 0) {
+        problems.push(...keyProblems);
         return;
       }
       docs.push({ source, doc: doc.toJS({ maxAliasCount: 100 }) });
