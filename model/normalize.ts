@@ -21,6 +21,7 @@ import {
 import { DEFAULT_CONSECUTIVE_ERROR_LIMIT } from './analysis.ts';
 import { argNames } from './template.ts';
 import { referenceProblem } from './reference.ts';
+import { firstContainer, otherDocument, referencedDeployment, type OtherDocument } from './documents.ts';
 import type { AnalysisRunSpec, ArgValue, CanaryStep, JobProviderSpec, MetricSpec, ProviderSpec, ReleasePlan, Strategy, StringMatch, WebProviderSpec } from './types.ts';
 
 /** Argo's defaults, in one place. */
@@ -107,9 +108,24 @@ interface Templates {
 
 /** Validates the documents and builds the plan, or throws {@link SpecError} with every problem. */
 export function normalize(docs: readonly SourceDoc[], options: NormalizeOptions = {}): ReleasePlan {
+  return normalizeFiles(docs, options).plan;
+}
+
+/** A plan and the files' other Kubernetes objects: the Deployment it took the image from, and the rest. */
+export interface NormalizedFiles {
+  plan: ReleasePlan;
+  /** The Deployment a Rollout's workloadRef names, when its image came from the files. Never applied. */
+  workloadDocument?: OtherDocument;
+  /** Every other Kubernetes object: ignored, or applied before the release when asked. */
+  others: OtherDocument[];
+}
+
+/** {@link normalize}, also returning the Kubernetes objects that are not Glidepath's documents. */
+export function normalizeFiles(docs: readonly SourceDoc[], options: NormalizeOptions = {}): NormalizedFiles {
   const problems: SpecProblem[] = [];
   const templates: Templates = { namespaced: new Map(), cluster: new Map(), invalid: new Set() };
   const mains: { source: string; kind: 'Release' | 'Rollout'; doc: unknown }[] = [];
+  const others: OtherDocument[] = [];
 
   for (const { source, doc } of docs) {
     if (doc === null || doc === undefined) continue; // empty YAML document
@@ -132,11 +148,9 @@ export function normalize(docs: readonly SourceDoc[], options: NormalizeOptions 
       map.set(parsed.data.metadata.name, { source, doc: parsed.data });
       problems.push(...checkTemplate(source, parsed.data));
     } else {
-      problems.push({
-        source,
-        path: 'kind',
-        message: `unsupported document ${kind === '' ? '(not a mapping)' : `"${kind}"`}: expected ${RELEASE_API_VERSION} Release, or ${ARGO_API_VERSION} Rollout, AnalysisTemplate or ClusterAnalysisTemplate`,
-      });
+      const other = otherDocument(source, doc, [RELEASE_API_VERSION.split('/')[0] as string, ARGO_API_VERSION.split('/')[0] as string]);
+      if ('message' in other) problems.push(other);
+      else others.push(other);
     }
   }
 
@@ -154,9 +168,10 @@ export function normalize(docs: readonly SourceDoc[], options: NormalizeOptions 
     problems.push({ source: '--image', path: '--image', message: `"${JSON.stringify(options.image).slice(1, -1).slice(0, 200)}" ${imageProblem}`, usage: true });
     throw new SpecError(problems);
   }
-  const plan = main.kind === 'Release' ? fromRelease(main.source, main.doc, templates, options, problems) : fromRollout(main.source, main.doc, templates, options, problems);
+  const used: { workload?: OtherDocument } = {};
+  const plan = main.kind === 'Release' ? fromRelease(main.source, main.doc, templates, options, problems) : fromRollout(main.source, main.doc, templates, options, problems, others, used);
   if (problems.length > 0 || plan === undefined) throw new SpecError(problems);
-  return plan;
+  return { plan, ...(used.workload ? { workloadDocument: used.workload } : {}), others: others.filter((o) => o !== used.workload) };
 }
 
 function checkTemplate(source: string, t: AnalysisTemplateDoc): SpecProblem[] {
@@ -236,24 +251,42 @@ function fromRelease(source: string, raw: unknown, templates: Templates, options
   };
 }
 
-function fromRollout(source: string, raw: unknown, templates: Templates, options: NormalizeOptions, problems: SpecProblem[]): ReleasePlan | undefined {
+function fromRollout(source: string, raw: unknown, templates: Templates, options: NormalizeOptions, problems: SpecProblem[], others: readonly OtherDocument[], used: { workload?: OtherDocument }): ReleasePlan | undefined {
   const parsed = rolloutDoc.safeParse(raw);
   if (!parsed.success) {
     problems.push(...zodProblems(source, parsed.error));
     return undefined;
   }
   const { metadata, spec } = parsed.data;
-  const first = spec.template?.spec.containers[0];
+  const namespace = metadata.namespace ?? DEFAULTS.namespace;
+  let first: { name: string; image: string } | undefined = spec.template?.spec.containers[0];
+  if (spec.workloadRef) {
+    // Argo's workloadRef: the pod template (and so the image) is the referenced Deployment's.
+    const deployment = referencedDeployment(others, spec.workloadRef.name, namespace);
+    const container = deployment ? firstContainer(deployment) : undefined;
+    if (deployment && container) {
+      const bad = referenceProblem(container.image);
+      if (bad) {
+        problems.push({ source: deployment.source, path: 'spec.template.spec.containers[0].image', message: `must be an image reference (${bad})` });
+        return undefined;
+      }
+      first = container;
+      used.workload = deployment;
+    } else if (deployment && options.image === undefined) {
+      problems.push({ source: deployment.source, path: 'spec.template.spec.containers', message: `Deployment "${deployment.name}" (named by the Rollout's workloadRef) has no container with a name and an image` });
+      return undefined;
+    }
+  }
   const image = options.image ?? first?.image;
   if (image === undefined) {
-    problems.push({ source, path: 'spec.template.spec.containers[0].image', message: 'a Rollout with workloadRef has no image: pass --image' });
+    problems.push({ source, path: 'spec.workloadRef', message: `the Rollout takes its image from Deployment "${spec.workloadRef?.name ?? metadata.name}", which is not in the given files: add the Deployment to the files (-f), or pass --image` });
     return undefined;
   }
   const strategy = buildStrategy(source, spec.strategy, templates, problems);
   if (!strategy) return undefined;
   return {
     name: metadata.name,
-    namespace: metadata.namespace ?? DEFAULTS.namespace,
+    namespace,
     workload: { kind: 'Deployment', name: spec.workloadRef?.name ?? metadata.name, ...(first ? { container: first.name } : {}) },
     image,
     progressDeadlineSeconds: spec.progressDeadlineSeconds ?? DEFAULTS.progressDeadlineSeconds,

@@ -475,7 +475,14 @@ export const rolloutDoc = z.strictObject({
       revisionHistoryLimit: z.number().int().min(0).optional(),
       minReadySeconds: z.number().int().min(0).optional(),
       workloadRef: z
-        .strictObject({ apiVersion: z.literal('apps/v1'), kind: z.literal('Deployment'), name: dns1123 })
+        .strictObject({
+          apiVersion: z.literal('apps/v1'),
+          kind: z.literal('Deployment'),
+          name: dns1123,
+          // Argo scales the Deployment down once the Rollout runs its pods; Glidepath releases the
+          // Deployment itself, so there is nothing to scale down (docs/migrating-from-argo.md).
+          scaleDown: z.enum(['never', 'onsuccess', 'progressively']).optional(),
+        })
         .optional(),
       progressDeadlineSeconds: z.number().int().positive().optional(),
       strategy,

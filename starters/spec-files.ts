@@ -4,7 +4,7 @@
  */
 import { open } from 'node:fs/promises';
 import { Composer, LineCounter, Parser, isCollection, isPair, isScalar, isSeq, visit, type Document } from 'yaml';
-import { formatProblem, normalize, SpecError, type NormalizeOptions, type SourceDoc, type SpecProblem } from '../model/normalize.ts';
+import { formatProblem, normalizeFiles, SpecError, type NormalizedFiles, type NormalizeOptions, type SourceDoc, type SpecProblem } from '../model/normalize.ts';
 import { planProblems } from '../model/plan.ts';
 import type { ReleasePlan } from '../model/types.ts';
 
@@ -126,9 +126,14 @@ export async function readSpecDocs(files: readonly string[]): Promise<{ docs: So
 
 /** Loads and validates; throws {@link SpecError} listing every problem. */
 export async function loadPlan(files: readonly string[], options: NormalizeOptions = {}): Promise<ReleasePlan> {
+  return (await loadRelease(files, options)).plan;
+}
+
+/** {@link loadPlan}, also returning the files' other Kubernetes objects (model/documents.ts). */
+export async function loadRelease(files: readonly string[], options: NormalizeOptions = {}): Promise<NormalizedFiles> {
   const { docs, problems } = await readSpecDocs(files);
   if (problems.length > 0) throw new SpecError(problems);
-  const plan = normalize(docs, options);
+  const { plan, workloadDocument, others } = normalizeFiles(docs, options);
   const sources = files.join(',');
   const full = { ...plan, source: sources };
   // Exactly the check the workflow makes when it starts: lint's "valid" means the workflow accepts it.
@@ -139,5 +144,5 @@ export async function loadPlan(files: readonly string[], options: NormalizeOptio
       return { source: sources, path: `plan ${at > 0 ? line.slice(0, at) : ''}`.trim(), message: `${at > 0 ? line.slice(at + 2) : line} (refused by the workflow's start-time check)` };
     }));
   }
-  return full;
+  return { plan: full, ...(workloadDocument ? { workloadDocument } : {}), others };
 }
