@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { parseDuration } from './duration.ts';
 import { parseCondition } from './condition.ts';
 import { MAX_MEASUREMENT_RETENTION, MIN_INTERVAL_MS } from './analysis.ts';
-import { templateProblems, type TextKind } from './template.ts';
+import { templateProblems, wholeUrlArg, type TextKind } from './template.ts';
 import { buildContextPath, buildTag, dns1123, dockerfilePath, imageRef } from './fields.ts';
 import { jobPodProblems } from './job-pod.ts';
 import { routeStepProblems, type RouteStep } from './route-steps.ts';
@@ -112,6 +112,8 @@ const prometheusProvider = z
 const webProvider = z
   .strictObject({
     url: z.string().superRefine((v, ctx) => {
+      // A URL that is one arg (from a Secret, as Argo's examples do) is checked after substitution.
+      if (wholeUrlArg(v) !== undefined) return;
       // Placeholders stand for path or query text: check the URL with them blanked.
       let ok = /^https?:\/\//.test(v);
       try {
@@ -120,7 +122,7 @@ const webProvider = z
         ok = false;
       }
       if (!ok) {
-        ctx.addIssue({ code: 'custom', message: 'must be an http(s) URL such as http://metrics.example/api/v1/check?service={{args.service}}' });
+        ctx.addIssue({ code: 'custom', message: 'must be an http(s) URL such as http://metrics.example/api/v1/check?service={{args.service}}, or one arg that holds the URL ("{{args.url}}")' });
       }
     }),
     method: z.enum(['GET', 'POST', 'PUT']).optional(),
