@@ -13,6 +13,7 @@ import {
   releaseDoc,
   rolloutDoc,
   type AnalysisTemplateDoc,
+  type ArgValueFromDoc,
   type CanaryStepDoc,
   type MetricDoc,
   type RolloutAnalysisDoc,
@@ -22,6 +23,7 @@ import { DEFAULT_CONSECUTIVE_ERROR_LIMIT } from './analysis.ts';
 import { argNames } from './template.ts';
 import { referenceProblem } from './reference.ts';
 import { firstContainer, otherDocument, referencedDeployment, type OtherDocument } from './documents.ts';
+import { resolveFieldRef } from './field-ref.ts';
 import type { AnalysisRunSpec, ArgValue, CanaryStep, JobProviderSpec, MetricSpec, ProviderSpec, ReleasePlan, Strategy, StringMatch, WebProviderSpec } from './types.ts';
 
 /** Argo's defaults, in one place. */
@@ -104,6 +106,8 @@ interface Templates {
   cluster: Map<string, { source: string; doc: AnalysisTemplateDoc }>;
   /** Names of templates that failed validation: their problems are reported once, not per reference. */
   invalid: Set<string>;
+  /** The Rollout or Release document that `valueFrom.fieldRef` args resolve against, and its namespace. */
+  fieldRefSubject?: { doc: unknown; namespace: string };
 }
 
 /** Validates the documents and builds the plan, or throws {@link SpecError} with every problem. */
@@ -169,8 +173,11 @@ export function normalizeFiles(docs: readonly SourceDoc[], options: NormalizeOpt
     throw new SpecError(problems);
   }
   const used: { workload?: OtherDocument } = {};
+  const mainNamespace = (main.doc as { metadata?: { namespace?: unknown } }).metadata?.namespace;
+  templates.fieldRefSubject = { doc: main.doc, namespace: typeof mainNamespace === 'string' ? mainNamespace : DEFAULTS.namespace };
   const plan = main.kind === 'Release' ? fromRelease(main.source, main.doc, templates, options, problems) : fromRollout(main.source, main.doc, templates, options, problems, others, used);
-  if (problems.length > 0 || plan === undefined) throw new SpecError(problems);
+  // A template referenced from several places reports its own problems once.
+  if (problems.length > 0 || plan === undefined) throw new SpecError([...new Map(problems.map((p) => [formatProblem(p), p])).values()]);
   return { plan, ...(used.workload ? { workloadDocument: used.workload } : {}), others: others.filter((o) => o !== used.workload) };
 }
 
@@ -416,10 +423,10 @@ function resolveAnalysis(source: string, path: string, ref: RolloutAnalysisDoc, 
     const spec = found.doc.spec;
     const dry = new Set((spec.dryRun ?? []).map((d) => d.metricName));
     const retention = new Map((spec.measurementRetention ?? []).map((r) => [r.metricName, r.limit]));
-    for (const a of spec.args ?? []) {
-      const value: ArgValue | undefined = a.valueFrom?.secretKeyRef ? { secretKeyRef: a.valueFrom.secretKeyRef } : a.value !== undefined ? { value: a.value } : undefined;
+    (spec.args ?? []).forEach((a, j) => {
+      const value: ArgValue | undefined = a.valueFrom ? argValueFrom(found.source, `spec.args[${j}].valueFrom`, a.valueFrom, templates, problems) : a.value !== undefined ? { value: a.value } : undefined;
       declared.set(a.name, { template: t.templateName, ...(value ? { value } : {}) });
-    }
+    });
     for (const m of spec.metrics) {
       if (metrics.some((x) => x.name === m.name)) {
         problems.push({ source, path: `${path}.templates[${i}]`, message: `metric "${m.name}" is defined by more than one template` });
@@ -430,22 +437,38 @@ function resolveAnalysis(source: string, path: string, ref: RolloutAnalysisDoc, 
   });
 
   if (unresolved) return undefined; // args cannot be checked against templates we do not have
+  const given = new Set<string>();
   (ref.args ?? []).forEach((a, i) => {
     if (!declared.has(a.name)) {
       problems.push({ source, path: `${path}.args[${i}].name`, message: `no template declares an arg "${a.name}"` });
       return;
     }
-    if (a.valueFrom?.secretKeyRef) args[a.name] = { secretKeyRef: a.valueFrom.secretKeyRef };
-    else if (a.value !== undefined) args[a.name] = { value: a.value };
-    else problems.push({ source, path: `${path}.args[${i}]`, message: 'needs value or valueFrom.secretKeyRef' });
+    if (a.valueFrom) {
+      given.add(a.name); // a valueFrom that cannot be resolved is reported there, not as "no value"
+      const value = argValueFrom(source, `${path}.args[${i}].valueFrom`, a.valueFrom, templates, problems);
+      if (value) args[a.name] = value;
+    } else if (a.value !== undefined) args[a.name] = { value: a.value };
+    else problems.push({ source, path: `${path}.args[${i}]`, message: 'needs value, valueFrom.secretKeyRef or valueFrom.fieldRef' });
   });
   for (const [name, d] of declared) {
-    if (Object.hasOwn(args, name)) continue;
+    if (Object.hasOwn(args, name) || given.has(name)) continue;
     if (d.value) args[name] = d.value;
     else problems.push({ source, path: `${path}.args`, message: `arg "${name}" of template "${d.template}" has no value` });
   }
   if (problems.length !== before) return undefined;
   return { name: ref.templates.map((t) => t.templateName).join('+'), templates: ref.templates.map((t) => t.templateName), args, metrics };
+}
+
+/** An arg's `valueFrom`: a Secret reference (read by the worker), or a fieldRef resolved now. */
+function argValueFrom(source: string, path: string, v: ArgValueFromDoc, templates: Templates, problems: SpecProblem[]): ArgValue | undefined {
+  if (v.secretKeyRef) return { secretKeyRef: v.secretKeyRef };
+  if (!v.fieldRef || !templates.fieldRefSubject) return undefined; // podTemplateHashValue: refused by the schema
+  const resolved = resolveFieldRef(templates.fieldRefSubject.doc, templates.fieldRefSubject.namespace, v.fieldRef.fieldPath);
+  if ('problem' in resolved) {
+    problems.push({ source, path: `${path}.fieldRef.fieldPath`, message: resolved.problem });
+    return undefined;
+  }
+  return { value: resolved.value };
 }
 
 function toInt(v: string | number | undefined, fallback: number): number {

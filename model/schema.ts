@@ -60,14 +60,34 @@ const metadata = z.strictObject({
 
 // ---- Argo AnalysisTemplate ----------------------------------------------------------------------
 
+/**
+ * Argo's `valueFrom` of an arg: exactly one source. `fieldRef` is resolved against the Rollout when
+ * the spec is read (model/field-ref.ts); `podTemplateHashValue` names a ReplicaSet hash Glidepath's
+ * Deployments do not share with Argo, and is refused by name.
+ */
+const argValueFrom = z
+  .strictObject({
+    secretKeyRef: z.strictObject({ name: dns1123, key: z.string().min(1) }).optional(),
+    fieldRef: z.strictObject({ fieldPath: z.string().min(1) }).optional(),
+    podTemplateHashValue: z.enum(['Stable', 'Latest']).optional(),
+  })
+  .superRefine((v, ctx) => {
+    const set = (['secretKeyRef', 'fieldRef', 'podTemplateHashValue'] as const).filter((k) => v[k] !== undefined);
+    if (set.length !== 1) ctx.addIssue({ code: 'custom', message: set.length === 0 ? 'set one of secretKeyRef, fieldRef' : `set one of secretKeyRef, fieldRef, not ${set.join(' and ')}` });
+    if (v.podTemplateHashValue !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['podTemplateHashValue'],
+        message: "is not supported by this version of Glidepath (not supported: podTemplateHashValue): the canary and stable are Deployments selected by their own labels, not ReplicaSets of one Rollout; select them in the query by the Deployment's labels (e.g. {{args.app}} with value, or fieldRef metadata.labels['app'])",
+      });
+    }
+  });
+export type ArgValueFromDoc = z.infer<typeof argValueFrom>;
+
 const analysisArgDefinition = z.strictObject({
   name: z.string().min(1),
   value: z.string().optional(),
-  valueFrom: z
-    .strictObject({
-      secretKeyRef: z.strictObject({ name: dns1123, key: z.string().min(1) }),
-    })
-    .optional(),
+  valueFrom: argValueFrom.optional(),
 });
 
 const header = z.strictObject({ key: z.string().min(1), value: z.string() });
@@ -248,9 +268,7 @@ export type MetricDoc = z.infer<typeof metric>;
 const analysisStepArg = z.strictObject({
   name: z.string().min(1),
   value: z.string().optional(),
-  valueFrom: z
-    .strictObject({ secretKeyRef: z.strictObject({ name: dns1123, key: z.string().min(1) }) })
-    .optional(),
+  valueFrom: argValueFrom.optional(),
 });
 
 const templateRef = z.strictObject({
