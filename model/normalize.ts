@@ -13,6 +13,7 @@ import {
   releaseDoc,
   rolloutDoc,
   type AnalysisTemplateDoc,
+  type ArgValueFromDoc,
   type CanaryStepDoc,
   type MetricDoc,
   type RolloutAnalysisDoc,
@@ -21,6 +22,8 @@ import {
 import { DEFAULT_CONSECUTIVE_ERROR_LIMIT } from './analysis.ts';
 import { argNames } from './template.ts';
 import { referenceProblem } from './reference.ts';
+import { firstContainer, otherDocument, referencedDeployment, type OtherDocument } from './documents.ts';
+import { resolveFieldRef } from './field-ref.ts';
 import type { AnalysisRunSpec, ArgValue, CanaryStep, JobProviderSpec, MetricSpec, ProviderSpec, ReleasePlan, Strategy, StringMatch, WebProviderSpec } from './types.ts';
 
 /** Argo's defaults, in one place. */
@@ -103,13 +106,30 @@ interface Templates {
   cluster: Map<string, { source: string; doc: AnalysisTemplateDoc }>;
   /** Names of templates that failed validation: their problems are reported once, not per reference. */
   invalid: Set<string>;
+  /** The Rollout or Release document that `valueFrom.fieldRef` args resolve against, and its namespace. */
+  fieldRefSubject?: { doc: unknown; namespace: string };
 }
 
 /** Validates the documents and builds the plan, or throws {@link SpecError} with every problem. */
 export function normalize(docs: readonly SourceDoc[], options: NormalizeOptions = {}): ReleasePlan {
+  return normalizeFiles(docs, options).plan;
+}
+
+/** A plan and the files' other Kubernetes objects: the Deployment it took the image from, and the rest. */
+export interface NormalizedFiles {
+  plan: ReleasePlan;
+  /** The Deployment a Rollout's workloadRef names, when its image came from the files. Never applied. */
+  workloadDocument?: OtherDocument;
+  /** Every other Kubernetes object: ignored, or applied before the release when asked. */
+  others: OtherDocument[];
+}
+
+/** {@link normalize}, also returning the Kubernetes objects that are not Glidepath's documents. */
+export function normalizeFiles(docs: readonly SourceDoc[], options: NormalizeOptions = {}): NormalizedFiles {
   const problems: SpecProblem[] = [];
   const templates: Templates = { namespaced: new Map(), cluster: new Map(), invalid: new Set() };
   const mains: { source: string; kind: 'Release' | 'Rollout'; doc: unknown }[] = [];
+  const others: OtherDocument[] = [];
 
   for (const { source, doc } of docs) {
     if (doc === null || doc === undefined) continue; // empty YAML document
@@ -132,11 +152,9 @@ export function normalize(docs: readonly SourceDoc[], options: NormalizeOptions 
       map.set(parsed.data.metadata.name, { source, doc: parsed.data });
       problems.push(...checkTemplate(source, parsed.data));
     } else {
-      problems.push({
-        source,
-        path: 'kind',
-        message: `unsupported document ${kind === '' ? '(not a mapping)' : `"${kind}"`}: expected ${RELEASE_API_VERSION} Release, or ${ARGO_API_VERSION} Rollout, AnalysisTemplate or ClusterAnalysisTemplate`,
-      });
+      const other = otherDocument(source, doc, [RELEASE_API_VERSION.split('/')[0] as string, ARGO_API_VERSION.split('/')[0] as string]);
+      if ('message' in other) problems.push(other);
+      else others.push(other);
     }
   }
 
@@ -154,9 +172,13 @@ export function normalize(docs: readonly SourceDoc[], options: NormalizeOptions 
     problems.push({ source: '--image', path: '--image', message: `"${JSON.stringify(options.image).slice(1, -1).slice(0, 200)}" ${imageProblem}`, usage: true });
     throw new SpecError(problems);
   }
-  const plan = main.kind === 'Release' ? fromRelease(main.source, main.doc, templates, options, problems) : fromRollout(main.source, main.doc, templates, options, problems);
-  if (problems.length > 0 || plan === undefined) throw new SpecError(problems);
-  return plan;
+  const used: { workload?: OtherDocument } = {};
+  const mainNamespace = (main.doc as { metadata?: { namespace?: unknown } }).metadata?.namespace;
+  templates.fieldRefSubject = { doc: main.doc, namespace: typeof mainNamespace === 'string' ? mainNamespace : DEFAULTS.namespace };
+  const plan = main.kind === 'Release' ? fromRelease(main.source, main.doc, templates, options, problems) : fromRollout(main.source, main.doc, templates, options, problems, others, used);
+  // A template referenced from several places reports its own problems once.
+  if (problems.length > 0 || plan === undefined) throw new SpecError([...new Map(problems.map((p) => [formatProblem(p), p])).values()]);
+  return { plan, ...(used.workload ? { workloadDocument: used.workload } : {}), others: others.filter((o) => o !== used.workload) };
 }
 
 function checkTemplate(source: string, t: AnalysisTemplateDoc): SpecProblem[] {
@@ -236,24 +258,42 @@ function fromRelease(source: string, raw: unknown, templates: Templates, options
   };
 }
 
-function fromRollout(source: string, raw: unknown, templates: Templates, options: NormalizeOptions, problems: SpecProblem[]): ReleasePlan | undefined {
+function fromRollout(source: string, raw: unknown, templates: Templates, options: NormalizeOptions, problems: SpecProblem[], others: readonly OtherDocument[], used: { workload?: OtherDocument }): ReleasePlan | undefined {
   const parsed = rolloutDoc.safeParse(raw);
   if (!parsed.success) {
     problems.push(...zodProblems(source, parsed.error));
     return undefined;
   }
   const { metadata, spec } = parsed.data;
-  const first = spec.template?.spec.containers[0];
+  const namespace = metadata.namespace ?? DEFAULTS.namespace;
+  let first: { name: string; image: string } | undefined = spec.template?.spec.containers[0];
+  if (spec.workloadRef) {
+    // Argo's workloadRef: the pod template (and so the image) is the referenced Deployment's.
+    const deployment = referencedDeployment(others, spec.workloadRef.name, namespace);
+    const container = deployment ? firstContainer(deployment) : undefined;
+    if (deployment && container) {
+      const bad = referenceProblem(container.image);
+      if (bad) {
+        problems.push({ source: deployment.source, path: 'spec.template.spec.containers[0].image', message: `must be an image reference (${bad})` });
+        return undefined;
+      }
+      first = container;
+      used.workload = deployment;
+    } else if (deployment && options.image === undefined) {
+      problems.push({ source: deployment.source, path: 'spec.template.spec.containers', message: `Deployment "${deployment.name}" (named by the Rollout's workloadRef) has no container with a name and an image` });
+      return undefined;
+    }
+  }
   const image = options.image ?? first?.image;
   if (image === undefined) {
-    problems.push({ source, path: 'spec.template.spec.containers[0].image', message: 'a Rollout with workloadRef has no image: pass --image' });
+    problems.push({ source, path: 'spec.workloadRef', message: `the Rollout takes its image from Deployment "${spec.workloadRef?.name ?? metadata.name}", which is not in the given files: add the Deployment to the files (-f), or pass --image` });
     return undefined;
   }
   const strategy = buildStrategy(source, spec.strategy, templates, problems);
   if (!strategy) return undefined;
   return {
     name: metadata.name,
-    namespace: metadata.namespace ?? DEFAULTS.namespace,
+    namespace,
     workload: { kind: 'Deployment', name: spec.workloadRef?.name ?? metadata.name, ...(first ? { container: first.name } : {}) },
     image,
     progressDeadlineSeconds: spec.progressDeadlineSeconds ?? DEFAULTS.progressDeadlineSeconds,
@@ -383,10 +423,10 @@ function resolveAnalysis(source: string, path: string, ref: RolloutAnalysisDoc, 
     const spec = found.doc.spec;
     const dry = new Set((spec.dryRun ?? []).map((d) => d.metricName));
     const retention = new Map((spec.measurementRetention ?? []).map((r) => [r.metricName, r.limit]));
-    for (const a of spec.args ?? []) {
-      const value: ArgValue | undefined = a.valueFrom?.secretKeyRef ? { secretKeyRef: a.valueFrom.secretKeyRef } : a.value !== undefined ? { value: a.value } : undefined;
+    (spec.args ?? []).forEach((a, j) => {
+      const value: ArgValue | undefined = a.valueFrom ? argValueFrom(found.source, `spec.args[${j}].valueFrom`, a.valueFrom, templates, problems) : a.value !== undefined ? { value: a.value } : undefined;
       declared.set(a.name, { template: t.templateName, ...(value ? { value } : {}) });
-    }
+    });
     for (const m of spec.metrics) {
       if (metrics.some((x) => x.name === m.name)) {
         problems.push({ source, path: `${path}.templates[${i}]`, message: `metric "${m.name}" is defined by more than one template` });
@@ -397,22 +437,38 @@ function resolveAnalysis(source: string, path: string, ref: RolloutAnalysisDoc, 
   });
 
   if (unresolved) return undefined; // args cannot be checked against templates we do not have
+  const given = new Set<string>();
   (ref.args ?? []).forEach((a, i) => {
     if (!declared.has(a.name)) {
       problems.push({ source, path: `${path}.args[${i}].name`, message: `no template declares an arg "${a.name}"` });
       return;
     }
-    if (a.valueFrom?.secretKeyRef) args[a.name] = { secretKeyRef: a.valueFrom.secretKeyRef };
-    else if (a.value !== undefined) args[a.name] = { value: a.value };
-    else problems.push({ source, path: `${path}.args[${i}]`, message: 'needs value or valueFrom.secretKeyRef' });
+    if (a.valueFrom) {
+      given.add(a.name); // a valueFrom that cannot be resolved is reported there, not as "no value"
+      const value = argValueFrom(source, `${path}.args[${i}].valueFrom`, a.valueFrom, templates, problems);
+      if (value) args[a.name] = value;
+    } else if (a.value !== undefined) args[a.name] = { value: a.value };
+    else problems.push({ source, path: `${path}.args[${i}]`, message: 'needs value, valueFrom.secretKeyRef or valueFrom.fieldRef' });
   });
   for (const [name, d] of declared) {
-    if (Object.hasOwn(args, name)) continue;
+    if (Object.hasOwn(args, name) || given.has(name)) continue;
     if (d.value) args[name] = d.value;
     else problems.push({ source, path: `${path}.args`, message: `arg "${name}" of template "${d.template}" has no value` });
   }
   if (problems.length !== before) return undefined;
   return { name: ref.templates.map((t) => t.templateName).join('+'), templates: ref.templates.map((t) => t.templateName), args, metrics };
+}
+
+/** An arg's `valueFrom`: a Secret reference (read by the worker), or a fieldRef resolved now. */
+function argValueFrom(source: string, path: string, v: ArgValueFromDoc, templates: Templates, problems: SpecProblem[]): ArgValue | undefined {
+  if (v.secretKeyRef) return { secretKeyRef: v.secretKeyRef };
+  if (!v.fieldRef || !templates.fieldRefSubject) return undefined; // podTemplateHashValue: refused by the schema
+  const resolved = resolveFieldRef(templates.fieldRefSubject.doc, templates.fieldRefSubject.namespace, v.fieldRef.fieldPath);
+  if ('problem' in resolved) {
+    problems.push({ source, path: `${path}.fieldRef.fieldPath`, message: resolved.problem });
+    return undefined;
+  }
+  return { value: resolved.value };
 }
 
 function toInt(v: string | number | undefined, fallback: number): number {

@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { parseDuration } from './duration.ts';
 import { parseCondition } from './condition.ts';
 import { MAX_MEASUREMENT_RETENTION, MIN_INTERVAL_MS } from './analysis.ts';
-import { templateProblems, type TextKind } from './template.ts';
+import { templateProblems, wholeUrlArg, type TextKind } from './template.ts';
 import { buildContextPath, buildTag, dns1123, dockerfilePath, imageRef } from './fields.ts';
 import { jobPodProblems } from './job-pod.ts';
 import { routeStepProblems, type RouteStep } from './route-steps.ts';
@@ -60,14 +60,34 @@ const metadata = z.strictObject({
 
 // ---- Argo AnalysisTemplate ----------------------------------------------------------------------
 
+/**
+ * Argo's `valueFrom` of an arg: exactly one source. `fieldRef` is resolved against the Rollout when
+ * the spec is read (model/field-ref.ts); `podTemplateHashValue` names a ReplicaSet hash Glidepath's
+ * Deployments do not share with Argo, and is refused by name.
+ */
+const argValueFrom = z
+  .strictObject({
+    secretKeyRef: z.strictObject({ name: dns1123, key: z.string().min(1) }).optional(),
+    fieldRef: z.strictObject({ fieldPath: z.string().min(1) }).optional(),
+    podTemplateHashValue: z.enum(['Stable', 'Latest']).optional(),
+  })
+  .superRefine((v, ctx) => {
+    const set = (['secretKeyRef', 'fieldRef', 'podTemplateHashValue'] as const).filter((k) => v[k] !== undefined);
+    if (set.length !== 1) ctx.addIssue({ code: 'custom', message: set.length === 0 ? 'set one of secretKeyRef, fieldRef' : `set one of secretKeyRef, fieldRef, not ${set.join(' and ')}` });
+    if (v.podTemplateHashValue !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['podTemplateHashValue'],
+        message: "is not supported by this version of Glidepath (not supported: podTemplateHashValue): the canary and stable are Deployments selected by their own labels, not ReplicaSets of one Rollout; select them in the query by the Deployment's labels (e.g. {{args.app}} with value, or fieldRef metadata.labels['app'])",
+      });
+    }
+  });
+export type ArgValueFromDoc = z.infer<typeof argValueFrom>;
+
 const analysisArgDefinition = z.strictObject({
   name: z.string().min(1),
   value: z.string().optional(),
-  valueFrom: z
-    .strictObject({
-      secretKeyRef: z.strictObject({ name: dns1123, key: z.string().min(1) }),
-    })
-    .optional(),
+  valueFrom: argValueFrom.optional(),
 });
 
 const header = z.strictObject({ key: z.string().min(1), value: z.string() });
@@ -112,6 +132,8 @@ const prometheusProvider = z
 const webProvider = z
   .strictObject({
     url: z.string().superRefine((v, ctx) => {
+      // A URL that is one arg (from a Secret, as Argo's examples do) is checked after substitution.
+      if (wholeUrlArg(v) !== undefined) return;
       // Placeholders stand for path or query text: check the URL with them blanked.
       let ok = /^https?:\/\//.test(v);
       try {
@@ -120,7 +142,7 @@ const webProvider = z
         ok = false;
       }
       if (!ok) {
-        ctx.addIssue({ code: 'custom', message: 'must be an http(s) URL such as http://metrics.example/api/v1/check?service={{args.service}}' });
+        ctx.addIssue({ code: 'custom', message: 'must be an http(s) URL such as http://metrics.example/api/v1/check?service={{args.service}}, or one arg that holds the URL ("{{args.url}}")' });
       }
     }),
     method: z.enum(['GET', 'POST', 'PUT']).optional(),
@@ -246,9 +268,7 @@ export type MetricDoc = z.infer<typeof metric>;
 const analysisStepArg = z.strictObject({
   name: z.string().min(1),
   value: z.string().optional(),
-  valueFrom: z
-    .strictObject({ secretKeyRef: z.strictObject({ name: dns1123, key: z.string().min(1) }) })
-    .optional(),
+  valueFrom: argValueFrom.optional(),
 });
 
 const templateRef = z.strictObject({
@@ -475,7 +495,14 @@ export const rolloutDoc = z.strictObject({
       revisionHistoryLimit: z.number().int().min(0).optional(),
       minReadySeconds: z.number().int().min(0).optional(),
       workloadRef: z
-        .strictObject({ apiVersion: z.literal('apps/v1'), kind: z.literal('Deployment'), name: dns1123 })
+        .strictObject({
+          apiVersion: z.literal('apps/v1'),
+          kind: z.literal('Deployment'),
+          name: dns1123,
+          // Argo scales the Deployment down once the Rollout runs its pods; Glidepath releases the
+          // Deployment itself, so there is nothing to scale down (docs/migrating-from-argo.md).
+          scaleDown: z.enum(['never', 'onsuccess', 'progressively']).optional(),
+        })
         .optional(),
       progressDeadlineSeconds: z.number().int().positive().optional(),
       strategy,

@@ -9,7 +9,9 @@
  *   string syntax; `{` and `}` become `\x7b`/`\x7d`. Inside a regex matcher (`=~"…"`, `!~"…"`) the
  *   value is also regex-quoted, so it matches itself literally and cannot widen the match.
  * - JSON text (a web provider `body`): only inside a JSON string; JSON-escaped.
- * - URL: only after the authority (path, query, fragment); percent-encoded as a URI component.
+ * - URL: only after the authority (path, query, fragment); percent-encoded as a URI component. Or
+ *   the whole URL is one arg (Argo's `url: "{{args.secret-url}}"` from a Secret): the value is then
+ *   the URL itself, checked as an http(s) URL after substitution; messages never show it.
  * - Header value: anywhere; a value that would put CR, LF or another control character into the
  *   header is refused.
  * Substitution is single-pass: placeholders inside substituted values are never expanded.
@@ -128,9 +130,17 @@ function scanQuoted(text: string, kind: 'promql' | 'json'): Scan {
   return { refs, problems };
 }
 
+/** The arg name when the whole URL is one `{{args.NAME}}` (surrounding spaces allowed), else undefined. */
+export function wholeUrlArg(url: string): string | undefined {
+  const m = /^\s*\{\{\s*args\.([A-Za-z0-9_-]+)\s*\}\}\s*$/.exec(url);
+  return m ? (m[1] as string) : undefined;
+}
+
 function scanUrl(url: string): Scan {
   const refs: ArgRef[] = [];
   const problems: string[] = [];
+  const whole = wholeUrlArg(url);
+  if (whole !== undefined) return { refs: [{ name: whole, start: 0, end: url.length, allowed: true, regex: false }], problems };
   const scheme = url.indexOf('://');
   let authorityEnd = url.length;
   if (scheme >= 0) {
@@ -251,8 +261,21 @@ export function renderJsonText(text: string, args: Readonly<Record<string, strin
   return render('json', text, args, (v) => escapeJsonString(v));
 }
 
-/** Renders a URL whose args stand in its path or query; values are percent-encoded. */
+/** Renders a URL whose args stand in its path or query; values are percent-encoded. A URL that is one arg is that arg's value, which must be an http(s) URL. */
 export function renderUrl(url: string, args: Readonly<Record<string, string>>): string {
+  const whole = wholeUrlArg(url);
+  if (whole !== undefined) {
+    const value = lookup(args, whole).trim();
+    let parsed: URL | undefined;
+    try {
+      parsed = new URL(value);
+    } catch {
+      parsed = undefined;
+    }
+    // The value may come from a Secret: the message names the arg, never the value.
+    if (!parsed || (parsed.protocol !== 'http:' && parsed.protocol !== 'https:')) throw new TemplateError(`arg "${whole}" is the whole URL but does not hold an http(s) URL`);
+    return parsed.href;
+  }
   return render('url', url, args, (v, ref) => {
     const encoded = encodeURIComponent(v);
     // "." and ".." are path segments of their own (also percent-encoded): they would climb the path.

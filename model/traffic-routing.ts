@@ -216,6 +216,14 @@ function routerEntry(key: string): RouterEntry | undefined {
   return Object.hasOwn(ROUTERS, key) ? ROUTERS[key] : undefined;
 }
 
+/** Argo routers this build refuses, with the supported router that covers the case. */
+export const REFUSED_ROUTER_MIGRATIONS: Readonly<Record<string, string>> = {
+  ambassador: `use the Gateway API router (plugins: ${GATEWAY_API_PLUGIN}) where Emissary-ingress serves Gateway API HTTPRoutes, or nginx/alb for the ingress in front of it`,
+  apisix: `use the Gateway API router (plugins: ${GATEWAY_API_PLUGIN}) with the APISIX Ingress Controller's Gateway API support, or nginx/alb for the ingress in front of it`,
+  appMesh: `use alb for traffic that enters through an AWS load balancer, or the Gateway API router (plugins: ${GATEWAY_API_PLUGIN}) with a Gateway API controller for service-to-service traffic (App Mesh is being retired by AWS)`,
+  traefik: `use the Gateway API router (plugins: ${GATEWAY_API_PLUGIN}) with Traefik's Gateway API provider`,
+};
+
 /** Traffic routers this build implements, as keys of `trafficRouting` (Argo's names). */
 export const SUPPORTED_TRAFFIC_ROUTERS: readonly string[] = Object.keys(ROUTERS);
 
@@ -239,10 +247,11 @@ export const trafficRoutingSchema = z.record(z.string(), z.unknown()).superRefin
     }
     const entry = routerEntry(key);
     if (!entry) {
+      const instead = Object.hasOwn(REFUSED_ROUTER_MIGRATIONS, key) ? `; ${REFUSED_ROUTER_MIGRATIONS[key]} (docs/migrating-from-argo.md)` : '';
       ctx.addIssue({
         code: 'custom',
         path: [key],
-        message: `traffic router "${key}" is not supported by this version of Glidepath (supported: ${SUPPORTED_TRAFFIC_ROUTERS.join(', ')})`,
+        message: `traffic router "${key}" is not supported by this version of Glidepath (supported: ${SUPPORTED_TRAFFIC_ROUTERS.join(', ')})${instead}`,
       });
       continue;
     }

@@ -1,11 +1,13 @@
 /**
  * `glidepath lint -f FILE...`: exit 0 valid, 1 invalid (a line per problem), 2 usage error. Reads a
- * release (Release, or Rollout + AnalysisTemplates) or an `ApiVersion` document.
+ * release (Release, or Rollout + AnalysisTemplates) or an `ApiVersion` document. Other Kubernetes
+ * objects in the files (Services, Ingress …) are listed as ignored.
  */
 import type { Command } from 'commander';
 import { SpecError } from '../model/normalize.ts';
 import { API_VERSION_KIND, loadApiVersion } from '../model/api-version.ts';
-import { MAX_PRINTED_PROBLEMS, formatProblemList, loadPlan, readSpecDocs } from './spec-files.ts';
+import { MAX_PRINTED_PROBLEMS, formatProblemList, loadRelease, readSpecDocs } from './spec-files.ts';
+import { describeOther } from '../model/documents.ts';
 import { EXIT, type Output, print } from './output.ts';
 
 export function registerLint(program: Command): void {
@@ -28,9 +30,15 @@ export function registerLint(program: Command): void {
           process.exitCode = EXIT.ok;
           return;
         }
-        const plan = await loadPlan(opts.file, opts.image ? { image: opts.image } : {});
-        print(output, { valid: true, release: `${plan.namespace}/${plan.name}`, strategy: plan.strategy.type, image: plan.image }, () =>
-          `${opts.file.join(', ')}: valid (${plan.strategy.type} release of ${plan.namespace}/${plan.workload.name} to ${plan.image})`,
+        const { plan, workloadDocument, others } = await loadRelease(opts.file, opts.image ? { image: opts.image } : {});
+        const ignored = others.map(describeOther);
+        const imageFrom = workloadDocument && !opts.image ? describeOther(workloadDocument) : undefined;
+        print(output, { valid: true, release: `${plan.namespace}/${plan.name}`, strategy: plan.strategy.type, image: plan.image, ...(imageFrom ? { imageFrom } : {}), ...(ignored.length > 0 ? { ignored } : {}) }, () =>
+          [
+            `${opts.file.join(', ')}: valid (${plan.strategy.type} release of ${plan.namespace}/${plan.workload.name} to ${plan.image})`,
+            ...(imageFrom ? [`image from ${imageFrom} (named by workloadRef; the release changes it, it is never applied)`] : []),
+            ...ignored.map((o) => `ignored: ${o} (release start --apply-others applies it first)`),
+          ].join('\n'),
         );
         process.exitCode = EXIT.ok;
       } catch (err) {

@@ -7,12 +7,14 @@
 import { Option, type Command } from 'commander';
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
 import { SpecError } from '../model/normalize.ts';
+import { describeOther } from '../model/documents.ts';
 import { formatDuration } from '../model/duration.ts';
 import { startProblems } from '../model/plan.ts';
 import { PHASES, SETTLED_PHASES, legacyReleaseWorkflowId, releaseWorkflowId, serviceKey, type Phase, type ReleasePlan } from '../model/types.ts';
 import { UPDATES, refusedUpdateSignal, statusQuery, SERVICE_ATTRIBUTE, type Action, type ReleaseStatus } from '../workflows/messages.ts';
 import { uiLink } from '../workers/config.ts';
-import { formatProblemList, loadPlan } from './spec-files.ts';
+import { formatProblemList, loadRelease } from './spec-files.ts';
+import { applyOthers } from './apply-others.ts';
 import { CliExit, context, duration, identity, type Ctx } from './command.ts';
 import { awaitPreflight, closeFinished, defaultPreflightTimeoutMs, inFlightMessage, preflightFailure, preflightTimeout, stepText, versionedNameWarnings } from './release-start.ts';
 import { EXIT, escapeControl, print } from './output.ts';
@@ -32,7 +34,7 @@ async function releaseId(ctx: Ctx, id: string | undefined, files: string[] | und
   if (id && files) throw new CliExit(EXIT.usage, 'name the release by ID or by -f FILE, not both');
   if (id) return id;
   if (!files) throw new CliExit(EXIT.usage, 'name the release: an ID (release_<namespace>_<workload>) or -f FILE');
-  const plan = await loadSpec(files);
+  const { plan } = await loadSpec(files);
   const current = releaseWorkflowId(plan);
   if (await exists(ctx, current)) return current;
   const legacy = legacyReleaseWorkflowId(plan);
@@ -51,9 +53,18 @@ async function exists(ctx: Ctx, id: string): Promise<boolean> {
 
 async function loadSpec(files: string[], image?: string) {
   try {
-    return await loadPlan(files, image ? { image } : {});
+    return await loadRelease(files, image ? { image } : {});
   } catch (err) {
     if (err instanceof SpecError) throw new CliExit(EXIT.usage, formatProblemList(err.problems));
+    throw err;
+  }
+}
+
+async function isRunning(ctx: Ctx, id: string): Promise<boolean> {
+  try {
+    return (await ctx.client.workflow.getHandle(id).describe()).status.name === 'RUNNING';
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) return false;
     throw err;
   }
 }
@@ -146,13 +157,14 @@ export function registerRelease(program: Command): void {
     .option('--wait', 'follow the release and exit with its outcome (0 promoted, 3 rolled back, 4 aborted, 5 failed)')
     .option('--timeout <duration>', 'with --wait: stop waiting after this long and exit 6 (the release goes on)')
     .option('--preflight-timeout <duration>', 'how long to wait for the release to pass preflight, then exit 6 (default 2m, 30m with spec.build; 0: do not wait)')
+    .option('--apply-others', 'first apply the files\' other Kubernetes objects (Services, Ingress, VirtualService, Secret …) by server-side apply (field manager glidepath-cli), as `kubectl apply --server-side` would; the Deployment a workloadRef names is never applied. Without it they are ignored (lint lists them)')
     .option('--replace', 'first close the release of this workload that was aborted or rolled back and waits for a retry (a release in progress is refused)')
     .option('--as <user>', 'who starts it (default $GLIDEPATH_USER, else the OS user)')
-    .action(async (opts: { file: string[]; image?: string; wait?: boolean; timeout?: string; preflightTimeout?: string; replace?: boolean; as?: string }, cmd: Command) => {
+    .action(async (opts: { file: string[]; image?: string; wait?: boolean; timeout?: string; preflightTimeout?: string; applyOthers?: boolean; replace?: boolean; as?: string }, cmd: Command) => {
       const timeoutMs = opts.timeout ? duration('--timeout', opts.timeout) : undefined;
       if (timeoutMs !== undefined && !opts.wait) throw new CliExit(EXIT.usage, '--timeout goes with --wait');
       const preflightMs = opts.preflightTimeout === undefined ? undefined : duration('--preflight-timeout', opts.preflightTimeout);
-      const plan = await loadSpec(opts.file, opts.image);
+      const { plan, others } = await loadSpec(opts.file, opts.image);
       for (const w of versionedNameWarnings(plan)) process.stderr.write(`warning: ${w}\n`);
       const initiator = identity(opts.as);
       const problems = startProblems(plan, initiator); // what the workflow checks at its start
@@ -167,6 +179,17 @@ export function registerRelease(program: Command): void {
       }
       const replaced = opts.replace ? await closeFinished(ctx, workflowId, initiator) : undefined;
       if (replaced && ctx.output === 'text') process.stderr.write(`${replaced}\n`);
+      if (opts.applyOthers && others.length > 0) {
+        // Not while a release of the workload runs: it may hold the Services' selectors.
+        if (await isRunning(ctx, workflowId)) throw new CliExit(EXIT.invalid, await inFlightMessage(ctx, workflowId, serviceKey(plan), link));
+        try {
+          for (const a of await applyOthers(others, plan.namespace)) if (ctx.output === 'text') process.stderr.write(`applied ${a.object}\n`);
+        } catch (err) {
+          throw new CliExit(EXIT.invalid, (err as Error).message);
+        }
+      } else if (others.length > 0 && ctx.output === 'text') {
+        process.stderr.write(`ignored ${others.length} other document(s) (apply them with --apply-others): ${others.map(describeOther).join(', ')}\n`);
+      }
       try {
         await ctx.client.workflow.start('release', {
           taskQueue: ctx.settings.taskQueue,

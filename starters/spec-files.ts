@@ -3,8 +3,8 @@
  * syntax problems are reported like schema problems: file, location, reason.
  */
 import { open } from 'node:fs/promises';
-import { Composer, LineCounter, Parser, type Document } from 'yaml';
-import { formatProblem, normalize, SpecError, type NormalizeOptions, type SourceDoc, type SpecProblem } from '../model/normalize.ts';
+import { Composer, LineCounter, Parser, isCollection, isPair, isScalar, isSeq, visit, type Document } from 'yaml';
+import { formatProblem, normalizeFiles, SpecError, type NormalizedFiles, type NormalizeOptions, type SourceDoc, type SpecProblem } from '../model/normalize.ts';
 import { planProblems } from '../model/plan.ts';
 import type { ReleasePlan } from '../model/types.ts';
 
@@ -46,6 +46,43 @@ async function readBounded(file: string): Promise<string | SpecProblem> {
   }
 }
 
+/** The field path of a node from its ancestors (Document, maps, pairs, sequences), as the user wrote it. */
+function yamlPath(ancestors: readonly unknown[], node: unknown): string {
+  let out = '';
+  ancestors.forEach((a, i) => {
+    const next = i + 1 < ancestors.length ? ancestors[i + 1] : node;
+    if (isPair(a)) out += `${out === '' ? '' : '.'}${isScalar(a.key) ? String(a.key.value) : '?'}`;
+    else if (isSeq(a)) out += `[${a.items.indexOf(next as never)}]`;
+  });
+  return out;
+}
+
+/**
+ * A mapping key that is itself a mapping or sequence: an unquoted `{{args.x}}` is YAML flow syntax
+ * (a mapping inside a mapping), not text. Reported by name instead of letting the YAML library
+ * stringify the key with a process warning.
+ */
+function collectionKeyProblems(source: string, doc: Document.Parsed, lines: LineCounter, text: string): SpecProblem[] {
+  const problems: SpecProblem[] = [];
+  visit(doc, {
+    Pair(_, pair, ancestors) {
+      if (!isCollection(pair.key)) return;
+      // The mapping that holds the pair is what the user wrote, e.g. `{{args.x}}`.
+      const holder = ancestors.at(-1) as { range?: [number, number, number] | null } | undefined;
+      const range = holder?.range ?? pair.key.range;
+      const line = range ? lines.linePos(range[0]).line : 0;
+      const written = range ? text.slice(range[0], range[1]).trim().slice(0, 80) : '';
+      problems.push({
+        source,
+        path: yamlPath(ancestors.slice(0, -1), holder) || `line ${line}`,
+        message: `YAML key with a collection value at line ${line} (${JSON.stringify(written)}): an unquoted {{args.x}} is YAML flow syntax (a mapping), not text; quote it: "${written.replace(/"/g, '')}"`,
+      });
+      return visit.SKIP;
+    },
+  });
+  return problems;
+}
+
 export async function readSpecDocs(files: readonly string[]): Promise<{ docs: SourceDoc[]; problems: SpecProblem[] }> {
   const docs: SourceDoc[] = [];
   const problems: SpecProblem[] = [];
@@ -76,6 +113,11 @@ export async function readSpecDocs(files: readonly string[]): Promise<{ docs: So
         }
         return;
       }
+      const keyProblems = collectionKeyProblems(source, doc, lines, text);
+      if (keyProblems.length > 0) {
+        problems.push(...keyProblems);
+        return;
+      }
       docs.push({ source, doc: doc.toJS({ maxAliasCount: 100 }) });
     });
   }
@@ -84,9 +126,14 @@ export async function readSpecDocs(files: readonly string[]): Promise<{ docs: So
 
 /** Loads and validates; throws {@link SpecError} listing every problem. */
 export async function loadPlan(files: readonly string[], options: NormalizeOptions = {}): Promise<ReleasePlan> {
+  return (await loadRelease(files, options)).plan;
+}
+
+/** {@link loadPlan}, also returning the files' other Kubernetes objects (model/documents.ts). */
+export async function loadRelease(files: readonly string[], options: NormalizeOptions = {}): Promise<NormalizedFiles> {
   const { docs, problems } = await readSpecDocs(files);
   if (problems.length > 0) throw new SpecError(problems);
-  const plan = normalize(docs, options);
+  const { plan, workloadDocument, others } = normalizeFiles(docs, options);
   const sources = files.join(',');
   const full = { ...plan, source: sources };
   // Exactly the check the workflow makes when it starts: lint's "valid" means the workflow accepts it.
@@ -97,5 +144,5 @@ export async function loadPlan(files: readonly string[], options: NormalizeOptio
       return { source: sources, path: `plan ${at > 0 ? line.slice(0, at) : ''}`.trim(), message: `${at > 0 ? line.slice(at + 2) : line} (refused by the workflow's start-time check)` };
     }));
   }
-  return full;
+  return { plan: full, ...(workloadDocument ? { workloadDocument } : {}), others };
 }

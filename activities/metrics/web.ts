@@ -12,7 +12,7 @@
 import { ApplicationFailure } from '@temporalio/common';
 import axios, { type AxiosRequestConfig, type AxiosResponse } from 'axios';
 import { JSONPath } from 'jsonpath-plus';
-import { TemplateError, renderHeader, renderJsonText, renderJsonValue, renderUrl } from '../../model/template.ts';
+import { TemplateError, renderHeader, renderJsonText, renderJsonValue, renderUrl, wholeUrlArg } from '../../model/template.ts';
 import type { MetricSpec, WebProviderSpec } from '../../model/types.ts';
 import type { MeasureContext, MetricProvider } from '../contract.ts';
 import { ErrorType } from '../errors.ts';
@@ -90,8 +90,15 @@ export function createWebProvider(options: WebOptions = {}): MetricProvider {
       }
       if (data !== undefined && !Object.keys(headers).some((k) => k.toLowerCase() === 'content-type')) headers['Content-Type'] = 'application/json';
       const timeoutSeconds = spec.timeoutSeconds ?? DEFAULT_WEB_TIMEOUT_SECONDS;
-      const where = new URL(url).origin; // never the path or query: they may carry args
-      egress.checkLiteral(new URL(url));
+      // Never the path or query: they may carry args; nothing of a URL that is one arg (it may be a Secret).
+      const whole = wholeUrlArg(spec.url);
+      const where = whole === undefined ? new URL(url).origin : `the URL in {{args.${whole}}}`;
+      try {
+        egress.checkLiteral(new URL(url));
+      } catch (err) {
+        if (whole !== undefined && err instanceof ApplicationFailure) throw ApplicationFailure.nonRetryable(`web url: ${where} is refused by the worker's egress policy (GLIDEPATH_WEB_ALLOW)`, ErrorType.Forbidden);
+        throw err;
+      }
       let res: AxiosResponse<string>;
       try {
         res = await axios.request({
@@ -113,8 +120,10 @@ export function createWebProvider(options: WebOptions = {}): MetricProvider {
         if (ctx.signal.aborted) throw err;
         const refused = (err as { cause?: unknown }).cause;
         if (refused instanceof EgressRefused || (err as { code?: unknown }).code === 'EGRESS_REFUSED') {
+          if (whole !== undefined) throw ApplicationFailure.nonRetryable(`web url: ${where} is refused by the worker's egress policy (GLIDEPATH_WEB_ALLOW)`, ErrorType.Forbidden);
           throw ApplicationFailure.nonRetryable(`web url: ${refused instanceof Error ? refused.message : (err as Error).message}`, ErrorType.Forbidden);
         }
+        if (whole !== undefined) throw new MeasurementError(`web ${where} ${axios.isAxiosError(err) && (err.code === 'ECONNABORTED' || err.code === 'ETIMEDOUT') ? `did not answer within ${timeoutSeconds}s` : `unreachable (${(err as { code?: string }).code ?? 'error'})`}`);
         throw new MeasurementError(`web ${transportMessage(err, where, timeoutSeconds)}`);
       }
       if (res.status < 200 || res.status > 299) throw new MeasurementError(`web ${where} answered ${res.status}: ${clip(String(res.data ?? ''), 200)}`);
