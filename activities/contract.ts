@@ -15,6 +15,8 @@ export interface ReleaseTarget {
   /** The image being released. */
   image: string;
   strategy: 'canary' | 'blueGreen' | 'rolling';
+  /** strategy.rolling on a Deployment: the surge while a batch runs. */
+  maxSurge?: number | string | undefined;
   stableService?: string | undefined;
   canaryService?: string | undefined;
   activeService?: string | undefined;

@@ -279,7 +279,8 @@ function buildStrategy(source: string, doc: StrategyDoc, templates: Templates, p
   if (doc.rolling) {
     const steps = (doc.rolling.steps ?? []).map((s, i) => toRollingStep(source, `spec.strategy.rolling.steps[${i}]`, s, templates, problems));
     for (const p of rollingStepProblems(steps)) problems.push({ source, path: `spec.strategy.rolling.steps[${p.step}].batch`, message: p.message });
-    return problems.length === before ? { type: 'rolling', steps } : undefined;
+    const { maxSurge } = doc.rolling;
+    return problems.length === before ? { type: 'rolling', steps, ...(maxSurge !== undefined ? { maxSurge } : {}) } : undefined;
   }
   if (doc.canary) {
     const c = doc.canary;

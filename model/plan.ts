@@ -103,7 +103,7 @@ const rollingStep = z.union([
 ]);
 
 const strategy = z.discriminatedUnion('type', [
-  z.strictObject({ type: z.literal('rolling'), steps: z.array(rollingStep) }),
+  z.strictObject({ type: z.literal('rolling'), steps: z.array(rollingStep), maxSurge: z.union([z.number().int().min(1), z.string().regex(/^([1-9]\d?|100)%$/)]).optional() }),
   z.strictObject({
     type: z.literal('canary'),
     steps: z.array(step),
@@ -159,7 +159,7 @@ export function planProblems(plan: unknown): string[] {
   const parsed = releasePlanSchema.safeParse(plan);
   if (parsed.success) {
     const p = parsed.data as ReleasePlan;
-    const kinds = workloadStrategyProblems(p.workload.kind, p.strategy.type);
+    const kinds = workloadStrategyProblems(p.workload.kind, p.strategy.type, { maxSurge: p.strategy.type === 'rolling' && p.strategy.maxSurge !== undefined });
     if (kinds.length > 0) return kinds.map((k) => `strategy.${k.path}: ${k.message}`);
     if (p.strategy.type === 'rolling') {
       const batches = rollingStepProblems(p.strategy.steps).map((b) => `strategy.steps.${b.step}: ${b.message}`);

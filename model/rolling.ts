@@ -3,7 +3,8 @@
  * the canary's gates (pause, analysis, approval) between them. A batch is cumulative, like a canary
  * weight: `batch: 1` means one replica on the new revision, `batch: 60%` means 60% of the replicas
  * (rounded up); whatever is left is updated at promotion. A StatefulSet is driven by its
- * `updateStrategy.rollingUpdate.partition` (ordinals from the top). Workflow-safe: no I/O.
+ * `updateStrategy.rollingUpdate.partition` (ordinals from the top); a Deployment by its own rolling
+ * update, paused between batches (`spec.paused`, maxSurge as given, maxUnavailable 0). Workflow-safe: no I/O.
  */
 import type { CanaryStep } from './types.ts';
 
@@ -21,7 +22,12 @@ export const ROLLING_STEP_KINDS = ['batch', 'pause', 'analysis', 'approval'] as 
 export interface RollingStrategy {
   type: 'rolling';
   steps: RollingStep[];
+  /** Deployments: how many new pods the controller may start beyond the replica count while a batch runs (a count or "N%"; default 1). */
+  maxSurge?: number | string;
 }
+
+/** A Deployment's surge during a rolling release when the plan sets none: one pod at a time, so a batch overshoots by at most one. */
+export const DEFAULT_ROLLING_MAX_SURGE = 1;
 
 /** `3` or `"60%"` as a batch; undefined when it is neither a whole number ≥ 0 nor a percentage 0–100. */
 export function parseBatch(v: unknown): BatchStep | undefined {
@@ -79,6 +85,5 @@ export function workloadStrategyProblems(kind: WorkloadKind, strategy: 'canary' 
     if (fields.maxSurge) return [{ path: 'rolling.maxSurge', message: 'a StatefulSet has no surge (each ordinal exists once): remove maxSurge; batches are set by partition' }];
     return [];
   }
-  if (strategy === 'rolling') return [{ path: 'rolling', message: 'strategy.rolling is supported for StatefulSets; a Deployment is released with strategy.canary or strategy.blueGreen' }];
   return [];
 }

@@ -422,7 +422,7 @@ export type RollingStepDoc = z.infer<typeof rollingStep>;
 const rolling = z.strictObject({
   steps: z.array(rollingStep).optional(),
   /** Deployments only (a StatefulSet has no surge): refused by name for other kinds. */
-  maxSurge: z.union([z.number().int().min(0), z.string().regex(/^\d{1,3}%$/, 'must be a whole number or a percentage such as "25%"')]).optional(),
+  maxSurge: z.union([z.number().int().min(1), z.string().regex(/^([1-9]\d?|100)%$/, 'must be a whole number ≥ 1 or a percentage 1–100% such as "25%"')]).optional(),
 });
 
 const strategy = z

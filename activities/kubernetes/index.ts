@@ -17,6 +17,7 @@ import { createCanaryOps } from './canary.ts';
 import { createCapacity } from './capacity.ts';
 import { createKubeClients } from './client.ts';
 import { activityHeartbeat, type Heartbeat } from './context.ts';
+import { createDeploymentRolling } from './deployment-rolling.ts';
 import { createDeployments } from './deployments.ts';
 import { createPreflight } from './preflight.ts';
 import type { WorkloadRoom } from './room.ts';
@@ -46,9 +47,10 @@ function createRoom(kc: KubeConfig, opts: KubernetesWorkloadOptions): WorkloadRo
   };
 }
 
-/** strategy.rolling on a real cluster, per workload kind: StatefulSets by partition (statefulsets.ts). */
+/** strategy.rolling on a real cluster, per workload kind: StatefulSets by partition (statefulsets.ts), Deployments paused between batches (deployment-rolling.ts). */
 export function createKubernetesRolling(kc: KubeConfig, opts: KubernetesWorkloadOptions = {}): NonNullable<ActivityDeps['rolling']> {
-  return { StatefulSet: createStatefulSetRolling(createRoom(kc, opts)) };
+  const room = createRoom(kc, opts);
+  return { StatefulSet: createStatefulSetRolling(room), Deployment: createDeploymentRolling(room, createDeployments(room)) };
 }
 
 export function createKubernetesWorkload(kc: KubeConfig, opts: KubernetesWorkloadOptions = {}): WorkloadOps {

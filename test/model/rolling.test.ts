@@ -42,13 +42,14 @@ describe('strategy.rolling', () => {
     assert.deepEqual(planProblems(plan), [], 'the workflow accepts what the edge produced');
   });
 
-  test('what a StatefulSet cannot take is refused by name', () => {
+  test('what a workload kind cannot take is refused by name; a Deployment takes rolling with maxSurge', () => {
     assert.deepEqual(problems('StatefulSet', { blueGreen: { activeService: 'web' } }), [
       "r.yaml: spec.strategy.blueGreen: blue/green is refused for a StatefulSet: a second (preview) StatefulSet would bring up a second set of ordinals with their own PersistentVolumeClaims, so the preview could never serve from the stable pods' volumes and a switch would lose or fork state; use strategy.rolling, which updates the pods in place by partition (spec.workloadRef.kind StatefulSet)",
     ]);
     assert.match(problems('StatefulSet', { canary: { steps: [{ setWeight: 10 }] } }).join('\n'), /spec\.strategy\.canary: a StatefulSet is released with strategy\.rolling/);
     assert.match(problems('StatefulSet', { rolling: { maxSurge: 1, steps: [{ batch: 1 }] } }).join('\n'), /spec\.strategy\.rolling\.maxSurge: a StatefulSet has no surge/);
-    assert.match(problems('Deployment', { rolling: { steps: [{ batch: 1 }] } }).join('\n'), /spec\.strategy\.rolling: strategy\.rolling is supported for StatefulSets/);
+    assert.deepEqual(problems('Deployment', { rolling: { maxSurge: '25%', steps: [{ batch: 1 }, { analysis: { templates: [] } }] } }).filter((p) => !p.includes('templates')), [], 'a Deployment takes strategy.rolling with maxSurge');
+    assert.match(problems('Deployment', { rolling: { maxSurge: 0, steps: [{ batch: 1 }] } }).join('\n'), /spec\.strategy\.rolling\.maxSurge: Too small: expected number to be >=1/);
     assert.match(problems('DaemonSet', { rolling: { steps: [{ batch: 1 }] } }).join('\n'), /spec\.workloadRef\.kind: must be one of Deployment, StatefulSet/);
   });
 
@@ -70,7 +71,8 @@ describe('strategy.rolling', () => {
     assert.deepEqual(planProblems({ ...base, workload: { kind: 'StatefulSet', name: 'web' }, strategy: { type: 'rolling', steps: [{ kind: 'batch', replicas: 2 }, { kind: 'batch', replicas: 1 }] } }), [
       'strategy.steps.1: batch 1 is smaller than an earlier batch (2): batches count the replicas updated so far and never go down',
     ]);
-    assert.match(planProblems({ ...base, workload: { kind: 'Deployment', name: 'web' }, strategy: { type: 'rolling', steps: [] } }).join('\n'), /strategy\.rolling: strategy\.rolling is supported for StatefulSets/);
+    assert.deepEqual(planProblems({ ...base, workload: { kind: 'Deployment', name: 'web' }, strategy: { type: 'rolling', steps: [{ kind: 'batch', percent: 50 }], maxSurge: 2 } }), []);
+    assert.match(planProblems({ ...base, workload: { kind: 'StatefulSet', name: 'web' }, strategy: { type: 'rolling', steps: [], maxSurge: 2 } }).join('\n'), /strategy\.rolling\.maxSurge: a StatefulSet has no surge/);
     assert.ok(planProblems({ ...base, workload: { kind: 'StatefulSet', name: 'web' }, strategy: { type: 'rolling', steps: [{ kind: 'setWeight', weight: 5 }] } }).length > 0, 'a canary step is not a rolling step');
   });
 

@@ -124,6 +124,20 @@ describe('rolling', () => {
     assert.deepEqual(trace(p), ['preflight', 'beginRolling', 'rollBatch(2)', 'abortRolling']);
   });
 
+  test('a Deployment in batches with gates, aborted at its approval: rolled back, maxSurge reaches the activities', async () => {
+    const p = plan('dep-rolling', { type: 'rolling', maxSurge: 2, steps: [{ kind: 'batch', percent: 25 }, { kind: 'analysis', analysis: analysis('error-rate') }, { kind: 'batch', percent: 50 }, { kind: 'approval', approvers: ['carol'], minApprovals: 1, onTimeout: 'abort' }] });
+    const handle = await h.begin(p);
+    const gate = await waitForStatus(handle, (s) => s.phase === 'AwaitingApproval', 'approval gate');
+    assert.deepEqual(gate.rolling, { updated: 3, replicas: 5 });
+    await handle.executeUpdate(abortUpdate, { args: [{ by: 'oncall', reason: 'not today' }] });
+    await waitForStatus(handle, (s) => s.phase === 'Aborted', 'aborted');
+    assert.deepEqual(trace(p), ['preflight', 'beginRolling', 'rollBatch(25%)', 'runAnalysis', 'rollBatch(50%)', 'abortRolling']);
+    const begin = h.callsOf(p).find((c) => c.name === 'beginRolling');
+    assert.deepEqual((begin?.args[0] as { maxSurge?: unknown; workload: unknown }).maxSurge, 2);
+    await handle.executeUpdate(abortUpdate, { args: [{ by: 'oncall', reason: 'done' }] });
+    assert.equal((await releaseResult(handle)).outcome, 'Aborted');
+  });
+
   test('blue/green on a StatefulSet is refused at the start, by name, before anything is touched', async () => {
     const p = plan('sts-bg', { type: 'blueGreen', activeService: 'db', autoPromotionEnabled: true, scaleDownDelaySeconds: 30 }, { workload: { kind: 'StatefulSet', name: 'sts-bg' } });
     const handle = await h.begin(p);

@@ -135,7 +135,9 @@ export class ReleaseState {
         ? { stableService: plan.strategy.stableService, canaryService: plan.strategy.canaryService, trafficRouting: plan.strategy.trafficRouting }
         : plan.strategy.type === 'blueGreen'
           ? { activeService: plan.strategy.activeService, previewService: plan.strategy.previewService }
-          : {}),
+          : plan.strategy.maxSurge !== undefined
+            ? { maxSurge: plan.strategy.maxSurge }
+            : {}),
     };
   }
 
