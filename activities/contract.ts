@@ -4,7 +4,8 @@
  * are idempotent: each converges the cluster to a described state and can run any number of times.
  */
 import type { BuildRequest } from './build/process.ts';
-import type { AnalysisRunResult, AnalysisRunSpec, Measurement, MetricSpec, ArgValue, HeaderRoutingMatch, ReadinessProbePolicy, RouteMatch, TrafficRoutingSpec, WorkloadRef } from '../model/types.ts';
+import type { AnalysisRunResult, AnalysisRunSpec, Measurement, MetricSpec, ArgValue, HeaderRoutingMatch, ReadinessProbePolicy, RouteMatch, TrafficRoutingSpec, WorkloadKind, WorkloadRef } from '../model/types.ts';
+import type { BatchStep } from '../model/rolling.ts';
 
 /** What every workload activity needs to know about the release; small, and free of secrets. */
 export interface ReleaseTarget {
@@ -13,7 +14,9 @@ export interface ReleaseTarget {
   workload: WorkloadRef;
   /** The image being released. */
   image: string;
-  strategy: 'canary' | 'blueGreen';
+  strategy: 'canary' | 'blueGreen' | 'rolling';
+  /** strategy.rolling on a Deployment: the surge while a batch runs. */
+  maxSurge?: number | string | undefined;
   stableService?: string | undefined;
   canaryService?: string | undefined;
   activeService?: string | undefined;
@@ -86,6 +89,19 @@ export interface WorkloadOps {
   abortBlueGreen(target: ReleaseTarget, stableImage: string | undefined): Promise<CleanupReport>;
 }
 
+/** The operations of a rolling release (strategy.rolling, model/rolling.ts) on one workload kind (StatefulSets: activities/kubernetes/statefulsets.ts). */
+export interface RollingOps {
+  preflight(target: ReleaseTarget): Promise<PreflightResult>;
+  /** The new template in place, no pod moved: the partition raised to the replica count. Returns the replica count. */
+  begin(target: ReleaseTarget): Promise<{ replicas: number }>;
+  /** A cumulative batch: that many replicas (live count) on the new revision and ready, every other pod ready too. */
+  batch(target: ReleaseTarget, step: BatchStep): Promise<{ updated: number; replicas: number }>;
+  /** Every replica the release may update on the new revision and ready; the partition back where it was. */
+  complete(target: ReleaseTarget): Promise<{ updated: number; replicas: number }>;
+  /** The old image back where this release set the new one, its pods ready, the partition back where it was. */
+  abort(target: ReleaseTarget, stableImage: string | undefined): Promise<CleanupReport>;
+}
+
 /** A traffic router (Argo's TrafficRoutingReconciler, in small). */
 export interface TrafficRouter {
   readonly type: string;
@@ -135,6 +151,8 @@ export interface ImageBuilder {
 
 export interface ActivityDeps {
   workload: WorkloadOps;
+  /** strategy.rolling, per workload kind (absent: refused by name at preflight). */
+  rolling?: Partial<Record<WorkloadKind, RollingOps>>;
   routers?: Record<string, TrafficRouter>;
   metrics?: Record<string, MetricProvider>;
   secrets?: SecretResolver;

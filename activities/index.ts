@@ -9,7 +9,8 @@ import { routerKey } from '../model/traffic-routing.ts';
 import type { AnalysisRunSpec, HeaderRoutingMatch, ReleasePlan, RouteMatch } from '../model/types.ts';
 import { runAnalysis } from './analysis.ts';
 import { createBuildActivities, type BuildActivities } from './build/index.ts';
-import type { ActivityDeps, CanaryScale, CleanupReport, PreflightResult, ReleaseTarget, TrafficRouter } from './contract.ts';
+import type { ActivityDeps, CanaryScale, CleanupReport, PreflightResult, ReleaseTarget, RollingOps, TrafficRouter } from './contract.ts';
+import type { BatchStep } from '../model/rolling.ts';
 import { ErrorType } from './errors.ts';
 import { activityContext } from './kubernetes/context.ts';
 
@@ -31,6 +32,12 @@ export function createActivities(deps: ActivityDeps) {
 
   const build = createBuildActivities(deps);
 
+  const rollingFor = (target: ReleaseTarget): RollingOps => {
+    const ops = deps.rolling?.[target.workload.kind];
+    if (!ops) throw ApplicationFailure.nonRetryable(`strategy.rolling of a ${target.workload.kind} is not available on this worker`, ErrorType.InvalidSpec);
+    return ops;
+  };
+
   return {
     buildImage: build.buildImage,
     verifyImage: build.verifyImage,
@@ -44,6 +51,7 @@ export function createActivities(deps: ActivityDeps) {
     },
 
     async preflight(target: ReleaseTarget): Promise<PreflightResult> {
+      if (target.strategy === 'rolling') return rollingFor(target).preflight(target);
       routerFor(target); // a router this worker lacks fails before anything is touched
       return deps.workload.preflight(target);
     },
@@ -155,6 +163,28 @@ export function createActivities(deps: ActivityDeps) {
 
     async abortBlueGreen(target: ReleaseTarget, stableImage: string | undefined): Promise<CleanupReport | void> {
       return deps.workload.abortBlueGreen(target, stableImage);
+    },
+
+    /** strategy.rolling: the new template in place with no pod moved (a StatefulSet's partition raised above every ordinal). */
+    async beginRolling(target: ReleaseTarget): Promise<{ replicas: number }> {
+      return rollingFor(target).begin(target);
+    },
+
+    /** strategy.rolling: a cumulative batch of replicas on the new revision, verified ready. */
+    async rollBatch(target: ReleaseTarget, step: BatchStep): Promise<{ updated: number; replicas: number }> {
+      return rollingFor(target).batch(target, step);
+    },
+
+    /** strategy.rolling: the rest of the replicas on the new revision, verified ready (promotion). */
+    async completeRolling(target: ReleaseTarget): Promise<{ updated: number; replicas: number }> {
+      return rollingFor(target).complete(target);
+    },
+
+    /** strategy.rolling: the old template back where this release wrote it, the updated pods rolled back and ready. */
+    async abortRolling(target: ReleaseTarget, stableImage: string | undefined): Promise<CleanupReport | void> {
+      const report = await rollingFor(target).abort(target, stableImage);
+      for (const d of report.drift) activityContext()?.log.warn(`abort of ${target.namespace}/${target.workload.name}: ${d}`);
+      return report;
     },
 
     async runAnalysis(target: ReleaseTarget, run: AnalysisRunSpec, opts: { background: boolean }) {

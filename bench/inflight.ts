@@ -62,6 +62,10 @@ async function runWorker(): Promise<void> {
     switchActive: async () => {},
     finalizeBlueGreen: async () => {},
     abortBlueGreen: async () => {},
+    beginRolling: async () => ({ replicas: 4 }),
+    rollBatch: async () => ({ updated: 4, replicas: 4 }),
+    completeRolling: async () => ({ updated: 4, replicas: 4 }),
+    abortRolling: async () => {},
     runAnalysis: async () => ({ metrics: [], terminated: false }),
   };
   const bundle = process.env.GLIDEPATH_WORKFLOW_BUNDLE;

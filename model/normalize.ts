@@ -17,8 +17,10 @@ import {
   type CanaryStepDoc,
   type MetricDoc,
   type RolloutAnalysisDoc,
+  type RollingStepDoc,
   type StrategyDoc,
 } from './schema.ts';
+import { parseBatch, rollingStepProblems, workloadStrategyProblems, type RollingStep } from './rolling.ts';
 import { DEFAULT_CONSECUTIVE_ERROR_LIMIT } from './analysis.ts';
 import { argNames } from './template.ts';
 import { referenceProblem } from './reference.ts';
@@ -240,15 +242,17 @@ function fromRelease(source: string, raw: unknown, templates: Templates, options
     problems.push({ source, path: 'spec.image', message: 'imagePolicy.requireDigest: must be pinned as repo@sha256:<64 hex> (mutable tags are refused)' });
     return undefined;
   }
+  const kindProblems = workloadStrategyProblems(spec.workloadRef.kind, strategyType(spec.strategy), { maxSurge: spec.strategy.rolling?.maxSurge !== undefined });
+  problems.push(...kindProblems.map((p) => ({ source, path: `spec.strategy.${p.path}`, message: `${p.message} (spec.workloadRef.kind ${spec.workloadRef.kind})` })));
   const strategy = buildStrategy(source, spec.strategy, templates, problems);
-  if (!strategy) return undefined;
+  if (!strategy || kindProblems.length > 0) return undefined;
   return {
     ...(spec.build ? { build: stripUndefined(spec.build) } : {}),
     ...(spec.imagePolicy ? { imagePolicy: spec.imagePolicy } : {}),
     ...(spec.readinessProbePolicy ? { readinessProbePolicy: spec.readinessProbePolicy } : {}),
     name: metadata.name,
     namespace: metadata.namespace ?? DEFAULTS.namespace,
-    workload: { kind: 'Deployment', name: spec.workloadRef.name, ...(spec.container ? { container: spec.container } : {}) },
+    workload: { kind: spec.workloadRef.kind, name: spec.workloadRef.name, ...(spec.container ? { container: spec.container } : {}) },
     image,
     progressDeadlineSeconds: spec.progressDeadline === undefined ? DEFAULTS.progressDeadlineSeconds : Math.ceil(parseDuration(spec.progressDeadline) / 1000),
     retryWindowSeconds: spec.retryWindow === undefined ? DEFAULTS.retryWindowSeconds : Math.ceil(parseDuration(spec.retryWindow) / 1000),
@@ -289,6 +293,10 @@ function fromRollout(source: string, raw: unknown, templates: Templates, options
     problems.push({ source, path: 'spec.workloadRef', message: `the Rollout takes its image from Deployment "${spec.workloadRef?.name ?? metadata.name}", which is not in the given files: add the Deployment to the files (-f), or pass --image` });
     return undefined;
   }
+  if (spec.strategy.rolling) {
+    problems.push({ source, path: 'spec.strategy.rolling', message: 'strategy.rolling is Glidepath\'s own: write it in a glidepath.dev/v1alpha1 Release, not an Argo Rollout' });
+    return undefined;
+  }
   const strategy = buildStrategy(source, spec.strategy, templates, problems);
   if (!strategy) return undefined;
   return {
@@ -304,8 +312,16 @@ function fromRollout(source: string, raw: unknown, templates: Templates, options
   };
 }
 
+const strategyType = (doc: StrategyDoc): 'canary' | 'blueGreen' | 'rolling' => (doc.canary ? 'canary' : doc.blueGreen ? 'blueGreen' : 'rolling');
+
 function buildStrategy(source: string, doc: StrategyDoc, templates: Templates, problems: SpecProblem[]): Strategy | undefined {
   const before = problems.length;
+  if (doc.rolling) {
+    const steps = (doc.rolling.steps ?? []).map((s, i) => toRollingStep(source, `spec.strategy.rolling.steps[${i}]`, s, templates, problems));
+    for (const p of rollingStepProblems(steps)) problems.push({ source, path: `spec.strategy.rolling.steps[${p.step}].batch`, message: p.message });
+    const { maxSurge } = doc.rolling;
+    return problems.length === before ? { type: 'rolling', steps, ...(maxSurge !== undefined ? { maxSurge } : {}) } : undefined;
+  }
   if (doc.canary) {
     const c = doc.canary;
     const steps: CanaryStep[] = (c.steps ?? []).map((s, i) => toStep(source, `spec.strategy.canary.steps[${i}]`, s, templates, problems));
@@ -358,6 +374,12 @@ function stringMatch(m: { exact?: string | undefined; prefix?: string | undefine
   if (m.exact !== undefined) return { exact: m.exact };
   if (m.prefix !== undefined) return { prefix: m.prefix };
   return { regex: m.regex ?? '' };
+}
+
+/** A rolling step: a batch, or a gate read as the canary's step of the same name. */
+function toRollingStep(source: string, path: string, s: RollingStepDoc, templates: Templates, problems: SpecProblem[]): RollingStep {
+  if (s.batch !== undefined) return parseBatch(s.batch) ?? { kind: 'batch', replicas: 0 }; // the schema checked it
+  return toStep(source, path, s, templates, problems) as RollingStep;
 }
 
 function toStep(source: string, path: string, s: CanaryStepDoc, templates: Templates, problems: SpecProblem[]): CanaryStep {

@@ -8,6 +8,7 @@ import { parseCondition } from './condition.ts';
 import { buildContextPath, buildTag, dockerfilePath, imageRef } from './fields.ts';
 import { MAX_MEASUREMENT_RETENTION, MIN_INTERVAL_MS } from './analysis.ts';
 import { jobPodProblems } from './job-pod.ts';
+import { WORKLOAD_KINDS, rollingStepProblems, workloadStrategyProblems, type RollingStep } from './rolling.ts';
 import { routeStepProblems, type RouteStep } from './route-steps.ts';
 import type { CanaryStep, ReleasePlan, StringMatch } from './types.ts';
 
@@ -94,7 +95,15 @@ const step = z.discriminatedUnion('kind', [
   }),
 ]);
 
+/** A rolling step: a batch, or one of the canary's gates (pause, analysis, approval). */
+const rollingStep = z.union([
+  z.strictObject({ kind: z.literal('batch'), replicas: z.number().int().min(0) }),
+  z.strictObject({ kind: z.literal('batch'), percent: z.number().int().min(0).max(100) }),
+  step.refine((s) => s.kind === 'pause' || s.kind === 'analysis' || s.kind === 'approval', 'a rolling step is a batch, pause, analysis or approval'),
+]);
+
 const strategy = z.discriminatedUnion('type', [
+  z.strictObject({ type: z.literal('rolling'), steps: z.array(rollingStep), maxSurge: z.union([z.number().int().min(1), z.string().regex(/^([1-9]\d?|100)%$/)]).optional() }),
   z.strictObject({
     type: z.literal('canary'),
     steps: z.array(step),
@@ -122,7 +131,7 @@ const strategy = z.discriminatedUnion('type', [
 export const releasePlanSchema = z.strictObject({
   name,
   namespace: name,
-  workload: z.strictObject({ kind: z.literal('Deployment'), name, container: z.string().min(1).optional() }),
+  workload: z.strictObject({ kind: z.enum(WORKLOAD_KINDS), name, container: z.string().min(1).optional() }),
   image: imageRef,
   progressDeadlineSeconds: z.number().int().positive(),
   retryWindowSeconds: z.number().int().min(0),
@@ -150,6 +159,12 @@ export function planProblems(plan: unknown): string[] {
   const parsed = releasePlanSchema.safeParse(plan);
   if (parsed.success) {
     const p = parsed.data as ReleasePlan;
+    const kinds = workloadStrategyProblems(p.workload.kind, p.strategy.type, { maxSurge: p.strategy.type === 'rolling' && p.strategy.maxSurge !== undefined });
+    if (kinds.length > 0) return kinds.map((k) => `strategy.${k.path}: ${k.message}`);
+    if (p.strategy.type === 'rolling') {
+      const batches = rollingStepProblems(p.strategy.steps).map((b) => `strategy.steps.${b.step}: ${b.message}`);
+      return batches.length > 0 ? batches : approvalProblems(p.strategy.steps, undefined);
+    }
     if (p.strategy.type === 'canary' && p.strategy.background && p.strategy.background.startingStep > p.strategy.steps.length) {
       return ['strategy.background.startingStep: beyond the last step'];
     }
@@ -176,7 +191,7 @@ export function planProblems(plan: unknown): string[] {
  * Approval gates that can never be met: more approvals required than distinct approvers, or (with
  * the initiator known, at start) than approvers other than the initiator (the four-eyes rule).
  */
-function approvalProblems(steps: CanaryStep[], initiator: string | undefined): string[] {
+function approvalProblems(steps: (CanaryStep | RollingStep)[], initiator: string | undefined): string[] {
   const out: string[] = [];
   steps.forEach((step, i) => {
     if (step.kind !== 'approval') return;
@@ -205,7 +220,7 @@ export function startProblems(plan: unknown, initiator: string): string[] {
   const problems = planProblems(plan);
   if (problems.length > 0) return problems;
   const p = plan as ReleasePlan;
-  return p.strategy.type === 'canary' ? approvalProblems(p.strategy.steps, initiator) : [];
+  return p.strategy.type === 'blueGreen' ? [] : approvalProblems(p.strategy.steps, initiator);
 }
 
 /** A plan step as the route-step checks see it (undefined for other steps). */

@@ -10,6 +10,7 @@ import { MAX_MEASUREMENT_RETENTION, MIN_INTERVAL_MS } from './analysis.ts';
 import { templateProblems, wholeUrlArg, type TextKind } from './template.ts';
 import { buildContextPath, buildTag, dns1123, dockerfilePath, imageRef } from './fields.ts';
 import { jobPodProblems } from './job-pod.ts';
+import { ROLLING_STEP_KINDS, WORKLOAD_KINDS, parseBatch } from './rolling.ts';
 import { routeStepProblems, type RouteStep } from './route-steps.ts';
 import { routerNeedsServices, trafficRoutingSchema } from './traffic-routing.ts';
 
@@ -422,11 +423,33 @@ const blueGreen = z.strictObject({
   abortScaleDownDelaySeconds: z.number().int().min(0).optional(),
 });
 
-const strategy = z
-  .strictObject({ canary: canary.optional(), blueGreen: blueGreen.optional() })
+/** Glidepath's own rolling strategy (model/rolling.ts): batches with the canary's gates between them. */
+const rollingStep = z
+  .strictObject({
+    batch: z.union([z.number(), z.string()]).refine((v) => parseBatch(v) !== undefined, 'must be a whole number of replicas or a percentage such as "25%"').optional(),
+    pause: z.strictObject({ duration: duration.optional() }).optional(),
+    analysis: rolloutAnalysis.optional(),
+    approval: approvalStep.optional(),
+  })
   .superRefine((v, ctx) => {
-    if ((v.canary === undefined) === (v.blueGreen === undefined)) {
-      ctx.addIssue({ code: 'custom', message: 'set exactly one of canary or blueGreen' });
+    const kinds = ROLLING_STEP_KINDS.filter((k) => v[k] !== undefined);
+    if (kinds.length !== 1) {
+      ctx.addIssue({ code: 'custom', message: kinds.length === 0 ? `a step needs one of ${ROLLING_STEP_KINDS.join(', ')}` : `a step has exactly one action, this one has ${kinds.join(' and ')}` });
+    }
+  });
+export type RollingStepDoc = z.infer<typeof rollingStep>;
+
+const rolling = z.strictObject({
+  steps: z.array(rollingStep).optional(),
+  /** Deployments only (a StatefulSet has no surge): refused by name for other kinds. */
+  maxSurge: z.union([z.number().int().min(1), z.string().regex(/^([1-9]\d?|100)%$/, 'must be a whole number ≥ 1 or a percentage 1–100% such as "25%"')]).optional(),
+});
+
+const strategy = z
+  .strictObject({ canary: canary.optional(), blueGreen: blueGreen.optional(), rolling: rolling.optional() })
+  .superRefine((v, ctx) => {
+    if ([v.canary, v.blueGreen, v.rolling].filter((x) => x !== undefined).length !== 1) {
+      ctx.addIssue({ code: 'custom', message: 'set exactly one of canary, blueGreen or rolling' });
     }
   });
 export type StrategyDoc = z.infer<typeof strategy>;
@@ -440,7 +463,7 @@ export const releaseDoc = z.strictObject({
   spec: z.strictObject({
     workloadRef: z.strictObject({
       apiVersion: z.literal('apps/v1').optional(),
-      kind: z.literal('Deployment'),
+      kind: z.enum(WORKLOAD_KINDS, `must be one of ${WORKLOAD_KINDS.join(', ')}`),
       name: dns1123,
     }),
     container: z.string().min(1).optional(),

@@ -3,6 +3,9 @@
  * Durations are milliseconds or seconds as named; analysis templates are resolved and their args
  * bound; nothing here holds a secret (secret-valued args are references resolved in activities).
  */
+import type { RollingStrategy, WorkloadKind } from './rolling.ts';
+
+export type { RollingStep, RollingStrategy, WorkloadKind } from './rolling.ts';
 
 export const PHASES = [
   'Progressing',
@@ -206,7 +209,7 @@ export interface BlueGreenStrategy {
   abortScaleDownDelaySeconds?: number;
 }
 
-export type Strategy = CanaryStrategy | BlueGreenStrategy;
+export type Strategy = CanaryStrategy | BlueGreenStrategy | RollingStrategy;
 
 /** Who may do what. An absent list means anyone who can reach the Temporal namespace. */
 export interface ReleasePolicy {
@@ -215,7 +218,7 @@ export interface ReleasePolicy {
 }
 
 export interface WorkloadRef {
-  kind: 'Deployment';
+  kind: WorkloadKind;
   name: string;
   /** The container whose image the release changes; the first container when absent. */
   container?: string;

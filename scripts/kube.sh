@@ -308,7 +308,7 @@ cmd_up() {
     --bind-address 127.0.0.1 --secure-port 0 \
     --leader-elect=false --use-service-account-credentials \
     --service-account-private-key-file "$PKI/sa.key" --root-ca-file "$PKI/ca.crt" \
-    --controllers "deployment-controller,replicaset-controller,serviceaccount-controller,serviceaccount-token-controller,namespace-controller,garbage-collector-controller,endpoints-controller,endpointslice-controller,root-ca-certificate-publisher-controller,pod-garbage-collector-controller,job-controller" \
+    --controllers "deployment-controller,replicaset-controller,serviceaccount-controller,serviceaccount-token-controller,namespace-controller,garbage-collector-controller,endpoints-controller,endpointslice-controller,root-ca-certificate-publisher-controller,pod-garbage-collector-controller,job-controller,statefulset-controller,daemonset-controller" \
     --profiling=false --v 1
   STARTED+=(kube-controller-manager)
   start kube-scheduler \

@@ -9,7 +9,7 @@
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import type { Logger as Pino } from 'pino';
 import type { ActivityDeps } from '../activities/contract.ts';
-import { createKubernetesWorkload } from '../activities/kubernetes/index.ts';
+import { createKubernetesRolling, createKubernetesWorkload } from '../activities/kubernetes/index.ts';
 import { createJobProvider } from '../activities/metrics/job.ts';
 import { createPrometheusProvider, prometheusOptionsFromEnv } from '../activities/metrics/prometheus.ts';
 import { createAlbRouter } from '../activities/traffic/alb.ts';
@@ -30,6 +30,7 @@ export function buildDeps(log: Pino, env: NodeJS.ProcessEnv = process.env): Acti
   return {
     builders: buildersFromEnv(env),
     workload: createKubernetesWorkload(kc, { readinessProbe }),
+    rolling: createKubernetesRolling(kc, { readinessProbe }),
     // Keyed as ReleaseTarget.trafficRouting's keys (Argo's): `plugins` serves argoproj-labs/gatewayAPI.
     routers: {
       istio: createIstioRouter(kc, env.GLIDEPATH_ISTIO_API_VERSION ? { apiVersion: env.GLIDEPATH_ISTIO_API_VERSION } : {}),

@@ -134,7 +134,9 @@ export interface ReleaseStatus {
   releaseId: string;
   service: string;
   phase: Phase;
-  strategy: 'canary' | 'blueGreen';
+  strategy: 'canary' | 'blueGreen' | 'rolling';
+  /** strategy.rolling: replicas on the new revision and ready after the last batch, of the live replica count. */
+  rolling?: { updated: number; replicas: number };
   step: { index: number; total: number; kind: string };
   canaryWeight: number;
   stableImage?: string | undefined;

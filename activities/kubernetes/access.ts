@@ -21,6 +21,14 @@ export const HPA_ACCESS: Access[] = ['list', 'patch'].map((verb) => ({ group: 'a
 /** Pods: listed when a rollout misses its progress deadline, to say why (Pending/Unschedulable, image pulls, readiness). */
 export const POD_ACCESS: Access[] = [{ group: '', resource: 'pods', verb: 'list' }];
 
+/** StatefulSets (strategy.rolling): read, and patch of the target image and the partition. */
+export const STATEFULSET_ACCESS: Access[] = ['get', 'patch'].map((verb) => ({ group: 'apps', resource: 'statefulsets', verb }));
+/** Pods of a StatefulSet: listed to verify each batch by revision; deleted when a rollback finds one stuck not ready on the new revision. */
+export const STATEFULSET_POD_ACCESS: Access[] = ['list', 'delete'].map((verb) => ({ group: '', resource: 'pods', verb }));
+
+/** ReplicaSets (strategy.rolling on a Deployment): listed to count the new ReplicaSet's available pods in a batch. */
+export const REPLICASET_ACCESS: Access[] = [{ group: 'apps', resource: 'replicasets', verb: 'list' }];
+
 const readUpdate = (group: string, resource: string): Access[] => ['get', 'update'].map((verb) => ({ group, resource, verb }));
 
 /** Read-modify-write of an object the router may also create (the NGINX canary Ingress, the SMI TrafficSplit). */
@@ -38,6 +46,8 @@ export const ROUTER_ACCESS: Record<string, Access[]> = {
 
 /** What a release of `target` needs in its namespace (Service verbs only when it names Services, router verbs for its router). */
 export function requiredAccess(target: ReleaseTarget): Access[] {
+  if (target.workload.kind === 'StatefulSet') return [...STATEFULSET_ACCESS, ...STATEFULSET_POD_ACCESS];
+  if (target.strategy === 'rolling') return [...DEPLOYMENT_ACCESS, ...REPLICASET_ACCESS, ...POD_ACCESS];
   const services = [target.stableService, target.canaryService, target.activeService, target.previewService].some((s) => s);
   const routers = Object.keys(target.trafficRouting ?? {}).flatMap((r) => ROUTER_ACCESS[r] ?? []);
   return [...DEPLOYMENT_ACCESS, ...(services ? SERVICE_ACCESS : []), ...PDB_ACCESS, ...HPA_ACCESS, ...POD_ACCESS, ...routers];
@@ -56,7 +66,7 @@ export const VERSIONING_ACCESS: Access[] = [
 ];
 
 /** All permissions the release and API-version activities may need. */
-export const ALL_ACCESS: Access[] = unique([...DEPLOYMENT_ACCESS, ...SERVICE_ACCESS, ...PDB_ACCESS, ...HPA_ACCESS, ...POD_ACCESS, ...Object.values(ROUTER_ACCESS).flat(), ...VERSIONING_ACCESS]);
+export const ALL_ACCESS: Access[] = unique([...DEPLOYMENT_ACCESS, ...SERVICE_ACCESS, ...PDB_ACCESS, ...HPA_ACCESS, ...POD_ACCESS, ...STATEFULSET_ACCESS, ...STATEFULSET_POD_ACCESS, ...REPLICASET_ACCESS, ...Object.values(ROUTER_ACCESS).flat(), ...VERSIONING_ACCESS]);
 
 /** Each permission once (routers may share a resource: nginx and alb both use Ingresses). */
 function unique(list: Access[]): Access[] {

@@ -11,16 +11,18 @@
  * cleanup.ts (cleanup that does every part it can).
  */
 import type { KubeConfig } from '@kubernetes/client-node';
-import type { WorkloadOps } from '../contract.ts';
+import type { ActivityDeps, WorkloadOps } from '../contract.ts';
 import { createBlueGreenOps } from './blue-green.ts';
 import { createCanaryOps } from './canary.ts';
 import { createCapacity } from './capacity.ts';
 import { createKubeClients } from './client.ts';
 import { activityHeartbeat, type Heartbeat } from './context.ts';
+import { createDeploymentRolling } from './deployment-rolling.ts';
 import { createDeployments } from './deployments.ts';
 import { createPreflight } from './preflight.ts';
 import type { WorkloadRoom } from './room.ts';
 import { createServices } from './services.ts';
+import { createStatefulSetRolling } from './statefulsets.ts';
 
 export interface KubernetesWorkloadOptions {
   /** A stable container without a readiness probe fails preflight (`fail`, the default) or only warns. */
@@ -35,14 +37,24 @@ export interface KubernetesWorkloadOptions {
   signal?: AbortSignal;
 }
 
-export function createKubernetesWorkload(kc: KubeConfig, opts: KubernetesWorkloadOptions = {}): WorkloadOps {
-  const room: WorkloadRoom = {
+function createRoom(kc: KubeConfig, opts: KubernetesWorkloadOptions): WorkloadRoom {
+  return {
     k: createKubeClients(kc, { requestTimeoutMs: opts.requestTimeoutMs ?? 15_000, signal: opts.signal }),
     pollIntervalMs: opts.pollIntervalMs ?? 500,
     heartbeat: opts.heartbeat ?? activityHeartbeat,
     signal: opts.signal,
     readinessPolicy: opts.readinessProbe ?? 'fail',
   };
+}
+
+/** strategy.rolling on a real cluster, per workload kind: StatefulSets by partition (statefulsets.ts), Deployments paused between batches (deployment-rolling.ts). */
+export function createKubernetesRolling(kc: KubeConfig, opts: KubernetesWorkloadOptions = {}): NonNullable<ActivityDeps['rolling']> {
+  const room = createRoom(kc, opts);
+  return { StatefulSet: createStatefulSetRolling(room), Deployment: createDeploymentRolling(room, createDeployments(room)) };
+}
+
+export function createKubernetesWorkload(kc: KubeConfig, opts: KubernetesWorkloadOptions = {}): WorkloadOps {
+  const room = createRoom(kc, opts);
   const deployments = createDeployments(room);
   const services = createServices(room);
   const capacity = createCapacity(room);

@@ -32,32 +32,30 @@ async function retryTransient<T>(fn: () => Promise<T>, attempts = 5): Promise<T>
   }
 }
 
-export function createPreflight(room: WorkloadRoom, d: Deployments, svc: Services, cap: Capacity) {
-  const { k } = room;
-
-  /** Permissions first, so a Forbidden names every missing verb at once. */
-  const checkAccess = async (target: ReleaseTarget): Promise<void> => {
-    const needed = requiredAccess(target);
-    const reviews = await Promise.all(
-      needed.map((a) =>
-        retryTransient(() =>
-          k.call({ verb: 'create', resource: 'selfsubjectaccessreviews.authorization.k8s.io' }, () =>
-            k.authz.createSelfSubjectAccessReview({
-              body: { apiVersion: 'authorization.k8s.io/v1', kind: 'SelfSubjectAccessReview', spec: { resourceAttributes: { namespace: target.namespace, group: a.group, resource: a.resource, verb: a.verb } } },
-            }),
-          ),
+/** Permissions first, so a Forbidden names every missing verb at once. */
+export async function checkAccess(k: WorkloadRoom['k'], target: ReleaseTarget): Promise<void> {
+  const needed = requiredAccess(target);
+  const reviews = await Promise.all(
+    needed.map((a) =>
+      retryTransient(() =>
+        k.call({ verb: 'create', resource: 'selfsubjectaccessreviews.authorization.k8s.io' }, () =>
+          k.authz.createSelfSubjectAccessReview({
+            body: { apiVersion: 'authorization.k8s.io/v1', kind: 'SelfSubjectAccessReview', spec: { resourceAttributes: { namespace: target.namespace, group: a.group, resource: a.resource, verb: a.verb } } },
+          }),
         ),
       ),
+    ),
+  );
+  const denied = needed.filter((_, i) => !reviews[i]?.status?.allowed);
+  if (denied.length > 0) {
+    throw ApplicationFailure.nonRetryable(
+      `not allowed in namespace ${target.namespace}: ${denied.map(describeAccess).join(', ')} (grant them to the worker's identity; see deploy/rbac.yaml)`,
+      ErrorType.Forbidden,
     );
-    const denied = needed.filter((_, i) => !reviews[i]?.status?.allowed);
-    if (denied.length > 0) {
-      throw ApplicationFailure.nonRetryable(
-        `not allowed in namespace ${target.namespace}: ${denied.map(describeAccess).join(', ')} (grant them to the worker's identity; see deploy/rbac.yaml)`,
-        ErrorType.Forbidden,
-      );
-    }
-  };
+  }
+}
 
+export function createPreflight(room: WorkloadRoom, d: Deployments, svc: Services, cap: Capacity) {
   return async function preflight(target: ReleaseTarget): Promise<PreflightResult> {
     const where = `${target.namespace}/${target.workload.name}`;
     if (target.workload.kind !== 'Deployment') {
@@ -66,7 +64,7 @@ export function createPreflight(room: WorkloadRoom, d: Deployments, svc: Service
     if (target.strategy === 'blueGreen' && !target.activeService) {
       throw ApplicationFailure.nonRetryable(`blue/green release of ${where} needs an activeService`, ErrorType.InvalidSpec);
     }
-    await checkAccess(target);
+    await checkAccess(room.k, target);
 
     const stable = await d.getStable(target);
     const container = targetContainer(stable, target);

@@ -6,6 +6,7 @@
  */
 import { Worker } from '@temporalio/worker';
 import { Context } from '@temporalio/activity';
+import { batchReplicas } from '../../model/rolling.ts';
 import type { ReleaseActivities } from '../../activities/index.ts';
 import { createIdentityActivities, identityPolicyFromEnv } from '../../activities/identity.ts';
 import { startProblems } from '../../model/plan.ts';
@@ -40,6 +41,10 @@ const activities: ReleaseActivities = {
   switchActive: async () => sleep(delay),
   finalizeBlueGreen: async () => sleep(delay),
   abortBlueGreen: async () => sleep(delay),
+  beginRolling: async () => (await sleep(delay), { replicas: 4 }),
+  rollBatch: async (_t, step) => (await sleep(delay), { updated: batchReplicas(step, 4), replicas: 4 }),
+  completeRolling: async () => (await sleep(delay), { updated: 4, replicas: 4 }),
+  abortRolling: async () => sleep(delay),
   runAnalysis: async (_t, run) => ({ metrics: run.metrics.map((m) => ({ name: m.name, measurements: [{ phase: 'Successful', value: [1], startedAt: new Date().toISOString(), finishedAt: new Date().toISOString() }] })), terminated: false }),
 };
 

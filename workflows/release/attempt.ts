@@ -9,6 +9,7 @@ import type { Outcome, ReleaseResult } from '../messages.ts';
 import { runBlueGreen } from './blue-green.ts';
 import { canaryDelays, runCanary } from './canary.ts';
 import { describeError } from './describe.ts';
+import { runRolling } from './rolling.ts';
 import type { ReleaseState, Stop } from './state.ts';
 
 /** Build or verify the image, once per release (a retry keeps the pinned reference). */
@@ -54,6 +55,9 @@ async function putStableBack(r: ReleaseState): Promise<string | undefined> {
         }
         recordDrift(r, await cleanup.abortCanary(target, status.stableImage));
         if (status.managedRoutes) status.managedRoutes = [];
+      } else if (strategy.type === 'rolling') {
+        // The old template back; the controller rolls the updated pods back (no traffic to move first).
+        recordDrift(r, await cleanup.abortRolling(target, status.stableImage));
       } else {
         if (r.switched) {
           await cleanup.switchActive(target, 'stable');
@@ -98,6 +102,7 @@ export async function attempt(r: ReleaseState): Promise<ReleaseResult> {
       if (r.stop) r.halt(r.stop);
       touched = true;
       if (plan.strategy.type === 'canary') await runCanary(r, plan.strategy);
+      else if (plan.strategy.type === 'rolling') await runRolling(r, plan.strategy);
       else await runBlueGreen(r, plan.strategy);
     });
   } catch (err) {

@@ -115,7 +115,7 @@ async function runStep(r: ReleaseState, i: number, step: CanaryStep): Promise<vo
 }
 
 /** An approval gate: enough distinct approvers, or the timeout's outcome. */
-async function awaitApproval(r: ReleaseState, i: number, step: Extract<CanaryStep, { kind: 'approval' }>): Promise<void> {
+export async function awaitApproval(r: ReleaseState, i: number, step: Extract<CanaryStep, { kind: 'approval' }>): Promise<void> {
   const deadline = step.timeoutMs !== undefined ? new Date(Date.now() + step.timeoutMs).toISOString() : undefined;
   const eligible = step.approvers.filter((a) => a !== r.initiator);
   r.status.approvals = { step: i, approvers: step.approvers, ...(r.v2 ? { eligible } : {}), required: step.minApprovals, granted: [], ...(deadline ? { deadline } : {}), onTimeout: step.onTimeout };

@@ -28,7 +28,7 @@ export function blueGreenStages(s: BlueGreenStrategy): string[] {
   return ['preview', ...(s.prePromotionAnalysis ? ['prePromotionAnalysis'] : []), 'promotion', 'switch', ...(s.postPromotionAnalysis ? ['postPromotionAnalysis'] : []), 'scaleDown'];
 }
 
-const stepsTotal = (plan: ReleasePlan): number => (plan.strategy.type === 'canary' ? plan.strategy.steps.length : blueGreenStages(plan.strategy).length);
+const stepsTotal = (plan: ReleasePlan): number => (plan.strategy.type === 'blueGreen' ? blueGreenStages(plan.strategy).length : plan.strategy.steps.length);
 
 export const now = (): string => new Date().toISOString();
 
@@ -97,7 +97,7 @@ export class ReleaseState {
       releaseId,
       service: plan && plan.namespace && plan.name ? serviceKey(plan) : '',
       phase: 'Progressing',
-      strategy: plan?.strategy?.type === 'blueGreen' ? 'blueGreen' : 'canary',
+      strategy: plan?.strategy?.type === 'blueGreen' || plan?.strategy?.type === 'rolling' ? plan.strategy.type : 'canary',
       step: { index: 0, total: 0, kind: '' },
       canaryWeight: 0,
       canaryImage: plan?.image ?? '',
@@ -133,7 +133,11 @@ export class ReleaseState {
       ...(plan.readinessProbePolicy ? { readinessProbePolicy: plan.readinessProbePolicy } : {}),
       ...(plan.strategy.type === 'canary'
         ? { stableService: plan.strategy.stableService, canaryService: plan.strategy.canaryService, trafficRouting: plan.strategy.trafficRouting }
-        : { activeService: plan.strategy.activeService, previewService: plan.strategy.previewService }),
+        : plan.strategy.type === 'blueGreen'
+          ? { activeService: plan.strategy.activeService, previewService: plan.strategy.previewService }
+          : plan.strategy.maxSurge !== undefined
+            ? { maxSurge: plan.strategy.maxSurge }
+            : {}),
     };
   }
 

@@ -1,0 +1,214 @@
+/**
+ * A Deployment released in batches by its own rolling update, paused between batches
+ * (docs/kubernetes.md, "Deployments (strategy.rolling)"): `begin` pauses the Deployment, sets
+ * maxSurge (the plan's, default 1) and maxUnavailable 0 and the new image in one write, so nothing
+ * moves; a batch resumes it until at least that many new pods are available, then pauses it again
+ * and waits until every pod is ready; promotion and abort put back the strategy and `paused` the
+ * Deployment had (recorded in an annotation) and wait for the rollout. With maxUnavailable 0 the
+ * stable never has fewer available pods than replicas; a batch may overshoot by at most maxSurge.
+ */
+import { PatchStrategy, setHeaderOptions, type V1Deployment, type V1ReplicaSet } from '@kubernetes/client-node';
+import { ApplicationFailure } from '@temporalio/common';
+import { DEFAULT_ROLLING_MAX_SURGE, batchReplicas, type BatchStep } from '../../model/rolling.ts';
+import type { CleanupReport, PreflightResult, ReleaseTarget, RollingOps } from '../contract.ts';
+import { ErrorType } from '../errors.ts';
+import { activityContext, cancellationSignal, sleep } from './context.ts';
+import type { Deployments } from './deployments.ts';
+import { describePodCauses, labelSelectorString } from './diagnose.ts';
+import { isRetryable } from './errors.ts';
+import { ANNOTATIONS, FIELD_MANAGER, targetContainer } from './objects.ts';
+import { checkAccess } from './preflight.ts';
+import type { WorkloadRoom } from './room.ts';
+import { rolloutState } from './rollout.ts';
+
+const STRATEGIC_PATCH = setHeaderOptions('Content-Type', PatchStrategy.StrategicMergePatch);
+
+/** On a Deployment: its `paused` and rolling-update settings before this release changed them (JSON), put back at the end. */
+export const PREVIOUS_ROLLING = 'glidepath.dev/previous-rolling';
+
+interface RollingSettings {
+  paused: boolean;
+  maxSurge: number | string;
+  maxUnavailable: number | string;
+}
+
+const settingsOf = (d: V1Deployment): RollingSettings => ({
+  paused: d.spec?.paused ?? false,
+  maxSurge: (d.spec?.strategy?.rollingUpdate?.maxSurge as number | string | undefined) ?? '25%',
+  maxUnavailable: (d.spec?.strategy?.rollingUpdate?.maxUnavailable as number | string | undefined) ?? '25%',
+});
+
+export function createDeploymentRolling(room: WorkloadRoom, d: Deployments): RollingOps {
+  const { k } = room;
+  const where = (t: ReleaseTarget): string => `Deployment ${t.namespace}/${t.workload.name}`;
+
+  const patch = async (t: ReleaseTarget, body: object): Promise<V1Deployment> => {
+    await k.call({ verb: 'patch', resource: 'deployments.apps', namespace: t.namespace, name: t.workload.name }, () =>
+      k.apps.patchNamespacedDeployment({ name: t.workload.name, namespace: t.namespace, fieldManager: FIELD_MANAGER, body }, STRATEGIC_PATCH),
+    );
+    return d.getStable(t);
+  };
+
+  const recorded = (dep: V1Deployment, t: ReleaseTarget): RollingSettings | undefined => {
+    const a = dep.metadata?.annotations ?? {};
+    if (a[ANNOTATIONS.release] !== t.releaseId || !a[PREVIOUS_ROLLING]) return undefined;
+    try {
+      return JSON.parse(a[PREVIOUS_ROLLING]) as RollingSettings;
+    } catch {
+      return undefined;
+    }
+  };
+
+  /** The ReplicaSet of the Deployment running the release's image (the new one), if the controller made it. */
+  const newReplicaSet = async (t: ReleaseTarget, dep: V1Deployment): Promise<V1ReplicaSet | undefined> => {
+    const labelSelector = labelSelectorString(dep);
+    const list = await k.call({ verb: 'list', resource: 'replicasets.apps', namespace: t.namespace }, () => k.apps.listNamespacedReplicaSet({ namespace: t.namespace, labelSelector }));
+    const container = targetContainer(dep, t).name;
+    return list.items.find(
+      (rs) => rs.metadata?.ownerReferences?.some((o) => o.kind === 'Deployment' && o.uid === dep.metadata?.uid) && rs.spec?.template?.spec?.containers.find((c) => c.name === container)?.image === t.image,
+    );
+  };
+
+  /** Polls `step` until it returns a result; fails when nothing has moved for the progress deadline. */
+  const poll = async <T>(t: ReleaseTarget, step: () => Promise<{ done?: T; mark: string; state: string; dep: V1Deployment }>): Promise<T> => {
+    const signal = cancellationSignal(room.signal);
+    let mark = '';
+    let movedAt = Date.now();
+    let errors = 0;
+    for (;;) {
+      if (signal?.aborted) throw signal.reason instanceof Error ? signal.reason : new Error('cancelled');
+      try {
+        const r = await step();
+        errors = 0;
+        if (r.done !== undefined) return r.done;
+        if (r.mark !== mark) {
+          mark = r.mark;
+          movedAt = Date.now();
+        }
+        const stalled = Date.now() - movedAt;
+        if (stalled > t.progressDeadlineSeconds * 1000) {
+          const pods = await k.call({ verb: 'list', resource: 'pods', namespace: t.namespace }, () => k.core.listNamespacedPod({ namespace: t.namespace, labelSelector: labelSelectorString(r.dep) }));
+          const why = describePodCauses(pods.items);
+          throw ApplicationFailure.nonRetryable(`${where(t)} exceeded its progress deadline (${t.progressDeadlineSeconds}s): no progress for ${Math.round(stalled / 1000)}s; ${r.state}${why ? `; ${why}` : ''}`, ErrorType.ProgressDeadlineExceeded);
+        }
+        room.heartbeat({ waiting: where(t), state: r.state, progressAt: movedAt });
+      } catch (err) {
+        if (err instanceof ApplicationFailure || signal?.aborted || !isRetryable(err) || ++errors > 20) throw err;
+        room.heartbeat({ waiting: where(t), error: (err as Error).message });
+      }
+      await sleep(room.pollIntervalMs, signal);
+    }
+  };
+
+  const preflight = async (t: ReleaseTarget): Promise<PreflightResult> => {
+    await checkAccess(k, t);
+    const dep = await d.getStable(t);
+    if (dep.spec?.strategy?.type === 'Recreate') {
+      throw ApplicationFailure.nonRetryable(`${where(t)} spec.strategy.type is Recreate: every pod is replaced at once, so there are no batches to gate; set spec.strategy.type: RollingUpdate (or use strategy.canary)`, ErrorType.PreflightFailed);
+    }
+    const c = targetContainer(dep, t);
+    if (!c.image) throw ApplicationFailure.nonRetryable(`container ${c.name} of ${where(t)} has no image`, ErrorType.PreflightFailed);
+    const warnings: string[] = [];
+    if (!c.readinessProbe) {
+      const msg = `container ${c.name} of ${where(t)} has no readinessProbe: pods count as ready as soon as they start, so a batch cannot be judged by readiness`;
+      const policy = t.readinessProbePolicy === undefined ? room.readinessPolicy : t.readinessProbePolicy === 'warn' ? 'warn' : 'fail';
+      if (policy === 'fail') throw ApplicationFailure.nonRetryable(msg, ErrorType.PreflightFailed);
+      warnings.push(msg);
+    }
+    if (!rolloutState(dep).done && recorded(dep, t) === undefined) {
+      throw ApplicationFailure.nonRetryable(`${where(t)} is not rolled out (${rolloutState(dep).message}): let its rollout finish before releasing`, ErrorType.PreflightFailed);
+    }
+    return { stableImage: c.image, replicas: dep.spec?.replicas ?? 1, warnings };
+  };
+
+  const begin = async (t: ReleaseTarget): Promise<{ replicas: number }> => {
+    const dep = await d.getStable(t);
+    const c = targetContainer(dep, t);
+    const replicas = dep.spec?.replicas ?? 1;
+    if (c.image === t.image && recorded(dep, t) !== undefined) return { replicas }; // begun already
+    const annotations = { [ANNOTATIONS.release]: t.releaseId, [PREVIOUS_ROLLING]: JSON.stringify(settingsOf(dep)), ...(c.image ? { [ANNOTATIONS.previousImage]: c.image } : {}) };
+    const maxSurge = t.maxSurge ?? DEFAULT_ROLLING_MAX_SURGE;
+    const got = await patch(t, {
+      metadata: { annotations },
+      spec: { paused: true, strategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge, maxUnavailable: 0 } }, template: { spec: { containers: [{ name: c.name, image: t.image }] } } },
+    });
+    if (targetContainer(got, t).image !== t.image || got.spec?.paused !== true) {
+      throw ApplicationFailure.nonRetryable(`${where(t)} reads back image ${targetContainer(got, t).image}, paused ${got.spec?.paused} after setting ${t.image}, paused`, ErrorType.VerificationFailed);
+    }
+    return { replicas };
+  };
+
+  const batch = async (t: ReleaseTarget, step: BatchStep): Promise<{ updated: number; replicas: number }> => {
+    const dep = await d.getStable(t);
+    if (recorded(dep, t) === undefined) throw ApplicationFailure.nonRetryable(`${where(t)} carries no ${PREVIOUS_ROLLING} of release ${t.releaseId}: the release has not begun on it`, ErrorType.VerificationFailed);
+    if (targetContainer(dep, t).image !== t.image) throw ApplicationFailure.nonRetryable(`${where(t)} runs ${targetContainer(dep, t).image}, not ${t.image}: someone changed it during the release`, ErrorType.VerificationFailed);
+    const replicas = dep.spec?.replicas ?? 1;
+    const want = batchReplicas(step, replicas);
+    // Resume until `want` new pods are available, then pause (the controller may have started up to maxSurge more).
+    await poll(t, async () => {
+      const now = await d.getStable(t);
+      const rs = await newReplicaSet(t, now);
+      const available = rs?.status?.availableReplicas ?? 0;
+      if (available >= want) return { done: true, mark: '', state: '', dep: now };
+      if (now.spec?.paused) await patch(t, { spec: { paused: false } });
+      return { mark: `${rs?.status?.replicas ?? 0}/${rs?.status?.readyReplicas ?? 0}/${available}`, state: `${where(t)}: ${available} of ${want} new pods available`, dep: now };
+    });
+    await patch(t, { spec: { paused: true } });
+    // Paused: every pod (old, new, any surge pod already started) ready before the next step.
+    return poll(t, async () => {
+      const now = await d.getStable(t);
+      const rs = await newReplicaSet(t, now);
+      const st = now.status ?? {};
+      const settled = (st.observedGeneration ?? 0) >= (now.metadata?.generation ?? 0) && (st.unavailableReplicas ?? 0) === 0 && (st.readyReplicas ?? 0) === (st.replicas ?? 0);
+      const updated = rs?.status?.availableReplicas ?? 0;
+      return { ...(settled ? { done: { updated, replicas } } : {}), mark: `${st.readyReplicas}/${st.replicas}/${updated}`, state: `${where(t)} paused: ${st.readyReplicas ?? 0} of ${st.replicas ?? 0} pods ready`, dep: now };
+    });
+  };
+
+  /** The recorded strategy and `paused` back (and the release's annotation of them removed). */
+  const restoreSettings = async (t: ReleaseTarget, prev: RollingSettings, image?: { container: string; image: string }): Promise<void> => {
+    await patch(t, {
+      metadata: { annotations: { [PREVIOUS_ROLLING]: null } },
+      spec: {
+        paused: prev.paused,
+        strategy: { rollingUpdate: { maxSurge: prev.maxSurge, maxUnavailable: prev.maxUnavailable } },
+        ...(image ? { template: { spec: { containers: [{ name: image.container, image: image.image }] } } } : {}),
+      },
+    });
+  };
+
+  const complete = async (t: ReleaseTarget): Promise<{ updated: number; replicas: number }> => {
+    const dep = await d.getStable(t);
+    const prev = recorded(dep, t);
+    if (prev) await restoreSettings(t, { ...prev, paused: false });
+    const done = await d.waitRolledOut(t, t.workload.name);
+    if (prev?.paused) await patch(t, { spec: { paused: true } }); // the user had it paused: so it stays
+    const replicas = done.spec?.replicas ?? 1;
+    return { updated: done.status?.updatedReplicas ?? replicas, replicas };
+  };
+
+  const abort = async (t: ReleaseTarget, stableImage: string | undefined): Promise<CleanupReport> => {
+    const dep = await d.findStable(t);
+    if (!dep) return { drift: [] };
+    const prev = recorded(dep, t);
+    if (!prev) {
+      // Settings already back (a retried abort): only the image may still be ours.
+      const drift = await d.restoreStable(t, stableImage);
+      return { drift };
+    }
+    const c = targetContainer(dep, t);
+    const back = dep.metadata?.annotations?.[ANNOTATIONS.previousImage] ?? stableImage;
+    const drift: string[] = [];
+    let image: { container: string; image: string } | undefined;
+    if (c.image === t.image && back !== undefined) image = { container: c.name, image: back };
+    else if (c.image !== back) drift.push(`${where(t)} container ${c.name} runs ${c.image}, set by someone else during the release (Glidepath had set ${t.image}; it ran ${back} before): left as it is`);
+    // One write: the old image, the user's strategy, resumed (the user's `paused`): the controller rolls back.
+    await restoreSettings(t, { ...prev, paused: false }, image);
+    await d.waitRolledOut(t, t.workload.name);
+    if (prev.paused) await patch(t, { spec: { paused: true } });
+    activityContext()?.log.info(`${where(t)}: rolled back${image ? ` to ${image.image}` : ''}`);
+    return { drift };
+  };
+
+  return { preflight, begin, batch, complete, abort };
+}

@@ -1,0 +1,89 @@
+/**
+ * Glidepath's own `strategy.rolling`: the workload's native rolling update driven in batches, with
+ * the canary's gates (pause, analysis, approval) between them. A batch is cumulative, like a canary
+ * weight: `batch: 1` means one replica on the new revision, `batch: 60%` means 60% of the replicas
+ * (rounded up); whatever is left is updated at promotion. A StatefulSet is driven by its
+ * `updateStrategy.rollingUpdate.partition` (ordinals from the top); a Deployment by its own rolling
+ * update, paused between batches (`spec.paused`, maxSurge as given, maxUnavailable 0). Workflow-safe: no I/O.
+ */
+import type { CanaryStep } from './types.ts';
+
+/** The workload kinds a release can target. */
+export const WORKLOAD_KINDS = ['Deployment', 'StatefulSet'] as const;
+export type WorkloadKind = (typeof WORKLOAD_KINDS)[number];
+
+/** A batch: how many replicas run the new revision once it is ready (a count, or a percentage rounded up). */
+export type BatchStep = { kind: 'batch'; replicas: number } | { kind: 'batch'; percent: number };
+
+export type RollingStep = BatchStep | Extract<CanaryStep, { kind: 'pause' | 'analysis' | 'approval' }>;
+
+export const ROLLING_STEP_KINDS = ['batch', 'pause', 'analysis', 'approval'] as const;
+
+export interface RollingStrategy {
+  type: 'rolling';
+  steps: RollingStep[];
+  /** Deployments: how many new pods the controller may start beyond the replica count while a batch runs (a count or "N%"; default 1). */
+  maxSurge?: number | string;
+}
+
+/** A Deployment's surge during a rolling release when the plan sets none: one pod at a time, so a batch overshoots by at most one. */
+export const DEFAULT_ROLLING_MAX_SURGE = 1;
+
+/** `3` or `"60%"` as a batch; undefined when it is neither a whole number ≥ 0 nor a percentage 0–100. */
+export function parseBatch(v: unknown): BatchStep | undefined {
+  if (typeof v === 'number') return Number.isInteger(v) && v >= 0 ? { kind: 'batch', replicas: v } : undefined;
+  if (typeof v !== 'string') return undefined;
+  const m = /^(\d{1,3})%$/.exec(v.trim());
+  const percent = m ? Number(m[1]) : NaN;
+  return percent >= 0 && percent <= 100 ? { kind: 'batch', percent } : undefined;
+}
+
+export function describeBatch(step: BatchStep): string {
+  return 'percent' in step ? `${step.percent}%` : `${step.replicas}`;
+}
+
+/** The replicas a batch puts on the new revision, out of `replicas` (a percentage rounds up, as Argo's weights do). */
+export function batchReplicas(step: BatchStep, replicas: number): number {
+  const want = 'percent' in step ? Math.ceil((replicas * step.percent) / 100) : step.replicas;
+  return Math.max(0, Math.min(replicas, want));
+}
+
+/**
+ * The StatefulSet partition for `updated` replicas on the new revision: ordinals at or above it are
+ * updated, from the top. Never below `floor` (the partition the StatefulSet had before the release).
+ */
+export function partitionFor(replicas: number, updated: number, floor: number): number {
+  return Math.max(floor, replicas - Math.max(0, Math.min(replicas, updated)));
+}
+
+/** A rolling plan's problems as [path, message] (path relative to the strategy): batches that go down. */
+export function rollingStepProblems(steps: RollingStep[]): { step: number; message: string }[] {
+  const out: { step: number; message: string }[] = [];
+  const last: { replicas?: number; percent?: number } = {};
+  steps.forEach((s, i) => {
+    if (s.kind !== 'batch') return;
+    const [unit, value] = 'percent' in s ? (['percent', s.percent] as const) : (['replicas', s.replicas] as const);
+    const before = last[unit];
+    if (before !== undefined && value < before) out.push({ step: i, message: `batch ${describeBatch(s)} is smaller than an earlier batch (${unit === 'percent' ? `${before}%` : before}): batches count the replicas updated so far and never go down` });
+    last[unit] = value;
+  });
+  return out;
+}
+
+/** Why a StatefulSet cannot run blue/green (docs/spec.md says the same). */
+export const STATEFULSET_BLUE_GREEN =
+  'blue/green is refused for a StatefulSet: a second (preview) StatefulSet would bring up a second set of ordinals with their own PersistentVolumeClaims, so the preview could never serve from the stable pods\' volumes and a switch would lose or fork state; use strategy.rolling, which updates the pods in place by partition';
+
+/**
+ * Strategies and fields a workload kind cannot take, named: [path under spec.strategy, message].
+ * The edge (lint) and the workflow's start-time validation use it alike.
+ */
+export function workloadStrategyProblems(kind: WorkloadKind, strategy: 'canary' | 'blueGreen' | 'rolling', fields: { maxSurge?: boolean } = {}): { path: string; message: string }[] {
+  if (kind === 'StatefulSet') {
+    if (strategy === 'blueGreen') return [{ path: 'blueGreen', message: STATEFULSET_BLUE_GREEN }];
+    if (strategy === 'canary') return [{ path: 'canary', message: 'a StatefulSet is released with strategy.rolling (batches by partition); strategy.canary is for Deployments' }];
+    if (fields.maxSurge) return [{ path: 'rolling.maxSurge', message: 'a StatefulSet has no surge (each ordinal exists once): remove maxSurge; batches are set by partition' }];
+    return [];
+  }
+  return [];
+}
