@@ -12,6 +12,8 @@ export interface Access {
 
 /** Deployments: read, server-side apply (which needs `create` when the object is new), image patch, delete. */
 export const DEPLOYMENT_ACCESS: Access[] = ['get', 'create', 'patch', 'delete'].map((verb) => ({ group: 'apps', resource: 'deployments', verb }));
+/** ReplicaSets: the stable's current one (its pod-template-hash pins a Service or subset to the stable's own pods). */
+export const REPLICASET_ACCESS: Access[] = [{ group: 'apps', resource: 'replicasets', verb: 'list' }];
 /** Services: selector switches (read, merge patch, read back). */
 export const SERVICE_ACCESS: Access[] = ['get', 'patch'].map((verb) => ({ group: '', resource: 'services', verb }));
 /** PodDisruptionBudgets: the user's one covering the stable is found by list; the canary/preview's own is applied, read and deleted. */
@@ -40,7 +42,7 @@ export const ROUTER_ACCESS: Record<string, Access[]> = {
 export function requiredAccess(target: ReleaseTarget): Access[] {
   const services = [target.stableService, target.canaryService, target.activeService, target.previewService].some((s) => s);
   const routers = Object.keys(target.trafficRouting ?? {}).flatMap((r) => ROUTER_ACCESS[r] ?? []);
-  return [...DEPLOYMENT_ACCESS, ...(services ? SERVICE_ACCESS : []), ...PDB_ACCESS, ...HPA_ACCESS, ...POD_ACCESS, ...routers];
+  return [...DEPLOYMENT_ACCESS, ...REPLICASET_ACCESS, ...(services ? SERVICE_ACCESS : []), ...PDB_ACCESS, ...HPA_ACCESS, ...POD_ACCESS, ...routers];
 }
 
 /**
@@ -56,7 +58,7 @@ export const VERSIONING_ACCESS: Access[] = [
 ];
 
 /** All permissions the release and API-version activities may need. */
-export const ALL_ACCESS: Access[] = unique([...DEPLOYMENT_ACCESS, ...SERVICE_ACCESS, ...PDB_ACCESS, ...HPA_ACCESS, ...POD_ACCESS, ...Object.values(ROUTER_ACCESS).flat(), ...VERSIONING_ACCESS]);
+export const ALL_ACCESS: Access[] = unique([...DEPLOYMENT_ACCESS, ...REPLICASET_ACCESS, ...SERVICE_ACCESS, ...PDB_ACCESS, ...HPA_ACCESS, ...POD_ACCESS, ...Object.values(ROUTER_ACCESS).flat(), ...VERSIONING_ACCESS]);
 
 /** Each permission once (routers may share a resource: nginx and alb both use Ingresses). */
 function unique(list: Access[]): Access[] {
