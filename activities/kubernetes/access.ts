@@ -31,6 +31,7 @@ const readCreateUpdate = (group: string, resource: string): Access[] => ['get', 
 /** Traffic routers (activities/traffic/), keyed as `trafficRouting`: read-modify-write (update) of their routing objects. */
 export const ROUTER_ACCESS: Record<string, Access[]> = {
   istio: [...readUpdate('networking.istio.io', 'virtualservices'), ...readUpdate('networking.istio.io', 'destinationrules')],
+  gatewayAPI: readUpdate('gateway.networking.k8s.io', 'httproutes'),
   plugins: readUpdate('gateway.networking.k8s.io', 'httproutes'),
   // The stable Ingress is only read; the canary Ingress is created, then updated.
   nginx: readCreateUpdate('networking.k8s.io', 'ingresses'),
