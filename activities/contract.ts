@@ -35,6 +35,8 @@ export interface PreflightResult {
 }
 
 export interface PromoteOptions {
+  /** Runs before the stable takes the new image (the router's stable side stops pinning the stable's current ReplicaSet, whose pods are about to go). */
+  beforeStableRolls?: () => Promise<void>;
   /** Runs once the stable is ready, before the canary goes (the router sends everything to stable). */
   beforeCanaryRemoved?: () => Promise<void>;
   /** Stop after the stable is ready and traffic is on stable; the canary is removed later by removeCanary. */
@@ -113,6 +115,12 @@ export interface TrafficRouter {
   /** Argo's setMirrorRoute: `percentage` of matching requests is copied to the canary; an empty match removes it. */
   setMirrorRoute?(target: ReleaseTarget, route: { name: string; percentage: number; match: RouteMatch[] }): Promise<void>;
   removeManagedRoutes(target: ReleaseTarget): Promise<void>;
+  /**
+   * Before a promotion rolls the stable forward: a stable destination pinned to the stable's current
+   * ReplicaSet (Istio's stable subset) selects the whole workload instead, so it keeps endpoints while
+   * the old ReplicaSet's pods go. Routers that route to Services need nothing.
+   */
+  unpinStable?(target: ReleaseTarget): Promise<void>;
 }
 
 /** Context a provider gets for one measurement. */

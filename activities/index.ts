@@ -104,6 +104,7 @@ export function createActivities(deps: ActivityDeps) {
       const router = routerFor(target);
       await deps.workload.promoteCanary(target, {
         ...(router ? { beforeCanaryRemoved: () => router.removeManagedRoutes(target) } : {}),
+        ...(router?.unpinStable ? { beforeStableRolls: () => router.unpinStable?.(target) ?? Promise.resolve() } : {}),
         ...(opts.keepCanary ? { keepCanary: true } : {}),
       });
     },

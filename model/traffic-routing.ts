@@ -70,12 +70,13 @@ const istio: RouterEntry = {
   },
 };
 
-// ---- plugins: argoproj-labs/gatewayAPI --------------------------------------------------------
+// ---- plugins: argoproj-labs/gatewayAPI (Argo's plugin form) --------------------------------------------------------
 
 export const GATEWAY_API_PLUGIN = 'argoproj-labs/gatewayAPI';
 export const SUPPORTED_TRAFFIC_ROUTER_PLUGINS: readonly string[] = [GATEWAY_API_PLUGIN];
 
-const gatewayApiPlugin = z
+/** The block of the Gateway API router: Argo's plugin configuration, also accepted natively as `trafficRouting.gatewayAPI`. */
+const gatewayApiBlock = z
   .strictObject({
     httpRoute: dns1123.optional(),
     httpRoutes: z.array(z.strictObject({ name: dns1123, useHeaderRoutes: z.boolean().optional() })).min(1).optional(),
@@ -93,25 +94,38 @@ const routerPlugins = z.record(z.string(), z.unknown()).superRefine((v, ctx) => 
       ctx.addIssue({ code: 'custom', path: [name], message: `traffic router plugin "${name}" is not supported by this version of Glidepath (supported: ${SUPPORTED_TRAFFIC_ROUTER_PLUGINS.join(', ')})` });
       continue;
     }
-    forwardIssues(gatewayApiPlugin.safeParse(v[name]), ctx, [name]);
+    forwardIssues(gatewayApiBlock.safeParse(v[name]), ctx, [name]);
   }
 });
 
-const gatewayApi: RouterEntry = {
-  schema: routerPlugins,
-  capabilities: {
-    label: `the ${GATEWAY_API_PLUGIN} router`,
-    headerRoutes: (block) => {
-      const gw = (block as Record<string, { httpRoute?: string; httpRoutes?: { useHeaderRoutes?: boolean }[] }> | undefined)?.[GATEWAY_API_PLUGIN];
-      if (gw?.httpRoute === undefined && !(gw?.httpRoutes ?? []).some((r) => r.useHeaderRoutes)) {
-        return 'none of its httpRoutes has useHeaderRoutes: true';
-      }
-      return undefined;
-    },
-    headerValueKinds: ['exact', 'regex'],
-    mirrorRoutes: () => 'this version of Glidepath does not mirror through HTTPRoute',
-    needsServices: () => `the ${GATEWAY_API_PLUGIN} router`,
+type GatewayApiBlock = { httpRoute?: string; httpRoutes?: { useHeaderRoutes?: boolean }[] } | undefined;
+
+/** The Gateway API router's capabilities, for its block as `blockOf` finds it (native key or plugin form). */
+const gatewayApiCapabilities = (label: string, blockOf: (block: unknown) => GatewayApiBlock): RouterCapabilities => ({
+  label,
+  headerRoutes: (block) => {
+    const gw = blockOf(block);
+    if (gw?.httpRoute === undefined && !(gw?.httpRoutes ?? []).some((r) => r.useHeaderRoutes)) {
+      return 'none of its httpRoutes has useHeaderRoutes: true';
+    }
+    return undefined;
   },
+  headerValueKinds: ['exact', 'regex'],
+  // HTTPRoute RequestMirror with `percent` (Standard channel since Gateway API v1.3).
+  mirrorRoutes: () => undefined,
+  needsServices: () => label,
+});
+
+const gatewayApiPluginEntry: RouterEntry = {
+  schema: routerPlugins,
+  capabilities: gatewayApiCapabilities(`the ${GATEWAY_API_PLUGIN} router`, (block) => (block as Record<string, GatewayApiBlock> | undefined)?.[GATEWAY_API_PLUGIN]),
+};
+
+// ---- gatewayAPI: the same router, configured natively -----------------------------------------
+
+const gatewayApiNative: RouterEntry = {
+  schema: gatewayApiBlock,
+  capabilities: gatewayApiCapabilities('the gatewayAPI router', (block) => block as GatewayApiBlock),
 };
 
 // ---- nginx ------------------------------------------------------------------------------------
@@ -209,7 +223,7 @@ const smi: RouterEntry = {
 
 // ---- the table ---------------------------------------------------------------------------------
 
-const ROUTERS: Record<string, RouterEntry> = { istio, plugins: gatewayApi, nginx, alb, smi };
+const ROUTERS: Record<string, RouterEntry> = { istio, gatewayAPI: gatewayApiNative, plugins: gatewayApiPluginEntry, nginx, alb, smi };
 
 /** The router named `key`; undefined for unknown names, `constructor` and other prototype keys included. */
 function routerEntry(key: string): RouterEntry | undefined {

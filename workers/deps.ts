@@ -31,9 +31,10 @@ export function buildDeps(log: Pino, env: NodeJS.ProcessEnv = process.env): Acti
     builders: buildersFromEnv(env),
     workload: createKubernetesWorkload(kc, { readinessProbe }),
     rolling: createKubernetesRolling(kc, { readinessProbe }),
-    // Keyed as ReleaseTarget.trafficRouting's keys (Argo's): `plugins` serves argoproj-labs/gatewayAPI.
+    // Keyed as ReleaseTarget.trafficRouting's keys (Argo's): `plugins` serves argoproj-labs/gatewayAPI, `gatewayAPI` the same block natively.
     routers: {
       istio: createIstioRouter(kc, env.GLIDEPATH_ISTIO_API_VERSION ? { apiVersion: env.GLIDEPATH_ISTIO_API_VERSION } : {}),
+      gatewayAPI: createGatewayApiRouter(kc, { key: 'gatewayAPI', ...(env.GLIDEPATH_GATEWAY_API_VERSION ? { apiVersion: env.GLIDEPATH_GATEWAY_API_VERSION } : {}) }),
       plugins: createGatewayApiRouter(kc, env.GLIDEPATH_GATEWAY_API_VERSION ? { apiVersion: env.GLIDEPATH_GATEWAY_API_VERSION } : {}),
       nginx: createNginxRouter(kc),
       alb: createAlbRouter(kc),

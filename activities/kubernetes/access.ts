@@ -12,6 +12,8 @@ export interface Access {
 
 /** Deployments: read, server-side apply (which needs `create` when the object is new), image patch, delete. */
 export const DEPLOYMENT_ACCESS: Access[] = ['get', 'create', 'patch', 'delete'].map((verb) => ({ group: 'apps', resource: 'deployments', verb }));
+/** ReplicaSets: the stable's current one (its pod-template-hash pins a Service or subset to the stable's own pods); with strategy.rolling, the new one's available pods in a batch. */
+export const REPLICASET_ACCESS: Access[] = [{ group: 'apps', resource: 'replicasets', verb: 'list' }];
 /** Services: selector switches (read, merge patch, read back). */
 export const SERVICE_ACCESS: Access[] = ['get', 'patch'].map((verb) => ({ group: '', resource: 'services', verb }));
 /** PodDisruptionBudgets: the user's one covering the stable is found by list; the canary/preview's own is applied, read and deleted. */
@@ -26,9 +28,6 @@ export const STATEFULSET_ACCESS: Access[] = ['get', 'patch'].map((verb) => ({ gr
 /** Pods of a StatefulSet: listed to verify each batch by revision; deleted when a rollback finds one stuck not ready on the new revision. */
 export const STATEFULSET_POD_ACCESS: Access[] = ['list', 'delete'].map((verb) => ({ group: '', resource: 'pods', verb }));
 
-/** ReplicaSets (strategy.rolling on a Deployment): listed to count the new ReplicaSet's available pods in a batch. */
-export const REPLICASET_ACCESS: Access[] = [{ group: 'apps', resource: 'replicasets', verb: 'list' }];
-
 const readUpdate = (group: string, resource: string): Access[] => ['get', 'update'].map((verb) => ({ group, resource, verb }));
 
 /** Read-modify-write of an object the router may also create (the NGINX canary Ingress, the SMI TrafficSplit). */
@@ -37,6 +36,7 @@ const readCreateUpdate = (group: string, resource: string): Access[] => ['get', 
 /** Traffic routers (activities/traffic/), keyed as `trafficRouting`: read-modify-write (update) of their routing objects. */
 export const ROUTER_ACCESS: Record<string, Access[]> = {
   istio: [...readUpdate('networking.istio.io', 'virtualservices'), ...readUpdate('networking.istio.io', 'destinationrules')],
+  gatewayAPI: readUpdate('gateway.networking.k8s.io', 'httproutes'),
   plugins: readUpdate('gateway.networking.k8s.io', 'httproutes'),
   // The stable Ingress is only read; the canary Ingress is created, then updated.
   nginx: readCreateUpdate('networking.k8s.io', 'ingresses'),
@@ -50,7 +50,7 @@ export function requiredAccess(target: ReleaseTarget): Access[] {
   if (target.strategy === 'rolling') return [...DEPLOYMENT_ACCESS, ...REPLICASET_ACCESS, ...POD_ACCESS];
   const services = [target.stableService, target.canaryService, target.activeService, target.previewService].some((s) => s);
   const routers = Object.keys(target.trafficRouting ?? {}).flatMap((r) => ROUTER_ACCESS[r] ?? []);
-  return [...DEPLOYMENT_ACCESS, ...(services ? SERVICE_ACCESS : []), ...PDB_ACCESS, ...HPA_ACCESS, ...POD_ACCESS, ...routers];
+  return [...DEPLOYMENT_ACCESS, ...REPLICASET_ACCESS, ...(services ? SERVICE_ACCESS : []), ...PDB_ACCESS, ...HPA_ACCESS, ...POD_ACCESS, ...routers];
 }
 
 /**

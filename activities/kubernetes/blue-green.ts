@@ -11,7 +11,7 @@ import type { Capacity } from './capacity.ts';
 import { canServe } from './canary.ts';
 import { CleanupParts, type CleanupReport } from './cleanup.ts';
 import { stableReplicas, type Deployments } from './deployments.ts';
-import { roleName, roleSelector } from './objects.ts';
+import { roleName } from './objects.ts';
 import { rolloutState } from './rollout.ts';
 import { stableMatchLabels, type Services } from './services.ts';
 
@@ -25,6 +25,13 @@ export function createBlueGreenOps(d: Deployments, svc: Services, cap: Capacity)
   const activeOnPreview = async (target: ReleaseTarget): Promise<boolean> => {
     const preview = await d.findRole(target, 'preview');
     return svc.pointsAt(target, target.activeService, preview?.spec?.selector?.matchLabels);
+  };
+
+  /** The active Service on the stable pods only: pinned while a preview exists (its pods carry the stable's labels), else its own selector. */
+  const activeToStable = async (target: ReleaseTarget): Promise<void> => {
+    const stable = await d.findStable(target);
+    if (await d.findRole(target, 'preview')) await svc.keepOnStable(target, target.activeService, 'activeService', stable, 'preview');
+    else await svc.restoreService(target, target.activeService, stableMatchLabels(stable));
   };
 
   /**
@@ -50,7 +57,7 @@ export function createBlueGreenOps(d: Deployments, svc: Services, cap: Capacity)
       const preview = await d.applyRole(target, stable, 'preview', n);
       await cap.ensureRolePdb(target, stable, 'preview', preview);
       await d.waitRolledOut(target, roleName(target.workload.name, 'preview'));
-      if (target.previewService) await svc.pointService(target, target.previewService, 'previewService', roleSelector(stable, 'preview'));
+      if (target.previewService) await svc.pointService(target, target.previewService, 'previewService', preview.spec?.selector?.matchLabels ?? {});
     },
 
     /**
@@ -62,7 +69,7 @@ export function createBlueGreenOps(d: Deployments, svc: Services, cap: Capacity)
       const active = requireActive(target);
       if (to === 'stable') {
         await readyStableBeforeLeavingPreview(target, undefined);
-        await svc.keepOnStable(target, active, 'activeService', await d.findStable(target), 'preview');
+        await activeToStable({ ...target, activeService: active });
         return;
       }
       const stable = await d.getStable(target);
@@ -107,7 +114,7 @@ export function createBlueGreenOps(d: Deployments, svc: Services, cap: Capacity)
         return parts.finish(what);
       }
       const stable = await d.findStable(target);
-      const routed = await parts.run('active Service to stable', () => svc.keepOnStable(target, target.activeService, 'activeService', stable, 'preview'));
+      const routed = await parts.run('active Service to stable', () => activeToStable(target));
       if (routed) {
         const removed = await parts.run('preview removed', async () => {
           await d.deleteRole(target, 'preview');

@@ -10,7 +10,7 @@ import { ErrorType } from '../errors.ts';
 import type { Capacity } from './capacity.ts';
 import { CleanupParts, type CleanupReport } from './cleanup.ts';
 import { stableReplicas, type Deployments } from './deployments.ts';
-import { replicasForWeight, roleName, roleSelector } from './objects.ts';
+import { replicasForWeight, roleName } from './objects.ts';
 import { rolloutState } from './rollout.ts';
 import { stableMatchLabels, type Services } from './services.ts';
 
@@ -33,7 +33,7 @@ export function createCanaryOps(d: Deployments, svc: Services, cap: Capacity) {
   const convergeCanary = async (target: ReleaseTarget, stable: V1Deployment, replicas: number): Promise<void> => {
     const canary = await d.applyRole(target, stable, 'canary', replicas);
     await cap.ensureRolePdb(target, stable, 'canary', canary);
-    if (target.canaryService) await svc.pointService(target, target.canaryService, 'canaryService', roleSelector(stable, 'canary'));
+    if (target.canaryService) await svc.pointService(target, target.canaryService, 'canaryService', canary.spec?.selector?.matchLabels ?? {});
     await svc.keepOnStable(target, target.stableService, 'stableService', stable, 'canary'); // never reaches canary pods
     await d.waitRolledOut(target, roleName(target.workload.name, 'canary'));
   };
@@ -79,8 +79,15 @@ export function createCanaryOps(d: Deployments, svc: Services, cap: Capacity) {
       return scaleCanary(target, (n) => replicasForWeight(n, weight));
     },
 
-    /** Stable takes the new image and is ready; traffic to stable; the HPA floor goes back; then (unless kept) the canary goes. */
+    /**
+     * The stable's pins released (its current ReplicaSet's pods are about to go: the stable Service
+     * and the router's stable side select the whole workload, the canary's pods run the new image
+     * too); stable takes the new image and is ready; traffic to stable; the HPA floor goes back; then
+     * (unless kept) the canary goes.
+     */
     async promoteCanary(target: ReleaseTarget, opts: PromoteOptions = {}): Promise<void> {
+      await opts.beforeStableRolls?.();
+      await svc.restoreService(target, target.stableService, stableMatchLabels(await d.findStable(target)));
       await d.rollStableForward(target);
       await opts.beforeCanaryRemoved?.();
       await cap.releaseFloor(target);

@@ -9,10 +9,12 @@
  *   annotation (`glidepath.dev/held-min-replicas`: the release, the user's value, the held value),
  *   and given back at promotion or abort, unless someone changed it meanwhile (then it is left and
  *   reported as drift).
- * - Role PDB. The canary/preview pods can serve everything, yet the user's PodDisruptionBudget
- *   selects only the stable's pods. When one covers the stable, the canary/preview gets its own
- *   (`<workload>-canary`), with the same budget, owned by the canary/preview Deployment and removed
- *   with it.
+ * - Role PDB. The canary/preview pods carry the stable's template labels, so a user's
+ *   PodDisruptionBudget covering the stable usually covers them too (as Argo's covers every pod of a
+ *   Rollout): then nothing more is made (a pod under two budgets cannot be evicted at all). Only when
+ *   the user's budget selects the stable's pods but not the canary/preview's (it excludes the role
+ *   label) does the canary/preview get its own (`<workload>-canary`), with the same budget, owned by
+ *   the canary/preview Deployment and removed with it.
  */
 import { PatchStrategy, type IntOrString, type V1Deployment, type V1PodDisruptionBudget, type V2HorizontalPodAutoscaler } from '@kubernetes/client-node';
 import type { ReleaseTarget } from '../contract.ts';
@@ -146,10 +148,14 @@ export function createCapacity(room: WorkloadRoom) {
       .sort((a, b) => (a.metadata?.name ?? '').localeCompare(b.metadata?.name ?? ''))[0];
   };
 
-  /** The role's PDB from the user's (server-side apply, owned by the role Deployment); none when no user PDB covers the stable. */
+  /**
+   * The role's PDB from the user's (server-side apply, owned by the role Deployment); none when no
+   * user PDB covers the stable, or when it covers the role's pods too (a left-over one is removed).
+   */
   const ensureRolePdb = async (target: ReleaseTarget, stable: V1Deployment, role: Role, owner: V1Deployment): Promise<void> => {
     const user = await userPdb(target, stable);
     if (!user) return;
+    if (labelSelectorMatches(user.spec?.selector, owner.spec?.template?.metadata?.labels ?? {})) return removeRolePdb(target, role);
     const name = roleName(target.workload.name, role);
     const body: V1PodDisruptionBudget = {
       apiVersion: 'policy/v1',
@@ -162,7 +168,7 @@ export function createCapacity(room: WorkloadRoom) {
         ownerReferences: [{ apiVersion: 'apps/v1', kind: 'Deployment', name: owner.metadata?.name ?? name, uid: owner.metadata?.uid ?? '' }],
       },
       spec: {
-        selector: { matchLabels: roleSelector(stable, role) },
+        selector: { matchLabels: { ...(owner.spec?.selector?.matchLabels ?? roleSelector(stable, role)) } },
         ...roleBudget(user, stableReplicas(stable)),
         ...(user.spec?.unhealthyPodEvictionPolicy ? { unhealthyPodEvictionPolicy: user.spec.unhealthyPodEvictionPolicy } : {}),
       },

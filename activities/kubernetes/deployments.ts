@@ -58,10 +58,20 @@ export function createDeployments(room: WorkloadRoom) {
       diagnose: (d) => diagnoseDeployment(k, d),
     });
 
-  /** Server-side apply of the canary/preview Deployment, then a read-back of what matters. */
+  /**
+   * Server-side apply of the canary/preview Deployment, then a read-back of what matters. One that
+   * exists with another selector (made by an earlier Glidepath, whose role pods had other labels)
+   * keeps its selector and pod labels: a selector cannot change.
+   */
   const applyRole = async (target: ReleaseTarget, stable: V1Deployment, role: Role, replicas: number): Promise<V1Deployment> => {
     const desired = buildRoleDeployment(stable, target, role, replicas);
     const name = roleName(target.workload.name, role);
+    const existing = await findDeployment(target.namespace, name);
+    const kept = existing?.spec?.selector?.matchLabels;
+    if (existing && kept && desired.spec?.template.metadata && !sameSelector(kept, desired.spec.selector.matchLabels)) {
+      desired.spec.selector = { matchLabels: { ...kept } };
+      desired.spec.template.metadata.labels = { ...(existing.spec?.template?.metadata?.labels ?? kept) };
+    }
     await k.call({ verb: 'apply', resource: 'deployments.apps', namespace: target.namespace, name }, () =>
       k.objects.patch(desired, undefined, undefined, FIELD_MANAGER, true, PatchStrategy.ServerSideApply),
     );

@@ -3,10 +3,15 @@
  * stable one. Pure functions, no I/O.
  *
  * A canary (or preview) Deployment `<workload>-canary` (`-preview`) runs the stable's pod template
- * with the new image. Its pods are kept out of the stable Deployment's selector: every label the
- * stable selector matches on gets the suffix `-canary` (`app: web` → `app: web-canary`), so the two
- * Deployments' selectors are disjoint and a Service selecting the stable's labels never reaches
- * canary pods.
+ * with the new image. Its pods keep every label of the stable's template (so a Service of the user's
+ * that selects the workload, `app: web`, has them as endpoints, as Argo's canary pods are) and carry
+ * two more: `rollouts.glidepath.dev/role: canary` and `rollouts.glidepath.dev/workload: <workload>`.
+ * The canary Deployment selects the stable's matchLabels plus those two, so it never selects a stable
+ * pod. The stable's own selector (immutable, the user's) does match canary pods; Kubernetes'
+ * controller references keep the two apart (a controller adopts only pods and ReplicaSets that no
+ * controller owns). Where only the stable's pods may be reached (a stableService, an Istio stable
+ * subset, the active Service before a blue/green switch) the selector adds `pod-template-hash` of the
+ * stable's current ReplicaSet (stable-pods.ts), as Argo adds `rollouts-pod-template-hash`.
  */
 import type { V1Container, V1Deployment, V1LabelSelector } from '@kubernetes/client-node';
 import { ApplicationFailure } from '@temporalio/common';
@@ -47,13 +52,6 @@ export function roleName(workload: string, role: Role): string {
 }
 
 const LABEL_VALUE_MAX = 63;
-
-/** A valid label value derived from `value` for `role` (`web` → `web-canary`), at most 63 characters. */
-export function roleLabelValue(value: string, role: Role): string {
-  const suffix = `-${role}`;
-  const base = value.slice(0, LABEL_VALUE_MAX - suffix.length).replace(/[^A-Za-z0-9]+$/, '');
-  return base ? `${base}${suffix}` : role;
-}
 
 /** The workload name as a label value (names longer than 63 characters are cut). */
 export function workloadLabelValue(name: string): string {
@@ -116,50 +114,22 @@ export function sameSelector(a: Record<string, string> | undefined, b: Record<st
   return ea.length === Object.keys(eb).length && ea.every(([k, v]) => eb[k] === v);
 }
 
-/**
- * The pod labels of the `role` workload: the stable's template labels, with every label of the
- * stable's `matchLabels` given the role suffix (or, for a selector with expressions only, its first
- * expression violated), plus the role and workload labels.
- */
+/** The pod labels of the `role` workload: the stable's template labels plus the role and workload labels. */
 export function rolePodLabels(stable: V1Deployment, role: Role): Record<string, string> {
-  const name = stable.metadata?.name ?? '';
-  const labels: Record<string, string> = { ...(stable.spec?.template?.metadata?.labels ?? {}) };
-  const selector = stable.spec?.selector ?? {};
-  const matchLabels = Object.entries(selector.matchLabels ?? {});
-  if (matchLabels.length > 0) {
-    for (const [k, v] of matchLabels) labels[k] = roleLabelValue(v, role);
-  } else {
-    const e = selector.matchExpressions?.[0];
-    if (e) {
-      switch (e.operator) {
-        case 'In':
-          labels[e.key] = roleLabelValue(labels[e.key] ?? '', role);
-          break;
-        case 'NotIn':
-          labels[e.key] = e.values?.[0] ?? role;
-          break;
-        case 'Exists':
-          delete labels[e.key];
-          break;
-        case 'DoesNotExist':
-          labels[e.key] = role;
-          break;
-      }
-    }
-  }
-  labels[LABELS.role] = role;
-  labels[LABELS.workload] = workloadLabelValue(name);
-  return labels;
+  return {
+    ...(stable.spec?.template?.metadata?.labels ?? {}),
+    [LABELS.role]: role,
+    [LABELS.workload]: workloadLabelValue(stable.metadata?.name ?? ''),
+  };
 }
 
-/** The selector of the `role` Deployment: the rewritten stable matchLabels plus role and workload. */
+/** The selector of the `role` Deployment: the stable's matchLabels plus the role and workload labels (no stable pod carries the role label). */
 export function roleSelector(stable: V1Deployment, role: Role): Record<string, string> {
-  const labels = rolePodLabels(stable, role);
-  const selector: Record<string, string> = {};
-  for (const k of Object.keys(stable.spec?.selector?.matchLabels ?? {})) selector[k] = labels[k] as string;
-  selector[LABELS.role] = role;
-  selector[LABELS.workload] = labels[LABELS.workload] as string;
-  return selector;
+  return {
+    ...(stable.spec?.selector?.matchLabels ?? {}),
+    [LABELS.role]: role,
+    [LABELS.workload]: workloadLabelValue(stable.metadata?.name ?? ''),
+  };
 }
 
 /**

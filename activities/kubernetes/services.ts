@@ -11,8 +11,12 @@ import { MERGE_PATCH } from './deployments.ts';
 import { isNotFound } from './errors.ts';
 import { ANNOTATIONS, FIELD_MANAGER, LABELS, rolePodLabels, sameSelector, serviceSelectorMatches, type Role } from './objects.ts';
 import type { WorkloadRoom } from './room.ts';
+import { POD_TEMPLATE_HASH, stablePodSelector } from './stable-pods.ts';
 
 export type Services = ReturnType<typeof createServices>;
+
+/** Whether a selector is one Glidepath set (a role's pods, or the stable's pinned by pod-template-hash), not the Service's own. */
+const isOurs = (selector: Record<string, string>): boolean => LABELS.role in selector || POD_TEMPLATE_HASH in selector;
 
 /** The stable Deployment's matchLabels (a copy), or undefined when it has none. */
 export const stableMatchLabels = (stable: V1Deployment | undefined): Record<string, string> | undefined => {
@@ -70,7 +74,7 @@ export function createServices(room: WorkloadRoom) {
     if (sameSelector(current, selector)) return;
     const annotations: Record<string, string | null> = { [ANNOTATIONS.release]: target.releaseId };
     const remembered = svc.metadata?.annotations?.[ANNOTATIONS.originalSelector];
-    if (remembered === undefined && !(LABELS.role in current)) annotations[ANNOTATIONS.originalSelector] = JSON.stringify(current);
+    if (remembered === undefined && !isOurs(current)) annotations[ANNOTATIONS.originalSelector] = JSON.stringify(current);
     await patchSelector(svc, selector, annotations);
   };
 
@@ -85,7 +89,7 @@ export function createServices(room: WorkloadRoom) {
         // unreadable: treated as lost
       }
     }
-    return LABELS.role in current ? fallback : current;
+    return isOurs(current) ? fallback : current;
   };
 
   /** Gives a Service back its own selector; `fallback` when the remembered one is lost but it still points at a glidepath role. */
@@ -101,7 +105,8 @@ export function createServices(room: WorkloadRoom) {
 
   /**
    * A Service that must reach the stable pods only: its own selector when that cannot match `role`
-   * pods, else (a broad selector, e.g. `tier: frontend`) pinned to the stable Deployment's matchLabels.
+   * pods, else pinned to the stable's own pods (its matchLabels and the pod-template-hash of its
+   * current ReplicaSet: `role` pods carry the stable's template labels).
    */
   const keepOnStable = async (target: ReleaseTarget, name: string | undefined, which: string, stable: V1Deployment | undefined, role: Role): Promise<void> => {
     if (!name) return;
@@ -109,8 +114,9 @@ export function createServices(room: WorkloadRoom) {
     if (!svc) return;
     const ml = stableMatchLabels(stable);
     const own = ownSelector(svc, ml);
-    if (stable && ml && own && serviceSelectorMatches(own, rolePodLabels(stable, role))) {
-      await pointService(target, name, which, ml);
+    const pinned = stable && own && serviceSelectorMatches(own, rolePodLabels(stable, role)) ? await stablePodSelector(k, stable) : undefined;
+    if (pinned) {
+      await pointService(target, name, which, pinned);
     } else {
       await restoreService(target, name, ml);
     }

@@ -1,10 +1,13 @@
 /**
- * Gateway API traffic router (Argo's plugin `trafficRouting.plugins["argoproj-labs/gatewayAPI"]`):
- * canary weights on the backendRefs of HTTPRoute rules that send to both stableService and
- * canaryService. Header routes are rules Glidepath adds (named, recorded in an annotation) that
- * send matching requests to the canary only; removeManagedRoutes removes them and sets 100/0.
- * Rules that do not reference both Services, and rules a user added by hand, are never changed.
- * Registered under the trafficRouting key `plugins`. Described in docs/traffic.md.
+ * Gateway API traffic router, configured either natively (`trafficRouting.gatewayAPI`) or as Argo's
+ * plugin (`trafficRouting.plugins["argoproj-labs/gatewayAPI"]`), with the same block: canary weights
+ * on the backendRefs of HTTPRoute rules that send to both stableService and canaryService. Header
+ * routes are rules Glidepath adds (named, recorded in an annotation) that send matching requests to
+ * the canary only; mirror routes are rules Glidepath adds that serve matching requests as the
+ * weighted rule does and copy `percent` of them to the canary (a `RequestMirror` filter, Standard
+ * channel since Gateway API v1.3). removeManagedRoutes removes both kinds and sets 100/0. Rules that
+ * do not reference both Services, and rules a user added by hand, are never changed. Described in
+ * docs/traffic.md.
  */
 import type { KubeConfig } from '@kubernetes/client-node';
 import { ApplicationFailure } from '@temporalio/common';
@@ -22,6 +25,8 @@ import {
   type ObjectRef,
   type RouterOptions,
   type RoutingObject,
+  type RouteMatch,
+  type StringMatch,
 } from './common.ts';
 
 export const GATEWAY_API_PLUGIN = 'argoproj-labs/gatewayAPI';
@@ -37,6 +42,8 @@ export interface GatewayApiRouting {
 export interface GatewayApiRouterOptions extends RouterOptions {
   /** gateway.networking.k8s.io version. Default v1. */
   apiVersion?: string;
+  /** The trafficRouting key it is registered under (its `type`, in messages). Default `plugins`. */
+  key?: GatewayApiKey;
 }
 
 interface BackendRef {
@@ -52,11 +59,50 @@ interface BackendRef {
 interface Rule {
   name?: string;
   matches?: unknown[];
+  filters?: { type?: string; requestMirror?: unknown; [k: string]: unknown }[];
   backendRefs?: BackendRef[];
   [k: string]: unknown;
 }
 
+/** Whether a rule carries a RequestMirror filter (a managed mirror rule: reweighted with the weighted rules). */
+const mirrors = (rule: Rule): boolean => (rule.filters ?? []).some((f) => f.type === 'RequestMirror');
+
+type GatewayStringMatch = { type: string; value: string };
+
+/** Argo's string match as a Gateway API path match (the default type, PathPrefix, written out). */
+function pathMatch(m: StringMatch, route: string): GatewayStringMatch {
+  if (m.exact !== undefined) return { type: 'Exact', value: m.exact };
+  if (m.prefix !== undefined) return { type: 'PathPrefix', value: m.prefix };
+  if (m.regex !== undefined) return { type: 'RegularExpression', value: m.regex };
+  throw invalidRouting(`mirror route "${route}": a path match needs exact, prefix or regex`);
+}
+
+/** Argo's route match as an HTTPRouteMatch, every field the apiserver would default written out (so a repeated call compares equal). */
+function httpRouteMatch(m: RouteMatch, route: string): Record<string, unknown> {
+  const out: Record<string, unknown> = { path: m.path ? pathMatch(m.path, route) : { type: 'PathPrefix', value: '/' } };
+  if (m.method) {
+    if (m.method.exact === undefined) throw invalidRouting(`mirror route "${route}": the Gateway API matches a method exactly, not by prefix or regex`);
+    out.method = m.method.exact;
+  }
+  if (m.headers) {
+    out.headers = Object.entries(m.headers).map(([name, v]) => {
+      if (v.exact !== undefined) return { type: 'Exact', name, value: v.exact };
+      if (v.regex !== undefined) return { type: 'RegularExpression', name, value: v.regex };
+      throw invalidRouting(`mirror route "${route}": the Gateway API matches headers exactly or by regex, not by prefix (header ${name})`);
+    });
+  }
+  return out;
+}
+
+/** The trafficRouting keys this router serves: Glidepath's native one and Argo's plugin form. */
+export type GatewayApiKey = 'gatewayAPI' | 'plugins';
+
 export function gatewayApiRouting(target: ReleaseTarget): GatewayApiRouting {
+  const native = target.trafficRouting?.gatewayAPI as GatewayApiRouting | undefined;
+  if (native !== undefined) {
+    if (!native || typeof native !== 'object' || (!native.httpRoute && !(native.httpRoutes ?? []).length)) throw invalidRouting('trafficRouting.gatewayAPI needs httpRoute or httpRoutes');
+    return native;
+  }
   const plugins = target.trafficRouting?.plugins as Record<string, unknown> | undefined;
   if (!plugins || typeof plugins !== 'object') throw invalidRouting('trafficRouting.plugins is missing');
   const names = Object.keys(plugins);
@@ -93,20 +139,20 @@ export function createGatewayApiRouter(kc: KubeConfig, opts: GatewayApiRouterOpt
   const isService = (b: BackendRef, name: string, namespace: string, routeNamespace: string): boolean =>
     (b.group ?? '') === '' && (b.kind ?? 'Service') === 'Service' && b.name === name && (b.namespace ?? routeNamespace) === namespace;
 
-  /** The rules of `route` to weight: unmanaged rules with backendRefs to both Services. */
+  /** The rules of `route` to weight: unmanaged rules with backendRefs to both Services, and the managed mirror rules (they serve as the weighted ones do). */
   const weightedRules = (route: RoutingObject, target: ReleaseTarget): { rule: Rule; stable: BackendRef; canary: BackendRef }[] => {
     const svc = services(target);
     const managed = new Set(managedNames(route));
     const routeNs = route.metadata?.namespace ?? target.namespace;
     const out: { rule: Rule; stable: BackendRef; canary: BackendRef }[] = [];
     for (const rule of (route.spec?.rules as Rule[] | undefined) ?? []) {
-      if (rule.name && managed.has(rule.name)) continue;
+      if (rule.name && managed.has(rule.name) && !mirrors(rule)) continue;
       const refs = rule.backendRefs ?? [];
       const stable = refs.find((b) => isService(b, svc.stable, target.namespace, routeNs));
       const canary = refs.find((b) => isService(b, svc.canary, target.namespace, routeNs));
       if (stable && canary) out.push({ rule, stable, canary });
     }
-    if (out.length === 0) {
+    if (!out.some((r) => !(r.rule.name && managed.has(r.rule.name)))) {
       throw invalidRouting(`HTTPRoute ${routeNs}/${route.metadata?.name} has no rule with backendRefs to both Services ${svc.stable} and ${svc.canary}`);
     }
     return out;
@@ -127,8 +173,45 @@ export function createGatewayApiRouter(kc: KubeConfig, opts: GatewayApiRouterOpt
     return changed;
   };
 
+  /**
+   * Adds, replaces or (`rule` undefined) removes the managed rule `name`, first in rules[], on each
+   * route `on` selects; a rule of that name Glidepath did not add is refused.
+   */
+  const upsertManaged = async (target: ReleaseTarget, name: string, on: (r: { useHeaderRoutes: boolean }) => boolean, build: (route: RoutingObject) => Rule | undefined): Promise<void> => {
+    const block = gatewayApiRouting(target);
+    for (const r of routeNames(block)) {
+      if (!on(r)) continue;
+      await updateObject(
+        k,
+        ref(target, block, r.name),
+        (route) => {
+          const rules = [...((route.spec?.rules as Rule[] | undefined) ?? [])];
+          const managed = managedNames(route);
+          const at = rules.findIndex((x) => x.name === name);
+          if (at >= 0 && !managed.includes(name)) {
+            throw invalidRouting(`HTTPRoute ${route.metadata?.namespace}/${r.name} already has a rule "${name}" that Glidepath did not add: choose another name`);
+          }
+          const rule = build(route);
+          if (rule === undefined) {
+            if (at < 0 && !managed.includes(name)) return false;
+            if (at >= 0) rules.splice(at, 1);
+            setManagedNames(route, managed.filter((n) => n !== name));
+          } else {
+            if (at >= 0 && sameJson(rules[at], rule)) return false;
+            if (at >= 0) rules[at] = rule;
+            else rules.unshift(rule);
+            if (!managed.includes(name)) setManagedNames(route, [...managed, name]);
+          }
+          route.spec = { ...(route.spec ?? {}), rules };
+          return true;
+        },
+        opts,
+      );
+    }
+  };
+
   return {
-    type: 'plugins',
+    type: opts.key ?? 'plugins',
 
     async setWeight(target, weight) {
       checkWeight(weight);
@@ -150,46 +233,43 @@ export function createGatewayApiRouter(kc: KubeConfig, opts: GatewayApiRouterOpt
 
     /** A managed rule, first in rules[], sending requests whose headers match to the canary only (empty match removes it). */
     async setHeaderRoute(target, spec) {
-      const block = gatewayApiRouting(target);
-      const match = spec.match;
-      for (const r of routeNames(block)) {
-        if (!r.useHeaderRoutes) continue;
-        await updateObject(
-          k,
-          ref(target, block, r.name),
-          (route) => {
-            const rules = [...((route.spec?.rules as Rule[] | undefined) ?? [])];
-            const managed = managedNames(route);
-            const at = rules.findIndex((x) => x.name === spec.name);
-            if (at >= 0 && !managed.includes(spec.name)) {
-              throw invalidRouting(`HTTPRoute ${route.metadata?.namespace}/${r.name} already has a rule "${spec.name}" that Glidepath did not add: choose another name`);
-            }
-            if (match.length === 0) {
-              if (at < 0 && !managed.includes(spec.name)) return false;
-              if (at >= 0) rules.splice(at, 1);
-              setManagedNames(route, managed.filter((n) => n !== spec.name));
-            } else {
-              const [first] = weightedRules(route, target);
-              const canaryRef: BackendRef = { ...structuredClone(first?.canary ?? {}), weight: 1 };
-              const headers = match.map((m) => {
-                const v = m.headerValue;
-                if (v.regex !== undefined) return { type: 'RegularExpression', name: m.headerName, value: v.regex };
-                if (v.exact !== undefined) return { type: 'Exact', name: m.headerName, value: v.exact };
-                throw invalidRouting(`header route "${spec.name}": the Gateway API matches headers exactly or by regex, not by prefix (header ${m.headerName})`);
-              });
-              // The path match the apiserver would default (PathPrefix /) is written out, so an identical call compares equal and writes nothing.
-              const rule: Rule = { name: spec.name, matches: [{ path: { type: 'PathPrefix', value: '/' }, headers }], backendRefs: [canaryRef] };
-              if (at >= 0 && sameJson(rules[at], rule)) return false;
-              if (at >= 0) rules[at] = rule;
-              else rules.unshift(rule);
-              if (!managed.includes(spec.name)) setManagedNames(route, [...managed, spec.name]);
-            }
-            route.spec = { ...(route.spec ?? {}), rules };
-            return true;
-          },
-          opts,
-        );
+      await upsertManaged(target, spec.name, (r) => r.useHeaderRoutes, (route) => {
+        if (spec.match.length === 0) return undefined;
+        const [first] = weightedRules(route, target);
+        const canaryRef: BackendRef = { ...structuredClone(first?.canary ?? {}), weight: 1 };
+        const headers = spec.match.map((m) => {
+          const v = m.headerValue;
+          if (v.regex !== undefined) return { type: 'RegularExpression', name: m.headerName, value: v.regex };
+          if (v.exact !== undefined) return { type: 'Exact', name: m.headerName, value: v.exact };
+          throw invalidRouting(`header route "${spec.name}": the Gateway API matches headers exactly or by regex, not by prefix (header ${m.headerName})`);
+        });
+        // The path match the apiserver would default (PathPrefix /) is written out, so an identical call compares equal and writes nothing.
+        return { name: spec.name, matches: [{ path: { type: 'PathPrefix', value: '/' }, headers }], backendRefs: [canaryRef] };
+      });
+    },
+
+    /**
+     * A managed rule, first in rules[], for requests matching `match`: served by the weighted rule's
+     * backends at its weights (kept in step by setWeight), `percentage` of them copied to the canary
+     * by a RequestMirror filter with `percent` (empty match removes it). On every HTTPRoute.
+     */
+    async setMirrorRoute(target, spec) {
+      if (!Number.isInteger(spec.percentage) || spec.percentage < 0 || spec.percentage > 100) {
+        throw invalidRouting(`mirror route "${spec.name}": percentage must be a whole number from 0 to 100, got ${spec.percentage}`);
       }
+      await upsertManaged(target, spec.name, () => true, (route) => {
+        if (spec.match.length === 0) return undefined;
+        const [first] = weightedRules(route, target).filter((w) => !mirrors(w.rule));
+        if (!first) return undefined; // weightedRules refused the route already
+        const { group, kind, name, namespace, port } = first.canary;
+        const mirrorRef = { group: group ?? '', kind: kind ?? 'Service', name, ...(namespace !== undefined ? { namespace } : {}), ...(port !== undefined ? { port } : {}) };
+        return {
+          name: spec.name,
+          matches: spec.match.map((m) => httpRouteMatch(m, spec.name)),
+          filters: [{ type: 'RequestMirror', requestMirror: { backendRef: mirrorRef, percent: spec.percentage } }],
+          backendRefs: [structuredClone(first.stable), structuredClone(first.canary)],
+        };
+      });
     },
 
     async removeManagedRoutes(target) {

@@ -11,7 +11,9 @@
  */
 import type { KubeConfig, V1Deployment } from '@kubernetes/client-node';
 import type { ReleaseTarget, TrafficRouter } from '../contract.ts';
-import { roleSelector } from '../kubernetes/objects.ts';
+import { isNotFound } from '../kubernetes/errors.ts';
+import { roleName, roleSelector } from '../kubernetes/objects.ts';
+import { stablePodSelector } from '../kubernetes/stable-pods.ts';
 import {
   checkWeight,
   invalidRouting,
@@ -179,18 +181,25 @@ export function createIstioRouter(kc: KubeConfig, opts: IstioRouterOptions = {})
     return { stable: s.weight ?? 0, canary: n.weight ?? 0 };
   };
 
-  /** Keeps the DestinationRule's stable/canary subsets selecting the stable and the canary pods. */
-  const syncSubsets = async (target: ReleaseTarget, block: IstioRouting): Promise<void> => {
+  const readDeployment = (target: ReleaseTarget, name: string): Promise<V1Deployment> =>
+    k.call({ verb: 'get', resource: 'deployments.apps', namespace: target.namespace, name }, () => k.apps.readNamespacedDeployment({ name, namespace: target.namespace }));
+
+  /**
+   * Keeps the DestinationRule's stable/canary subsets selecting the stable and the canary pods. The
+   * canary's pods carry the stable's template labels, so the stable subset is pinned to the stable's
+   * current ReplicaSet (`pod-template-hash`, as Argo adds `rollouts-pod-template-hash`); `pinned:
+   * false` (a promotion rolling the stable forward) selects the whole workload instead.
+   */
+  const syncSubsets = async (target: ReleaseTarget, block: IstioRouting, pinned = true): Promise<void> => {
     const dr = block.destinationRule;
     if (!dr) return;
-    const stable: V1Deployment = await k.call({ verb: 'get', resource: 'deployments.apps', namespace: target.namespace, name: target.workload.name }, () =>
-      k.apps.readNamespacedDeployment({ name: target.workload.name, namespace: target.namespace }),
-    );
-    const stableLabels = stable.spec?.selector?.matchLabels ?? {};
-    if (Object.keys(stableLabels).length === 0) {
+    const stable = await readDeployment(target, target.workload.name);
+    const matchLabels = stable.spec?.selector?.matchLabels ?? {};
+    if (Object.keys(matchLabels).length === 0) {
       throw invalidRouting(`Deployment ${target.namespace}/${target.workload.name} selects pods by matchExpressions only; subset routing needs matchLabels`);
     }
-    const canaryLabels = roleSelector(stable, 'canary');
+    const stableLabels = pinned ? ((await stablePodSelector(k, stable)) ?? matchLabels) : { ...matchLabels };
+    const canaryLabels = await canarySelector(target, stable);
     await updateObject(
       k,
       drRef(target, dr.name),
@@ -217,6 +226,18 @@ export function createIstioRouter(kc: KubeConfig, opts: IstioRouterOptions = {})
       },
       opts,
     );
+  };
+
+  /** The canary Deployment's selector (one made by an earlier Glidepath keeps its own), else the one it will have. */
+  const canarySelector = async (target: ReleaseTarget, stable: V1Deployment): Promise<Record<string, string>> => {
+    try {
+      const canary = await readDeployment(target, roleName(target.workload.name, 'canary'));
+      const ml = canary.spec?.selector?.matchLabels;
+      if (ml && Object.keys(ml).length > 0) return { ...ml };
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+    }
+    return roleSelector(stable, 'canary');
   };
 
   /** Gives the DestinationRule's subsets back the labels they had before the release (as remembered), and drops the annotation. */
@@ -382,6 +403,15 @@ export function createIstioRouter(kc: KubeConfig, opts: IstioRouterOptions = {})
       const c = classify(target, block);
       await removeRoutes(target, block, c);
       await restoreSubsets(target, block);
+    },
+
+    async unpinStable(target) {
+      const block = istioRouting(target);
+      const dr = block.destinationRule;
+      if (!dr) return;
+      const current = await readObject(k, drRef(target, dr.name));
+      if (current.metadata?.annotations?.[ORIGINAL_SUBSETS_ANNOTATION] === undefined) return; // subsets not Glidepath's (yet)
+      await syncSubsets(target, block, false);
     },
   };
 

@@ -42,13 +42,20 @@ test('a Gateway API canary takes exact and regex header routes on a route with u
   assert.deepEqual(problems({ trafficRouting: routing, steps: [{ setHeaderRoute: { name: 'hdr', match: [{ headerName: 'X-A', headerValue: { regex: '^a' } }] } }] }), []);
 });
 
+test('a Gateway API canary (plugin form or native gatewayAPI) takes mirror routes (RequestMirror with percent)', () => {
+  const step = { setMirrorRoute: { name: 'mirror', percentage: 35, match: [{ method: { exact: 'GET' }, path: { prefix: '/api' } }] } };
+  assert.deepEqual(problems({ trafficRouting: { plugins: { [GW]: { httpRoute: 'r' } }, managedRoutes: [{ name: 'mirror' }] }, steps: [step] }), []);
+  assert.deepEqual(problems({ trafficRouting: { gatewayAPI: { httpRoute: 'r' }, managedRoutes: [{ name: 'mirror' }] }, steps: [step] }), []);
+});
+
 test('steps no router can serve, and malformed steps, are refused with the step and field named', () => {
   const gw = (block: Record<string, unknown>, names = ['hdr']) => ({ plugins: { [GW]: block }, managedRoutes: names.map((name) => ({ name })) });
   const cases: [Record<string, unknown>, RegExp][] = [
     [{ steps: [{ setHeaderRoute: { name: 'hdr', match: [{ headerName: 'X', headerValue: { exact: 'y' } }] } }] }, /steps\[0\]\.setHeaderRoute: setHeaderRoute needs a traffic router/],
     [{ trafficRouting: { istio: istio.istio }, steps: [{ setHeaderRoute: { name: 'hdr', match: [{ headerName: 'X', headerValue: { exact: 'y' } }] } }] }, /steps\[0\]\.setHeaderRoute: setHeaderRoute "hdr" is not listed in trafficRouting\.managedRoutes \(none listed\)/],
     [{ trafficRouting: istio, steps: [{ setMirrorRoute: { name: 'other', match: [{ path: { exact: '/' } }] } }] }, /steps\[0\]\.setMirrorRoute: setMirrorRoute "other" is not listed in trafficRouting\.managedRoutes \("hdr", "mirror"\)/],
-    [{ trafficRouting: gw({ httpRoute: 'r' }), steps: [{ setMirrorRoute: { name: 'hdr', match: [{ path: { exact: '/' } }] } }] }, /steps\[0\]\.setMirrorRoute: setMirrorRoute cannot be served by the argoproj-labs\/gatewayAPI router/],
+    [{ trafficRouting: { smi: {}, managedRoutes: [{ name: 'hdr' }] }, steps: [{ setMirrorRoute: { name: 'hdr', match: [{ path: { exact: '/' } }] } }] }, /steps\[0\]\.setMirrorRoute: setMirrorRoute cannot be served by the smi router/],
+    [{ trafficRouting: { gatewayAPI: { httpRoutes: [{ name: 'r' }] }, managedRoutes: [{ name: 'hdr' }] }, steps: [{ setHeaderRoute: { name: 'hdr', match: [{ headerName: 'X', headerValue: { exact: 'y' } }] } }] }, /cannot be served by the gatewayAPI router: none of its httpRoutes has useHeaderRoutes: true/],
     [{ trafficRouting: gw({ httpRoutes: [{ name: 'r' }] }), steps: [{ setHeaderRoute: { name: 'hdr', match: [{ headerName: 'X', headerValue: { exact: 'y' } }] } }] }, /cannot be served by the argoproj-labs\/gatewayAPI router: none of its httpRoutes has useHeaderRoutes: true/],
     [{ trafficRouting: gw({ httpRoute: 'r' }), steps: [{ setHeaderRoute: { name: 'hdr', match: [{ headerName: 'X', headerValue: { prefix: 'y' } }] } }] }, /steps\[0\]\.setHeaderRoute: setHeaderRoute "hdr": the argoproj-labs\/gatewayAPI router cannot match a header by prefix/],
     [{ trafficRouting: istio, steps: [{ setHeaderRoute: { name: 'hdr', match: [{ headerName: 'X', headerValue: { exact: 'y', regex: 'z' } }] } }] }, /setHeaderRoute\.match\[0\]\.headerValue: set one of exact, prefix, regex, not exact and regex/],
@@ -67,8 +74,8 @@ test('steps no router can serve, and malformed steps, are refused with the step 
 test('a removal (no match) needs the managedRoutes listing and a router that has such routes at all', () => {
   const istioRouting = { istio: { virtualService: { name: 'web-vs' } }, managedRoutes: [{ name: 'm' }] };
   assert.deepEqual(problems({ trafficRouting: istioRouting, steps: [{ setMirrorRoute: { name: 'm' } }] }), []);
-  const gw = { plugins: { [GW]: { httpRoute: 'r' } }, managedRoutes: [{ name: 'm' }] };
-  assert.ok(problems({ trafficRouting: gw, steps: [{ setMirrorRoute: { name: 'm' } }] }).some((p) => /steps\[0\]\.setMirrorRoute: setMirrorRoute cannot be served by the argoproj-labs\/gatewayAPI router/.test(p)));
+  const smi = { smi: {}, managedRoutes: [{ name: 'm' }] };
+  assert.ok(problems({ trafficRouting: smi, steps: [{ setMirrorRoute: { name: 'm' } }] }).some((p) => /steps\[0\]\.setMirrorRoute: setMirrorRoute cannot be served by the smi router/.test(p)));
 });
 
 test('nginx: one header per route and one header route at a time, refused at lint', () => {

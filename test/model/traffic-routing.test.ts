@@ -16,6 +16,8 @@ test('istio (host- and subset-based) and the Gateway API plugin are accepted and
     { trafficRouting: { istio: { virtualService: { name: 'web-vs' }, destinationRule: { name: 'web-dr', stableSubsetName: 'stable', canarySubsetName: 'canary' } } } },
     { ...services, trafficRouting: { plugins: { [GW]: { httpRoute: 'web-route', namespace: 'edge' } } } },
     { ...services, trafficRouting: { plugins: { [GW]: { httpRoutes: [{ name: 'a', useHeaderRoutes: true }] } } } },
+    { ...services, trafficRouting: { gatewayAPI: { httpRoute: 'web-route', namespace: 'edge' } } },
+    { ...services, trafficRouting: { gatewayAPI: { httpRoutes: [{ name: 'a', useHeaderRoutes: true }, { name: 'b' }] } } },
   ]) {
     const plan = normalize([release(canary)]);
     assert.equal(plan.strategy.type, 'canary');
@@ -26,7 +28,10 @@ test('istio (host- and subset-based) and the Gateway API plugin are accepted and
 
 test('unsupported routers, plugins and fields are refused by name; routers that need Services say so', () => {
   const cases: [Record<string, unknown>, RegExp][] = [
-    [{ ...services, trafficRouting: { traefik: { weightedTraefikServiceName: 'web' } } }, /trafficRouting\.traefik: traffic router "traefik" is not supported .*supported: istio, plugins, nginx, alb, smi/],
+    [{ ...services, trafficRouting: { apisix: { route: { name: 'web' } } } }, /trafficRouting\.apisix: traffic router "apisix" is not supported .*supported: istio, gatewayAPI, plugins, nginx, alb, smi/],
+    [{ ...services, trafficRouting: { gatewayAPI: {} } }, /trafficRouting\.gatewayAPI: needs httpRoute or httpRoutes/],
+    [{ ...services, trafficRouting: { gatewayAPI: { httpRoute: 'r', grpcRoute: 'g' } } }, /trafficRouting\.gatewayAPI: Unrecognized key: "grpcRoute"/],
+    [{ trafficRouting: { gatewayAPI: { httpRoute: 'r' } } }, /the gatewayAPI router needs stableService and canaryService/],
     [{ ...services, trafficRouting: { smi: { rootService: 'web', weight: 5 } } }, /trafficRouting\.smi: Unrecognized key: "weight"/],
     [{ ...services, trafficRouting: { alb: { ingress: 'web' } } }, /trafficRouting\.alb\.servicePort: /],
     [{ ...services, trafficRouting: { plugins: { 'acme/mesh': {} } } }, /plugin "acme\/mesh" is not supported/],

@@ -105,7 +105,7 @@ describe('header and mirror route steps', () => {
     const cases: [string, CanaryStep[], Record<string, unknown> | undefined, RegExp][] = [
       ['routes-no-router', [header], undefined, /strategy\.steps\.0: setHeaderRoute needs a traffic router/],
       ['routes-unlisted', [{ ...header, name: 'other' } as CanaryStep], istio, /setHeaderRoute "other" is not listed in trafficRouting\.managedRoutes \("canary-header", "mirror-api"\)/],
-      ['routes-gw-mirror', [mirror], { plugins: { 'argoproj-labs/gatewayAPI': { httpRoute: 'web' } }, managedRoutes: [{ name: 'mirror-api' }] }, /setMirrorRoute cannot be served by the argoproj-labs\/gatewayAPI router/],
+      ['routes-smi-mirror', [mirror], { smi: {}, managedRoutes: [{ name: 'mirror-api' }] }, /setMirrorRoute cannot be served by the smi router/],
       ['routes-gw-prefix', [{ kind: 'setHeaderRoute', name: 'h', match: [{ headerName: 'X-A', headerValue: { prefix: 'a' } }] }], { plugins: { 'argoproj-labs/gatewayAPI': { httpRoute: 'web' } }, managedRoutes: [{ name: 'h' }] }, /cannot match a header by prefix \(it can by exact, regex\)/],
     ];
     for (const [name, steps, routing, expected] of cases) {

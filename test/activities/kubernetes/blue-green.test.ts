@@ -25,6 +25,14 @@ async function endpointsFollow(ns: string, service: string, podSelector: Record<
   });
 }
 
+/** The active Service pinned to the stable's own pods: the stable's matchLabels and its ReplicaSet's pod-template-hash (preview pods carry app=web too). */
+async function pinnedToStable(ns: string, service = 'web'): Promise<Record<string, string>> {
+  const selector = await cluster.serviceSelector(ns, service);
+  assert.deepEqual(Object.keys(selector).sort(), ['app', 'pod-template-hash'], `${service} pinned to the stable's ReplicaSet: ${JSON.stringify(selector)}`);
+  assert.equal(selector.app, 'web');
+  return selector;
+}
+
 async function setup(prefix: string): Promise<{ ns: string; t: ReturnType<typeof target> }> {
   const ns = await cluster.namespace(prefix);
   await cluster.stable(ns, { replicas: 3 });
@@ -53,9 +61,9 @@ describe('blue/green', () => {
     assert.equal(preview?.metadata?.labels?.['app.kubernetes.io/managed-by'], 'glidepath');
     assert.equal(preview?.metadata?.annotations?.['glidepath.dev/release'], t.releaseId);
     assert.deepEqual(await cluster.serviceSelector(ns, 'web-preview'), previewPods, 'preview Service → preview pods');
-    assert.deepEqual(await cluster.serviceSelector(ns, 'web'), { app: 'web' }, 'active Service still → stable');
+    const stablePods = await pinnedToStable(ns);
     await endpointsFollow(ns, 'web-preview', previewPods);
-    await endpointsFollow(ns, 'web', { app: 'web' });
+    await endpointsFollow(ns, 'web', stablePods);
 
     await workload.deployPreview(t, undefined); // full size before the switch, as the workflow does
     preview = await cluster.deployment(ns, 'web-preview');
@@ -71,9 +79,9 @@ describe('blue/green', () => {
 
     await workload.switchActive(t, 'stable');
     const back = await cluster.core.readNamespacedService({ name: 'web', namespace: ns });
-    assert.deepEqual(back.spec?.selector, { app: 'web' }, 'switched back to the stable pods');
-    assert.equal(back.metadata?.annotations?.['glidepath.dev/original-selector'], undefined);
-    await endpointsFollow(ns, 'web', { app: 'web' });
+    assert.deepEqual(back.spec?.selector, stablePods, 'switched back to the stable pods');
+    assert.equal(back.metadata?.annotations?.['glidepath.dev/original-selector'], JSON.stringify({ app: 'web' }), 'its own selector still remembered');
+    await endpointsFollow(ns, 'web', stablePods);
 
     await workload.switchActive(t, 'preview');
     assert.deepEqual(await cluster.serviceSelector(ns, 'web'), previewPods);
@@ -104,13 +112,13 @@ describe('blue/green', () => {
     const previewPods = roleSelector(stable0, 'preview');
 
     await workload.deployPreview(t, undefined);
-    assert.deepEqual(await cluster.serviceSelector(ns, 'web'), { app: 'web' }, 'pinned to the stable pods before the preview existed');
-    await endpointsFollow(ns, 'web', { app: 'web' });
+    const stablePods = await pinnedToStable(ns);
+    await endpointsFollow(ns, 'web', stablePods);
     await workload.switchActive(t, 'preview');
     await endpointsFollow(ns, 'web', previewPods);
     await workload.switchActive(t, 'stable');
-    assert.deepEqual(await cluster.serviceSelector(ns, 'web'), { app: 'web' }, 'back to the stable pods only, not the broad selector');
-    await endpointsFollow(ns, 'web', { app: 'web' });
+    assert.deepEqual(await cluster.serviceSelector(ns, 'web'), stablePods, 'back to the stable pods only, not the broad selector');
+    await endpointsFollow(ns, 'web', stablePods);
     await workload.switchActive(t, 'preview');
     await workload.finalizeBlueGreen(t);
     const svc = await cluster.core.readNamespacedService({ name: 'web', namespace: ns });

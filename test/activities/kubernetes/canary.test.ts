@@ -58,11 +58,13 @@ describe('canary', () => {
     const stablePodLabels = stable0.spec?.template?.metadata?.labels ?? {};
     assert.equal(canaryPodLabels['rollouts.glidepath.dev/role'], 'canary');
     assert.equal(canaryPodLabels.tier, 'frontend', 'other pod labels are kept');
-    assert.equal(labelSelectorMatches(stable0.spec?.selector, canaryPodLabels), false, 'the stable selector does not match canary pods');
+    assert.equal(canaryPodLabels.app, 'web', 'canary pods keep the app label: a Service selecting the workload reaches them');
     assert.equal(labelSelectorMatches(canary.spec?.selector, stablePodLabels), false, 'the canary selector does not match stable pods');
     assert.equal(canary.spec?.progressDeadlineSeconds, 120, 'the stable default (600 s) capped by the release deadline');
     assert.deepEqual(await cluster.serviceSelector(ns, 'web-canary'), roleSelector(stable0, 'canary'));
-    assert.deepEqual(await cluster.serviceSelector(ns, 'web-stable'), { app: 'web' }, 'the stable Service already excludes canary pods');
+    const pinned = await cluster.serviceSelector(ns, 'web-stable');
+    assert.deepEqual(Object.keys(pinned).sort(), ['app', 'pod-template-hash'], 'the stable Service is pinned to the stable\'s ReplicaSet');
+    assert.ok((await cluster.livePods(ns, pinned)).every((p) => p.metadata?.labels?.['rollouts.glidepath.dev/role'] === undefined));
 
     for (const [weight, expected] of [
       [10, 1],
@@ -83,9 +85,9 @@ describe('canary', () => {
       assert.ok(canaryPods.every((p) => p.spec?.containers.find((x) => x.name === 'app')?.image === NEW_IMAGE));
       const s = await cluster.deployment(ns, 'web');
       assert.deepEqual(stableFingerprint(s), stableFingerprint(stable0), `stable untouched at ${weight}%`);
-      const stablePods = await cluster.livePods(ns, { app: 'web' });
+      const stablePods = await cluster.livePods(ns, await cluster.serviceSelector(ns, 'web-stable'));
       assert.equal(stablePods.length, 4, `stable keeps full capacity at ${weight}%`);
-      assert.ok(stablePods.every((p) => p.spec?.containers.find((x) => x.name === 'app')?.image === STABLE_IMAGE), 'no canary pod carries the stable selector');
+      assert.ok(stablePods.every((p) => p.spec?.containers.find((x) => x.name === 'app')?.image === STABLE_IMAGE), 'the stable Service reaches no canary pod');
     }
 
     let atHook: { stableImage?: string | undefined; stableUpdated?: number | undefined; canaryExists: boolean } | undefined;
@@ -130,7 +132,9 @@ describe('canary', () => {
     await cluster.service(ns, 'web-stable', { tier: 'frontend' });
     const t = target(ns, { stableService: 'web-stable' });
     await workload.ensureCanary(t);
-    assert.deepEqual(await cluster.serviceSelector(ns, 'web-stable'), { app: 'web' }, 'stable Service pinned to the stable pods');
+    const pinned = await cluster.serviceSelector(ns, 'web-stable');
+    assert.equal(pinned.app, 'web', 'stable Service pinned to the stable pods');
+    assert.match(pinned['pod-template-hash'] ?? '', /^[a-z0-9]+$/, 'by the stable ReplicaSet\'s pod-template-hash');
     await workload.scaleCanaryForWeight(t, 50);
     assert.equal((await cluster.livePods(ns, roleSelector(stable0, 'canary'))).length, 2);
 

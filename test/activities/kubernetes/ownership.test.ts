@@ -125,7 +125,8 @@ describe('ownership and rollback', () => {
     const s = await cluster.deployment(ns, 'web');
     assert.equal(imageOf(s), STABLE_IMAGE, 'the stable was put back before traffic came to it');
     assert.equal(s && rolloutState(s).done, true, 'and is ready');
-    assert.deepEqual(await cluster.serviceSelector(ns, 'web'), { app: 'web' });
+    const active = await cluster.serviceSelector(ns, 'web');
+    assert.deepEqual(Object.keys(active).sort(), ['app', 'pod-template-hash'], 'on the stable\'s own pods (pinned to its ReplicaSet)');
     const report = await workload.abortBlueGreen(t, STABLE_IMAGE);
     assert.deepEqual(report.drift, []);
     assert.deepEqual(await cluster.deploymentNames(ns), ['web']);

@@ -2,7 +2,9 @@
  * The Gateway API router (Argo's argoproj-labs/gatewayAPI plugin block) on the real control plane
  * with the Gateway API CRDs: HTTPRoute backendRef weights read back after every step of a canary
  * run through createActivities, after abort and after promotion; a rule added by hand survives;
- * verifyWeight sees a tampered weight; a header route rule; every call twice.
+ * verifyWeight sees a tampered weight; a header route rule; a percentage mirror rule (RequestMirror
+ * with `percent`, accepted by the Standard-channel CRD); the native `trafficRouting.gatewayAPI` key;
+ * every call twice.
  */
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
@@ -16,7 +18,8 @@ import { createHttpRoute } from '../../support/gateway-api.ts';
 const cluster = new TestCluster();
 const custom = cluster.kc.makeApiClient(CustomObjectsApi);
 const router = createGatewayApiRouter(cluster.kc);
-const activities = routerActivities(cluster.kc, { plugins: router });
+const native = createGatewayApiRouter(cluster.kc, { key: 'gatewayAPI' });
+const activities = routerActivities(cluster.kc, { plugins: router, gatewayAPI: native });
 
 after(() => cluster.cleanup());
 
@@ -26,24 +29,27 @@ const HAND_RULE = { name: 'admin', matches: [{ path: { type: 'PathPrefix', value
 
 interface Route {
   metadata: { annotations?: Record<string, string>; resourceVersion?: string };
-  spec: { rules: { name?: string; matches?: unknown[]; backendRefs?: { name: string; weight?: number }[] }[] };
+  spec: { rules: { name?: string; matches?: unknown[]; filters?: unknown[]; backendRefs?: { name: string; weight?: number }[] }[] };
 }
 
 async function readRoute(ns: string): Promise<Route> {
   return (await custom.getNamespacedCustomObject({ ...G, namespace: ns, plural: 'httproutes', name: 'web-route' })) as Route;
 }
 
-/** [stable, canary] weights of every rule that has both backends. */
+/** [stable, canary] weights of every rule that has both backends (and no mirror filter). */
 async function weights(ns: string): Promise<[number | undefined, number | undefined][]> {
   const r = await readRoute(ns);
   return r.spec.rules
-    .filter((x) => (x.backendRefs ?? []).length === 2)
+    .filter((x) => (x.backendRefs ?? []).length === 2 && !x.filters?.length)
     .map((x) => [x.backendRefs?.find((b) => b.name === 'web-stable')?.weight, x.backendRefs?.find((b) => b.name === 'web-canary')?.weight]);
 }
 
 function handRule(r: Route): unknown {
   return r.spec.rules.find((x) => x.name === 'admin');
 }
+
+/** HAND_RULE as the apiserver stores it (CRD defaults filled in). */
+const HAND_RULE_STORED = { ...HAND_RULE, backendRefs: [{ group: '', kind: 'Service', name: 'admin-svc', port: 80, weight: 1 }] };
 
 async function setup(prefix: string): Promise<{ ns: string; t: ReleaseTarget }> {
   const ns = await cluster.namespace(prefix);
@@ -132,6 +138,72 @@ describe('gateway API router', () => {
     assert.deepEqual(r.spec.rules.map((x) => x.name ?? null), ['admin', null, null]);
     assert.equal(r.metadata.annotations?.[MANAGED_ROUTES_ANNOTATION], undefined);
     assert.deepEqual(await weights(ns), [[100, 0], [100, 0]]);
+  });
+
+  test('mirror route: a named rule first, RequestMirror with percent to the canary, served at the weights (and following them); removed by removeManagedRoutes', async () => {
+    const { ns, t } = await setup('gw-mirror');
+    await router.setWeight(t, 20);
+    const spec = { name: 'mirror-api', percentage: 35, match: [{ method: { exact: 'GET' }, path: { prefix: '/api' } }, { headers: { 'x-mirror': { regex: '^y' } } }] };
+    await router.setMirrorRoute?.(t, spec);
+    const rv = (await readRoute(ns)).metadata.resourceVersion;
+    await router.setMirrorRoute?.(t, spec);
+    let r = await readRoute(ns);
+    assert.equal(r.metadata.resourceVersion, rv, 'an identical setMirrorRoute writes nothing');
+    assert.deepEqual(r.spec.rules[0], {
+      name: 'mirror-api',
+      matches: [
+        { method: 'GET', path: { type: 'PathPrefix', value: '/api' } },
+        { headers: [{ type: 'RegularExpression', name: 'x-mirror', value: '^y' }], path: { type: 'PathPrefix', value: '/' } },
+      ],
+      filters: [{ type: 'RequestMirror', requestMirror: { backendRef: { group: '', kind: 'Service', name: 'web-canary', port: 80 }, percent: 35 } }],
+      backendRefs: [
+        { group: '', kind: 'Service', name: 'web-stable', port: 80, weight: 80 },
+        { group: '', kind: 'Service', name: 'web-canary', port: 80, weight: 20 },
+      ],
+    }, 'read back from the apiserver: the Standard-channel CRD keeps percent');
+    assert.deepEqual(JSON.parse(r.metadata.annotations?.[MANAGED_ROUTES_ANNOTATION] ?? '[]'), ['mirror-api']);
+    assert.deepEqual(handRule(r), HAND_RULE_STORED);
+
+    await router.setWeight(t, 50);
+    r = await readRoute(ns);
+    assert.deepEqual(r.spec.rules[0]?.backendRefs?.map((b) => b.weight), [50, 50], 'the mirror rule follows setWeight');
+    assert.equal(await router.verifyWeight(t, 50), true);
+    await router.setMirrorRoute?.(t, { ...spec, percentage: 5 });
+    assert.equal(((await readRoute(ns)).spec.rules[0]?.filters?.[0] as { requestMirror: { percent: number } }).requestMirror.percent, 5, 'a new percentage replaces the rule');
+    await assert.rejects(router.setMirrorRoute?.(t, { ...spec, percentage: 101 }) ?? Promise.resolve(), /percentage must be a whole number from 0 to 100/);
+    await assert.rejects(router.setMirrorRoute?.(t, { name: 'm2', percentage: 10, match: [{ method: { prefix: 'G' } }] }) ?? Promise.resolve(), /matches a method exactly/);
+    await assert.rejects(router.setMirrorRoute?.(t, { name: 'admin', percentage: 10, match: [{ path: { exact: '/x' } }] }) ?? Promise.resolve(), /already has a rule "admin" that Glidepath did not add/);
+
+    await router.setMirrorRoute?.(t, { name: 'mirror-api', percentage: 5, match: [] });
+    r = await readRoute(ns);
+    assert.deepEqual(r.spec.rules.map((x) => x.name ?? null), ['admin', null, null], 'an empty match removes it');
+    await router.setMirrorRoute?.(t, spec);
+    await router.removeManagedRoutes(t);
+    await router.removeManagedRoutes(t);
+    r = await readRoute(ns);
+    assert.deepEqual(r.spec.rules.map((x) => x.name ?? null), ['admin', null, null]);
+    assert.equal(r.metadata.annotations?.[MANAGED_ROUTES_ANNOTATION], undefined);
+    assert.deepEqual(await weights(ns), [[100, 0], [100, 0]]);
+  });
+
+  test('native trafficRouting.gatewayAPI: the same block drives the same router (weights, header and mirror rules) through the activities', async () => {
+    const { ns, t: pluginTarget } = await setup('gw-native');
+    const t: ReleaseTarget = { ...pluginTarget, trafficRouting: { gatewayAPI: { httpRoute: 'web-route' }, managedRoutes: [{ name: 'hdr' }, { name: 'mirror' }] } };
+    await activities.preflight(t);
+    await activities.ensureCanary(t);
+    await activities.setWeight(t, 30);
+    assert.deepEqual(await weights(ns), [[70, 30], [70, 30]]);
+    assert.equal(await native.verifyWeight(t, 30), true);
+    await activities.setHeaderRoute(t, { name: 'hdr', match: [{ headerName: 'x-canary', headerValue: { exact: '1' } }] });
+    await activities.setMirrorRoute(t, { name: 'mirror', percentage: 50, match: [{ path: { prefix: '/api' } }] });
+    let r = await readRoute(ns);
+    assert.deepEqual(r.spec.rules.map((x) => x.name ?? null), ['mirror', 'hdr', 'admin', null, null]);
+    await assert.rejects(native.setWeight({ ...t, trafficRouting: { gatewayAPI: {} } }, 10), /trafficRouting.gatewayAPI needs httpRoute or httpRoutes/);
+    await activities.abortCanary(t, undefined);
+    r = await readRoute(ns);
+    assert.deepEqual(r.spec.rules.map((x) => x.name ?? null), ['admin', null, null]);
+    assert.deepEqual(await weights(ns), [[100, 0], [100, 0]]);
+    assert.equal(native.type, 'gatewayAPI');
   });
 
   test('an unknown plugin is refused as UnsupportedRouter; a route without both Services is refused', async () => {

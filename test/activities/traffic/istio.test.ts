@@ -146,14 +146,17 @@ describe('istio router', () => {
     const stable = await cluster.deployment(ns, 'web');
     assert.ok(stable);
     const canaryLabels = roleSelector(stable, 'canary');
-    assert.deepEqual(dr.spec.subsets.find((s) => s.name === 'stable')?.labels, { app: 'web' });
+    const stableLabels = dr.spec.subsets.find((s) => s.name === 'stable')?.labels ?? {};
+    assert.deepEqual(Object.keys(stableLabels).sort(), ['app', 'pod-template-hash'], 'the stable subset: matchLabels and the stable ReplicaSet\'s hash');
+    assert.equal(stableLabels.app, 'web');
     assert.deepEqual(dr.spec.subsets.find((s) => s.name === 'canary')?.labels, canaryLabels);
     assert.deepEqual(dr.spec.subsets.find((s) => s.name === 'other')?.labels, { tier: 'x' }, 'other subset untouched');
-    // the subsets' labels select exactly the stable and the canary pods
+    // the subsets' labels select exactly the stable and the canary pods; both carry the host Service's app label
     const canaryPods = await cluster.livePods(ns, canaryLabels);
-    const stablePods = await cluster.livePods(ns, { app: 'web' });
+    const stablePods = await cluster.livePods(ns, stableLabels);
     assert.ok(canaryPods.length >= 1, 'canary pods exist');
-    assert.ok(canaryPods.every((p) => p.metadata?.labels?.app !== 'web'));
+    assert.equal(stablePods.length, 2);
+    assert.ok(canaryPods.every((p) => p.metadata?.labels?.app === 'web'), 'canary pods are endpoints of the host Service web');
     assert.ok(stablePods.every((p) => p.metadata?.labels?.['rollouts.glidepath.dev/role'] === undefined));
     await activities.abortCanary(t1, undefined);
     assert.deepEqual(await weights(ns), { primary: [100, 0] });
