@@ -10,8 +10,10 @@ import { after, before, test } from 'node:test';
 import { ApplicationFailure } from '@temporalio/common';
 import { MeasurementError } from '../../../activities/metrics/prometheus.ts';
 import { createWebProvider } from '../../../activities/metrics/web.ts';
-import { TemplateError, renderUrl, templateProblems } from '../../../model/template.ts';
-import { normalize, SpecError } from '../../../model/normalize.ts';
+import type { TemplateError} from '../../../model/template.ts';
+import { renderUrl, templateProblems } from '../../../model/template.ts';
+import type { SpecError } from '../../../model/normalize.ts';
+import { normalize } from '../../../model/normalize.ts';
 import type { MetricSpec, WebProviderSpec } from '../../../model/types.ts';
 
 let server: Server;
