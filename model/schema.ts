@@ -10,7 +10,7 @@ import { MAX_MEASUREMENT_RETENTION, MIN_INTERVAL_MS } from './analysis.ts';
 import { templateProblems, type TextKind } from './template.ts';
 import { buildContextPath, buildTag, dns1123, dockerfilePath, imageRef } from './fields.ts';
 import { jobPodProblems } from './job-pod.ts';
-import { ROLLING_STEP_KINDS, WORKLOAD_KINDS, parseBatch } from './rolling.ts';
+import { ROLLING_STEP_KINDS, ROLLOUT_WORKLOAD_KINDS, WORKLOAD_KINDS, parseBatch } from './rolling.ts';
 import { routeStepProblems, type RouteStep } from './route-steps.ts';
 import { routerNeedsServices, trafficRoutingSchema } from './traffic-routing.ts';
 
@@ -498,7 +498,7 @@ export const rolloutDoc = z.strictObject({
       revisionHistoryLimit: z.number().int().min(0).optional(),
       minReadySeconds: z.number().int().min(0).optional(),
       workloadRef: z
-        .strictObject({ apiVersion: z.literal('apps/v1'), kind: z.literal('Deployment'), name: dns1123 })
+        .strictObject({ apiVersion: z.literal('apps/v1'), kind: z.enum(ROLLOUT_WORKLOAD_KINDS, `must be one of ${ROLLOUT_WORKLOAD_KINDS.join(', ')}`), name: dns1123 })
         .optional(),
       progressDeadlineSeconds: z.number().int().positive().optional(),
       strategy,
