@@ -20,7 +20,7 @@ import {
   type RollingStepDoc,
   type StrategyDoc,
 } from './schema.ts';
-import { parseBatch, rollingStepProblems, workloadStrategyProblems, type RollingStep } from './rolling.ts';
+import { parseBatch, rollingStepProblems, rolloutOnWorkload, workloadStrategyProblems, type RollingStep } from './rolling.ts';
 import { DEFAULT_CONSECUTIVE_ERROR_LIMIT } from './analysis.ts';
 import { argNames } from './template.ts';
 import { referenceProblem } from './reference.ts';
@@ -297,12 +297,21 @@ function fromRollout(source: string, raw: unknown, templates: Templates, options
     problems.push({ source, path: 'spec.strategy.rolling', message: 'strategy.rolling is Glidepath\'s own: write it in a glidepath.dev/v1alpha1 Release, not an Argo Rollout' });
     return undefined;
   }
-  const strategy = buildStrategy(source, spec.strategy, templates, problems);
-  if (!strategy) return undefined;
+  const built = buildStrategy(source, spec.strategy, templates, problems);
+  if (!built) return undefined;
+  const kind = spec.workloadRef?.kind ?? 'Deployment';
+  let strategy: Strategy = built;
+  if (kind !== 'Deployment' && built.type !== 'rolling') {
+    // A workloadRef to a StatefulSet runs where the strategy maps (model/rolling.ts); the rest is named.
+    const mapped = rolloutOnWorkload(kind, built);
+    problems.push(...mapped.problems.map((p) => ({ source, path: p.path ? `spec.strategy.${p.path}` : 'spec.workloadRef.kind', message: `${p.message} (workloadRef.kind ${kind})` })));
+    if (!mapped.strategy) return undefined;
+    strategy = mapped.strategy;
+  }
   return {
     name: metadata.name,
     namespace,
-    workload: { kind: 'Deployment', name: spec.workloadRef?.name ?? metadata.name, ...(first ? { container: first.name } : {}) },
+    workload: { kind: kind === 'StatefulSet' ? 'StatefulSet' : 'Deployment', name: spec.workloadRef?.name ?? metadata.name, ...(first ? { container: first.name } : {}) },
     image,
     progressDeadlineSeconds: spec.progressDeadlineSeconds ?? DEFAULTS.progressDeadlineSeconds,
     retryWindowSeconds: DEFAULTS.retryWindowSeconds,

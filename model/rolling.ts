@@ -6,7 +6,7 @@
  * `updateStrategy.rollingUpdate.partition` (ordinals from the top); a Deployment by its own rolling
  * update, paused between batches (`spec.paused`, maxSurge as given, maxUnavailable 0). Workflow-safe: no I/O.
  */
-import type { CanaryStep } from './types.ts';
+import type { CanaryStep, CanaryStrategy } from './types.ts';
 
 /** The workload kinds a release can target. */
 export const WORKLOAD_KINDS = ['Deployment', 'StatefulSet'] as const;
@@ -86,4 +86,33 @@ export function workloadStrategyProblems(kind: WorkloadKind, strategy: 'canary' 
     return [];
   }
   return [];
+}
+
+/** The workload kinds an Argo Rollout's `workloadRef` may name. */
+export const ROLLOUT_WORKLOAD_KINDS = ['Deployment', 'StatefulSet', 'DaemonSet'] as const;
+
+/**
+ * An Argo canary on a StatefulSet (`workloadRef.kind: StatefulSet`) as Glidepath's rolling strategy
+ * where it maps: each `setWeight: N` becomes `batch: N%` (that share of the pods updated in place,
+ * from the top ordinal), pauses, analyses and approvals stay. What cannot map (a traffic router,
+ * Services, background analysis, scale and route steps, blue/green) is named: [path under
+ * spec.strategy, message]. A DaemonSet is refused by name.
+ */
+export function rolloutOnWorkload(kind: (typeof ROLLOUT_WORKLOAD_KINDS)[number], strategy: CanaryStrategy | { type: 'blueGreen' }): { strategy?: RollingStrategy; problems: { path: string; message: string }[] } {
+  if (kind === 'DaemonSet') return { problems: [{ path: '', message: 'a Rollout with workloadRef to a DaemonSet is not supported: Glidepath releases Deployments (canary, blueGreen, rolling) and StatefulSets (rolling)' }] };
+  if (strategy.type === 'blueGreen') return { problems: [{ path: 'blueGreen', message: STATEFULSET_BLUE_GREEN }] };
+  const why = 'a StatefulSet\'s pods are updated in place by partition (no separate canary workload)';
+  const problems: { path: string; message: string }[] = [];
+  for (const field of ['trafficRouting', 'stableService', 'canaryService', 'abortScaleDownDelaySeconds', 'scaleDownDelaySeconds'] as const) {
+    if (strategy[field] !== undefined) problems.push({ path: `canary.${field}`, message: `cannot map to a StatefulSet: ${why}, so there is nothing to route or scale down separately` });
+  }
+  if (strategy.background) problems.push({ path: 'canary.analysis', message: `background analysis cannot map to a StatefulSet release yet: use analysis steps between the weights (${why})` });
+  const steps: RollingStep[] = [];
+  strategy.steps.forEach((step, i) => {
+    if (step.kind === 'setWeight') steps.push({ kind: 'batch', percent: step.weight });
+    else if (step.kind === 'pause' || step.kind === 'analysis' || step.kind === 'approval') steps.push(step);
+    else problems.push({ path: `canary.steps[${i}].${step.kind}`, message: `cannot map to a StatefulSet: ${why}; setWeight, pause, analysis and approval steps map` });
+  });
+  for (const p of rollingStepProblems(steps)) problems.push({ path: `canary.steps[${p.step}].setWeight`, message: p.message.replace(/^batch (\d+)%/, 'weight $1').replace('smaller than an earlier batch', 'smaller than an earlier weight') });
+  return problems.length > 0 ? { problems } : { strategy: { type: 'rolling', steps }, problems };
 }

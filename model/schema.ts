@@ -10,7 +10,7 @@ import { MAX_MEASUREMENT_RETENTION, MIN_INTERVAL_MS } from './analysis.ts';
 import { templateProblems, wholeUrlArg, type TextKind } from './template.ts';
 import { buildContextPath, buildTag, dns1123, dockerfilePath, imageRef } from './fields.ts';
 import { jobPodProblems } from './job-pod.ts';
-import { ROLLING_STEP_KINDS, WORKLOAD_KINDS, parseBatch } from './rolling.ts';
+import { ROLLING_STEP_KINDS, ROLLOUT_WORKLOAD_KINDS, WORKLOAD_KINDS, parseBatch } from './rolling.ts';
 import { routeStepProblems, type RouteStep } from './route-steps.ts';
 import { routerNeedsServices, trafficRoutingSchema } from './traffic-routing.ts';
 
@@ -520,7 +520,7 @@ export const rolloutDoc = z.strictObject({
       workloadRef: z
         .strictObject({
           apiVersion: z.literal('apps/v1'),
-          kind: z.literal('Deployment'),
+          kind: z.enum(ROLLOUT_WORKLOAD_KINDS, `must be one of ${ROLLOUT_WORKLOAD_KINDS.join(', ')}`),
           name: dns1123,
           // Argo scales the Deployment down once the Rollout runs its pods; Glidepath releases the
           // Deployment itself, so there is nothing to scale down (docs/migrating-from-argo.md).

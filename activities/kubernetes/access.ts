@@ -46,8 +46,8 @@ export const ROUTER_ACCESS: Record<string, Access[]> = {
 
 /** What a release of `target` needs in its namespace (Service verbs only when it names Services, router verbs for its router). */
 export function requiredAccess(target: ReleaseTarget): Access[] {
-  if (target.workload.kind === 'StatefulSet') return [...STATEFULSET_ACCESS, ...STATEFULSET_POD_ACCESS];
-  if (target.strategy === 'rolling') return [...DEPLOYMENT_ACCESS, ...REPLICASET_ACCESS, ...POD_ACCESS];
+  if (target.workload.kind === 'StatefulSet') return [...STATEFULSET_ACCESS, ...STATEFULSET_POD_ACCESS, ...HPA_ACCESS];
+  if (target.strategy === 'rolling') return [...DEPLOYMENT_ACCESS, ...REPLICASET_ACCESS, ...POD_ACCESS, ...HPA_ACCESS];
   const services = [target.stableService, target.canaryService, target.activeService, target.previewService].some((s) => s);
   const routers = Object.keys(target.trafficRouting ?? {}).flatMap((r) => ROUTER_ACCESS[r] ?? []);
   return [...DEPLOYMENT_ACCESS, ...REPLICASET_ACCESS, ...(services ? SERVICE_ACCESS : []), ...PDB_ACCESS, ...HPA_ACCESS, ...POD_ACCESS, ...routers];

@@ -62,14 +62,14 @@ export function roleBudget(user: V1PodDisruptionBudget, stableCount: number): { 
 export function createCapacity(room: WorkloadRoom) {
   const { k } = room;
 
-  /** The autoscaling/v2 HPAs scaling the stable Deployment. */
+  /** The autoscaling/v2 HPAs scaling the stable workload (a Deployment, or a StatefulSet or Deployment released with strategy.rolling). */
   const stableHpas = async (target: ReleaseTarget): Promise<V2HorizontalPodAutoscaler[]> => {
     const list = await k.call({ verb: 'list', resource: 'horizontalpodautoscalers.autoscaling', namespace: target.namespace }, () =>
       k.autoscaling.listNamespacedHorizontalPodAutoscaler({ namespace: target.namespace }),
     );
     return list.items.filter((h) => {
       const ref = h.spec?.scaleTargetRef;
-      return ref?.kind === 'Deployment' && ref.name === target.workload.name && (ref.apiVersion === undefined || ref.apiVersion.startsWith('apps/'));
+      return ref?.kind === target.workload.kind && ref.name === target.workload.name && (ref.apiVersion === undefined || ref.apiVersion.startsWith('apps/'));
     });
   };
 

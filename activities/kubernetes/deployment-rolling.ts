@@ -13,6 +13,7 @@ import { DEFAULT_ROLLING_MAX_SURGE, batchReplicas, type BatchStep } from '../../
 import type { CleanupReport, PreflightResult, ReleaseTarget, RollingOps } from '../contract.ts';
 import { ErrorType } from '../errors.ts';
 import { activityContext, cancellationSignal, sleep } from './context.ts';
+import type { Capacity } from './capacity.ts';
 import type { Deployments } from './deployments.ts';
 import { describePodCauses, labelSelectorString } from './diagnose.ts';
 import { isRetryable } from './errors.ts';
@@ -38,7 +39,7 @@ const settingsOf = (d: V1Deployment): RollingSettings => ({
   maxUnavailable: (d.spec?.strategy?.rollingUpdate?.maxUnavailable as number | string | undefined) ?? '25%',
 });
 
-export function createDeploymentRolling(room: WorkloadRoom, d: Deployments): RollingOps {
+export function createDeploymentRolling(room: WorkloadRoom, d: Deployments, cap: Capacity): RollingOps {
   const { k } = room;
   const where = (t: ReleaseTarget): string => `Deployment ${t.namespace}/${t.workload.name}`;
 
@@ -127,6 +128,7 @@ export function createDeploymentRolling(room: WorkloadRoom, d: Deployments): Rol
     const replicas = dep.spec?.replicas ?? 1;
     if (c.image === t.image && recorded(dep, t) !== undefined) return { replicas }; // begun already
     const annotations = { [ANNOTATIONS.release]: t.releaseId, [PREVIOUS_ROLLING]: JSON.stringify(settingsOf(dep)), ...(c.image ? { [ANNOTATIONS.previousImage]: c.image } : {}) };
+    await cap.holdFloor(t, dep); // an HPA keeps at least today's replicas for the release
     const maxSurge = t.maxSurge ?? DEFAULT_ROLLING_MAX_SURGE;
     const got = await patch(t, {
       metadata: { annotations },
@@ -183,6 +185,7 @@ export function createDeploymentRolling(room: WorkloadRoom, d: Deployments): Rol
     if (prev) await restoreSettings(t, { ...prev, paused: false });
     const done = await d.waitRolledOut(t, t.workload.name);
     if (prev?.paused) await patch(t, { spec: { paused: true } }); // the user had it paused: so it stays
+    for (const drift of await cap.releaseFloor(t)) activityContext()?.log.warn(drift);
     const replicas = done.spec?.replicas ?? 1;
     return { updated: done.status?.updatedReplicas ?? replicas, replicas };
   };
@@ -194,7 +197,7 @@ export function createDeploymentRolling(room: WorkloadRoom, d: Deployments): Rol
     if (!prev) {
       // Settings already back (a retried abort): only the image may still be ours.
       const drift = await d.restoreStable(t, stableImage);
-      return { drift };
+      return { drift: [...drift, ...(await cap.releaseFloor(t))] };
     }
     const c = targetContainer(dep, t);
     const back = dep.metadata?.annotations?.[ANNOTATIONS.previousImage] ?? stableImage;
@@ -206,6 +209,7 @@ export function createDeploymentRolling(room: WorkloadRoom, d: Deployments): Rol
     await restoreSettings(t, { ...prev, paused: false }, image);
     await d.waitRolledOut(t, t.workload.name);
     if (prev.paused) await patch(t, { spec: { paused: true } });
+    drift.push(...(await cap.releaseFloor(t)));
     activityContext()?.log.info(`${where(t)}: rolled back${image ? ` to ${image.image}` : ''}`);
     return { drift };
   };

@@ -50,7 +50,8 @@ function createRoom(kc: KubeConfig, opts: KubernetesWorkloadOptions): WorkloadRo
 /** strategy.rolling on a real cluster, per workload kind: StatefulSets by partition (statefulsets.ts), Deployments paused between batches (deployment-rolling.ts). */
 export function createKubernetesRolling(kc: KubeConfig, opts: KubernetesWorkloadOptions = {}): NonNullable<ActivityDeps['rolling']> {
   const room = createRoom(kc, opts);
-  return { StatefulSet: createStatefulSetRolling(room), Deployment: createDeploymentRolling(room, createDeployments(room)) };
+  const capacity = createCapacity(room);
+  return { StatefulSet: createStatefulSetRolling(room, capacity), Deployment: createDeploymentRolling(room, createDeployments(room), capacity) };
 }
 
 export function createKubernetesWorkload(kc: KubeConfig, opts: KubernetesWorkloadOptions = {}): WorkloadOps {

@@ -16,6 +16,7 @@ import { activityContext, cancellationSignal, sleep } from './context.ts';
 import { describePodCauses, labelSelectorString } from './diagnose.ts';
 import { isNotFound, isRetryable } from './errors.ts';
 import { ANNOTATIONS, FIELD_MANAGER } from './objects.ts';
+import type { Capacity } from './capacity.ts';
 import { checkAccess } from './preflight.ts';
 import type { WorkloadRoom } from './room.ts';
 import { partitionOf, partitionState, type PartitionState } from './statefulset-pods.ts';
@@ -26,7 +27,7 @@ const STRATEGIC_PATCH = setHeaderOptions('Content-Type', PatchStrategy.Strategic
 /** On a StatefulSet: the partition it had before this release raised it (what promotion and abort return to). */
 export const PREVIOUS_PARTITION = 'glidepath.dev/previous-partition';
 
-export function createStatefulSetRolling(room: WorkloadRoom): RollingOps {
+export function createStatefulSetRolling(room: WorkloadRoom, cap: Capacity): RollingOps {
   const { k } = room;
   const where = (t: ReleaseTarget): string => `StatefulSet ${t.namespace}/${t.workload.name}`;
 
@@ -178,6 +179,8 @@ export function createStatefulSetRolling(room: WorkloadRoom): RollingOps {
     const replicas = s.spec?.replicas ?? 1;
     const floor = recordedFloor(s, t);
     if (c.image === t.image && floor !== undefined) return { replicas }; // begun already (a retried activity)
+    // An HPA on the StatefulSet keeps at least today's replicas for the release: a scale-down would remove the top ordinals, the updated ones.
+    await cap.holdFloor(t, { spec: { replicas } } as V1Deployment);
     const previous = partitionOf(s);
     const annotations: Record<string, string> = { [ANNOTATIONS.release]: t.releaseId, [PREVIOUS_PARTITION]: String(previous) };
     if (c.image) annotations[ANNOTATIONS.previousImage] = c.image;
@@ -226,7 +229,9 @@ export function createStatefulSetRolling(room: WorkloadRoom): RollingOps {
   const complete = async (t: ReleaseTarget): Promise<{ updated: number; replicas: number }> => {
     const s = await get(t);
     const floor = floorOf(s, t);
-    return lowerTo(t, s, floor, floor === 0);
+    const done = await lowerTo(t, s, floor, floor === 0);
+    for (const d of await cap.releaseFloor(t)) activityContext()?.log.warn(d); // the HPA's own minReplicas back: it owns the replicas again
+    return done;
   };
 
   const abort = async (t: ReleaseTarget, stableImage: string | undefined): Promise<CleanupReport> => {
@@ -257,6 +262,7 @@ export function createStatefulSetRolling(room: WorkloadRoom): RollingOps {
     const current = partitionOf(await get(t));
     if (current > floor) await setPartition(t, floor);
     await waitPartition(t, { unstick: true, complete: floor === 0 });
+    drift.push(...(await cap.releaseFloor(t)));
     return { drift };
   };
 

@@ -66,6 +66,24 @@ describe('strategy.rolling', () => {
     assert.match(problems('Deployment', { rolling: { steps: [{ batch: 1 }] } }, 'Rollout').join('\n'), /spec\.strategy\.rolling: strategy\.rolling is Glidepath's own/);
   });
 
+  test('an Argo Rollout with workloadRef to a StatefulSet runs where its canary maps: setWeight N → batch N%', () => {
+    const doc = { apiVersion: 'argoproj.io/v1alpha1', kind: 'Rollout', metadata: { name: 'ledger', namespace: 'shop' }, spec: { workloadRef: { apiVersion: 'apps/v1', kind: 'StatefulSet', name: 'ledger' }, strategy: { canary: { steps: [{ setWeight: 20 }, { pause: {} }, { setWeight: 60 }, { pause: { duration: '1m' } }] } } } };
+    const plan = normalize([{ source: 'r.yaml', doc }], { image: 'example/ledger:2' });
+    assert.deepEqual(plan.workload, { kind: 'StatefulSet', name: 'ledger' });
+    assert.deepEqual(plan.strategy, { type: 'rolling', steps: [{ kind: 'batch', percent: 20 }, { kind: 'pause' }, { kind: 'batch', percent: 60 }, { kind: 'pause', durationMs: 60_000 }] });
+    assert.deepEqual(planProblems(plan), []);
+  });
+
+  test('an Argo Rollout with workloadRef is refused by name where the strategy does not map', () => {
+    const rollout = (kind: string, strategy: Record<string, unknown>) => problems(kind, strategy, 'Rollout').join('\n');
+    assert.match(rollout('StatefulSet', { canary: { trafficRouting: { istio: { virtualService: { name: 'vs' } } }, canaryService: 'c', stableService: 's', steps: [{ setWeight: 10 }] } }), /spec\.strategy\.canary\.trafficRouting: cannot map to a StatefulSet: a StatefulSet's pods are updated in place by partition .*\(workloadRef\.kind StatefulSet\)/);
+    assert.match(rollout('StatefulSet', { canary: { steps: [{ setWeight: 10 }, { setCanaryScale: { replicas: 1 } }] } }), /spec\.strategy\.canary\.steps\[1\]\.setCanaryScale: cannot map to a StatefulSet/);
+    assert.match(rollout('StatefulSet', { canary: { steps: [{ setWeight: 50 }, { setWeight: 20 }] } }), /spec\.strategy\.canary\.steps\[1\]\.setWeight: weight 20 is smaller than an earlier weight/);
+    assert.match(rollout('StatefulSet', { blueGreen: { activeService: 'web' } }), /spec\.strategy\.blueGreen: blue\/green is refused for a StatefulSet/);
+    assert.match(rollout('DaemonSet', { canary: { steps: [{ setWeight: 10 }] } }), /spec\.workloadRef\.kind: a Rollout with workloadRef to a DaemonSet is not supported/);
+    assert.match(rollout('ReplicaSet', { canary: { steps: [] } }), /spec\.workloadRef\.kind: must be one of Deployment, StatefulSet, DaemonSet/);
+  });
+
   test('the workflow refuses the same at start when another client built the plan', () => {
     const base = { name: 'web', namespace: 'shop', image: 'example/web:2', progressDeadlineSeconds: 600, retryWindowSeconds: 60, policy: {} };
     assert.deepEqual(planProblems({ ...base, workload: { kind: 'StatefulSet', name: 'web' }, strategy: { type: 'rolling', steps: [{ kind: 'batch', replicas: 2 }, { kind: 'batch', replicas: 1 }] } }), [

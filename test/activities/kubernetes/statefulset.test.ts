@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import { ApplicationFailure } from '@temporalio/common';
-import type { V1StatefulSet } from '@kubernetes/client-node';
+import { AutoscalingV2Api, type V1StatefulSet } from '@kubernetes/client-node';
 import type { ReleaseTarget } from '../../../activities/contract.ts';
 import { createKubernetesRolling } from '../../../activities/kubernetes/index.ts';
 import { PREVIOUS_PARTITION } from '../../../activities/kubernetes/statefulsets.ts';
@@ -18,7 +18,21 @@ const ops = createKubernetesRolling(cluster.kc, { heartbeat: () => undefined, po
 assert.ok(ops);
 const rolling = ops;
 
+const autoscaling = cluster.kc.makeApiClient(AutoscalingV2Api);
+
 after(() => cluster.cleanup());
+
+/**
+ * One HPA sync as its controller does it, for a load that needs `wanted` pods: clamped to the HPA's
+ * [minReplicas, maxReplicas] and written to the StatefulSet's scale subresource. Returns the count.
+ */
+async function autoscale(ns: string, wanted: number): Promise<number> {
+  const h = await autoscaling.readNamespacedHorizontalPodAutoscaler({ name: 'db', namespace: ns });
+  const replicas = Math.min(h.spec?.maxReplicas ?? 1, Math.max(h.spec?.minReplicas ?? 1, wanted));
+  const scale = await cluster.apps.readNamespacedStatefulSetScale({ name: 'db', namespace: ns });
+  await cluster.apps.replaceNamespacedStatefulSetScale({ name: 'db', namespace: ns, body: { ...scale, spec: { replicas } } });
+  return replicas;
+}
 
 interface SetOptions {
   replicas?: number;
@@ -172,6 +186,30 @@ describe('StatefulSet by partition', () => {
     assert.equal(report.drift.length, 1);
     assert.match(report.drift[0] ?? '', /example\/web:hotfix, set by someone else/);
     assert.equal(partition(await read(ns)), 0);
+  });
+
+  test('with an HPA (its controller played by the test): the floor held at the live count, batches sized from the live count, the HPA\'s own floor back at promotion', async () => {
+    const ns = await cluster.namespace('sts-hpa');
+    await statefulSet(ns, { replicas: 4 });
+    await autoscaling.createNamespacedHorizontalPodAutoscaler({
+      namespace: ns,
+      body: { apiVersion: 'autoscaling/v2', kind: 'HorizontalPodAutoscaler', metadata: { name: 'db' }, spec: { scaleTargetRef: { apiVersion: 'apps/v1', kind: 'StatefulSet', name: 'db' }, minReplicas: 2, maxReplicas: 8, metrics: [{ type: 'Resource', resource: { name: 'cpu', target: { type: 'Utilization', averageUtilization: 80 } } }] } },
+    });
+    const t = target(ns);
+    await rolling.begin(t);
+    const held = await autoscaling.readNamespacedHorizontalPodAutoscaler({ name: 'db', namespace: ns });
+    assert.equal(held.spec?.minReplicas, 4, 'minReplicas held at the live count: a scale-down would remove the updated top ordinals');
+    assert.equal(await autoscale(ns, 1), 4, 'load drops: the HPA cannot go below the held floor');
+    assert.deepEqual(await rolling.batch(t, { kind: 'batch', replicas: 1 }), { updated: 1, replicas: 4 });
+    assert.equal(await autoscale(ns, 6), 6, 'load rises: the HPA scales up');
+    await eventually('6 pods', async () => ((await read(ns)).status?.readyReplicas === 6 ? true : undefined), 60_000);
+    assert.deepEqual(await rolling.batch(t, { kind: 'batch', percent: 50 }), { updated: 3, replicas: 6 }, '50 % of the live 6');
+    assert.equal(partition(await read(ns)), 3);
+    assert.deepEqual(await rolling.complete(t), { updated: 6, replicas: 6 });
+    const back = await autoscaling.readNamespacedHorizontalPodAutoscaler({ name: 'db', namespace: ns });
+    assert.equal(back.spec?.minReplicas, 2, "the HPA's own minReplicas back: it owns the replicas again");
+    assert.equal(back.metadata?.annotations?.['glidepath.dev/held-min-replicas'], undefined);
+    assert.deepEqual(await images(ns), Array(6).fill(NEW_IMAGE));
   });
 
   test('preflight refuses OnDelete and names the field; a missing StatefulSet and container are named', async () => {
