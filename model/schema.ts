@@ -13,6 +13,7 @@ import { jobPodProblems } from './job-pod.ts';
 import { ROLLING_STEP_KINDS, ROLLOUT_WORKLOAD_KINDS, WORKLOAD_KINDS, parseBatch } from './rolling.ts';
 import { routeStepProblems, type RouteStep } from './route-steps.ts';
 import { routerNeedsServices, trafficRoutingSchema } from './traffic-routing.ts';
+import { ARGO_REFUSALS } from './argo-refusals.ts';
 
 // No runtime code generation inside zod: the same schemas run in the workflow sandbox.
 z.config({ jitless: true });
@@ -361,8 +362,14 @@ const canaryStep = z
     approval: approvalStep.optional(),
     setHeaderRoute: setHeaderRouteStep.optional(),
     setMirrorRoute: setMirrorRouteStep.optional(),
+    // Argo's experiment step: read so that it is refused by name (model/argo-refusals.ts).
+    experiment: z.unknown().optional(),
   })
   .superRefine((v, ctx) => {
+    if (v.experiment !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['experiment'], message: ARGO_REFUSALS.experiment });
+      return;
+    }
     const kinds = STEP_KINDS.filter((k) => v[k] !== undefined);
     if (kinds.length !== 1) {
       ctx.addIssue({
@@ -384,7 +391,13 @@ const canary = z.strictObject({
   trafficRouting: trafficRoutingSchema.optional(),
   abortScaleDownDelaySeconds: z.number().int().min(0).optional(),
   scaleDownDelaySeconds: z.number().int().min(0).optional(),
+  // Argo's replica-ratio surge limits: read so that they are refused by name (model/argo-refusals.ts).
+  maxSurge: z.unknown().optional(),
+  maxUnavailable: z.unknown().optional(),
 }).superRefine((v, ctx) => {
+  for (const field of ['maxSurge', 'maxUnavailable'] as const) {
+    if (v[field] !== undefined) ctx.addIssue({ code: 'custom', path: [field], message: ARGO_REFUSALS[field] });
+  }
   const needs = v.trafficRouting ? routerNeedsServices(v.trafficRouting) : undefined;
   if (needs && (!v.stableService || !v.canaryService)) {
     ctx.addIssue({ code: 'custom', path: [v.stableService ? 'canaryService' : 'stableService'], message: `${needs} needs stableService and canaryService` });

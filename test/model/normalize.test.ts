@@ -10,6 +10,7 @@ import { test } from 'node:test';
 import { loadPlan } from '../../starters/spec-files.ts';
 import { SpecError, formatProblem } from '../../model/normalize.ts';
 import { planProblems } from '../../model/plan.ts';
+import { ARGO_REFUSALS } from '../../model/argo-refusals.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const file = (p: string) => path.join(root, p);
@@ -74,9 +75,8 @@ test('--image overrides the spec image', async () => {
 
 test('unsupported Argo fields are named, never dropped', async () => {
   assert.deepEqual(await problemsOf('test/fixtures/specs/invalid-unsupported-argo.yaml'), [
-    'invalid-unsupported-argo.yaml: spec.strategy.canary.steps[1].experiment: unsupported field (Glidepath does not implement it; remove it or see docs/spec.md)',
-    'invalid-unsupported-argo.yaml: spec.strategy.canary.steps[1]: a step needs one of setWeight, pause, analysis, setCanaryScale, approval, setHeaderRoute, setMirrorRoute',
-    'invalid-unsupported-argo.yaml: spec.strategy.canary.maxSurge: unsupported field (Glidepath does not implement it; remove it or see docs/spec.md)',
+    `invalid-unsupported-argo.yaml: spec.strategy.canary.steps[1].experiment: ${ARGO_REFUSALS.experiment}`,
+    `invalid-unsupported-argo.yaml: spec.strategy.canary.maxSurge: ${ARGO_REFUSALS.maxSurge}`,
   ]);
 });
 
