@@ -221,9 +221,24 @@ const smi: RouterEntry = {
   },
 };
 
+// ---- traefik ----------------------------------------------------------------------------------
+
+const traefikRouting = z.strictObject({ weightedTraefikServiceName: dns1123Subdomain });
+
+const traefik: RouterEntry = {
+  schema: traefikRouting,
+  capabilities: {
+    label: 'the traefik router',
+    headerRoutes: () => 'a weighted TraefikService splits by weight only (Argo\'s traefik router has no header routes either)',
+    headerValueKinds: [],
+    mirrorRoutes: () => 'a weighted TraefikService has no mirroring (a mirroring TraefikService is another object; Argo\'s traefik router has no mirror routes either)',
+    needsServices: () => 'the traefik router',
+  },
+};
+
 // ---- the table ---------------------------------------------------------------------------------
 
-const ROUTERS: Record<string, RouterEntry> = { istio, gatewayAPI: gatewayApiNative, plugins: gatewayApiPluginEntry, nginx, alb, smi };
+const ROUTERS: Record<string, RouterEntry> = { istio, gatewayAPI: gatewayApiNative, plugins: gatewayApiPluginEntry, nginx, alb, smi, traefik };
 
 /** The router named `key`; undefined for unknown names, `constructor` and other prototype keys included. */
 function routerEntry(key: string): RouterEntry | undefined {
