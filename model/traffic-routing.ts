@@ -221,9 +221,24 @@ const smi: RouterEntry = {
   },
 };
 
+// ---- traefik ----------------------------------------------------------------------------------
+
+const traefikRouting = z.strictObject({ weightedTraefikServiceName: dns1123Subdomain });
+
+const traefik: RouterEntry = {
+  schema: traefikRouting,
+  capabilities: {
+    label: 'the traefik router',
+    headerRoutes: () => 'a weighted TraefikService splits by weight only (Argo\'s traefik router has no header routes either)',
+    headerValueKinds: [],
+    mirrorRoutes: () => 'a weighted TraefikService has no mirroring (a mirroring TraefikService is another object; Argo\'s traefik router has no mirror routes either)',
+    needsServices: () => 'the traefik router',
+  },
+};
+
 // ---- the table ---------------------------------------------------------------------------------
 
-const ROUTERS: Record<string, RouterEntry> = { istio, gatewayAPI: gatewayApiNative, plugins: gatewayApiPluginEntry, nginx, alb, smi };
+const ROUTERS: Record<string, RouterEntry> = { istio, gatewayAPI: gatewayApiNative, plugins: gatewayApiPluginEntry, nginx, alb, smi, traefik };
 
 /** The router named `key`; undefined for unknown names, `constructor` and other prototype keys included. */
 function routerEntry(key: string): RouterEntry | undefined {
@@ -235,7 +250,6 @@ export const REFUSED_ROUTER_MIGRATIONS: Readonly<Record<string, string>> = {
   ambassador: `use the Gateway API router (plugins: ${GATEWAY_API_PLUGIN}) where Emissary-ingress serves Gateway API HTTPRoutes, or nginx/alb for the ingress in front of it`,
   apisix: `use the Gateway API router (plugins: ${GATEWAY_API_PLUGIN}) with the APISIX Ingress Controller's Gateway API support, or nginx/alb for the ingress in front of it`,
   appMesh: `use alb for traffic that enters through an AWS load balancer, or the Gateway API router (plugins: ${GATEWAY_API_PLUGIN}) with a Gateway API controller for service-to-service traffic (App Mesh is being retired by AWS)`,
-  traefik: `use the Gateway API router (plugins: ${GATEWAY_API_PLUGIN}) with Traefik's Gateway API provider`,
 };
 
 /** Traffic routers this build implements, as keys of `trafficRouting` (Argo's names). */

@@ -9,7 +9,7 @@
 #   down    stop everything (TERM, then KILL); safe when nothing runs. --purge also deletes the state dir.
 #   status  one line per component; exit 0 if all run and the apiserver is ready, else 3.
 #   env     prints `export KUBECONFIG=...` (eval "$(scripts/kube.sh env)").
-#   crds    apply the pinned Istio, Gateway API and SMI CRDs (from the Go module cache) and wait until Established.
+#   crds    apply the pinned Istio, Gateway API, SMI and Traefik (TraefikService) CRDs (from the Go module cache) and wait until Established.
 # State (pki, etcd data, logs, pids, kubeconfigs) lives in $GLIDEPATH_STATE/kube. Messages go to stderr.
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
@@ -27,6 +27,7 @@ SERVICE_IP="10.96.0.1"   # first address of SERVICE_CIDR: the `kubernetes` Servi
 ISTIO_API_MODULE="istio.io/api@v1.31.1"
 GATEWAY_API_MODULE="sigs.k8s.io/gateway-api@v1.6.3"   # v1.7.0 needs go >= 1.27
 SMI_CRD_MODULE="github.com/openservicemesh/osm@v1.2.4" # smi-sdk-go ships only apiextensions/v1beta1 CRDs
+TRAEFIK_CRD_MODULE="github.com/traefik/traefik/v3@v3.7.13" # its CRDs: docs/content/reference/dynamic-configuration
 COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok)
 
 log() { echo "kube: $*" >&2; }
@@ -417,13 +418,14 @@ select_crds() {
 }
 # The CRD documents, assembled once from the module cache and kept in $GLIDEPATH_CACHE, so a machine
 # without Go starts the cluster from the cache.
-CRD_BUNDLE="$GLIDEPATH_CACHE/kube-crds/$(echo "$ISTIO_API_MODULE $GATEWAY_API_MODULE $SMI_CRD_MODULE" | tr '/@ ' '__-').yaml"
+CRD_BUNDLE="$GLIDEPATH_CACHE/kube-crds/$(echo "$ISTIO_API_MODULE $GATEWAY_API_MODULE $SMI_CRD_MODULE $TRAEFIK_CRD_MODULE" | tr '/@ ' '__-').yaml"
 crd_bundle() {
   [ -s "$CRD_BUNDLE" ] && return 0
-  local istio gw smi
+  local istio gw smi traefik
   istio=$(module_dir "$ISTIO_API_MODULE")
   gw=$(module_dir "$GATEWAY_API_MODULE")
   smi=$(module_dir "$SMI_CRD_MODULE")
+  traefik=$(module_dir "$TRAEFIK_CRD_MODULE")
   mkdir -p "$(dirname "$CRD_BUNDLE")"
   {
     select_crds "$istio/kubernetes/customresourcedefinitions.gen.yaml" \
@@ -433,6 +435,7 @@ crd_bundle() {
       echo "---"; cat "$gw/config/crd/standard/gateway.networking.k8s.io_$f.yaml"
     done
     echo "---"; cat "$smi/cmd/osm-bootstrap/crds/smi_traffic_split.yaml"
+    printf "\n---\n"; cat "$traefik/docs/content/reference/dynamic-configuration/traefik.io_traefikservices.yaml"  # the SMI file has no final newline
   } > "$CRD_BUNDLE.$$"
   mv "$CRD_BUNDLE.$$" "$CRD_BUNDLE"
 }
@@ -446,11 +449,11 @@ cmd_crds() {
   local names=(virtualservices.networking.istio.io destinationrules.networking.istio.io
     gatewayclasses.gateway.networking.k8s.io gateways.gateway.networking.k8s.io
     httproutes.gateway.networking.k8s.io referencegrants.gateway.networking.k8s.io
-    trafficsplits.split.smi-spec.io)
+    trafficsplits.split.smi-spec.io traefikservices.traefik.io)
   local count
   count=$(grep -c '^kind: CustomResourceDefinition' "$tmp")
   [ "$count" = "${#names[@]}" ] || { rm -f "$tmp" "$CRD_BUNDLE"; die "expected ${#names[@]} CRDs from the modules, found $count"; }
-  log "applying ${#names[@]} CRDs from $ISTIO_API_MODULE, $GATEWAY_API_MODULE, $SMI_CRD_MODULE"
+  log "applying ${#names[@]} CRDs from $ISTIO_API_MODULE, $GATEWAY_API_MODULE, $SMI_CRD_MODULE, $TRAEFIK_CRD_MODULE"
   kc apply --server-side --force-conflicts -f "$tmp" >&2 || { rm -f "$tmp"; die "kubectl apply of the CRDs failed"; }
   rm -f "$tmp"
   local n

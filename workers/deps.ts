@@ -14,6 +14,7 @@ import { createJobProvider } from '../activities/metrics/job.ts';
 import { createPrometheusProvider, prometheusOptionsFromEnv } from '../activities/metrics/prometheus.ts';
 import { createAlbRouter } from '../activities/traffic/alb.ts';
 import { createGatewayApiRouter } from '../activities/traffic/gateway-api.ts';
+import { createTraefikRouter } from '../activities/traffic/traefik.ts';
 import { createIstioRouter } from '../activities/traffic/istio.ts';
 import { createNginxRouter } from '../activities/traffic/nginx.ts';
 import { createSmiRouter } from '../activities/traffic/smi.ts';
@@ -39,6 +40,7 @@ export function buildDeps(log: Pino, env: NodeJS.ProcessEnv = process.env): Acti
       nginx: createNginxRouter(kc),
       alb: createAlbRouter(kc),
       smi: createSmiRouter(kc, env.GLIDEPATH_SMI_API_VERSION ? { apiVersion: env.GLIDEPATH_SMI_API_VERSION } : {}),
+      traefik: createTraefikRouter(kc),
     },
     metrics: { prometheus: createPrometheusProvider(prometheusOptionsFromEnv(env)), web: createWebProvider(), job: createJobProvider(kc) },
     secrets: async (namespace, ref) => {

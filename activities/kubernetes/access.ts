@@ -42,6 +42,7 @@ export const ROUTER_ACCESS: Record<string, Access[]> = {
   nginx: readCreateUpdate('networking.k8s.io', 'ingresses'),
   alb: readUpdate('networking.k8s.io', 'ingresses'),
   smi: readCreateUpdate('split.smi-spec.io', 'trafficsplits'),
+  traefik: readUpdate('traefik.io', 'traefikservices'),
 };
 
 /** What a release of `target` needs in its namespace (Service verbs only when it names Services, router verbs for its router). */

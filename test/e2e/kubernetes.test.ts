@@ -122,13 +122,15 @@ spec:
     const before = (await core.readNamespacedService({ name: 'web', namespace: ns })).spec?.selector;
     const previewSelector = (await core.readNamespacedService({ name: 'web-preview', namespace: ns })).spec?.selector;
     assert.notDeepEqual(before, previewSelector, 'the preview service selects the preview pods');
+    assert.equal(before?.app, 'web');
+    assert.ok(before?.['pod-template-hash'], 'the active service is pinned to the stable\'s ReplicaSet (preview pods carry app=web too)');
     assert.equal((await run(['release', 'promote', id, '--as', 'alice'])).code, 0);
     const switched = await until(id, (s) => s.canaryWeight === 100 || s.phase === 'RolledBack', 'switched');
     assert.equal(switched.canaryWeight === 100 || switched.phase === 'RolledBack', true);
     const done = await until(id, (s) => s.phase === 'RolledBack', 'rolled back after the failed analysis');
     assert.match(done.message, /postPromotion/);
     const after = (await core.readNamespacedService({ name: 'web', namespace: ns })).spec?.selector;
-    assert.deepEqual(after, before, 'the active service selects the stable pods again');
+    assert.deepEqual(after, { app: 'web' }, 'the active service has its own selector back (the preview is gone)');
     assert.equal(imageOf(await deployment(ns, 'web')), 'registry.local/web:v1');
     assert.equal((await deployment(ns, 'web'))?.spec?.replicas, 4);
     await run(['release', 'abort', id, '--as', 'oncall']);

@@ -26,7 +26,6 @@ const REFUSED: Record<string, string> = {
   'router-ambassador.yaml': 'traffic router "ambassador" is not supported',
   'router-apisix.yaml': 'traffic router "apisix" is not supported',
   'router-appmesh.yaml': 'traffic router "appMesh" is not supported',
-  'router-traefik.yaml': 'traffic router "traefik" is not supported',
 };
 
 /** What the valid files must show, so that "valid" is not a plan that dropped what the file says. */

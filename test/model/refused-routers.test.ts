@@ -5,12 +5,11 @@ import { problems } from './helpers.ts';
 
 const services = { stableService: 'web-stable', canaryService: 'web-canary' };
 
-test('ambassador, apisix, appMesh and traefik are refused naming the supported router to migrate to', () => {
+test('ambassador, apisix and appMesh are refused naming the supported router to migrate to', () => {
   const cases: [string, unknown, RegExp][] = [
     ['ambassador', { mappings: ['web'] }, /Gateway API router \(plugins: argoproj-labs\/gatewayAPI\).*Emissary-ingress/],
     ['apisix', { route: { name: 'web', rules: ['r'] } }, /Gateway API router \(plugins: argoproj-labs\/gatewayAPI\).*APISIX/],
     ['appMesh', { virtualService: { name: 'web' }, virtualNodeGroup: { canaryVirtualNodeRef: { name: 'c' }, stableVirtualNodeRef: { name: 's' } } }, /use alb .*Gateway API router/],
-    ['traefik', { weightedTraefikServiceName: 'web' }, /Gateway API router .*Traefik's Gateway API provider/],
   ];
   for (const [key, block, remedy] of cases) {
     const found = problems({ ...services, trafficRouting: { [key]: block } });

@@ -17,6 +17,7 @@ test('istio (host- and subset-based) and the Gateway API plugin are accepted and
     { ...services, trafficRouting: { plugins: { [GW]: { httpRoute: 'web-route', namespace: 'edge' } } } },
     { ...services, trafficRouting: { plugins: { [GW]: { httpRoutes: [{ name: 'a', useHeaderRoutes: true }] } } } },
     { ...services, trafficRouting: { gatewayAPI: { httpRoute: 'web-route', namespace: 'edge' } } },
+    { ...services, trafficRouting: { traefik: { weightedTraefikServiceName: 'web-wts' } } },
     { ...services, trafficRouting: { gatewayAPI: { httpRoutes: [{ name: 'a', useHeaderRoutes: true }, { name: 'b' }] } } },
   ]) {
     const plan = normalize([release(canary)]);
@@ -28,10 +29,12 @@ test('istio (host- and subset-based) and the Gateway API plugin are accepted and
 
 test('unsupported routers, plugins and fields are refused by name; routers that need Services say so', () => {
   const cases: [Record<string, unknown>, RegExp][] = [
-    [{ ...services, trafficRouting: { apisix: { route: { name: 'web' } } } }, /trafficRouting\.apisix: traffic router "apisix" is not supported .*supported: istio, gatewayAPI, plugins, nginx, alb, smi/],
+    [{ ...services, trafficRouting: { apisix: { route: { name: 'web' } } } }, /trafficRouting\.apisix: traffic router "apisix" is not supported .*supported: istio, gatewayAPI, plugins, nginx, alb, smi, traefik/],
     [{ ...services, trafficRouting: { gatewayAPI: {} } }, /trafficRouting\.gatewayAPI: needs httpRoute or httpRoutes/],
     [{ ...services, trafficRouting: { gatewayAPI: { httpRoute: 'r', grpcRoute: 'g' } } }, /trafficRouting\.gatewayAPI: Unrecognized key: "grpcRoute"/],
     [{ trafficRouting: { gatewayAPI: { httpRoute: 'r' } } }, /the gatewayAPI router needs stableService and canaryService/],
+    [{ trafficRouting: { traefik: { weightedTraefikServiceName: 'web-wts' } } }, /the traefik router needs stableService and canaryService/],
+    [{ ...services, trafficRouting: { traefik: {} } }, /trafficRouting\.traefik\.weightedTraefikServiceName: /],
     [{ ...services, trafficRouting: { smi: { rootService: 'web', weight: 5 } } }, /trafficRouting\.smi: Unrecognized key: "weight"/],
     [{ ...services, trafficRouting: { alb: { ingress: 'web' } } }, /trafficRouting\.alb\.servicePort: /],
     [{ ...services, trafficRouting: { plugins: { 'acme/mesh': {} } } }, /plugin "acme\/mesh" is not supported/],
