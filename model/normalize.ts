@@ -21,6 +21,7 @@ import {
 import { DEFAULT_CONSECUTIVE_ERROR_LIMIT } from './analysis.ts';
 import { argNames } from './template.ts';
 import { referenceProblem } from './reference.ts';
+import type { NotificationSpec } from './notifications.ts';
 import type { AnalysisRunSpec, ArgValue, CanaryStep, JobProviderSpec, MetricSpec, ProviderSpec, ReleasePlan, Strategy, StringMatch, WebProviderSpec } from './types.ts';
 
 /** Argo's defaults, in one place. */
@@ -224,6 +225,7 @@ function fromRelease(source: string, raw: unknown, templates: Templates, options
     ...(spec.build ? { build: stripUndefined(spec.build) } : {}),
     ...(spec.imagePolicy ? { imagePolicy: spec.imagePolicy } : {}),
     ...(spec.readinessProbePolicy ? { readinessProbePolicy: spec.readinessProbePolicy } : {}),
+    ...(spec.notifications?.length ? { notifications: spec.notifications.map((n) => stripUndefined(n) as NotificationSpec) } : {}),
     name: metadata.name,
     namespace: metadata.namespace ?? DEFAULTS.namespace,
     workload: { kind: 'Deployment', name: spec.workloadRef.name, ...(spec.container ? { container: spec.container } : {}) },

@@ -8,6 +8,7 @@ import { parseCondition } from './condition.ts';
 import { buildContextPath, buildTag, dockerfilePath, imageRef } from './fields.ts';
 import { MAX_MEASUREMENT_RETENTION, MIN_INTERVAL_MS } from './analysis.ts';
 import { jobPodProblems } from './job-pod.ts';
+import { notificationsSchema } from './notifications.ts';
 import { routeStepProblems, type RouteStep } from './route-steps.ts';
 import type { CanaryStep, ReleasePlan, StringMatch } from './types.ts';
 
@@ -143,6 +144,7 @@ export const releasePlanSchema = z.strictObject({
     })
     .optional(),
   imagePolicy: z.strictObject({ requireDigest: z.boolean() }).optional(),
+  notifications: notificationsSchema.optional(),
 });
 
 /** Problems with a plan as `path: reason` lines; empty when the plan is valid. */

@@ -12,6 +12,7 @@ import { buildContextPath, buildTag, dns1123, dockerfilePath, imageRef } from '.
 import { jobPodProblems } from './job-pod.ts';
 import { routeStepProblems, type RouteStep } from './route-steps.ts';
 import { routerNeedsServices, trafficRoutingSchema } from './traffic-routing.ts';
+import { notificationsSchema } from './notifications.ts';
 
 // No runtime code generation inside zod: the same schemas run in the workflow sandbox.
 z.config({ jitless: true });
@@ -448,6 +449,7 @@ export const releaseDoc = z.strictObject({
       })
       .optional(),
     imagePolicy: z.strictObject({ requireDigest: z.boolean() }).optional(),
+    notifications: notificationsSchema.optional(),
   }),
 });
 export type ReleaseDoc = z.infer<typeof releaseDoc>;

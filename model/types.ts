@@ -4,6 +4,7 @@
  * bound; nothing here holds a secret (secret-valued args are references resolved in activities).
  */
 
+import type { NotificationSpec } from './notifications.ts';
 export const PHASES = [
   'Progressing',
   'Paused',
@@ -268,6 +269,8 @@ export interface ReleasePlan {
   /** Build and push the image first; the release then runs the pinned `repo@sha256:` reference. */
   build?: BuildSpec;
   imagePolicy?: ImagePolicy;
+  /** Subscriptions to the release's events (model/notifications.ts). */
+  notifications?: NotificationSpec[];
 }
 
 /** `namespace/name`, the value of the GlidepathService search attribute. */

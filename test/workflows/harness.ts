@@ -97,6 +97,12 @@ export class Harness {
   worker!: Worker;
   private running!: Promise<void>;
   private static bundle: Promise<WorkflowBundleWithSourceMap> | undefined;
+  /** Activities beyond the release's own (not traced), e.g. notification delivery. */
+  private readonly extraActivities: Record<string, (...args: never[]) => Promise<unknown>>;
+
+  constructor(extraActivities: Record<string, (...args: never[]) => Promise<unknown>> = {}) {
+    this.extraActivities = extraActivities;
+  }
 
   static workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
     Harness.bundle ??= bundleWorkflowCode({ workflowsPath: path.join(root, 'workflows/index.ts'), logger: { trace() {}, debug() {}, info() {}, warn() {}, error: console.error, log() {} } as never });
@@ -113,6 +119,7 @@ export class Harness {
       ...recordingActivities(base, this.overrides, this.calls, (name, args) => ({ name, args })),
       validatePlan: base.validatePlan,
       identityPolicy: async () => this.identityPolicies.get(Context.current().info.workflowExecution?.workflowId ?? '') ?? null,
+      ...this.extraActivities,
     };
     this.worker = await Worker.create({
       connection: env.nativeConnection,

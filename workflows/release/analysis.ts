@@ -35,12 +35,14 @@ function endRecord(r: ReleaseState, record: AnalysisRunStatus, run: AnalysisRunS
   }
   record.finishedAt = now();
   r.audit('glidepath', 'analysis', true, undefined, `${record.at}: ${run.name} ${record.phase} (${record.message})`);
+  r.notifier?.analysisEnded(record);
 }
 
 /** Runs one analysis and records it; returns its verdict, re-derived here from the measurements. */
 export async function analyze(r: ReleaseState, run: AnalysisRunSpec, at: string, background: boolean): Promise<AnalysisRunStatus> {
   const record: AnalysisRunStatus = { name: run.name, at, attempt: r.status.attempt, phase: 'Running', startedAt: now(), metrics: [] };
   r.addRun(record);
+  r.notifier?.analysisStarted(record);
   const acts = wf.proxyActivities<Activities>({ ...profiles.analysis(background ? undefined : expectedRunMs(run)), ...r.cancellation() });
   let result: AnalysisRunResult;
   try {
@@ -56,6 +58,7 @@ export async function analyze(r: ReleaseState, run: AnalysisRunSpec, at: string,
   record.finishedAt = now();
   r.verdicts.add(1, { phase: verdict.phase });
   r.audit('glidepath', 'analysis', true, undefined, `${at}: ${run.name} ${verdict.phase}${verdict.message ? ` (${verdict.message})` : ''}`);
+  r.notifier?.analysisEnded(record);
   return record;
 }
 

@@ -13,6 +13,14 @@ import * as profiles from '../profiles.ts';
 
 export type Activities = ReturnType<typeof createActivities>;
 
+/** What the release tells its notifier (release/notify.ts). */
+export interface ReleaseEvents {
+  phaseChanged(from: Phase, to: Phase): void;
+  stepEntered(prev: { index: number; kind: string }, index: number): void;
+  analysisStarted(record: AnalysisRunStatus): void;
+  analysisEnded(record: AnalysisRunStatus): void;
+}
+
 /** Why the current attempt stopped early: set first, then the run scope is cancelled or unwound. */
 export interface Stop {
   kind: 'abort' | 'rollback' | 'fail';
@@ -71,6 +79,8 @@ export class ReleaseState {
   canaryScalePinned = false;
   /** Some traffic (weight or route) has reached the canary in this attempt. */
   canaryServed = false;
+  /** Told of phase changes and steps entered when the plan has notification subscriptions (release/notify.ts). */
+  notifier: ReleaseEvents | undefined;
 
   /** Set by `prepare` once the plan is valid. */
   target!: ReleaseTarget;
@@ -189,11 +199,13 @@ export class ReleaseState {
   }
 
   setPhase(phase: Phase, message: string): void {
-    if (phase !== this.status.phase) this.phaseChanges.add(1, { phase });
+    const from = this.status.phase;
+    if (phase !== from) this.phaseChanges.add(1, { phase });
     this.status.phase = phase;
     this.status.message = message;
     this.syncAttributes();
     this.showDetails();
+    this.notifier?.phaseChanged(from, phase);
   }
 
   /** The Temporal UI's current details: one short line of phase, step and message (not history). */
@@ -204,9 +216,11 @@ export class ReleaseState {
   }
 
   enterStep(index: number, kind: string): void {
+    const prev = this.status.step;
     this.status.step = { index, total: this.status.step.total, kind };
     this.stepTransitions.add(1, { kind });
     this.showDetails();
+    this.notifier?.stepEntered(prev, index);
   }
 
   /** Pins the image every later activity runs (a built or verified digest reference). */
