@@ -22,6 +22,7 @@ import { DEFAULT_CONSECUTIVE_ERROR_LIMIT } from './analysis.ts';
 import { argNames } from './template.ts';
 import { referenceProblem } from './reference.ts';
 import type { NotificationSpec } from './notifications.ts';
+import { webhooksOfDoc } from './webhooks.ts';
 import type { AnalysisRunSpec, ArgValue, CanaryStep, JobProviderSpec, MetricSpec, ProviderSpec, ReleasePlan, Strategy, StringMatch, WebProviderSpec } from './types.ts';
 
 /** Argo's defaults, in one place. */
@@ -226,6 +227,7 @@ function fromRelease(source: string, raw: unknown, templates: Templates, options
     ...(spec.imagePolicy ? { imagePolicy: spec.imagePolicy } : {}),
     ...(spec.readinessProbePolicy ? { readinessProbePolicy: spec.readinessProbePolicy } : {}),
     ...(spec.notifications?.length ? { notifications: spec.notifications.map((n) => stripUndefined(n) as NotificationSpec) } : {}),
+    ...(spec.webhooks?.length ? { webhooks: webhooksOfDoc(spec.webhooks) } : {}),
     name: metadata.name,
     namespace: metadata.namespace ?? DEFAULTS.namespace,
     workload: { kind: 'Deployment', name: spec.workloadRef.name, ...(spec.container ? { container: spec.container } : {}) },

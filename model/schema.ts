@@ -13,6 +13,7 @@ import { jobPodProblems } from './job-pod.ts';
 import { routeStepProblems, type RouteStep } from './route-steps.ts';
 import { routerNeedsServices, trafficRoutingSchema } from './traffic-routing.ts';
 import { notificationsSchema } from './notifications.ts';
+import { webhooksDocSchema } from './webhooks.ts';
 
 // No runtime code generation inside zod: the same schemas run in the workflow sandbox.
 z.config({ jitless: true });
@@ -450,6 +451,7 @@ export const releaseDoc = z.strictObject({
       .optional(),
     imagePolicy: z.strictObject({ requireDigest: z.boolean() }).optional(),
     notifications: notificationsSchema.optional(),
+    webhooks: webhooksDocSchema.optional(),
   }),
 });
 export type ReleaseDoc = z.infer<typeof releaseDoc>;

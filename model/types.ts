@@ -5,6 +5,7 @@
  */
 
 import type { NotificationSpec } from './notifications.ts';
+import type { WebhookSpec } from './webhooks.ts';
 export const PHASES = [
   'Progressing',
   'Paused',
@@ -271,6 +272,8 @@ export interface ReleasePlan {
   imagePolicy?: ImagePolicy;
   /** Subscriptions to the release's events (model/notifications.ts). */
   notifications?: NotificationSpec[];
+  /** Webhook gates with Flagger's types (model/webhooks.ts). */
+  webhooks?: WebhookSpec[];
 }
 
 /** `namespace/name`, the value of the GlidepathService search attribute. */

@@ -16,7 +16,8 @@ import type { SecretResolver } from '../contract.ts';
 import { ErrorType } from '../errors.ts';
 import { Egress, egressPolicyFromEnv, type EgressPolicy } from '../metrics/egress.ts';
 import { render, uiLink } from './formats.ts';
-import { post } from './http.ts';
+import { post, type Answer } from './http.ts';
+import type { WebhookPayload, WebhookSpec } from '../../model/webhooks.ts';
 
 export const SIGNATURE_HEADER = 'X-Glidepath-Signature';
 export const DELIVERY_TIMEOUT_MS = 10_000;
@@ -76,6 +77,20 @@ export function createNotifyActivities(deps: NotifyDeps = {}) {
       const message = `${who}: receiver answered ${answer.status}`;
       if (answer.status === 408 || answer.status === 429 || answer.status >= 500) throw new Error(message);
       throw ApplicationFailure.nonRetryable(message, ErrorType.BadRequest);
+    },
+
+    /**
+     * One request to a webhook gate (model/webhooks.ts): its answer, whatever the status (the
+     * workflow applies Flagger's semantics); the body clipped. Transport failures are retried.
+     */
+    async callWebhook(namespace: string, hook: WebhookSpec, payload: WebhookPayload): Promise<Answer> {
+      const ctx = Context.current();
+      const who = `webhook ${hook.name}`;
+      const url = hook.url ?? (hook.urlFrom ? (await secret(who, namespace, 'urlFrom', hook.urlFrom.secretKeyRef)).trim() : '');
+      const problem = receiverUrlProblem(url);
+      if (problem) throw ApplicationFailure.nonRetryable(`${who}: the URL ${problem}`, ErrorType.InvalidSpec);
+      const body = JSON.stringify(payload);
+      return post(egress, { who, url, body, headers: { 'Content-Type': 'application/json', 'X-Glidepath-Webhook': hook.type }, timeoutMs: hook.timeoutMs, signal: ctx.cancellationSignal });
     },
   };
 }

@@ -81,3 +81,22 @@ test('templates render the event; the idempotency key is the release run and the
   assert.equal(renderTemplate('{{release.namespace}}/{{release.name}} step {{step.number}}/{{step.total}} {{weight}}% {{analysis.metrics}} {{stableImage}}|{{link}}', event, 'http://ui/x'), 'shop/web step 2/3 20% errors Failed ([0.2]) |http://ui/x');
   assert.equal(idempotencyKey(event), 'release_shop_web/r1/7');
 });
+
+test('webhook gates: Flagger types with defaults reach the plan; an unknown type, a bad URL or timeout is named', () => {
+  const doc = (webhooks: unknown) => ({ ...(release(undefined) as { spec: object }), spec: { ...(release(undefined) as { spec: object }).spec, webhooks } });
+  const plan = normalize([{ source: 'release.yaml', doc: doc([{ name: 'load', type: 'rollout', url: 'http://loadtester.test/', timeout: '30s', metadata: { cmd: 'hey -z 1m' } }]) }]);
+  assert.deepEqual(plan.webhooks, [{ name: 'load', type: 'rollout', url: 'http://loadtester.test/', timeoutMs: 30_000, intervalMs: 15_000, retries: 3, metadata: { cmd: 'hey -z 1m' } }]);
+  assert.deepEqual(planProblems(plan), []);
+  const refused = (webhooks: unknown): string[] => {
+    try {
+      normalize([{ source: 'release.yaml', doc: doc(webhooks) }]);
+    } catch (err) {
+      if (err instanceof SpecError) return err.problems.map(formatProblem);
+      throw err;
+    }
+    return [];
+  };
+  assert.match(refused([{ name: 'x', type: 'pre-flight', url: 'http://a.test/' }])[0] ?? '', /spec\.webhooks\[0\]\.type: must be one of confirm-rollout, pre-rollout, rollout, confirm-traffic-increase, confirm-promotion, post-rollout, rollback, event/);
+  assert.deepEqual(refused([{ name: 'x', type: 'rollback', url: 'file:///etc/passwd' }]), ['release.yaml: spec.webhooks[0].url: must be an http(s) URL, not file:']);
+  assert.deepEqual(refused([{ name: 'x', type: 'rollback', url: 'http://a.test/', timeout: '1h' }]), ['release.yaml: spec.webhooks[0].timeout: must be between 1s and 600s']);
+});

@@ -77,7 +77,7 @@ export async function gate(r: ReleaseState, run: AnalysisRunSpec, at: string): P
     const scope = new wf.CancellationScope();
     r.gateScope = scope;
     try {
-      record = await scope.run(() => analyze(r, run, at, false));
+      record = await scope.run(() => (r.gates ? r.gates.during(() => analyze(r, run, at, false)) : analyze(r, run, at, false)));
     } catch (err) {
       if (r.promoteFull && !r.stop && wf.isCancellation(err)) return; // promote --full: the release goes on
       throw err;
@@ -85,7 +85,7 @@ export async function gate(r: ReleaseState, run: AnalysisRunSpec, at: string): P
       r.gateScope = undefined;
     }
   } else {
-    record = await analyze(r, run, at, false);
+    record = await (r.gates ? r.gates.during(() => analyze(r, run, at, false)) : analyze(r, run, at, false));
   }
   if (record.phase === 'Failed' || record.phase === 'Error') {
     r.halt({ kind: 'rollback', by: 'glidepath', reason: `analysis ${run.name} (${at}) ${record.phase}: ${record.message ?? ''}`.trim(), analysis: record });

@@ -13,7 +13,7 @@
 import * as wf from '@temporalio/workflow';
 import { NON_RETRYABLE_ERROR_TYPES } from '../../activities/errors.ts';
 import type { createNotifyActivities } from '../../activities/notify/index.ts';
-import type { NotificationEvent, NotificationSpec, Trigger } from '../../model/notifications.ts';
+import { TRIGGERS, type NotificationEvent, type NotificationSpec, type Trigger } from '../../model/notifications.ts';
 import type { Phase } from '../../model/types.ts';
 import type { AnalysisRunStatus, NotificationStatus } from '../messages.ts';
 import { describeError } from './describe.ts';
@@ -176,7 +176,9 @@ export class Notifier {
 
 /** The release's notifier: undefined (and no patch marker) when the plan subscribes nobody. */
 export function notifierFor(r: ReleaseState): Notifier | undefined {
-  const subs = r.plan.notifications ?? [];
+  // Flagger's `event` webhooks hear every event, as JSON webhooks.
+  const events = (r.plan.webhooks ?? []).filter((h) => h.type === 'event').map((h): NotificationSpec => ({ name: h.name, type: 'webhook', triggers: [...TRIGGERS], url: h.url, urlFrom: h.urlFrom }));
+  const subs = [...(r.plan.notifications ?? []), ...events];
   if (subs.length === 0 || !wf.patched(NOTIFICATIONS_PATCH)) return undefined;
   return new Notifier(r, subs);
 }

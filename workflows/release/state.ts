@@ -10,6 +10,7 @@ import type { ReleaseTarget } from '../../activities/contract.ts';
 import { serviceKey, type BlueGreenStrategy, type Phase, type ReleasePlan } from '../../model/types.ts';
 import { AUDIT_KEPT, IMAGE_ATTRIBUTE, PHASE_ATTRIBUTE, REJECTED_KEPT, RUNS_KEPT, type Action, type AnalysisRunStatus, type ManagedRouteStatus, type ReleaseStatus } from '../messages.ts';
 import * as profiles from '../profiles.ts';
+import type { Gates } from './gates.ts';
 
 export type Activities = ReturnType<typeof createActivities>;
 
@@ -81,6 +82,8 @@ export class ReleaseState {
   canaryServed = false;
   /** Told of phase changes and steps entered when the plan has notification subscriptions (release/notify.ts). */
   notifier: ReleaseEvents | undefined;
+  /** Webhook gates when the plan has them (release/gates.ts). */
+  gates: Gates | undefined;
 
   /** Set by `prepare` once the plan is valid. */
   target!: ReleaseTarget;
