@@ -26,6 +26,8 @@ import { argNames } from './template.ts';
 import { referenceProblem } from './reference.ts';
 import { firstContainer, otherDocument, referencedDeployment, type OtherDocument } from './documents.ts';
 import { resolveFieldRef } from './field-ref.ts';
+import type { NotificationSpec } from './notifications.ts';
+import { webhooksOfDoc } from './webhooks.ts';
 import type { AnalysisRunSpec, ArgValue, CanaryStep, JobProviderSpec, MetricSpec, ProviderSpec, ReleasePlan, Strategy, StringMatch, WebProviderSpec } from './types.ts';
 
 /** Argo's defaults, in one place. */
@@ -250,6 +252,8 @@ function fromRelease(source: string, raw: unknown, templates: Templates, options
     ...(spec.build ? { build: stripUndefined(spec.build) } : {}),
     ...(spec.imagePolicy ? { imagePolicy: spec.imagePolicy } : {}),
     ...(spec.readinessProbePolicy ? { readinessProbePolicy: spec.readinessProbePolicy } : {}),
+    ...(spec.notifications?.length ? { notifications: spec.notifications.map((n) => stripUndefined(n) as NotificationSpec) } : {}),
+    ...(spec.webhooks?.length ? { webhooks: webhooksOfDoc(spec.webhooks) } : {}),
     name: metadata.name,
     namespace: metadata.namespace ?? DEFAULTS.namespace,
     workload: { kind: spec.workloadRef.kind, name: spec.workloadRef.name, ...(spec.container ? { container: spec.container } : {}) },

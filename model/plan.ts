@@ -9,6 +9,8 @@ import { buildContextPath, buildTag, dockerfilePath, imageRef } from './fields.t
 import { MAX_MEASUREMENT_RETENTION, MIN_INTERVAL_MS } from './analysis.ts';
 import { jobPodProblems } from './job-pod.ts';
 import { WORKLOAD_KINDS, rollingStepProblems, workloadStrategyProblems, type RollingStep } from './rolling.ts';
+import { notificationsSchema } from './notifications.ts';
+import { webhooksPlanSchema } from './webhooks.ts';
 import { routeStepProblems, type RouteStep } from './route-steps.ts';
 import type { CanaryStep, ReleasePlan, StringMatch } from './types.ts';
 
@@ -152,6 +154,8 @@ export const releasePlanSchema = z.strictObject({
     })
     .optional(),
   imagePolicy: z.strictObject({ requireDigest: z.boolean() }).optional(),
+  notifications: notificationsSchema.optional(),
+  webhooks: webhooksPlanSchema.optional(),
 });
 
 /** Problems with a plan as `path: reason` lines; empty when the plan is valid. */

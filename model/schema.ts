@@ -14,6 +14,8 @@ import { ROLLING_STEP_KINDS, ROLLOUT_WORKLOAD_KINDS, WORKLOAD_KINDS, parseBatch 
 import { routeStepProblems, type RouteStep } from './route-steps.ts';
 import { routerNeedsServices, trafficRoutingSchema } from './traffic-routing.ts';
 import { ARGO_REFUSALS } from './argo-refusals.ts';
+import { notificationsSchema } from './notifications.ts';
+import { webhooksDocSchema } from './webhooks.ts';
 
 // No runtime code generation inside zod: the same schemas run in the workflow sandbox.
 z.config({ jitless: true });
@@ -504,6 +506,8 @@ export const releaseDoc = z.strictObject({
       })
       .optional(),
     imagePolicy: z.strictObject({ requireDigest: z.boolean() }).optional(),
+    notifications: notificationsSchema.optional(),
+    webhooks: webhooksDocSchema.optional(),
   }),
 });
 export type ReleaseDoc = z.infer<typeof releaseDoc>;

@@ -7,6 +7,8 @@ import type { RollingStrategy, WorkloadKind } from './rolling.ts';
 
 export type { RollingStep, RollingStrategy, WorkloadKind } from './rolling.ts';
 
+import type { NotificationSpec } from './notifications.ts';
+import type { WebhookSpec } from './webhooks.ts';
 export const PHASES = [
   'Progressing',
   'Paused',
@@ -271,6 +273,10 @@ export interface ReleasePlan {
   /** Build and push the image first; the release then runs the pinned `repo@sha256:` reference. */
   build?: BuildSpec;
   imagePolicy?: ImagePolicy;
+  /** Subscriptions to the release's events (model/notifications.ts). */
+  notifications?: NotificationSpec[];
+  /** Webhook gates with Flagger's types (model/webhooks.ts). */
+  webhooks?: WebhookSpec[];
 }
 
 /** `namespace/name`, the value of the GlidepathService search attribute. */

@@ -8,6 +8,7 @@
 import { Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createActivities } from '../activities/index.ts';
 import { createIdentityActivities, identityPolicyFromEnv } from '../activities/identity.ts';
+import { createNotifyActivities } from '../activities/notify/index.ts';
 import { connectClient, connectNative, temporalSettings } from './config.ts';
 import { dataConverterFromEnv } from './codec.ts';
 import { buildDeps, buildVersioningActivities } from './deps.ts';
@@ -34,12 +35,13 @@ try {
   const server = await metrics.serve(metricsHost, Number(metricsPort));
   const connection = await connectNative(settings);
   const bundlePath = process.env.GLIDEPATH_WORKFLOW_BUNDLE;
+  const deps = buildDeps(log);
   const options: WorkerOptions = {
     connection,
     namespace: settings.namespace,
     taskQueue: settings.taskQueue,
     // The identity policy is read (and a malformed one refused) here, at start.
-    activities: { ...createActivities(buildDeps(log)), ...buildVersioningActivities(), ...createIdentityActivities(identityPolicyFromEnv(process.env)) },
+    activities: { ...createActivities(deps), ...createNotifyActivities({ secrets: deps.secrets }), ...buildVersioningActivities(), ...createIdentityActivities(identityPolicyFromEnv(process.env)) },
     dataConverter: dataConverterFromEnv(),
     interceptors: { activity: [metrics.interceptor()] },
     shutdownGraceTime: process.env.GLIDEPATH_SHUTDOWN_GRACE ?? '30s',

@@ -158,4 +158,16 @@ export interface ReleaseStatus {
   startedAt: string;
   /** Set once the release has an outcome (it may still wait for a retry). */
   result?: ReleaseResult | undefined;
+  /** Notification deliveries, when the plan has subscriptions (workflows/release/notify.ts). */
+  notifications?: NotificationStatus | undefined;
+}
+
+/** Events emitted to subscriptions and what became of them; the most recent undelivered are kept. */
+export interface NotificationStatus {
+  emitted: number;
+  delivered: number;
+  undelivered: number;
+  /** Deliveries queued or in flight. */
+  pending: number;
+  lastUndelivered: { subscription: string; sequence: number; trigger: string; reason: string; at: string }[];
 }

@@ -14,6 +14,8 @@ import { legacyReleaseWorkflowId, releaseWorkflowId, type ReleasePlan } from '..
 import { SERVICE_ATTRIBUTE, type ReleaseInput, type ReleaseResult } from './messages.ts';
 import { registerHandlers } from './release/actions.ts';
 import { attempt } from './release/attempt.ts';
+import { gatesFor } from './release/gates.ts';
+import { notifierFor } from './release/notify.ts';
 import { RELEASE_OUTCOME_FAILS, RELEASE_V2, ReleaseState, type Activities } from './release/state.ts';
 
 const validation = wf.proxyLocalActivities<Pick<Activities, 'validatePlan'>>({ startToCloseTimeout: '10s', retry: { maximumAttempts: 3 } });
@@ -54,11 +56,15 @@ export async function release(input: ReleaseInput): Promise<ReleaseResult> {
   wf.upsertSearchAttributes([{ key: SERVICE_ATTRIBUTE, value: status.service }]);
   r.syncAttributes();
   r.audit(initiator, 'start', true, undefined, `image ${plan.image}${plan.source ? ` from ${plan.source}` : ''}`);
+  const notifier = (r.notifier = notifierFor(r));
+  notifier?.emit('on-rollout-updated');
+  r.gates = gatesFor(r);
 
   let result: ReleaseResult;
   for (;;) {
     result = await attempt(r);
     status.result = result;
+    await r.gates?.postRollout();
     if (result.outcome === 'Promoted' || result.outcome === 'Failed') break;
     // Aborted or rolled back: a retry starts again from the first step, within the retry window.
     r.retryRequested = false;
@@ -67,7 +73,9 @@ export async function release(input: ReleaseInput): Promise<ReleaseResult> {
     if (!woke || r.closeRequested || !r.retryRequested) break;
     status.attempt++;
     r.audit('glidepath', 'retry', true, undefined, `attempt ${status.attempt} starts from step 1`);
+    notifier?.emit('on-rollout-updated');
   }
+  await notifier?.drain();
   await wf.condition(wf.allHandlersFinished);
   if (outcomeFails && result.outcome !== 'Promoted') throw outcomeFailure(result);
   return result;

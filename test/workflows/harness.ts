@@ -103,6 +103,12 @@ export class Harness {
   worker!: Worker;
   private running!: Promise<void>;
   private static bundle: Promise<WorkflowBundlePath> | undefined;
+  /** Activities beyond the release's own (not traced), e.g. notification delivery. */
+  private readonly extraActivities: Record<string, (...args: never[]) => Promise<unknown>>;
+
+  constructor(extraActivities: Record<string, (...args: never[]) => Promise<unknown>> = {}) {
+    this.extraActivities = extraActivities;
+  }
 
   /** The workflow code, bundled once and cached on disk across files and runs (test/support/workflow-bundle.ts). */
   static workflowBundle(): Promise<WorkflowBundlePath> {
@@ -120,6 +126,7 @@ export class Harness {
       ...recordingActivities(base, this.overrides, this.calls, (name, args) => ({ name, args })),
       validatePlan: base.validatePlan,
       identityPolicy: async () => this.identityPolicies.get(Context.current().info.workflowExecution?.workflowId ?? '') ?? null,
+      ...this.extraActivities,
     };
     this.worker = await Worker.create({
       connection: env.nativeConnection,

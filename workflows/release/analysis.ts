@@ -35,12 +35,14 @@ function endRecord(r: ReleaseState, record: AnalysisRunStatus, run: AnalysisRunS
   }
   record.finishedAt = now();
   r.audit('glidepath', 'analysis', true, undefined, `${record.at}: ${run.name} ${record.phase} (${record.message})`);
+  r.notifier?.analysisEnded(record);
 }
 
 /** Runs one analysis and records it; returns its verdict, re-derived here from the measurements. */
 export async function analyze(r: ReleaseState, run: AnalysisRunSpec, at: string, background: boolean): Promise<AnalysisRunStatus> {
   const record: AnalysisRunStatus = { name: run.name, at, attempt: r.status.attempt, phase: 'Running', startedAt: now(), metrics: [] };
   r.addRun(record);
+  r.notifier?.analysisStarted(record);
   const acts = wf.proxyActivities<Activities>({ ...profiles.analysis(background ? undefined : expectedRunMs(run)), ...r.cancellation() });
   let result: AnalysisRunResult;
   try {
@@ -56,6 +58,7 @@ export async function analyze(r: ReleaseState, run: AnalysisRunSpec, at: string,
   record.finishedAt = now();
   r.verdicts.add(1, { phase: verdict.phase });
   r.audit('glidepath', 'analysis', true, undefined, `${at}: ${run.name} ${verdict.phase}${verdict.message ? ` (${verdict.message})` : ''}`);
+  r.notifier?.analysisEnded(record);
   return record;
 }
 
@@ -74,7 +77,7 @@ export async function gate(r: ReleaseState, run: AnalysisRunSpec, at: string): P
     const scope = new wf.CancellationScope();
     r.gateScope = scope;
     try {
-      record = await scope.run(() => analyze(r, run, at, false));
+      record = await scope.run(() => (r.gates ? r.gates.during(() => analyze(r, run, at, false)) : analyze(r, run, at, false)));
     } catch (err) {
       if (r.promoteFull && !r.stop && wf.isCancellation(err)) return; // promote --full: the release goes on
       throw err;
@@ -82,7 +85,7 @@ export async function gate(r: ReleaseState, run: AnalysisRunSpec, at: string): P
       r.gateScope = undefined;
     }
   } else {
-    record = await analyze(r, run, at, false);
+    record = await (r.gates ? r.gates.during(() => analyze(r, run, at, false)) : analyze(r, run, at, false));
   }
   if (record.phase === 'Failed' || record.phase === 'Error') {
     r.halt({ kind: 'rollback', by: 'glidepath', reason: `analysis ${run.name} (${at}) ${record.phase}: ${record.message ?? ''}`.trim(), analysis: record });

@@ -95,15 +95,22 @@ export async function attempt(r: ReleaseState): Promise<ReleaseResult> {
   try {
     await r.runScope.run(async () => {
       await readyImage(r);
+      await r.gates?.confirm('confirm-rollout');
       r.setPhase('Progressing', 'preflight checks');
       const pre = await r.quick.preflight(r.target);
       status.stableImage = pre.stableImage;
       for (const w of pre.warnings) r.audit('glidepath', 'preflight-warning', true, undefined, w);
       if (r.stop) r.halt(r.stop);
+      await r.gates?.preRollout();
       touched = true;
-      if (plan.strategy.type === 'canary') await runCanary(r, plan.strategy);
-      else if (plan.strategy.type === 'rolling') await runRolling(r, plan.strategy);
-      else await runBlueGreen(r, plan.strategy);
+      const stopRollbackHooks = r.gates?.watchRollback();
+      try {
+        if (plan.strategy.type === 'canary') await runCanary(r, plan.strategy);
+        else if (plan.strategy.type === 'rolling') await runRolling(r, plan.strategy);
+        else await runBlueGreen(r, plan.strategy);
+      } finally {
+        await stopRollbackHooks?.();
+      }
     });
   } catch (err) {
     // An activity failed for good (non-retryable, or out of time): name it.

@@ -71,6 +71,7 @@ async function runStep(r: ReleaseState, i: number, step: CanaryStep): Promise<vo
   const { rollout, target, status } = r;
   switch (step.kind) {
     case 'setWeight': {
+      if (step.weight > status.canaryWeight) await r.gates?.confirm('confirm-traffic-increase');
       r.setPhase('Progressing', `step ${stepNumber(i)}: setting canary weight ${step.weight}%`);
       if (step.weight > 0) r.canaryServed = true;
       // After setCanaryScale with replicas or weight, the canary keeps its size until one with matchTrafficWeight (Argo).
@@ -149,6 +150,7 @@ export async function runCanary(r: ReleaseState, s: CanaryStrategy): Promise<voi
   if (r.stop) r.halt(r.stop);
   await background.holdIfInconclusive(false);
 
+  await r.gates?.confirm('confirm-promotion');
   r.enterStep(s.steps.length, 'promote');
   r.setPhase('Promoting', 'promoting: stable takes the new image, then the canary goes');
   const delay = r.v2 ? canaryDelays(s).scaleDown : 0;

@@ -10,8 +10,17 @@ import type { ReleaseTarget } from '../../activities/contract.ts';
 import { serviceKey, type BlueGreenStrategy, type Phase, type ReleasePlan } from '../../model/types.ts';
 import { AUDIT_KEPT, IMAGE_ATTRIBUTE, PHASE_ATTRIBUTE, REJECTED_KEPT, RUNS_KEPT, type Action, type AnalysisRunStatus, type ManagedRouteStatus, type ReleaseStatus } from '../messages.ts';
 import * as profiles from '../profiles.ts';
+import type { Gates } from './gates.ts';
 
 export type Activities = ReturnType<typeof createActivities>;
+
+/** What the release tells its notifier (release/notify.ts). */
+export interface ReleaseEvents {
+  phaseChanged(from: Phase, to: Phase): void;
+  stepEntered(prev: { index: number; kind: string }, index: number): void;
+  analysisStarted(record: AnalysisRunStatus): void;
+  analysisEnded(record: AnalysisRunStatus): void;
+}
 
 /** Why the current attempt stopped early: set first, then the run scope is cancelled or unwound. */
 export interface Stop {
@@ -71,6 +80,10 @@ export class ReleaseState {
   canaryScalePinned = false;
   /** Some traffic (weight or route) has reached the canary in this attempt. */
   canaryServed = false;
+  /** Told of phase changes and steps entered when the plan has notification subscriptions (release/notify.ts). */
+  notifier: ReleaseEvents | undefined;
+  /** Webhook gates when the plan has them (release/gates.ts). */
+  gates: Gates | undefined;
 
   /** Set by `prepare` once the plan is valid. */
   target!: ReleaseTarget;
@@ -193,11 +206,13 @@ export class ReleaseState {
   }
 
   setPhase(phase: Phase, message: string): void {
-    if (phase !== this.status.phase) this.phaseChanges.add(1, { phase });
+    const from = this.status.phase;
+    if (phase !== from) this.phaseChanges.add(1, { phase });
     this.status.phase = phase;
     this.status.message = message;
     this.syncAttributes();
     this.showDetails();
+    this.notifier?.phaseChanged(from, phase);
   }
 
   /** The Temporal UI's current details: one short line of phase, step and message (not history). */
@@ -208,9 +223,11 @@ export class ReleaseState {
   }
 
   enterStep(index: number, kind: string): void {
+    const prev = this.status.step;
     this.status.step = { index, total: this.status.step.total, kind };
     this.stepTransitions.add(1, { kind });
     this.showDetails();
+    this.notifier?.stepEntered(prev, index);
   }
 
   /** Pins the image every later activity runs (a built or verified digest reference). */
