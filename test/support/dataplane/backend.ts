@@ -2,7 +2,8 @@
  * The pods' server, run inside the data plane's network namespace (`ip netns exec <ns> node backend.ts
  * <port>…`) with an IPC channel to the process that started it. It answers every request with the version
  * (image tag) of the pod whose IP the request reached: body `<version>\n`, headers `x-version` and `x-pod`.
- * A connection to an address that is no pod's (any more) is reset, as a closed port would refuse it.
+ * A request to an address that is no pod's (any more) is reset, as a closed port would refuse it (after up to
+ * 1 s: a pod kwok has just made Ready may reach the proxy a moment before its watch event reaches here).
  * Messages from the parent:
  *   { pods: { [ip]: { version, pod } } }  the pods now served (replaces the previous map)
  *   { fail: { [version]: share } }        that share (0..1) of the version's requests answer 500, evenly spread
@@ -15,6 +16,7 @@ interface PodInfo {
   pod: string;
 }
 
+const UNKNOWN_WAIT_MS = 1000;
 let pods = new Map<string, PodInfo>();
 let failShare = new Map<string, number>();
 /** Per version: failures owed (an accumulator, so a share of 0.1 fails exactly every 10th request). */
@@ -34,16 +36,34 @@ function shouldFail(version: string): boolean {
   return false;
 }
 
-function handle(req: IncomingMessage, res: ServerResponse): void {
-  const pod = pods.get(localIp(req.socket.localAddress));
-  if (!pod) {
-    req.socket.resetAndDestroy();
-    return;
-  }
+/** Requests that reached an IP the watch has not reported yet, waiting for it (kwok gives a pod its IP and Ready at once). */
+const waiting = new Set<() => void>();
+
+function answer(req: IncomingMessage, res: ServerResponse, pod: PodInfo): void {
   req.resume();
   const fail = shouldFail(pod.version);
   res.writeHead(fail ? 500 : 200, { 'content-type': 'text/plain', 'x-version': pod.version, 'x-pod': pod.pod });
   res.end(`${pod.version}\n`);
+}
+
+function handle(req: IncomingMessage, res: ServerResponse): void {
+  const ip = localIp(req.socket.localAddress);
+  const pod = pods.get(ip);
+  if (pod) return answer(req, res, pod);
+  // A pod that is Ready in the apiserver may reach the proxy a moment before its watch event reaches here:
+  // wait for it up to UNKNOWN_WAIT_MS, as its container would already be listening. No pod by then: reset.
+  const timer = setTimeout(() => {
+    waiting.delete(check);
+    req.socket.resetAndDestroy();
+  }, UNKNOWN_WAIT_MS);
+  const check = (): void => {
+    const p = pods.get(ip);
+    if (!p) return;
+    clearTimeout(timer);
+    waiting.delete(check);
+    answer(req, res, p);
+  };
+  waiting.add(check);
 }
 
 function serve(port: number): Promise<Server> {
@@ -52,9 +72,6 @@ function serve(port: number): Promise<Server> {
   // reuses a connection this side is closing.
   server.keepAliveTimeout = 300_000;
   server.headersTimeout = 301_000;
-  server.on('connection', (socket) => {
-    if (!pods.has(localIp(socket.localAddress))) socket.resetAndDestroy();
-  });
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, '0.0.0.0', () => resolve(server));
@@ -62,7 +79,10 @@ function serve(port: number): Promise<Server> {
 }
 
 process.on('message', (msg: { pods?: Record<string, PodInfo>; fail?: Record<string, number> }) => {
-  if (msg.pods) pods = new Map(Object.entries(msg.pods));
+  if (msg.pods) {
+    pods = new Map(Object.entries(msg.pods));
+    for (const check of [...waiting]) check();
+  }
   if (msg.fail) {
     failShare = new Map(Object.entries(msg.fail));
     owed.clear();

@@ -1,9 +1,9 @@
 /**
  * The data plane of the request-level tests: kwok's pods made reachable. A network namespace of this run
- * holds each pod IP as an address (netns.ts) and a server answering with the version of the pod whose
- * IP it was reached on (backend.ts); both are kept in sync with the pods by a watch. A pod serves from
- * the moment it has an IP until `drainMs` after it is deleted (as a pod with a preStop sleep keeps
- * serving while proxies drop its endpoint); then its address goes and connections to it fail.
+ * holds the pod IPs as addresses (netns.ts) and a server answering with the version of the pod whose IP
+ * it was reached on (backend.ts); a watch on the pods tells the server which IP is which pod. A pod serves
+ * from the moment it has an IP until `drainMs` after it is deleted (as a pod with a preStop sleep keeps
+ * serving while proxies drop its endpoint); then connections to its IP are reset.
  *
  *   const dp = await startDataPlane(kc, { namespaces: [ns] });
  *   dp.setFailure('v2', 0.5);   // half of v2's requests answer 500
@@ -27,7 +27,7 @@ export interface ServedPod {
 export interface DataPlaneOptions {
   /** Only pods of namespaces in this list (or for which it returns true) are served (default: every namespace). */
   namespaces?: string[] | ((namespace: string) => boolean);
-  /** How long a deleted pod keeps serving. Default 2000 ms. */
+  /** How long a deleted pod keeps serving. Default 5000 ms. */
   drainMs?: number;
   /** The ports the pods listen on. Default [80]. */
   ports?: number[];
@@ -38,7 +38,7 @@ export interface DataPlane {
   readonly netns: string;
   /** The pods served now, by IP. */
   served(): Map<string, ServedPod>;
-  /** Resolves once `pred` holds for the served pods and their addresses are applied. */
+  /** Resolves once `pred` holds for the served pods. */
   until(pred: (served: Map<string, ServedPod>) => boolean, what: string, timeoutMs?: number): Promise<void>;
   /** `share` (0..1) of the requests to pods of `version` answer 500, evenly spread; 0 stops it. */
   setFailure(version: string, share: number): void;
@@ -68,7 +68,7 @@ async function startBackend(netns: string, ports: number[]): Promise<ChildProces
 }
 
 export async function startDataPlane(kc: KubeConfig, opts: DataPlaneOptions = {}): Promise<DataPlane> {
-  const drainMs = opts.drainMs ?? 2000;
+  const drainMs = opts.drainMs ?? 5000;
   const scope = opts.namespaces;
   const inScope = (p: V1Pod): boolean => {
     const ns = p.metadata?.namespace ?? '';
@@ -112,7 +112,6 @@ export async function startDataPlane(kc: KubeConfig, opts: DataPlaneOptions = {}
       if (had?.uid === pod.uid) continue;
       served.set(ip, pod);
       changed = true;
-      if (!had) net.addAddress(ip);
     }
     for (const [ip, pod] of served) {
       if (want.has(ip) || draining.has(ip)) continue;
@@ -122,7 +121,6 @@ export async function startDataPlane(kc: KubeConfig, opts: DataPlaneOptions = {}
           draining.delete(ip);
           if (served.get(ip)?.uid !== pod.uid) return;
           served.delete(ip);
-          net.removeAddress(ip);
           publish();
         }, drainMs),
       );
@@ -152,7 +150,6 @@ export async function startDataPlane(kc: KubeConfig, opts: DataPlaneOptions = {}
         if (Date.now() > end) throw new Error(`data plane: timed out waiting for ${what}; serving ${JSON.stringify([...served].map(([ip, p]) => `${ip}=${p.pod}:${p.version}`))}`);
         await new Promise((r) => setTimeout(r, 50));
       }
-      await net.settled(Math.max(1000, end - Date.now()));
     },
     setFailure(version, share) {
       if (!(share >= 0 && share <= 1)) throw new Error(`failure share must be within 0..1, got ${share}`);

@@ -1,13 +1,15 @@
 /**
  * The data plane's network: a network namespace made by this run, reached from the host through a veth
- * pair, that holds each pod IP as an address; a /32 host route per pod IP through the veth. Before
+ * pair, that holds every address of the pod range (so each pod IP kwok gives out is an address there
+ * before the pod exists: no per-pod network change can lag behind the proxy); one host route for the
+ * pod range through the veth. Which addresses answer, and as which pod, is the backend's business. Before
  * anything else, a guard route `unreachable <guardCidr>` (the private range the pods use) is installed
  * in the host's main table, so a packet for a pod IP that has no address here fails at once and never
  * leaves the machine, even while the namespace is being made or torn down. Teardown removes everything
  * it added (namespace, veth, routes, guard), also when the process exits on an error or a signal.
  * Needs root (CAP_NET_ADMIN); `netnsUnavailable()` names why when it cannot run.
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 
 /** kwok's default pod range (scripts/kube.sh starts kwok without --cidr). */
@@ -60,13 +62,7 @@ export function netnsUnavailable(): string | undefined {
 export interface NetNs {
   /** The namespace's name (`ip netns exec <name> …`). */
   readonly name: string;
-  /** Adds `podIp` as an address in the namespace, then its host route (commands queued, in order). */
-  addAddress(podIp: string): void;
-  /** Removes the host route of `podIp`, then its address. */
-  removeAddress(podIp: string): void;
-  /** Resolves once every queued address change has been applied (read back from the kernel). */
-  settled(timeoutMs?: number): Promise<void>;
-  /** Everything removed: batch processes, namespace (with the veth and the routes through it), guard, lock. */
+  /** Everything removed: namespace (with the veth and the route through it), guard, lock. */
   close(): void;
 }
 
@@ -105,31 +101,26 @@ function removeStale(): void {
   }
 }
 
-/** An `ip -batch -` process: commands written to it apply in order, one process for the whole run. */
-function batch(prefix: string[]): { proc: ChildProcess; errors: () => string; send: (line: string) => void } {
-  const proc = spawn('ip', [...prefix, '-force', '-batch', '-'], { stdio: ['pipe', 'ignore', 'pipe'] });
-  let errors = '';
-  proc.stderr?.setEncoding('utf8').on('data', (d: string) => (errors = (errors + d).slice(-4000)));
-  proc.on('error', (err) => (errors += String(err)));
-  return { proc, errors: () => errors, send: (line) => proc.stdin?.write(`${line}\n`) };
+/** The host addresses of an IPv4 /24 (`10.0.0.0/24` → 10.0.0.1 … 10.0.0.254). */
+function hostsOf(cidr: string): string[] {
+  const m = /^(\d+\.\d+\.\d+)\.0\/24$/.exec(cidr);
+  if (!m) throw new Error(`pod range must be an IPv4 /24, got ${cidr}`);
+  return Array.from({ length: 254 }, (_, i) => `${m[1]}.${i + 1}`);
 }
 
 /** Makes the guard route, the namespace and the veth pair; see the file header. */
-export async function createNetNs(opts: { lockTimeoutMs?: number } = {}): Promise<NetNs> {
+export async function createNetNs(opts: { lockTimeoutMs?: number; podCidr?: string } = {}): Promise<NetNs> {
+  const podCidr = opts.podCidr ?? KWOK_POD_CIDR;
+  const addresses = hostsOf(podCidr);
   await lock(opts.lockTimeoutMs ?? 180_000);
   const name = `${NS_PREFIX}${process.pid}`;
   const hostIf = `gpdp${process.pid}h`;
   const nsIf = `gpdp${process.pid}n`;
   let closed = false;
-  const wanted = new Set<string>();
-  let host: ReturnType<typeof batch> | undefined;
-  let inNs: ReturnType<typeof batch> | undefined;
 
   const close = (): void => {
     if (closed) return;
     closed = true;
-    host?.proc.kill();
-    inNs?.proc.kill();
     tryIp('netns', 'del', name); // the veth pair and every route through it go with it
     tryIp('link', 'del', hostIf);
     tryIp('route', 'del', 'unreachable', GUARD_CIDR); // last: nothing routes to the pods any more
@@ -155,40 +146,15 @@ export async function createNetNs(opts: { lockTimeoutMs?: number } = {}): Promis
     ip('-n', name, 'link', 'set', 'lo', 'up');
     ip('-n', name, 'addr', 'add', `${LINK.ns}/${LINK.prefix}`, 'dev', nsIf);
     ip('-n', name, 'link', 'set', nsIf, 'up');
-    host = batch([]);
-    inNs = batch(['-n', name]);
+    execFileSync('ip', ['-n', name, '-batch', '-'], { input: addresses.map((a) => `addr add ${a}/32 dev ${nsIf}\n`).join(''), stdio: ['pipe', 'ignore', 'pipe'] });
+    ip('route', 'add', podCidr, 'dev', hostIf, 'src', LINK.host);
   } catch (err) {
     close();
     throw err;
   }
-  const h = host;
-  const n = inNs;
 
   return {
     name,
-    addAddress(podIp) {
-      wanted.add(podIp);
-      n.send(`addr replace ${podIp}/32 dev ${nsIf}`);
-      h.send(`route replace ${podIp}/32 dev ${hostIf} src ${LINK.host}`);
-    },
-    removeAddress(podIp) {
-      wanted.delete(podIp);
-      h.send(`route del ${podIp}/32 dev ${hostIf}`);
-      n.send(`addr del ${podIp}/32 dev ${nsIf}`);
-    },
-    async settled(timeoutMs = 10_000) {
-      const end = Date.now() + timeoutMs;
-      for (;;) {
-        const have = new Set([...ip('-n', name, '-o', '-4', 'addr', 'show', 'dev', nsIf).matchAll(/inet (\d+\.\d+\.\d+\.\d+)\/32/g)].map((m) => m[1] as string));
-        const routes = new Set([...ip('-4', 'route', 'show', 'dev', hostIf).matchAll(/^(\d+\.\d+\.\d+\.\d+) /gm)].map((m) => m[1] as string));
-        const same = (s: Set<string>) => s.size === wanted.size && [...wanted].every((a) => s.has(a));
-        if (same(have) && same(routes)) return;
-        if (Date.now() > end) {
-          throw new Error(`addresses not applied in ${timeoutMs} ms: want ${[...wanted].join(' ')}; have ${[...have].join(' ')}; routes ${[...routes].join(' ')}; ip: ${h.errors()} ${n.errors()}`);
-        }
-        await new Promise((r) => setTimeout(r, 20));
-      }
-    },
     close,
   };
 }
