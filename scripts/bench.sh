@@ -6,7 +6,7 @@ cd "$GLIDEPATH_ROOT"
 bash scripts/setup.sh
 source scripts/env.sh
 source scripts/servers.sh
-servers_up temporal kube prometheus chromium build
+servers_up temporal kube prometheus chromium build traefik
 
 step "history events per canary step"
 node bench/history-events.ts

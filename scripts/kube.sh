@@ -418,7 +418,10 @@ select_crds() {
 }
 # The CRD documents, assembled once from the module cache and kept in $GLIDEPATH_CACHE, so a machine
 # without Go starts the cluster from the cache.
-CRD_BUNDLE="$GLIDEPATH_CACHE/kube-crds/$(echo "$ISTIO_API_MODULE $GATEWAY_API_MODULE $SMI_CRD_MODULE $TRAEFIK_CRD_MODULE" | tr '/@ ' '__-').yaml"
+# Gateway API (standard channel): HTTPRoute and what it needs, plus the kinds a Gateway API proxy watches
+# (Traefik answers 404 to everything while GRPCRoute, BackendTLSPolicy or TLSRoute is missing).
+GATEWAY_API_CRDS="gatewayclasses gateways httproutes referencegrants grpcroutes backendtlspolicies tlsroutes"
+CRD_BUNDLE="$GLIDEPATH_CACHE/kube-crds/$(echo "$ISTIO_API_MODULE $GATEWAY_API_MODULE $SMI_CRD_MODULE $TRAEFIK_CRD_MODULE" | tr '/@ ' '__-')-$(echo "$GATEWAY_API_CRDS" | cksum | cut -d' ' -f1).yaml"
 crd_bundle() {
   [ -s "$CRD_BUNDLE" ] && return 0
   local istio gw smi traefik
@@ -431,7 +434,7 @@ crd_bundle() {
     select_crds "$istio/kubernetes/customresourcedefinitions.gen.yaml" \
       virtualservices.networking.istio.io destinationrules.networking.istio.io
     local f
-    for f in gatewayclasses gateways httproutes referencegrants; do
+    for f in $GATEWAY_API_CRDS; do
       echo "---"; cat "$gw/config/crd/standard/gateway.networking.k8s.io_$f.yaml"
     done
     echo "---"; cat "$smi/cmd/osm-bootstrap/crds/smi_traffic_split.yaml"
@@ -447,9 +450,9 @@ cmd_crds() {
   tmp=$(mktemp)
   cp "$CRD_BUNDLE" "$tmp"
   local names=(virtualservices.networking.istio.io destinationrules.networking.istio.io
-    gatewayclasses.gateway.networking.k8s.io gateways.gateway.networking.k8s.io
-    httproutes.gateway.networking.k8s.io referencegrants.gateway.networking.k8s.io
     trafficsplits.split.smi-spec.io traefikservices.traefik.io)
+  local f
+  for f in $GATEWAY_API_CRDS; do names+=("$f.gateway.networking.k8s.io"); done
   local count
   count=$(grep -c '^kind: CustomResourceDefinition' "$tmp")
   [ "$count" = "${#names[@]}" ] || { rm -f "$tmp" "$CRD_BUNDLE"; die "expected ${#names[@]} CRDs from the modules, found $count"; }

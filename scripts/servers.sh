@@ -1,6 +1,6 @@
 # Sourced by test.sh, bench.sh and demo.sh: provisions and starts the real servers on loopback and
 # registers a trap that stops the ones this shell started.
-# Usage: servers_up [temporal] [kube] [prometheus] [chromium] [build]
+# Usage: servers_up [temporal] [kube] [prometheus] [chromium] [build] [traefik]
 started_servers=()
 
 servers_down() {
@@ -65,6 +65,11 @@ servers_up() {
           CHROMIUM_BIN=$(bash "$GLIDEPATH_ROOT/scripts/provision-chromium.sh")
           export CHROMIUM_BIN
         fi
+        ;;
+      traefik)
+        step "provisioning Traefik (the proxy of the data-plane tests)"
+        TRAEFIK_BIN=$(bash "$GLIDEPATH_ROOT/scripts/provision-traefik.sh")
+        export TRAEFIK_BIN
         ;;
       prometheus)
         if [ -f "$GLIDEPATH_ROOT/scripts/provision-prometheus.sh" ]; then

@@ -6,6 +6,7 @@
 #   Kubernetes suites    → etcd, kube-apiserver, controller-manager, scheduler, kwok (Go modules)
 #   analysis suites      → Prometheus (Debian package), started by each test
 #   Web UI suites        → headless Chromium (Debian package) driven by playwright-core
+#   data-plane suites    → Traefik (Go module proxy) in front of the pods' network namespace (needs root)
 #   build suites         → buildah, docker-registry, runc (Debian packages), a registry per test;
 #                          buildkitd, buildctl, buildx (Go module proxy), a buildkitd per test file
 # A subset: npm test -- 'test/model/*.test.ts'
@@ -15,7 +16,7 @@ cd "$GLIDEPATH_ROOT"
 bash scripts/setup.sh
 source scripts/env.sh
 source scripts/servers.sh
-servers_up temporal kube prometheus chromium build
+servers_up temporal kube prometheus chromium build traefik
 
 step "type check and lint"
 bash scripts/lint.sh

@@ -22,8 +22,9 @@ export interface Daemon {
   terminate(graceMs: number): Promise<void>;
 }
 
-export function spawnDaemon(bin: string, args: string[]): Daemon {
-  const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+/** Starts `bin` with `args`; `env` is added to this process's environment. */
+export function spawnDaemon(bin: string, args: string[], env?: Record<string, string>): Daemon {
+  const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'], ...(env ? { env: { ...process.env, ...env } } : {}) });
   let log = '';
   child.stdout?.setEncoding('utf8').on('data', (c: string) => (log += c));
   child.stderr?.setEncoding('utf8').on('data', (c: string) => (log += c));

@@ -1,0 +1,87 @@
+/**
+ * Traefik as the real proxy of the request-level tests: its Gateway API provider (GatewayClass `traefik`,
+ * controller `traefik.io/gateway-controller`) and its NGINX Ingress provider (IngressClass `nginx`,
+ * controller `k8s.io/ingress-nginx`, the canary annotations) read the local control plane through
+ * KUBECONFIG, and it listens on loopback only. The binary comes from scripts/provision-traefik.sh
+ * (TRAEFIK_BIN). Configuration changes apply without throttling, so a test sees the proxy follow the
+ * objects as fast as Traefik's watches do.
+ */
+import { spawnDaemon, type Daemon } from './daemon.ts';
+
+/** The GatewayClass and IngressClass Traefik serves here. */
+export const GATEWAY_CLASS = { name: 'traefik', controllerName: 'traefik.io/gateway-controller' };
+export const INGRESS_CLASS = { name: 'nginx', controller: 'k8s.io/ingress-nginx' };
+
+export interface Traefik {
+  /** `http://127.0.0.1:<port>`: the entry point requests go to. */
+  url: string;
+  /** The entry point's port: a Gateway's listener must use the same. */
+  port: number;
+  /** `http://127.0.0.1:<port>/metrics`: Traefik's Prometheus metrics. */
+  metricsUrl: string;
+  /** `127.0.0.1:<port>` of ping, metrics and API (a Prometheus scrape target). */
+  adminAddress: string;
+  /** `http://127.0.0.1:<port>/api`: Traefik's API (the routers and services it serves now). */
+  apiUrl: string;
+  daemon: Daemon;
+  stop(): Promise<void>;
+}
+
+/** Why Traefik cannot run here, or undefined when TRAEFIK_BIN names a binary. */
+export function traefikUnavailable(): string | undefined {
+  return process.env.TRAEFIK_BIN ? undefined : 'TRAEFIK_BIN is not set (export TRAEFIK_BIN=$(bash scripts/provision-traefik.sh))';
+}
+
+export interface TraefikOptions {
+  kubeconfig: string;
+  /** Entry point port on 127.0.0.1. */
+  port: number;
+  /** Ping and metrics port on 127.0.0.1. */
+  adminPort: number;
+  /** Only these namespaces are watched by the Gateway API provider (default: all). */
+  namespaces?: string[];
+}
+
+/** Starts Traefik and waits until it answers its ping. */
+export async function startTraefik(o: TraefikOptions): Promise<Traefik> {
+  const bin = process.env.TRAEFIK_BIN;
+  if (!bin) throw new Error(traefikUnavailable());
+  const args = [
+    `--entryPoints.web.address=127.0.0.1:${o.port}`,
+    `--entryPoints.traefik.address=127.0.0.1:${o.adminPort}`,
+    '--ping=true',
+    '--api=true',
+    '--api.insecure=true', // the API on the loopback admin entry point: tests read the weights the proxy carries
+    '--ping.entryPoint=traefik',
+    '--metrics.prometheus=true',
+    '--metrics.prometheus.entryPoint=traefik',
+    '--metrics.prometheus.addServicesLabels=true',
+    '--metrics.prometheus.addRoutersLabels=true',
+    '--providers.providersThrottleDuration=0s',
+    '--providers.kubernetesGateway=true',
+    '--providers.kubernetesGateway.throttleDuration=0s',
+    ...(o.namespaces?.length ? [`--providers.kubernetesGateway.namespaces=${o.namespaces.join(',')}`] : []),
+    '--providers.kubernetesIngressNGINX=true',
+    '--providers.kubernetesIngressNGINX.throttleDuration=0s',
+    '--log.level=WARN',
+    '--global.checkNewVersion=false',
+    '--global.sendAnonymousUsage=false',
+  ];
+  const daemon = spawnDaemon(bin, args, { KUBECONFIG: o.kubeconfig });
+  const admin = `http://127.0.0.1:${o.adminPort}`;
+  const end = Date.now() + 30_000;
+  for (;;) {
+    if (daemon.exited()) throw new Error(`traefik exited: ${daemon.log().slice(-3000)}`);
+    try {
+      if ((await fetch(`${admin}/ping`, { signal: AbortSignal.timeout(1000) })).ok) break;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > end) {
+      await daemon.terminate(2000);
+      throw new Error(`traefik did not answer /ping in 30 s: ${daemon.log().slice(-3000)}`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return { url: `http://127.0.0.1:${o.port}`, port: o.port, adminAddress: `127.0.0.1:${o.adminPort}`, metricsUrl: `${admin}/metrics`, apiUrl: `${admin}/api`, daemon, stop: () => daemon.terminate(5000) };
+}
