@@ -143,6 +143,7 @@ export const releasePlanSchema = z.strictObject({
     })
     .optional(),
   imagePolicy: z.strictObject({ requireDigest: z.boolean() }).optional(),
+  cluster: name.optional(),
 });
 
 /** Problems with a plan as `path: reason` lines; empty when the plan is valid. */
