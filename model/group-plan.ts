@@ -68,6 +68,11 @@ export interface GroupPlan {
   source?: string;
 }
 
+/** A deep copy of JSON data (the workflow sandbox has no structuredClone). */
+function clone<T>(v: T): T {
+  return JSON.parse(JSON.stringify(v)) as T;
+}
+
 /** The task queue a cluster's worker polls. */
 export function clusterTaskQueue(cluster: string): string {
   return `glidepath@${cluster}`;
@@ -107,7 +112,7 @@ export function gateAnalysis(group: GroupPlan, run: AnalysisRunSpec, cluster: st
 /** A member's plan in one cluster: the cluster's overrides applied, the cluster recorded (its workflow ID). */
 export function memberPlan(group: GroupPlan, member: GroupMember, cluster: string): ReleasePlan {
   const o = group.clusters[cluster] ?? {};
-  const plan: ReleasePlan = structuredClone(member.plan);
+  const plan: ReleasePlan = clone(member.plan);
   plan.cluster = cluster;
   if (o.imageRegistry) plan.image = withRegistry(plan.image, o.imageRegistry);
   const address = o.analysisAddress;
@@ -130,7 +135,7 @@ export function memberPlan(group: GroupPlan, member: GroupMember, cluster: strin
  * the same verified rollout as any promotion.
  */
 export function rollbackPlan(plan: ReleasePlan, image: string): ReleasePlan {
-  const rest = structuredClone(plan);
+  const rest = clone(plan);
   delete rest.build; // the image to return to is already built and pinned
   delete rest.imagePolicy;
   const s = rest.strategy;
