@@ -8,6 +8,7 @@
 import { Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createActivities } from '../activities/index.ts';
 import { createIdentityActivities, identityPolicyFromEnv } from '../activities/identity.ts';
+import { createTaskQueueActivities } from '../activities/task-queue.ts';
 import { connectClient, connectNative, temporalSettings } from './config.ts';
 import { dataConverterFromEnv } from './codec.ts';
 import { buildDeps, buildVersioningActivities } from './deps.ts';
@@ -39,7 +40,7 @@ try {
     namespace: settings.namespace,
     taskQueue: settings.taskQueue,
     // The identity policy is read (and a malformed one refused) here, at start.
-    activities: { ...createActivities(buildDeps(log)), ...buildVersioningActivities(), ...createIdentityActivities(identityPolicyFromEnv(process.env)) },
+    activities: { ...createActivities(buildDeps(log)), ...buildVersioningActivities(), ...createIdentityActivities(identityPolicyFromEnv(process.env)), ...createTaskQueueActivities(client) },
     dataConverter: dataConverterFromEnv(),
     interceptors: { activity: [metrics.interceptor()] },
     shutdownGraceTime: process.env.GLIDEPATH_SHUTDOWN_GRACE ?? '30s',
