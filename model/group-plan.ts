@@ -73,6 +73,9 @@ function clone<T>(v: T): T {
   return JSON.parse(JSON.stringify(v)) as T;
 }
 
+/** A worker long-polls for about a minute: one not seen for longer than this is gone. */
+export const POLLER_SEEN_WITHIN_MS = 90_000;
+
 /** The task queue a cluster's worker polls. */
 export function clusterTaskQueue(cluster: string): string {
   return `glidepath@${cluster}`;

@@ -4,12 +4,10 @@
  * watcher reports a cluster whose task queue has no worker polling it.
  */
 import * as wf from '@temporalio/workflow';
-import { clusterTaskQueue, type GroupMember, type GroupWave } from '../../model/group-plan.ts';
+import { POLLER_SEEN_WITHIN_MS, clusterTaskQueue, type GroupMember, type GroupWave } from '../../model/group-plan.ts';
 import { runCell } from './cells.ts';
 import type { GroupActivities, GroupState } from './state.ts';
 
-/** A worker long-polls for about a minute: one not seen for longer than this is gone. */
-export const POLLER_SEEN_WITHIN_MS = 90_000;
 const WATCH_FIRST_MS = 10_000;
 const WATCH_MAX_MS = 300_000;
 
