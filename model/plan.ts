@@ -156,6 +156,7 @@ export const releasePlanSchema = z.strictObject({
   imagePolicy: z.strictObject({ requireDigest: z.boolean() }).optional(),
   notifications: notificationsSchema.optional(),
   webhooks: webhooksPlanSchema.optional(),
+  cluster: name.optional(),
 });
 
 /** Problems with a plan as `path: reason` lines; empty when the plan is valid. */

@@ -39,7 +39,7 @@ const durationOf = (min: number) =>
     if (ms > MAX_DURATION_MS) ctx.addIssue({ code: 'custom', message: `${JSON.stringify(v)} is longer than the maximum of 366d` });
     if (ms < min) ctx.addIssue({ code: 'custom', message: `${JSON.stringify(v)} must be at least ${min / 1000}s` });
   });
-const duration = durationOf(0);
+export const duration = durationOf(0);
 
 /** Kubernetes IntOrString as Argo uses it for counts and limits, at least `min`. */
 const intOrStringMin = (min: number) =>
@@ -280,7 +280,7 @@ const templateRef = z.strictObject({
   clusterScope: z.boolean().optional(),
 });
 
-const rolloutAnalysis = z.strictObject({
+export const rolloutAnalysis = z.strictObject({
   templates: z.array(templateRef).min(1),
   args: z.array(analysisStepArg).optional(),
 });
@@ -288,7 +288,7 @@ export type RolloutAnalysisDoc = z.infer<typeof rolloutAnalysis>;
 
 const backgroundAnalysis = rolloutAnalysis.extend({ startingStep: z.number().int().min(0).optional() });
 
-const approvalStep = z
+export const approvalStep = z
   .strictObject({
     approvers: z.array(z.string().min(1)).min(1),
     minApprovals: z.number().int().min(1).optional(),

@@ -277,6 +277,8 @@ export interface ReleasePlan {
   notifications?: NotificationSpec[];
   /** Webhook gates with Flagger's types (model/webhooks.ts). */
   webhooks?: WebhookSpec[];
+  /** The cluster this release runs in, when a release group started it (model/group.ts): part of its workflow ID. */
+  cluster?: string;
 }
 
 /** `namespace/name`, the value of the GlidepathService search attribute. */
@@ -287,10 +289,10 @@ export function serviceKey(plan: Pick<ReleasePlan, 'namespace' | 'name'>): strin
 /**
  * One release in flight per workload: the workflow ID is derived from the workload (not the Release
  * name), with `_` as separator, which no namespace or workload name can contain, so two workloads
- * never share an ID: `release_<namespace>_<workload>`.
+ * never share an ID: `release_<namespace>_<workload>`, and `…@<cluster>` for a release group's member in a cluster.
  */
-export function releaseWorkflowId(plan: Pick<ReleasePlan, 'namespace' | 'workload'>): string {
-  return `release_${plan.namespace}_${plan.workload.name}`;
+export function releaseWorkflowId(plan: Pick<ReleasePlan, 'namespace' | 'workload' | 'cluster'>): string {
+  return `release_${plan.namespace}_${plan.workload.name}${plan.cluster === undefined ? '' : `@${plan.cluster}`}`;
 }
 
 /** The earlier ID form, `release-<namespace>-<Release name>` (ambiguous); releases started under it keep it. */

@@ -3,6 +3,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { registerLint } from './lint.ts';
 import { CliExit } from './command.ts';
 import { registerRelease } from './release.ts';
+import { registerGroup } from './group.ts';
 import { registerCodecServer } from './codec-server.ts';
 import { registerApi } from './api.ts';
 import { registerIdentityServer } from './identity-server.ts';
@@ -16,6 +17,7 @@ export function buildProgram(): Command {
     .configureOutput({ outputError: (str, write) => write(str) });
   registerLint(program);
   registerRelease(program);
+  registerGroup(program);
   registerApi(program);
   registerCodecServer(program);
   registerIdentityServer(program);

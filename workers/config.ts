@@ -1,6 +1,7 @@
 /**
  * Temporal connection settings from the environment, shared by the worker and the CLI:
- * TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, GLIDEPATH_TASK_QUEUE, TEMPORAL_TLS_CERT / _KEY / _CA (files),
+ * TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, GLIDEPATH_TASK_QUEUE (or GLIDEPATH_CLUSTER: a cluster's worker
+ * polls `glidepath@<cluster>`, see model/group-plan.ts), TEMPORAL_TLS_CERT / _KEY / _CA (files),
  * TEMPORAL_TLS_SERVER_NAME, TEMPORAL_API_KEY, GLIDEPATH_UI_URL (else the local dev server's UI on
  * TEMPORAL_UI_PORT, default 8233), and the payload codec's variables
  * (see workers/codec.ts).
@@ -9,6 +10,8 @@ import { readFileSync } from 'node:fs';
 import { Client, Connection, type ConnectionOptions } from '@temporalio/client';
 import { NativeConnection, type NativeConnectionOptions } from '@temporalio/worker';
 import { dataConverterFromEnv } from './codec.ts';
+import { DNS1123 } from '../model/fields.ts';
+import { clusterTaskQueue } from '../model/group-plan.ts';
 
 export interface TemporalSettings {
   address: string;
@@ -33,6 +36,16 @@ function readFile(env: NodeJS.ProcessEnv, name: string): Buffer | undefined {
   }
 }
 
+/** The task queue: GLIDEPATH_TASK_QUEUE, or the cluster's (`glidepath@<GLIDEPATH_CLUSTER>`), or `glidepath`. */
+function taskQueueOf(env: NodeJS.ProcessEnv): string {
+  const cluster = env.GLIDEPATH_CLUSTER;
+  if (cluster === undefined || cluster === '') return env.GLIDEPATH_TASK_QUEUE ?? 'glidepath';
+  if (!DNS1123.test(cluster) || cluster.length > 63) throw new ConfigError(`GLIDEPATH_CLUSTER=${cluster}: must be a DNS-1123 label (lowercase letters, digits, "-"), as in a ReleaseGroup's waves`);
+  const queue = clusterTaskQueue(cluster);
+  if (env.GLIDEPATH_TASK_QUEUE && env.GLIDEPATH_TASK_QUEUE !== queue) throw new ConfigError(`GLIDEPATH_TASK_QUEUE=${env.GLIDEPATH_TASK_QUEUE} contradicts GLIDEPATH_CLUSTER=${cluster} (whose queue is ${queue}): set one`);
+  return queue;
+}
+
 export function temporalSettings(env: NodeJS.ProcessEnv = process.env): TemporalSettings {
   const address = env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233';
   if (!/^[\w.-]+:\d+$/.test(address)) throw new ConfigError(`TEMPORAL_ADDRESS=${address}: expected host:port`);
@@ -44,7 +57,7 @@ export function temporalSettings(env: NodeJS.ProcessEnv = process.env): Temporal
   return {
     address,
     namespace: env.TEMPORAL_NAMESPACE ?? 'default',
-    taskQueue: env.GLIDEPATH_TASK_QUEUE ?? 'glidepath',
+    taskQueue: taskQueueOf(env),
     uiUrl: (env.GLIDEPATH_UI_URL ?? `http://127.0.0.1:${env.TEMPORAL_UI_PORT ?? '8233'}`).replace(/\/$/, ''),
     ...(tlsWanted
       ? {

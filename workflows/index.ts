@@ -1,3 +1,4 @@
 /** Workflow entry point for the worker bundle. */
 export { release } from './release.ts';
 export { apiVersions } from './api-version.ts';
+export { releaseGroup } from './group.ts';

@@ -1,0 +1,251 @@
+/**
+ * The normalised release group: its members (each a {@link ReleasePlan}) in dependency order, its
+ * waves of clusters with their gates, and the failure policy; and the pure functions the parent
+ * workflow and the CLI share: a member's plan in one cluster (with that cluster's overrides), the
+ * task queue of a cluster, workflow IDs, and the start-time check. Workflow-safe (no I/O).
+ */
+import { z } from 'zod';
+import { DNS1123 } from './fields.ts';
+import { planProblems } from './plan.ts';
+import type { AnalysisRunSpec, ReleasePlan } from './types.ts';
+
+z.config({ jitless: true });
+
+export const GROUP_KIND = 'ReleaseGroup';
+export const ON_FAILURE = ['rollback-group', 'rollback-failed', 'pause'] as const;
+export type OnFailure = (typeof ON_FAILURE)[number];
+
+/** Bounds: a group is a handful of services over a handful of clusters. */
+export const MAX_MEMBERS = 20;
+export const MAX_CLUSTERS = 20;
+export const MAX_WAVES = 10;
+
+export interface GroupApproval {
+  approvers: string[];
+  minApprovals: number;
+  timeoutMs?: number;
+  onTimeout: 'abort' | 'rollback';
+}
+
+/** What must hold after a wave before the next one starts; each part is optional, run in this order. */
+export interface GroupGate {
+  soakMs?: number;
+  /** Run once in every cluster of the wave, by that cluster's worker (its metrics credentials). */
+  analysis?: AnalysisRunSpec;
+  approval?: GroupApproval;
+}
+
+export interface GroupWave {
+  name: string;
+  clusters: string[];
+  /** How many clusters of the wave release at once. */
+  maxParallel: number;
+  gate?: GroupGate;
+}
+
+export interface GroupMember {
+  name: string;
+  plan: ReleasePlan;
+  dependsOn: string[];
+}
+
+/** What a real fleet varies per cluster. */
+export interface ClusterOverride {
+  /** Replaces the registry host of every member's image (`registry.eu.example:5000`). */
+  imageRegistry?: string;
+  /** Replaces the address of every Prometheus metric (members' analyses and gates) in that cluster. */
+  analysisAddress?: string;
+}
+
+export interface GroupPlan {
+  name: string;
+  namespace: string;
+  /** In dependency order: every member after the members it depends on. */
+  members: GroupMember[];
+  waves: GroupWave[];
+  onFailure: OnFailure;
+  clusters: Record<string, ClusterOverride>;
+  source?: string;
+}
+
+/** A deep copy of JSON data (the workflow sandbox has no structuredClone). */
+function clone<T>(v: T): T {
+  return JSON.parse(JSON.stringify(v)) as T;
+}
+
+/** A worker long-polls for about a minute: one not seen for longer than this is gone. */
+export const POLLER_SEEN_WITHIN_MS = 90_000;
+
+/** The task queue a cluster's worker polls. */
+export function clusterTaskQueue(cluster: string): string {
+  return `glidepath@${cluster}`;
+}
+
+/** One group in flight per name and namespace. */
+export function groupWorkflowId(group: Pick<GroupPlan, 'namespace' | 'name'>): string {
+  return `group_${group.namespace}_${group.name}`;
+}
+
+/** The registry host of an image reference, if it names one (a first component with `.`, `:` or `localhost`). */
+function splitRegistry(image: string): { registry?: string; rest: string } {
+  const slash = image.indexOf('/');
+  if (slash < 0) return { rest: image };
+  const first = image.slice(0, slash);
+  if (first.includes('.') || first.includes(':') || first === 'localhost') return { registry: first, rest: image.slice(slash + 1) };
+  return { rest: image };
+}
+
+export function withRegistry(image: string, registry: string): string {
+  return `${registry}/${splitRegistry(image).rest}`;
+}
+
+function withAnalysisAddress(run: AnalysisRunSpec, address: string): AnalysisRunSpec {
+  return {
+    ...run,
+    metrics: run.metrics.map((m) => ('prometheus' in m.provider ? { ...m, provider: { prometheus: { ...m.provider.prometheus, address } } } : m)),
+  };
+}
+
+/** A gate's analysis in one cluster (that cluster's analysis address). */
+export function gateAnalysis(group: GroupPlan, run: AnalysisRunSpec, cluster: string): AnalysisRunSpec {
+  const address = group.clusters[cluster]?.analysisAddress;
+  return address ? withAnalysisAddress(run, address) : run;
+}
+
+/** A member's plan in one cluster: the cluster's overrides applied, the cluster recorded (its workflow ID). */
+export function memberPlan(group: GroupPlan, member: GroupMember, cluster: string): ReleasePlan {
+  const o = group.clusters[cluster] ?? {};
+  const plan: ReleasePlan = clone(member.plan);
+  plan.cluster = cluster;
+  if (o.imageRegistry) plan.image = withRegistry(plan.image, o.imageRegistry);
+  const address = o.analysisAddress;
+  if (address) {
+    const s = plan.strategy;
+    if (s.type === 'canary') {
+      s.steps = s.steps.map((step) => (step.kind === 'analysis' ? { ...step, analysis: withAnalysisAddress(step.analysis, address) } : step));
+      if (s.background) s.background = { ...s.background, analysis: withAnalysisAddress(s.background.analysis, address) };
+    } else {
+      if (s.prePromotionAnalysis) s.prePromotionAnalysis = withAnalysisAddress(s.prePromotionAnalysis, address);
+      if (s.postPromotionAnalysis) s.postPromotionAnalysis = withAnalysisAddress(s.postPromotionAnalysis, address);
+    }
+  }
+  return plan;
+}
+
+/**
+ * The plan that puts a member back on `image` (the digest it ran before the group): the same
+ * workload, services and routing, no steps and no analyses, so the release promotes at once through
+ * the same verified rollout as any promotion.
+ */
+export function rollbackPlan(plan: ReleasePlan, image: string): ReleasePlan {
+  const rest = clone(plan);
+  delete rest.build; // the image to return to is already built and pinned
+  delete rest.imagePolicy;
+  const s = rest.strategy;
+  const strategy: ReleasePlan['strategy'] =
+    s.type === 'canary'
+      ? { type: 'canary', steps: [], ...(s.stableService ? { stableService: s.stableService, canaryService: s.canaryService as string } : {}), ...(s.trafficRouting ? { trafficRouting: s.trafficRouting } : {}) }
+      : { type: 'blueGreen', activeService: s.activeService, ...(s.previewService ? { previewService: s.previewService } : {}), autoPromotionEnabled: true, scaleDownDelaySeconds: s.scaleDownDelaySeconds };
+  return { ...rest, image, strategy, retryWindowSeconds: 0, source: `rollback of ${plan.source ?? plan.name}` };
+}
+
+/** Cluster names in wave order. */
+export function groupClusters(group: Pick<GroupPlan, 'waves'>): string[] {
+  return group.waves.flatMap((w) => w.clusters);
+}
+
+/**
+ * The members in dependency order, or the problem: a dependency on a missing member, or a cycle
+ * (named by its members, `a → b → a`).
+ */
+export function dependencyOrder(members: readonly { name: string; dependsOn: readonly string[] }[]): { order: string[] } | { problem: string; member: string } {
+  const byName = new Map(members.map((m) => [m.name, m]));
+  for (const m of members) {
+    for (const d of m.dependsOn) if (!byName.has(d)) return { problem: `depends on "${d}", which is not a member`, member: m.name };
+  }
+  const order: string[] = [];
+  const state = new Map<string, 'visiting' | 'done'>();
+  const stack: string[] = [];
+  let cycle: string[] | undefined;
+  const visit = (name: string): void => {
+    if (cycle || state.get(name) === 'done') return;
+    if (state.get(name) === 'visiting') {
+      cycle = [...stack.slice(stack.indexOf(name)), name];
+      return;
+    }
+    state.set(name, 'visiting');
+    stack.push(name);
+    for (const d of byName.get(name)?.dependsOn ?? []) visit(d);
+    stack.pop();
+    state.set(name, 'done');
+    order.push(name);
+  };
+  for (const m of members) visit(m.name);
+  if (cycle) return { problem: `dependency cycle ${cycle.join(' → ')}`, member: cycle[0] as string };
+  return { order };
+}
+
+const name = z.string().max(63).regex(DNS1123);
+const groupPlanSchema = z.strictObject({
+  name,
+  namespace: name,
+  members: z.array(z.strictObject({ name, plan: z.unknown(), dependsOn: z.array(name) })).min(1).max(MAX_MEMBERS),
+  waves: z
+    .array(
+      z.strictObject({
+        name,
+        clusters: z.array(name).min(1).max(MAX_CLUSTERS),
+        maxParallel: z.number().int().min(1),
+        gate: z
+          .strictObject({
+            soakMs: z.number().int().min(0).optional(),
+            analysis: z.unknown().optional(),
+            approval: z
+              .strictObject({ approvers: z.array(z.string().min(1)).min(1), minApprovals: z.number().int().min(1), timeoutMs: z.number().int().min(0).optional(), onTimeout: z.enum(['abort', 'rollback']) })
+              .optional(),
+          })
+          .optional(),
+      }),
+    )
+    .min(1)
+    .max(MAX_WAVES),
+  onFailure: z.enum(ON_FAILURE),
+  clusters: z.record(name, z.strictObject({ imageRegistry: z.string().min(1).optional(), analysisAddress: z.string().url().optional() })),
+  source: z.string().optional(),
+});
+
+/** Problems with a group plan as `path: reason` lines (the parent's start-time check); empty when valid. */
+export function groupPlanProblems(group: unknown): string[] {
+  const parsed = groupPlanSchema.safeParse(group);
+  if (!parsed.success) return parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
+  const g = group as GroupPlan;
+  const out: string[] = [];
+  const names = new Set<string>();
+  g.members.forEach((m, i) => {
+    if (names.has(m.name)) out.push(`members.${i}.name: duplicate member "${m.name}"`);
+    names.add(m.name);
+  });
+  const order = dependencyOrder(g.members);
+  if ('problem' in order) out.push(`members.${order.member}.dependsOn: ${order.problem}`);
+  const seen = new Set<string>();
+  for (const [wi, w] of g.waves.entries()) {
+    for (const c of w.clusters) {
+      if (seen.has(c)) out.push(`waves.${wi}.clusters: cluster "${c}" is in more than one wave`);
+      seen.add(c);
+    }
+  }
+  for (const c of Object.keys(g.clusters)) if (!seen.has(c)) out.push(`clusters.${c}: no wave names this cluster`);
+  const workloads = new Set<string>();
+  for (const m of g.members) {
+    const key = `${(m.plan as ReleasePlan).namespace}/${(m.plan as ReleasePlan).workload?.name}`;
+    if (workloads.has(key)) out.push(`members.${m.name}: workload ${key} is released by another member`);
+    workloads.add(key);
+    const own = planProblems(m.plan);
+    if (own.length > 0) {
+      out.push(...own.map((p) => `members.${m.name}.plan: ${p}`));
+      continue;
+    }
+    for (const c of seen) for (const p of planProblems(memberPlan(g, m, c))) out.push(`members.${m.name} in ${c}: ${p}`);
+  }
+  return out;
+}
