@@ -124,6 +124,8 @@ export function memberPlan(group: GroupPlan, member: GroupMember, cluster: strin
     if (s.type === 'canary') {
       s.steps = s.steps.map((step) => (step.kind === 'analysis' ? { ...step, analysis: withAnalysisAddress(step.analysis, address) } : step));
       if (s.background) s.background = { ...s.background, analysis: withAnalysisAddress(s.background.analysis, address) };
+    } else if (s.type === 'rolling') {
+      s.steps = s.steps.map((step) => (step.kind === 'analysis' ? { ...step, analysis: withAnalysisAddress(step.analysis, address) } : step));
     } else {
       if (s.prePromotionAnalysis) s.prePromotionAnalysis = withAnalysisAddress(s.prePromotionAnalysis, address);
       if (s.postPromotionAnalysis) s.postPromotionAnalysis = withAnalysisAddress(s.postPromotionAnalysis, address);
@@ -145,7 +147,9 @@ export function rollbackPlan(plan: ReleasePlan, image: string): ReleasePlan {
   const strategy: ReleasePlan['strategy'] =
     s.type === 'canary'
       ? { type: 'canary', steps: [], ...(s.stableService ? { stableService: s.stableService, canaryService: s.canaryService as string } : {}), ...(s.trafficRouting ? { trafficRouting: s.trafficRouting } : {}) }
-      : { type: 'blueGreen', activeService: s.activeService, ...(s.previewService ? { previewService: s.previewService } : {}), autoPromotionEnabled: true, scaleDownDelaySeconds: s.scaleDownDelaySeconds };
+      : s.type === 'rolling'
+        ? { type: 'rolling', steps: [], ...(s.maxSurge !== undefined ? { maxSurge: s.maxSurge } : {}) }
+        : { type: 'blueGreen', activeService: s.activeService, ...(s.previewService ? { previewService: s.previewService } : {}), autoPromotionEnabled: true, scaleDownDelaySeconds: s.scaleDownDelaySeconds };
   return { ...rest, image, strategy, retryWindowSeconds: 0, source: `rollback of ${plan.source ?? plan.name}` };
 }
 

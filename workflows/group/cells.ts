@@ -31,7 +31,9 @@ export function targetOf(plan: ReleasePlan, releaseId: string): ReleaseTarget {
     ...(plan.readinessProbePolicy ? { readinessProbePolicy: plan.readinessProbePolicy } : {}),
     ...(plan.strategy.type === 'canary'
       ? { stableService: plan.strategy.stableService, canaryService: plan.strategy.canaryService, trafficRouting: plan.strategy.trafficRouting }
-      : { activeService: plan.strategy.activeService, previewService: plan.strategy.previewService }),
+      : plan.strategy.type === 'blueGreen'
+        ? { activeService: plan.strategy.activeService, previewService: plan.strategy.previewService }
+        : {}),
   };
 }
 
