@@ -128,7 +128,7 @@ test('identity required: a signal is refused without verifying its proof; the sa
   const gate = await waitForStatus(handle, (s) => s.phase === 'AwaitingApproval', 'approval gate');
   const bobs = await prove(p, BOB, 'approve', gate.approvals!.step);
   // A valid proof, by signal: refused before any verification (had it been verified, bob would have approved and its nonce been used).
-  await handle.signal(approveSignal, { proof: bobs, reason: 'by signal' });
+  await handle.signal(approveSignal, { proof: bobs, reason: 'by signal' } as ActionInput);
   const refused = await waitForStatus(handle, (s) => (s.rejectedSignals?.total ?? 0) >= 1, 'the signal refused');
   assert.deepEqual([refused.rejectedSignals!.last[0]!.by, refused.rejectedSignals!.last[0]!.detail], ['unauthenticated', `ignored: ${signalRefusal('approve')}`]);
   assert.match(signalRefusal('approve'), /send it as an update with the proof \(glidepath release approve/);
