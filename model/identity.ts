@@ -242,6 +242,22 @@ export function rememberNonce(used: readonly RememberedNonce[], claims: ActionCl
   return [...live, { nonce: claims.nonce, exp: claims.exp }].slice(-MAX_REMEMBERED_NONCES);
 }
 
+/** What an action acts on, and the CLI command that sends it with a proof. */
+function proofCommand(action: IdentityAction): [what: string, command: string] {
+  return isRetirementAction(action) ? ['API', 'api'] : ['release', 'release'];
+}
+
+/**
+ * Why a signal is refused under a policy that requires a proof. Signals are unauthenticated by
+ * design: a handler never verifies the proof one carries (a flood of forged proofs would cost an
+ * Ed25519 verification each, in one workflow task), so a proven action must come as an update,
+ * whose validator verifies it.
+ */
+export function signalRefusal(action: IdentityAction): string {
+  const [what, command] = proofCommand(action);
+  return `${action}: this ${what} requires a proof of identity, and a signal's proof is not checked; send it as an update with the proof (glidepath ${command} ${action} with --token-file or $GLIDEPATH_IDENTITY_URL)`;
+}
+
 /** The identity an action is audited and judged under. */
 export type ActionIdentity =
   | { accepted: true; by: string; proven: boolean; claims?: ActionClaims }
@@ -258,7 +274,7 @@ export function actionIdentity(policy: IdentityPolicy | undefined, req: { by?: u
   const claimed = typeof req.by === 'string' && req.by.trim() !== '' ? req.by : undefined;
   if (req.proof === undefined) {
     if (policy?.mode === 'required') {
-      const [what, command] = isRetirementAction(ctx.action) ? ['API', 'api'] : ['release', 'release'];
+      const [what, command] = proofCommand(ctx.action);
       return { accepted: false, why: `${ctx.action}: this ${what} requires a proof of identity (glidepath ${command} ${ctx.action} with --token-file or $GLIDEPATH_IDENTITY_URL)`, auditAs: 'unauthenticated' };
     }
     if (!claimed) return { accepted: false, why: `${ctx.action}: payload must be {"by": "<identity>", "reason": "<text>"}`, auditAs: 'unauthenticated' };

@@ -12,9 +12,10 @@ import * as wf from '@temporalio/workflow';
 import type { createIdentityActivities } from '../activities/identity.ts';
 import type { VersioningActivities } from '../activities/versioning/index.ts';
 import { apiKey, apiVersionPlanProblems, apiWorkflowId, deprecationHeaders } from '../model/api-version.ts';
-import { actionIdentity, rememberNonce, type ActionClaims, type IdentityPolicy, type RememberedNonce } from '../model/identity.ts';
+import { actionIdentity, rememberNonce, signalRefusal, type ActionClaims, type IdentityPolicy, type RememberedNonce } from '../model/identity.ts';
 import { formatDuration } from '../model/duration.ts';
 import { PHASE_ATTRIBUTE, SERVICE_ATTRIBUTE, type AuditEntry } from './messages.ts';
+import { SIGNAL_PROOF } from './release/actions.ts';
 import {
   AUDIT_LIMIT,
   abortRetirementSignal,
@@ -185,6 +186,14 @@ export async function apiVersions(input: ApiVersionsInput): Promise<void> {
     const why = reject({ ...req, by: id.by });
     // A refused action's claimed name is not evidence: it is audited under the proven one or as unauthenticated.
     return why === undefined ? { ok: true, actor: { by: id.by, proven: id.proven, claims: id.claims } } : { ok: false, why, auditAs: id.proven ? id.by : 'unauthenticated' };
+  };
+
+  /** checkRetirementAction for a signal: no proof is verified (SIGNAL_PROOF); refused under `required`, an unproven claim under `optional`. */
+  const checkRetirementSignal = (action: RetirementAction, req: VersionActionInput, reject: (req: VersionActionInput) => string | undefined): ActionCheck => {
+    if (!wf.patched(SIGNAL_PROOF)) return checkRetirementAction(action, req, reject);
+    if (policy?.mode === 'required') return { ok: false, why: signalRefusal(action), auditAs: 'unauthenticated' };
+    if (policy?.mode === 'optional' && req !== null && typeof req === 'object') return checkRetirementAction(action, { ...req, proof: undefined }, reject);
+    return checkRetirementAction(action, req, reject);
   };
 
   /** The audit detail of an allowed retirement action: the version, and whether its identity went unproven under a policy. */
@@ -374,7 +383,7 @@ export async function apiVersions(input: ApiVersionsInput): Promise<void> {
       },
     );
     wf.setHandler(signal, (req) => {
-      const check = checkRetirementAction(name, req, reject);
+      const check = checkRetirementSignal(name, req, reject);
       if (check.ok) return act(req, check.actor);
       audit(check.auditAs, name, false, req !== null && typeof req === 'object' ? req.reason : undefined, `ignored: ${check.why}`);
     });

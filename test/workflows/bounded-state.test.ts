@@ -1,47 +1,63 @@
 /**
- * Bounded state under a flood of hostile signals (time skipping, stubbed activities): ignored
- * signals are counted and the last few kept, the audit trail and the status stay small, and status
- * and abort keep working. Apart from the other workflow tests because it sends many signals:
- * 2,000 by default; GLIDEPATH_HOSTILE_SIGNALS=10000 for the full flood, which the Java test server
- * (no sticky cache: every workflow task replays the whole history) cannot always take on a loaded
- * 2-core machine within the SDK's 5 s workflow-task limit.
+ * Bounded state under a flood of hostile signals (time skipping, stubbed activities): 10,000
+ * signals (GLIDEPATH_HOSTILE_SIGNALS for another count) to a release whose worker requires proven
+ * identity, one in ten carrying a forged proof (signed with another key). A signal handler never
+ * verifies a proof, so each one is refused at a constant cost: counted and the last few kept, the
+ * audit trail and the status stay small, and status and a proven abort (an update) keep working.
+ * Apart from the other workflow tests because it sends many signals.
  */
 import assert from 'node:assert/strict';
+import { generateKeyPairSync } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
-import { abortUpdate, approveSignal } from '../../workflows/messages.ts';
+import type { ActionClaims } from '../../model/identity.ts';
+import { releaseWorkflowId } from '../../model/types.ts';
+import { AssertionSigner, signClaims } from '../../starters/identity-signer.ts';
+import { abortUpdate, approveSignal, type ActionInput } from '../../workflows/messages.ts';
 import { Harness, canary, waitForStatus } from './harness.ts';
 
-const FLOOD = Number(process.env.GLIDEPATH_HOSTILE_SIGNALS ?? 2_000);
+const FLOOD = Number(process.env.GLIDEPATH_HOSTILE_SIGNALS ?? 10_000);
+const BATCH = 500;
 const h = new Harness();
 before(() => h.start());
 after(() => h.stop());
 
+const signer = new AssertionSigner(generateKeyPairSync('ed25519').privateKey, 600);
+const forger = generateKeyPairSync('ed25519').privateKey;
+const BOB = 'system:serviceaccount:tests:bob';
+
 describe('bounded state', () => {
-  test('status and abort keep working after a flood of hostile signals', async () => {
+  test(`status and a proven abort keep working after ${FLOOD} hostile signals, forged proofs among them`, async () => {
     const p = canary('hostile', [{ kind: 'setWeight', weight: 10 }, { kind: 'pause' }]);
+    const workflowId = releaseWorkflowId(p);
+    h.identityPolicies.set(workflowId, { mode: 'required', publicKeys: [signer.publicKeyPem] });
     const handle = await h.begin(p);
     await waitForStatus(handle, (s) => s.phase === 'Paused', 'paused');
+    const claims = signer.sign({ sub: BOB, action: 'approve', releaseId: workflowId, namespace: p.namespace, attempt: 1 }, await h.env.currentTimeMs()).assertion;
+    const forged = signClaims(JSON.parse(Buffer.from(claims.split('.')[1]!, 'base64url').toString()) as ActionClaims, forger);
     const hostile = [
-      { by: 'mallory', reason: 'x'.repeat(1_500) }, // approve with no gate pending; reasons are cut to 1024
-      ...Array.from({ length: 24 }, () => ({ by: 'mallory', reason: 'trust me' })),
+      { by: BOB, proof: forged, reason: 'forged' }, // one in ten: a proof for bob signed with another key
+      { by: 'mallory', reason: 'x'.repeat(1_500) }, // reasons are cut to 1024
+      ...Array.from({ length: 5 }, () => ({ by: BOB, reason: 'trust me' })), // a claimed name
       {}, // no identity
       { by: 'mallory', full: 'yes' },
       { by: 'mallory', step: -1 },
     ];
     const wall = Date.now();
-    for (let sent = 0; sent < FLOOD; sent += 500) {
-      await Promise.all(Array.from({ length: Math.min(500, FLOOD - sent) }, (_, i) => handle.signal(approveSignal, hostile[(sent + i) % hostile.length] as never)));
+    for (let sent = 0; sent < FLOOD; sent += BATCH) {
+      await Promise.all(Array.from({ length: Math.min(BATCH, FLOOD - sent) }, (_, i) => handle.signal(approveSignal, hostile[(sent + i) % hostile.length] as never)));
     }
     const s = await waitForStatus(handle, (x) => x.rejectedSignals?.total === FLOOD, 'every signal counted', 120_000);
     const sendMs = Date.now() - wall;
+    assert.equal(s.phase, 'Paused');
     assert.equal(s.rejectedSignals?.byAction.approve, FLOOD);
     assert.equal(s.rejectedSignals?.last.length, 20);
-    assert.ok(s.rejectedSignals?.last.every((e) => (e.reason?.length ?? 0) <= 1024), 'kept entries are bounded too');
+    assert.ok(s.rejectedSignals?.last.every((e) => e.by === 'unauthenticated' && (e.reason?.length ?? 0) <= 1024), 'kept entries are bounded and carry no claimed name');
     assert.ok(s.audit.length < 10, `audit holds only what happened (${s.audit.length} entries)`);
     assert.ok(JSON.stringify(s).length < 64_000, `status stays small (${JSON.stringify(s).length} bytes)`);
-    await handle.executeUpdate(abortUpdate, { args: [{ by: 'oncall' }] });
+    const abortProof = signer.sign({ sub: 'system:serviceaccount:tests:oncall', action: 'abort', releaseId: workflowId, namespace: p.namespace, attempt: 1 }, await h.env.currentTimeMs()).assertion;
+    await handle.executeUpdate(abortUpdate, { args: [{ proof: abortProof, reason: 'flood drill' } as ActionInput] });
     await waitForStatus(handle, (x) => x.phase === 'Aborted', 'aborted');
-    process.stdout.write(`# ${FLOOD} hostile signals sent and counted in ${sendMs} ms\n`);
+    process.stdout.write(`# ${FLOOD} hostile signals (${Math.ceil(FLOOD / hostile.length)} with forged proofs) sent and counted in ${sendMs} ms\n`);
     await handle.terminate('test done');
   });
 });

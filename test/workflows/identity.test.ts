@@ -9,7 +9,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { after, before, test } from 'node:test';
 import { WorkflowUpdateFailedError } from '@temporalio/client';
 import { AssertionSigner, signClaims } from '../../starters/identity-signer.ts';
-import type { ActionClaims, IdentityAction } from '../../model/identity.ts';
+import { signalRefusal, type ActionClaims, type IdentityAction } from '../../model/identity.ts';
 import { releaseWorkflowId, type ReleasePlan } from '../../model/types.ts';
 import { abortUpdate, approveSignal, approveUpdate, promoteUpdate, statusQuery, type ActionInput } from '../../workflows/messages.ts';
 import type { release } from '../../workflows/release.ts';
@@ -71,14 +71,13 @@ test('identity required: the initiator cannot approve as bob without a proof; fo
   // The same proof again: refused, bob does not count twice.
   assert.equal(await refusal(approve(handle, { proof: bobs })), 'approve: proof has already been used');
 
-  // Refused signals are audited under the proven name, or as unauthenticated.
+  // Signals are refused as unauthenticated, a proof they carry unread (not even one valid for another release).
   await handle.signal(approveSignal, { by: BOB });
   await handle.signal(approveSignal, { by: BOB, proof: forged });
   const other = gated('id-other');
   await handle.signal(approveSignal, { by: CAROL, proof: await prove(other, CAROL, 'approve', step) });
   const ignored = await waitForStatus(handle, (s) => (s.rejectedSignals?.total ?? 0) >= 3, 'three signals refused');
-  assert.deepEqual(ignored.rejectedSignals!.last.map((e) => e.by), ['unauthenticated', 'unauthenticated', CAROL]);
-  assert.match(ignored.rejectedSignals!.last[2]!.detail ?? '', /proof is for release release_tests_id-other, not release_tests_id-required/);
+  assert.deepEqual(ignored.rejectedSignals!.last.map((e) => [e.by, e.detail]), Array(3).fill(['unauthenticated', `ignored: ${signalRefusal('approve')}`]));
 
   await approve(handle, { proof: await prove(p, CAROL, 'approve', step) });
   const result = await releaseResult(handle);
@@ -121,6 +120,40 @@ test('identity optional: a plain approval still counts, audited as unproven; a r
   const entry = status.audit.find((a) => a.action === 'approve');
   assert.deepEqual([entry?.by, entry?.accepted, entry?.detail], [BOB, true, 'unproven identity']);
   await recordHistory(handle, 'identity-optional');
+});
+
+test('identity required: a signal is refused without verifying its proof; the same proof in an update counts', async () => {
+  const p = gated('id-signal-required');
+  const handle = await begin(p, 'required', ALICE);
+  const gate = await waitForStatus(handle, (s) => s.phase === 'AwaitingApproval', 'approval gate');
+  const bobs = await prove(p, BOB, 'approve', gate.approvals!.step);
+  // A valid proof, by signal: refused before any verification (had it been verified, bob would have approved and its nonce been used).
+  await handle.signal(approveSignal, { proof: bobs, reason: 'by signal' } as ActionInput);
+  const refused = await waitForStatus(handle, (s) => (s.rejectedSignals?.total ?? 0) >= 1, 'the signal refused');
+  assert.deepEqual([refused.rejectedSignals!.last[0]!.by, refused.rejectedSignals!.last[0]!.detail], ['unauthenticated', `ignored: ${signalRefusal('approve')}`]);
+  assert.match(signalRefusal('approve'), /send it as an update with the proof \(glidepath release approve/);
+  assert.deepEqual(refused.approvals?.granted, []);
+  // The same proof, by update: verified and counted.
+  await approve(handle, { proof: bobs, reason: 'by update' });
+  const result = await releaseResult(handle);
+  assert.equal(result.outcome, 'Promoted');
+  const approvals = (await handle.query(statusQuery)).audit.filter((a) => a.action === 'approve');
+  assert.deepEqual(approvals.map((a) => [a.by, a.accepted, a.reason, a.detail]), [[BOB, true, 'by update', undefined]]);
+  await recordHistory(handle, 'identity-signal-required');
+});
+
+test('identity optional: a signal is an unproven claim, its proof (even a forged one) ignored', async () => {
+  const p = gated('id-signal-optional');
+  const handle = await begin(p, 'optional', ALICE);
+  const gate = await waitForStatus(handle, (s) => s.phase === 'AwaitingApproval', 'approval gate');
+  const bobs = await prove(p, BOB, 'approve', gate.approvals!.step);
+  const forged = signClaims(JSON.parse(Buffer.from(bobs.split('.')[1]!, 'base64url').toString()) as ActionClaims, forger);
+  await handle.signal(approveSignal, { by: BOB, proof: forged, reason: 'by signal' });
+  const result = await releaseResult(handle);
+  assert.equal(result.outcome, 'Promoted');
+  const entry = (await handle.query(statusQuery)).audit.find((a) => a.action === 'approve');
+  assert.deepEqual([entry?.by, entry?.accepted, entry?.detail], [BOB, true, 'unproven identity']);
+  await recordHistory(handle, 'identity-signal-optional');
 });
 
 test('an action that arrives before the identity policy is read is refused with a clear reason', async () => {

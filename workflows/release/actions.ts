@@ -2,17 +2,25 @@
  * Human actions (approve, promote, abort, retry) as signals and updates: one check decides whether
  * an action is allowed now and by whom (proven by the identity server's assertion when the worker
  * has an identity policy); a rejected update fails in its validator (nothing in history), a
- * rejected signal is ignored and audited.
+ * rejected signal is ignored and audited. Only updates carry proofs: a signal handler never
+ * verifies one (SIGNAL_PROOF), so that a flood of signals costs a constant amount each.
  */
 import * as wf from '@temporalio/workflow';
 import type { createIdentityActivities } from '../../activities/identity.ts';
-import { actionIdentity, rememberNonce, type ActionClaims, type IdentityPolicy, type RememberedNonce } from '../../model/identity.ts';
+import { actionIdentity, rememberNonce, signalRefusal, type ActionClaims, type IdentityPolicy, type RememberedNonce } from '../../model/identity.ts';
 import type { Phase } from '../../model/types.ts';
 import { SIGNALS, UPDATES, refusedUpdateSignal, statusQuery, type Action, type ActionInput } from '../messages.ts';
 import { now, type ReleaseState } from './state.ts';
 
 /** Releases started with this patch read the worker's identity policy at start and check proofs. */
 export const RELEASE_IDENTITY = 'glidepath-release-identity';
+
+/**
+ * Signals handled under this patch never verify a proof: under `required` a signal is refused,
+ * under `optional` it is an unproven claim (its proof ignored). Asked per signal, so that releases
+ * already running are covered from their next signal on.
+ */
+export const SIGNAL_PROOF = 'glidepath-signal-proof';
 
 const identityActivities = wf.proxyLocalActivities<ReturnType<typeof createIdentityActivities>>({ startToCloseTimeout: '10s', retry: { maximumAttempts: 3 } });
 
@@ -83,6 +91,18 @@ export function checkAction(r: ReleaseState, gate: IdentityGate, action: Action,
   const why = rejectAction(r, action, { ...(req as ActionInput), by: id.by });
   const auditAs = id.proven ? id.by : 'unauthenticated'; // a refused action's claimed name is not evidence
   return why === undefined ? { ok: true, actor: { by: id.by, proven: id.proven, claims: id.claims } } : { ok: false, why, auditAs };
+}
+
+/**
+ * checkAction for a signal: the same rules, but no proof is verified (SIGNAL_PROOF). Under
+ * `required` the signal is refused before anything else; under `optional` its proof is dropped and
+ * its `by` judged as a claim; without a policy (or before the policy is read), as checkAction.
+ */
+export function checkSignal(r: ReleaseState, gate: IdentityGate, action: Action, req: unknown): ActionCheck {
+  if (!wf.patched(SIGNAL_PROOF)) return checkAction(r, gate, action, req);
+  if (gate.policy?.mode === 'required') return { ok: false, why: signalRefusal(action), auditAs: 'unauthenticated' };
+  if (gate.policy?.mode === 'optional' && req !== null && typeof req === 'object') return checkAction(r, gate, action, { ...req, proof: undefined });
+  return checkAction(r, gate, action, req);
 }
 
 /** Why `req` (its `by` already the identity it acts under) may not `action` now, or undefined when it may. */
@@ -206,7 +226,7 @@ export function registerHandlers(r: ReleaseState): IdentityGate {
   });
   for (const action of ACTIONS) {
     wf.setHandler(SIGNALS[action], (req) => {
-      const check = checkAction(r, gate, action, req);
+      const check = checkSignal(r, gate, action, req);
       if (!check.ok) {
         const reason = typeof req?.reason === 'string' ? req.reason : undefined;
         if (r.v2) r.rejectSignal(action, check.auditAs, reason, check.why);
