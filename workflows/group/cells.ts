@@ -5,12 +5,12 @@
  */
 import * as wf from '@temporalio/workflow';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
-import type { ReleaseTarget } from '../../activities/contract.ts';
 import { clusterTaskQueue, memberPlan, rollbackPlan, type GroupMember } from '../../model/group-plan.ts';
 import type { ReleasePlan } from '../../model/types.ts';
 import { abortSignal, type Outcome, type ReleaseResult } from '../messages.ts';
 import type { release } from '../release.ts';
 import { describeError } from '../release/describe.ts';
+import { targetOf } from '../release/target.ts';
 import { GROUP_ATTRIBUTE, type GroupCell } from './messages.ts';
 import type { GroupState } from './state.ts';
 
@@ -19,23 +19,6 @@ import type { GroupState } from './state.ts';
  * own retry starts the member again), so the child's own retry window is one second.
  */
 export const CHILD_RETRY_WINDOW_SECONDS = 1;
-
-export function targetOf(plan: ReleasePlan, releaseId: string): ReleaseTarget {
-  return {
-    releaseId,
-    namespace: plan.namespace,
-    workload: plan.workload,
-    image: plan.image,
-    strategy: plan.strategy.type,
-    progressDeadlineSeconds: plan.progressDeadlineSeconds,
-    ...(plan.readinessProbePolicy ? { readinessProbePolicy: plan.readinessProbePolicy } : {}),
-    ...(plan.strategy.type === 'canary'
-      ? { stableService: plan.strategy.stableService, canaryService: plan.strategy.canaryService, trafficRouting: plan.strategy.trafficRouting }
-      : plan.strategy.type === 'blueGreen'
-        ? { activeService: plan.strategy.activeService, previewService: plan.strategy.previewService }
-        : {}),
-  };
-}
 
 /** Runs `fn` until it settles or the group is aborted (then its activities are cancelled); undefined when aborted. */
 export async function unlessAborted<T>(g: GroupState, fn: () => Promise<T>): Promise<T | undefined> {

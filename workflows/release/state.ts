@@ -11,6 +11,7 @@ import { serviceKey, type BlueGreenStrategy, type Phase, type ReleasePlan } from
 import { AUDIT_KEPT, IMAGE_ATTRIBUTE, PHASE_ATTRIBUTE, REJECTED_KEPT, RUNS_KEPT, type Action, type AnalysisRunStatus, type ManagedRouteStatus, type ReleaseStatus } from '../messages.ts';
 import * as profiles from '../profiles.ts';
 import type { Gates } from './gates.ts';
+import { targetOf } from './target.ts';
 
 export type Activities = ReturnType<typeof createActivities>;
 
@@ -136,22 +137,7 @@ export class ReleaseState {
     this.rollout = wf.proxyActivities<Activities>({ ...profiles.rollout(plan.progressDeadlineSeconds), ...cancel });
     this.cleanup = wf.proxyActivities<Activities>(profiles.cleanup);
     this.builds = wf.proxyActivities<Activities>({ ...profiles.build, ...cancel });
-    this.target = {
-      releaseId: this.status.releaseId,
-      namespace: plan.namespace,
-      workload: plan.workload,
-      image: plan.image,
-      strategy: plan.strategy.type,
-      progressDeadlineSeconds: plan.progressDeadlineSeconds,
-      ...(plan.readinessProbePolicy ? { readinessProbePolicy: plan.readinessProbePolicy } : {}),
-      ...(plan.strategy.type === 'canary'
-        ? { stableService: plan.strategy.stableService, canaryService: plan.strategy.canaryService, trafficRouting: plan.strategy.trafficRouting }
-        : plan.strategy.type === 'blueGreen'
-          ? { activeService: plan.strategy.activeService, previewService: plan.strategy.previewService }
-          : plan.strategy.maxSurge !== undefined
-            ? { maxSurge: plan.strategy.maxSurge }
-            : {}),
-    };
+    this.target = targetOf(plan, this.status.releaseId);
   }
 
   /** Activity options for proxies whose calls an abort cancels. */

@@ -1,0 +1,22 @@
+/** What the activities are told about a release: its workload, image, strategy and the objects it steers. */
+import type { ReleaseTarget } from '../../activities/contract.ts';
+import type { ReleasePlan } from '../../model/types.ts';
+
+export function targetOf(plan: ReleasePlan, releaseId: string): ReleaseTarget {
+  return {
+    releaseId,
+    namespace: plan.namespace,
+    workload: plan.workload,
+    image: plan.image,
+    strategy: plan.strategy.type,
+    progressDeadlineSeconds: plan.progressDeadlineSeconds,
+    ...(plan.readinessProbePolicy ? { readinessProbePolicy: plan.readinessProbePolicy } : {}),
+    ...(plan.strategy.type === 'canary'
+      ? { stableService: plan.strategy.stableService, canaryService: plan.strategy.canaryService, trafficRouting: plan.strategy.trafficRouting }
+      : plan.strategy.type === 'blueGreen'
+        ? { activeService: plan.strategy.activeService, previewService: plan.strategy.previewService }
+        : plan.strategy.maxSurge !== undefined
+          ? { maxSurge: plan.strategy.maxSurge }
+          : {}),
+  };
+}
