@@ -48,5 +48,5 @@ test('kube.sh crds, once it has run with Go, applies the cached CRD bundle witho
   await run('bash', [path.join(root, 'scripts/kube.sh'), 'crds'], { timeout: 120_000 }); // as `kube.sh up --crds` did
   const r = await script(['scripts/kube.sh', 'crds']);
   assert.equal(r.code, 0, r.stderr);
-  assert.match(r.stderr, /applying 7 CRDs/);
+  assert.match(r.stderr, /applying 11 CRDs/);
 });
