@@ -108,6 +108,20 @@ function hostsOf(cidr: string): string[] {
   return Array.from({ length: 254 }, (_, i) => `${m[1]}.${i + 1}`);
 }
 
+/**
+ * Adds `unreachable <GUARD_CIDR>`. A guard left by a killed run (the lock is ours, so no other run
+ * holds it) is kept as ours; any other route for that range is the machine's own, and it is neither
+ * replaced nor, at teardown, removed: the data plane refuses to start instead.
+ */
+function installGuard(): true {
+  const existing = ip('route', 'show', 'exact', GUARD_CIDR).trim();
+  if (existing === '') ip('route', 'add', 'unreachable', GUARD_CIDR);
+  else if (!existing.startsWith('unreachable ')) {
+    throw new Error(`this machine already routes ${GUARD_CIDR} (${existing}); the data plane will not replace that route with its guard`);
+  }
+  return true;
+}
+
 /** Makes the guard route, the namespace and the veth pair; see the file header. */
 export async function createNetNs(opts: { lockTimeoutMs?: number; podCidr?: string } = {}): Promise<NetNs> {
   const podCidr = opts.podCidr ?? KWOK_POD_CIDR;
@@ -117,13 +131,14 @@ export async function createNetNs(opts: { lockTimeoutMs?: number; podCidr?: stri
   const hostIf = `gpdp${process.pid}h`;
   const nsIf = `gpdp${process.pid}n`;
   let closed = false;
+  let guardOurs = false;
 
   const close = (): void => {
     if (closed) return;
     closed = true;
     tryIp('netns', 'del', name); // the veth pair and every route through it go with it
     tryIp('link', 'del', hostIf);
-    tryIp('route', 'del', 'unreachable', GUARD_CIDR); // last: nothing routes to the pods any more
+    if (guardOurs) tryIp('route', 'del', 'unreachable', GUARD_CIDR); // last: nothing routes to the pods any more
     rmSync(LOCK_DIR, { recursive: true, force: true });
     process.off('exit', close);
     for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.off(sig, onSignal);
@@ -137,7 +152,7 @@ export async function createNetNs(opts: { lockTimeoutMs?: number; podCidr?: stri
 
   try {
     // The guard first: from here on no pod or Service address can leave the machine.
-    ip('route', 'replace', 'unreachable', GUARD_CIDR);
+    guardOurs = installGuard();
     removeStale();
     ip('netns', 'add', name);
     ip('link', 'add', hostIf, 'type', 'veth', 'peer', 'name', nsIf, 'netns', name);
