@@ -101,32 +101,22 @@ async function runStep(r: ReleaseState, i: number, step: CanaryStep): Promise<vo
       r.canaryScalePinned = !('matchTrafficWeight' in scale);
       break;
     }
-    case 'pause':
+    case 'pause': {
+      if (step.durationMs === 0) break;
+      await r.waitForPromote(step.durationMs === undefined ? `step ${stepNumber(i)}: paused until promoted` : `step ${stepNumber(i)}: paused for ${formatDuration(step.durationMs)}`, step.durationMs);
+      break;
+    }
     case 'analysis':
+      await gate(r, step.analysis, `step ${stepNumber(i)}`);
+      break;
     case 'approval':
-      await runGateStep(r, i, step);
+      await awaitApproval(r, i, step);
       break;
   }
 }
 
-/** A step both canary and rolling releases take: a pause, an analysis or an approval. */
-export async function runGateStep(r: ReleaseState, i: number, step: Extract<CanaryStep, { kind: 'pause' | 'analysis' | 'approval' }>): Promise<void> {
-  switch (step.kind) {
-    case 'pause':
-      if (step.durationMs === 0) return;
-      await r.waitForPromote(step.durationMs === undefined ? `step ${stepNumber(i)}: paused until promoted` : `step ${stepNumber(i)}: paused for ${formatDuration(step.durationMs)}`, step.durationMs);
-      return;
-    case 'analysis':
-      await gate(r, step.analysis, `step ${stepNumber(i)}`);
-      return;
-    case 'approval':
-      await awaitApproval(r, i, step);
-      return;
-  }
-}
-
 /** An approval gate: enough distinct approvers, or the timeout's outcome. */
-async function awaitApproval(r: ReleaseState, i: number, step: Extract<CanaryStep, { kind: 'approval' }>): Promise<void> {
+export async function awaitApproval(r: ReleaseState, i: number, step: Extract<CanaryStep, { kind: 'approval' }>): Promise<void> {
   const deadline = step.timeoutMs !== undefined ? new Date(Date.now() + step.timeoutMs).toISOString() : undefined;
   const eligible = step.approvers.filter((a) => a !== r.initiator);
   r.status.approvals = { step: i, approvers: step.approvers, ...(r.v2 ? { eligible } : {}), required: step.minApprovals, granted: [], ...(deadline ? { deadline } : {}), onTimeout: step.onTimeout };

@@ -7,8 +7,10 @@
  * back by the controller.
  */
 import * as wf from '@temporalio/workflow';
+import { formatDuration } from '../../model/duration.ts';
 import { describeBatch, type RollingStep, type RollingStrategy } from '../../model/rolling.ts';
-import { runGateStep } from './canary.ts';
+import { gate } from './analysis.ts';
+import { awaitApproval } from './canary.ts';
 import { stepNumber, type ReleaseState } from './state.ts';
 
 /** Records how many replicas run the new revision (status.rolling, and canaryWeight as their share). */
@@ -26,9 +28,14 @@ async function runStep(r: ReleaseState, i: number, step: RollingStep): Promise<v
       break;
     }
     case 'pause':
+      if (step.durationMs === 0) break;
+      await r.waitForPromote(step.durationMs === undefined ? `step ${stepNumber(i)}: paused until promoted` : `step ${stepNumber(i)}: paused for ${formatDuration(step.durationMs)}`, step.durationMs);
+      break;
     case 'analysis':
+      await gate(r, step.analysis, `step ${stepNumber(i)}`);
+      break;
     case 'approval':
-      await runGateStep(r, i, step);
+      await awaitApproval(r, i, step);
       break;
   }
 }
