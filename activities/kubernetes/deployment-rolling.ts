@@ -2,10 +2,11 @@
  * A Deployment released in batches by its own rolling update, paused between batches
  * (docs/kubernetes.md, "Deployments (strategy.rolling)"): `begin` pauses the Deployment, sets
  * maxSurge (the plan's, default 1) and maxUnavailable 0 and the new image in one write, so nothing
- * moves; a batch resumes it until at least that many new pods are available, then pauses it again
- * and waits until every pod is ready; promotion and abort put back the strategy and `paused` the
- * Deployment had (recorded in an annotation) and wait for the rollout. With maxUnavailable 0 the
- * stable never has fewer available pods than replicas; a batch may overshoot by at most maxSurge.
+ * moves; a batch resumes it only until the controller has sized the new ReplicaSet for the batch,
+ * pauses it again and waits until the batch's new pods are available and every pod is ready;
+ * promotion and abort put back the strategy and `paused` the Deployment had (recorded in an
+ * annotation) and wait for the rollout. With maxUnavailable 0 the stable never has fewer available
+ * pods than replicas; the old pods a batch surges past go in the next batch or at promotion.
  */
 import { PatchStrategy, setHeaderOptions, type V1Deployment, type V1ReplicaSet } from '@kubernetes/client-node';
 import { ApplicationFailure } from '@temporalio/common';
@@ -26,6 +27,9 @@ const STRATEGIC_PATCH = setHeaderOptions('Content-Type', PatchStrategy.Strategic
 
 /** On a Deployment: its `paused` and rolling-update settings before this release changed them (JSON), put back at the end. */
 export const PREVIOUS_ROLLING = 'glidepath.dev/previous-rolling';
+
+/** How often a resumed Deployment is read until its new ReplicaSet is sized for the batch. */
+const RESUME_POLL_MS = 25;
 
 interface RollingSettings {
   paused: boolean;
@@ -71,7 +75,7 @@ export function createDeploymentRolling(room: WorkloadRoom, d: Deployments, cap:
   };
 
   /** Polls `step` until it returns a result; fails when nothing has moved for the progress deadline. */
-  const poll = async <T>(t: ReleaseTarget, step: () => Promise<{ done?: T; mark: string; state: string; dep: V1Deployment }>): Promise<T> => {
+  const poll = async <T>(t: ReleaseTarget, step: () => Promise<{ done?: T; mark: string; state: string; dep: V1Deployment }>, intervalMs = room.pollIntervalMs): Promise<T> => {
     const signal = cancellationSignal(room.signal);
     let mark = '';
     let movedAt = Date.now();
@@ -97,7 +101,7 @@ export function createDeploymentRolling(room: WorkloadRoom, d: Deployments, cap:
         if (err instanceof ApplicationFailure || signal?.aborted || !isRetryable(err) || ++errors > 20) throw err;
         room.heartbeat({ waiting: where(t), error: (err as Error).message });
       }
-      await sleep(room.pollIntervalMs, signal);
+      await sleep(intervalMs, signal);
     }
   };
 
@@ -146,23 +150,31 @@ export function createDeploymentRolling(room: WorkloadRoom, d: Deployments, cap:
     if (targetContainer(dep, t).image !== t.image) throw ApplicationFailure.nonRetryable(`${where(t)} runs ${targetContainer(dep, t).image}, not ${t.image}: someone changed it during the release`, ErrorType.VerificationFailed);
     const replicas = dep.spec?.replicas ?? 1;
     const want = batchReplicas(step, replicas);
-    // Resume until `want` new pods are available, then pause (the controller may have started up to maxSurge more).
-    await poll(t, async () => {
-      const now = await d.getStable(t);
-      const rs = await newReplicaSet(t, now);
-      const available = rs?.status?.availableReplicas ?? 0;
-      if (available >= want) return { done: true, mark: '', state: '', dep: now };
-      if (now.spec?.paused) await patch(t, { spec: { paused: false } });
-      return { mark: `${rs?.status?.replicas ?? 0}/${rs?.status?.readyReplicas ?? 0}/${available}`, state: `${where(t)}: ${available} of ${want} new pods available`, dep: now };
-    });
+    // Resume only until the controller has sized the new ReplicaSet for the batch, then pause at
+    // once: a paused Deployment neither grows the new ReplicaSet nor shrinks the old ones, so the
+    // batch's pods start while the old pods all stay (maxUnavailable 0). Waiting for the new pods
+    // to be available before pausing let the controller run on: with pods that become ready fast it
+    // rolled the whole Deployment before the pause landed. The resume is watched at a short interval.
+    await poll(
+      t,
+      async () => {
+        const now = await d.getStable(t);
+        const rs = await newReplicaSet(t, now);
+        const sized = rs?.spec?.replicas ?? 0;
+        if (sized >= want) return { done: true, mark: '', state: '', dep: now };
+        if (now.spec?.paused) await patch(t, { spec: { paused: false } });
+        return { mark: `${sized}/${rs?.status?.readyReplicas ?? 0}/${rs?.status?.availableReplicas ?? 0}`, state: `${where(t)}: new ReplicaSet sized ${sized} of ${want}`, dep: now };
+      },
+      Math.min(room.pollIntervalMs, RESUME_POLL_MS),
+    );
     await patch(t, { spec: { paused: true } });
-    // Paused: every pod (old, new, any surge pod already started) ready before the next step.
+    // Paused: the batch's new pods available and every pod (old and new) ready before the next step.
     return poll(t, async () => {
       const now = await d.getStable(t);
       const rs = await newReplicaSet(t, now);
       const st = now.status ?? {};
-      const settled = (st.observedGeneration ?? 0) >= (now.metadata?.generation ?? 0) && (st.unavailableReplicas ?? 0) === 0 && (st.readyReplicas ?? 0) === (st.replicas ?? 0);
       const updated = rs?.status?.availableReplicas ?? 0;
+      const settled = updated >= want && (st.observedGeneration ?? 0) >= (now.metadata?.generation ?? 0) && (st.unavailableReplicas ?? 0) === 0 && (st.readyReplicas ?? 0) === (st.replicas ?? 0);
       return { ...(settled ? { done: { updated, replicas } } : {}), mark: `${st.readyReplicas}/${st.replicas}/${updated}`, state: `${where(t)} paused: ${st.readyReplicas ?? 0} of ${st.replicas ?? 0} pods ready`, dep: now };
     });
   };

@@ -94,6 +94,22 @@ describe('Deployment paused between batches', () => {
     assert.deepEqual(await podImages(ns), { old: 0, new: 3, ready: 3, total: 3 });
   });
 
+  test('a slow poll does not let a batch run on: the pause follows the new ReplicaSet being sized, not its pods being ready', async () => {
+    // With a 2 s poll, pausing only once the batch's pods were available let the controller roll all 4 pods first.
+    const slow = createKubernetesRolling(cluster.kc, { heartbeat: () => undefined, pollIntervalMs: 2000 }).Deployment;
+    assert.ok(slow);
+    const ns = await cluster.namespace('dep-roll-slow');
+    await cluster.stable(ns, { replicas: 4 });
+    const t = target(ns);
+    await slow.begin(t);
+    const one = await slow.batch(t, { kind: 'batch', replicas: 1 });
+    assert.ok(one.updated >= 1 && one.updated <= 2, `1 new pod, at most one more (maxSurge 1): ${one.updated}`);
+    const pods = await podImages(ns);
+    assert.ok(pods.new <= 2 && pods.old >= 3, `the rest of the Deployment untouched: ${JSON.stringify(pods)}`);
+    assert.equal(pods.ready, pods.total);
+    await slow.abort(t, STABLE_IMAGE);
+  });
+
   test('Recreate is refused by preflight, naming the field; nothing written', async () => {
     const ns = await cluster.namespace('dep-roll-recreate');
     await cluster.stable(ns, { replicas: 1 });

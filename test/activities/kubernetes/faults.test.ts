@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { ApplicationFailure, type Duration } from '@temporalio/common';
 import type { WorkloadOps } from '../../../activities/contract.ts';
-import { createKubernetesWorkload } from '../../../activities/kubernetes/index.ts';
+import { LABELS, createKubernetesWorkload } from '../../../activities/kubernetes/index.ts';
 import { FAULT_KINDS, startFaultProxy, type FaultProxy } from '../../support/fault-proxy.ts';
 import { STABLE_IMAGE, TestCluster, imageOf, sleep, target } from './cluster.ts';
 
@@ -58,7 +58,9 @@ async function endState(ns: string): Promise<unknown> {
     selector: s.spec?.selector,
     annotations: Object.keys(s.metadata?.annotations ?? {}).filter((k) => k.startsWith('glidepath.dev/')),
   }));
-  const stablePods = await cluster.livePods(ns, { app: 'web' });
+  // Canary and preview pods carry the app's labels too; a deleted role Deployment's pods go by
+  // garbage collection at their own pace, so only the stable's own pods are compared.
+  const stablePods = (await cluster.livePods(ns, { app: 'web' })).filter((p) => p.metadata?.labels?.[LABELS.role] === undefined);
   return {
     names,
     stable: {
