@@ -306,7 +306,7 @@ function fromRollout(source: string, raw: unknown, templates: Templates, options
   const kind = spec.workloadRef?.kind ?? 'Deployment';
   let strategy: Strategy = built;
   if (kind !== 'Deployment' && built.type !== 'rolling') {
-    // A workloadRef to a StatefulSet runs where the strategy maps (model/rolling.ts); the rest is named.
+    // A workloadRef to a StatefulSet or DaemonSet runs where the strategy maps (model/rolling.ts); the rest is named.
     const mapped = rolloutOnWorkload(kind, built);
     problems.push(...mapped.problems.map((p) => ({ source, path: p.path ? `spec.strategy.${p.path}` : 'spec.workloadRef.kind', message: `${p.message} (workloadRef.kind ${kind})` })));
     if (!mapped.strategy) return undefined;
@@ -315,7 +315,7 @@ function fromRollout(source: string, raw: unknown, templates: Templates, options
   return {
     name: metadata.name,
     namespace,
-    workload: { kind: kind === 'StatefulSet' ? 'StatefulSet' : 'Deployment', name: spec.workloadRef?.name ?? metadata.name, ...(first ? { container: first.name } : {}) },
+    workload: { kind, name: spec.workloadRef?.name ?? metadata.name, ...(first ? { container: first.name } : {}) },
     image,
     progressDeadlineSeconds: spec.progressDeadlineSeconds ?? DEFAULTS.progressDeadlineSeconds,
     retryWindowSeconds: DEFAULTS.retryWindowSeconds,

@@ -4,12 +4,13 @@
  * weight: `batch: 1` means one replica on the new revision, `batch: 60%` means 60% of the replicas
  * (rounded up); whatever is left is updated at promotion. A StatefulSet is driven by its
  * `updateStrategy.rollingUpdate.partition` (ordinals from the top); a Deployment by its own rolling
- * update, paused between batches (`spec.paused`, maxSurge as given, maxUnavailable 0). Workflow-safe: no I/O.
+ * update, paused between batches (`spec.paused`, maxSurge as given, maxUnavailable 0); a DaemonSet
+ * node by node (`OnDelete` while the release runs; a batch counts nodes). Workflow-safe: no I/O.
  */
 import type { CanaryStep, CanaryStrategy } from './types.ts';
 
 /** The workload kinds a release can target. */
-export const WORKLOAD_KINDS = ['Deployment', 'StatefulSet'] as const;
+export const WORKLOAD_KINDS = ['Deployment', 'StatefulSet', 'DaemonSet'] as const;
 export type WorkloadKind = (typeof WORKLOAD_KINDS)[number];
 
 /** A batch: how many replicas run the new revision once it is ready (a count, or a percentage rounded up). */
@@ -74,6 +75,10 @@ export function rollingStepProblems(steps: RollingStep[]): { step: number; messa
 export const STATEFULSET_BLUE_GREEN =
   'blue/green is refused for a StatefulSet: a second (preview) StatefulSet would bring up a second set of ordinals with their own PersistentVolumeClaims, so the preview could never serve from the stable pods\' volumes and a switch would lose or fork state; use strategy.rolling, which updates the pods in place by partition';
 
+/** Why a DaemonSet takes only strategy.rolling (docs/spec.md says the same). */
+export const DAEMONSET_ROLLING_ONLY =
+  'a DaemonSet is released with strategy.rolling (batches of nodes): it runs one pod per node, so there is no separate canary or preview set of pods to weigh traffic between';
+
 /**
  * Strategies and fields a workload kind cannot take, named: [path under spec.strategy, message].
  * The edge (lint) and the workflow's start-time validation use it alike.
@@ -85,6 +90,11 @@ export function workloadStrategyProblems(kind: WorkloadKind, strategy: 'canary' 
     if (fields.maxSurge) return [{ path: 'rolling.maxSurge', message: 'a StatefulSet has no surge (each ordinal exists once): remove maxSurge; batches are set by partition' }];
     return [];
   }
+  if (kind === 'DaemonSet') {
+    if (strategy !== 'rolling') return [{ path: strategy, message: DAEMONSET_ROLLING_ONLY }];
+    if (fields.maxSurge) return [{ path: 'rolling.maxSurge', message: 'a DaemonSet batch replaces the one pod on each chosen node (the DaemonSet\'s own maxUnavailable sets how many nodes are down at once): remove maxSurge' }];
+    return [];
+  }
   return [];
 }
 
@@ -92,26 +102,25 @@ export function workloadStrategyProblems(kind: WorkloadKind, strategy: 'canary' 
 export const ROLLOUT_WORKLOAD_KINDS = ['Deployment', 'StatefulSet', 'DaemonSet'] as const;
 
 /**
- * An Argo canary on a StatefulSet (`workloadRef.kind: StatefulSet`) as Glidepath's rolling strategy
- * where it maps: each `setWeight: N` becomes `batch: N%` (that share of the pods updated in place,
- * from the top ordinal), pauses, analyses and approvals stay. What cannot map (a traffic router,
- * Services, background analysis, scale and route steps, blue/green) is named: [path under
- * spec.strategy, message]. A DaemonSet is refused by name.
+ * An Argo canary on a StatefulSet or DaemonSet (`workloadRef.kind`) as Glidepath's rolling strategy
+ * where it maps: each `setWeight: N` becomes `batch: N%` (that share of the pods updated in place:
+ * a StatefulSet's from the top ordinal, a DaemonSet's node by node), pauses, analyses and approvals
+ * stay. What cannot map (a traffic router, Services, background analysis, scale and route steps,
+ * blue/green) is named: [path under spec.strategy, message].
  */
 export function rolloutOnWorkload(kind: (typeof ROLLOUT_WORKLOAD_KINDS)[number], strategy: CanaryStrategy | { type: 'blueGreen' }): { strategy?: RollingStrategy; problems: { path: string; message: string }[] } {
-  if (kind === 'DaemonSet') return { problems: [{ path: '', message: 'a Rollout with workloadRef to a DaemonSet is not supported: Glidepath releases Deployments (canary, blueGreen, rolling) and StatefulSets (rolling)' }] };
-  if (strategy.type === 'blueGreen') return { problems: [{ path: 'blueGreen', message: STATEFULSET_BLUE_GREEN }] };
-  const why = 'a StatefulSet\'s pods are updated in place by partition (no separate canary workload)';
+  if (strategy.type === 'blueGreen') return { problems: [{ path: 'blueGreen', message: kind === 'DaemonSet' ? DAEMONSET_ROLLING_ONLY : STATEFULSET_BLUE_GREEN }] };
+  const why = kind === 'DaemonSet' ? 'a DaemonSet\'s pods are replaced in place, node by node (no separate canary workload)' : 'a StatefulSet\'s pods are updated in place by partition (no separate canary workload)';
   const problems: { path: string; message: string }[] = [];
   for (const field of ['trafficRouting', 'stableService', 'canaryService', 'abortScaleDownDelaySeconds', 'scaleDownDelaySeconds'] as const) {
-    if (strategy[field] !== undefined) problems.push({ path: `canary.${field}`, message: `cannot map to a StatefulSet: ${why}, so there is nothing to route or scale down separately` });
+    if (strategy[field] !== undefined) problems.push({ path: `canary.${field}`, message: `cannot map to a ${kind}: ${why}, so there is nothing to route or scale down separately` });
   }
-  if (strategy.background) problems.push({ path: 'canary.analysis', message: `background analysis cannot map to a StatefulSet release yet: use analysis steps between the weights (${why})` });
+  if (strategy.background) problems.push({ path: 'canary.analysis', message: `background analysis cannot map to a ${kind} release yet: use analysis steps between the weights (${why})` });
   const steps: RollingStep[] = [];
   strategy.steps.forEach((step, i) => {
     if (step.kind === 'setWeight') steps.push({ kind: 'batch', percent: step.weight });
     else if (step.kind === 'pause' || step.kind === 'analysis' || step.kind === 'approval') steps.push(step);
-    else problems.push({ path: `canary.steps[${i}].${step.kind}`, message: `cannot map to a StatefulSet: ${why}; setWeight, pause, analysis and approval steps map` });
+    else problems.push({ path: `canary.steps[${i}].${step.kind}`, message: `cannot map to a ${kind}: ${why}; setWeight, pause, analysis and approval steps map` });
   });
   for (const p of rollingStepProblems(steps)) problems.push({ path: `canary.steps[${p.step}].setWeight`, message: p.message.replace(/^batch (\d+)%/, 'weight $1').replace('smaller than an earlier batch', 'smaller than an earlier weight') });
   return problems.length > 0 ? { problems } : { strategy: { type: 'rolling', steps }, problems };

@@ -25,7 +25,9 @@ export const POD_ACCESS: Access[] = [{ group: '', resource: 'pods', verb: 'list'
 
 /** StatefulSets (strategy.rolling): read, and patch of the target image and the partition. */
 export const STATEFULSET_ACCESS: Access[] = ['get', 'patch'].map((verb) => ({ group: 'apps', resource: 'statefulsets', verb }));
-/** Pods of a StatefulSet: listed to verify each batch by revision; deleted when a rollback finds one stuck not ready on the new revision. */
+/** DaemonSets (strategy.rolling): read, and patch of the target image and the update strategy. */
+export const DAEMONSET_ACCESS: Access[] = ['get', 'patch'].map((verb) => ({ group: 'apps', resource: 'daemonsets', verb }));
+/** Pods of a StatefulSet or DaemonSet: listed to verify each batch; deleted when a StatefulSet rollback finds one stuck not ready on the new revision, and by a DaemonSet batch on the nodes it takes. */
 export const STATEFULSET_POD_ACCESS: Access[] = ['list', 'delete'].map((verb) => ({ group: '', resource: 'pods', verb }));
 
 const readUpdate = (group: string, resource: string): Access[] => ['get', 'update'].map((verb) => ({ group, resource, verb }));
@@ -48,6 +50,7 @@ export const ROUTER_ACCESS: Record<string, Access[]> = {
 /** What a release of `target` needs in its namespace (Service verbs only when it names Services, router verbs for its router). */
 export function requiredAccess(target: ReleaseTarget): Access[] {
   if (target.workload.kind === 'StatefulSet') return [...STATEFULSET_ACCESS, ...STATEFULSET_POD_ACCESS, ...HPA_ACCESS];
+  if (target.workload.kind === 'DaemonSet') return [...DAEMONSET_ACCESS, ...STATEFULSET_POD_ACCESS];
   if (target.strategy === 'rolling') return [...DEPLOYMENT_ACCESS, ...REPLICASET_ACCESS, ...POD_ACCESS, ...HPA_ACCESS];
   const services = [target.stableService, target.canaryService, target.activeService, target.previewService].some((s) => s);
   const routers = Object.keys(target.trafficRouting ?? {}).flatMap((r) => ROUTER_ACCESS[r] ?? []);
@@ -67,7 +70,7 @@ export const VERSIONING_ACCESS: Access[] = [
 ];
 
 /** All permissions the release and API-version activities may need. */
-export const ALL_ACCESS: Access[] = unique([...DEPLOYMENT_ACCESS, ...SERVICE_ACCESS, ...PDB_ACCESS, ...HPA_ACCESS, ...POD_ACCESS, ...STATEFULSET_ACCESS, ...STATEFULSET_POD_ACCESS, ...REPLICASET_ACCESS, ...Object.values(ROUTER_ACCESS).flat(), ...VERSIONING_ACCESS]);
+export const ALL_ACCESS: Access[] = unique([...DEPLOYMENT_ACCESS, ...SERVICE_ACCESS, ...PDB_ACCESS, ...HPA_ACCESS, ...POD_ACCESS, ...STATEFULSET_ACCESS, ...STATEFULSET_POD_ACCESS, ...DAEMONSET_ACCESS, ...REPLICASET_ACCESS, ...Object.values(ROUTER_ACCESS).flat(), ...VERSIONING_ACCESS]);
 
 /** Each permission once (routers may share a resource: nginx and alb both use Ingresses). */
 function unique(list: Access[]): Access[] {

@@ -17,6 +17,7 @@ import { createCanaryOps } from './canary.ts';
 import { createCapacity } from './capacity.ts';
 import { createKubeClients } from './client.ts';
 import { activityHeartbeat, type Heartbeat } from './context.ts';
+import { createDaemonSetRolling } from './daemonsets.ts';
 import { createDeploymentRolling } from './deployment-rolling.ts';
 import { createDeployments } from './deployments.ts';
 import { createPreflight } from './preflight.ts';
@@ -47,11 +48,11 @@ function createRoom(kc: KubeConfig, opts: KubernetesWorkloadOptions): WorkloadRo
   };
 }
 
-/** strategy.rolling on a real cluster, per workload kind: StatefulSets by partition (statefulsets.ts), Deployments paused between batches (deployment-rolling.ts). */
+/** strategy.rolling on a real cluster, per workload kind: StatefulSets by partition (statefulsets.ts), Deployments paused between batches (deployment-rolling.ts), DaemonSets node by node (daemonsets.ts). */
 export function createKubernetesRolling(kc: KubeConfig, opts: KubernetesWorkloadOptions = {}): NonNullable<ActivityDeps['rolling']> {
   const room = createRoom(kc, opts);
   const capacity = createCapacity(room);
-  return { StatefulSet: createStatefulSetRolling(room, capacity), Deployment: createDeploymentRolling(room, createDeployments(room), capacity) };
+  return { StatefulSet: createStatefulSetRolling(room, capacity), Deployment: createDeploymentRolling(room, createDeployments(room), capacity), DaemonSet: createDaemonSetRolling(room) };
 }
 
 export function createKubernetesWorkload(kc: KubeConfig, opts: KubernetesWorkloadOptions = {}): WorkloadOps {

@@ -59,12 +59,11 @@ export function workloadLabelValue(name: string): string {
 }
 
 /** The container the release changes: the named one, or the first. Throws PreflightFailed when absent. */
-export function targetContainer(dep: V1Deployment, target: ReleaseTarget): V1Container {
+export function targetContainer(dep: V1Deployment, target: ReleaseTarget, where = `Deployment ${target.namespace}/${target.workload.name}`): V1Container {
   const containers = dep.spec?.template?.spec?.containers ?? [];
   const wanted = target.workload.container;
   const found = wanted === undefined ? containers[0] : containers.find((c) => c.name === wanted);
   if (!found) {
-    const where = `Deployment ${target.namespace}/${target.workload.name}`;
     throw ApplicationFailure.nonRetryable(
       wanted === undefined
         ? `${where} has no containers`

@@ -42,6 +42,13 @@ describe('strategy.rolling', () => {
     assert.deepEqual(planProblems(plan), [], 'the workflow accepts what the edge produced');
   });
 
+  test('the DaemonSet example becomes a rolling plan of nodes', async () => {
+    const plan = await loadPlan([path.join(root, 'examples/daemonset-rolling.yaml')]);
+    assert.deepEqual(plan.workload, { kind: 'DaemonSet', name: 'node-agent' });
+    assert.deepEqual(plan.strategy.type === 'rolling' ? plan.strategy.steps.map((s) => s.kind) : plan.strategy.type, ['batch', 'pause', 'batch', 'approval']);
+    assert.deepEqual(planProblems(plan), []);
+  });
+
   test('what a workload kind cannot take is refused by name; a Deployment takes rolling with maxSurge', () => {
     assert.deepEqual(problems('StatefulSet', { blueGreen: { activeService: 'web' } }), [
       "r.yaml: spec.strategy.blueGreen: blue/green is refused for a StatefulSet: a second (preview) StatefulSet would bring up a second set of ordinals with their own PersistentVolumeClaims, so the preview could never serve from the stable pods' volumes and a switch would lose or fork state; use strategy.rolling, which updates the pods in place by partition (spec.workloadRef.kind StatefulSet)",
@@ -50,7 +57,11 @@ describe('strategy.rolling', () => {
     assert.match(problems('StatefulSet', { rolling: { maxSurge: 1, steps: [{ batch: 1 }] } }).join('\n'), /spec\.strategy\.rolling\.maxSurge: a StatefulSet has no surge/);
     assert.deepEqual(problems('Deployment', { rolling: { maxSurge: '25%', steps: [{ batch: 1 }, { analysis: { templates: [] } }] } }).filter((p) => !p.includes('templates')), [], 'a Deployment takes strategy.rolling with maxSurge');
     assert.match(problems('Deployment', { rolling: { maxSurge: 0, steps: [{ batch: 1 }] } }).join('\n'), /spec\.strategy\.rolling\.maxSurge: Too small: expected number to be >=1/);
-    assert.match(problems('DaemonSet', { rolling: { steps: [{ batch: 1 }] } }).join('\n'), /spec\.workloadRef\.kind: must be one of Deployment, StatefulSet/);
+    assert.deepEqual(problems('DaemonSet', { rolling: { steps: [{ batch: 1 }, { batch: '50%' }] } }), [], 'a DaemonSet takes strategy.rolling (batches of nodes)');
+    assert.match(problems('DaemonSet', { canary: { steps: [{ setWeight: 10 }] } }).join('\n'), /spec\.strategy\.canary: a DaemonSet is released with strategy\.rolling \(batches of nodes\).*\(spec\.workloadRef\.kind DaemonSet\)/);
+    assert.match(problems('DaemonSet', { blueGreen: { activeService: 'web' } }).join('\n'), /spec\.strategy\.blueGreen: a DaemonSet is released with strategy\.rolling/);
+    assert.match(problems('DaemonSet', { rolling: { maxSurge: 1, steps: [{ batch: 1 }] } }).join('\n'), /spec\.strategy\.rolling\.maxSurge: a DaemonSet batch replaces the one pod on each chosen node/);
+    assert.match(problems('ReplicaSet', { rolling: { steps: [{ batch: 1 }] } }).join('\n'), /spec\.workloadRef\.kind: must be one of Deployment, StatefulSet, DaemonSet/);
   });
 
   test('bad batches and steps are named', () => {
@@ -74,13 +85,22 @@ describe('strategy.rolling', () => {
     assert.deepEqual(planProblems(plan), []);
   });
 
+  test('an Argo Rollout with workloadRef to a DaemonSet runs where its canary maps: setWeight N → batch N% of the nodes', () => {
+    const doc = { apiVersion: 'argoproj.io/v1alpha1', kind: 'Rollout', metadata: { name: 'agent', namespace: 'ops' }, spec: { workloadRef: { apiVersion: 'apps/v1', kind: 'DaemonSet', name: 'agent' }, strategy: { canary: { steps: [{ setWeight: 25 }, { pause: {} }] } } } };
+    const plan = normalize([{ source: 'r.yaml', doc }], { image: 'example/agent:2' });
+    assert.deepEqual(plan.workload, { kind: 'DaemonSet', name: 'agent' });
+    assert.deepEqual(plan.strategy, { type: 'rolling', steps: [{ kind: 'batch', percent: 25 }, { kind: 'pause' }] });
+    assert.deepEqual(planProblems(plan), []);
+  });
+
   test('an Argo Rollout with workloadRef is refused by name where the strategy does not map', () => {
     const rollout = (kind: string, strategy: Record<string, unknown>) => problems(kind, strategy, 'Rollout').join('\n');
     assert.match(rollout('StatefulSet', { canary: { trafficRouting: { istio: { virtualService: { name: 'vs' } } }, canaryService: 'c', stableService: 's', steps: [{ setWeight: 10 }] } }), /spec\.strategy\.canary\.trafficRouting: cannot map to a StatefulSet: a StatefulSet's pods are updated in place by partition .*\(workloadRef\.kind StatefulSet\)/);
     assert.match(rollout('StatefulSet', { canary: { steps: [{ setWeight: 10 }, { setCanaryScale: { replicas: 1 } }] } }), /spec\.strategy\.canary\.steps\[1\]\.setCanaryScale: cannot map to a StatefulSet/);
     assert.match(rollout('StatefulSet', { canary: { steps: [{ setWeight: 50 }, { setWeight: 20 }] } }), /spec\.strategy\.canary\.steps\[1\]\.setWeight: weight 20 is smaller than an earlier weight/);
     assert.match(rollout('StatefulSet', { blueGreen: { activeService: 'web' } }), /spec\.strategy\.blueGreen: blue\/green is refused for a StatefulSet/);
-    assert.match(rollout('DaemonSet', { canary: { steps: [{ setWeight: 10 }] } }), /spec\.workloadRef\.kind: a Rollout with workloadRef to a DaemonSet is not supported/);
+    assert.match(rollout('DaemonSet', { canary: { steps: [{ setWeight: 10 }, { setCanaryScale: { replicas: 1 } }] } }), /spec\.strategy\.canary\.steps\[1\]\.setCanaryScale: cannot map to a DaemonSet: a DaemonSet's pods are replaced in place, node by node .*\(workloadRef\.kind DaemonSet\)/);
+    assert.match(rollout('DaemonSet', { blueGreen: { activeService: 'web' } }), /spec\.strategy\.blueGreen: a DaemonSet is released with strategy\.rolling/);
     assert.match(rollout('ReplicaSet', { canary: { steps: [] } }), /spec\.workloadRef\.kind: must be one of Deployment, StatefulSet, DaemonSet/);
   });
 
@@ -91,6 +111,7 @@ describe('strategy.rolling', () => {
     ]);
     assert.deepEqual(planProblems({ ...base, workload: { kind: 'Deployment', name: 'web' }, strategy: { type: 'rolling', steps: [{ kind: 'batch', percent: 50 }], maxSurge: 2 } }), []);
     assert.match(planProblems({ ...base, workload: { kind: 'StatefulSet', name: 'web' }, strategy: { type: 'rolling', steps: [], maxSurge: 2 } }).join('\n'), /strategy\.rolling\.maxSurge: a StatefulSet has no surge/);
+    assert.match(planProblems({ ...base, workload: { kind: 'DaemonSet', name: 'web' }, strategy: { type: 'canary', steps: [] } }).join('\n'), /strategy\.canary: a DaemonSet is released with strategy\.rolling/);
     assert.ok(planProblems({ ...base, workload: { kind: 'StatefulSet', name: 'web' }, strategy: { type: 'rolling', steps: [{ kind: 'setWeight', weight: 5 }] } }).length > 0, 'a canary step is not a rolling step');
   });
 
