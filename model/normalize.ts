@@ -244,7 +244,7 @@ function fromRelease(source: string, raw: unknown, templates: Templates, options
     problems.push({ source, path: 'spec.image', message: 'imagePolicy.requireDigest: must be pinned as repo@sha256:<64 hex> (mutable tags are refused)' });
     return undefined;
   }
-  const kindProblems = workloadStrategyProblems(spec.workloadRef.kind, strategyType(spec.strategy), { maxSurge: spec.strategy.rolling?.maxSurge !== undefined });
+  const kindProblems = workloadStrategyProblems(spec.workloadRef.kind, strategyType(spec.strategy), { maxSurge: spec.strategy.rolling?.maxSurge !== undefined, steps: (spec.strategy.rolling?.steps ?? []).map((s) => (s.batch !== undefined ? (parseBatch(s.batch) ?? { kind: 'batch' }) : { kind: 'gate' })) });
   problems.push(...kindProblems.map((p) => ({ source, path: `spec.strategy.${p.path}`, message: `${p.message} (spec.workloadRef.kind ${spec.workloadRef.kind})` })));
   const strategy = buildStrategy(source, spec.strategy, templates, problems);
   if (!strategy || kindProblems.length > 0) return undefined;

@@ -8,7 +8,7 @@ import { parseCondition } from './condition.ts';
 import { buildContextPath, buildTag, dockerfilePath, imageRef } from './fields.ts';
 import { MAX_MEASUREMENT_RETENTION, MIN_INTERVAL_MS } from './analysis.ts';
 import { jobPodProblems } from './job-pod.ts';
-import { WORKLOAD_KINDS, rollingStepProblems, workloadStrategyProblems, type RollingStep } from './rolling.ts';
+import { WORKLOAD_KINDS, parseBatch, rollingStepProblems, workloadStrategyProblems, type RollingStep } from './rolling.ts';
 import { notificationsSchema } from './notifications.ts';
 import { webhooksPlanSchema } from './webhooks.ts';
 import { routeStepProblems, type RouteStep } from './route-steps.ts';
@@ -101,6 +101,7 @@ const step = z.discriminatedUnion('kind', [
 const rollingStep = z.union([
   z.strictObject({ kind: z.literal('batch'), replicas: z.number().int().min(0) }),
   z.strictObject({ kind: z.literal('batch'), percent: z.number().int().min(0).max(100) }),
+  z.strictObject({ kind: z.literal('batch'), nodeSelector: z.record(z.string(), z.string()).refine((sel) => parseBatch({ nodeSelector: sel }) !== undefined, 'a non-empty map of valid label keys to valid label values') }),
   step.refine((s) => s.kind === 'pause' || s.kind === 'analysis' || s.kind === 'approval', 'a rolling step is a batch, pause, analysis or approval'),
 ]);
 
@@ -164,7 +165,7 @@ export function planProblems(plan: unknown): string[] {
   const parsed = releasePlanSchema.safeParse(plan);
   if (parsed.success) {
     const p = parsed.data as ReleasePlan;
-    const kinds = workloadStrategyProblems(p.workload.kind, p.strategy.type, { maxSurge: p.strategy.type === 'rolling' && p.strategy.maxSurge !== undefined });
+    const kinds = workloadStrategyProblems(p.workload.kind, p.strategy.type, p.strategy.type === 'rolling' ? { maxSurge: p.strategy.maxSurge !== undefined, steps: p.strategy.steps } : {});
     if (kinds.length > 0) return kinds.map((k) => `strategy.${k.path}: ${k.message}`);
     if (p.strategy.type === 'rolling') {
       const batches = rollingStepProblems(p.strategy.steps).map((b) => `strategy.steps.${b.step}: ${b.message}`);

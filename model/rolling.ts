@@ -13,8 +13,11 @@ import type { CanaryStep, CanaryStrategy } from './types.ts';
 export const WORKLOAD_KINDS = ['Deployment', 'StatefulSet', 'DaemonSet'] as const;
 export type WorkloadKind = (typeof WORKLOAD_KINDS)[number];
 
-/** A batch: how many replicas run the new revision once it is ready (a count, or a percentage rounded up). */
-export type BatchStep = { kind: 'batch'; replicas: number } | { kind: 'batch'; percent: number };
+/** A batch by count: how many replicas run the new revision once it is ready (a count, or a percentage rounded up). */
+export type CountBatch = { kind: 'batch'; replicas: number } | { kind: 'batch'; percent: number };
+/** A DaemonSet wave: every node matching the labels runs the new revision once it is ready (one zone at a time, say). */
+export type NodeWave = { kind: 'batch'; nodeSelector: Record<string, string> };
+export type BatchStep = CountBatch | NodeWave;
 
 export type RollingStep = BatchStep | Extract<CanaryStep, { kind: 'pause' | 'analysis' | 'approval' }>;
 
@@ -30,21 +33,41 @@ export interface RollingStrategy {
 /** A Deployment's surge during a rolling release when the plan sets none: one pod at a time, so a batch overshoots by at most one. */
 export const DEFAULT_ROLLING_MAX_SURGE = 1;
 
-/** `3` or `"60%"` as a batch; undefined when it is neither a whole number ≥ 0 nor a percentage 0–100. */
+/** Kubernetes' label key (optional DNS prefix, then a name of up to 63) and value grammar. */
+const LABEL_KEY = /^(?:[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?)*\/)?[A-Za-z0-9](?:[-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
+const LABEL_VALUE = /^(?:[A-Za-z0-9](?:[-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$/;
+
+/**
+ * `3`, `"60%"` or `{nodeSelector: {zone: a}}` as a batch; undefined when it is none of a whole
+ * number ≥ 0, a percentage 0–100, or a non-empty map of valid label keys to valid label values.
+ */
 export function parseBatch(v: unknown): BatchStep | undefined {
   if (typeof v === 'number') return Number.isInteger(v) && v >= 0 ? { kind: 'batch', replicas: v } : undefined;
+  if (typeof v === 'object' && v !== null && !Array.isArray(v)) {
+    const keys = Object.keys(v);
+    const sel = (v as { nodeSelector?: unknown }).nodeSelector;
+    if (keys.length !== 1 || keys[0] !== 'nodeSelector' || typeof sel !== 'object' || sel === null || Array.isArray(sel)) return undefined;
+    const entries = Object.entries(sel);
+    if (entries.length === 0 || !entries.every(([k, x]) => LABEL_KEY.test(k) && k.length <= 253 && typeof x === 'string' && LABEL_VALUE.test(x))) return undefined;
+    return { kind: 'batch', nodeSelector: Object.fromEntries(entries) as Record<string, string> };
+  }
   if (typeof v !== 'string') return undefined;
   const m = /^(\d{1,3})%$/.exec(v.trim());
   const percent = m ? Number(m[1]) : NaN;
   return percent >= 0 && percent <= 100 ? { kind: 'batch', percent } : undefined;
 }
 
+export const isNodeWave = (step: BatchStep): step is NodeWave => 'nodeSelector' in step;
+
+/** A node selector as Kubernetes writes it: `zone=a,tier=edge`. */
+export const describeNodeSelector = (sel: Record<string, string>): string => Object.entries(sel).map(([k, v]) => `${k}=${v}`).join(',');
+
 export function describeBatch(step: BatchStep): string {
-  return 'percent' in step ? `${step.percent}%` : `${step.replicas}`;
+  return isNodeWave(step) ? `nodes ${describeNodeSelector(step.nodeSelector)}` : 'percent' in step ? `${step.percent}%` : `${step.replicas}`;
 }
 
 /** The replicas a batch puts on the new revision, out of `replicas` (a percentage rounds up, as Argo's weights do). */
-export function batchReplicas(step: BatchStep, replicas: number): number {
+export function batchReplicas(step: CountBatch, replicas: number): number {
   const want = 'percent' in step ? Math.ceil((replicas * step.percent) / 100) : step.replicas;
   return Math.max(0, Math.min(replicas, want));
 }
@@ -62,7 +85,7 @@ export function rollingStepProblems(steps: RollingStep[]): { step: number; messa
   const out: { step: number; message: string }[] = [];
   const last: { replicas?: number; percent?: number } = {};
   steps.forEach((s, i) => {
-    if (s.kind !== 'batch') return;
+    if (s.kind !== 'batch' || isNodeWave(s)) return; // waves are cumulative by construction: a node once updated stays
     const [unit, value] = 'percent' in s ? (['percent', s.percent] as const) : (['replicas', s.replicas] as const);
     const before = last[unit];
     if (before !== undefined && value < before) out.push({ step: i, message: `batch ${describeBatch(s)} is smaller than an earlier batch (${unit === 'percent' ? `${before}%` : before}): batches count the replicas updated so far and never go down` });
@@ -83,7 +106,11 @@ export const DAEMONSET_ROLLING_ONLY =
  * Strategies and fields a workload kind cannot take, named: [path under spec.strategy, message].
  * The edge (lint) and the workflow's start-time validation use it alike.
  */
-export function workloadStrategyProblems(kind: WorkloadKind, strategy: 'canary' | 'blueGreen' | 'rolling', fields: { maxSurge?: boolean } = {}): { path: string; message: string }[] {
+export function workloadStrategyProblems(kind: WorkloadKind, strategy: 'canary' | 'blueGreen' | 'rolling', fields: { maxSurge?: boolean; steps?: readonly { kind: string }[] } = {}): { path: string; message: string }[] {
+  if (kind !== 'DaemonSet') {
+    const wave = (fields.steps ?? []).findIndex((s) => s.kind === 'batch' && isNodeWave(s as BatchStep));
+    if (wave >= 0) return [{ path: `rolling.steps[${wave}].batch.nodeSelector`, message: `a batch of nodes by label is for DaemonSets (one pod per node); a ${kind} batch is a number of replicas or a percentage` }];
+  }
   if (kind === 'StatefulSet') {
     if (strategy === 'blueGreen') return [{ path: 'blueGreen', message: STATEFULSET_BLUE_GREEN }];
     if (strategy === 'canary') return [{ path: 'canary', message: 'a StatefulSet is released with strategy.rolling (batches by partition); strategy.canary is for Deployments' }];

@@ -441,7 +441,10 @@ const blueGreen = z.strictObject({
 /** Glidepath's own rolling strategy (model/rolling.ts): batches with the canary's gates between them. */
 const rollingStep = z
   .strictObject({
-    batch: z.union([z.number(), z.string()]).refine((v) => parseBatch(v) !== undefined, 'must be a whole number of replicas or a percentage such as "25%"').optional(),
+    batch: z
+      .union([z.number(), z.string(), z.record(z.string(), z.unknown())])
+      .refine((v) => parseBatch(v) !== undefined, 'must be a whole number of replicas, a percentage such as "25%", or {nodeSelector: {label: value}} (DaemonSets) with valid label keys and values')
+      .optional(),
     pause: z.strictObject({ duration: duration.optional() }).optional(),
     analysis: rolloutAnalysis.optional(),
     approval: approvalStep.optional(),

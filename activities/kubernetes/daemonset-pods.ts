@@ -16,6 +16,8 @@ export interface NodeRollState {
   unavailable: number;
   /** Pods on the old image, ordered by node name (the order in which nodes are taken). */
   old: V1Pod[];
+  /** The nodes with a live pod of the DaemonSet, by name. */
+  nodes: string[];
   /** Whether the controller has observed the DaemonSet's last write. */
   observed: boolean;
   /** A progress mark: it changes whenever a pod moves (image, readiness) or the controller observes a new generation. */
@@ -56,6 +58,7 @@ export function nodeRollState(ds: V1DaemonSet, pods: V1Pod[], container: string,
     claimed: updated.length + missing,
     unavailable: missing + (live.length - ready),
     old,
+    nodes,
     observed,
     mark,
     message: `${where}: ${updatedReady} of ${desired} nodes on ${image} and ready, ${old.length} on the old image, ${missing} waiting for a pod, ${live.length - ready} not ready`,

@@ -10,7 +10,7 @@
  */
 import { PatchStrategy, setHeaderOptions, type V1DaemonSet, type V1DaemonSetUpdateStrategy, type V1Deployment, type V1Pod } from '@kubernetes/client-node';
 import { ApplicationFailure } from '@temporalio/common';
-import { batchReplicas, describeBatch, type BatchStep } from '../../model/rolling.ts';
+import { batchReplicas, describeBatch, describeNodeSelector, isNodeWave, type BatchStep } from '../../model/rolling.ts';
 import type { CleanupReport, PreflightResult, ReleaseTarget, RollingOps } from '../contract.ts';
 import { ErrorType } from '../errors.ts';
 import { activityContext, cancellationSignal, sleep } from './context.ts';
@@ -152,10 +152,9 @@ export function createDaemonSetRolling(room: WorkloadRoom): RollingOps {
     return { replicas: desired };
   };
 
-  /** Deletes the old pod on the next nodes: never more nodes down at once than the recorded maxUnavailable. */
-  const replaceNext = async (t: ReleaseTarget, want: number, downAtOnce: number, s: NodeRollState): Promise<void> => {
-    const count = Math.min(want - s.claimed, downAtOnce - s.unavailable, s.old.length);
-    for (const p of s.old.slice(0, Math.max(0, count))) {
+  /** Deletes the old pods given, in order: never more nodes down at once than the recorded maxUnavailable. */
+  const replace = async (t: ReleaseTarget, candidates: V1Pod[], count: number): Promise<void> => {
+    for (const p of candidates.slice(0, Math.max(0, count))) {
       const name = p.metadata?.name ?? '';
       const uid = p.metadata?.uid ?? '';
       await k.call({ verb: 'delete', resource: 'pods', namespace: t.namespace, name }, () => k.core.deleteNamespacedPod({ name, namespace: t.namespace, body: { preconditions: { uid } } })).catch((err: unknown) => {
@@ -165,16 +164,35 @@ export function createDaemonSetRolling(room: WorkloadRoom): RollingOps {
     }
   };
 
+  /** The names of the nodes a wave's selector matches (Nodes are cluster-scoped: docs/kubernetes.md, RBAC). */
+  const waveNodes = async (t: ReleaseTarget, selector: Record<string, string>): Promise<Set<string>> => {
+    const labelSelector = describeNodeSelector(selector);
+    const list = await k.call({ verb: 'list', resource: 'nodes' }, () => k.core.listNode({ labelSelector }));
+    return new Set(list.items.map((n) => n.metadata?.name ?? ''));
+  };
+
   const batch = async (t: ReleaseTarget, step: BatchStep): Promise<{ updated: number; replicas: number }> => {
     const ds = await get(t);
     const previous = recorded(ds, t);
     if (previous === undefined) throw ApplicationFailure.nonRetryable(`${where(t)} carries no ${PREVIOUS_UPDATE_STRATEGY} of release ${t.releaseId}: the release has not begun on it (or someone removed the annotation)`, ErrorType.VerificationFailed);
     if (containerOf(t, ds).image !== t.image) throw ApplicationFailure.nonRetryable(`${where(t)} runs ${containerOf(t, ds).image}, not ${t.image}: someone changed it during the release`, ErrorType.VerificationFailed);
     const desired = ds.status?.desiredNumberScheduled ?? 0;
-    const want = batchReplicas(step, desired);
     const downAtOnce = maxUnavailableOf(previous.rollingUpdate?.maxUnavailable as number | string | undefined, desired);
+    if (isNodeWave(step)) {
+      // A wave: every node the selector matches on the new image (earlier waves' nodes stay as they are).
+      const wave = await waveNodes(t, step.nodeSelector);
+      const onWave = (p: V1Pod) => wave.has(p.spec?.nodeName ?? '');
+      const first = nodeRollState(ds, await pods(ds), containerOf(t, ds).name, t.image);
+      if (first.nodes.every((n) => !wave.has(n))) {
+        throw ApplicationFailure.nonRetryable(`${where(t)}: batch ${describeBatch(step)} matches none of the ${first.nodes.length} nodes the DaemonSet runs on (${first.nodes.slice(0, 5).join(', ')}${first.nodes.length > 5 ? ', …' : ''})`, ErrorType.InvalidSpec);
+      }
+      activityContext()?.log.info(`${where(t)}: batch ${describeBatch(step)} → ${[...wave].filter((n) => first.nodes.includes(n)).length} of ${desired} nodes, at most ${downAtOnce} down at once`);
+      const s = await poll(t, t.image, (s) => !s.old.some(onWave) && s.unavailable === 0, (s) => replace(t, s.old.filter(onWave), downAtOnce - s.unavailable));
+      return { updated: s.updatedReady, replicas: s.desired };
+    }
+    const want = batchReplicas(step, desired);
     activityContext()?.log.info(`${where(t)}: batch ${describeBatch(step)} → ${want} of ${desired} nodes, at most ${downAtOnce} down at once`);
-    const s = await poll(t, t.image, (s) => s.updatedReady >= want && s.unavailable === 0, (s) => replaceNext(t, want, downAtOnce, s));
+    const s = await poll(t, t.image, (s) => s.updatedReady >= want && s.unavailable === 0, (s) => replace(t, s.old, Math.min(want - s.claimed, downAtOnce - s.unavailable)));
     return { updated: s.updatedReady, replicas: s.desired };
   };
 

@@ -10,7 +10,7 @@
  */
 import { PatchStrategy, setHeaderOptions, type V1Deployment, type V1ReplicaSet } from '@kubernetes/client-node';
 import { ApplicationFailure } from '@temporalio/common';
-import { DEFAULT_ROLLING_MAX_SURGE, batchReplicas, type BatchStep } from '../../model/rolling.ts';
+import { DEFAULT_ROLLING_MAX_SURGE, batchReplicas, describeBatch, isNodeWave, type BatchStep } from '../../model/rolling.ts';
 import type { CleanupReport, PreflightResult, ReleaseTarget, RollingOps } from '../contract.ts';
 import { ErrorType } from '../errors.ts';
 import { activityContext, cancellationSignal, sleep } from './context.ts';
@@ -149,6 +149,7 @@ export function createDeploymentRolling(room: WorkloadRoom, d: Deployments, cap:
     if (recorded(dep, t) === undefined) throw ApplicationFailure.nonRetryable(`${where(t)} carries no ${PREVIOUS_ROLLING} of release ${t.releaseId}: the release has not begun on it`, ErrorType.VerificationFailed);
     if (targetContainer(dep, t).image !== t.image) throw ApplicationFailure.nonRetryable(`${where(t)} runs ${targetContainer(dep, t).image}, not ${t.image}: someone changed it during the release`, ErrorType.VerificationFailed);
     const replicas = dep.spec?.replicas ?? 1;
+    if (isNodeWave(step)) throw ApplicationFailure.nonRetryable(`${where(t)}: a batch of nodes by label ({describeBatch(step)}) is for DaemonSets`, ErrorType.InvalidSpec);
     const want = batchReplicas(step, replicas);
     // Resume only until the controller has sized the new ReplicaSet for the batch, then pause at
     // once: a paused Deployment neither grows the new ReplicaSet nor shrinks the old ones, so the

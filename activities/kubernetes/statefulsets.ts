@@ -9,7 +9,7 @@
  */
 import { PatchStrategy, setHeaderOptions, type V1Deployment, type V1Pod, type V1StatefulSet } from '@kubernetes/client-node';
 import { ApplicationFailure } from '@temporalio/common';
-import { batchReplicas, describeBatch, partitionFor, type BatchStep } from '../../model/rolling.ts';
+import { batchReplicas, describeBatch, isNodeWave, partitionFor, type BatchStep } from '../../model/rolling.ts';
 import type { CleanupReport, PreflightResult, ReleaseTarget, RollingOps } from '../contract.ts';
 import { ErrorType } from '../errors.ts';
 import { activityContext, cancellationSignal, sleep } from './context.ts';
@@ -221,6 +221,7 @@ export function createStatefulSetRolling(room: WorkloadRoom, cap: Capacity): Rol
     const s = await get(t);
     const replicas = s.spec?.replicas ?? 1;
     const floor = floorOf(s, t);
+    if (isNodeWave(step)) throw ApplicationFailure.nonRetryable(`${where(t)}: a batch of nodes by label ({describeBatch(step)}) is for DaemonSets`, ErrorType.InvalidSpec);
     const want = batchReplicas(step, replicas);
     activityContext()?.log.info(`${where(t)}: batch ${describeBatch(step)} → ${want} of ${replicas} replicas`);
     return lowerTo(t, s, partitionFor(replicas, want, floor), false);

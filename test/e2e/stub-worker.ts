@@ -9,7 +9,7 @@
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { Worker } from '@temporalio/worker';
 import { Context } from '@temporalio/activity';
-import { batchReplicas } from '../../model/rolling.ts';
+import { batchReplicas, isNodeWave } from '../../model/rolling.ts';
 import type { ReleaseActivities } from '../../activities/index.ts';
 import { createIdentityActivities, identityPolicyFromEnv } from '../../activities/identity.ts';
 import type { SecretResolver } from '../../activities/contract.ts';
@@ -47,7 +47,7 @@ const activities: ReleaseActivities = {
   finalizeBlueGreen: async () => sleep(delay),
   abortBlueGreen: async () => sleep(delay),
   beginRolling: async () => (await sleep(delay), { replicas: 4 }),
-  rollBatch: async (_t, step) => (await sleep(delay), { updated: batchReplicas(step, 4), replicas: 4 }),
+  rollBatch: async (_t, step) => (await sleep(delay), { updated: isNodeWave(step) ? 4 : batchReplicas(step, 4), replicas: 4 }),
   completeRolling: async () => (await sleep(delay), { updated: 4, replicas: 4 }),
   abortRolling: async () => sleep(delay),
   runAnalysis: async (_t, run) => ({ metrics: run.metrics.map((m) => ({ name: m.name, measurements: [{ phase: 'Successful', value: [1], startedAt: new Date().toISOString(), finishedAt: new Date().toISOString() }] })), terminated: false }),

@@ -61,11 +61,16 @@ describe('strategy.rolling', () => {
     assert.match(problems('DaemonSet', { canary: { steps: [{ setWeight: 10 }] } }).join('\n'), /spec\.strategy\.canary: a DaemonSet is released with strategy\.rolling \(batches of nodes\).*\(spec\.workloadRef\.kind DaemonSet\)/);
     assert.match(problems('DaemonSet', { blueGreen: { activeService: 'web' } }).join('\n'), /spec\.strategy\.blueGreen: a DaemonSet is released with strategy\.rolling/);
     assert.match(problems('DaemonSet', { rolling: { maxSurge: 1, steps: [{ batch: 1 }] } }).join('\n'), /spec\.strategy\.rolling\.maxSurge: a DaemonSet batch replaces the one pod on each chosen node/);
+    assert.deepEqual(problems('DaemonSet', { rolling: { steps: [{ batch: { nodeSelector: { 'topology.kubernetes.io/zone': 'a' } } }, { pause: {} }, { batch: { nodeSelector: { 'topology.kubernetes.io/zone': 'b' } } }] } }), [], 'waves by node label');
+    assert.match(problems('Deployment', { rolling: { steps: [{ batch: 1 }, { batch: { nodeSelector: { zone: 'a' } } }] } }).join('\n'), /spec\.strategy\.rolling\.steps\[1\]\.batch\.nodeSelector: a batch of nodes by label is for DaemonSets/);
+    assert.match(problems('DaemonSet', { rolling: { steps: [{ batch: { nodeSelector: {} } }] } }).join('\n'), /steps\[0\]\.batch: must be a whole number of replicas, a percentage such as "25%", or \{nodeSelector/);
+    assert.match(problems('DaemonSet', { rolling: { steps: [{ batch: { nodeSelector: { 'bad key!': 'a' } } }] } }).join('\n'), /steps\[0\]\.batch: .*valid label keys and values/);
+    assert.match(problems('DaemonSet', { rolling: { steps: [{ batch: { zone: 'a' } }] } }).join('\n'), /steps\[0\]\.batch: must be/);
     assert.match(problems('ReplicaSet', { rolling: { steps: [{ batch: 1 }] } }).join('\n'), /spec\.workloadRef\.kind: must be one of Deployment, StatefulSet, DaemonSet/);
   });
 
   test('bad batches and steps are named', () => {
-    assert.match(problems('StatefulSet', { rolling: { steps: [{ batch: '150%' }] } }).join('\n'), /spec\.strategy\.rolling\.steps\[0\]\.batch: must be a whole number of replicas or a percentage/);
+    assert.match(problems('StatefulSet', { rolling: { steps: [{ batch: '150%' }] } }).join('\n'), /spec\.strategy\.rolling\.steps\[0\]\.batch: must be a whole number of replicas, a percentage/);
     assert.match(problems('StatefulSet', { rolling: { steps: [{ batch: 1.5 }] } }).join('\n'), /steps\[0\]\.batch: must be a whole number/);
     assert.match(problems('StatefulSet', { rolling: { steps: [{ batch: 3 }, { batch: 2 }] } }).join('\n'), /spec\.strategy\.rolling\.steps\[1\]\.batch: batch 2 is smaller than an earlier batch \(3\)/);
     assert.match(problems('StatefulSet', { rolling: { steps: [{ batch: 1, pause: {} }] } }).join('\n'), /steps\[0\]: a step has exactly one action, this one has batch and pause/);
@@ -112,6 +117,8 @@ describe('strategy.rolling', () => {
     assert.deepEqual(planProblems({ ...base, workload: { kind: 'Deployment', name: 'web' }, strategy: { type: 'rolling', steps: [{ kind: 'batch', percent: 50 }], maxSurge: 2 } }), []);
     assert.match(planProblems({ ...base, workload: { kind: 'StatefulSet', name: 'web' }, strategy: { type: 'rolling', steps: [], maxSurge: 2 } }).join('\n'), /strategy\.rolling\.maxSurge: a StatefulSet has no surge/);
     assert.match(planProblems({ ...base, workload: { kind: 'DaemonSet', name: 'web' }, strategy: { type: 'canary', steps: [] } }).join('\n'), /strategy\.canary: a DaemonSet is released with strategy\.rolling/);
+    assert.match(planProblems({ ...base, workload: { kind: 'StatefulSet', name: 'web' }, strategy: { type: 'rolling', steps: [{ kind: 'batch', nodeSelector: { zone: 'a' } }] } }).join('\n'), /strategy\.rolling\.steps\[0\]\.batch\.nodeSelector: a batch of nodes by label is for DaemonSets/);
+    assert.deepEqual(planProblems({ ...base, workload: { kind: 'DaemonSet', name: 'web' }, strategy: { type: 'rolling', steps: [{ kind: 'batch', nodeSelector: { zone: 'a' } }, { kind: 'batch', replicas: 1 }] } }), []);
     assert.ok(planProblems({ ...base, workload: { kind: 'StatefulSet', name: 'web' }, strategy: { type: 'rolling', steps: [{ kind: 'setWeight', weight: 5 }] } }).length > 0, 'a canary step is not a rolling step');
   });
 

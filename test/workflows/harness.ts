@@ -12,7 +12,7 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker, type WorkflowBundlePath } from '@temporalio/worker';
 import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
-import { batchReplicas } from '../../model/rolling.ts';
+import { batchReplicas, isNodeWave } from '../../model/rolling.ts';
 import type { ReleaseActivities } from '../../activities/index.ts';
 import type { IdentityPolicy } from '../../model/identity.ts';
 import { startProblems } from '../../model/plan.ts';
@@ -61,7 +61,7 @@ export function succeedingActivities(): ReleaseActivities {
     finalizeBlueGreen: async () => {},
     abortBlueGreen: async () => {},
     beginRolling: async () => ({ replicas: 5 }),
-    rollBatch: async (_t, step) => ({ updated: batchReplicas(step, 5), replicas: 5 }),
+    rollBatch: async (_t, step) => ({ updated: isNodeWave(step) ? 5 : batchReplicas(step, 5), replicas: 5 }),
     completeRolling: async () => ({ updated: 5, replicas: 5 }),
     abortRolling: async () => {},
     runAnalysis: async (_t, run) => ({ metrics: run.metrics.map((m) => ({ name: m.name, measurements: okMeasurements(m.count ?? 1) })), terminated: false }),

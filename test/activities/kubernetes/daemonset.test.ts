@@ -1,8 +1,8 @@
 /**
  * strategy.rolling on a DaemonSet against the real control plane (kube-controller-manager runs the
  * DaemonSet controller, kwok plays six labelled nodes of the test's own and their pods): batches of
- * nodes in node-name order, promotion, abort rolling the replaced nodes back, the user's update
- * strategy put back, OnDelete refused by name.
+ * nodes in node-name order, waves by zone label, promotion, abort rolling the replaced nodes back,
+ * the user's update strategy put back, OnDelete refused by name.
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -127,6 +127,22 @@ describe('DaemonSet node by node', () => {
     assert.equal(done.spec?.updateStrategy?.type, 'RollingUpdate');
     assert.equal(done.metadata?.annotations?.[PREVIOUS_UPDATE_STRATEGY], undefined);
     assert.deepEqual(await byNode(ns), { images: only(nodes.map((n) => n.name)), ready: true });
+  });
+
+  test('two zone waves: zone a, then zone b; a wave matching none of its nodes is refused by name', async () => {
+    const ns = await cluster.namespace('ds-waves');
+    await daemonSet(ns);
+    const t = target(ns);
+    await rolling.begin(t);
+    const zone = (z: string) => ({ kind: 'batch' as const, nodeSelector: { 'glidepath.dev/test-pool': pool, 'topology.kubernetes.io/zone': z } });
+    await assert.rejects(rolling.batch(t, zone('c')), (e: unknown) => e instanceof ApplicationFailure && e.type === 'InvalidSpec' && /matches none of the 6 nodes the DaemonSet runs on/.test(e.message));
+    assert.deepEqual(await byNode(ns), { images: only([]), ready: true }, 'the refused wave replaced nothing');
+    assert.deepEqual(await rolling.batch(t, zone('a')), { updated: 3, replicas: 6 });
+    assert.deepEqual(await byNode(ns), { images: only(nodes.filter((n) => n.zone === 'a').map((n) => n.name)), ready: true }, 'zone a only');
+    assert.deepEqual(await rolling.batch(t, zone('b')), { updated: 6, replicas: 6 });
+    assert.deepEqual(await byNode(ns), { images: only(nodes.map((n) => n.name)), ready: true });
+    assert.deepEqual(await rolling.complete(t), { updated: 6, replicas: 6 });
+    assert.equal((await read(ns)).spec?.updateStrategy?.type, 'RollingUpdate');
   });
 
   test('OnDelete is refused by preflight, naming the field; nothing written', async () => {
