@@ -149,7 +149,7 @@ export function createDeploymentRolling(room: WorkloadRoom, d: Deployments, cap:
     if (recorded(dep, t) === undefined) throw ApplicationFailure.nonRetryable(`${where(t)} carries no ${PREVIOUS_ROLLING} of release ${t.releaseId}: the release has not begun on it`, ErrorType.VerificationFailed);
     if (targetContainer(dep, t).image !== t.image) throw ApplicationFailure.nonRetryable(`${where(t)} runs ${targetContainer(dep, t).image}, not ${t.image}: someone changed it during the release`, ErrorType.VerificationFailed);
     const replicas = dep.spec?.replicas ?? 1;
-    if (isNodeWave(step)) throw ApplicationFailure.nonRetryable(`${where(t)}: a batch of nodes by label ({describeBatch(step)}) is for DaemonSets`, ErrorType.InvalidSpec);
+    if (isNodeWave(step)) throw ApplicationFailure.nonRetryable(`${where(t)}: a batch of nodes by label (${describeBatch(step)}) is for DaemonSets`, ErrorType.InvalidSpec);
     const want = batchReplicas(step, replicas);
     // Resume only until the controller has sized the new ReplicaSet for the batch, then pause at
     // once: a paused Deployment neither grows the new ReplicaSet nor shrinks the old ones, so the

@@ -221,7 +221,7 @@ export function createStatefulSetRolling(room: WorkloadRoom, cap: Capacity): Rol
     const s = await get(t);
     const replicas = s.spec?.replicas ?? 1;
     const floor = floorOf(s, t);
-    if (isNodeWave(step)) throw ApplicationFailure.nonRetryable(`${where(t)}: a batch of nodes by label ({describeBatch(step)}) is for DaemonSets`, ErrorType.InvalidSpec);
+    if (isNodeWave(step)) throw ApplicationFailure.nonRetryable(`${where(t)}: a batch of nodes by label (${describeBatch(step)}) is for DaemonSets`, ErrorType.InvalidSpec);
     const want = batchReplicas(step, replicas);
     activityContext()?.log.info(`${where(t)}: batch ${describeBatch(step)} → ${want} of ${replicas} replicas`);
     return lowerTo(t, s, partitionFor(replicas, want, floor), false);
