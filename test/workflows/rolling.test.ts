@@ -138,6 +138,23 @@ describe('rolling', () => {
     assert.equal((await releaseResult(handle)).outcome, 'Aborted');
   });
 
+  test('a DaemonSet in zone waves with an approval between: the waves reach the activities, a wave on a StatefulSet is refused at start', async () => {
+    const zone = (z: string): RollingStep => ({ kind: 'batch', nodeSelector: { 'topology.kubernetes.io/zone': z } });
+    const p = rolling('ds-waves', [zone('a'), { kind: 'approval', approvers: ['carol'], minApprovals: 1, onTimeout: 'rollback' }, zone('b')], { workload: { kind: 'DaemonSet', name: 'ds-waves' } });
+    const handle = await h.begin(p, { rollBatch: async (_t, step) => ({ updated: 'nodeSelector' in step && step.nodeSelector['topology.kubernetes.io/zone'] === 'a' ? 3 : 6, replicas: 6 }) });
+    const gate = await waitForStatus(handle, (s) => s.phase === 'AwaitingApproval', 'approval gate');
+    assert.deepEqual(gate.rolling, { updated: 3, replicas: 6 });
+    assert.equal(gate.canaryWeight, 50);
+    await handle.executeUpdate(approveUpdate, { args: [{ by: 'carol' }] });
+    assert.equal((await releaseResult(handle)).outcome, 'Promoted');
+    assert.deepEqual(trace(p), ['preflight', 'beginRolling', 'rollBatch(nodes topology.kubernetes.io/zone=a)', 'rollBatch(nodes topology.kubernetes.io/zone=b)', 'completeRolling']);
+
+    const sts = rolling('sts-wave', [zone('a')]);
+    const refused = await h.begin(sts);
+    await assert.rejects(refused.result(), (e: unknown) => e instanceof WorkflowFailedError && /strategy\.rolling\.steps\[0\]\.batch\.nodeSelector: a batch of nodes by label is for DaemonSets/.test(String(e.cause?.message)));
+    assert.deepEqual(trace(sts), []);
+  });
+
   test('blue/green on a StatefulSet is refused at the start, by name, before anything is touched', async () => {
     const p = plan('sts-bg', { type: 'blueGreen', activeService: 'db', autoPromotionEnabled: true, scaleDownDelaySeconds: 30 }, { workload: { kind: 'StatefulSet', name: 'sts-bg' } });
     const handle = await h.begin(p);
