@@ -175,6 +175,22 @@ describe('StatefulSet by partition', () => {
     assert.deepEqual(await images(ns), [STABLE_IMAGE, NEW_IMAGE, NEW_IMAGE, NEW_IMAGE, NEW_IMAGE]);
   });
 
+  test('forced rollback: a new revision that never becomes ready fails its batch at the progress deadline; abort deletes the stuck pod, which OrderedReady would wait on forever', async () => {
+    const ns = await cluster.namespace('sts-forced');
+    await statefulSet(ns, { replicas: 3, podManagementPolicy: 'OrderedReady' });
+    // kwok never makes a pod whose image tag is `never-ready` ready (hack/kube/kwok-stages.yaml).
+    const t = target(ns, { image: 'example/db:never-ready', progressDeadlineSeconds: 4 });
+    await rolling.begin(t);
+    await assert.rejects(rolling.batch(t, { kind: 'batch', replicas: 1 }), (e: unknown) => e instanceof ApplicationFailure && e.type === 'ProgressDeadlineExceeded' && /db-2/.test(e.message));
+    const stuck = (await podsByOrdinal(ns)).get(2);
+    assert.deepEqual({ image: stuck?.image, ready: stuck?.ready }, { image: 'example/db:never-ready', ready: false });
+    assert.deepEqual(await rolling.abort({ ...t, progressDeadlineSeconds: 30 }, STABLE_IMAGE), { drift: [] });
+    const after = await podsByOrdinal(ns);
+    assert.deepEqual([...after.entries()].sort((a, b) => a[0] - b[0]).map(([, p]) => [p.image, p.ready]), [[STABLE_IMAGE, true], [STABLE_IMAGE, true], [STABLE_IMAGE, true]]);
+    assert.notEqual(after.get(2)?.uid, stuck?.uid, 'the stuck pod was replaced');
+    assert.equal(partition(await read(ns)), 0);
+  });
+
   test('abort when someone else changed the image: left as it is and reported, the partition still restored', async () => {
     const ns = await cluster.namespace('sts-drift');
     await statefulSet(ns, { replicas: 3 });
