@@ -20,6 +20,7 @@ import { isNotFound, isRetryable } from './errors.ts';
 import { ANNOTATIONS, FIELD_MANAGER, targetContainer } from './objects.ts';
 import { checkAccess } from './preflight.ts';
 import type { WorkloadRoom } from './room.ts';
+import { checkBatchContainer } from './rolling-preflight.ts';
 
 const STRATEGIC_PATCH = setHeaderOptions('Content-Type', PatchStrategy.StrategicMergePatch);
 
@@ -118,14 +119,7 @@ export function createDaemonSetRolling(room: WorkloadRoom): RollingOps {
       );
     }
     const c = containerOf(t, ds);
-    if (!c.image) throw ApplicationFailure.nonRetryable(`container ${c.name} of ${where(t)} has no image`, ErrorType.PreflightFailed);
-    const warnings: string[] = [];
-    if (!c.readinessProbe) {
-      const msg = `container ${c.name} of ${where(t)} has no readinessProbe: pods count as ready as soon as they start, so a batch cannot be judged by readiness`;
-      const policy = t.readinessProbePolicy === undefined ? room.readinessPolicy : t.readinessProbePolicy === 'warn' ? 'warn' : 'fail';
-      if (policy === 'fail') throw ApplicationFailure.nonRetryable(msg, ErrorType.PreflightFailed);
-      warnings.push(msg);
-    }
+    const { image, warnings } = checkBatchContainer(room, t, c, where(t));
     const st = ds.status;
     const desired = st?.desiredNumberScheduled ?? 0;
     if (!ours && ((st?.updatedNumberScheduled ?? 0) < desired || (st?.numberUnavailable ?? 0) > 0 || (st?.observedGeneration ?? 0) < (ds.metadata?.generation ?? 0))) {
@@ -134,7 +128,7 @@ export function createDaemonSetRolling(room: WorkloadRoom): RollingOps {
         ErrorType.PreflightFailed,
       );
     }
-    return { stableImage: c.image, replicas: desired, warnings };
+    return { stableImage: image, replicas: desired, warnings };
   };
 
   const begin = async (t: ReleaseTarget): Promise<{ replicas: number }> => {

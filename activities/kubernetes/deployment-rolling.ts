@@ -21,6 +21,7 @@ import { isRetryable } from './errors.ts';
 import { ANNOTATIONS, FIELD_MANAGER, targetContainer } from './objects.ts';
 import { checkAccess } from './preflight.ts';
 import type { WorkloadRoom } from './room.ts';
+import { checkBatchContainer } from './rolling-preflight.ts';
 import { rolloutState } from './rollout.ts';
 
 const STRATEGIC_PATCH = setHeaderOptions('Content-Type', PatchStrategy.StrategicMergePatch);
@@ -112,18 +113,11 @@ export function createDeploymentRolling(room: WorkloadRoom, d: Deployments, cap:
       throw ApplicationFailure.nonRetryable(`${where(t)} spec.strategy.type is Recreate: every pod is replaced at once, so there are no batches to gate; set spec.strategy.type: RollingUpdate (or use strategy.canary)`, ErrorType.PreflightFailed);
     }
     const c = targetContainer(dep, t);
-    if (!c.image) throw ApplicationFailure.nonRetryable(`container ${c.name} of ${where(t)} has no image`, ErrorType.PreflightFailed);
-    const warnings: string[] = [];
-    if (!c.readinessProbe) {
-      const msg = `container ${c.name} of ${where(t)} has no readinessProbe: pods count as ready as soon as they start, so a batch cannot be judged by readiness`;
-      const policy = t.readinessProbePolicy === undefined ? room.readinessPolicy : t.readinessProbePolicy === 'warn' ? 'warn' : 'fail';
-      if (policy === 'fail') throw ApplicationFailure.nonRetryable(msg, ErrorType.PreflightFailed);
-      warnings.push(msg);
-    }
+    const { image, warnings } = checkBatchContainer(room, t, c, where(t));
     if (!rolloutState(dep).done && recorded(dep, t) === undefined) {
       throw ApplicationFailure.nonRetryable(`${where(t)} is not rolled out (${rolloutState(dep).message}): let its rollout finish before releasing`, ErrorType.PreflightFailed);
     }
-    return { stableImage: c.image, replicas: dep.spec?.replicas ?? 1, warnings };
+    return { stableImage: image, replicas: dep.spec?.replicas ?? 1, warnings };
   };
 
   const begin = async (t: ReleaseTarget): Promise<{ replicas: number }> => {

@@ -15,10 +15,11 @@ import { ErrorType } from '../errors.ts';
 import { activityContext, cancellationSignal, sleep } from './context.ts';
 import { describePodCauses, labelSelectorString } from './diagnose.ts';
 import { isNotFound, isRetryable } from './errors.ts';
-import { ANNOTATIONS, FIELD_MANAGER } from './objects.ts';
+import { ANNOTATIONS, FIELD_MANAGER, targetContainer } from './objects.ts';
 import type { Capacity } from './capacity.ts';
 import { checkAccess } from './preflight.ts';
 import type { WorkloadRoom } from './room.ts';
+import { checkBatchContainer } from './rolling-preflight.ts';
 import { partitionOf, partitionState, type PartitionState } from './statefulset-pods.ts';
 
 const MERGE_PATCH = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
@@ -43,18 +44,8 @@ export function createStatefulSetRolling(room: WorkloadRoom, cap: Capacity): Rol
     }
   };
 
-  const containerOf = (t: ReleaseTarget, s: V1StatefulSet): { name: string; image?: string | undefined; readinessProbe?: unknown } => {
-    const containers = s.spec?.template?.spec?.containers ?? [];
-    const wanted = t.workload.container;
-    const found = wanted === undefined ? containers[0] : containers.find((c) => c.name === wanted);
-    if (!found) {
-      throw ApplicationFailure.nonRetryable(
-        wanted === undefined ? `${where(t)} has no containers` : `${where(t)} has no container "${wanted}" (containers: ${containers.map((c) => c.name).join(', ') || 'none'})`,
-        ErrorType.PreflightFailed,
-      );
-    }
-    return found;
-  };
+  // A StatefulSet's pod template has the Deployment's shape: the container lookup is shared.
+  const containerOf = (t: ReleaseTarget, s: V1StatefulSet) => targetContainer(s as V1Deployment, t, where(t));
 
   const pods = async (s: V1StatefulSet): Promise<V1Pod[]> => {
     const namespace = s.metadata?.namespace ?? '';
@@ -143,7 +134,6 @@ export function createStatefulSetRolling(room: WorkloadRoom, cap: Capacity): Rol
   const preflight = async (t: ReleaseTarget): Promise<PreflightResult> => {
     await checkAccess(k, t);
     const s = await get(t);
-    const warnings: string[] = [];
     const type = s.spec?.updateStrategy?.type ?? 'RollingUpdate';
     if (type === 'OnDelete') {
       throw ApplicationFailure.nonRetryable(
@@ -152,13 +142,7 @@ export function createStatefulSetRolling(room: WorkloadRoom, cap: Capacity): Rol
       );
     }
     const c = containerOf(t, s);
-    if (!c.image) throw ApplicationFailure.nonRetryable(`container ${c.name} of ${where(t)} has no image`, ErrorType.PreflightFailed);
-    if (!c.readinessProbe) {
-      const msg = `container ${c.name} of ${where(t)} has no readinessProbe: pods count as ready as soon as they start, so a batch cannot be judged by readiness`;
-      const policy = t.readinessProbePolicy === undefined ? room.readinessPolicy : t.readinessProbePolicy === 'warn' ? 'warn' : 'fail';
-      if (policy === 'fail') throw ApplicationFailure.nonRetryable(msg, ErrorType.PreflightFailed);
-      warnings.push(msg);
-    }
+    const { image, warnings } = checkBatchContainer(room, t, c, where(t));
     if (s.spec?.podManagementPolicy === 'Parallel') {
       warnings.push(`${where(t)} has podManagementPolicy Parallel: pods are created and deleted without waiting for each other, but a partitioned update still replaces one ordinal at a time from the top, so batches keep their order`);
     }
@@ -170,7 +154,7 @@ export function createStatefulSetRolling(room: WorkloadRoom, cap: Capacity): Rol
         ErrorType.PreflightFailed,
       );
     }
-    return { stableImage: c.image, replicas: s.spec?.replicas ?? 1, warnings };
+    return { stableImage: image, replicas: s.spec?.replicas ?? 1, warnings };
   };
 
   const begin = async (t: ReleaseTarget): Promise<{ replicas: number }> => {
