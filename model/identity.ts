@@ -1,5 +1,5 @@
 /**
- * Proven identity for human actions (a release's approve, promote, abort, retry; an API version's
+ * Proven identity for human actions (a release's approve, promote, abort, retry, override-freeze; an API version's
  * approve-retirement, abort-retirement): the assertion an identity server signs
  * (starters/identity-server.ts) and the pure check the workflow runs on it.
  *

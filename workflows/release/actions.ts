@@ -1,5 +1,5 @@
 /**
- * Human actions (approve, promote, abort, retry) as signals and updates: one check decides whether
+ * Human actions (approve, promote, abort, retry as signals and updates; override-freeze as an update only): one check decides whether
  * an action is allowed now and by whom (proven by the identity server's assertion when the worker
  * has an identity policy); a rejected update fails in its validator (nothing in history), a
  * rejected signal is ignored and audited. Only updates carry proofs: a signal handler never
