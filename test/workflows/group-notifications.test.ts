@@ -16,7 +16,7 @@ import { buildGroup, parseGroup } from '../../model/group.ts';
 import { groupWorkflowId, type GroupPlan } from '../../model/group-plan.ts';
 import { SpecError, formatProblem } from '../../model/normalize.ts';
 import type { NotificationEvent, NotificationSpec } from '../../model/notifications.ts';
-import { groupStatusQuery, type GroupResult } from '../../workflows/group/messages.ts';
+import { GROUP_UPDATES, groupStatusQuery, type GroupResult } from '../../workflows/group/messages.ts';
 import type { Outcome } from '../../workflows/messages.ts';
 import { registerSearchAttributes } from '../../workers/search-attributes.ts';
 import { createTimeSkippingEnv } from '../support/time-skipping.ts';
@@ -94,7 +94,7 @@ function groupDoc(ns: string, notifications: unknown, onFailure = 'rollback-grou
   };
 }
 
-const group = (ns: string, notifications: unknown): GroupPlan => buildGroup('g.yaml', parseGroup('g.yaml', groupDoc(ns, notifications)));
+const group = (ns: string, notifications: unknown, onFailure?: string): GroupPlan => buildGroup('g.yaml', parseGroup('g.yaml', groupDoc(ns, notifications, onFailure)));
 const ops: NotificationSpec = { name: 'ops', type: 'webhook', triggers: ['on-rollout-updated', 'on-rollout-step-completed', 'on-rollout-paused', 'on-rollout-aborted', 'on-rollout-completed'], url: 'https://hooks.example/ops' };
 
 async function run(g: GroupPlan): Promise<{ handle: WorkflowHandle & { firstExecutionRunId: string }; result: GroupResult }> {
@@ -139,6 +139,33 @@ test('a member failing in the second wave: the group announces the rollback as a
     assert.equal(s.notifications?.undelivered, 3);
     assert.deepEqual(s.notifications?.lastUndelivered.map((u) => `${u.subscription} ${u.trigger}`), ['down on-rollout-updated', 'down on-rollout-step-completed', 'down on-rollout-aborted']);
     assert.ok(s.audit.some((a) => a.action === 'notification-undelivered' && a.detail?.startsWith('down: on-rollout-updated #1')));
+  } finally {
+    outcomeIn = () => 'Promoted';
+  }
+});
+
+test('onFailure pause: the pause is announced, a retry starts attempt 2 (updated), then the group completes', async () => {
+  let euRuns = 0;
+  outcomeIn = (c) => (c === 'eu' && ++euRuns === 1 ? 'RolledBack' : 'Promoted');
+  try {
+    const g = group('gn-pause', [ops], 'pause');
+    const handle = await env.client.workflow.start('releaseGroup', { taskQueue: PARENT_QUEUE, workflowId: groupWorkflowId(g), args: [{ group: g, initiator: 'carol' }] });
+    const id = groupWorkflowId(g);
+    for (let i = 0; i < 200 && (await handle.query(groupStatusQuery)).phase !== 'Paused'; i++) await env.sleep('5s');
+    await handle.executeUpdate(GROUP_UPDATES.retry, { args: [{ by: 'dave' }] });
+    await handle.result();
+    assert.deepEqual(of(id, 'ops'), [
+      '1 on-rollout-updated Running',
+      '2 on-rollout-step-completed (wave staging 1/2) Running',
+      '3 on-rollout-paused Paused',
+      '4 on-rollout-updated Paused',
+      '5 on-rollout-step-completed (wave prod 2/2) Running',
+      '6 on-rollout-completed Promoted',
+    ]);
+    assert.deepEqual(
+      deliveries.filter((d) => d.event.release.id === id).map((d) => d.event.release.attempt),
+      [1, 1, 1, 2, 2, 2],
+    );
   } finally {
     outcomeIn = () => 'Promoted';
   }
