@@ -29,6 +29,7 @@ import type { ReleaseActivities } from '../activities/index.ts';
 import { startProblems } from '../model/plan.ts';
 import type { ReleasePlan } from '../model/types.ts';
 import { plan as harnessPlan } from '../test/workflows/harness.ts';
+import { createFreezeActivities } from '../activities/freeze.ts';
 
 const now = (): number => performance.timeOrigin + performance.now(); // wall clock, sub-ms, comparable across processes
 
@@ -75,7 +76,7 @@ async function runWorker(): Promise<void> {
     taskQueue: process.env.GLIDEPATH_TASK_QUEUE ?? 'bench-inflight',
     ...(bundle ? { workflowBundle: { codePath: bundle } } : { workflowsPath: WORKFLOWS_PATH }),
     ...(maxCached ? { maxCachedWorkflows: Number(maxCached) } : {}),
-    activities: { ...activities, identityPolicy: async () => null },
+    activities: { ...activities, identityPolicy: async () => null, ...createFreezeActivities(undefined) },
     dataConverter: dataConverterFromEnv(),
     shutdownGraceTime: '1s',
   });

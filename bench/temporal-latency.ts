@@ -17,6 +17,7 @@ import { dataConverterFromEnv } from '../workers/codec.ts';
 import { WORKFLOWS_PATH } from '../workers/bundle.ts';
 import { SERVICE_ATTRIBUTE, type ReleaseInput } from '../workflows/messages.ts';
 import { releaseWorkflowId, serviceKey, type ReleasePlan } from '../model/types.ts';
+import { createFreezeActivities } from '../activities/freeze.ts';
 
 const address = process.env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233';
 const releases = Number(process.env.BENCH_LATENCY_RELEASES ?? '50');
@@ -58,7 +59,7 @@ const worker = await Worker.create({
   connection: await NativeConnection.connect({ address }),
   taskQueue,
   workflowsPath: WORKFLOWS_PATH,
-  activities: { ...activities, identityPolicy: async () => null }, // no identity policy: claimed identity
+  activities: { ...activities, identityPolicy: async () => null, ...createFreezeActivities(undefined) }, // no identity policy: claimed identity
   dataConverter: dataConverterFromEnv(),
   shutdownGraceTime: '1s',
 });

@@ -32,6 +32,7 @@ import { untilQuery } from '../test/support/poll.ts';
 import { cachedWorkflowBundle } from '../test/support/workflow-bundle.ts';
 import { canary, succeedingActivities } from '../test/workflows/harness.ts';
 import { randomSuffix, temporalAddress } from '../test/e2e/support.ts';
+import { createFreezeActivities } from '../activities/freeze.ts';
 
 const FLOOD = Number(process.env.GLIDEPATH_HOSTILE_SIGNALS ?? 10_000);
 const POOL = 64; // signals in flight at once
@@ -60,6 +61,7 @@ before(async () => {
     activities: {
       ...succeedingActivities(),
       identityPolicy: async () => ({ mode: 'required' as const, publicKeys: [signer.publicKeyPem] }),
+      ...createFreezeActivities(undefined),
     },
     shutdownGraceTime: '2s',
     shutdownForceTime: '5s',

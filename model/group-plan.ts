@@ -7,6 +7,7 @@
 import { z } from 'zod';
 import { DNS1123 } from './fields.ts';
 import { planProblems } from './plan.ts';
+import { groupTriggerProblems, notificationsSchema, type NotificationSpec } from './notifications.ts';
 import type { AnalysisRunSpec, ReleasePlan } from './types.ts';
 
 z.config({ jitless: true });
@@ -65,6 +66,8 @@ export interface GroupPlan {
   waves: GroupWave[];
   onFailure: OnFailure;
   clusters: Record<string, ClusterOverride>;
+  /** Subscriptions to the group's events (model/notifications.ts GROUP_TRIGGERS). */
+  notifications?: NotificationSpec[];
   source?: string;
 }
 
@@ -215,6 +218,7 @@ const groupPlanSchema = z.strictObject({
     .max(MAX_WAVES),
   onFailure: z.enum(ON_FAILURE),
   clusters: z.record(name, z.strictObject({ imageRegistry: z.string().min(1).optional(), analysisAddress: z.string().url().optional() })),
+  notifications: notificationsSchema.optional(),
   source: z.string().optional(),
 });
 
@@ -223,7 +227,7 @@ export function groupPlanProblems(group: unknown): string[] {
   const parsed = groupPlanSchema.safeParse(group);
   if (!parsed.success) return parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
   const g = group as GroupPlan;
-  const out: string[] = [];
+  const out: string[] = groupTriggerProblems(g.notifications ?? []).map((t) => `notifications.${t.sub}.triggers.${t.trigger}: ${t.message}`);
   const names = new Set<string>();
   g.members.forEach((m, i) => {
     if (names.has(m.name)) out.push(`members.${i}.name: duplicate member "${m.name}"`);

@@ -26,6 +26,7 @@ import { dns1123 } from './fields.ts';
 import { RELEASE_API_VERSION, approvalStep, duration, rolloutAnalysis } from './schema.ts';
 import { DEFAULTS, SpecError, normalize, pathOf, type SourceDoc, type SpecProblem } from './normalize.ts';
 import { planProblems } from './plan.ts';
+import { groupTriggerProblems, notificationsSchema, type NotificationSpec } from './notifications.ts';
 import {
   GROUP_KIND,
   MAX_CLUSTERS,
@@ -98,6 +99,8 @@ export const releaseGroupDoc = z.strictObject({
     clusters: z.record(dns1123, override).optional(),
     /** AnalysisTemplates (inline documents) the gates' analyses name. */
     analysisTemplates: z.array(z.unknown()).max(50).optional(),
+    /** Subscriptions to the group's own events (its members' releases notify by their own spec). */
+    notifications: notificationsSchema.optional(),
   }),
 });
 export type ReleaseGroupDoc = z.infer<typeof releaseGroupDoc>;
@@ -212,6 +215,7 @@ function structureProblems(source: string, doc: ReleaseGroupDoc): SpecProblem[] 
  */
 export function buildGroup(source: string, doc: ReleaseGroupDoc, read: ReadonlyMap<string, readonly SourceDoc[]> = new Map()): GroupPlan {
   const problems = structureProblems(source, doc);
+  for (const t of groupTriggerProblems(doc.spec.notifications ?? [])) problems.push({ source, path: `spec.notifications[${t.sub}].triggers[${t.trigger}]`, message: t.message });
   const members: GroupMember[] = [];
   doc.spec.members.forEach((m, i) => {
     const path = `spec.members[${i}]`;
@@ -247,6 +251,7 @@ export function buildGroup(source: string, doc: ReleaseGroupDoc, read: ReadonlyM
     waves,
     onFailure: doc.spec.onFailure ?? 'rollback-group',
     clusters: structuredClone(doc.spec.clusters ?? {}),
+    ...(doc.spec.notifications?.length ? { notifications: doc.spec.notifications.map((n) => JSON.parse(JSON.stringify(n)) as NotificationSpec) } : {}),
     source,
   };
   // Exactly the check the parent workflow makes per member and cluster: lint's "valid" means it starts.

@@ -1,5 +1,5 @@
 /**
- * Proven identity for human actions (a release's approve, promote, abort, retry; an API version's
+ * Proven identity for human actions (a release's approve, promote, abort, retry, override-freeze; an API version's
  * approve-retirement, abort-retirement): the assertion an identity server signs
  * (starters/identity-server.ts) and the pure check the workflow runs on it.
  *
@@ -14,7 +14,7 @@
  */
 import { ed25519 } from '@noble/curves/ed25519.js';
 
-export const IDENTITY_ACTIONS = ['approve', 'promote', 'abort', 'retry', 'approve-retirement', 'abort-retirement'] as const;
+export const IDENTITY_ACTIONS = ['approve', 'promote', 'abort', 'retry', 'override-freeze', 'approve-retirement', 'abort-retirement'] as const;
 export type IdentityAction = (typeof IDENTITY_ACTIONS)[number];
 
 /** The API-version workflow's actions: they name the API's workflow as `releaseId` and bind a `version`. */

@@ -28,6 +28,7 @@ import { firstContainer, otherDocument, referencedDeployment, type OtherDocument
 import { resolveFieldRef } from './field-ref.ts';
 import type { NotificationSpec } from './notifications.ts';
 import { webhooksOfDoc } from './webhooks.ts';
+import { freezePointProblems, type FreezeSpec } from './freeze.ts';
 import type { AnalysisRunSpec, ArgValue, CanaryStep, JobProviderSpec, MetricSpec, ProviderSpec, ReleasePlan, Strategy, StringMatch, WebProviderSpec } from './types.ts';
 
 /** Argo's defaults, in one place. */
@@ -248,7 +249,11 @@ function fromRelease(source: string, raw: unknown, templates: Templates, options
   problems.push(...kindProblems.map((p) => ({ source, path: `spec.strategy.${p.path}`, message: `${p.message} (spec.workloadRef.kind ${spec.workloadRef.kind})` })));
   const strategy = buildStrategy(source, spec.strategy, templates, problems);
   if (!strategy || kindProblems.length > 0) return undefined;
+  const freezeProblems = spec.freeze ? freezePointProblems(spec.freeze, strategy) : [];
+  problems.push(...freezeProblems.map((f) => ({ source, path: `spec.freeze.windows[${f.window}].before`, message: f.message })));
+  if (freezeProblems.length > 0) return undefined;
   return {
+    ...(spec.freeze ? { freeze: stripUndefined(spec.freeze) as FreezeSpec } : {}),
     ...(spec.build ? { build: stripUndefined(spec.build) } : {}),
     ...(spec.imagePolicy ? { imagePolicy: spec.imagePolicy } : {}),
     ...(spec.readinessProbePolicy ? { readinessProbePolicy: spec.readinessProbePolicy } : {}),

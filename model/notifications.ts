@@ -133,6 +133,21 @@ const subscription = z
     if (v.template !== undefined) for (const message of templateFieldProblems(v.template)) ctx.addIssue({ code: 'custom', path: ['template'], message });
   });
 
+/**
+ * The triggers a ReleaseGroup emits (workflows/group/notify.ts), Argo's names for the group's own
+ * events: the group started or was retried (updated), a wave completed (step-completed), the group
+ * paused for a retry or waits for a gate's approval (paused), ended aborted, rolled back or failed
+ * (aborted), or promoted every member everywhere (completed).
+ */
+export const GROUP_TRIGGERS = ['on-rollout-updated', 'on-rollout-step-completed', 'on-rollout-paused', 'on-rollout-aborted', 'on-rollout-completed'] as const satisfies readonly Trigger[];
+
+/** Triggers a group never emits, as [subscription index, trigger index, message]. */
+export function groupTriggerProblems(subs: readonly { triggers: readonly string[] }[]): { sub: number; trigger: number; message: string }[] {
+  return subs.flatMap((s, i) =>
+    s.triggers.flatMap((t, j) => ((GROUP_TRIGGERS as readonly string[]).includes(t) ? [] : [{ sub: i, trigger: j, message: `"${t}" is not a release group event; a ReleaseGroup's triggers are ${GROUP_TRIGGERS.join(', ')}` }])),
+  );
+}
+
 /** `spec.notifications` of a Release, and `notifications` of a plan (the same shape). */
 export const notificationsSchema = z
   .array(subscription)

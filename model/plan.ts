@@ -11,6 +11,7 @@ import { jobPodProblems } from './job-pod.ts';
 import { WORKLOAD_KINDS, parseBatch, rollingStepProblems, workloadStrategyProblems, type RollingStep } from './rolling.ts';
 import { notificationsSchema } from './notifications.ts';
 import { webhooksPlanSchema } from './webhooks.ts';
+import { freezePointProblems, freezeSchema } from './freeze.ts';
 import { routeStepProblems, type RouteStep } from './route-steps.ts';
 import type { CanaryStep, ReleasePlan, StringMatch } from './types.ts';
 
@@ -157,6 +158,7 @@ export const releasePlanSchema = z.strictObject({
   imagePolicy: z.strictObject({ requireDigest: z.boolean() }).optional(),
   notifications: notificationsSchema.optional(),
   webhooks: webhooksPlanSchema.optional(),
+  freeze: freezeSchema.optional(),
   cluster: name.optional(),
 });
 
@@ -165,6 +167,8 @@ export function planProblems(plan: unknown): string[] {
   const parsed = releasePlanSchema.safeParse(plan);
   if (parsed.success) {
     const p = parsed.data as ReleasePlan;
+    const frozen = p.freeze ? freezePointProblems(p.freeze, p.strategy).map((f) => `freeze.windows.${f.window}.before: ${f.message}`) : [];
+    if (frozen.length > 0) return frozen;
     const kinds = workloadStrategyProblems(p.workload.kind, p.strategy.type, p.strategy.type === 'rolling' ? { maxSurge: p.strategy.maxSurge !== undefined, steps: p.strategy.steps } : {});
     if (kinds.length > 0) return kinds.map((k) => `strategy.${k.path}: ${k.message}`);
     if (p.strategy.type === 'rolling') {

@@ -16,6 +16,7 @@ import { routerNeedsServices, trafficRoutingSchema } from './traffic-routing.ts'
 import { ARGO_REFUSALS } from './argo-refusals.ts';
 import { notificationsSchema } from './notifications.ts';
 import { webhooksDocSchema } from './webhooks.ts';
+import { freezeSchema } from './freeze.ts';
 
 // No runtime code generation inside zod: the same schemas run in the workflow sandbox.
 z.config({ jitless: true });
@@ -511,6 +512,7 @@ export const releaseDoc = z.strictObject({
     imagePolicy: z.strictObject({ requireDigest: z.boolean() }).optional(),
     notifications: notificationsSchema.optional(),
     webhooks: webhooksDocSchema.optional(),
+    freeze: freezeSchema.optional(),
   }),
 });
 export type ReleaseDoc = z.infer<typeof releaseDoc>;

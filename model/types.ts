@@ -9,6 +9,7 @@ export type { RollingStep, RollingStrategy, WorkloadKind } from './rolling.ts';
 
 import type { NotificationSpec } from './notifications.ts';
 import type { WebhookSpec } from './webhooks.ts';
+import type { FreezeSpec } from './freeze.ts';
 export const PHASES = [
   'Progressing',
   'Paused',
@@ -277,6 +278,8 @@ export interface ReleasePlan {
   notifications?: NotificationSpec[];
   /** Webhook gates with Flagger's types (model/webhooks.ts). */
   webhooks?: WebhookSpec[];
+  /** Freeze windows and who may override them (model/freeze.ts). */
+  freeze?: FreezeSpec;
   /** The cluster this release runs in, when a release group started it (model/group.ts): part of its workflow ID. */
   cluster?: string;
 }

@@ -227,7 +227,7 @@ export function serverSetup(opts: ServerFlags, env: NodeJS.ProcessEnv = process.
 export function registerIdentityServer(program: Command): void {
   program
     .command('identity-server')
-    .description('sign proofs of identity for release and API-retirement actions: Kubernetes TokenReview, then RBAC (verbs approve|promote|abort|retry on releases.glidepath.dev, approve-retirement|abort-retirement on apis.glidepath.dev)')
+    .description('sign proofs of identity for release and API-retirement actions: Kubernetes TokenReview, then RBAC (verbs approve|promote|abort|retry|override-freeze on releases.glidepath.dev, approve-retirement|abort-retirement on apis.glidepath.dev)')
     .option('--key-file <file>', 'Ed25519 private key, PEM (default: $GLIDEPATH_IDENTITY_KEY_FILE)')
     .addOption(new Option('--port <port>', 'port to listen on (0: any free port)').default(DEFAULT_IDENTITY_PORT).argParser(parsePort))
     .option('--host <host>', 'address to bind (not loopback: TLS required)', '127.0.0.1')

@@ -49,11 +49,12 @@ async function queryOnce(ctx: Ctx, id: string, deadline: number): Promise<Releas
 export type PreflightOutcome =
   | { kind: 'passed'; status: ReleaseStatus; warnings: string[] }
   | { kind: 'settled'; status: ReleaseStatus }
+  | { kind: 'frozen'; status: ReleaseStatus }
   | { kind: 'timeout'; status?: ReleaseStatus | undefined; error?: string | undefined };
 
 /**
- * Polls the status until the release is past preflight (the stable image is known) or has an
- * outcome, or `timeoutMs` passes. Query errors (no worker yet) are retried until then.
+ * Polls the status until the release is past preflight (the stable image is known), has an
+ * outcome, or is held at its start by a freeze window, or `timeoutMs` passes. Query errors (no worker yet) are retried until then.
  */
 export async function awaitPreflight(ctx: Ctx, id: string, timeoutMs: number): Promise<PreflightOutcome> {
   const deadline = Date.now() + timeoutMs;
@@ -64,6 +65,7 @@ export async function awaitPreflight(ctx: Ctx, id: string, timeoutMs: number): P
       last = await queryOnce(ctx, id, deadline);
       error = undefined;
       if (SETTLED_PHASES.includes(last.phase)) return { kind: 'settled', status: last };
+      if (last.freeze?.before === 'start') return { kind: 'frozen', status: last }; // preflight runs when the window ends
       if (last.stableImage !== undefined) {
         const warnings = last.audit.filter((a) => a.action === 'preflight-warning' && a.detail).map((a) => a.detail as string);
         return { kind: 'passed', status: last, warnings };

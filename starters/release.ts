@@ -1,5 +1,5 @@
 /**
- * `glidepath release …`: start, status, watch, list, history, approve, promote, abort, retry.
+ * `glidepath release …`: start, status, watch, list, history, approve, promote, abort, retry, override-freeze.
  * Exit codes (README): 0 promoted / done, 1 rejected (an update's validator said no, a release is
  * already in flight), 2 invalid input or usage, 3 rolled back, 4 aborted, 5 failed, 6 still running
  * when --timeout passed (the release goes on).
@@ -151,7 +151,7 @@ export function registerRelease(program: Command): void {
 
   release
     .command('start')
-    .description('start a release and wait until it is past preflight (a failed preflight exits 5 with the reason and the remedy); prints its workflow ID and Temporal UI link, warnings on stderr')
+    .description('start a release and wait until it is past preflight or held at its start by a freeze window (a failed preflight exits 5 with the reason and the remedy); prints its workflow ID and Temporal UI link, warnings on stderr')
     .requiredOption('-f, --file <file...>', 'spec files (Release, or Rollout + AnalysisTemplates)')
     .option('--image <ref>', 'image to release, overriding the spec')
     .option('--wait', 'follow the release and exit with its outcome (0 promoted, 3 rolled back, 4 aborted, 5 failed)')
@@ -218,6 +218,12 @@ export function registerRelease(program: Command): void {
         if (ctx.output === 'json') print('json', { ...started, preflight: 'timeout', phase: pre.status?.phase }, () => '');
         throw preflightTimeout(workflowId, waitMs, pre);
       }
+      if (pre?.kind === 'frozen') {
+        if (ctx.output === 'text') process.stderr.write(`${pre.status.message}; preflight runs when the window ends (or: glidepath release override-freeze ${workflowId} --reason …)\n`);
+        else print('json', { ...started, preflight: 'frozen', freeze: pre.status.freeze }, () => '');
+        if (opts.wait) process.exitCode = await follow(ctx, workflowId, timeoutMs, false);
+        return;
+      }
       const warnings = pre?.kind === 'passed' ? pre.warnings : [];
       if (ctx.output === 'text') for (const w of warnings) process.stderr.write(`warning: ${w}\n`);
       else print('json', { ...started, preflight: pre ? 'passed' : 'not checked', warnings }, () => '');
@@ -283,6 +289,7 @@ export function registerRelease(program: Command): void {
     { name: 'promote', description: 'continue past a pause or an inconclusive analysis' },
     { name: 'abort', description: 'stop: all traffic to stable, canary removed; on an aborted release, close it' },
     { name: 'retry', description: 'start an aborted or rolled-back release again from step 0' },
+    { name: 'override-freeze', description: 'lift the freeze window holding the release now (its overriders only; --reason required, audited)' },
   ];
   for (const action of actions) {
     const c = release

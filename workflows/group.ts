@@ -14,6 +14,7 @@ import { groupPlanProblems, groupWorkflowId } from '../model/group-plan.ts';
 import { registerGroupHandlers } from './group/actions.ts';
 import { compensateCell } from './group/cells.ts';
 import { runGate } from './group/gates.ts';
+import { groupNotifierFor } from './group/notify.ts';
 import { GROUP_ATTRIBUTE, type GroupInput, type GroupResult } from './group/messages.ts';
 import { GroupState } from './group/state.ts';
 import { runWave } from './group/waves.ts';
@@ -32,12 +33,15 @@ export async function releaseGroup(input: GroupInput): Promise<GroupResult> {
   }
   wf.upsertSearchAttributes([{ key: GROUP_ATTRIBUTE, value: g.groupKey }]);
   g.audit(initiator, 'start', true, undefined, `${group.members.length} member(s) over ${group.waves.map((w) => `${w.name} (${w.clusters.join(', ')})`).join(' → ')}`);
+  g.notifier = groupNotifierFor(g);
+  g.notifier?.started(false);
 
   const result = await run(g);
   for (const c of g.status.cells) if (c.phase === 'Pending' || c.phase === 'Waiting') g.setCell(c, 'Skipped', `not started: ${result.reason}`);
   result.cells = cellsOf(g);
   g.status.result = result;
   g.setPhase(result.outcome, result.reason);
+  if (g.notifier) await g.notifier.drain();
   await wf.condition(wf.allHandlersFinished);
   if (result.outcome !== 'Promoted') throw wf.ApplicationFailure.create({ type: result.outcome, message: result.reason, details: [result], nonRetryable: true });
   return result;
@@ -53,6 +57,7 @@ async function runWaves(g: GroupState): Promise<void> {
     const failure = await runGate(g, wave);
     if (failure) g.fail(`gate ${wave.name}`, failure);
     if (g.halted) return;
+    g.notifier?.waveCompleted(i);
   }
 }
 
@@ -78,6 +83,7 @@ async function run(g: GroupState): Promise<GroupResult> {
     if (g.abort) continue;
     g.failure = undefined;
     for (const c of g.status.cells) if (c.phase !== 'Promoted') g.setCell(c, 'Pending', 'retry');
+    g.notifier?.started(true);
   }
 }
 

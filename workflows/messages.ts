@@ -24,7 +24,8 @@ export interface ActionInput {
   immediate?: boolean;
 }
 
-export type Action = 'approve' | 'promote' | 'abort' | 'retry';
+/** `override-freeze` is an update only (no signal): it lifts the freeze window holding the release now. */
+export type Action = 'approve' | 'promote' | 'abort' | 'retry' | 'override-freeze';
 
 export const approveSignal = defineSignal<[ActionInput]>('approve');
 export const promoteSignal = defineSignal<[ActionInput]>('promote');
@@ -35,6 +36,7 @@ export const approveUpdate = defineUpdate<ReleaseStatus, [ActionInput]>('approve
 export const promoteUpdate = defineUpdate<ReleaseStatus, [ActionInput]>('promoteRelease');
 export const abortUpdate = defineUpdate<ReleaseStatus, [ActionInput]>('abortRelease');
 export const retryUpdate = defineUpdate<ReleaseStatus, [ActionInput]>('retryRelease');
+export const overrideFreezeUpdate = defineUpdate<ReleaseStatus, [ActionInput]>('overrideFreezeRelease');
 
 export const statusQuery = defineQuery<ReleaseStatus>('status');
 
@@ -52,7 +54,7 @@ export interface RefusedUpdateReport {
 export const refusedUpdateSignal = defineSignal<[RefusedUpdateReport]>('refusedUpdate');
 
 export const SIGNALS = { approve: approveSignal, promote: promoteSignal, abort: abortSignal, retry: retrySignal } as const;
-export const UPDATES = { approve: approveUpdate, promote: promoteUpdate, abort: abortUpdate, retry: retryUpdate } as const;
+export const UPDATES = { approve: approveUpdate, promote: promoteUpdate, abort: abortUpdate, retry: retryUpdate, 'override-freeze': overrideFreezeUpdate } as const;
 
 export const SERVICE_ATTRIBUTE = defineSearchAttributeKey('GlidepathService', SearchAttributeType.KEYWORD);
 export const PHASE_ATTRIBUTE = defineSearchAttributeKey('GlidepathPhase', SearchAttributeType.KEYWORD);
@@ -160,6 +162,16 @@ export interface ReleaseStatus {
   result?: ReleaseResult | undefined;
   /** Notification deliveries, when the plan has subscriptions (workflows/release/notify.ts). */
   notifications?: NotificationStatus | undefined;
+  /** Set while a freeze window holds the release (workflows/release/freeze.ts). */
+  freeze?: FreezeStatus | undefined;
+}
+
+/** The freeze window holding the release now: which, at which point, until when, and who may override it. */
+export interface FreezeStatus {
+  window: string;
+  before: string;
+  until: string;
+  overriders: string[];
 }
 
 /** Events emitted to subscriptions and what became of them; the most recent undelivered are kept. */

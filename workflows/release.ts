@@ -14,6 +14,7 @@ import { legacyReleaseWorkflowId, releaseWorkflowId, type ReleasePlan } from '..
 import { SERVICE_ATTRIBUTE, type ReleaseInput, type ReleaseResult } from './messages.ts';
 import { registerHandlers } from './release/actions.ts';
 import { attempt } from './release/attempt.ts';
+import { FREEZE_PATCH, freezeFor } from './release/freeze.ts';
 import { gatesFor } from './release/gates.ts';
 import { notifierFor } from './release/notify.ts';
 import { RELEASE_OUTCOME_FAILS, RELEASE_V2, ReleaseState, type Activities } from './release/state.ts';
@@ -59,6 +60,7 @@ export async function release(input: ReleaseInput): Promise<ReleaseResult> {
   const notifier = (r.notifier = notifierFor(r));
   notifier?.emit('on-rollout-updated');
   r.gates = gatesFor(r);
+  if (wf.patched(FREEZE_PATCH)) r.freeze = await freezeFor(r);
 
   let result: ReleaseResult;
   for (;;) {

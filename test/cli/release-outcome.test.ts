@@ -22,6 +22,7 @@ import { WORKFLOWS_PATH } from '../../workers/bundle.ts';
 import { registerSearchAttributes } from '../../workers/search-attributes.ts';
 import { root } from '../e2e/support.ts';
 import { cliEnv, runCli, type CliRun } from './support.ts';
+import { createFreezeActivities } from '../../activities/freeze.ts';
 
 const taskQueue = 'cli-outcome';
 let env: TestWorkflowEnvironment;
@@ -85,6 +86,7 @@ before(async () => {
     activities: {
       ...succeedingActivities(),
       identityPolicy: async () => null, // the worker's identity policy: none (claimed identity)
+      ...createFreezeActivities(undefined), // no worker freeze policy
       // Deployment "broken" never takes traffic: its first setWeight fails for good, so the release rolls back.
       setWeight: async (t: ReleaseTarget, weight: number) => {
         if (t.workload.name === 'broken') throw ApplicationFailure.nonRetryable('canary pods crash-loop', 'CanaryNotReady');

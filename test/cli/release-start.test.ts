@@ -21,6 +21,7 @@ import { succeedingActivities } from '../workflows/harness.ts';
 import { WORKFLOWS_PATH } from '../../workers/bundle.ts';
 import { registerSearchAttributes } from '../../workers/search-attributes.ts';
 import { runCli, type CliRun } from './support.ts';
+import { createFreezeActivities } from '../../activities/freeze.ts';
 
 const taskQueue = 'cli-start';
 let env: TestWorkflowEnvironment;
@@ -58,6 +59,7 @@ before(async () => {
     activities: {
       ...succeedingActivities(),
       identityPolicy: async () => null, // the worker's identity policy: none (claimed identity)
+      ...createFreezeActivities(undefined), // no worker freeze policy
       // As activities/kubernetes does: Deployment "noprobe" has no readiness probe.
       preflight: async (t: ReleaseTarget) => {
         targets.push(t);

@@ -11,6 +11,7 @@ import { Worker } from '@temporalio/worker';
 import { Context } from '@temporalio/activity';
 import { batchReplicas, isNodeWave } from '../../model/rolling.ts';
 import type { ReleaseActivities } from '../../activities/index.ts';
+import { createFreezeActivities, freezePolicyFromEnv } from '../../activities/freeze.ts';
 import { createIdentityActivities, identityPolicyFromEnv } from '../../activities/identity.ts';
 import type { SecretResolver } from '../../activities/contract.ts';
 import { createNotifyActivities } from '../../activities/notify/index.ts';
@@ -72,7 +73,7 @@ const worker = await Worker.create({
   namespace: settings.namespace,
   taskQueue: settings.taskQueue,
   workflowsPath: WORKFLOWS_PATH,
-  activities: { ...activities, ...createNotifyActivities({ secrets: kubeSecrets() }), ...createIdentityActivities(identityPolicyFromEnv(process.env)) },
+  activities: { ...activities, ...createNotifyActivities({ secrets: kubeSecrets() }), ...createIdentityActivities(identityPolicyFromEnv(process.env)), ...createFreezeActivities(freezePolicyFromEnv(process.env)) },
   dataConverter: dataConverterFromEnv(),
   shutdownGraceTime: '1s',
 });

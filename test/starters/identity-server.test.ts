@@ -160,7 +160,7 @@ describe('identity server (TokenReview + SubjectAccessReview, Ed25519 assertions
   });
 
   test('bad requests name the field', async () => {
-    assert.deepEqual((await post({ action: 'deploy', releaseId: 'x', namespace: ns }, approverToken)).body, { error: 'action: one of approve, promote, abort, retry, approve-retirement, abort-retirement' });
+    assert.deepEqual((await post({ action: 'deploy', releaseId: 'x', namespace: ns }, approverToken)).body, { error: 'action: one of approve, promote, abort, retry, override-freeze, approve-retirement, abort-retirement' });
     assert.deepEqual((await post({ action: 'approve', releaseId: releaseId(), namespace: 'Not_A_Namespace' }, approverToken)).body, { error: 'namespace: a Kubernetes namespace name' });
     assert.deepEqual((await post({ action: 'approve', releaseId: releaseId(), namespace: ns, by: 'bob' }, approverToken)).body, { error: 'by: unknown field' });
   });

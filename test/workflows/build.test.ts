@@ -27,6 +27,7 @@ import { startRegistry, type RegistryInstance } from '../support/registry.ts';
 import { registerSearchAttributes } from '../../workers/search-attributes.ts';
 import { dockerConfig, scratchContext } from '../activities/build/fixtures.ts';
 import { Harness, canary, releaseResult } from './harness.ts';
+import { createFreezeActivities } from '../../activities/freeze.ts';
 
 const PASSWORD = 'pw-workflow-build-8c41e0';
 const TASK_QUEUE = 'release-build-tests';
@@ -73,7 +74,7 @@ function stubs(): Record<string, (...args: unknown[]) => Promise<unknown>> {
     ]),
   );
   // The start-time validation (a local activity) is real and not traced.
-  return { ...recorded, validatePlan: async (plan, initiator) => startProblems(plan, initiator as string), identityPolicy: async () => null };
+  return { ...recorded, validatePlan: async (plan, initiator) => startProblems(plan, initiator as string), identityPolicy: async () => null, freezeWindows: createFreezeActivities(undefined).freezeWindows as (...args: unknown[]) => Promise<unknown> };
 }
 
 async function begin(p: ReleasePlan): Promise<WorkflowHandle<typeof release>> {

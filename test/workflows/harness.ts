@@ -14,6 +14,7 @@ import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { batchReplicas, isNodeWave } from '../../model/rolling.ts';
 import type { ReleaseActivities } from '../../activities/index.ts';
+import { createFreezeActivities } from '../../activities/freeze.ts';
 import type { IdentityPolicy } from '../../model/identity.ts';
 import { startProblems } from '../../model/plan.ts';
 import { statusQuery, type ReleaseResult, type ReleaseStatus } from '../../workflows/messages.ts';
@@ -126,6 +127,7 @@ export class Harness {
       ...recordingActivities(base, this.overrides, this.calls, (name, args) => ({ name, args })),
       validatePlan: base.validatePlan,
       identityPolicy: async () => this.identityPolicies.get(Context.current().info.workflowExecution?.workflowId ?? '') ?? null,
+      ...createFreezeActivities(undefined), // the worker's freeze policy: none (a test may pass its own in extraActivities)
       ...this.extraActivities,
     };
     this.worker = await Worker.create({

@@ -44,6 +44,7 @@ async function approval(g: GroupState, gate: GateStatus, a: NonNullable<GroupGat
   gate.approval = { approvers: a.approvers, eligible: a.approvers.filter((x) => x !== g.status.initiator), required: a.minApprovals, granted: [], ...(deadline ? { deadline } : {}) };
   gate.phase = 'AwaitingApproval';
   g.setPhase('Gate', `wave ${gate.wave}: awaiting ${a.minApprovals} approval(s) from ${gate.approval.eligible.join(', ')}`);
+  g.notifier?.emit('on-rollout-paused');
   g.awaitingApproval = gate;
   const granted = () => (gate.approval?.granted.length ?? 0) >= a.minApprovals;
   const until = () => granted() || g.abort !== undefined;

@@ -5,7 +5,7 @@
  */
 import { defineQuery, defineUpdate } from '@temporalio/workflow';
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
-import type { AnalysisRunStatus, AuditEntry } from '../messages.ts';
+import type { AnalysisRunStatus, AuditEntry, NotificationStatus } from '../messages.ts';
 import type { GroupPlan, OnFailure } from '../../model/group-plan.ts';
 
 export interface GroupInput {
@@ -80,6 +80,8 @@ export interface GroupStatus {
   initiator: string;
   startedAt: string;
   result?: GroupResult | undefined;
+  /** Notification deliveries, when the group has subscriptions (workflows/group/notify.ts). */
+  notifications?: NotificationStatus | undefined;
 }
 
 export const groupStatusQuery = defineQuery<GroupStatus>('groupStatus');

@@ -8,6 +8,7 @@ import { NON_RETRYABLE_ERROR_TYPES } from '../../activities/errors.ts';
 import { clusterTaskQueue, groupClusters, memberPlan, type GroupPlan } from '../../model/group-plan.ts';
 import { releaseWorkflowId } from '../../model/types.ts';
 import { GROUP_AUDIT_KEPT, type CellPhase, type GateStatus, type GroupCell, type GroupPhase, type GroupStatus } from './messages.ts';
+import type { GroupNotifier } from './notify.ts';
 
 /** The parent's own activity (on its own task queue): who polls a cluster's task queue. */
 export interface GroupActivities {
@@ -35,6 +36,8 @@ export class GroupState {
   readonly inFlight = new Set<string>();
   /** The gate waiting for approvals, if one is. */
   awaitingApproval: GateStatus | undefined;
+  /** Told of the group's events when it has subscriptions (group/notify.ts). */
+  notifier: GroupNotifier | undefined;
   private readonly cells = new Map<string, GroupCell>();
   private readonly proxies = new Map<string, ClusterActivities>();
 
@@ -81,8 +84,10 @@ export class GroupState {
   }
 
   setPhase(phase: GroupPhase, message: string): void {
+    const from = this.status.phase;
     this.status.phase = phase;
     this.status.message = message;
+    this.notifier?.phaseChanged(from, phase);
   }
 
   audit(by: string, action: string, accepted: boolean, reason?: string, detail?: string): void {

@@ -1,5 +1,5 @@
 /**
- * Human actions (approve, promote, abort, retry) as signals and updates: one check decides whether
+ * Human actions (approve, promote, abort, retry as signals and updates; override-freeze as an update only): one check decides whether
  * an action is allowed now and by whom (proven by the identity server's assertion when the worker
  * has an identity policy); a rejected update fails in its validator (nothing in history), a
  * rejected signal is ignored and audited. Only updates carry proofs: a signal handler never
@@ -61,6 +61,7 @@ const ACTIONABLE: Record<Action, readonly Phase[]> = {
   promote: ['Paused', 'Progressing', 'Analyzing'],
   abort: ['Progressing', 'Paused', 'AwaitingApproval', 'Analyzing', 'Aborted', 'RolledBack'],
   retry: ['Aborted', 'RolledBack'],
+  'override-freeze': ['Paused'], // and only while a freeze window holds the release (freezeProblem)
 };
 
 /**
@@ -124,6 +125,7 @@ export function rejectAction(r: ReleaseState, action: Action, req: unknown): str
     // abort --immediate also cuts short the scale-down delay of an abort or rollback in progress.
     if (action === 'abort' && immediate && (status.phase === 'Aborting' || status.phase === 'RollingBack')) return policyProblem(r, action, by);
   }
+  if (action === 'override-freeze' || (action === 'promote' && status.freeze)) return freezeProblem(r, action, by, reason);
   if (!ACTIONABLE[action].includes(status.phase)) {
     return `cannot ${action} ${status.releaseId}: release is ${status.phase}${action === 'approve' ? ' (no approval pending)' : ''}`;
   }
@@ -148,6 +150,17 @@ export function rejectAction(r: ReleaseState, action: Action, req: unknown): str
     if (by === initiator) return `${by} started this release and cannot approve it (four-eyes rule)`;
     if (pending.granted.some((g) => g.by === by)) return `${by} has already approved step ${pending.step + 1}`;
   }
+  return undefined;
+}
+
+/** override-freeze: only while a window holds, only by its overriders, with a reason. promote: not while frozen. */
+function freezeProblem(r: ReleaseState, action: Action, by: string, reason: string | undefined): string | undefined {
+  const { status } = r;
+  const f = status.freeze;
+  if (!f) return `cannot override-freeze ${status.releaseId}: no freeze window holds it now (release is ${status.phase})`;
+  if (action === 'promote') return `cannot promote ${status.releaseId}: frozen until ${f.until} by freeze window ${f.window}; a permitted person may override-freeze`;
+  if (!f.overriders.includes(by)) return `${by} may not override freeze window ${f.window} (overriders: ${f.overriders.length ? f.overriders.join(', ') : 'none'})`;
+  if (reason === undefined || reason.trim() === '') return 'override-freeze: a reason is required (--reason), for the audit trail';
   return undefined;
 }
 
@@ -198,6 +211,9 @@ export function applyAction(r: ReleaseState, gate: IdentityGate, action: Action,
       break;
     case 'retry':
       r.retryRequested = true;
+      break;
+    case 'override-freeze':
+      r.freeze?.override(by, req.reason);
       break;
   }
 }
@@ -253,6 +269,23 @@ export function registerHandlers(r: ReleaseState): IdentityGate {
       },
     );
   }
+  // override-freeze is an update only: a permitted person's explicit act, proven when the worker has an identity policy.
+  wf.setHandler(
+    UPDATES['override-freeze'],
+    async (req) => {
+      const check = checkAction(r, gate, 'override-freeze', req);
+      if (!check.ok) throw wf.ApplicationFailure.nonRetryable(check.why, 'ActionRefused');
+      applyAction(r, gate, 'override-freeze', req, check.actor);
+      await settled();
+      return r.status;
+    },
+    {
+      validator: (req) => {
+        const check = checkAction(r, gate, 'override-freeze', req);
+        if (!check.ok) throw new Error(check.why);
+      },
+    },
+  );
   wf.setHandler(statusQuery, () => r.status);
   return gate;
 }

@@ -94,6 +94,7 @@ export async function attempt(r: ReleaseState): Promise<ReleaseResult> {
   r.runScope = new wf.CancellationScope();
   try {
     await r.runScope.run(async () => {
+      if (r.freeze?.mayHold('start')) await r.freeze.hold('start');
       await readyImage(r);
       await r.gates?.confirm('confirm-rollout');
       r.setPhase('Progressing', 'preflight checks');

@@ -29,6 +29,7 @@ export async function runBlueGreen(r: ReleaseState, s: BlueGreenStrategy): Promi
     }
   }
 
+  if (r.freeze?.mayHold('promotion')) await r.freeze.hold('promotion');
   await r.gates?.confirm('confirm-promotion');
   r.enterStep(at('switch'), 'switch');
   r.setPhase('Progressing', 'switching the active service to the new version');

@@ -139,6 +139,7 @@ export async function runCanary(r: ReleaseState, s: CanaryStrategy): Promise<voi
     const step = s.steps[i] as CanaryStep;
     if (s.background && i >= s.background.startingStep) background.start();
     await background.holdIfInconclusive(true);
+    if (r.freeze?.mayHold(`step-${stepNumber(i)}`)) await r.freeze.hold(`step-${stepNumber(i)}`);
     r.enterStep(i, step.kind);
     if (r.promoteFull && step.kind !== 'approval') continue;
     await runStep(r, i, step);
@@ -150,6 +151,7 @@ export async function runCanary(r: ReleaseState, s: CanaryStrategy): Promise<voi
   if (r.stop) r.halt(r.stop);
   await background.holdIfInconclusive(false);
 
+  if (r.freeze?.mayHold('promotion')) await r.freeze.hold('promotion');
   await r.gates?.confirm('confirm-promotion');
   r.enterStep(s.steps.length, 'promote');
   r.setPhase('Promoting', 'promoting: stable takes the new image, then the canary goes');

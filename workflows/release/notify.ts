@@ -15,11 +15,19 @@ import { NON_RETRYABLE_ERROR_TYPES } from '../../activities/errors.ts';
 import type { createNotifyActivities } from '../../activities/notify/index.ts';
 import { TRIGGERS, type NotificationEvent, type NotificationSpec, type Trigger } from '../../model/notifications.ts';
 import type { Phase } from '../../model/types.ts';
-import type { AnalysisRunStatus, NotificationStatus } from '../messages.ts';
+import type { AnalysisRunStatus, NotificationStatus, ReleaseStatus } from '../messages.ts';
 import { describeError } from './describe.ts';
 import { now, stepNumber, type ReleaseState } from './state.ts';
 
 type NotifyActivities = ReturnType<typeof createNotifyActivities>;
+
+/** What the notifier reads and writes: a release's state, or a release group's view of itself (workflows/group/notify.ts). */
+export interface NotifierHost {
+  readonly status: Pick<ReleaseStatus, 'releaseId' | 'message' | 'attempt' | 'step' | 'canaryWeight' | 'stableImage' | 'notifications'> & { readonly phase: string };
+  readonly plan: { readonly namespace: string; readonly name: string; readonly workload: { readonly name: string } };
+  readonly image: string;
+  audit(by: string, action: string, accepted: boolean, reason?: string, detail?: string): void;
+}
 
 /** Marks releases that emit notifications. */
 export const NOTIFICATIONS_PATCH = 'glidepath-notifications';
@@ -50,9 +58,9 @@ export class Notifier {
   private lastPause = '';
   private readonly full = wf.proxyActivities<NotifyActivities>({ ...timeouts, retry: { ...retry, maximumAttempts: DELIVERY_ATTEMPTS } });
   private readonly once = wf.proxyActivities<NotifyActivities>({ ...timeouts, retry: { ...retry, maximumAttempts: 1 } });
-  private readonly r: ReleaseState;
+  private readonly r: NotifierHost;
 
-  constructor(r: ReleaseState, subs: NotificationSpec[]) {
+  constructor(r: NotifierHost, subs: NotificationSpec[]) {
     this.r = r;
     this.queues = subs.map((sub) => ({ sub, events: [], running: false, degraded: false }));
     this.status = r.status.notifications = { emitted: 0, delivered: 0, undelivered: 0, pending: 0, lastUndelivered: [] };

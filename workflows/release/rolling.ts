@@ -47,12 +47,14 @@ export async function runRolling(r: ReleaseState, s: RollingStrategy): Promise<v
 
   for (let i = 0; i < s.steps.length; i++) {
     const step = s.steps[i] as RollingStep;
+    if (r.freeze?.mayHold(`step-${stepNumber(i)}`)) await r.freeze.hold(`step-${stepNumber(i)}`);
     r.enterStep(i, step.kind);
     if (r.promoteFull && step.kind !== 'approval') continue;
     await runStep(r, i, step);
     if (r.stop) r.halt(r.stop);
   }
 
+  if (r.freeze?.mayHold('promotion')) await r.freeze.hold('promotion');
   r.enterStep(s.steps.length, 'promote');
   r.setPhase('Promoting', 'promoting: the remaining replicas take the new revision');
   recordProgress(r, await wf.CancellationScope.nonCancellable(() => r.rollout.completeRolling(r.target)));

@@ -10,6 +10,7 @@ import type { ReleaseTarget } from '../../activities/contract.ts';
 import { serviceKey, type BlueGreenStrategy, type Phase, type ReleasePlan } from '../../model/types.ts';
 import { AUDIT_KEPT, IMAGE_ATTRIBUTE, PHASE_ATTRIBUTE, REJECTED_KEPT, RUNS_KEPT, type Action, type AnalysisRunStatus, type ManagedRouteStatus, type ReleaseStatus } from '../messages.ts';
 import * as profiles from '../profiles.ts';
+import type { FreezeGate } from './freeze.ts';
 import type { Gates } from './gates.ts';
 import { targetOf } from './target.ts';
 
@@ -85,6 +86,8 @@ export class ReleaseState {
   notifier: ReleaseEvents | undefined;
   /** Webhook gates when the plan has them (release/gates.ts). */
   gates: Gates | undefined;
+  /** Freeze windows, for releases started with FREEZE_PATCH (release/freeze.ts). */
+  freeze: FreezeGate | undefined;
 
   /** Set by `prepare` once the plan is valid. */
   target!: ReleaseTarget;
