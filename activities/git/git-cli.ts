@@ -1,0 +1,117 @@
+/**
+ * The git CLI for the Git source's activities: one bare cache repository per source, fetched over
+ * HTTP(S). Credentials come from a reference (a file holding `user:password` or a token, or an
+ * environment variable naming one), never from the workflow input, and reach git as an
+ * `http.extraHeader` in its environment: not in argv, a URL, or error text. Errors are classified:
+ * authentication refused is permanent for this attempt (`GitAuthFailed`), a repository or branch that
+ * is not there is `GitNotFound`, anything else (connection refused, timeouts, 5xx) is transient.
+ */
+import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ApplicationFailure } from '@temporalio/common';
+
+export const GIT_BIN_ENV = 'GIT_BIN';
+export const GIT_CACHE_ENV = 'GLIDEPATH_GIT_CACHE';
+/** The longest a single git command may run. */
+const GIT_TIMEOUT_MS = 60_000;
+/** The most output read from one git command. */
+const MAX_OUTPUT_BYTES = 4 * 1024 * 1024;
+
+export const GitErrorType = {
+  AuthFailed: 'GitAuthFailed',
+  NotFound: 'GitNotFound',
+  InvalidSource: 'GitInvalidSource',
+} as const;
+
+/** Where a source's credentials are read from (a reference: the secret itself never enters history). */
+export interface CredentialsRef {
+  /** A file holding `user:password`, or a bare token (sent as `x-access-token:<token>`, as forges take it). */
+  file?: string;
+  /** An environment variable of the worker holding the same. */
+  env?: string;
+}
+
+export interface GitSourceRef {
+  repository: string;
+  branch: string;
+  path: string;
+  credentials?: CredentialsRef;
+}
+
+function authHeader(ref: CredentialsRef | undefined): string | undefined {
+  if (!ref) return undefined;
+  let text: string | undefined;
+  if (ref.file) {
+    try {
+      text = readFileSync(ref.file, 'utf8');
+    } catch (err) {
+      throw ApplicationFailure.nonRetryable(`credentials file ${ref.file} cannot be read: ${(err as NodeJS.ErrnoException).code ?? 'error'}`, GitErrorType.AuthFailed);
+    }
+  } else if (ref.env) {
+    text = process.env[ref.env];
+    if (text === undefined) throw ApplicationFailure.nonRetryable(`credentials variable ${ref.env} is not set on this worker`, GitErrorType.AuthFailed);
+  }
+  const value = text?.trim();
+  if (!value) return undefined;
+  const pair = value.includes(':') ? value : `x-access-token:${value}`;
+  return `Authorization: Basic ${Buffer.from(pair).toString('base64')}`;
+}
+
+/** The bare cache repository of one source (created on first use). */
+export function cacheDir(sourceId: string): string {
+  const base = process.env[GIT_CACHE_ENV] ?? join(tmpdir(), 'glidepath-git-cache');
+  const dir = join(base, createHash('sha256').update(sourceId).digest('hex').slice(0, 24));
+  return dir;
+}
+
+export interface GitRun {
+  (args: readonly string[], opts?: { input?: undefined; allowExit?: number[] }): Promise<{ stdout: string; code: number }>;
+}
+
+/** A git runner for one cache dir with the source's credentials. */
+export function gitIn(dir: string, credentials?: CredentialsRef): GitRun {
+  const header = authHeader(credentials);
+  const env: NodeJS.ProcessEnv = {
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    GIT_TERMINAL_PROMPT: '0',
+    GIT_ASKPASS: '/bin/false',
+    GIT_CONFIG_NOSYSTEM: '1',
+    ...(header ? { GIT_CONFIG_COUNT: '1', GIT_CONFIG_KEY_0: 'http.extraHeader', GIT_CONFIG_VALUE_0: header } : {}),
+  };
+  const bin = process.env[GIT_BIN_ENV] ?? 'git';
+  return (args, opts = {}) =>
+    new Promise((resolve, reject) => {
+      execFile(bin, ['-c', 'gc.auto=0', '-c', 'protocol.allow=never', '-c', 'protocol.http.allow=always', '-c', 'protocol.https.allow=always', ...args], { cwd: dir, env, timeout: GIT_TIMEOUT_MS, maxBuffer: MAX_OUTPUT_BYTES }, (err, stdout, stderr) => {
+        const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : -1) : 0;
+        if (!err || opts.allowExit?.includes(code)) resolve({ stdout, code });
+        else reject(classify(String(stderr), (err as { killed?: boolean }).killed === true));
+      });
+    });
+}
+
+/** A git failure as a retryable error or a named non-retryable one; the text is git's first lines (no credentials are in it). */
+export function classify(stderr: string, timedOut: boolean): Error {
+  const text = stderr.split('\n').filter((l) => l.trim() !== '').slice(0, 3).join(' | ').slice(0, 500);
+  if (timedOut) return new Error(`git timed out after ${GIT_TIMEOUT_MS / 1000}s`);
+  if (/Authentication failed|could not read Username|HTTP 401|HTTP 403|returned error: 40[13]/i.test(text)) {
+    return ApplicationFailure.nonRetryable(`authentication refused: ${text}`, GitErrorType.AuthFailed);
+  }
+  if (/returned error: 404|not found|couldn't find remote ref|does not appear to be a git repository/i.test(text)) {
+    return ApplicationFailure.nonRetryable(`not found: ${text}`, GitErrorType.NotFound);
+  }
+  return new Error(`git failed: ${text || 'no output'}`);
+}
+
+/** The cache repository of a source, initialised when missing. */
+export async function openCache(sourceId: string, credentials?: CredentialsRef): Promise<GitRun> {
+  const dir = cacheDir(sourceId);
+  if (!existsSync(join(dir, 'HEAD'))) {
+    mkdirSync(dir, { recursive: true });
+    await gitIn(dir)(['init', '--quiet', '--bare']);
+  }
+  return gitIn(dir, credentials);
+}
