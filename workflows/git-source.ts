@@ -2,12 +2,13 @@
  * The Git source workflow: one per (repository, branch, path), ID `gitsource:<repo>:<branch>:<path>`
  * (workflows/git-source/source.ts). It polls the branch on a durable timer and at once when woken (the
  * webhook's `wake` signal; a forged wake costs one fetch, it decides nothing); each poll is
- * workflows/git-source/poll.ts. Its lists are bounded and it continues as new when Temporal suggests
+ * workflows/git-source/poll.ts; then the releases it started and that rolled back or were aborted are
+ * written back to Git as reverts (workflows/git-source/revert.ts). Its lists are bounded and it continues as new when Temporal suggests
  * it, carrying its status. Deterministic: activities are imported as types only.
  */
 import * as wf from '@temporalio/workflow';
 import { parseDuration } from '../model/duration.ts';
-import { gitSourceStatusQuery, wakeSignal, type GitSourceInput } from './git-source/messages.ts';
+import { WATCH_INTERVAL_MS, gitSourceStatusQuery, wakeSignal, type GitSourceInput } from './git-source/messages.ts';
 import { pollOnce } from './git-source/poll.ts';
 import { gitSourceWorkflowId, sourceProblems } from './git-source/source.ts';
 import { SourceState } from './git-source/state.ts';
@@ -38,7 +39,8 @@ export async function gitSource(input: GitSourceInput): Promise<void> {
     polls++;
     const full = input.pollsPerRun !== undefined ? polls >= input.pollsPerRun : wf.workflowInfo().continueAsNewSuggested;
     if (full) break;
-    await wf.condition(() => woken, st.pollIntervalMs);
+    // While releases it started have not settled, it looks more often: a rollback is written back soon.
+    await wf.condition(() => woken, st.watching.length > 0 ? Math.min(st.pollIntervalMs, WATCH_INTERVAL_MS) : st.pollIntervalMs);
   }
   st.continuedAsNew++;
   s.audit('continue-as-new', `after ${polls} poll(s), history at ${wf.workflowInfo().historyLength} events`);

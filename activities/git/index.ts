@@ -8,9 +8,11 @@ import { ApplicationFailure } from '@temporalio/common';
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { serviceKey } from '../../model/types.ts';
 import { SERVICE_ATTRIBUTE } from '../../workflows/messages.ts';
-import { COMMIT_ATTRIBUTE, type FetchedHead, type ReadResult, type SourceRef, type StartRequest, type StartResult } from '../../workflows/git-source/messages.ts';
+import { COMMIT_ATTRIBUTE, type ReleaseWatch, type WatchedOutcome, type FetchedHead, type ReadResult, type SourceRef, type StartRequest, type StartResult } from '../../workflows/git-source/messages.ts';
 import { GitErrorType, openCache } from './git-cli.ts';
 import { lintCommit, materialize } from './documents.ts';
+import { writeRevert, type RevertRequest, type RevertResult } from './revert.ts';
+import { statusQuery } from '../../workflows/messages.ts';
 
 const HEAD_REF = 'refs/glidepath/head';
 const COMMIT = /^[0-9a-f]{40}$/;
@@ -82,6 +84,22 @@ export function createGitActivities(deps: GitActivityDeps) {
     async gitReadCommit(s: SourceAt & { commit: string; initiator: string }): Promise<ReadResult> {
       const { releases, notStarted, problems, moreProblems } = await readAt(s, s.commit, s.initiator);
       return { releases, notStarted, problems, moreProblems };
+    },
+
+    /**
+     * Where a release the source started stands: its phase and images, or `gone` when the workflow ID
+     * now holds a release someone else started (or none).
+     */
+    async gitReleaseOutcome(w: ReleaseWatch): Promise<WatchedOutcome> {
+      const d = await describe(w.workflowId);
+      if (!d || d.memo?.gitSource !== w.sourceId || d.memo?.gitCommit !== w.commit || d.memo?.gitFile !== w.file) return { state: 'gone' };
+      const s = await deps.client.workflow.getHandle(w.workflowId, d.runId).query(statusQuery);
+      return { state: 'known', phase: s.phase, canaryImage: s.canaryImage, ...(s.stableImage ? { stableImage: s.stableImage } : {}), message: s.message.slice(0, 500) };
+    },
+
+    /** Commits and pushes the revert of a release that rolled back or was aborted (activities/git/revert.ts). */
+    async gitWriteRevert(r: RevertRequest): Promise<RevertResult> {
+      return writeRevert(r);
     },
 
     /** Starts the release of `file` at `commit` (once); a release of the workload in flight is answered, not replaced. */

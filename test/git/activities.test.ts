@@ -140,3 +140,42 @@ test('named failures: authentication refused, repository not found (non-retryabl
   assert.ok(!(down instanceof ApplicationFailure), `transient, retried: ${down.message}`);
   assert.match(down.message, /git failed: .*(Failed to connect|Connection refused|Couldn't connect)/i);
 });
+
+test('a revert is committed as Glidepath and pushed, restores the image, is found instead of written twice, and conflicts with a newer change', { skip }, async () => {
+  const url = await server.createRepo('revert');
+  const pusher = await GitPusher.create(url, 'main', auth);
+  try {
+    await pusher.commit({ 'deploy/web.yaml': releaseYaml('web', 'v1'), 'deploy/api.yaml': releaseYaml('api', 'v1') }, 'v1');
+    const released = await pusher.commit({ 'deploy/web.yaml': releaseYaml('web', 'v2') }, 'web to v2');
+    const ref = { ...source(url), sourceId: 'revert-test', credentials: { file: credsFile } };
+    const request = { ...ref, releaseId: 'release_payments_web', file: 'deploy/web.yaml', commit: released, phase: 'RolledBack' as const, failedImage: 'registry.local:5000/web:v2', restoreImage: 'registry.local:5000/web:v1', reason: 'analysis "success-rate" failed: error rate 0.2 > 0.05' };
+
+    const anonymous = await failureOf(acts.gitWriteRevert({ ...request, sourceId: 'revert-anon', credentials: undefined as never }));
+    assert.equal((anonymous as ApplicationFailure).type, 'GitAuthFailed', 'a push needs the credentials');
+
+    const r = await acts.gitWriteRevert(request);
+    assert.equal(r.outcome, 'committed');
+    const commit = (r as { commit: string }).commit;
+    await pusher.git('pull', '--quiet', '--ff-only', 'origin', 'main');
+    assert.equal(await pusher.git('rev-parse', 'HEAD'), commit, 'the revert is the branch head');
+    assert.equal(await pusher.git('show', 'HEAD:deploy/web.yaml'), releaseYaml('web', 'v1').trimEnd(), 'the file is back at the image before');
+    assert.equal(await pusher.git('show', 'HEAD:deploy/api.yaml'), releaseYaml('api', 'v1').trimEnd(), 'other files untouched');
+    assert.equal(await pusher.git('log', '-1', '--format=%an <%ae>|%P'), `Glidepath <glidepath@localhost>|${released}`);
+    const message = await pusher.git('log', '-1', '--format=%B');
+    assert.match(message, /^Revert deploy\/web\.yaml to registry\.local:5000\/web:v1: release_payments_web RolledBack/);
+    assert.match(message, /analysis "success-rate" failed/);
+    assert.match(message, new RegExp(`Glidepath-Revert-Of: release_payments_web\\nGlidepath-Reverted-Commit: ${released}`));
+
+    const again = await acts.gitWriteRevert(request);
+    assert.deepEqual(again, { outcome: 'already-committed', commit }, 'a retry finds its revert');
+    const head = await acts.gitFetchHead(ref);
+    assert.equal(head.revertOf, 'release_payments_web', 'the source recognises its own revert');
+
+    await pusher.commit({ 'deploy/api.yaml': releaseYaml('api', 'v2') }, 'api to v2');
+    const api = await acts.gitWriteRevert({ ...request, releaseId: 'release_payments_api', file: 'deploy/api.yaml', commit: released, failedImage: 'registry.local:5000/api:v3', restoreImage: 'registry.local:5000/api:v1' });
+    assert.equal(api.outcome, 'conflict');
+    assert.match((api as { detail: string }).detail, /no longer releases registry\.local:5000\/api:v3/);
+  } finally {
+    pusher.stop();
+  }
+});

@@ -15,8 +15,9 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import type { WorkflowHandle } from '@temporalio/client';
 import type { GitActivities } from '../../activities/git/index.ts';
-import { gitSourceStatusQuery, wakeSignal, type FetchedHead, type GitSourceInput, type GitSourceStatus, type ReadResult, type StartRequest, type StartResult } from '../../workflows/git-source/messages.ts';
+import { gitSourceStatusQuery, wakeSignal, type FetchedHead, type GitSourceInput, type GitSourceStatus, type ReadResult, type StartRequest, type StartResult, type WatchedOutcome } from '../../workflows/git-source/messages.ts';
 import { gitSourceWorkflowId } from '../../workflows/git-source/source.ts';
+import type { RevertRequest, RevertResult } from '../../activities/git/revert.ts';
 import { createTimeSkippingEnv } from '../support/time-skipping.ts';
 import { cachedWorkflowBundle } from '../support/workflow-bundle.ts';
 
@@ -28,6 +29,10 @@ class Repo {
   head: FetchedHead | Error = new Error('no head yet');
   reads = new Map<string, ReadResult>();
   starts: StartRequest[] = [];
+  /** Where each started release stands (default: promoted). */
+  outcomes = new Map<string, WatchedOutcome>();
+  reverts: RevertRequest[] = [];
+  revertAnswer: (req: RevertRequest) => RevertResult = () => ({ outcome: 'committed', commit: commit(0xbee) });
   startAnswer: (req: StartRequest) => StartResult = (req) => ({ outcome: 'started', workflowId: `release_payments_${req.file.replace(/\W/g, '')}` });
 
   push(n: number, files: Record<string, string>, opts: { descends?: boolean; revertOf?: string; problems?: string[] } = {}): string {
@@ -62,6 +67,14 @@ const activities: GitActivities = {
     const r = repoOf().reads.get(s.commit);
     if (!r) throw ApplicationFailure.nonRetryable(`unknown commit ${s.commit}`);
     return r;
+  },
+  async gitReleaseOutcome(w) {
+    return repoOf().outcomes.get(w.workflowId) ?? { state: 'known', phase: 'Promoted', canaryImage: 'x', stableImage: 'x', message: 'promoted' };
+  },
+  async gitWriteRevert(r) {
+    const repo = repoOf();
+    repo.reverts.push(r);
+    return repo.revertAnswer(r);
   },
   async gitStartRelease(req) {
     const repo = repoOf();
@@ -218,6 +231,40 @@ test('a workload busy with another release stays pending and starts at a later p
   assert.deepEqual(repo.starts.map((r) => r.commit), [c2, c2]);
   assert.equal(s.condition.type, 'Watching');
   assert.deepEqual(s.tracked.map((t) => [t.specHash, t.commit]), [['h2', c2]]);
+  await h.terminate();
+});
+
+test('a release that rolls back is written back as a revert restoring the image before it; a conflicting one is RevertConflict', async () => {
+  const repo = new Repo();
+  const c1 = repo.push(1, { 'deploy/web.yaml': 'h1', 'deploy/api.yaml': 'a1' });
+  const h = await startSource(repo);
+  await until(h, (x) => x.lastCommit === c1, 'the baseline');
+  repo.outcomes.set('release_payments_deploywebyaml', { state: 'known', phase: 'Progressing', canaryImage: 'web:v2', stableImage: 'web:v1', message: 'step 1' });
+  const c2 = repo.push(2, { 'deploy/web.yaml': 'h2', 'deploy/api.yaml': 'a1' });
+  await h.signal(wakeSignal, { by: 'webhook' });
+  let s = await until(h, (x) => x.commits.at(-1)?.commit === c2, 'the release start');
+  assert.deepEqual(s.watching.map((w) => [w.workflowId, w.commit]), [['release_payments_deploywebyaml', c2]], 'watched while it runs');
+  assert.equal(repo.reverts.length, 0, 'nothing written while it progresses');
+
+  repo.outcomes.set('release_payments_deploywebyaml', { state: 'known', phase: 'RolledBack', canaryImage: 'web:v2', stableImage: 'web:v1', message: 'analysis "success-rate" failed' });
+  await env.sleep('11s'); // watched releases are checked every 10 s
+  s = await until(h, (x) => x.watching.length === 0, 'the revert');
+  assert.deepEqual(repo.reverts.map((r) => [r.releaseId, r.file, r.commit, r.phase, r.failedImage, r.restoreImage, r.reason]), [['release_payments_deploywebyaml', 'deploy/web.yaml', c2, 'RolledBack', 'web:v2', 'web:v1', 'analysis "success-rate" failed']]);
+  assert.ok(s.audit.some((a) => a.action === 'revert-committed' && a.commit === commit(0xbee)));
+
+  // A second release that is aborted while a newer commit changed its file: a conflict, named, nothing written.
+  repo.outcomes.set('release_payments_deployapiyaml', { state: 'known', phase: 'Progressing', canaryImage: 'api:v2', stableImage: 'api:v1', message: '' });
+  const c3 = repo.push(3, { 'deploy/web.yaml': 'h2', 'deploy/api.yaml': 'a2' });
+  await h.signal(wakeSignal, { by: 'webhook' });
+  s = await until(h, (x) => x.commits.at(-1)?.commit === c3, 'the api release');
+  assert.deepEqual(s.watching.map((w) => w.workflowId), ['release_payments_deployapiyaml']);
+  repo.revertAnswer = () => ({ outcome: 'conflict', detail: 'deploy/api.yaml no longer releases api:v2' });
+  repo.outcomes.set('release_payments_deployapiyaml', { state: 'known', phase: 'Aborted', canaryImage: 'api:v2', stableImage: 'api:v1', message: 'aborted by oncall' });
+  await h.signal(wakeSignal, { by: 'test' });
+  s = await until(h, (x) => x.condition.type === 'RevertConflict', 'the conflict');
+  assert.equal(s.condition.commit, c3);
+  assert.match(s.condition.message, /no longer releases api:v2/);
+  assert.equal(s.watching.length, 0);
   await h.terminate();
 });
 

@@ -10,11 +10,13 @@ export const COMMIT_ATTRIBUTE = defineSearchAttributeKey('GlidepathCommit', Sear
 export const MAX_AUDIT = 50;
 /** Commits kept in the status (the newest last). */
 export const MAX_COMMITS = 20;
-/** Release files tracked per source (the documents' reader refuses more). */
+/** Release files tracked per source (the documents' reader refuses more); also the most releases watched. */
 export const MAX_TRACKED_FILES = 100;
+/** How often releases the source started are checked while some have not settled (at most the poll interval). */
+export const WATCH_INTERVAL_MS = 10_000;
 
 /** Named conditions of a source. `Watching` is the healthy one. */
-export type ConditionType = 'Watching' | 'LintFailed' | 'Unreachable' | 'AuthFailed' | 'NotFound' | 'ForcePushed' | 'ReleaseInFlight' | 'StartFailed';
+export type ConditionType = 'Watching' | 'LintFailed' | 'Unreachable' | 'AuthFailed' | 'NotFound' | 'ForcePushed' | 'ReleaseInFlight' | 'StartFailed' | 'RevertConflict' | 'RevertFailed';
 
 export interface SourceCondition {
   type: ConditionType;
@@ -58,6 +60,16 @@ export interface PendingStart {
   commit: string;
 }
 
+/** A release the source started, watched until it settles: a rollback or abort is written back to Git. */
+export interface ReleaseWatch {
+  sourceId: string;
+  workflowId: string;
+  file: string;
+  commit: string;
+}
+
+export type WatchedOutcome = { state: 'gone' } | { state: 'known'; phase: string; canaryImage: string; stableImage?: string; message: string };
+
 export interface GitSourceStatus {
   sourceId: string;
   repository: string;
@@ -73,6 +85,8 @@ export interface GitSourceStatus {
   tracked: TrackedSpec[];
   /** Spec changes not started yet (a release of the workload was in flight): retried at every poll. */
   pending: PendingStart[];
+  /** Releases started from this source that have not settled yet. */
+  watching: ReleaseWatch[];
   commits: CommitRecord[];
   audit: AuditEntry[];
 }

@@ -8,6 +8,7 @@ import type { GitActivities } from '../../activities/git/index.ts';
 import type { CommitRecord, FetchedHead, GitSourceInput, PendingStart, ReadResult, SourceRef, StartResult } from './messages.ts';
 import { MAX_TRACKED_FILES } from './messages.ts';
 import type { SourceState } from './state.ts';
+import { watchReleases } from './revert.ts';
 import { now } from './state.ts';
 
 const NON_RETRYABLE = ['GitAuthFailed', 'GitNotFound', 'GitInvalidSource', 'InvalidSpec'];
@@ -40,6 +41,12 @@ function failureMessage(err: unknown): string {
 export async function pollOnce(input: GitSourceInput, s: SourceState): Promise<void> {
   const st = s.status;
   const ref: SourceRef = { sourceId: st.sourceId, repository: st.repository, branch: st.branch, path: st.path, ...(input.credentials ? { credentials: input.credentials } : {}) };
+  await pollHead(input, ref, s);
+  if (st.watching.length > 0) await watchReleases(ref, s);
+}
+
+async function pollHead(input: GitSourceInput, ref: SourceRef, s: SourceState): Promise<void> {
+  const st = s.status;
   st.polls++;
   st.lastPolledAt = now();
   let head: FetchedHead;
@@ -131,6 +138,9 @@ async function startPending(ref: SourceRef, s: SourceState, initiator: string, r
       if (r.outcome !== 'failed') st.tracked = [...st.tracked.filter((t) => t.file !== p.file), { file: p.file, specHash: p.specHash, workflowId: p.workflowId, commit: p.commit }].slice(-MAX_TRACKED_FILES);
     }
     if (r.outcome === 'started') s.audit('release-started', `${r.workflowId} from ${p.file}`, p.commit);
+    if (r.outcome === 'started' || r.outcome === 'already-started') {
+      st.watching = [...st.watching.filter((w) => w.workflowId !== r.workflowId), { sourceId: st.sourceId, workflowId: r.workflowId, file: p.file, commit: p.commit }].slice(-MAX_TRACKED_FILES);
+    }
   }
   if (record) {
     record.releases = results.map(({ p, r }) => ({ file: p.file, workflowId: r.workflowId, outcome: r.outcome, ...(r.detail ? { detail: r.detail } : {}) }));

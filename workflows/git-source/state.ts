@@ -20,6 +20,7 @@ export class SourceState {
       continuedAsNew: 0,
       tracked: [],
       pending: [],
+      watching: [],
       commits: [],
       audit: [],
     };
