@@ -4,7 +4,9 @@
  * deploy/ of main; its first commit is the baseline; a push of a new image tag, announced by a webhook
  * with a bad signature, is refused (401) and changes nothing; announced with GitHub's signature, it
  * wakes the source, which starts the release from that commit, and the release promotes the new
- * image. The commit is on the release (input, audit, the GlidepathCommit search attribute).
+ * image. The commit is on the release (input, audit, the GlidepathCommit search attribute). The next
+ * push is released and aborted: Glidepath commits the revert (the image before it, its trailers) to
+ * the branch, and the source reads its own revert without starting anything.
  * Needs KUBECONFIG and TEMPORAL_ADDRESS (npm test provides both).
  */
 import assert from 'node:assert/strict';
@@ -17,6 +19,7 @@ import { after, before, test } from 'node:test';
 import type { CoreV1Api, AppsV1Api } from '@kubernetes/client-node';
 import type { Client } from '@temporalio/client';
 import { gitSourceStatusQuery, type GitSourceStatus } from '../../workflows/git-source/messages.ts';
+import { statusQuery } from '../../workflows/messages.ts';
 import { gitSourceWorkflowId } from '../../workflows/git-source/source.ts';
 import { createWebhookServer, signBody, wakeSources } from '../../starters/source-webhook.ts';
 import { cli, connectClient, findDeployment, imageOf, kube, randomSuffix, startWorker, suiteEnv, teardown, tempDir, untilStatus, waitAvailable, webNamespace } from '../e2e/support.ts';
@@ -38,7 +41,8 @@ let core: CoreV1Api;
 let client: Client;
 let worker: ChildProcess | undefined;
 
-const release = (tag: string): string => `apiVersion: glidepath.dev/v1alpha1
+const PAUSE_FOREVER = '        - setWeight: 50\n        - pause: {}\n';
+const release = (tag: string, steps = '        - setWeight: 50\n        - pause: { duration: 1s }\n'): string => `apiVersion: glidepath.dev/v1alpha1
 kind: Release
 metadata: { name: web, namespace: ${ns} }
 spec:
@@ -47,9 +51,7 @@ spec:
   strategy:
     canary:
       steps:
-        - setWeight: 50
-        - pause: { duration: 1s }
-`;
+${steps}`;
 
 before(async () => {
   if (skip) return;
@@ -82,7 +84,7 @@ async function post(body: string, signature: string | undefined): Promise<{ stat
   return { status: res.status, json: (await res.json()) as Record<string, unknown> };
 }
 
-test('a push of a new image tag, announced by a signed webhook, starts the release from that commit and it promotes', { skip, timeout: 120_000 }, async () => {
+test('a push of a new image tag, announced by a signed webhook, starts the release from that commit and it promotes; the next one, aborted, is reverted in Git', { skip, timeout: 150_000 }, async () => {
   const url = await git.createRepo(`app-${suffix}`);
   const pusher = await GitPusher.create(url, 'main', auth);
   try {
@@ -131,6 +133,24 @@ test('a push of a new image tag, announced by a signed webhook, starts the relea
     const status = await cli(env, ['source', 'status', id]);
     assert.equal(status.code, 0, status.stderr);
     assert.match(status.stdout, new RegExp(`${head.slice(0, 12)} released  web to v2  \\[${rid} started\\]`));
+
+    // Rollback written back: the next release is aborted, and the branch gets Glidepath's revert.
+    const v3 = await pusher.commit({ 'deploy/web.yaml': release('v3', PAUSE_FOREVER) }, 'web to v3');
+    assert.equal((await cli(env, ['source', 'poll', id])).code, 0);
+    await untilStatus(client, rid, (x) => x.phase === 'Paused' && x.canaryImage === 'registry.local/web:v3', 'the v3 release paused', 60_000);
+    const aborted = await cli(env, ['release', 'abort', rid, '--as', 'oncall', '--reason', 'latency up']);
+    assert.equal(aborted.code, 0, aborted.stderr);
+    assert.equal((await cli(env, ['source', 'poll', id])).code, 0);
+    const reverted = await sourceStatus(id, (x) => x.audit.some((a) => a.action === 'revert-committed'), 'the revert commit');
+    const revert = reverted.audit.find((a) => a.action === 'revert-committed')?.commit as string;
+    await pusher.git('pull', '--quiet', '--ff-only', 'origin', 'main');
+    assert.equal(await pusher.git('rev-parse', 'HEAD'), revert, 'the revert is on the branch');
+    assert.equal(await pusher.git('show', 'HEAD:deploy/web.yaml'), release('v2', PAUSE_FOREVER).trimEnd(), 'the image before the release is back; nothing else changed');
+    assert.match(await pusher.git('log', '-1', '--format=%an|%B'), new RegExp(`^Glidepath\\|Revert deploy/web.yaml to registry.local/web:v2: ${rid} Aborted[\\s\\S]*Glidepath-Revert-Of: ${rid}\\nGlidepath-Reverted-Commit: ${v3}`));
+    assert.equal((await cli(env, ['source', 'poll', id])).code, 0);
+    const seen = await sourceStatus(id, (x) => x.commits.at(-1)?.commit === revert, 'the source reading its revert');
+    assert.equal(seen.commits.at(-1)?.result, 'glidepath-revert', 'its own revert starts nothing');
+    assert.equal((await client.workflow.getHandle(rid).query(statusQuery)).phase, 'Aborted', 'the aborted release is left as it is');
     assert.equal((await cli(env, ['source', 'stop', id])).code, 0);
   } finally {
     pusher.stop();
