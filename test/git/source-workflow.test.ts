@@ -6,6 +6,7 @@
  * nothing and is reported against that commit; a force push is a named, audited condition; a refused
  * fetch is a named condition and the source keeps watching; a busy workload is retried; Glidepath's own
  * revert starts nothing; polling runs on the durable timer; continue-as-new carries the state.
+ * RECORD_HISTORIES=1 records two histories for the replay test.
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
@@ -19,6 +20,8 @@ import { gitSourceStatusQuery, wakeSignal, type FetchedHead, type GitSourceInput
 import { gitSourceWorkflowId } from '../../workflows/git-source/source.ts';
 import type { RevertRequest, RevertResult } from '../../activities/git/revert.ts';
 import { createTimeSkippingEnv } from '../support/time-skipping.ts';
+import { recordHistory } from '../workflows/harness.ts';
+import { SourceState } from '../../workflows/git-source/state.ts';
 import { cachedWorkflowBundle } from '../support/workflow-bundle.ts';
 
 const TASK_QUEUE = 'git-source-tests';
@@ -170,6 +173,7 @@ test('first commit is the baseline; a changed spec starts its release with the c
   await h.signal(wakeSignal, { by: 'webhook' });
   await until(h, polled(again), 'a poll of the same head');
   assert.equal(repo.starts.length, 1, 'the same head starts nothing');
+  await recordHistory(h, 'git-source-start');
   await h.terminate();
 });
 
@@ -265,6 +269,7 @@ test('a release that rolls back is written back as a revert restoring the image 
   assert.equal(s.condition.commit, c3);
   assert.match(s.condition.message, /no longer releases api:v2/);
   assert.equal(s.watching.length, 0);
+  await recordHistory(h, 'git-source-revert');
   await h.terminate();
 });
 
@@ -282,21 +287,34 @@ test("Glidepath's own revert starts nothing and becomes the reference", async ()
   await h.terminate();
 });
 
-test('continue-as-new carries the tracked specs and the bounded lists', async () => {
+test('continue-as-new carries the tracked specs, the commits seen and the counters', async () => {
   const repo = new Repo();
   const c1 = repo.push(1, { 'deploy/web.yaml': 'h1' });
   const h = await startSource(repo, { pollsPerRun: 2 });
   await until(h, (x) => x.lastCommit === c1, 'the baseline');
-  for (let i = 2; i <= 30; i++) {
+  for (let i = 2; i <= 6; i++) {
     const c = repo.push(i, { 'deploy/web.yaml': `h${i}` });
     await h.signal(wakeSignal, { by: 'webhook', commit: c });
     await until(h, (x) => x.commits.at(-1)?.commit === c, `commit ${i}`);
   }
   const s = await h.query(gitSourceStatusQuery);
-  assert.ok(s.continuedAsNew >= 10, `continued as new ${s.continuedAsNew} times`);
-  assert.equal(repo.starts.length, 29, 'every change started once, across runs');
-  assert.equal(new Set(repo.starts.map((r) => r.commit)).size, 29);
-  assert.ok(s.commits.length <= 20 && s.audit.length <= 50, `bounded: ${s.commits.length} commits, ${s.audit.length} audit entries`);
-  assert.equal(s.commits.at(-1)?.commit, commit(30));
+  assert.ok(s.continuedAsNew >= 2, `continued as new ${s.continuedAsNew} times`);
+  assert.equal(repo.starts.length, 5, 'every change started once, across runs');
+  assert.equal(new Set(repo.starts.map((r) => r.commit)).size, 5);
+  assert.deepEqual(s.tracked.map((t) => [t.specHash, t.commit]), [['h6', commit(6)]]);
+  assert.equal(s.commits.length, 6, 'the commits seen in earlier runs are carried');
+  assert.ok(s.polls >= 6);
   await h.terminate();
+});
+
+test('the status lists are bounded: the last 20 commits, the last 50 audit entries', () => {
+  const state = new SourceState({ repository: 'https://git.example.test/a.git', branch: 'main', path: 'deploy', pollInterval: '1m' }, 'id');
+  for (let i = 0; i < 70; i++) {
+    state.record({ commit: commit(i), at: '', subject: '', result: 'unchanged', releases: [] });
+    state.audit('wake', `wake ${i}`);
+  }
+  assert.equal(state.status.commits.length, 20);
+  assert.equal(state.status.commits[0]?.commit, commit(50));
+  assert.equal(state.status.audit.length, 50);
+  assert.equal(state.status.audit.at(-1)?.detail, 'wake 69');
 });
