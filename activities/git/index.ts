@@ -5,16 +5,20 @@
  * release answers "already started" instead of starting another.
  */
 import { ApplicationFailure } from '@temporalio/common';
-import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
+import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
 import { serviceKey } from '../../model/types.ts';
 import { SERVICE_ATTRIBUTE } from '../../workflows/messages.ts';
 import { COMMIT_ATTRIBUTE, type ReleaseWatch, type WatchedOutcome, type FetchedHead, type ReadResult, type SourceRef, type StartRequest, type StartResult } from '../../workflows/git-source/messages.ts';
 import { GitErrorType, openCache } from './git-cli.ts';
 import { lintCommit, materialize } from './documents.ts';
 import { writeRevert, type RevertRequest, type RevertResult } from './revert.ts';
-import { statusQuery } from '../../workflows/messages.ts';
+import { UPDATES, statusQuery } from '../../workflows/messages.ts';
 
 const HEAD_REF = 'refs/glidepath/head';
+/** Phases of a release that has an outcome and only waits for a retry: a newer commit closes it. */
+const WAITING_FOR_RETRY = ['Aborted', 'RolledBack'];
+/** How long a closed release may take to end before the start is answered as in flight (retried at the next poll). */
+const CLOSE_WAIT_MS = 30_000;
 const COMMIT = /^[0-9a-f]{40}$/;
 
 export interface GitActivityDeps {
@@ -54,6 +58,24 @@ export function createGitActivities(deps: GitActivityDeps) {
       if (err instanceof WorkflowNotFoundError) return undefined;
       throw err;
     }
+  };
+
+  /**
+   * Closes the release `id` when it has an outcome and only waits for a retry (as `release start
+   * --replace` does), and waits until it ended. Undefined when it closed; otherwise why not.
+   */
+  const closeFinished = async (id: string, req: StartRequest): Promise<string | undefined> => {
+    const handle = deps.client.workflow.getHandle(id);
+    const s = await handle.query(statusQuery);
+    if (!WAITING_FOR_RETRY.includes(s.phase)) return `it is ${s.phase}`;
+    try {
+      await handle.executeUpdate(UPDATES.abort, { args: [{ by: req.initiator, reason: `closed by the Git source: ${req.file} at ${req.commit} supersedes it` }] });
+    } catch (err) {
+      if (err instanceof WorkflowUpdateFailedError) return `it is ${s.phase} and refused to be closed: ${err.cause instanceof Error ? err.cause.message : String(err.cause)}`;
+      throw err;
+    }
+    const ended = await Promise.race([handle.result().then(() => true, () => true), new Promise<false>((r) => setTimeout(() => r(false), CLOSE_WAIT_MS).unref())]);
+    return ended ? undefined : `it was closed but has not ended after ${CLOSE_WAIT_MS / 1000}s`;
   };
 
   return {
@@ -102,7 +124,11 @@ export function createGitActivities(deps: GitActivityDeps) {
       return writeRevert(r);
     },
 
-    /** Starts the release of `file` at `commit` (once); a release of the workload in flight is answered, not replaced. */
+    /**
+     * Starts the release of `file` at `commit` (once). A release of the workload that has finished and
+     * only waits for a retry is closed first (as `release start --replace` does); one in progress is
+     * answered as in flight, never replaced.
+     */
     async gitStartRelease(req: StartRequest): Promise<StartResult> {
       const read = await readAt(req, req.commit, req.initiator);
       const plan = read.plans.get(req.file);
@@ -113,8 +139,8 @@ export function createGitActivities(deps: GitActivityDeps) {
       const current = await describe(workflowId);
       if (current && sameStart(current.memo, req)) return { outcome: 'already-started', workflowId };
       const source = `${req.file} at ${req.commit} of ${req.repository} (${req.branch})`;
-      try {
-        await deps.client.workflow.start('release', {
+      const start = () =>
+        deps.client.workflow.start('release', {
           taskQueue: deps.taskQueue,
           workflowId,
           args: [{ plan: { ...plan, source }, initiator: req.initiator }],
@@ -127,13 +153,20 @@ export function createGitActivities(deps: GitActivityDeps) {
             { key: COMMIT_ATTRIBUTE, value: req.commit },
           ],
         });
-        return { outcome: 'started', workflowId };
-      } catch (err) {
-        if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
-        const running = await describe(workflowId);
-        if (running && sameStart(running.memo, req)) return { outcome: 'already-started', workflowId };
-        const from = typeof running?.memo?.gitCommit === 'string' ? ` (from ${running.memo.gitCommit.slice(0, 12)})` : '';
-        return { outcome: 'in-flight', workflowId, detail: `a release of ${serviceKey(plan)} is in flight: ${workflowId}${from}; this change starts when it ends` };
+      for (let attempt = 0; ; attempt++) {
+        try {
+          await start();
+          return { outcome: 'started', workflowId };
+        } catch (err) {
+          if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+          const running = await describe(workflowId);
+          if (running && sameStart(running.memo, req)) return { outcome: 'already-started', workflowId };
+          // A newer commit supersedes a release that only waits for a retry; one in progress is left alone.
+          const notClosed = attempt === 0 ? await closeFinished(workflowId, req) : 'it is still running';
+          if (notClosed === undefined) continue;
+          const from = typeof running?.memo?.gitCommit === 'string' ? ` from ${running.memo.gitCommit.slice(0, 12)}` : '';
+          return { outcome: 'in-flight', workflowId, detail: `a release of ${serviceKey(plan)} is in flight: ${workflowId}${from} (${notClosed}); this change starts when it ends` };
+        }
       }
     },
   };

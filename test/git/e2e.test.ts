@@ -6,7 +6,8 @@
  * wakes the source, which starts the release from that commit, and the release promotes the new
  * image. The commit is on the release (input, audit, the GlidepathCommit search attribute). The next
  * push is released and aborted: Glidepath commits the revert (the image before it, its trailers) to
- * the branch, and the source reads its own revert without starting anything.
+ * the branch, and the source reads its own revert without starting anything. The fix pushed next
+ * closes the aborted release (it only waits for a retry) and promotes.
  * Needs KUBECONFIG and TEMPORAL_ADDRESS (npm test provides both).
  */
 import assert from 'node:assert/strict';
@@ -18,7 +19,7 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 import type { CoreV1Api, AppsV1Api } from '@kubernetes/client-node';
 import type { Client } from '@temporalio/client';
-import { gitSourceStatusQuery, type GitSourceStatus } from '../../workflows/git-source/messages.ts';
+import { gitSourceStatusQuery, wakeSignal, type GitSourceStatus } from '../../workflows/git-source/messages.ts';
 import { statusQuery } from '../../workflows/messages.ts';
 import { gitSourceWorkflowId } from '../../workflows/git-source/source.ts';
 import { createWebhookServer, signBody, wakeSources } from '../../starters/source-webhook.ts';
@@ -79,12 +80,15 @@ after(async () => {
 const sourceStatus = (id: string, pred: (s: GitSourceStatus) => boolean, what: string) =>
   untilQuery(client.workflow.getHandle(id), gitSourceStatusQuery, pred, what, { timeoutMs: 30_000, intervalMs: 200, show: (s) => JSON.stringify(s?.condition) });
 
+/** What `source poll` and the webhook send (the CLI's own poll is run once; each CLI process costs seconds on a loaded machine). */
+const wake = (id: string) => client.workflow.getHandle(id).signal(wakeSignal, { by: 'e2e' });
+
 async function post(body: string, signature: string | undefined): Promise<{ status: number; json: Record<string, unknown> }> {
   const res = await fetch(webhookUrl, { method: 'POST', headers: { 'Content-Type': 'application/json', 'X-GitHub-Event': 'push', ...(signature ? { 'X-Hub-Signature-256': signature } : {}) }, body });
   return { status: res.status, json: (await res.json()) as Record<string, unknown> };
 }
 
-test('a push of a new image tag, announced by a signed webhook, starts the release from that commit and it promotes; the next one, aborted, is reverted in Git', { skip, timeout: 150_000 }, async () => {
+test('a push of a new image tag, announced by a signed webhook, starts the release from that commit and it promotes; the next one, aborted, is reverted in Git; the fix after it replaces it', { skip, timeout: 180_000 }, async () => {
   const url = await git.createRepo(`app-${suffix}`);
   const pusher = await GitPusher.create(url, 'main', auth);
   try {
@@ -140,17 +144,26 @@ test('a push of a new image tag, announced by a signed webhook, starts the relea
     await untilStatus(client, rid, (x) => x.phase === 'Paused' && x.canaryImage === 'registry.local/web:v3', 'the v3 release paused', 60_000);
     const aborted = await cli(env, ['release', 'abort', rid, '--as', 'oncall', '--reason', 'latency up']);
     assert.equal(aborted.code, 0, aborted.stderr);
-    assert.equal((await cli(env, ['source', 'poll', id])).code, 0);
+    await wake(id);
     const reverted = await sourceStatus(id, (x) => x.audit.some((a) => a.action === 'revert-committed'), 'the revert commit');
     const revert = reverted.audit.find((a) => a.action === 'revert-committed')?.commit as string;
     await pusher.git('pull', '--quiet', '--ff-only', 'origin', 'main');
     assert.equal(await pusher.git('rev-parse', 'HEAD'), revert, 'the revert is on the branch');
     assert.equal(await pusher.git('show', 'HEAD:deploy/web.yaml'), release('v2', PAUSE_FOREVER).trimEnd(), 'the image before the release is back; nothing else changed');
     assert.match(await pusher.git('log', '-1', '--format=%an|%B'), new RegExp(`^Glidepath\\|Revert deploy/web.yaml to registry.local/web:v2: ${rid} Aborted[\\s\\S]*Glidepath-Revert-Of: ${rid}\\nGlidepath-Reverted-Commit: ${v3}`));
-    assert.equal((await cli(env, ['source', 'poll', id])).code, 0);
+    await wake(id);
     const seen = await sourceStatus(id, (x) => x.commits.at(-1)?.commit === revert, 'the source reading its revert');
     assert.equal(seen.commits.at(-1)?.result, 'glidepath-revert', 'its own revert starts nothing');
     assert.equal((await client.workflow.getHandle(rid).query(statusQuery)).phase, 'Aborted', 'the aborted release is left as it is');
+
+    // The fix: a newer commit closes the aborted release (it only waited for a retry) and starts its own.
+    const v4 = await pusher.commit({ 'deploy/web.yaml': release('v4') }, 'web to v4');
+    await wake(id);
+    const fixed = await sourceStatus(id, (x) => x.commits.at(-1)?.commit === v4, 'the fix');
+    assert.deepEqual(fixed.commits.at(-1)?.releases.map((r) => r.outcome), ['started'], JSON.stringify(fixed.commits.at(-1)));
+    const promoted = await untilStatus(client, rid, (x) => x.phase === 'Promoted' && x.canaryImage === 'registry.local/web:v4', 'the v4 release promoted', 60_000);
+    assert.ok(promoted.audit.some((a) => a.action === 'start' && a.detail?.includes(v4)));
+    assert.equal(imageOf(await findDeployment(apps, ns, 'web')), 'registry.local/web:v4');
     assert.equal((await cli(env, ['source', 'stop', id])).code, 0);
   } finally {
     pusher.stop();
