@@ -121,8 +121,8 @@ export function registerSource(program: Command): void {
   whereOptions(source.command('start'))
     .description('start watching a repository\'s branch and path; the first commit seen is the baseline (nothing starts) unless --start-existing; prints the source\'s workflow ID')
     .option('--interval <duration>', `how often to poll (at least ${MIN_POLL_INTERVAL_MS / 1000}s; the webhook wakes a source at once)`, DEFAULT_POLL_INTERVAL)
-    .option('--credentials-file <file>', 'a file on the worker holding user:password or a token, for fetching')
-    .option('--credentials-env <name>', 'an environment variable of the worker holding the same')
+    .option('--credentials-file <file>', 'a file holding user:password or a token, for fetching and pushing reverts: inside the worker\'s $GLIDEPATH_GIT_CREDENTIALS_DIR (relative to it, or absolute)')
+    .option('--credentials-env <name>', 'an environment variable GLIDEPATH_GIT_* of the worker holding the same')
     .option('--start-existing', 'start releases for the documents of the first commit seen too')
     .action(async (opts: Where & { interval: string; credentialsFile?: string; credentialsEnv?: string; startExisting?: boolean }, cmd: Command) => {
       if (!opts.repo) throw new CliExit(EXIT.usage, '--repo: required');

@@ -8,9 +8,9 @@
  */
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, realpathSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { isAbsolute, join, relative } from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
 
 export const GIT_BIN_ENV = 'GIT_BIN';
@@ -41,16 +41,45 @@ export interface GitSourceRef {
   credentials?: CredentialsRef;
 }
 
+/** The directory credentials files must be in (the worker's setting); none: files are refused. */
+export const CREDENTIALS_DIR_ENV = 'GLIDEPATH_GIT_CREDENTIALS_DIR';
+/** Credentials variables must start with this: a source cannot send any other variable of the worker. */
+export const CREDENTIALS_ENV_PREFIX = 'GLIDEPATH_GIT_';
+
+/**
+ * The file a credentials reference may read: inside the worker's credentials directory, symbolic
+ * links resolved. Whoever starts a source names the file, and its content is sent to the source's
+ * URL, so any other file of the worker is refused.
+ */
+function credentialsFile(file: string): string {
+  const dir = process.env[CREDENTIALS_DIR_ENV];
+  const refuse = (why: string) => ApplicationFailure.nonRetryable(`credentials file ${file}: ${why}`, GitErrorType.AuthFailed);
+  if (!dir) throw refuse(`credentials files are refused unless the worker sets ${CREDENTIALS_DIR_ENV}`);
+  let real: string;
+  let base: string;
+  try {
+    base = realpathSync(dir);
+    real = realpathSync(isAbsolute(file) ? file : join(base, file));
+  } catch (err) {
+    throw refuse(`cannot be read: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
+  }
+  const rel = relative(base, real);
+  if (rel === '' || rel.startsWith('..') || isAbsolute(rel)) throw refuse(`not inside ${CREDENTIALS_DIR_ENV} (${dir})`);
+  return real;
+}
+
 function authHeader(ref: CredentialsRef | undefined): string | undefined {
   if (!ref) return undefined;
   let text: string | undefined;
   if (ref.file) {
+    const file = credentialsFile(ref.file);
     try {
-      text = readFileSync(ref.file, 'utf8');
+      text = readFileSync(file, 'utf8');
     } catch (err) {
       throw ApplicationFailure.nonRetryable(`credentials file ${ref.file} cannot be read: ${(err as NodeJS.ErrnoException).code ?? 'error'}`, GitErrorType.AuthFailed);
     }
   } else if (ref.env) {
+    if (!ref.env.startsWith(CREDENTIALS_ENV_PREFIX)) throw ApplicationFailure.nonRetryable(`credentials variable ${ref.env}: only variables named ${CREDENTIALS_ENV_PREFIX}* are read`, GitErrorType.AuthFailed);
     text = process.env[ref.env];
     if (text === undefined) throw ApplicationFailure.nonRetryable(`credentials variable ${ref.env} is not set on this worker`, GitErrorType.AuthFailed);
   }

@@ -28,6 +28,7 @@ before(async () => {
   if (skip) return;
   cache = mkdtempSync(join(tmpdir(), 'glidepath-git-cache-test-'));
   process.env[GIT_CACHE_ENV] = cache;
+  process.env.GLIDEPATH_GIT_CREDENTIALS_DIR = cache;
   credsFile = join(cache, 'creds');
   writeFileSync(credsFile, `${auth.user}:${auth.password}\n`);
   server = await startGitServer({ users: { [auth.user]: auth.password } });
@@ -126,6 +127,12 @@ test('named failures: authentication refused, repository not found (non-retryabl
     const bad = await failureOf(acts.gitFetchHead({ ...source(url), sourceId: 'other', credentials: { file: wrong } }));
     assert.equal((bad as ApplicationFailure).type, 'GitAuthFailed');
     assert.doesNotMatch(bad.message, /not-the-password/);
+
+    const outside = await failureOf(acts.gitFetchHead({ ...source(url), sourceId: 'outside', credentials: { file: '/etc/hostname' } }));
+    assert.equal((outside as ApplicationFailure).type, 'GitAuthFailed');
+    assert.match(outside.message, /not inside GLIDEPATH_GIT_CREDENTIALS_DIR/, 'a file outside the credentials dir is never read and sent');
+    const otherVar = await failureOf(acts.gitFetchHead({ ...source(url), sourceId: 'var', credentials: { env: 'HOME' } }));
+    assert.match(otherVar.message, /only variables named GLIDEPATH_GIT_\* are read/);
 
     const missing = await failureOf(acts.gitFetchHead({ ...source(`${closed.url}/nothing.git`), credentials: { file: credsFile } }));
     assert.equal((missing as ApplicationFailure).type, 'GitNotFound', missing.message);

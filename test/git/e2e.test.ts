@@ -59,7 +59,7 @@ before(async () => {
   ({ apps, core } = kube());
   dir = await tempDir('git');
   git = await startGitServer({ users: { [auth.user]: auth.password } });
-  env = suiteEnv(`e2e-git-${suffix}`, { GLIDEPATH_GIT_CACHE: path.join(dir, 'cache') });
+  env = suiteEnv(`e2e-git-${suffix}`, { GLIDEPATH_GIT_CACHE: path.join(dir, 'cache'), GLIDEPATH_GIT_CREDENTIALS_DIR: dir });
   await webNamespace({ apps, core }, ns);
   await waitAvailable(apps, ns);
   client = await connectClient();

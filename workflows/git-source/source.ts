@@ -80,7 +80,7 @@ export function sourceProblems(s: GitSourceSpec): string[] {
   if (interval !== undefined && interval < MIN_POLL_INTERVAL_MS) problems.push(`pollInterval: at least ${MIN_POLL_INTERVAL_MS / 1000}s (a webhook wakes a source at once), got ${s.pollInterval}`);
   const c = s.credentials;
   if (c && c.file !== undefined && c.env !== undefined) problems.push('credentials: name a file or an environment variable, not both');
-  if (c?.env !== undefined && !/^[A-Za-z_][A-Za-z0-9_]*$/.test(c.env)) problems.push('credentials.env: must be an environment variable name');
+  if (c?.env !== undefined && !/^GLIDEPATH_GIT_[A-Za-z0-9_]+$/.test(c.env)) problems.push('credentials.env: must name an environment variable GLIDEPATH_GIT_* of the worker');
   if (c?.file !== undefined && (c.file === '' || c.file.length > 500)) problems.push('credentials.file: a file path (at most 500 characters)');
   return problems;
 }
