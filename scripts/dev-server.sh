@@ -21,7 +21,7 @@ ports_file="$state/server.ports" # "<port> <ui port>" of the running server, for
 ip=127.0.0.1
 start_timeout="${TEMPORAL_START_TIMEOUT:-60}"
 stop_timeout="${TEMPORAL_STOP_TIMEOUT:-15}"
-search_attributes=(GlidepathService GlidepathPhase GlidepathImage GlidepathGroup) # all Keyword
+search_attributes=(GlidepathService GlidepathPhase GlidepathImage GlidepathGroup GlidepathCommit) # all Keyword
 
 log() { echo "dev-server: $*" >&2; }
 port_open() { (exec 3<>"/dev/tcp/$ip/$1") 2>/dev/null; }

@@ -7,6 +7,7 @@ import { registerGroup } from './group.ts';
 import { registerCodecServer } from './codec-server.ts';
 import { registerApi } from './api.ts';
 import { registerIdentityServer } from './identity-server.ts';
+import { registerSource } from './source.ts';
 import { EXIT } from './output.ts';
 
 export function buildProgram(): Command {
@@ -21,6 +22,7 @@ export function buildProgram(): Command {
   registerApi(program);
   registerCodecServer(program);
   registerIdentityServer(program);
+  registerSource(program);
   return program;
 }
 

@@ -11,6 +11,7 @@ import { createFreezeActivities, freezePolicyFromEnv } from '../activities/freez
 import { createIdentityActivities, identityPolicyFromEnv } from '../activities/identity.ts';
 import { createNotifyActivities } from '../activities/notify/index.ts';
 import { createTaskQueueActivities } from '../activities/task-queue.ts';
+import { createGitActivities } from '../activities/git/index.ts';
 import { connectClient, connectNative, temporalSettings } from './config.ts';
 import { dataConverterFromEnv } from './codec.ts';
 import { buildDeps, buildVersioningActivities } from './deps.ts';
@@ -43,7 +44,7 @@ try {
     namespace: settings.namespace,
     taskQueue: settings.taskQueue,
     // The identity policy is read (and a malformed one refused) here, at start.
-    activities: { ...createActivities(deps), ...createNotifyActivities({ secrets: deps.secrets }), ...buildVersioningActivities(), ...createIdentityActivities(identityPolicyFromEnv(process.env)), ...createFreezeActivities(freezePolicyFromEnv(process.env)), ...createTaskQueueActivities(client) },
+    activities: { ...createActivities(deps), ...createNotifyActivities({ secrets: deps.secrets }), ...buildVersioningActivities(), ...createIdentityActivities(identityPolicyFromEnv(process.env)), ...createFreezeActivities(freezePolicyFromEnv(process.env)), ...createTaskQueueActivities(client), ...createGitActivities({ client, taskQueue: settings.taskQueue }) },
     dataConverter: dataConverterFromEnv(),
     interceptors: { activity: [metrics.interceptor()] },
     shutdownGraceTime: process.env.GLIDEPATH_SHUTDOWN_GRACE ?? '30s',

@@ -3,6 +3,7 @@ import type { Connection } from '@temporalio/client';
 import proto from '@temporalio/proto';
 import { SEARCH_ATTRIBUTES } from '../workflows/messages.ts';
 import { GROUP_ATTRIBUTE } from '../workflows/group/messages.ts';
+import { COMMIT_ATTRIBUTE } from '../workflows/git-source/messages.ts';
 
 const KEYWORD = proto.temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD;
 const ALREADY_EXISTS = 6;
@@ -12,7 +13,7 @@ const ALREADY_EXISTS = 6;
  * but not ListSearchAttributes, so "already exists" is read from the add's answer.
  */
 export async function registerSearchAttributes(connection: Pick<Connection, 'operatorService'>, namespace: string): Promise<void> {
-  for (const key of [...SEARCH_ATTRIBUTES, GROUP_ATTRIBUTE]) {
+  for (const key of [...SEARCH_ATTRIBUTES, GROUP_ATTRIBUTE, COMMIT_ATTRIBUTE]) {
     try {
       await connection.operatorService.addSearchAttributes({ namespace, searchAttributes: { [key.name]: KEYWORD } });
     } catch (err) {

@@ -1,0 +1,188 @@
+/**
+ * The Git source's activities against a real Git server (git http-backend on loopback): fetching the
+ * branch head (ancestry, a force push, the revert trailer), reading and linting the documents at a
+ * commit with the CLI's own functions, and the named failures: authentication refused, a repository
+ * that is not there, a server that does not answer.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { ApplicationFailure } from '@temporalio/common';
+import { createGitActivities } from '../../activities/git/index.ts';
+import { GIT_CACHE_ENV } from '../../activities/git/git-cli.ts';
+import { freePort } from '../support/daemon.ts';
+import { GitPusher, gitMissing, startGitServer, type GitServer } from '../support/git-server.ts';
+import { releaseYaml } from './fixtures.ts';
+
+const skip = gitMissing();
+const auth = { user: 'deployer', password: 'correct-horse-battery' };
+let server: GitServer;
+let cache: string;
+let credsFile: string;
+// Reading and fetching need no Temporal client; starting releases is the e2e's.
+const acts = createGitActivities({ client: {} as never, taskQueue: 'unused' });
+
+before(async () => {
+  if (skip) return;
+  cache = mkdtempSync(join(tmpdir(), 'glidepath-git-cache-test-'));
+  process.env[GIT_CACHE_ENV] = cache;
+  process.env.GLIDEPATH_GIT_CREDENTIALS_DIR = cache;
+  credsFile = join(cache, 'creds');
+  writeFileSync(credsFile, `${auth.user}:${auth.password}\n`);
+  server = await startGitServer({ users: { [auth.user]: auth.password } });
+});
+after(async () => {
+  await server?.stop();
+  if (cache) rmSync(cache, { recursive: true, force: true });
+});
+
+const source = (repository: string, path = 'deploy') => ({ sourceId: `test:${repository}:${path}`, repository, branch: 'main', path });
+
+test('fetch answers the head, whether it descends from the last commit, and the Glidepath revert trailer', { skip }, async () => {
+  const url = await server.createRepo('fetch');
+  const pusher = await GitPusher.create(url, 'main', auth);
+  try {
+    const first = await pusher.commit({ 'deploy/web.yaml': releaseYaml('web', 'v1') }, 'first');
+    const h1 = await acts.gitFetchHead(source(url));
+    assert.equal(h1.commit, first);
+    assert.equal(h1.descends, undefined);
+    assert.equal(h1.subject, 'first');
+    assert.equal(h1.authorEmail, 'author@example.test');
+
+    const second = await pusher.commit({ 'deploy/web.yaml': releaseYaml('web', 'v2') }, 'second');
+    const h2 = await acts.gitFetchHead({ ...source(url), lastCommit: first });
+    assert.deepEqual([h2.commit, h2.descends], [second, true]);
+
+    await pusher.rewind(1);
+    const rewritten = await pusher.commit({ 'deploy/web.yaml': releaseYaml('web', 'v3') }, 'rewritten', { force: true });
+    const h3 = await acts.gitFetchHead({ ...source(url), lastCommit: second });
+    assert.deepEqual([h3.commit, h3.descends], [rewritten, false], 'the head no longer descends from the last commit seen');
+
+    await pusher.commit({ 'deploy/web.yaml': releaseYaml('web', 'v1') }, 'Revert web to v1\n\nGlidepath-Revert-Of: release_payments_web\n');
+    const h4 = await acts.gitFetchHead({ ...source(url), lastCommit: rewritten });
+    assert.equal(h4.revertOf, 'release_payments_web');
+    assert.equal(h4.descends, true);
+  } finally {
+    pusher.stop();
+  }
+});
+
+test('documents at a commit: each release file linted as the CLI does, its spec hash following the image', { skip }, async () => {
+  const url = await server.createRepo('docs');
+  const pusher = await GitPusher.create(url, 'main', auth);
+  try {
+    const v1 = await pusher.commit({ 'deploy/web.yaml': releaseYaml('web', 'v1'), 'deploy/notes.yaml': 'kind: ConfigMap\napiVersion: v1\nmetadata: { name: x }\n', 'other/api.yaml': releaseYaml('api', 'v1') }, 'v1');
+    const v2 = await pusher.commit({ 'deploy/web.yaml': releaseYaml('web', 'v2') }, 'v2');
+    const bad = await pusher.commit({ 'deploy/web.yaml': releaseYaml('web', 'v3').replace('setWeight: 20', 'setWeight: 120') }, 'bad');
+    await acts.gitFetchHead(source(url));
+
+    const r1 = await acts.gitReadCommit({ ...source(url), commit: v1, initiator: 'git:author@example.test' });
+    assert.deepEqual(r1.problems, []);
+    assert.deepEqual(r1.releases.map((r) => [r.file, r.workflowId, r.image]), [['deploy/web.yaml', 'release_payments_web', 'registry.local:5000/web:v1']]);
+    assert.deepEqual(r1.notStarted.map((n) => n.file), ['deploy/notes.yaml'], 'files outside the path are not read');
+
+    const r2 = await acts.gitReadCommit({ ...source(url), commit: v2, initiator: 'git:author@example.test' });
+    assert.notEqual(r2.releases[0]?.specHash, r1.releases[0]?.specHash, 'a new image is a changed spec');
+    const again = await acts.gitReadCommit({ ...source(url), commit: v1, initiator: 'git:author@example.test' });
+    assert.equal(again.releases[0]?.specHash, r1.releases[0]?.specHash, 'the same commit reads the same');
+
+    const r3 = await acts.gitReadCommit({ ...source(url), commit: bad, initiator: 'git:author@example.test' });
+    assert.equal(r3.releases.length, 0);
+    assert.ok(r3.problems.length > 0);
+    assert.match(r3.problems.join('\n'), /^deploy\/web\.yaml/m, 'the problem names the file as it is in the repository');
+    assert.doesNotMatch(r3.problems.join('\n'), /glidepath-git-docs/, 'never the temp dir');
+  } finally {
+    pusher.stop();
+  }
+});
+
+async function failureOf(p: Promise<unknown>): Promise<Error> {
+  try {
+    await p;
+  } catch (err) {
+    return err as Error;
+  }
+  assert.fail('expected a failure');
+}
+
+test('named failures: authentication refused, repository not found (non-retryable); no server answering (retryable)', { skip }, async () => {
+  const closed = await startGitServer({ users: { [auth.user]: auth.password }, authForRead: true });
+  try {
+    const url = await closed.createRepo('private');
+    const pusher = await GitPusher.create(url, 'main', auth);
+    const id = await pusher.commit({ 'deploy/web.yaml': releaseYaml('web', 'v1') }, 'first');
+    pusher.stop();
+
+    const refused = await failureOf(acts.gitFetchHead(source(url)));
+    assert.ok(refused instanceof ApplicationFailure && refused.nonRetryable, String(refused));
+    assert.equal((refused as ApplicationFailure).type, 'GitAuthFailed');
+    assert.doesNotMatch(refused.message, new RegExp(auth.password));
+
+    const ok = await acts.gitFetchHead({ ...source(url), credentials: { file: credsFile } });
+    assert.equal(ok.commit, id, 'with the credentials file the fetch reads');
+    const wrong = join(cache, 'wrong');
+    writeFileSync(wrong, `${auth.user}:not-the-password\n`);
+    const bad = await failureOf(acts.gitFetchHead({ ...source(url), sourceId: 'other', credentials: { file: wrong } }));
+    assert.equal((bad as ApplicationFailure).type, 'GitAuthFailed');
+    assert.doesNotMatch(bad.message, /not-the-password/);
+
+    const outside = await failureOf(acts.gitFetchHead({ ...source(url), sourceId: 'outside', credentials: { file: '/etc/hostname' } }));
+    assert.equal((outside as ApplicationFailure).type, 'GitAuthFailed');
+    assert.match(outside.message, /not inside GLIDEPATH_GIT_CREDENTIALS_DIR/, 'a file outside the credentials dir is never read and sent');
+    const otherVar = await failureOf(acts.gitFetchHead({ ...source(url), sourceId: 'var', credentials: { env: 'HOME' } }));
+    assert.match(otherVar.message, /only variables named GLIDEPATH_GIT_\* are read/);
+
+    const missing = await failureOf(acts.gitFetchHead({ ...source(`${closed.url}/nothing.git`), credentials: { file: credsFile } }));
+    assert.equal((missing as ApplicationFailure).type, 'GitNotFound', missing.message);
+
+    const noBranch = await failureOf(acts.gitFetchHead({ ...source(url), branch: 'release', credentials: { file: credsFile } }));
+    assert.equal((noBranch as ApplicationFailure).type, 'GitNotFound', noBranch.message);
+  } finally {
+    await closed.stop();
+  }
+  const port = await freePort(); // nothing listens there
+  const down = await failureOf(acts.gitFetchHead(source(`http://127.0.0.1:${port}/x.git`)));
+  assert.ok(!(down instanceof ApplicationFailure), `transient, retried: ${down.message}`);
+  assert.match(down.message, /git failed: .*(Failed to connect|Connection refused|Couldn't connect)/i);
+});
+
+test('a revert is committed as Glidepath and pushed, restores the image, is found instead of written twice, and conflicts with a newer change', { skip }, async () => {
+  const url = await server.createRepo('revert');
+  const pusher = await GitPusher.create(url, 'main', auth);
+  try {
+    await pusher.commit({ 'deploy/web.yaml': releaseYaml('web', 'v1'), 'deploy/api.yaml': releaseYaml('api', 'v1') }, 'v1');
+    const released = await pusher.commit({ 'deploy/web.yaml': releaseYaml('web', 'v2') }, 'web to v2');
+    const ref = { ...source(url), sourceId: 'revert-test', credentials: { file: credsFile } };
+    const request = { ...ref, releaseId: 'release_payments_web', file: 'deploy/web.yaml', commit: released, phase: 'RolledBack' as const, failedImage: 'registry.local:5000/web:v2', restoreImage: 'registry.local:5000/web:v1', reason: 'analysis "success-rate" failed: error rate 0.2 > 0.05' };
+
+    const anonymous = await failureOf(acts.gitWriteRevert({ ...request, sourceId: 'revert-anon', credentials: undefined as never }));
+    assert.equal((anonymous as ApplicationFailure).type, 'GitAuthFailed', 'a push needs the credentials');
+
+    const r = await acts.gitWriteRevert(request);
+    assert.equal(r.outcome, 'committed');
+    const commit = (r as { commit: string }).commit;
+    await pusher.git('pull', '--quiet', '--ff-only', 'origin', 'main');
+    assert.equal(await pusher.git('rev-parse', 'HEAD'), commit, 'the revert is the branch head');
+    assert.equal(await pusher.git('show', 'HEAD:deploy/web.yaml'), releaseYaml('web', 'v1').trimEnd(), 'the file is back at the image before');
+    assert.equal(await pusher.git('show', 'HEAD:deploy/api.yaml'), releaseYaml('api', 'v1').trimEnd(), 'other files untouched');
+    assert.equal(await pusher.git('log', '-1', '--format=%an <%ae>|%P'), `Glidepath <glidepath@localhost>|${released}`);
+    const message = await pusher.git('log', '-1', '--format=%B');
+    assert.match(message, /^Revert deploy\/web\.yaml to registry\.local:5000\/web:v1: release_payments_web RolledBack/);
+    assert.match(message, /analysis "success-rate" failed/);
+    assert.match(message, new RegExp(`Glidepath-Revert-Of: release_payments_web\\nGlidepath-Reverted-Commit: ${released}`));
+
+    const again = await acts.gitWriteRevert(request);
+    assert.deepEqual(again, { outcome: 'already-committed', commit }, 'a retry finds its revert');
+    const head = await acts.gitFetchHead(ref);
+    assert.equal(head.revertOf, 'release_payments_web', 'the source recognises its own revert');
+
+    await pusher.commit({ 'deploy/api.yaml': releaseYaml('api', 'v2') }, 'api to v2');
+    const api = await acts.gitWriteRevert({ ...request, releaseId: 'release_payments_api', file: 'deploy/api.yaml', commit: released, failedImage: 'registry.local:5000/api:v3', restoreImage: 'registry.local:5000/api:v1' });
+    assert.equal(api.outcome, 'conflict');
+    assert.match((api as { detail: string }).detail, /no longer releases registry\.local:5000\/api:v3/);
+  } finally {
+    pusher.stop();
+  }
+});

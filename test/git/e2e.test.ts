@@ -1,0 +1,171 @@
+/**
+ * Git as the source of a release, on real parts: a Git server (git http-backend behind basic auth on
+ * loopback), the dev server, the real worker and the local control plane. A source watches
+ * deploy/ of main; its first commit is the baseline; a push of a new image tag, announced by a webhook
+ * with a bad signature, is refused (401) and changes nothing; announced with GitHub's signature, it
+ * wakes the source, which starts the release from that commit, and the release promotes the new
+ * image. The commit is on the release (input, audit, the GlidepathCommit search attribute). The next
+ * push is released and aborted: Glidepath commits the revert (the image before it, its trailers) to
+ * the branch, and the source reads its own revert without starting anything. The fix pushed next
+ * closes the aborted release (it only waits for a retry) and promotes.
+ * Needs KUBECONFIG and TEMPORAL_ADDRESS (npm test provides both).
+ */
+import assert from 'node:assert/strict';
+import type { ChildProcess } from 'node:child_process';
+import { rm, writeFile } from 'node:fs/promises';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+import type { CoreV1Api, AppsV1Api } from '@kubernetes/client-node';
+import type { Client } from '@temporalio/client';
+import { gitSourceStatusQuery, wakeSignal, type GitSourceStatus } from '../../workflows/git-source/messages.ts';
+import { statusQuery } from '../../workflows/messages.ts';
+import { gitSourceWorkflowId } from '../../workflows/git-source/source.ts';
+import { createWebhookServer, signBody, wakeSources } from '../../starters/source-webhook.ts';
+import { cli, connectClient, findDeployment, imageOf, kube, randomSuffix, startWorker, suiteEnv, teardown, tempDir, untilStatus, waitAvailable, webNamespace } from '../e2e/support.ts';
+import { untilQuery } from '../support/poll.ts';
+import { GitPusher, gitMissing, startGitServer, type GitServer } from '../support/git-server.ts';
+
+const skip = gitMissing();
+const suffix = randomSuffix();
+const ns = `e2e-git-${suffix}`;
+const auth = { user: 'deployer', password: 'correct-horse-battery' };
+const SECRET = 'webhook-secret-for-the-e2e-test';
+let dir: string;
+let env: NodeJS.ProcessEnv;
+let git: GitServer;
+let webhook: Server;
+let webhookUrl: string;
+let apps: AppsV1Api;
+let core: CoreV1Api;
+let client: Client;
+let worker: ChildProcess | undefined;
+
+const PAUSE_FOREVER = '        - setWeight: 50\n        - pause: {}\n';
+const release = (tag: string, steps = '        - setWeight: 50\n        - pause: { duration: 1s }\n'): string => `apiVersion: glidepath.dev/v1alpha1
+kind: Release
+metadata: { name: web, namespace: ${ns} }
+spec:
+  workloadRef: { kind: Deployment, name: web }
+  image: registry.local/web:${tag}
+  strategy:
+    canary:
+      steps:
+${steps}`;
+
+before(async () => {
+  if (skip) return;
+  ({ apps, core } = kube());
+  dir = await tempDir('git');
+  git = await startGitServer({ users: { [auth.user]: auth.password } });
+  env = suiteEnv(`e2e-git-${suffix}`, { GLIDEPATH_GIT_CACHE: path.join(dir, 'cache'), GLIDEPATH_GIT_CREDENTIALS_DIR: dir });
+  await webNamespace({ apps, core }, ns);
+  await waitAvailable(apps, ns);
+  client = await connectClient();
+  worker = await startWorker(env);
+  webhook = createWebhookServer({ secret: SECRET, wake: (push) => wakeSources(client, push) });
+  await new Promise<void>((resolve) => webhook.listen(0, '127.0.0.1', resolve));
+  webhookUrl = `http://127.0.0.1:${(webhook.address() as AddressInfo).port}/webhook`;
+});
+
+after(async () => {
+  if (skip) return;
+  webhook?.close();
+  await teardown({ worker, client, core, namespaces: [ns] });
+  await git?.stop();
+  await rm(dir, { recursive: true, force: true });
+});
+
+const sourceStatus = (id: string, pred: (s: GitSourceStatus) => boolean, what: string) =>
+  untilQuery(client.workflow.getHandle(id), gitSourceStatusQuery, pred, what, { timeoutMs: 30_000, intervalMs: 200, show: (s) => JSON.stringify(s?.condition) });
+
+/** What `source poll` and the webhook send (the CLI's own poll is run once; each CLI process costs seconds on a loaded machine). */
+const wake = (id: string) => client.workflow.getHandle(id).signal(wakeSignal, { by: 'e2e' });
+
+async function post(body: string, signature: string | undefined): Promise<{ status: number; json: Record<string, unknown> }> {
+  const res = await fetch(webhookUrl, { method: 'POST', headers: { 'Content-Type': 'application/json', 'X-GitHub-Event': 'push', ...(signature ? { 'X-Hub-Signature-256': signature } : {}) }, body });
+  return { status: res.status, json: (await res.json()) as Record<string, unknown> };
+}
+
+test('a push of a new image tag, announced by a signed webhook, starts the release from that commit and it promotes; the next one, aborted, is reverted in Git; the fix after it replaces it', { skip, timeout: 180_000 }, async () => {
+  const url = await git.createRepo(`app-${suffix}`);
+  const pusher = await GitPusher.create(url, 'main', auth);
+  try {
+    const base = await pusher.commit({ 'deploy/web.yaml': release('v1'), 'README.md': '# app\n' }, 'web at v1');
+    const credentials = path.join(dir, 'git-credentials');
+    await writeFile(credentials, `${auth.user}:${auth.password}\n`, { mode: 0o600 });
+    const started = await cli(env, ['source', 'start', '--repo', url, '--branch', 'main', '--path', 'deploy', '--interval', '10m', '--credentials-file', credentials]);
+    assert.equal(started.code, 0, started.stderr);
+    const id = gitSourceWorkflowId({ repository: url, branch: 'main', path: 'deploy' });
+    assert.match(started.stdout, new RegExp(`started ${id.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
+    await sourceStatus(id, (s) => s.lastCommit === base, 'the baseline');
+
+    const head = await pusher.commit({ 'deploy/web.yaml': release('v2') }, 'web to v2');
+    const event = JSON.stringify({ ref: 'refs/heads/main', after: head, repository: { clone_url: url, html_url: url.replace(/\.git$/, '') } });
+
+    const forged = await post(event, signBody('not-the-secret-at-all', event));
+    assert.equal(forged.status, 401);
+    const unsigned = await post(event, undefined);
+    assert.equal(unsigned.status, 401);
+    const quiet = await client.workflow.getHandle(id).query(gitSourceStatusQuery);
+    assert.equal(quiet.wakes, 0, 'a refused webhook wakes nothing');
+    assert.equal(quiet.lastCommit, base);
+
+    const signed = await post(event, signBody(SECRET, event));
+    assert.equal(signed.status, 202, JSON.stringify(signed.json));
+    assert.deepEqual(signed.json.woken, [id]);
+    const s = await sourceStatus(id, (x) => x.commits.at(-1)?.commit === head, 'the pushed commit');
+    assert.deepEqual(s.commits.at(-1)?.releases.map((r) => [r.workflowId, r.outcome]), [[`release_${ns}_web`, 'started']]);
+
+    const rid = `release_${ns}_web`;
+    const done = await untilStatus(client, rid, (x) => x.phase === 'Promoted', 'the release promoted', 90_000);
+    assert.equal(done.canaryImage, 'registry.local/web:v2');
+    assert.ok(done.audit.some((a) => a.action === 'start' && a.detail?.includes(head)), 'the audit names the commit');
+    assert.equal(imageOf(await findDeployment(apps, ns, 'web')), 'registry.local/web:v2');
+    const d = await client.workflow.getHandle(rid).describe();
+    assert.equal(d.memo?.gitCommit, head);
+
+    let found: string[] = [];
+    for (let i = 0; i < 50 && found.length === 0; i++) {
+      found = [];
+      for await (const w of client.workflow.list({ query: `GlidepathCommit = '${head}'` })) found.push(w.workflowId);
+      if (found.length === 0) await new Promise((r) => setTimeout(r, 200));
+    }
+    assert.deepEqual(found, [rid], 'which commit runs where: one query');
+
+    const status = await cli(env, ['source', 'status', id]);
+    assert.equal(status.code, 0, status.stderr);
+    assert.match(status.stdout, new RegExp(`${head.slice(0, 12)} released  web to v2  \\[${rid} started\\]`));
+
+    // Rollback written back: the next release is aborted, and the branch gets Glidepath's revert.
+    const v3 = await pusher.commit({ 'deploy/web.yaml': release('v3', PAUSE_FOREVER) }, 'web to v3');
+    assert.equal((await cli(env, ['source', 'poll', id])).code, 0);
+    await untilStatus(client, rid, (x) => x.phase === 'Paused' && x.canaryImage === 'registry.local/web:v3', 'the v3 release paused', 60_000);
+    const aborted = await cli(env, ['release', 'abort', rid, '--as', 'oncall', '--reason', 'latency up']);
+    assert.equal(aborted.code, 0, aborted.stderr);
+    await wake(id);
+    const reverted = await sourceStatus(id, (x) => x.audit.some((a) => a.action === 'revert-committed'), 'the revert commit');
+    const revert = reverted.audit.find((a) => a.action === 'revert-committed')?.commit as string;
+    await pusher.git('pull', '--quiet', '--ff-only', 'origin', 'main');
+    assert.equal(await pusher.git('rev-parse', 'HEAD'), revert, 'the revert is on the branch');
+    assert.equal(await pusher.git('show', 'HEAD:deploy/web.yaml'), release('v2', PAUSE_FOREVER).trimEnd(), 'the image before the release is back; nothing else changed');
+    assert.match(await pusher.git('log', '-1', '--format=%an|%B'), new RegExp(`^Glidepath\\|Revert deploy/web.yaml to registry.local/web:v2: ${rid} Aborted[\\s\\S]*Glidepath-Revert-Of: ${rid}\\nGlidepath-Reverted-Commit: ${v3}`));
+    await wake(id);
+    const seen = await sourceStatus(id, (x) => x.commits.at(-1)?.commit === revert, 'the source reading its revert');
+    assert.equal(seen.commits.at(-1)?.result, 'glidepath-revert', 'its own revert starts nothing');
+    assert.equal((await client.workflow.getHandle(rid).query(statusQuery)).phase, 'Aborted', 'the aborted release is left as it is');
+
+    // The fix: a newer commit closes the aborted release (it only waited for a retry) and starts its own.
+    const v4 = await pusher.commit({ 'deploy/web.yaml': release('v4') }, 'web to v4');
+    await wake(id);
+    const fixed = await sourceStatus(id, (x) => x.commits.at(-1)?.commit === v4, 'the fix');
+    assert.deepEqual(fixed.commits.at(-1)?.releases.map((r) => r.outcome), ['started'], JSON.stringify(fixed.commits.at(-1)));
+    const promoted = await untilStatus(client, rid, (x) => x.phase === 'Promoted' && x.canaryImage === 'registry.local/web:v4', 'the v4 release promoted', 60_000);
+    assert.ok(promoted.audit.some((a) => a.action === 'start' && a.detail?.includes(v4)));
+    assert.equal(imageOf(await findDeployment(apps, ns, 'web')), 'registry.local/web:v4');
+    assert.equal((await cli(env, ['source', 'stop', id])).code, 0);
+  } finally {
+    pusher.stop();
+  }
+});

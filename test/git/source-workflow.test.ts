@@ -1,0 +1,320 @@
+/**
+ * The Git source workflow's decisions under time skipping, its activities stubbed by a scripted
+ * repository (Temporal's convention for workflow tests; the activities themselves are tested against
+ * a real Git server in activities.test.ts): the first commit is the baseline; a new commit with a
+ * changed spec starts its release; an unchanged one starts nothing; a commit that fails lint starts
+ * nothing and is reported against that commit; a force push is a named, audited condition; a refused
+ * fetch is a named condition and the source keeps watching; a busy workload is retried; Glidepath's own
+ * revert starts nothing; polling runs on the durable timer; continue-as-new carries the state.
+ * RECORD_HISTORIES=1 records two histories for the replay test.
+ */
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { Context } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/common';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { Worker } from '@temporalio/worker';
+import type { WorkflowHandle } from '@temporalio/client';
+import type { GitActivities } from '../../activities/git/index.ts';
+import { gitSourceStatusQuery, wakeSignal, type FetchedHead, type GitSourceInput, type GitSourceStatus, type ReadResult, type StartRequest, type StartResult, type WatchedOutcome } from '../../workflows/git-source/messages.ts';
+import { gitSourceWorkflowId } from '../../workflows/git-source/source.ts';
+import type { RevertRequest, RevertResult } from '../../activities/git/revert.ts';
+import { createTimeSkippingEnv } from '../support/time-skipping.ts';
+import { recordHistory } from '../workflows/harness.ts';
+import { SourceState } from '../../workflows/git-source/state.ts';
+import { cachedWorkflowBundle } from '../support/workflow-bundle.ts';
+
+const TASK_QUEUE = 'git-source-tests';
+const commit = (n: number): string => n.toString(16).padStart(40, '0');
+
+/** One scripted repository per source: its head, the documents at each commit, and the starts it saw. */
+class Repo {
+  head: FetchedHead | Error = new Error('no head yet');
+  reads = new Map<string, ReadResult>();
+  starts: StartRequest[] = [];
+  /** Where each started release stands (default: promoted). */
+  outcomes = new Map<string, WatchedOutcome>();
+  reverts: RevertRequest[] = [];
+  revertAnswer: (req: RevertRequest) => RevertResult = () => ({ outcome: 'committed', commit: commit(0xbee) });
+  startAnswer: (req: StartRequest) => StartResult = (req) => ({ outcome: 'started', workflowId: `release_payments_${req.file.replace(/\W/g, '')}` });
+
+  push(n: number, files: Record<string, string>, opts: { descends?: boolean; revertOf?: string; problems?: string[] } = {}): string {
+    const id = commit(n);
+    const first = this.head instanceof Error;
+    this.head = { commit: id, subject: `commit ${n}`, authorEmail: 'dev@example.test', ...(first ? {} : { descends: opts.descends ?? true }), ...(opts.revertOf ? { revertOf: opts.revertOf } : {}) };
+    this.reads.set(id, {
+      releases: opts.problems ? [] : Object.entries(files).map(([file, hash]) => ({ file, workflowId: `release_payments_${file.replace(/\W/g, '')}`, service: 'payments/x', image: `x:${hash}`, specHash: hash })),
+      notStarted: [],
+      problems: opts.problems ?? [],
+      moreProblems: 0,
+    });
+    return id;
+  }
+}
+
+const repos = new Map<string, Repo>();
+const repoOf = (): Repo => {
+  const id = Context.current().info.workflowExecution?.workflowId ?? '';
+  const r = repos.get(id);
+  if (!r) throw new Error(`no scripted repository for ${id}`);
+  return r;
+};
+
+const activities: GitActivities = {
+  async gitFetchHead() {
+    const h = repoOf().head;
+    if (h instanceof Error) throw h;
+    return h;
+  },
+  async gitReadCommit(s) {
+    const r = repoOf().reads.get(s.commit);
+    if (!r) throw ApplicationFailure.nonRetryable(`unknown commit ${s.commit}`);
+    return r;
+  },
+  async gitReleaseOutcome(w) {
+    return repoOf().outcomes.get(w.workflowId) ?? { state: 'known', phase: 'Promoted', canaryImage: 'x', stableImage: 'x', message: 'promoted' };
+  },
+  async gitWriteRevert(r) {
+    const repo = repoOf();
+    repo.reverts.push(r);
+    return repo.revertAnswer(r);
+  },
+  async gitStartRelease(req) {
+    const repo = repoOf();
+    repo.starts.push(req);
+    return repo.startAnswer(req);
+  },
+};
+
+let env: TestWorkflowEnvironment;
+let worker: Worker;
+let running: Promise<void>;
+
+before(async () => {
+  const [e, workflowBundle] = await Promise.all([createTimeSkippingEnv(), cachedWorkflowBundle()]);
+  env = e;
+  worker = await Worker.create({ connection: env.nativeConnection, taskQueue: TASK_QUEUE, workflowBundle, activities, shutdownGraceTime: '2s', shutdownForceTime: '5s' });
+  running = worker.run();
+});
+after(async () => {
+  worker?.shutdown();
+  await running;
+  await env?.teardown();
+});
+
+let n = 0;
+async function startSource(repo: Repo, extra: Partial<GitSourceInput> = {}): Promise<WorkflowHandle> {
+  const input: GitSourceInput = { repository: `https://git.example.test/app-${++n}.git`, branch: 'main', path: 'deploy', pollInterval: '1m', ...extra };
+  const workflowId = gitSourceWorkflowId(input);
+  repos.set(workflowId, repo);
+  return env.client.workflow.start('gitSource', { taskQueue: TASK_QUEUE, workflowId, args: [input] });
+}
+
+/**
+ * Queries until `pred` holds. Each query may take 1 s: one sent to a run that is closing as it
+ * continues as new can go unanswered on the Java test server, and the next reaches the new run.
+ */
+async function until(handle: WorkflowHandle, pred: (s: GitSourceStatus) => boolean, what: string): Promise<GitSourceStatus> {
+  const end = Date.now() + 20_000;
+  let last: GitSourceStatus | undefined;
+  while (Date.now() < end) {
+    try {
+      last = await handle.client.withDeadline(Date.now() + 1_000, () => handle.query(gitSourceStatusQuery));
+      if (pred(last)) return last;
+    } catch {
+      // answered by the next attempt
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`timed out waiting for ${what}: ${JSON.stringify(last?.condition)}`);
+}
+
+const polled = (after: number) => (s: GitSourceStatus) => s.polls > after;
+
+test('a refused fetch is AuthFailed and the source keeps watching (durable timer); it recovers when the fetch works', async () => {
+  const repo = new Repo();
+  repo.head = ApplicationFailure.nonRetryable('authentication refused: HTTP 401', 'GitAuthFailed');
+  const h = await startSource(repo);
+  let s = await until(h, (x) => x.condition.type === 'AuthFailed', 'the auth failure');
+  assert.match(s.condition.message, /authentication refused/);
+  assert.ok(s.audit.some((a) => a.action === 'AuthFailed'));
+  const polls = s.polls;
+  const c1 = repo.push(1, { 'deploy/web.yaml': 'h1' });
+  await env.sleep('61s'); // no wake: the poll timer fires
+  s = await until(h, (x) => x.polls > polls && x.lastCommit === c1, 'the next timed poll');
+  assert.equal(s.condition.type, 'Watching');
+  await h.terminate();
+});
+
+test('first commit is the baseline; a changed spec starts its release with the commit; an unchanged one starts nothing', async () => {
+  const repo = new Repo();
+  const c1 = repo.push(1, { 'deploy/web.yaml': 'h1', 'deploy/api.yaml': 'a1' });
+  const h = await startSource(repo);
+  let s = await until(h, (x) => x.lastCommit === c1, 'the baseline');
+  assert.equal(repo.starts.length, 0, 'the first commit is taken as running');
+  assert.equal(s.commits.at(-1)?.result, 'baseline');
+
+  const c2 = repo.push(2, { 'deploy/web.yaml': 'h2', 'deploy/api.yaml': 'a1' });
+  await h.signal(wakeSignal, { by: 'webhook', commit: c2 });
+  s = await until(h, (x) => x.lastCommit === c2 && x.commits.at(-1)?.commit === c2, 'the new commit');
+  assert.deepEqual(repo.starts.map((r) => [r.commit, r.file, r.specHash, r.initiator]), [[c2, 'deploy/web.yaml', 'h2', 'git:dev@example.test']], 'only the changed file starts, from its commit');
+  assert.deepEqual(s.commits.at(-1)?.releases.map((r) => r.outcome), ['started']);
+  assert.equal(s.condition.type, 'Watching');
+  assert.ok(s.audit.some((a) => a.action === 'release-started' && a.commit === c2));
+
+  const c3 = repo.push(3, { 'deploy/web.yaml': 'h2', 'deploy/api.yaml': 'a1' });
+  const before = s.polls;
+  await h.signal(wakeSignal, { by: 'webhook' });
+  s = await until(h, (x) => polled(before)(x) && x.lastCommit === c3, 'the unchanged commit');
+  assert.equal(repo.starts.length, 1, 'nothing started for an unchanged spec');
+  assert.equal(s.commits.at(-1)?.result, 'unchanged');
+
+  const again = s.polls;
+  await h.signal(wakeSignal, { by: 'webhook' });
+  await until(h, polled(again), 'a poll of the same head');
+  assert.equal(repo.starts.length, 1, 'the same head starts nothing');
+  await recordHistory(h, 'git-source-start');
+  await h.terminate();
+});
+
+test('a commit that fails lint starts nothing and is reported against it; the next good commit starts', async () => {
+  const repo = new Repo();
+  const c1 = repo.push(1, { 'deploy/web.yaml': 'h1' });
+  const h = await startSource(repo);
+  await until(h, (x) => x.lastCommit === c1, 'the baseline');
+  const bad = repo.push(2, {}, { problems: ['deploy/web.yaml: spec.strategy.canary.steps[0].setWeight: must be at most 100'] });
+  await h.signal(wakeSignal, { by: 'webhook' });
+  let s = await until(h, (x) => x.commits.at(-1)?.commit === bad, 'the bad commit');
+  assert.equal(repo.starts.length, 0);
+  assert.equal(s.condition.type, 'LintFailed');
+  assert.equal(s.condition.commit, bad);
+  assert.match(s.condition.message, /setWeight: must be at most 100/);
+  assert.deepEqual(s.commits.at(-1)?.problems, ['deploy/web.yaml: spec.strategy.canary.steps[0].setWeight: must be at most 100']);
+  assert.ok(s.audit.some((a) => a.action === 'LintFailed' && a.commit === bad), 'audited against the commit');
+  assert.deepEqual(s.tracked.map((t) => [t.file, t.specHash]), [['deploy/web.yaml', 'h1']], 'the last good specs stay the reference');
+
+  const good = repo.push(3, { 'deploy/web.yaml': 'h3' });
+  await h.signal(wakeSignal, { by: 'webhook' });
+  s = await until(h, (x) => x.commits.at(-1)?.commit === good, 'the fixed commit');
+  assert.deepEqual(repo.starts.map((r) => r.commit), [good]);
+  assert.equal(s.condition.type, 'Watching');
+  await h.terminate();
+});
+
+test('a force push is the named condition ForcePushed, audited; the new head is still compared and started', async () => {
+  const repo = new Repo();
+  const c1 = repo.push(1, { 'deploy/web.yaml': 'h1' });
+  const h = await startSource(repo);
+  await until(h, (x) => x.lastCommit === c1, 'the baseline');
+  const rewritten = repo.push(9, { 'deploy/web.yaml': 'h9' }, { descends: false });
+  await h.signal(wakeSignal, { by: 'webhook' });
+  const s = await until(h, (x) => x.commits.at(-1)?.commit === rewritten, 'the rewritten head');
+  assert.equal(s.condition.type, 'ForcePushed');
+  assert.equal(s.condition.commit, rewritten);
+  assert.match(s.condition.message, /does not descend from the last commit seen/);
+  assert.ok(s.audit.some((a) => a.action === 'ForcePushed' && a.commit === rewritten));
+  assert.equal(s.commits.at(-1)?.forcePushed, true);
+  assert.deepEqual(repo.starts.map((r) => r.commit), [rewritten]);
+  await h.terminate();
+});
+
+test('a workload busy with another release stays pending and starts at a later poll', async () => {
+  const repo = new Repo();
+  const c1 = repo.push(1, { 'deploy/web.yaml': 'h1' });
+  const h = await startSource(repo);
+  await until(h, (x) => x.lastCommit === c1, 'the baseline');
+  repo.startAnswer = (req) => ({ outcome: 'in-flight', workflowId: 'release_payments_web', detail: `busy (${req.file})` });
+  const c2 = repo.push(2, { 'deploy/web.yaml': 'h2' });
+  await h.signal(wakeSignal, { by: 'webhook' });
+  let s = await until(h, (x) => x.lastCommit === c2 && x.condition.type === 'ReleaseInFlight', 'the busy workload');
+  assert.deepEqual(s.pending.map((p) => [p.file, p.commit]), [['deploy/web.yaml', c2]]);
+  assert.equal(s.commits.at(-1)?.result, 'pending');
+  repo.startAnswer = () => ({ outcome: 'started', workflowId: 'release_payments_web' });
+  await h.signal(wakeSignal, { by: 'webhook' });
+  s = await until(h, (x) => x.pending.length === 0, 'the retried start');
+  assert.deepEqual(repo.starts.map((r) => r.commit), [c2, c2]);
+  assert.equal(s.condition.type, 'Watching');
+  assert.deepEqual(s.tracked.map((t) => [t.specHash, t.commit]), [['h2', c2]]);
+  await h.terminate();
+});
+
+test('a release that rolls back is written back as a revert restoring the image before it; a conflicting one is RevertConflict', async () => {
+  const repo = new Repo();
+  const c1 = repo.push(1, { 'deploy/web.yaml': 'h1', 'deploy/api.yaml': 'a1' });
+  const h = await startSource(repo);
+  await until(h, (x) => x.lastCommit === c1, 'the baseline');
+  repo.outcomes.set('release_payments_deploywebyaml', { state: 'known', phase: 'Progressing', canaryImage: 'web:v2', stableImage: 'web:v1', message: 'step 1' });
+  const c2 = repo.push(2, { 'deploy/web.yaml': 'h2', 'deploy/api.yaml': 'a1' });
+  await h.signal(wakeSignal, { by: 'webhook' });
+  let s = await until(h, (x) => x.commits.at(-1)?.commit === c2, 'the release start');
+  assert.deepEqual(s.watching.map((w) => [w.workflowId, w.commit]), [['release_payments_deploywebyaml', c2]], 'watched while it runs');
+  assert.equal(repo.reverts.length, 0, 'nothing written while it progresses');
+
+  repo.outcomes.set('release_payments_deploywebyaml', { state: 'known', phase: 'RolledBack', canaryImage: 'web:v2', stableImage: 'web:v1', message: 'analysis "success-rate" failed' });
+  await env.sleep('11s'); // watched releases are checked every 10 s
+  s = await until(h, (x) => x.watching.length === 0, 'the revert');
+  assert.deepEqual(repo.reverts.map((r) => [r.releaseId, r.file, r.commit, r.phase, r.failedImage, r.restoreImage, r.reason]), [['release_payments_deploywebyaml', 'deploy/web.yaml', c2, 'RolledBack', 'web:v2', 'web:v1', 'analysis "success-rate" failed']]);
+  assert.ok(s.audit.some((a) => a.action === 'revert-committed' && a.commit === commit(0xbee)));
+
+  // A second release that is aborted while a newer commit changed its file: a conflict, named, nothing written.
+  repo.outcomes.set('release_payments_deployapiyaml', { state: 'known', phase: 'Progressing', canaryImage: 'api:v2', stableImage: 'api:v1', message: '' });
+  const c3 = repo.push(3, { 'deploy/web.yaml': 'h2', 'deploy/api.yaml': 'a2' });
+  await h.signal(wakeSignal, { by: 'webhook' });
+  s = await until(h, (x) => x.commits.at(-1)?.commit === c3, 'the api release');
+  assert.deepEqual(s.watching.map((w) => w.workflowId), ['release_payments_deployapiyaml']);
+  repo.revertAnswer = () => ({ outcome: 'conflict', detail: 'deploy/api.yaml no longer releases api:v2' });
+  repo.outcomes.set('release_payments_deployapiyaml', { state: 'known', phase: 'Aborted', canaryImage: 'api:v2', stableImage: 'api:v1', message: 'aborted by oncall' });
+  await h.signal(wakeSignal, { by: 'test' });
+  s = await until(h, (x) => x.condition.type === 'RevertConflict', 'the conflict');
+  assert.equal(s.condition.commit, c3);
+  assert.match(s.condition.message, /no longer releases api:v2/);
+  assert.equal(s.watching.length, 0);
+  await recordHistory(h, 'git-source-revert');
+  await h.terminate();
+});
+
+test("Glidepath's own revert starts nothing and becomes the reference", async () => {
+  const repo = new Repo();
+  const c1 = repo.push(1, { 'deploy/web.yaml': 'h1' });
+  const h = await startSource(repo);
+  await until(h, (x) => x.lastCommit === c1, 'the baseline');
+  const revert = repo.push(2, { 'deploy/web.yaml': 'h0' }, { revertOf: 'release_payments_web' });
+  await h.signal(wakeSignal, { by: 'webhook' });
+  const s = await until(h, (x) => x.commits.at(-1)?.commit === revert, 'the revert');
+  assert.equal(repo.starts.length, 0);
+  assert.equal(s.commits.at(-1)?.result, 'glidepath-revert');
+  assert.deepEqual(s.tracked.map((t) => t.specHash), ['h0']);
+  await h.terminate();
+});
+
+test('continue-as-new carries the tracked specs, the commits seen and the counters', async () => {
+  const repo = new Repo();
+  const c1 = repo.push(1, { 'deploy/web.yaml': 'h1' });
+  const h = await startSource(repo, { pollsPerRun: 2 });
+  await until(h, (x) => x.lastCommit === c1, 'the baseline');
+  for (let i = 2; i <= 6; i++) {
+    const c = repo.push(i, { 'deploy/web.yaml': `h${i}` });
+    await h.signal(wakeSignal, { by: 'webhook', commit: c });
+    await until(h, (x) => x.commits.at(-1)?.commit === c, `commit ${i}`);
+  }
+  const s = await h.query(gitSourceStatusQuery);
+  assert.ok(s.continuedAsNew >= 2, `continued as new ${s.continuedAsNew} times`);
+  assert.equal(repo.starts.length, 5, 'every change started once, across runs');
+  assert.equal(new Set(repo.starts.map((r) => r.commit)).size, 5);
+  assert.deepEqual(s.tracked.map((t) => [t.specHash, t.commit]), [['h6', commit(6)]]);
+  assert.equal(s.commits.length, 6, 'the commits seen in earlier runs are carried');
+  assert.ok(s.polls >= 6);
+  await h.terminate();
+});
+
+test('the status lists are bounded: the last 20 commits, the last 50 audit entries', () => {
+  const state = new SourceState({ repository: 'https://git.example.test/a.git', branch: 'main', path: 'deploy', pollInterval: '1m' }, 'id');
+  for (let i = 0; i < 70; i++) {
+    state.record({ commit: commit(i), at: '', subject: '', result: 'unchanged', releases: [] });
+    state.audit('wake', `wake ${i}`);
+  }
+  assert.equal(state.status.commits.length, 20);
+  assert.equal(state.status.commits[0]?.commit, commit(50));
+  assert.equal(state.status.audit.length, 50);
+  assert.equal(state.status.audit.at(-1)?.detail, 'wake 69');
+});

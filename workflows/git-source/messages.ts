@@ -1,0 +1,151 @@
+/** The Git source's input, status, messages and search attribute (shared by the workflow, its activities and the CLI). */
+import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
+import { defineQuery, defineSignal } from '@temporalio/workflow';
+import type { GitSourceSpec } from './source.ts';
+
+/** The commit a release was started from (on the release's workflow): "which commit runs where" is one query. */
+export const COMMIT_ATTRIBUTE = defineSearchAttributeKey('GlidepathCommit', SearchAttributeType.KEYWORD);
+
+/** Audit entries kept (the oldest go first). */
+export const MAX_AUDIT = 50;
+/** Commits kept in the status (the newest last). */
+export const MAX_COMMITS = 20;
+/** Release files tracked per source (the documents' reader refuses more); also the most releases watched. */
+export const MAX_TRACKED_FILES = 100;
+/** How often releases the source started are checked while some have not settled (at most the poll interval). */
+export const WATCH_INTERVAL_MS = 10_000;
+
+/** Named conditions of a source. `Watching` is the healthy one. */
+export type ConditionType = 'Watching' | 'LintFailed' | 'Unreachable' | 'AuthFailed' | 'NotFound' | 'ForcePushed' | 'ReleaseInFlight' | 'StartFailed' | 'RevertConflict' | 'RevertFailed';
+
+export interface SourceCondition {
+  type: ConditionType;
+  message: string;
+  commit?: string;
+  since: string;
+}
+
+export interface AuditEntry {
+  at: string;
+  action: string;
+  commit?: string;
+  detail: string;
+}
+
+export type ReleaseOutcome = 'started' | 'already-started' | 'in-flight' | 'failed';
+
+export interface CommitRecord {
+  commit: string;
+  at: string;
+  subject: string;
+  /** What the source did with the commit. */
+  result: 'baseline' | 'unchanged' | 'released' | 'lint-failed' | 'glidepath-revert' | 'pending';
+  releases: { file: string; workflowId: string; outcome: ReleaseOutcome; detail?: string }[];
+  problems?: string[];
+  forcePushed?: boolean;
+}
+
+export interface TrackedSpec {
+  file: string;
+  specHash: string;
+  workflowId: string;
+  /** The commit the spec was last released (or baselined) from. */
+  commit: string;
+}
+
+export interface PendingStart {
+  file: string;
+  specHash: string;
+  workflowId: string;
+  commit: string;
+}
+
+/** A release the source started, watched until it settles: a rollback or abort is written back to Git. */
+export interface ReleaseWatch {
+  sourceId: string;
+  workflowId: string;
+  file: string;
+  commit: string;
+}
+
+export type WatchedOutcome = { state: 'gone' } | { state: 'known'; phase: string; canaryImage: string; stableImage?: string; message: string };
+
+export interface GitSourceStatus {
+  sourceId: string;
+  repository: string;
+  branch: string;
+  path: string;
+  pollIntervalMs: number;
+  condition: SourceCondition;
+  lastCommit?: string;
+  lastPolledAt?: string;
+  polls: number;
+  wakes: number;
+  continuedAsNew: number;
+  tracked: TrackedSpec[];
+  /** Spec changes not started yet (a release of the workload was in flight): retried at every poll. */
+  pending: PendingStart[];
+  /** Releases started from this source that have not settled yet. */
+  watching: ReleaseWatch[];
+  commits: CommitRecord[];
+  audit: AuditEntry[];
+}
+
+export interface GitSourceInput extends GitSourceSpec {
+  /** Carried over continue-as-new. */
+  state?: GitSourceStatus;
+  /** A wake that arrived before continue-as-new and is not served yet. */
+  woken?: boolean;
+  /** Tests: continue-as-new after this many polls (default: when Temporal suggests it). */
+  pollsPerRun?: number;
+}
+
+export interface WakeRequest {
+  /** Who woke it (e.g. "webhook"). */
+  by: string;
+  /** The commit the forge reported, for the audit only: the source fetches the head itself. */
+  commit?: string;
+}
+
+export const wakeSignal = defineSignal<[WakeRequest]>('wake');
+export const gitSourceStatusQuery = defineQuery<GitSourceStatus>('gitSourceStatus');
+
+/** What the fetch activity answers. */
+export interface FetchedHead {
+  commit: string;
+  /** Whether `commit` descends from the last commit seen; absent when there was none or it is the same. */
+  descends?: boolean;
+  subject: string;
+  authorEmail: string;
+  /** The release a Glidepath revert commit reverts (its `Glidepath-Revert-Of` trailer). */
+  revertOf?: string;
+}
+
+export interface ReadResult {
+  releases: { file: string; workflowId: string; service: string; image: string; specHash: string }[];
+  notStarted: { file: string; reason: string }[];
+  problems: string[];
+  moreProblems: number;
+}
+
+/** Which source an activity works for. */
+export interface SourceRef {
+  sourceId: string;
+  repository: string;
+  branch: string;
+  path: string;
+  credentials?: GitSourceSpec['credentials'];
+}
+
+export interface StartRequest extends SourceRef {
+  commit: string;
+  file: string;
+  specHash: string;
+  initiator: string;
+}
+
+export interface StartResult {
+  outcome: ReleaseOutcome;
+  workflowId: string;
+  detail?: string;
+}

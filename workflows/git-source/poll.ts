@@ -1,0 +1,155 @@
+/**
+ * One poll of a Git source: fetch the head; if it is new, read and lint its documents; start the
+ * releases whose spec changed since the last commit seen; retry the changes that found a release of
+ * their workload in flight. Every failure becomes a named condition and the source keeps watching.
+ */
+import * as wf from '@temporalio/workflow';
+import type { GitActivities } from '../../activities/git/index.ts';
+import type { CommitRecord, FetchedHead, GitSourceInput, PendingStart, ReadResult, SourceRef, StartResult } from './messages.ts';
+import { MAX_TRACKED_FILES } from './messages.ts';
+import type { SourceState } from './state.ts';
+import { watchReleases } from './revert.ts';
+import { now } from './state.ts';
+
+const NON_RETRYABLE = ['GitAuthFailed', 'GitNotFound', 'GitInvalidSource', 'InvalidSpec'];
+const git = wf.proxyActivities<GitActivities>({
+  startToCloseTimeout: '3m',
+  retry: { initialInterval: '2s', backoffCoefficient: 2, maximumAttempts: 3, nonRetryableErrorTypes: NON_RETRYABLE },
+});
+/** Starting a release is idempotent (the activity finds its own start), so it may be retried freely. */
+const starts = wf.proxyActivities<GitActivities>({
+  startToCloseTimeout: '2m',
+  retry: { initialInterval: '2s', backoffCoefficient: 2, maximumAttempts: 5, nonRetryableErrorTypes: NON_RETRYABLE },
+});
+
+/** The initiator recorded on releases started from Git: who wrote the commit. */
+export function initiatorOf(head: Pick<FetchedHead, 'authorEmail'>): string {
+  const email = head.authorEmail.replace(/[^\w.@+-]/g, '');
+  return email ? `git:${email}` : 'git:unknown';
+}
+
+function failureType(err: unknown): string | undefined {
+  const cause = err instanceof wf.ActivityFailure ? err.cause : err;
+  return cause instanceof wf.ApplicationFailure ? (cause.type ?? undefined) : undefined;
+}
+
+function failureMessage(err: unknown): string {
+  const cause = err instanceof wf.ActivityFailure ? err.cause : err;
+  return (cause instanceof Error ? cause.message : String(cause)).slice(0, 500);
+}
+
+export async function pollOnce(input: GitSourceInput, s: SourceState): Promise<void> {
+  const st = s.status;
+  const ref: SourceRef = { sourceId: st.sourceId, repository: st.repository, branch: st.branch, path: st.path, ...(input.credentials ? { credentials: input.credentials } : {}) };
+  await pollHead(input, ref, s);
+  if (st.watching.length > 0) await watchReleases(ref, s);
+}
+
+async function pollHead(input: GitSourceInput, ref: SourceRef, s: SourceState): Promise<void> {
+  const st = s.status;
+  st.polls++;
+  st.lastPolledAt = now();
+  let head: FetchedHead;
+  try {
+    head = await git.gitFetchHead({ ...ref, ...(st.lastCommit ? { lastCommit: st.lastCommit } : {}) });
+  } catch (err) {
+    const type = failureType(err);
+    const condition = type === 'GitAuthFailed' ? 'AuthFailed' : type === 'GitNotFound' ? 'NotFound' : 'Unreachable';
+    s.condition(condition, `${st.repository} (${st.branch}): ${failureMessage(err)}; retried at the next poll`);
+    return;
+  }
+  if (head.commit === st.lastCommit) {
+    if (st.pending.length > 0) await startPending(ref, s, initiatorOf(head));
+    else if (st.condition.type === 'Unreachable' || st.condition.type === 'AuthFailed' || st.condition.type === 'NotFound') s.condition('Watching', `${st.repository} answers again`);
+    return;
+  }
+  await newCommit(input, ref, s, head);
+}
+
+async function newCommit(input: GitSourceInput, ref: SourceRef, s: SourceState, head: FetchedHead): Promise<void> {
+  const st = s.status;
+  const forcePushed = st.lastCommit !== undefined && head.descends === false;
+  if (forcePushed) {
+    s.condition('ForcePushed', `history of ${st.branch} was rewritten: ${head.commit.slice(0, 12)} does not descend from the last commit seen ${st.lastCommit?.slice(0, 12)}; its documents are compared with the last ones seen`, head.commit);
+  }
+  const initiator = initiatorOf(head);
+  const base: Omit<CommitRecord, 'result'> = { commit: head.commit, at: now(), subject: head.subject, releases: [], ...(forcePushed ? { forcePushed } : {}) };
+  let read: ReadResult;
+  try {
+    read = await git.gitReadCommit({ ...ref, commit: head.commit, initiator });
+  } catch (err) {
+    s.condition('Unreachable', `reading ${head.commit.slice(0, 12)}: ${failureMessage(err)}; retried at the next poll`, head.commit);
+    return; // lastCommit stays: the commit is read again
+  }
+  const firstCommit = st.lastCommit === undefined;
+  st.lastCommit = head.commit;
+  if (read.problems.length > 0) {
+    const more = read.moreProblems > 0 ? ` … and ${read.moreProblems} more` : '';
+    s.record({ ...base, result: 'lint-failed', problems: read.problems });
+    s.condition('LintFailed', `${head.commit.slice(0, 12)} fails lint, nothing started: ${read.problems.join('; ')}${more}`.slice(0, 2000), head.commit);
+    return;
+  }
+  const previous = new Map(st.tracked.map((t) => [t.file, t]));
+  const changed = read.releases.filter((r) => previous.get(r.file)?.specHash !== r.specHash);
+  // Files gone from the path stop being tracked (their releases, if any, are left as they are).
+  st.tracked = st.tracked.filter((t) => read.releases.some((r) => r.file === t.file));
+  st.pending = st.pending.filter((p) => read.releases.some((r) => r.file === p.file && r.specHash === p.specHash));
+  const track = (r: ReadResult['releases'][number]) => {
+    st.tracked = [...st.tracked.filter((t) => t.file !== r.file), { file: r.file, specHash: r.specHash, workflowId: r.workflowId, commit: head.commit }].slice(-MAX_TRACKED_FILES);
+  };
+  if (head.revertOf !== undefined) {
+    for (const r of changed) track(r);
+    s.record({ ...base, result: 'glidepath-revert' });
+    s.audit('glidepath-revert', `${head.commit.slice(0, 12)} is Glidepath's own revert of ${head.revertOf}: nothing started`, head.commit);
+    if (!forcePushed) s.condition('Watching', `at ${head.commit.slice(0, 12)}`, head.commit);
+    return;
+  }
+  if (firstCommit && !input.startExisting) {
+    for (const r of read.releases) track(r);
+    s.record({ ...base, result: 'baseline' });
+    s.audit('baseline', `${read.releases.length} release file(s) at ${head.commit.slice(0, 12)} taken as running; later changes start releases`, head.commit);
+    s.condition('Watching', `at ${head.commit.slice(0, 12)}`, head.commit);
+    return;
+  }
+  if (changed.length === 0) {
+    s.record({ ...base, result: 'unchanged' });
+    if (!forcePushed) s.condition('Watching', `at ${head.commit.slice(0, 12)}`, head.commit);
+    return;
+  }
+  st.pending = [...st.pending.filter((p) => !changed.some((c) => c.file === p.file)), ...changed.map((c) => ({ file: c.file, specHash: c.specHash, workflowId: c.workflowId, commit: head.commit }))].slice(-MAX_TRACKED_FILES);
+  const record: CommitRecord = { ...base, result: 'released' };
+  await startPending(ref, s, initiator, record, forcePushed);
+}
+
+/** Starts every pending change; a started one is tracked, one whose workload is busy stays pending. */
+async function startPending(ref: SourceRef, s: SourceState, initiator: string, record?: CommitRecord, forcePushed = false): Promise<void> {
+  const st = s.status;
+  const results: { p: PendingStart; r: StartResult }[] = [];
+  for (const p of [...st.pending]) {
+    let r: StartResult;
+    try {
+      r = await starts.gitStartRelease({ ...ref, commit: p.commit, file: p.file, specHash: p.specHash, initiator });
+    } catch (err) {
+      r = { outcome: 'failed', workflowId: p.workflowId, detail: failureMessage(err) };
+    }
+    results.push({ p, r });
+    if (r.outcome === 'started' || r.outcome === 'already-started' || r.outcome === 'failed') {
+      st.pending = st.pending.filter((x) => x.file !== p.file);
+      if (r.outcome !== 'failed') st.tracked = [...st.tracked.filter((t) => t.file !== p.file), { file: p.file, specHash: p.specHash, workflowId: p.workflowId, commit: p.commit }].slice(-MAX_TRACKED_FILES);
+    }
+    if (r.outcome === 'started') s.audit('release-started', `${r.workflowId} from ${p.file}`, p.commit);
+    if (r.outcome === 'started' || r.outcome === 'already-started') {
+      st.watching = [...st.watching.filter((w) => w.workflowId !== r.workflowId), { sourceId: st.sourceId, workflowId: r.workflowId, file: p.file, commit: p.commit }].slice(-MAX_TRACKED_FILES);
+    }
+  }
+  if (record) {
+    record.releases = results.map(({ p, r }) => ({ file: p.file, workflowId: r.workflowId, outcome: r.outcome, ...(r.detail ? { detail: r.detail } : {}) }));
+    if (st.pending.length > 0) record.result = 'pending';
+    s.record(record);
+  }
+  const failed = results.find((x) => x.r.outcome === 'failed');
+  const busy = results.find((x) => x.r.outcome === 'in-flight');
+  if (failed) s.condition('StartFailed', `${failed.p.file} at ${failed.p.commit.slice(0, 12)}: ${failed.r.detail ?? ''}`, failed.p.commit);
+  else if (busy) s.condition('ReleaseInFlight', `${busy.p.file}: ${busy.r.detail ?? ''}`, busy.p.commit);
+  else if (!forcePushed) s.condition('Watching', `at ${st.lastCommit?.slice(0, 12) ?? ''}`, st.lastCommit);
+}
