@@ -12,7 +12,7 @@ import { formatDuration } from '../model/duration.ts';
 import { startProblems } from '../model/plan.ts';
 import { PHASES, SETTLED_PHASES, legacyReleaseWorkflowId, releaseWorkflowId, serviceKey, type Phase, type ReleasePlan } from '../model/types.ts';
 import { UPDATES, refusedUpdateSignal, statusQuery, SERVICE_ATTRIBUTE, type Action, type ReleaseStatus } from '../workflows/messages.ts';
-import { uiLink } from '../workers/config.ts';
+import { WORKFLOW_TASK_TIMEOUT, uiLink } from '../workers/config.ts';
 import { formatProblemList, loadRelease } from './spec-files.ts';
 import { applyOthers } from './apply-others.ts';
 import { CliExit, context, duration, identity, type Ctx } from './command.ts';
@@ -197,6 +197,7 @@ export function registerRelease(program: Command): void {
           args: [{ plan, initiator }],
           workflowIdConflictPolicy: 'FAIL',
           workflowIdReusePolicy: 'ALLOW_DUPLICATE',
+          workflowTaskTimeout: WORKFLOW_TASK_TIMEOUT, // room for a task that carries a flood of signals
           staticSummary: releaseSummary(plan),
           typedSearchAttributes: [{ key: SERVICE_ATTRIBUTE, value: serviceKey(plan) }],
         });

@@ -12,7 +12,7 @@ import { createIdentityActivities, identityPolicyFromEnv } from '../activities/i
 import { createNotifyActivities } from '../activities/notify/index.ts';
 import { createTaskQueueActivities } from '../activities/task-queue.ts';
 import { createGitActivities } from '../activities/git/index.ts';
-import { connectClient, connectNative, temporalSettings } from './config.ts';
+import { ACTIVATION_LIMITS, connectClient, connectNative, temporalSettings } from './config.ts';
 import { dataConverterFromEnv } from './codec.ts';
 import { buildDeps, buildVersioningActivities } from './deps.ts';
 import { WORKFLOWS_PATH } from './bundle.ts';
@@ -48,6 +48,7 @@ try {
     dataConverter: dataConverterFromEnv(),
     interceptors: { activity: [metrics.interceptor()] },
     shutdownGraceTime: process.env.GLIDEPATH_SHUTDOWN_GRACE ?? '30s',
+    ...ACTIVATION_LIMITS, // a flood of signals is one long activation (workers/config.ts)
     ...(bundlePath ? { workflowBundle: { codePath: bundlePath } } : { workflowsPath: WORKFLOWS_PATH }),
   };
   const worker = await Worker.create(options);

@@ -24,6 +24,7 @@ import { untilQuery } from '../support/poll.ts';
 import { createTimeSkippingEnv } from '../support/time-skipping.ts';
 import { cachedWorkflowBundle } from '../support/workflow-bundle.ts';
 import { registerSearchAttributes } from '../../workers/search-attributes.ts';
+import { ACTIVATION_LIMITS, WORKFLOW_TASK_TIMEOUT } from '../../workers/config.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const HISTORY_DIR = path.join(root, 'test/replay/histories');
@@ -135,6 +136,7 @@ export class Harness {
       taskQueue: this.taskQueue,
       workflowBundle,
       activities,
+      ...ACTIVATION_LIMITS, // as the worker (workers/main.ts)
       shutdownGraceTime: '2s',
       shutdownForceTime: '5s', // a test that failed midway may leave a stub blocked; never hang the file
       // Cancellation reaches a heartbeating activity on its next heartbeat; keep that prompt in tests.
@@ -160,6 +162,7 @@ export class Harness {
       workflowId,
       args: [{ plan, initiator }],
       workflowIdConflictPolicy: 'FAIL',
+      workflowTaskTimeout: WORKFLOW_TASK_TIMEOUT, // as the CLI starts releases (starters/release.ts)
     }) as Promise<WorkflowHandle<typeof release>>;
   }
 
