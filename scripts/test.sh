@@ -22,17 +22,6 @@ step "type check and lint"
 bash scripts/lint.sh
 
 step "tests"
+if [ "$#" -gt 0 ]; then files=("$@"); else files=('test/**/*.test.ts'); fi
 # One file at a time: suites share the dev server, the control plane and 2 cores.
-if [ "$#" -gt 0 ]; then
-  node --test --test-concurrency=1 --test-timeout=300000 "$@"
-else
-  # The time-skipping workflow suites in one process: one test server and worker for all of them
-  # (test/workflows/harness.ts), one file after another; then every other file in a process of its own.
-  shopt -s globstar
-  workflows=(test/workflows/*.test.ts) others=()
-  for f in test/**/*.test.ts; do [[ " ${workflows[*]} " == *" $f "* ]] || others+=("$f"); done
-  failed=0
-  node --test --test-isolation=none --test-timeout=300000 "${workflows[@]}" || failed=1
-  node --test --test-concurrency=1 --test-timeout=300000 "${others[@]}" || failed=1
-  exit "$failed"
-fi
+node --test --test-concurrency=1 --test-timeout=300000 "${files[@]}"
