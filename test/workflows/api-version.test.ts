@@ -29,8 +29,9 @@ import {
   type VersionActionInput,
   type VersionStatus,
 } from '../../workflows/api-version-messages.ts';
+import { registerSearchAttributes } from '../../workers/search-attributes.ts';
 import { untilQuery } from '../support/poll.ts';
-import { acquireTimeSkippingEnv, releaseTimeSkippingEnv } from '../support/time-skipping.ts';
+import { createTimeSkippingEnv } from '../support/time-skipping.ts';
 import { Harness, causeOf, recordHistory, recordingActivities } from './harness.ts';
 
 const NS = 'tests';
@@ -60,8 +61,9 @@ const overrides = new Map<string, Partial<Stubs>>();
 const policies = new Map<string, IdentityPolicy>();
 
 before(async () => {
-  const [e, workflowBundle] = await Promise.all([acquireTimeSkippingEnv(), Harness.workflowBundle()]);
+  const [e, workflowBundle] = await Promise.all([createTimeSkippingEnv(), Harness.workflowBundle()]);
   env = e;
+  await registerSearchAttributes(env.connection, env.namespace ?? 'default');
   const activities = {
     ...recordingActivities(succeeding(), overrides, calls, (name, args) => ({ name, version: (args[0] as ApiVersionPlan).version, args })),
     identityPolicy: async () => policies.get(Context.current().info.workflowExecution?.workflowId ?? '') ?? null,
@@ -73,7 +75,7 @@ before(async () => {
 after(async () => {
   worker?.shutdown();
   await running;
-  await releaseTimeSkippingEnv();
+  await env?.teardown();
 });
 
 function plan(api: string, version: string, extra: Partial<ApiVersionPlan> = {}): ApiVersionPlan {
@@ -178,7 +180,7 @@ describe('introducing versions', () => {
     ];
     for (const [p, why] of refusals) assert.match(await rejected(p()), why);
     // The last serving version cannot be retired.
-    await h.executeUpdate(retireVersionUpdate, { args: [{ version: 'v1', sunset: new Date((await env.currentTimeMs()) + 30 * DAY).toISOString(), by: 'ci-bot' }] });
+    await h.executeUpdate(retireVersionUpdate, { args: [{ version: 'v1', sunset: new Date(Date.now() + 30 * DAY).toISOString(), by: 'ci-bot' }] });
     assert.match(await rejected(h.executeUpdate(retireVersionUpdate, { args: [{ version: 'v2', sunset: '2999-01-01T00:00:00Z', by: 'ci-bot' }] })), /it is the last serving version/);
     assert.match(await rejected(h.executeUpdate(retireVersionUpdate, { args: [{ version: 'v1', sunset: '2999-01-01T00:00:00Z', by: 'ci-bot' }] })), /it is Deprecated, not Serving/);
     assert.match(await rejected(h.executeUpdate(approveRetirementUpdate, { args: [{ version: 'v1', by: 'alice' }] })), /approval opens at the sunset/);

@@ -22,8 +22,9 @@ import { statusQuery } from '../../workflows/messages.ts';
 import type { release } from '../../workflows/release.ts';
 import { startProblems } from '../../model/plan.ts';
 import { releaseWorkflowId, type ReleasePlan } from '../../model/types.ts';
-import { acquireTimeSkippingEnv, releaseTimeSkippingEnv } from '../support/time-skipping.ts';
+import { createTimeSkippingEnv } from '../support/time-skipping.ts';
 import { startRegistry, type RegistryInstance } from '../support/registry.ts';
+import { registerSearchAttributes } from '../../workers/search-attributes.ts';
 import { dockerConfig, scratchContext } from '../activities/build/fixtures.ts';
 import { Harness, canary, releaseResult } from './harness.ts';
 
@@ -92,8 +93,9 @@ async function headDigest(repo: string, tag: string): Promise<string | null> {
 before(async () => {
   reg = await startRegistry({ users: { ci: PASSWORD } });
   secretJson = readFileSync(dockerConfig(reg.host, 'ci', PASSWORD), 'utf8');
-  const [e, bundle] = await Promise.all([acquireTimeSkippingEnv(), Harness.workflowBundle()]);
+  const [e, bundle] = await Promise.all([createTimeSkippingEnv(), Harness.workflowBundle()]);
   env = e;
+  await registerSearchAttributes(env.connection, env.namespace ?? 'default');
   worker = await Worker.create({ connection: env.nativeConnection, taskQueue: TASK_QUEUE, workflowBundle: bundle, activities: stubs(), shutdownGraceTime: '2s', shutdownForceTime: '5s' });
   running = worker.run();
 });
@@ -101,7 +103,7 @@ before(async () => {
 after(async () => {
   worker?.shutdown();
   await running;
-  await releaseTimeSkippingEnv();
+  await env?.teardown();
   await reg?.stop();
   rmSync(root, { recursive: true, force: true });
 });

@@ -16,7 +16,8 @@ import { groupWorkflowId, type GroupPlan } from '../../model/group-plan.ts';
 import type { Outcome } from '../../workflows/messages.ts';
 import { GROUP_UPDATES, groupStatusQuery, type GroupResult, type GroupStatus } from '../../workflows/group/messages.ts';
 import type { releaseGroup } from '../../workflows/group.ts';
-import { acquireTimeSkippingEnv, releaseTimeSkippingEnv } from '../support/time-skipping.ts';
+import { registerSearchAttributes } from '../../workers/search-attributes.ts';
+import { createTimeSkippingEnv } from '../support/time-skipping.ts';
 import { cachedWorkflowBundle } from '../support/workflow-bundle.ts';
 import type { ChildScript } from './group/stub-workflows.ts';
 
@@ -71,9 +72,10 @@ async function startWorker(taskQueue: string, activities: object): Promise<Worke
 
 before(async () => {
   [env, bundle] = await Promise.all([
-    acquireTimeSkippingEnv(),
+    createTimeSkippingEnv(),
     cachedWorkflowBundle(path.join(here, 'group/stub-workflows.ts')),
   ]);
+  await registerSearchAttributes(env.connection, env.namespace ?? 'default');
   await startWorker(PARENT_QUEUE, { taskQueuePollers: async (queue: string) => ({ pollers: pollers(queue) }) });
   for (const c of ['staging', 'eu']) await startWorker(`glidepath@${c}`, clusterActivities(`glidepath@${c}`));
 });
@@ -81,7 +83,7 @@ before(async () => {
 after(async () => {
   for (const w of workers) w.shutdown();
   await Promise.all(running);
-  await releaseTimeSkippingEnv();
+  await env?.teardown();
 });
 
 function release(ns: string, name: string) {

@@ -1,6 +1,6 @@
 /**
- * Time-skipping harness for the release workflow: one Java test server and one worker per process
- * (shared by the test files it runs, one file at a time), the workflow bundle built once and cached, activities stubbed per workflow (Temporal's convention for workflow tests), every call
+ * Time-skipping harness for the release workflow: one Java test server and one worker per test
+ * file, the workflow bundle built once and cached, activities stubbed per workflow (Temporal's convention for workflow tests), every call
  * recorded in order. Histories can be recorded for the replay test (RECORD_HISTORIES=1).
  */
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -20,8 +20,9 @@ import { statusQuery, type ReleaseResult, type ReleaseStatus } from '../../workf
 import type { release } from '../../workflows/release.ts';
 import { releaseWorkflowId, type AnalysisRunSpec, type CanaryStep, type Measurement, type MetricSpec, type ReleasePlan, type Strategy } from '../../model/types.ts';
 import { untilQuery } from '../support/poll.ts';
-import { acquireTimeSkippingEnv, releaseTimeSkippingEnv } from '../support/time-skipping.ts';
+import { createTimeSkippingEnv } from '../support/time-skipping.ts';
 import { cachedWorkflowBundle } from '../support/workflow-bundle.ts';
+import { registerSearchAttributes } from '../../workers/search-attributes.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const HISTORY_DIR = path.join(root, 'test/replay/histories');
@@ -92,50 +93,21 @@ export function recordingActivities<A extends object, E>(
   );
 }
 
-type ActivityFn = (...args: never[]) => Promise<unknown>;
-
-/** A worker shared by the harnesses of one process that register the same activities. */
-interface SharedWorker {
-  taskQueue: string;
-  worker: Promise<Worker>;
-  running?: Promise<void>;
-  harnesses: Set<Harness>;
-}
-const sharedWorkers = new Map<string, SharedWorker>();
-let workersCreated = 0;
-
-/** The harness that started workflow `id` on `shared`'s worker (one harness per test file). */
-function ownerOf(shared: SharedWorker, id: string): Harness {
-  const owners = [...shared.harnesses].filter((h) => h.knows(id));
-  if (owners.length === 1) return owners[0] as Harness;
-  if (owners.length === 0 && shared.harnesses.size === 1) return [...shared.harnesses][0] as Harness;
-  throw new Error(`workflow ${id} is known to ${owners.length} test harnesses in this process: release names must be unique across test/workflows`);
-}
-
 export class Harness {
   readonly calls = new Map<string, Call[]>();
   readonly overrides = new Map<string, Overrides>();
   /** The worker's identity policy per release (none: claimed identity). */
   readonly identityPolicies = new Map<string, IdentityPolicy>();
-  /** The task queue of this harness's worker: each set of activities has a worker and a queue of its own. */
-  taskQueue = 'release-tests';
+  readonly taskQueue = 'release-tests';
   env!: TestWorkflowEnvironment;
   worker!: Worker;
-  private shared: SharedWorker | undefined;
+  private running!: Promise<void>;
   private static bundle: Promise<WorkflowBundlePath> | undefined;
-  /** This file's activities: stubs recorded per workflow, the real start-time validation, the identity policy, extras. */
-  private readonly activities: Record<string, ActivityFn>;
+  /** Activities beyond the release's own (not traced), e.g. notification delivery. */
+  private readonly extraActivities: Record<string, (...args: never[]) => Promise<unknown>>;
 
-  /** `extraActivities`: activities beyond the release's own (not traced), e.g. notification delivery. */
-  constructor(extraActivities: Record<string, ActivityFn> = {}) {
-    const base = succeedingActivities();
-    this.activities = {
-      ...recordingActivities(base, this.overrides, this.calls, (name, args) => ({ name, args })),
-      // The start-time validation (a local activity) is real and not traced: traces show what touches the cluster.
-      validatePlan: base.validatePlan as ActivityFn,
-      identityPolicy: async () => this.identityPolicies.get(Context.current().info.workflowExecution?.workflowId ?? '') ?? null,
-      ...extraActivities,
-    };
+  constructor(extraActivities: Record<string, (...args: never[]) => Promise<unknown>> = {}) {
+    this.extraActivities = extraActivities;
   }
 
   /** The workflow code, bundled once and cached on disk across files and runs (test/support/workflow-bundle.ts). */
@@ -144,48 +116,22 @@ export class Harness {
     return Harness.bundle;
   }
 
-  /** Whether this harness started (or was told of) workflow `id`. */
-  knows(id: string): boolean {
-    return this.calls.has(id) || this.overrides.has(id) || this.identityPolicies.has(id);
-  }
-
-  /**
-   * Joins the process's time-skipping server and the worker of the harnesses with the same
-   * activities (started by the first of them): test files run in one process share both, each
-   * activity call going to the harness that started its workflow. A file in a process of its own
-   * gets a server and a worker of its own, as before.
-   */
   async start(): Promise<void> {
-    this.env = await acquireTimeSkippingEnv();
-    const key = Object.keys(this.activities).sort().join(',');
-    let shared = sharedWorkers.get(key);
-    if (!shared) {
-      const taskQueue = ++workersCreated === 1 ? 'release-tests' : `release-tests-${workersCreated}`;
-      const created: SharedWorker = { taskQueue, harnesses: new Set(), worker: this.createWorker(taskQueue, () => created) };
-      shared = created;
-      sharedWorkers.set(key, shared);
-    }
-    shared.harnesses.add(this);
-    this.shared = shared;
-    this.taskQueue = shared.taskQueue;
-    this.worker = await shared.worker;
-    shared.running ??= this.worker.run();
-  }
-
-  private async createWorker(taskQueue: string, shared: () => SharedWorker): Promise<Worker> {
-    const activities = Object.fromEntries(
-      Object.keys(this.activities).map((name) => [
-        name,
-        (...args: never[]) => {
-          const id = Context.current().info.workflowExecution?.workflowId ?? '';
-          return ownerOf(shared(), id).activities[name]!(...args);
-        },
-      ]),
-    );
-    return Worker.create({
-      connection: this.env.nativeConnection,
-      taskQueue,
-      workflowBundle: await Harness.workflowBundle(),
+    const [env, workflowBundle] = await Promise.all([createTimeSkippingEnv(), Harness.workflowBundle()]);
+    this.env = env;
+    await registerSearchAttributes(env.connection, env.namespace ?? 'default');
+    const base = succeedingActivities();
+    // The start-time validation (a local activity) is real and not traced: traces show what touches the cluster.
+    const activities = {
+      ...recordingActivities(base, this.overrides, this.calls, (name, args) => ({ name, args })),
+      validatePlan: base.validatePlan,
+      identityPolicy: async () => this.identityPolicies.get(Context.current().info.workflowExecution?.workflowId ?? '') ?? null,
+      ...this.extraActivities,
+    };
+    this.worker = await Worker.create({
+      connection: env.nativeConnection,
+      taskQueue: this.taskQueue,
+      workflowBundle,
       activities,
       shutdownGraceTime: '2s',
       shutdownForceTime: '5s', // a test that failed midway may leave a stub blocked; never hang the file
@@ -193,28 +139,18 @@ export class Harness {
       maxHeartbeatThrottleInterval: '100ms',
       defaultHeartbeatThrottleInterval: '100ms',
     });
+    this.running = this.worker.run();
   }
 
-  /** Leaves the worker (the last harness shuts it down) and the server. */
   async stop(): Promise<void> {
-    const shared = this.shared;
-    this.shared = undefined;
-    if (shared) {
-      shared.harnesses.delete(this);
-      if (shared.harnesses.size === 0) {
-        for (const [k, v] of sharedWorkers) if (v === shared) sharedWorkers.delete(k);
-        (await shared.worker.catch(() => undefined))?.shutdown();
-        await shared.running;
-      }
-    }
-    await releaseTimeSkippingEnv();
+    this.worker?.shutdown();
+    await this.running;
+    await this.env?.teardown();
   }
 
   /** Starts a release of `plan`, with activity overrides for this release only. */
   async begin(plan: ReleasePlan, overrides: Overrides = {}, initiator = 'ci-bot'): Promise<WorkflowHandle<typeof release>> {
     const workflowId = releaseWorkflowId(plan);
-    const other = [...(this.shared?.harnesses ?? [])].some((h) => h !== this && h.knows(workflowId));
-    if (other) throw new Error(`release ${workflowId} is already used by another test file in this process: release names must be unique across test/workflows`);
     this.overrides.set(workflowId, overrides);
     this.calls.set(workflowId, []);
     return this.env.client.workflow.start('release', {
