@@ -13,22 +13,30 @@ export interface PollOptions<T> {
 }
 
 /**
- * Queries `handle` every `intervalMs` until `pred` holds and returns that answer. A failing query is
- * retried until the deadline (each attempt at most 5 s), then rethrown; a predicate that never holds times out naming `what`.
+ * Queries `handle` every `intervalMs` until `pred` holds and returns that answer. Each query has its
+ * own bound of 5 s, whatever is left of `timeoutMs` (a query sent just before the deadline still gets
+ * its full time, so a slow but healthy answer is read, never cut off at a deadline near zero); a
+ * failing query is retried. Once the deadline has passed and the last answer did not satisfy `pred`,
+ * the error names `what`, the last answer and the last query failure.
  */
 export async function untilQuery<T>(handle: WorkflowHandle, query: QueryDefinition<T, []>, pred: (s: T) => boolean, what: string, o: PollOptions<T>): Promise<T> {
   const end = Date.now() + o.timeoutMs;
   let last: T | undefined;
+  let failure: unknown;
   for (;;) {
     try {
       // Each query is bounded: one sent to a run that is closing as it continues as new can go
       // unanswered on the Java test server, and the next attempt reaches the new run.
-      last = await handle.client.withDeadline(Math.min(end, Date.now() + QUERY_TIMEOUT_MS), () => handle.query(query));
+      last = await handle.client.withDeadline(Date.now() + QUERY_TIMEOUT_MS, () => handle.query(query));
+      failure = undefined;
       if (pred(last)) return last;
     } catch (err) {
-      if (Date.now() > end) throw err;
+      failure = err;
     }
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}: ${o.show(last)}`);
+    if (Date.now() > end) {
+      const why = failure === undefined ? '' : `; the last query failed: ${failure instanceof Error ? failure.message : String(failure)}`;
+      throw new Error(`timed out waiting for ${what}: ${o.show(last)}${why}`, failure === undefined ? undefined : { cause: failure });
+    }
     await new Promise((r) => setTimeout(r, o.intervalMs));
   }
 }

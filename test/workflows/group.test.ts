@@ -10,7 +10,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { WorkflowFailedError, type WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { bundleWorkflowCode, Worker } from '@temporalio/worker';
+import { Worker, type WorkflowBundlePath } from '@temporalio/worker';
 import { buildGroup, parseGroup } from '../../model/group.ts';
 import { groupWorkflowId, type GroupPlan } from '../../model/group-plan.ts';
 import type { Outcome } from '../../workflows/messages.ts';
@@ -18,6 +18,7 @@ import { GROUP_UPDATES, groupStatusQuery, type GroupResult, type GroupStatus } f
 import type { releaseGroup } from '../../workflows/group.ts';
 import { registerSearchAttributes } from '../../workers/search-attributes.ts';
 import { createTimeSkippingEnv } from '../support/time-skipping.ts';
+import { cachedWorkflowBundle } from '../support/workflow-bundle.ts';
 import type { ChildScript } from './group/stub-workflows.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -42,7 +43,7 @@ let analysisFails: (cluster: string) => boolean = () => false;
 let env: TestWorkflowEnvironment;
 const workers: Worker[] = [];
 const running: Promise<void>[] = [];
-let bundle: Awaited<ReturnType<typeof bundleWorkflowCode>>;
+let bundle: WorkflowBundlePath;
 
 function clusterActivities(queue: string) {
   return {
@@ -72,7 +73,7 @@ async function startWorker(taskQueue: string, activities: object): Promise<Worke
 before(async () => {
   [env, bundle] = await Promise.all([
     createTimeSkippingEnv(),
-    bundleWorkflowCode({ workflowsPath: path.join(here, 'group/stub-workflows.ts'), logger: { trace() {}, debug() {}, info() {}, warn() {}, error: console.error, log() {} } as never }),
+    cachedWorkflowBundle(path.join(here, 'group/stub-workflows.ts')),
   ]);
   await registerSearchAttributes(env.connection, env.namespace ?? 'default');
   await startWorker(PARENT_QUEUE, { taskQueuePollers: async (queue: string) => ({ pollers: pollers(queue) }) });

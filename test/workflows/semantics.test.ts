@@ -63,12 +63,23 @@ describe('analysis', () => {
     });
     let runs = 0;
     const second = measuresUntilCancelled({ errors: [measurement('Successful', [0.001]), measurement('Successful', [0.002])] });
+    // The first run ends once the release is in its pause: the background run starts beside step 0,
+    // so an answer it gave at once could beat setWeight and hold the release at step 0 instead.
+    let pauseReached: () => void = () => {};
+    const atPause = new Promise<void>((r) => (pauseReached = r));
     const handle = await h.begin(p, {
       runAnalysis: async (_t, run) => {
-        if (++runs === 1) return { metrics: run.metrics.map((m) => ({ name: m.name, measurements: [measurement('Inconclusive', [0.05])] })), terminated: false };
+        if (++runs === 1) {
+          const ctx = Context.current();
+          const beat = setInterval(() => ctx.heartbeat(), 50);
+          await atPause.finally(() => clearInterval(beat));
+          return { metrics: run.metrics.map((m) => ({ name: m.name, measurements: [measurement('Inconclusive', [0.05])] })), terminated: false };
+        }
         return second();
       },
     });
+    await waitForStatus(handle, (s) => s.phase === 'Paused' && s.step.index === 1 && s.analysisRuns[0]?.phase === 'Running', 'the pause, the first run measuring');
+    pauseReached();
     await waitForStatus(handle, (s) => s.phase === 'Paused' && s.step.index === 1 && s.analysisRuns[0]?.phase === 'Inconclusive', 'first run inconclusive during the pause', 30_000);
     await handle.executeUpdate(promoteUpdate, { args: [{ by: 'alice' }] });
     const held = await waitForStatus(handle, (s) => s.phase === 'Paused' && /background analysis error-rate inconclusive/.test(s.message), 'held on the inconclusive background run');
