@@ -139,8 +139,8 @@ spec:
   assert.equal(again.code, 1, 'a validator refusal exits 1');
   assert.match(again.stderr, /version v2 of .*\/orders is already Serving/);
 
-  // Retire v1 with a short sunset.
-  const retire = await cli(['api', 'retire', 'orders', 'v1', '-n', ns, '--sunset', '8s', '--as', 'carol', '--reason', 'v2 is GA']);
+  // Retire v1 with a short sunset: long enough that the early approval below lands before it on a loaded machine (8 s did not).
+  const retire = await cli(['api', 'retire', 'orders', 'v1', '-n', ns, '--sunset', '20s', '--as', 'carol', '--reason', 'v2 is GA']);
   assert.equal(retire.code, 0, retire.stdout + retire.stderr);
   const deprecated = await until((s) => s.versions.find((v) => v.version === 'v1')?.retirement?.headers === 'set', 'headers set');
   const headers = deprecated.versions.find((v) => v.version === 'v1')?.retirement?.headerValues ?? {};
