@@ -248,6 +248,19 @@ export async function closeGracefully(server: Server, graceMs = SHUTDOWN_GRACE_M
   }
 }
 
+/** Resolves with the first SIGINT or SIGTERM the process receives (and stops listening for either). */
+export function untilStopSignal(): Promise<NodeJS.Signals> {
+  return new Promise<NodeJS.Signals>((resolve) => {
+    const stop = (sig: NodeJS.Signals): void => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      resolve(sig);
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+}
+
 function collect(value: string, previous: string[] | undefined): string[] {
   return [...(previous ?? []), value];
 }
@@ -324,15 +337,7 @@ export function registerCodecServer(program: Command): void {
       process.stdout.write(
         `codec server listening on http://${host}:${port} (${auth === 'none' ? 'NO authentication' : `${auth.tokens.length} bearer token(s)`}; key ids ${codec.keyIds.join(', ')}; encrypting with ${codec.currentKeyId}; CORS for ${uiOrigins.join(', ')})\n`,
       );
-      const signal = await new Promise<NodeJS.Signals>((resolve) => {
-        const stop = (sig: NodeJS.Signals): void => {
-          process.off('SIGINT', stop);
-          process.off('SIGTERM', stop);
-          resolve(sig);
-        };
-        process.on('SIGINT', stop);
-        process.on('SIGTERM', stop);
-      });
+      const signal = await untilStopSignal();
       process.stdout.write(`codec server: ${signal}, shutting down\n`);
       await closeGracefully(server);
       process.stdout.write('codec server stopped\n');

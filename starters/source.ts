@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { uiLink } from '../workers/config.ts';
 import { gitSourceStatusQuery, wakeSignal, type GitSourceInput, type GitSourceStatus } from '../workflows/git-source/messages.ts';
 import { DEFAULT_POLL_INTERVAL, GIT_SOURCE_WORKFLOW, MIN_POLL_INTERVAL_MS, gitSourceWorkflowId, sourceProblems } from '../workflows/git-source/source.ts';
-import { closeGracefully } from './codec-server.ts';
+import { closeGracefully, untilStopSignal } from './codec-server.ts';
 import { CliExit, context, identity, type Ctx } from './command.ts';
 import { EXIT, escapeControl, print } from './output.ts';
 import { WEBHOOK_PATH, WEBHOOK_SECRET_FILE_ENV, createWebhookServer, readWebhookSecret, wakeSources } from './source-webhook.ts';
@@ -99,15 +99,7 @@ function registerWebhook(source: Command): void {
       });
       const { address, port: bound } = server.address() as AddressInfo;
       process.stdout.write(`git webhook listening on http://${address.includes(':') ? `[${address}]` : address}:${bound}${WEBHOOK_PATH}\n`);
-      const signal = await new Promise<NodeJS.Signals>((resolve) => {
-        const stop = (sig: NodeJS.Signals): void => {
-          process.off('SIGINT', stop);
-          process.off('SIGTERM', stop);
-          resolve(sig);
-        };
-        process.on('SIGINT', stop);
-        process.on('SIGTERM', stop);
-      });
+      const signal = await untilStopSignal();
       process.stdout.write(`git webhook: ${signal}, shutting down\n`);
       await closeGracefully(server);
       await ctx.client.connection.close();

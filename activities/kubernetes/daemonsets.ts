@@ -17,7 +17,7 @@ import { activityContext, cancellationSignal, sleep } from './context.ts';
 import { maxUnavailableOf, nodeRollState, type NodeRollState } from './daemonset-pods.ts';
 import { describePodCauses, labelSelectorString } from './diagnose.ts';
 import { isNotFound, isRetryable } from './errors.ts';
-import { ANNOTATIONS, FIELD_MANAGER, targetContainer } from './objects.ts';
+import { ANNOTATIONS, FIELD_MANAGER, recordedByRelease, targetContainer } from './objects.ts';
 import { checkAccess } from './preflight.ts';
 import type { WorkloadRoom } from './room.ts';
 import { checkBatchContainer } from './rolling-preflight.ts';
@@ -58,15 +58,7 @@ export function createDaemonSetRolling(room: WorkloadRoom): RollingOps {
     return (await k.call({ verb: 'list', resource: 'pods', namespace }, () => k.core.listNamespacedPod({ namespace, labelSelector }))).items;
   };
 
-  const recorded = (ds: V1DaemonSet, t: ReleaseTarget): V1DaemonSetUpdateStrategy | undefined => {
-    const a = ds.metadata?.annotations ?? {};
-    if (a[ANNOTATIONS.release] !== t.releaseId || !a[PREVIOUS_UPDATE_STRATEGY]) return undefined;
-    try {
-      return JSON.parse(a[PREVIOUS_UPDATE_STRATEGY]) as V1DaemonSetUpdateStrategy;
-    } catch {
-      return undefined;
-    }
-  };
+  const recorded = (ds: V1DaemonSet, t: ReleaseTarget): V1DaemonSetUpdateStrategy | undefined => recordedByRelease<V1DaemonSetUpdateStrategy>(ds.metadata, t.releaseId, PREVIOUS_UPDATE_STRATEGY);
 
   /**
    * Polls the DaemonSet and its pods until `step` says done. `act` may delete pods (a batch); the

@@ -18,7 +18,7 @@ import type { Capacity } from './capacity.ts';
 import type { Deployments } from './deployments.ts';
 import { describePodCauses, labelSelectorString } from './diagnose.ts';
 import { isRetryable } from './errors.ts';
-import { ANNOTATIONS, FIELD_MANAGER, targetContainer } from './objects.ts';
+import { ANNOTATIONS, FIELD_MANAGER, recordedByRelease, targetContainer } from './objects.ts';
 import { checkAccess } from './preflight.ts';
 import type { WorkloadRoom } from './room.ts';
 import { checkBatchContainer } from './rolling-preflight.ts';
@@ -55,15 +55,7 @@ export function createDeploymentRolling(room: WorkloadRoom, d: Deployments, cap:
     return d.getStable(t);
   };
 
-  const recorded = (dep: V1Deployment, t: ReleaseTarget): RollingSettings | undefined => {
-    const a = dep.metadata?.annotations ?? {};
-    if (a[ANNOTATIONS.release] !== t.releaseId || !a[PREVIOUS_ROLLING]) return undefined;
-    try {
-      return JSON.parse(a[PREVIOUS_ROLLING]) as RollingSettings;
-    } catch {
-      return undefined;
-    }
-  };
+  const recorded = (dep: V1Deployment, t: ReleaseTarget): RollingSettings | undefined => recordedByRelease<RollingSettings>(dep.metadata, t.releaseId, PREVIOUS_ROLLING);
 
   /** The ReplicaSet of the Deployment running the release's image (the new one), if the controller made it. */
   const newReplicaSet = async (t: ReleaseTarget, dep: V1Deployment): Promise<V1ReplicaSet | undefined> => {

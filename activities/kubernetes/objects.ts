@@ -74,6 +74,17 @@ export function targetContainer(dep: V1Deployment, target: ReleaseTarget, where 
   return found;
 }
 
+/** The JSON a release recorded in annotation `key` of an object it wrote; undefined when another release wrote it, or it is absent or unreadable. */
+export function recordedByRelease<T>(meta: { annotations?: Record<string, string> | undefined } | undefined, releaseId: string, key: string): T | undefined {
+  const a = meta?.annotations ?? {};
+  if (a[ANNOTATIONS.release] !== releaseId || !a[key]) return undefined;
+  try {
+    return JSON.parse(a[key]) as T;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Whether a LabelSelector matches `labels` (an empty selector matches everything, as for a PDB). */
 export function labelSelectorMatches(selector: V1LabelSelector | undefined, labels: Record<string, string>): boolean {
   if (!selector) return false;
