@@ -13,10 +13,11 @@ import { ApplicationFailure } from '@temporalio/common';
 import { batchReplicas, describeBatch, describeNodeSelector, isNodeWave, type BatchStep } from '../../model/rolling.ts';
 import type { CleanupReport, PreflightResult, ReleaseTarget, RollingOps } from '../contract.ts';
 import { ErrorType } from '../errors.ts';
-import { activityContext, cancellationSignal, sleep } from './context.ts';
+import { activityContext } from './context.ts';
 import { maxUnavailableOf, nodeRollState, type NodeRollState } from './daemonset-pods.ts';
-import { describePodCauses, labelSelectorString } from './diagnose.ts';
-import { isNotFound, isRetryable } from './errors.ts';
+import { labelSelectorString } from './diagnose.ts';
+import { isNotFound } from './errors.ts';
+import { pollProgress } from './progress-poll.ts';
 import { ANNOTATIONS, FIELD_MANAGER, recordedByRelease, targetContainer } from './objects.ts';
 import { checkAccess } from './preflight.ts';
 import type { WorkloadRoom } from './room.ts';
@@ -61,40 +62,17 @@ export function createDaemonSetRolling(room: WorkloadRoom): RollingOps {
   const recorded = (ds: V1DaemonSet, t: ReleaseTarget): V1DaemonSetUpdateStrategy | undefined => recordedByRelease<V1DaemonSetUpdateStrategy>(ds.metadata, t.releaseId, PREVIOUS_UPDATE_STRATEGY);
 
   /**
-   * Polls the DaemonSet and its pods until `step` says done. `act` may delete pods (a batch); the
-   * progress deadline is "no pod moved for N seconds" and names what the pods say.
+   * Polls the DaemonSet and its pods until `done` says so (pollProgress: the deadline is "no
+   * progress for N seconds"). `act` may delete pods (a batch), once the controller has observed the DaemonSet.
    */
-  const poll = async (t: ReleaseTarget, image: string, done: (s: NodeRollState, ds: V1DaemonSet) => boolean, act?: (s: NodeRollState, ds: V1DaemonSet) => Promise<void>): Promise<NodeRollState> => {
-    const signal = cancellationSignal(room.signal);
-    let mark = '';
-    let movedAt = Date.now();
-    let errors = 0;
-    for (;;) {
-      if (signal?.aborted) throw signal.reason instanceof Error ? signal.reason : new Error('cancelled');
-      try {
-        const ds = await get(t);
-        const podList = await pods(ds);
-        const state = nodeRollState(ds, podList, containerOf(t, ds).name, image);
-        errors = 0;
-        if (state.observed && done(state, ds)) return state;
-        if (state.mark !== mark) {
-          mark = state.mark;
-          movedAt = Date.now();
-        }
-        const stalled = Date.now() - movedAt;
-        if (stalled > t.progressDeadlineSeconds * 1000) {
-          const why = describePodCauses(podList);
-          throw ApplicationFailure.nonRetryable(`${where(t)} exceeded its progress deadline (${t.progressDeadlineSeconds}s): no pod moved for ${Math.round(stalled / 1000)}s; ${state.message}${why ? `; ${why}` : ''}`, ErrorType.ProgressDeadlineExceeded);
-        }
-        if (state.observed && act) await act(state, ds);
-        room.heartbeat({ waiting: where(t), state: state.message, progressAt: movedAt });
-      } catch (err) {
-        if (err instanceof ApplicationFailure || signal?.aborted || !isRetryable(err) || ++errors > 20) throw err;
-        room.heartbeat({ waiting: where(t), error: (err as Error).message });
-      }
-      await sleep(room.pollIntervalMs, signal);
-    }
-  };
+  const poll = (t: ReleaseTarget, image: string, done: (s: NodeRollState, ds: V1DaemonSet) => boolean, act?: (s: NodeRollState, ds: V1DaemonSet) => Promise<void>): Promise<NodeRollState> =>
+    pollProgress(room, t, where(t), async () => {
+      const ds = await get(t);
+      const podList = await pods(ds);
+      const state = nodeRollState(ds, podList, containerOf(t, ds).name, image);
+      if (state.observed && done(state, ds)) return { done: state, mark: state.mark, state: state.message, pods: async () => podList };
+      return { mark: state.mark, state: state.message, pods: async () => podList, ...(state.observed && act ? { next: () => act(state, ds) } : {}) };
+    });
 
   /** Every node on `image` and ready, as the DaemonSet's own status also says. */
   const rolledOutOn = (t: ReleaseTarget, image: string) =>

@@ -13,11 +13,11 @@ import { ApplicationFailure } from '@temporalio/common';
 import { DEFAULT_ROLLING_MAX_SURGE, batchReplicas, describeBatch, isNodeWave, type BatchStep } from '../../model/rolling.ts';
 import type { CleanupReport, PreflightResult, ReleaseTarget, RollingOps } from '../contract.ts';
 import { ErrorType } from '../errors.ts';
-import { activityContext, cancellationSignal, sleep } from './context.ts';
+import { activityContext } from './context.ts';
 import type { Capacity } from './capacity.ts';
 import type { Deployments } from './deployments.ts';
-import { describePodCauses, labelSelectorString } from './diagnose.ts';
-import { isRetryable } from './errors.ts';
+import { labelSelectorString } from './diagnose.ts';
+import { pollProgress, type ProgressStep } from './progress-poll.ts';
 import { ANNOTATIONS, FIELD_MANAGER, recordedByRelease, targetContainer } from './objects.ts';
 import { checkAccess } from './preflight.ts';
 import type { WorkloadRoom } from './room.ts';
@@ -67,36 +67,11 @@ export function createDeploymentRolling(room: WorkloadRoom, d: Deployments, cap:
     );
   };
 
-  /** Polls `step` until it returns a result; fails when nothing has moved for the progress deadline. */
-  const poll = async <T>(t: ReleaseTarget, step: () => Promise<{ done?: T; mark: string; state: string; dep: V1Deployment }>, intervalMs = room.pollIntervalMs): Promise<T> => {
-    const signal = cancellationSignal(room.signal);
-    let mark = '';
-    let movedAt = Date.now();
-    let errors = 0;
-    for (;;) {
-      if (signal?.aborted) throw signal.reason instanceof Error ? signal.reason : new Error('cancelled');
-      try {
-        const r = await step();
-        errors = 0;
-        if (r.done !== undefined) return r.done;
-        if (r.mark !== mark) {
-          mark = r.mark;
-          movedAt = Date.now();
-        }
-        const stalled = Date.now() - movedAt;
-        if (stalled > t.progressDeadlineSeconds * 1000) {
-          const pods = await k.call({ verb: 'list', resource: 'pods', namespace: t.namespace }, () => k.core.listNamespacedPod({ namespace: t.namespace, labelSelector: labelSelectorString(r.dep) }));
-          const why = describePodCauses(pods.items);
-          throw ApplicationFailure.nonRetryable(`${where(t)} exceeded its progress deadline (${t.progressDeadlineSeconds}s): no progress for ${Math.round(stalled / 1000)}s; ${r.state}${why ? `; ${why}` : ''}`, ErrorType.ProgressDeadlineExceeded);
-        }
-        room.heartbeat({ waiting: where(t), state: r.state, progressAt: movedAt });
-      } catch (err) {
-        if (err instanceof ApplicationFailure || signal?.aborted || !isRetryable(err) || ++errors > 20) throw err;
-        room.heartbeat({ waiting: where(t), error: (err as Error).message });
-      }
-      await sleep(intervalMs, signal);
-    }
-  };
+  /** The workload's pods, to say why a wait missed its deadline. */
+  const podsOf = (t: ReleaseTarget, dep: V1Deployment) => async () =>
+    (await k.call({ verb: 'list', resource: 'pods', namespace: t.namespace }, () => k.core.listNamespacedPod({ namespace: t.namespace, labelSelector: labelSelectorString(dep) }))).items;
+
+  const poll = <T>(t: ReleaseTarget, step: () => Promise<ProgressStep<T>>, intervalMs?: number): Promise<T> => pollProgress(room, t, where(t), step, intervalMs);
 
   const preflight = async (t: ReleaseTarget): Promise<PreflightResult> => {
     await checkAccess(k, t);
@@ -148,9 +123,9 @@ export function createDeploymentRolling(room: WorkloadRoom, d: Deployments, cap:
         const now = await d.getStable(t);
         const rs = await newReplicaSet(t, now);
         const sized = rs?.spec?.replicas ?? 0;
-        if (sized >= want) return { done: true, mark: '', state: '', dep: now };
+        if (sized >= want) return { done: true, mark: '', state: '', pods: podsOf(t, now) };
         if (now.spec?.paused) await patch(t, { spec: { paused: false } });
-        return { mark: `${sized}/${rs?.status?.readyReplicas ?? 0}/${rs?.status?.availableReplicas ?? 0}`, state: `${where(t)}: new ReplicaSet sized ${sized} of ${want}`, dep: now };
+        return { mark: `${sized}/${rs?.status?.readyReplicas ?? 0}/${rs?.status?.availableReplicas ?? 0}`, state: `${where(t)}: new ReplicaSet sized ${sized} of ${want}`, pods: podsOf(t, now) };
       },
       Math.min(room.pollIntervalMs, RESUME_POLL_MS),
     );
@@ -162,7 +137,7 @@ export function createDeploymentRolling(room: WorkloadRoom, d: Deployments, cap:
       const st = now.status ?? {};
       const updated = rs?.status?.availableReplicas ?? 0;
       const settled = updated >= want && (st.observedGeneration ?? 0) >= (now.metadata?.generation ?? 0) && (st.unavailableReplicas ?? 0) === 0 && (st.readyReplicas ?? 0) === (st.replicas ?? 0);
-      return { ...(settled ? { done: { updated, replicas } } : {}), mark: `${st.readyReplicas}/${st.replicas}/${updated}`, state: `${where(t)} paused: ${st.readyReplicas ?? 0} of ${st.replicas ?? 0} pods ready`, dep: now };
+      return { ...(settled ? { done: { updated, replicas } } : {}), mark: `${st.readyReplicas}/${st.replicas}/${updated}`, state: `${where(t)} paused: ${st.readyReplicas ?? 0} of ${st.replicas ?? 0} pods ready`, pods: podsOf(t, now) };
     });
   };
 
