@@ -98,7 +98,8 @@ describe('releases on a real control plane', () => {
     // consecutiveErrorLimit 0 the first error fails the analysis (fail closed), after the switch.
     const file = await spec(
       ns,
-      `    blueGreen:\n      activeService: web\n      previewService: web-preview\n      autoPromotionEnabled: false\n      postPromotionAnalysis:\n        templates: [{ templateName: unreachable }]\n`,
+      // abortScaleDownDelaySeconds 1: Argo's 30 s default wait after switching back is not what this tests.
+      `    blueGreen:\n      activeService: web\n      previewService: web-preview\n      autoPromotionEnabled: false\n      abortScaleDownDelaySeconds: 1\n      postPromotionAnalysis:\n        templates: [{ templateName: unreachable }]\n`,
     );
     await writeFile(
       file,

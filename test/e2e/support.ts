@@ -172,11 +172,17 @@ ${rest}`,
   return file;
 }
 
-/** A canary strategy through Services web-stable/web-canary with `trafficRouting` (its lines, 8 spaces in) and `steps`. */
+/**
+ * A canary strategy through Services web-stable/web-canary with `trafficRouting` (its lines, 8 spaces in) and `steps`.
+ * The scale-down delays are 1 s, not Argo's 30 s default for a routed canary: no proxy runs in these suites, the
+ * same path runs (traffic to stable first, then the canary removed), and the default's wait is not what they test.
+ */
 export const routedCanary = (trafficRouting: string, steps: string): string => `  strategy:
     canary:
       stableService: web-stable
       canaryService: web-canary
+      scaleDownDelaySeconds: 1
+      abortScaleDownDelaySeconds: 1
       trafficRouting:
 ${trafficRouting}      steps:
 ${steps}`;
