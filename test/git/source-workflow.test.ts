@@ -114,8 +114,8 @@ async function startSource(repo: Repo, extra: Partial<GitSourceInput> = {}): Pro
  * Queries until `pred` holds. Each query may take 1 s: one sent to a run that is closing as it
  * continues as new can go unanswered on the Java test server, and the next reaches the new run.
  */
-async function until(handle: WorkflowHandle, pred: (s: GitSourceStatus) => boolean, what: string): Promise<GitSourceStatus> {
-  const end = Date.now() + 20_000;
+async function until(handle: WorkflowHandle, pred: (s: GitSourceStatus) => boolean, what: string, timeoutMs = 20_000): Promise<GitSourceStatus> {
+  const end = Date.now() + timeoutMs;
   let last: GitSourceStatus | undefined;
   while (Date.now() < end) {
     try {
@@ -287,6 +287,24 @@ test("Glidepath's own revert starts nothing and becomes the reference", async ()
   await h.terminate();
 });
 
+/**
+ * Wakes the source until it has seen `c`, as a webhook redelivers. The Java test server can drop a signal
+ * that reaches a run as it continues as new (Temporal's server fails that completion and the signal
+ * reaches the next task); without the redelivery the next run sleeps out its poll interval in real time.
+ */
+async function wakeUntilSeen(h: WorkflowHandle, c: string, what: string): Promise<void> {
+  for (let attempt = 0; attempt < 10; attempt++) {
+    await h.signal(wakeSignal, { by: 'webhook', commit: c });
+    try {
+      await until(h, (x) => x.commits.some((seen) => seen.commit === c), what, 2_000);
+      return;
+    } catch {
+      // not seen yet: deliver again
+    }
+  }
+  await until(h, (x) => x.commits.some((seen) => seen.commit === c), what);
+}
+
 test('continue-as-new carries the tracked specs, the commits seen and the counters', async () => {
   const repo = new Repo();
   const c1 = repo.push(1, { 'deploy/web.yaml': 'h1' });
@@ -294,10 +312,10 @@ test('continue-as-new carries the tracked specs, the commits seen and the counte
   await until(h, (x) => x.lastCommit === c1, 'the baseline');
   for (let i = 2; i <= 6; i++) {
     const c = repo.push(i, { 'deploy/web.yaml': `h${i}` });
-    await h.signal(wakeSignal, { by: 'webhook', commit: c });
-    await until(h, (x) => x.commits.at(-1)?.commit === c, `commit ${i}`);
+    await wakeUntilSeen(h, c, `commit ${i}`);
   }
-  const s = await h.query(gitSourceStatusQuery);
+  // Through `until` (1 s per query): a query without a deadline that reaches a closing run waits ~1 min.
+  const s = await until(h, (x) => x.commits.length === 6, 'the six commits');
   assert.ok(s.continuedAsNew >= 2, `continued as new ${s.continuedAsNew} times`);
   assert.equal(repo.starts.length, 5, 'every change started once, across runs');
   assert.equal(new Set(repo.starts.map((r) => r.commit)).size, 5);
