@@ -97,7 +97,7 @@ export function cacheDir(sourceId: string): string {
 }
 
 export interface GitRun {
-  (args: readonly string[], opts?: { input?: string; allowExit?: number[]; env?: Record<string, string> }): Promise<{ stdout: string; code: number }>;
+  (args: readonly string[], opts?: { input?: string; allowExit?: number[]; env?: Record<string, string> }): Promise<{ stdout: string; stderr: string; code: number }>;
 }
 
 /** A git runner for one cache dir with the source's credentials. */
@@ -116,7 +116,7 @@ export function gitIn(dir: string, credentials?: CredentialsRef): GitRun {
     new Promise((resolve, reject) => {
       const child = execFile(bin, ['-c', 'gc.auto=0', '-c', 'protocol.allow=never', '-c', 'protocol.http.allow=always', '-c', 'protocol.https.allow=always', ...args], { cwd: dir, env: { ...env, ...opts.env }, timeout: GIT_TIMEOUT_MS, maxBuffer: MAX_OUTPUT_BYTES }, (err, stdout, stderr) => {
         const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : -1) : 0;
-        if (!err || opts.allowExit?.includes(code)) resolve({ stdout, code });
+        if (!err || opts.allowExit?.includes(code)) resolve({ stdout, stderr: String(stderr), code });
         else reject(classify(String(stderr), (err as { killed?: boolean }).killed === true));
       });
       // A command that exits without reading its input closes the pipe: that is its answer, not an error.

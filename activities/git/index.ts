@@ -12,6 +12,7 @@ import { COMMIT_ATTRIBUTE, type ReleaseWatch, type WatchedOutcome, type FetchedH
 import { GitErrorType, openCache } from './git-cli.ts';
 import { lintCommit, materialize } from './documents.ts';
 import { writeRevert, type RevertRequest, type RevertResult } from './revert.ts';
+import { checkSignature } from './signatures.ts';
 import { UPDATES, statusQuery } from '../../workflows/messages.ts';
 
 const HEAD_REF = 'refs/glidepath/head';
@@ -79,8 +80,11 @@ export function createGitActivities(deps: GitActivityDeps) {
   };
 
   return {
-    /** Fetches the branch and answers its head, and whether it descends from `lastCommit`. */
-    async gitFetchHead(s: SourceAt & { lastCommit?: string }): Promise<FetchedHead> {
+    /**
+     * Fetches the branch and answers its head, whether it descends from `lastCommit`, and, when the
+     * repository has a signing policy at `trustedCommit`, whether the head's signature verifies.
+     */
+    async gitFetchHead(s: SourceAt & { lastCommit?: string; trustedCommit?: string }): Promise<FetchedHead> {
       const git = await openCache(s.sourceId, s.credentials);
       await git(['fetch', '--quiet', '--no-tags', '--', s.repository, `+refs/heads/${s.branch}:${HEAD_REF}`]);
       const commit = (await git(['rev-parse', '--verify', `${HEAD_REF}^{commit}`])).stdout.trim();
@@ -93,8 +97,10 @@ export function createGitActivities(deps: GitActivityDeps) {
         const { code } = await git(['merge-base', '--is-ancestor', s.lastCommit, commit], { allowExit: [1, 128] });
         descends = code === 0;
       }
+      const signature = await checkSignature(git, commit, s.trustedCommit);
       return {
         commit,
+        ...(signature ? { signature } : {}),
         ...(descends !== undefined ? { descends } : {}),
         subject: subject.slice(0, 200),
         authorEmail: authorEmail.slice(0, 200),

@@ -5,7 +5,8 @@
  * that is not there, a server that does not answer.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -106,6 +107,60 @@ async function failureOf(p: Promise<unknown>): Promise<Error> {
   }
   assert.fail('expected a failure');
 }
+
+/** An ed25519 key pair made by ssh-keygen: the private key's path and the public key's line. */
+function sshKey(name: string): { key: string; pub: string } {
+  const key = join(cache, `key-${name}`);
+  execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', name, '-f', key]);
+  return { key, pub: readFileSync(`${key}.pub`, 'utf8').trim() };
+}
+
+test('signing policy: .glidepath/allowed_signers at the trusted commit decides; unsigned, unknown-key and self-admitted signers are refused', { skip }, async () => {
+  const url = await server.createRepo('signed');
+  const pusher = await GitPusher.create(url, 'main', auth);
+  const alice = sshKey('alice');
+  const mallory = sshKey('mallory');
+  try {
+    const noPolicy = await pusher.commit({ 'deploy/web.yaml': releaseYaml('web', 'v1') }, 'no policy yet');
+    const h0 = await acts.gitFetchHead(source(url));
+    assert.equal(h0.signature, undefined, 'no allowed_signers: no policy');
+
+    const policy = await pusher.commit({ '.glidepath/allowed_signers': `alice@example.test ${alice.pub}\n` }, 'signing policy', { signWith: alice.key });
+    const h1 = await acts.gitFetchHead({ ...source(url), lastCommit: noPolicy, trustedCommit: noPolicy });
+    assert.equal(h1.commit, policy);
+    assert.equal(h1.signature, undefined, 'the policy applies from the commit that adds it on, once that commit is trusted');
+
+    const good = await pusher.commit({ 'deploy/web.yaml': releaseYaml('web', 'v2') }, 'v2 signed by alice', { signWith: alice.key });
+    const h2 = await acts.gitFetchHead({ ...source(url), lastCommit: policy, trustedCommit: policy });
+    assert.deepEqual([h2.commit, h2.signature?.verified, h2.signature?.policyCommit], [good, true, policy]);
+    assert.match(h2.signature?.detail ?? '', /Good "git" signature for alice@example\.test/);
+
+    const unsigned = await pusher.commit({ 'deploy/web.yaml': releaseYaml('web', 'v3') }, 'v3 unsigned');
+    const h3 = await acts.gitFetchHead({ ...source(url), lastCommit: good, trustedCommit: good });
+    assert.deepEqual([h3.commit, h3.signature?.verified], [unsigned, false]);
+    assert.equal(h3.signature?.detail, 'the commit is not signed');
+
+    await pusher.rewind(1);
+    const stranger = await pusher.commit({ 'deploy/web.yaml': releaseYaml('web', 'v3') }, 'v3 signed by mallory', { force: true, signWith: mallory.key });
+    const h4 = await acts.gitFetchHead({ ...source(url), lastCommit: good, trustedCommit: good });
+    assert.deepEqual([h4.commit, h4.signature?.verified], [stranger, false]);
+    assert.match(h4.signature?.detail ?? '', /does not verify against \.glidepath\/allowed_signers/);
+
+    // Mallory adds her own key and signs that commit: the list that decides is the trusted commit's.
+    const selfAdmitted = await pusher.commit({ '.glidepath/allowed_signers': `alice@example.test ${alice.pub}\nmallory@example.test ${mallory.pub}\n` }, 'admit mallory', { signWith: mallory.key });
+    const h5 = await acts.gitFetchHead({ ...source(url), lastCommit: good, trustedCommit: good });
+    assert.deepEqual([h5.commit, h5.signature?.verified, h5.signature?.policyCommit], [selfAdmitted, false, good]);
+    // Trust on first use: with no trusted commit the head's own list is read, and it verifies.
+    const h6 = await acts.gitFetchHead({ ...source(url), sourceId: 'first-fetch' });
+    assert.equal(h6.signature?.verified, true);
+
+    const gone = await acts.gitFetchHead({ ...source(url), lastCommit: good, trustedCommit: 'f'.repeat(40) });
+    assert.equal(gone.signature?.verified, false, 'a trusted commit the cache lacks never reads as "no policy"');
+    assert.match(gone.signature?.detail ?? '', /is not in the source's cache/);
+  } finally {
+    pusher.stop();
+  }
+});
 
 test('named failures: authentication refused, repository not found (non-retryable); no server answering (retryable)', { skip }, async () => {
   const closed = await startGitServer({ users: { [auth.user]: auth.password }, authForRead: true });

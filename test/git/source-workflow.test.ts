@@ -16,7 +16,7 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import type { WorkflowHandle } from '@temporalio/client';
 import type { GitActivities } from '../../activities/git/index.ts';
-import { gitSourceStatusQuery, wakeSignal, type FetchedHead, type GitSourceInput, type GitSourceStatus, type ReadResult, type StartRequest, type StartResult, type WatchedOutcome } from '../../workflows/git-source/messages.ts';
+import { gitSourceStatusQuery, wakeSignal, type FetchedHead, type GitSourceInput, type GitSourceStatus, type ReadResult, type SignatureCheck, type StartRequest, type StartResult, type WatchedOutcome } from '../../workflows/git-source/messages.ts';
 import { gitSourceWorkflowId } from '../../workflows/git-source/source.ts';
 import type { RevertRequest, RevertResult } from '../../activities/git/revert.ts';
 import { createTimeSkippingEnv } from '../support/time-skipping.ts';
@@ -35,13 +35,15 @@ class Repo {
   /** Where each started release stands (default: promoted). */
   outcomes = new Map<string, WatchedOutcome>();
   reverts: RevertRequest[] = [];
+  /** The trusted commit each fetch was asked to check the head against. */
+  trustedAsked: (string | undefined)[] = [];
   revertAnswer: (req: RevertRequest) => RevertResult = () => ({ outcome: 'committed', commit: commit(0xbee) });
   startAnswer: (req: StartRequest) => StartResult = (req) => ({ outcome: 'started', workflowId: `release_payments_${req.file.replace(/\W/g, '')}` });
 
-  push(n: number, files: Record<string, string>, opts: { descends?: boolean; revertOf?: string; problems?: string[] } = {}): string {
+  push(n: number, files: Record<string, string>, opts: { descends?: boolean; revertOf?: string; problems?: string[]; signature?: SignatureCheck } = {}): string {
     const id = commit(n);
     const first = this.head instanceof Error;
-    this.head = { commit: id, subject: `commit ${n}`, authorEmail: 'dev@example.test', ...(first ? {} : { descends: opts.descends ?? true }), ...(opts.revertOf ? { revertOf: opts.revertOf } : {}) };
+    this.head = { commit: id, subject: `commit ${n}`, authorEmail: 'dev@example.test', ...(first ? {} : { descends: opts.descends ?? true }), ...(opts.revertOf ? { revertOf: opts.revertOf } : {}), ...(opts.signature ? { signature: opts.signature } : {}) };
     this.reads.set(id, {
       releases: opts.problems ? [] : Object.entries(files).map(([file, hash]) => ({ file, workflowId: `release_payments_${file.replace(/\W/g, '')}`, service: 'payments/x', image: `x:${hash}`, specHash: hash })),
       notStarted: [],
@@ -61,8 +63,10 @@ const repoOf = (): Repo => {
 };
 
 const activities: GitActivities = {
-  async gitFetchHead() {
-    const h = repoOf().head;
+  async gitFetchHead(req) {
+    const repo = repoOf();
+    repo.trustedAsked.push(req.trustedCommit);
+    const h = repo.head;
     if (h instanceof Error) throw h;
     return h;
   },
@@ -198,6 +202,38 @@ test('a commit that fails lint starts nothing and is reported against it; the ne
   s = await until(h, (x) => x.commits.at(-1)?.commit === good, 'the fixed commit');
   assert.deepEqual(repo.starts.map((r) => r.commit), [good]);
   assert.equal(s.condition.type, 'Watching');
+  await h.terminate();
+});
+
+test('under a signing policy an unverified head is refused and audited, nothing starts, the trusted commit stays; a verified one starts', async () => {
+  const repo = new Repo();
+  const c1 = repo.push(1, { 'deploy/web.yaml': 'h1' }, { signature: { verified: true, policyCommit: commit(1), detail: 'Good "git" signature for alice@example.test' } });
+  const h = await startSource(repo);
+  await until(h, (x) => x.lastCommit === c1, 'the baseline');
+  const unsigned = repo.push(2, { 'deploy/web.yaml': 'h2' }, { signature: { verified: false, policyCommit: c1, detail: 'the commit is not signed' } });
+  await h.signal(wakeSignal, { by: 'webhook' });
+  let s = await until(h, (x) => x.condition.type === 'SignatureRefused', 'the refusal');
+  assert.equal(repo.starts.length, 0, 'nothing started');
+  assert.equal(s.condition.commit, unsigned);
+  assert.match(s.condition.message, /the commit is not signed \(signing policy \.glidepath\/allowed_signers at 000000000000\)/);
+  assert.ok(s.audit.some((a) => a.action === 'SignatureRefused' && a.commit === unsigned), 'audited against the commit');
+  assert.equal(s.commits.at(-1)?.result, 'signature-refused');
+  assert.deepEqual([s.lastCommit, s.trustedCommit], [c1, c1], 'the refused head is neither the last commit nor trusted');
+
+  // Glidepath's own revert is unsigned: it is read (it starts nothing) but never becomes the trusted commit.
+  const revert = repo.push(3, { 'deploy/web.yaml': 'h1' }, { revertOf: 'release_payments_web', signature: { verified: false, policyCommit: c1, detail: 'the commit is not signed' } });
+  await h.signal(wakeSignal, { by: 'webhook' });
+  s = await until(h, (x) => x.lastCommit === revert, 'the revert');
+  assert.equal(s.commits.at(-1)?.result, 'glidepath-revert');
+  assert.equal(s.trustedCommit, c1);
+
+  const signed = repo.push(4, { 'deploy/web.yaml': 'h4' }, { signature: { verified: true, policyCommit: c1, detail: 'Good "git" signature for alice@example.test' } });
+  await h.signal(wakeSignal, { by: 'webhook' });
+  s = await until(h, (x) => x.commits.at(-1)?.commit === signed, 'the signed commit');
+  assert.deepEqual(repo.starts.map((r) => r.commit), [signed]);
+  assert.equal(s.trustedCommit, signed);
+  assert.equal(s.condition.type, 'Watching');
+  assert.equal(repo.trustedAsked.at(-1), c1, 'the head was checked against the last trusted commit, not the revert');
   await h.terminate();
 });
 

@@ -184,8 +184,8 @@ export class GitPusher {
     return stdout.trim();
   }
 
-  /** Writes the files (null deletes one), commits them and pushes; returns the commit's ID. */
-  async commit(files: Record<string, string | null>, message: string, opts: { force?: boolean } = {}): Promise<string> {
+  /** Writes the files (null deletes one), commits them (signed with the SSH key file `signWith`, if given) and pushes; returns the commit's ID. */
+  async commit(files: Record<string, string | null>, message: string, opts: { force?: boolean; signWith?: string } = {}): Promise<string> {
     for (const [file, content] of Object.entries(files)) {
       const at = join(this.dir, file);
       if (content === null) {
@@ -196,7 +196,8 @@ export class GitPusher {
       writeFileSync(at, content);
     }
     await this.git('add', '--all');
-    await this.git('commit', '--quiet', '--allow-empty', '-m', message);
+    const sign = opts.signWith ? ['-c', 'gpg.format=ssh', '-c', `user.signingkey=${opts.signWith}`] : [];
+    await this.git(...sign, 'commit', '--quiet', '--allow-empty', ...(opts.signWith ? ['-S'] : []), '-m', message);
     const branch = await this.git('rev-parse', '--abbrev-ref', 'HEAD');
     await this.git('push', '--quiet', ...(opts.force ? ['--force'] : []), 'origin', `HEAD:refs/heads/${branch}`);
     return this.git('rev-parse', 'HEAD');

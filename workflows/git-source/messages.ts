@@ -16,7 +16,7 @@ export const MAX_TRACKED_FILES = 100;
 export const WATCH_INTERVAL_MS = 10_000;
 
 /** Named conditions of a source. `Watching` is the healthy one. */
-export type ConditionType = 'Watching' | 'LintFailed' | 'Unreachable' | 'AuthFailed' | 'NotFound' | 'ForcePushed' | 'ReleaseInFlight' | 'StartFailed' | 'RevertConflict' | 'RevertFailed';
+export type ConditionType = 'Watching' | 'LintFailed' | 'SignatureRefused' | 'Unreachable' | 'AuthFailed' | 'NotFound' | 'ForcePushed' | 'ReleaseInFlight' | 'StartFailed' | 'RevertConflict' | 'RevertFailed';
 
 export interface SourceCondition {
   type: ConditionType;
@@ -39,7 +39,7 @@ export interface CommitRecord {
   at: string;
   subject: string;
   /** What the source did with the commit. */
-  result: 'baseline' | 'unchanged' | 'released' | 'lint-failed' | 'glidepath-revert' | 'pending';
+  result: 'baseline' | 'unchanged' | 'released' | 'lint-failed' | 'signature-refused' | 'glidepath-revert' | 'pending';
   releases: { file: string; workflowId: string; outcome: ReleaseOutcome; detail?: string }[];
   problems?: string[];
   forcePushed?: boolean;
@@ -78,6 +78,11 @@ export interface GitSourceStatus {
   pollIntervalMs: number;
   condition: SourceCondition;
   lastCommit?: string;
+  /**
+   * The last commit accepted under the repository's signing policy (or with no policy): its
+   * `.glidepath/allowed_signers` decides the next head. A Glidepath revert, unsigned, never becomes it.
+   */
+  trustedCommit?: string;
   lastPolledAt?: string;
   polls: number;
   wakes: number;
@@ -119,6 +124,16 @@ export interface FetchedHead {
   authorEmail: string;
   /** The release a Glidepath revert commit reverts (its `Glidepath-Revert-Of` trailer). */
   revertOf?: string;
+  /** Present when the repository has a signing policy (activities/git/signatures.ts). */
+  signature?: SignatureCheck;
+}
+
+/** A head checked against the signing policy of `policyCommit`. */
+export interface SignatureCheck {
+  verified: boolean;
+  policyCommit: string;
+  /** git's own words: the signer and key when good, why not otherwise. */
+  detail: string;
 }
 
 export interface ReadResult {

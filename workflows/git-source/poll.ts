@@ -51,7 +51,9 @@ async function pollHead(input: GitSourceInput, ref: SourceRef, s: SourceState): 
   st.lastPolledAt = now();
   let head: FetchedHead;
   try {
-    head = await git.gitFetchHead({ ...ref, ...(st.lastCommit ? { lastCommit: st.lastCommit } : {}) });
+    // Sources from before the signing policy have no trusted commit: the last commit seen was accepted.
+    const trusted = st.trustedCommit ?? st.lastCommit;
+    head = await git.gitFetchHead({ ...ref, ...(st.lastCommit ? { lastCommit: st.lastCommit } : {}), ...(trusted ? { trustedCommit: trusted } : {}) });
   } catch (err) {
     const type = failureType(err);
     const condition = type === 'GitAuthFailed' ? 'AuthFailed' : type === 'GitNotFound' ? 'NotFound' : 'Unreachable';
@@ -74,6 +76,12 @@ async function newCommit(input: GitSourceInput, ref: SourceRef, s: SourceState, 
   }
   const initiator = initiatorOf(head);
   const base: Omit<CommitRecord, 'result'> = { commit: head.commit, at: now(), subject: head.subject, releases: [], ...(forcePushed ? { forcePushed } : {}) };
+  if (head.signature && !head.signature.verified && head.revertOf === undefined) {
+    // The last commit stays: every poll checks the head again until a commit that verifies replaces it.
+    s.record({ ...base, result: 'signature-refused', problems: [head.signature.detail] });
+    s.condition('SignatureRefused', `${head.commit.slice(0, 12)} is refused, nothing started: ${head.signature.detail} (signing policy .glidepath/allowed_signers at ${head.signature.policyCommit.slice(0, 12)})`, head.commit);
+    return;
+  }
   let read: ReadResult;
   try {
     read = await git.gitReadCommit({ ...ref, commit: head.commit, initiator });
@@ -83,6 +91,8 @@ async function newCommit(input: GitSourceInput, ref: SourceRef, s: SourceState, 
   }
   const firstCommit = st.lastCommit === undefined;
   st.lastCommit = head.commit;
+  // An unverified Glidepath revert (it is unsigned) is read, starts nothing, and never becomes trusted.
+  if (!head.signature || head.signature.verified) st.trustedCommit = head.commit;
   if (read.problems.length > 0) {
     const more = read.moreProblems > 0 ? ` … and ${read.moreProblems} more` : '';
     s.record({ ...base, result: 'lint-failed', problems: read.problems });
