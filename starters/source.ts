@@ -8,7 +8,7 @@ import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@te
 import type { AddressInfo } from 'node:net';
 import { uiLink } from '../workers/config.ts';
 import { gitSourceStatusQuery, wakeSignal, type GitSourceInput, type GitSourceStatus } from '../workflows/git-source/messages.ts';
-import { DEFAULT_POLL_INTERVAL, GIT_SOURCE_WORKFLOW, MIN_POLL_INTERVAL_MS, gitSourceWorkflowId, sourceProblems } from '../workflows/git-source/source.ts';
+import { DEFAULT_POLL_INTERVAL, GIT_SOURCE_WORKFLOW, MIN_POLL_INTERVAL_MS, gitSourceWorkflowId, sourceProblems, type RevertMode } from '../workflows/git-source/source.ts';
 import { closeGracefully, untilStopSignal } from './codec-server.ts';
 import { CliExit, context, identity, type Ctx } from './command.ts';
 import { EXIT, escapeControl, print } from './output.ts';
@@ -26,7 +26,7 @@ const whereOptions = (cmd: Command): Command =>
     .option('--branch <name>', 'branch', 'main')
     .option('--path <dir>', 'directory in the repository holding the documents', '.');
 
-const OPTION_OF: Record<string, string> = { repository: '--repo', branch: '--branch', path: '--path', pollInterval: '--interval', 'credentials.file': '--credentials-file', 'credentials.env': '--credentials-env', credentials: '--credentials-file/--credentials-env' };
+const OPTION_OF: Record<string, string> = { repository: '--repo', branch: '--branch', path: '--path', pollInterval: '--interval', 'credentials.file': '--credentials-file', 'credentials.env': '--credentials-env', revert: '--revert', credentials: '--credentials-file/--credentials-env' };
 
 /** A problem of the source's input, naming the option that set the field. */
 function asOption(problem: string): string {
@@ -116,7 +116,8 @@ export function registerSource(program: Command): void {
     .option('--credentials-file <file>', 'a file holding user:password or a token, for fetching and pushing reverts: inside the worker\'s $GLIDEPATH_GIT_CREDENTIALS_DIR (relative to it, or absolute)')
     .option('--credentials-env <name>', 'an environment variable GLIDEPATH_GIT_* of the worker holding the same')
     .option('--start-existing', 'start releases for the documents of the first commit seen too')
-    .action(async (opts: Where & { interval: string; credentialsFile?: string; credentialsEnv?: string; startExisting?: boolean }, cmd: Command) => {
+    .option('--revert <mode>', 'where a rolled-back or aborted release is written back: commit (on the branch) or branch (a review branch glidepath/revert/<release>/<commit> to merge)', 'commit')
+    .action(async (opts: Where & { interval: string; credentialsFile?: string; credentialsEnv?: string; startExisting?: boolean; revert: string }, cmd: Command) => {
       if (!opts.repo) throw new CliExit(EXIT.usage, '--repo: required');
       const input: GitSourceInput = {
         repository: opts.repo,
@@ -127,6 +128,7 @@ export function registerSource(program: Command): void {
           ? { credentials: { ...(opts.credentialsFile !== undefined ? { file: opts.credentialsFile } : {}), ...(opts.credentialsEnv !== undefined ? { env: opts.credentialsEnv } : {}) } }
           : {}),
         ...(opts.startExisting ? { startExisting: true } : {}),
+        ...(opts.revert !== 'commit' ? { revert: opts.revert as RevertMode } : {}),
       };
       const problems = sourceProblems(input); // what the workflow checks at its start, named as options here
       if (problems.length > 0) throw new CliExit(EXIT.usage, problems.map(asOption).join('\n'));

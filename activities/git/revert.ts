@@ -1,6 +1,7 @@
 /**
  * Rollback written back to Git: when a release the source started rolls back or is aborted, a commit
- * on the branch puts the image that was running before back into the release file, authored as
+ * on the branch (or, with `reviewBranch`, on a review branch of its own made from the branch's head)
+ * puts the image that was running before back into the release file, authored as
  * Glidepath, naming the release and why it ended, with the trailers the source recognises as its own
  * (`Glidepath-Revert-Of: <release>`, `Glidepath-Reverted-Commit: <commit>`). Built with git plumbing in
  * the source's cache repository (no work tree) and pushed without force: a branch that moved meanwhile
@@ -32,9 +33,12 @@ export interface RevertRequest extends SourceRef {
   restoreImage: string;
   /** Why the release ended (its status message), for the commit message. */
   reason: string;
+  /** Propose the revert on this branch (created from the source branch's head) instead of committing to the branch. */
+  reviewBranch?: string;
 }
 
 export type RevertResult = { outcome: 'committed' | 'already-committed'; commit: string } | { outcome: 'conflict'; detail: string };
+const REVIEW_REF = 'refs/glidepath/review';
 
 const escape = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
@@ -58,16 +62,34 @@ export function revertMessage(r: RevertRequest): string {
   ].join('\n');
 }
 
+type Git = Awaited<ReturnType<typeof openCache>>;
+
+/** The revert of `r` among the last commits up to `tip`, if one was written. */
+async function findRevert(git: Git, tip: string, r: RevertRequest): Promise<string | undefined> {
+  const sep = '\x1f';
+  const log = await git(['log', `-${SEARCH_DEPTH}`, `--format=%H${sep}%(trailers:key=${REVERT_TRAILER},valueonly,separator=%x2C)${sep}%(trailers:key=${REVERTED_COMMIT_TRAILER},valueonly,separator=%x2C)%x1e`, tip]);
+  for (const entry of log.stdout.split('\x1e')) {
+    const [id = '', of = '', reverted = ''] = entry.trim().split(sep);
+    if (of.trim() === r.releaseId && reverted.trim() === r.commit) return id;
+  }
+  return undefined;
+}
+
+/** The revert already proposed on the review branch (a retry after the push), if that branch exists. */
+async function findOnReviewBranch(git: Git, r: RevertRequest & { reviewBranch?: string }): Promise<string | undefined> {
+  const listed = await git(['ls-remote', '--heads', '--', r.repository, `refs/heads/${r.reviewBranch}`]);
+  if (listed.stdout.trim() === '') return undefined;
+  await git(['fetch', '--quiet', '--no-tags', '--', r.repository, `+refs/heads/${r.reviewBranch}:${REVIEW_REF}`]);
+  const tip = (await git(['rev-parse', '--verify', `${REVIEW_REF}^{commit}`])).stdout.trim();
+  return findRevert(git, tip, r);
+}
+
 export async function writeRevert(r: RevertRequest): Promise<RevertResult> {
   const git = await openCache(r.sourceId, r.credentials);
   await git(['fetch', '--quiet', '--no-tags', '--', r.repository, `+refs/heads/${r.branch}:${HEAD_REF}`]);
   const head = (await git(['rev-parse', '--verify', `${HEAD_REF}^{commit}`])).stdout.trim();
-  const sep = '\x1f';
-  const log = await git(['log', `-${SEARCH_DEPTH}`, `--format=%H${sep}%(trailers:key=${REVERT_TRAILER},valueonly,separator=%x2C)${sep}%(trailers:key=${REVERTED_COMMIT_TRAILER},valueonly,separator=%x2C)%x1e`, head]);
-  for (const entry of log.stdout.split('\x1e')) {
-    const [id = '', of = '', reverted = ''] = entry.trim().split(sep);
-    if (of.trim() === r.releaseId && reverted.trim() === r.commit) return { outcome: 'already-committed', commit: id };
-  }
+  const found = (await findRevert(git, head, r)) ?? (r.reviewBranch ? await findOnReviewBranch(git, r) : undefined);
+  if (found) return { outcome: 'already-committed', commit: found };
   const current = await git(['cat-file', 'blob', `${head}:${r.file}`], { allowExit: [128] });
   if (current.code !== 0) return { outcome: 'conflict', detail: `${r.file} is no longer on ${r.branch} at ${head.slice(0, 12)}; nothing reverted` };
   const next = replaceImage(current.stdout, r.failedImage, r.restoreImage);
@@ -81,8 +103,8 @@ export async function writeRevert(r: RevertRequest): Promise<RevertResult> {
     const tree = (await git(['write-tree'], { env: indexEnv })).stdout.trim();
     const author = { GIT_AUTHOR_NAME: GLIDEPATH_AUTHOR.name, GIT_AUTHOR_EMAIL: GLIDEPATH_AUTHOR.email, GIT_COMMITTER_NAME: GLIDEPATH_AUTHOR.name, GIT_COMMITTER_EMAIL: GLIDEPATH_AUTHOR.email };
     const commit = (await git(['commit-tree', tree, '-p', head, '-F', '-'], { input: revertMessage(r), env: author })).stdout.trim();
-    // Without force: a branch that moved since the fetch refuses it, and the retry starts over.
-    await git(['push', '--quiet', '--', r.repository, `${commit}:refs/heads/${r.branch}`]);
+    // Without force: a branch that moved since the fetch (or a review branch that exists) refuses it, and the retry starts over.
+    await git(['push', '--quiet', '--', r.repository, `${commit}:refs/heads/${r.reviewBranch ?? r.branch}`]);
     return { outcome: 'committed', commit };
   } finally {
     rmSync(dir, { recursive: true, force: true });

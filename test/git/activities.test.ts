@@ -16,6 +16,7 @@ import { GIT_CACHE_ENV } from '../../activities/git/git-cli.ts';
 import { freePort } from '../support/daemon.ts';
 import { GitPusher, gitMissing, startGitServer, type GitServer } from '../support/git-server.ts';
 import { releaseYaml } from './fixtures.ts';
+import { reviewBranchOf } from '../../workflows/git-source/source.ts';
 
 const skip = gitMissing();
 const auth = { user: 'deployer', password: 'correct-horse-battery' };
@@ -237,6 +238,32 @@ test('a revert is committed as Glidepath and pushed, restores the image, is foun
     const api = await acts.gitWriteRevert({ ...request, releaseId: 'release_payments_api', file: 'deploy/api.yaml', commit: released, failedImage: 'registry.local:5000/api:v3', restoreImage: 'registry.local:5000/api:v1' });
     assert.equal(api.outcome, 'conflict');
     assert.match((api as { detail: string }).detail, /no longer releases registry\.local:5000\/api:v3/);
+  } finally {
+    pusher.stop();
+  }
+});
+
+test('a revert for review goes to its own branch from the branch head, leaves the branch alone, and is found on a retry', { skip }, async () => {
+  const url = await server.createRepo('review');
+  const pusher = await GitPusher.create(url, 'main', auth);
+  try {
+    await pusher.commit({ 'deploy/web.yaml': releaseYaml('web', 'v1') }, 'v1');
+    const released = await pusher.commit({ 'deploy/web.yaml': releaseYaml('web', 'v2') }, 'web to v2');
+    const reviewBranch = reviewBranchOf('release_payments_web', released);
+    const request = { ...source(url), sourceId: 'review-test', credentials: { file: credsFile }, releaseId: 'release_payments_web', file: 'deploy/web.yaml', commit: released, phase: 'Aborted' as const, failedImage: 'registry.local:5000/web:v2', restoreImage: 'registry.local:5000/web:v1', reason: 'aborted by oncall', reviewBranch };
+
+    const r = await acts.gitWriteRevert(request);
+    assert.equal(r.outcome, 'committed');
+    const commit = (r as { commit: string }).commit;
+    const heads = await pusher.git('ls-remote', '--heads', 'origin');
+    assert.match(heads, new RegExp(`^${released}\\trefs/heads/main$`, 'm'), 'the branch itself is not written');
+    assert.match(heads, new RegExp(`^${commit}\\trefs/heads/${reviewBranch}$`, 'm'), 'the revert is the review branch');
+    await pusher.git('fetch', '--quiet', 'origin', reviewBranch);
+    assert.equal(await pusher.git('show', 'FETCH_HEAD:deploy/web.yaml'), releaseYaml('web', 'v1').trimEnd());
+    assert.equal(await pusher.git('log', '-1', '--format=%an|%P', 'FETCH_HEAD'), `Glidepath|${released}`, 'made from the branch head');
+
+    const again = await acts.gitWriteRevert(request);
+    assert.deepEqual(again, { outcome: 'already-committed', commit }, 'a retry finds the proposed revert');
   } finally {
     pusher.stop();
   }

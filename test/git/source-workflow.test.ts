@@ -309,6 +309,21 @@ test('a release that rolls back is written back as a revert restoring the image 
   await h.terminate();
 });
 
+test('with revert: branch the rollback is proposed on a review branch of its own and audited as revert-proposed', async () => {
+  const repo = new Repo();
+  const c1 = repo.push(1, { 'deploy/web.yaml': 'h1' });
+  const h = await startSource(repo, { revert: 'branch' });
+  await until(h, (x) => x.lastCommit === c1, 'the baseline');
+  const c2 = repo.push(2, { 'deploy/web.yaml': 'h2' });
+  repo.outcomes.set('release_payments_deploywebyaml', { state: 'known', phase: 'Aborted', canaryImage: 'web:v2', stableImage: 'web:v1', message: 'aborted by oncall' });
+  await h.signal(wakeSignal, { by: 'webhook' });
+  const s = await until(h, (x) => x.audit.some((a) => a.action === 'revert-proposed'), 'the proposed revert');
+  assert.deepEqual(repo.reverts.map((r) => r.reviewBranch), [`glidepath/revert/release_payments_deploywebyaml/${c2.slice(0, 12)}`]);
+  assert.ok(!s.audit.some((a) => a.action === 'revert-committed'));
+  assert.match(s.audit.find((a) => a.action === 'revert-proposed')?.detail ?? '', /on branch glidepath\/revert\/release_payments_deploywebyaml\/0{12} restores web:v1 .* merging it rolls main back/);
+  await h.terminate();
+});
+
 test("Glidepath's own revert starts nothing and becomes the reference", async () => {
   const repo = new Repo();
   const c1 = repo.push(1, { 'deploy/web.yaml': 'h1' });

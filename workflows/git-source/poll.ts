@@ -42,7 +42,7 @@ export async function pollOnce(input: GitSourceInput, s: SourceState): Promise<v
   const st = s.status;
   const ref: SourceRef = { sourceId: st.sourceId, repository: st.repository, branch: st.branch, path: st.path, ...(input.credentials ? { credentials: input.credentials } : {}) };
   await pollHead(input, ref, s);
-  if (st.watching.length > 0) await watchReleases(ref, s);
+  if (st.watching.length > 0) await watchReleases(ref, s, input.revert === 'branch');
 }
 
 async function pollHead(input: GitSourceInput, ref: SourceRef, s: SourceState): Promise<void> {

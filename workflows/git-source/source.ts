@@ -23,6 +23,19 @@ export interface GitSourceSpec {
   credentials?: { file?: string; env?: string };
   /** Start releases for the documents of the first commit seen (default: that commit is the baseline). */
   startExisting?: boolean;
+  /**
+   * Where a rollback is written back: `commit` (default) on the branch itself, or `branch`: a review
+   * branch `glidepath/revert/<release>/<commit>` from the branch's head, for a person to merge.
+   */
+  revert?: RevertMode;
+}
+
+export const REVERT_MODES = ['commit', 'branch'] as const;
+export type RevertMode = (typeof REVERT_MODES)[number];
+
+/** The review branch a rollback of `releaseId` (started from `commit`) is proposed on. */
+export function reviewBranchOf(releaseId: string, commit: string): string {
+  return `glidepath/revert/${releaseId}/${commit.slice(0, 12)}`;
 }
 
 /** The repository URL as sources compare it: no trailing slash or `.git`. */
@@ -77,6 +90,7 @@ export function sourceProblems(s: GitSourceSpec): string[] {
   } catch (err) {
     problems.push(`pollInterval: ${(err as Error).message}`);
   }
+  if (s.revert !== undefined && !(REVERT_MODES as readonly string[]).includes(s.revert)) problems.push(`revert: must be ${REVERT_MODES.map((m) => `"${m}"`).join(' or ')}, got ${JSON.stringify(String(s.revert).slice(0, 50))}`);
   if (interval !== undefined && interval < MIN_POLL_INTERVAL_MS) problems.push(`pollInterval: at least ${MIN_POLL_INTERVAL_MS / 1000}s (a webhook wakes a source at once), got ${s.pollInterval}`);
   const c = s.credentials;
   if (c && c.file !== undefined && c.env !== undefined) problems.push('credentials: name a file or an environment variable, not both');
