@@ -63,7 +63,10 @@ export async function startTraefik(o: TraefikOptions): Promise<Traefik> {
     ...(o.namespaces?.length ? [`--providers.kubernetesGateway.namespaces=${o.namespaces.join(',')}`] : []),
     '--providers.kubernetesIngressNGINX=true',
     '--providers.kubernetesIngressNGINX.throttleDuration=0s',
-    '--log.level=WARN',
+    // ingress-nginx's default proxy-next-upstream ("error timeout", 3 tries) becomes a retry middleware that
+    // would hide a failed connection from the client: off, so the client sees every failure.
+    '--providers.kubernetesIngressNGINX.proxyNextUpstream=off',
+    `--log.level=${process.env.GLIDEPATH_TRAEFIK_LOG_LEVEL ?? 'WARN'}`,
     '--global.checkNewVersion=false',
     '--global.sendAnonymousUsage=false',
   ];
