@@ -1,0 +1,106 @@
+/**
+ * The Traefik router (`trafficRouting.traefik`, a weighted TraefikService) proven on requests: the real
+ * activities weight the TraefikService, Traefik's kubernetesCRD provider serves it behind an IngressRoute,
+ * the pods answer from the data plane's network namespace, and the client counts who answered. After each
+ * setWeight step the measured canary share matches the weight within 4.5 σ (binomial); promotion and an abort
+ * at 50 % under load fail no request. Needs root, KUBECONFIG (scripts/kube.sh up --crds) and TRAEFIK_BIN
+ * (scripts/provision-traefik.sh, which also keeps Traefik's CRD definitions; the rig installs them); skips
+ * with the reason otherwise.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import type { ReleaseTarget } from '../../activities/contract.ts';
+import { createTraefikRouter } from '../../activities/traffic/traefik.ts';
+import { routerActivities, target } from '../activities/kubernetes/cluster.ts';
+import { allServedBySince, lastServedBy, totals } from '../support/load.ts';
+import { assertNoFailures, assertSplit, CANARY_VERSION, dataPlaneSkip, describe as show, hostOf, STABLE_VERSION, startRig, until, untilProxyWeight, untilServedBy, type Rig } from './fixture.ts';
+
+const skip = dataPlaneSkip();
+const TRAEFIK_API = { group: 'traefik.io', version: 'v1alpha1' };
+
+describe('Traefik router (weighted TraefikService) on requests through Traefik', { skip }, () => {
+  let rig: Rig;
+  let acts: ReturnType<typeof routerActivities>;
+
+  before(async () => {
+    rig = await startRig('dp-tfk', { crd: true });
+    acts = routerActivities(rig.cluster.kc, { traefik: createTraefikRouter(rig.cluster.kc) });
+  });
+  after(() => rig?.close());
+
+  /** Namespace with Deployment web (4 × 1.0.0), Services web-stable/web-canary, TraefikService web-wts (100/0) and IngressRoute web (the namespace's host → web-wts); served by stable. */
+  async function setup(): Promise<{ ns: string; t: ReleaseTarget }> {
+    const ns = await rig.namespace();
+    await rig.cluster.stable(ns, { replicas: 4 });
+    await rig.cluster.service(ns, 'web-stable', { app: 'web' });
+    await rig.cluster.service(ns, 'web-canary', { app: 'web' });
+    await rig.custom.createNamespacedCustomObject({
+      ...TRAEFIK_API,
+      plural: 'traefikservices',
+      namespace: ns,
+      body: {
+        apiVersion: 'traefik.io/v1alpha1',
+        kind: 'TraefikService',
+        metadata: { name: 'web-wts' },
+        spec: { weighted: { services: [{ name: 'web-stable', port: 80, weight: 100 }, { name: 'web-canary', port: 80, weight: 0 }] } },
+      },
+    });
+    await rig.custom.createNamespacedCustomObject({
+      ...TRAEFIK_API,
+      plural: 'ingressroutes',
+      namespace: ns,
+      body: {
+        apiVersion: 'traefik.io/v1alpha1',
+        kind: 'IngressRoute',
+        metadata: { name: 'web' },
+        spec: { entryPoints: ['web'], routes: [{ match: `Host(\`${hostOf(ns)}\`)`, kind: 'Rule', services: [{ name: 'web-wts', kind: 'TraefikService' }] }] },
+      },
+    });
+    await rig.dp.until((s) => [...s.values()].filter((p) => p.namespace === ns).length === 4, `4 stable pods of ${ns} served`);
+    await untilServedBy(rig, ns, STABLE_VERSION, 'the IngressRoute served by stable');
+    const t = target(ns, { stableService: 'web-stable', canaryService: 'web-canary', trafficRouting: { traefik: { weightedTraefikServiceName: 'web-wts' } } });
+    await acts.preflight(t);
+    await acts.ensureCanary(t);
+    return { ns, t };
+  }
+
+  test('each setWeight step splits as weighted; promotion under load fails no request', async () => {
+    const { ns, t } = await setup();
+    for (const weight of [10, 25, 50]) {
+      await acts.setWeight(t, weight);
+      await untilProxyWeight(rig, ns, weight);
+      const r = await rig.load(ns, { requests: 1000, concurrency: 8 });
+      assertSplit(r, weight, `setWeight ${weight}`);
+      console.log(`traefik setWeight ${weight}: ${show(r)}`);
+    }
+
+    const load = rig.startLoad(ns, { requests: 200_000, concurrency: 4, deadlineMs: Date.now() + 90_000 });
+    await acts.promoteCanary(t);
+    await until(() => lastServedBy(load.result, CANARY_VERSION, 200), 'the new version alone answering after promotion', 30_000);
+    await new Promise((r) => setTimeout(r, 5500)); // the old pods' drain ends while requests still flow
+    const r = await load.stop();
+    assertNoFailures(r, 'promotion under load', rig.traefik);
+    assert.ok(totals(r).ok > 200, `requests flowed during promotion: ${show(r)}`);
+    console.log(`traefik promotion under load: ${show(r)}`);
+  });
+
+  test('abort at 50 % under load: every request is answered, all by stable within seconds of the routing call', async () => {
+    const { ns, t } = await setup();
+    await acts.setWeight(t, 50);
+    await untilProxyWeight(rig, ns, 50);
+    const load = rig.startLoad(ns, { requests: 200_000, concurrency: 4, deadlineMs: Date.now() + 60_000 });
+    await until(() => (load.result.byVersion[CANARY_VERSION] ?? 0) > 50, 'canary answering before the abort', 10_000);
+    const t0 = Date.now();
+    await acts.routeToStable(t);
+    await until(() => lastServedBy(load.result, STABLE_VERSION, 200), 'stable alone answering after the abort', 10_000);
+    await acts.abortCanary(t, undefined);
+    await new Promise((r) => setTimeout(r, 5500));
+    const r = await load.stop();
+    assertNoFailures(r, 'abort under load', rig.traefik);
+    const since = allServedBySince(r.samples, STABLE_VERSION, t0 - 5_000);
+    assert.ok(since !== undefined, `stable answers everything after the abort: ${show(r)}`);
+    const ms = Math.max(0, since - t0);
+    console.log(`traefik abort → 100 % stable at the client: ${ms} ms after the routing call; ${show(r)}`);
+    assert.ok(ms < 5000, `abort → 100 % stable took ${ms} ms`);
+  });
+});
