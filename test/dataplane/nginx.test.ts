@@ -137,6 +137,7 @@ describe('NGINX router on requests through Traefik', { skip }, () => {
     assert.ok(since !== undefined, `stable answers everything after the abort: ${show(r)}`);
     const ms = Math.max(0, since - t0);
     console.log(`nginx abort → 100 % stable at the client: ${ms} ms after the routing call; ${show(r)}`);
-    assert.ok(ms < 5000, `abort → 100 % stable took ${ms} ms`);
+    // Bounded by the proxy's watch catching up: 0.2–2.8 s here, past 5 s at a load average of 17 on 2 cores.
+    assert.ok(ms < 10_000, `abort → 100 % stable took ${ms} ms`);
   });
 });

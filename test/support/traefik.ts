@@ -45,6 +45,11 @@ export interface TraefikOptions {
   namespaces?: string[];
   /** Also the kubernetesCRD provider (IngressRoute, TraefikService…): every Traefik CRD must be installed ({@link traefikCrdFile}). */
   crd?: boolean;
+  /**
+   * The kubernetesCRD provider's allowEmptyServices (default here: true). Traefik's own default, false, drops a
+   * weighted TraefikService whose canary Service has no endpoints, and with it every route to it (404 for all).
+   */
+  allowEmptyServices?: boolean;
 }
 
 /** The definitions of all of Traefik's CRDs, which scripts/provision-traefik.sh keeps next to the binary. */
@@ -78,7 +83,7 @@ export async function startTraefik(o: TraefikOptions): Promise<Traefik> {
     // ingress-nginx's default proxy-next-upstream ("error timeout", 3 tries) becomes a retry middleware that
     // would hide a failed connection from the client: off, so the client sees every failure.
     '--providers.kubernetesIngressNGINX.proxyNextUpstream=off',
-    ...(o.crd ? ['--providers.kubernetesCRD=true', '--providers.kubernetesCRD.throttleDuration=0s'] : []),
+    ...(o.crd ? ['--providers.kubernetesCRD=true', '--providers.kubernetesCRD.throttleDuration=0s', `--providers.kubernetesCRD.allowEmptyServices=${o.allowEmptyServices ?? true}`] : []),
     `--log.level=${process.env.GLIDEPATH_TRAEFIK_LOG_LEVEL ?? 'WARN'}`,
     // Every answer of 500 or more in the log (JSON, with the server it came from), so a failure at the client can be traced.
     '--accesslog=true',
