@@ -61,14 +61,21 @@ async function split(rig: Rig, router: RouterName, rel: RouterRelease): Promise<
 }
 
 async function release(rig: Rig, router: RouterName, rel: RouterRelease): Promise<void> {
+  const t0 = Date.now();
+  const phases: string[] = [];
+  const mark = (what: string): void => void phases.push(`${what} +${Date.now() - t0} ms`);
+  const log0 = rig.traefik.failedRequests().length;
   const load = rig.startLoad(rel.ns, { requests: 1_000_000, concurrency: 4, deadlineMs: Date.now() + 120_000 });
   try {
     for (const w of STEPS) {
+      mark(`setWeight ${w}`);
       await rel.acts.setWeight(rel.t, w);
       await rel.untilWeight(w);
       await new Promise((r) => setTimeout(r, 1000));
     }
+    mark('promote');
     await rel.acts.promoteCanary(rel.t);
+    mark('promoted');
     await until(() => lastServedBy(load.result, CANARY_VERSION, 200), 'the new version alone answering', 30_000);
     await new Promise((r) => setTimeout(r, 5500)); // the old pods' drain, requests still flowing
   } finally {
@@ -76,6 +83,17 @@ async function release(rig: Rig, router: RouterName, rel: RouterRelease): Promis
   }
   const r = load.result;
   console.log(`traffic release ${router.padEnd(10)} steps ${STEPS.join('/')} + promotion: ${r.sent} requests, ${failedOf(r)} failed (${show(r)})`);
+  if (failedOf(r) > 0) {
+    // Where the failures fell, and the server Traefik sent each to (its access log keeps answers ≥ 500).
+    const bad = r.samples.filter((x) => 'error' in x.outcome || x.outcome.status >= 300).map((x) => `+${x.start - t0} ms ${JSON.stringify(x.outcome)}`);
+    const servers = rig.traefik.failedRequests().slice(log0).map((l) => {
+      const e = JSON.parse(l) as { ServiceAddr?: string; DownstreamStatus?: number; StartUTC?: string };
+      return `${e.DownstreamStatus} from ${e.ServiceAddr} at +${e.StartUTC ? Date.parse(e.StartUTC) - t0 : '?'} ms`;
+    });
+    const ips = new Set(rig.traefik.failedRequests().slice(log0).map((l) => ((JSON.parse(l) as { ServiceAddr?: string }).ServiceAddr ?? '').split(':')[0]));
+    const addresses = rig.dp.history().filter((e) => ips.has(e.ip) && e.at >= t0).map((e) => `${e.ip} ${e.what} ${e.pod}@${e.version} +${e.at - t0} ms`);
+    console.log(`  phases: ${phases.join(', ')}\n  failed: ${bad.slice(0, 20).join('; ')}\n  traefik: ${servers.slice(0, 20).join('; ')}\n  data plane: ${addresses.join('; ')}`);
+  }
 }
 
 async function aborts(rig: Rig, router: RouterName, rel: RouterRelease): Promise<void> {
