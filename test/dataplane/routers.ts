@@ -3,7 +3,7 @@
  * a namespace of the rig with Deployment web (4 × 1.0.0), Services web-stable/web-canary, the router's
  * routing objects (Gateway + HTTPRoute; Ingress of class nginx; TraefikService + IngressRoute) at 100/0,
  * served by stable, the canary ensured; and a wait for the weight Traefik serves for that router. Used by
- * the traffic benchmarks (bench/traffic.ts).
+ * the NGINX and Traefik suites and the traffic benchmarks (bench/traffic.ts).
  */
 import type { ReleaseTarget } from '../../activities/contract.ts';
 import { createGatewayApiRouter, GATEWAY_API_PLUGIN } from '../../activities/traffic/gateway-api.ts';

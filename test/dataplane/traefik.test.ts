@@ -12,71 +12,33 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import type { ReleaseTarget } from '../../activities/contract.ts';
-import { createTraefikRouter } from '../../activities/traffic/traefik.ts';
-import { routerActivities, target } from '../activities/kubernetes/cluster.ts';
 import { freePort } from '../support/daemon.ts';
 import { allServedBySince, lastServedBy, runLoad, totals } from '../support/load.ts';
 import { startTraefik } from '../support/traefik.ts';
-import { assertNoFailures, assertSplit, CANARY_VERSION, dataPlaneSkip, describe as show, hostOf, STABLE_VERSION, startRig, until, untilProxyWeight, untilServedBy, type Rig } from './fixture.ts';
+import { assertNoFailures, assertSplit, CANARY_VERSION, dataPlaneSkip, describe as show, hostOf, STABLE_VERSION, startRig, until, type Rig } from './fixture.ts';
+import { routerRelease, type RouterRelease } from './routers.ts';
 
 const skip = dataPlaneSkip();
-const TRAEFIK_API = { group: 'traefik.io', version: 'v1alpha1' };
 
 describe('Traefik router (weighted TraefikService) on requests through Traefik', { skip }, () => {
   let rig: Rig;
-  let acts: ReturnType<typeof routerActivities>;
 
   before(async () => {
     rig = await startRig('dp-tfk', { crd: true });
-    acts = routerActivities(rig.cluster.kc, { traefik: createTraefikRouter(rig.cluster.kc) });
   });
   after(() => rig?.close());
 
-  /** Namespace with Deployment web (4 × 1.0.0), Services web-stable/web-canary, TraefikService web-wts (100/0) and IngressRoute web (the namespace's host → web-wts); served by stable. */
-  async function setup(): Promise<{ ns: string; t: ReleaseTarget }> {
-    const ns = await rig.namespace();
-    await rig.cluster.stable(ns, { replicas: 4 });
-    await rig.cluster.service(ns, 'web-stable', { app: 'web' });
-    await rig.cluster.service(ns, 'web-canary', { app: 'web' });
-    await rig.custom.createNamespacedCustomObject({
-      ...TRAEFIK_API,
-      plural: 'traefikservices',
-      namespace: ns,
-      body: {
-        apiVersion: 'traefik.io/v1alpha1',
-        kind: 'TraefikService',
-        metadata: { name: 'web-wts' },
-        spec: { weighted: { services: [{ name: 'web-stable', port: 80, weight: 100 }, { name: 'web-canary', port: 80, weight: 0 }] } },
-      },
-    });
-    await rig.custom.createNamespacedCustomObject({
-      ...TRAEFIK_API,
-      plural: 'ingressroutes',
-      namespace: ns,
-      body: {
-        apiVersion: 'traefik.io/v1alpha1',
-        kind: 'IngressRoute',
-        metadata: { name: 'web' },
-        spec: { entryPoints: ['web'], routes: [{ match: `Host(\`${hostOf(ns)}\`)`, kind: 'Rule', services: [{ name: 'web-wts', kind: 'TraefikService' }] }] },
-      },
-    });
-    await rig.dp.until((s) => [...s.values()].filter((p) => p.namespace === ns).length === 4, `4 stable pods of ${ns} served`);
-    await untilServedBy(rig, ns, STABLE_VERSION, 'the IngressRoute served by stable');
-    const t = target(ns, { stableService: 'web-stable', canaryService: 'web-canary', trafficRouting: { traefik: { weightedTraefikServiceName: 'web-wts' } } });
-    await acts.preflight(t);
-    await acts.ensureCanary(t);
-    return { ns, t };
-  }
+  /** Deployment web (4 × 1.0.0), Services web-stable/web-canary, TraefikService web-wts (100/0) and IngressRoute web in a new namespace; served by stable. */
+  const setup = (): Promise<RouterRelease> => routerRelease(rig, 'traefik');
 
   test('each setWeight step splits as weighted; promotion under load fails no request', async () => {
-    const { ns, t } = await setup();
+    const { ns, t, acts, untilWeight } = await setup();
     // The canary Service selects the canary pods now, and there are none yet: the route still serves.
     const before = await rig.load(ns, { requests: 200, concurrency: 4 });
     assert.deepEqual(before.byVersion, { [STABLE_VERSION]: 200 }, `canary Service without endpoints, weight 0: ${show(before)}`);
     for (const weight of [10, 25, 50]) {
       await acts.setWeight(t, weight);
-      await untilProxyWeight(rig, ns, weight);
+      await untilWeight(weight);
       const r = await rig.load(ns, { requests: 1000, concurrency: 8 });
       assertSplit(r, weight, `setWeight ${weight}`);
       console.log(`traefik setWeight ${weight}: ${show(r)}`);
@@ -93,9 +55,9 @@ describe('Traefik router (weighted TraefikService) on requests through Traefik',
   });
 
   test('abort at 50 % under load: every request is answered, all by stable within seconds of the routing call', async () => {
-    const { ns, t } = await setup();
+    const { ns, t, acts, untilWeight } = await setup();
     await acts.setWeight(t, 50);
-    await untilProxyWeight(rig, ns, 50);
+    await untilWeight(50);
     const load = rig.startLoad(ns, { requests: 200_000, concurrency: 4, deadlineMs: Date.now() + 60_000 });
     await until(() => (load.result.byVersion[CANARY_VERSION] ?? 0) > 50, 'canary answering before the abort', 10_000);
     const t0 = Date.now();
