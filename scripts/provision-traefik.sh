@@ -76,4 +76,16 @@ EOF
     log "built in $((SECONDS - start)) s: $("$bin" version | head -1)"
   fi
 fi
+# The definitions of Traefik's own CRDs (IngressRoute, TraefikService, Middleware…), which its kubernetesCRD
+# provider needs all of, next to the binary: $dir/crds/kubernetes-crd-definition-v1.yml.
+crds="$dir/crds/kubernetes-crd-definition-v1.yml"
+if [ ! -s "$crds" ]; then
+  if ! command -v go >/dev/null; then
+    if [ -x /usr/local/go/bin/go ]; then PATH="/usr/local/go/bin:$PATH"; else log "go is needed on PATH"; exit 1; fi
+  fi
+  src_mod=$(cd / && GOFLAGS=-mod=mod go mod download -json "$module@$version" | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')
+  mkdir -p "$dir/crds"
+  cp "$src_mod/docs/content/reference/dynamic-configuration/kubernetes-crd-definition-v1.yml" "$crds.$$"
+  mv "$crds.$$" "$crds"
+fi
 echo "$bin"

@@ -5,11 +5,12 @@
  * part cannot run (no root for network namespaces, no Traefik binary, no control plane).
  */
 import assert from 'node:assert/strict';
-import { CustomObjectsApi, NetworkingV1Api } from '@kubernetes/client-node';
+import { readFileSync } from 'node:fs';
+import { ApiextensionsV1Api, CustomObjectsApi, loadAllYaml, NetworkingV1Api, type KubeConfig, type V1CustomResourceDefinition } from '@kubernetes/client-node';
 import { netnsUnavailable, startDataPlane, type DataPlane } from '../support/dataplane/index.ts';
 import { freePort } from '../support/daemon.ts';
 import { runLoad, startLoad, totals, withinBinomial, type LoadOptions, type LoadResult, type RunningLoad } from '../support/load.ts';
-import { startTraefik, traefikUnavailable, GATEWAY_CLASS, INGRESS_CLASS, type Traefik } from '../support/traefik.ts';
+import { startTraefik, traefikCrdFile, traefikUnavailable, GATEWAY_CLASS, INGRESS_CLASS, type Traefik } from '../support/traefik.ts';
 import { TestCluster } from '../activities/kubernetes/cluster.ts';
 
 export const STABLE_VERSION = '1.0.0';
@@ -38,8 +39,8 @@ export interface Rig {
   close(): Promise<void>;
 }
 
-/** The data plane serving the pods of the namespaces the rig makes, and Traefik on free loopback ports. */
-export async function startRig(prefix: string): Promise<Rig> {
+/** The data plane serving the pods of the namespaces the rig makes, and Traefik on free loopback ports (`crd`: with its kubernetesCRD provider). */
+export async function startRig(prefix: string, opts: { crd?: boolean } = {}): Promise<Rig> {
   const cluster = new TestCluster();
   const custom = cluster.kc.makeApiClient(CustomObjectsApi);
   const net = cluster.kc.makeApiClient(NetworkingV1Api);
@@ -48,7 +49,8 @@ export async function startRig(prefix: string): Promise<Rig> {
   let traefik: Traefik;
   try {
     await ensureClasses(custom, net);
-    traefik = await startTraefik({ kubeconfig: process.env.KUBECONFIG as string, port: await freePort(), adminPort: await freePort() });
+    if (opts.crd) await ensureTraefikCrds(cluster.kc);
+    traefik = await startTraefik({ kubeconfig: process.env.KUBECONFIG as string, port: await freePort(), adminPort: await freePort(), crd: opts.crd });
   } catch (err) {
     await dp.stop();
     await cluster.cleanup();
@@ -94,6 +96,30 @@ async function ensureClasses(custom: CustomObjectsApi, net: NetworkingV1Api): Pr
   });
 }
 
+/**
+ * Every Traefik CRD (its kubernetesCRD provider waits for all of them), from the definitions next to the
+ * Traefik binary: created when missing, never deleted (cluster-scoped, shared like the classes).
+ */
+async function ensureTraefikCrds(kc: KubeConfig): Promise<void> {
+  const ext = kc.makeApiClient(ApiextensionsV1Api);
+  const crds = loadAllYaml(readFileSync(traefikCrdFile(), 'utf8')) as V1CustomResourceDefinition[];
+  for (const crd of crds) {
+    await ext.createCustomResourceDefinition({ body: crd }).catch((err: unknown) => {
+      if ((err as { code?: number }).code !== 409) throw err;
+    });
+  }
+  const end = Date.now() + 60_000;
+  for (const crd of crds) {
+    const name = crd.metadata?.name as string;
+    for (;;) {
+      const got = await ext.readCustomResourceDefinition({ name });
+      if (got.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True')) break;
+      if (Date.now() > end) throw new Error(`CRD ${name} not Established after 60 s`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}
+
 /** Polls small loads until every answer is 2xx from `version` (the proxy has caught up with the objects). */
 export async function untilServedBy(rig: Rig, ns: string, version: string, what: string, headers?: Record<string, string>, timeoutMs = 30_000): Promise<void> {
   const end = Date.now() + timeoutMs;
@@ -112,10 +138,16 @@ export function describe(r: LoadResult): string {
   return `${JSON.stringify(r.byVersion)} 5xx ${JSON.stringify(r.serverErrors)} conn ${JSON.stringify(r.connectionErrors)} other ${JSON.stringify(r.otherStatus)} in ${r.elapsedMs} ms`;
 }
 
-/** Asserts no request failed: zero 5xx, zero connection errors, no other non-2xx. */
-export function assertNoFailures(r: LoadResult, what: string): void {
+/** Asserts no request failed: zero 5xx, zero connection errors, no other non-2xx. With `traefik`, a failure names the failed requests' times and Traefik's log lines for them. */
+export function assertNoFailures(r: LoadResult, what: string, traefik?: Traefik): void {
   const t = totals(r);
-  assert.equal(t.serverErrors + t.connectionErrors + Object.keys(r.otherStatus).length, 0, `${what}: ${describe(r)}`);
+  const failed = t.serverErrors + t.connectionErrors + Object.keys(r.otherStatus).length;
+  if (failed === 0) return;
+  const t0 = r.samples.reduce((m, s) => Math.min(m, s.start), Infinity);
+  const bad = r.samples.filter((s) => 'error' in s.outcome || s.outcome.status >= 300).slice(0, 20);
+  const detail = bad.map((s) => `+${s.start - t0}..${s.end - t0} ms ${JSON.stringify(s.outcome)}`).join('; ');
+  const log = traefik ? `\nTraefik: ${traefik.failedRequests().slice(-20).join('\n')}` : '';
+  assert.fail(`${what}: ${describe(r)}; failed: ${detail}${log}`);
 }
 
 /** Asserts the canary share of `r` is `weight` % within the binomial tolerance, and nothing failed. */

@@ -80,7 +80,7 @@ describe('Gateway API router on requests through Traefik', { skip }, () => {
     await until(() => lastServedBy(load.result, CANARY_VERSION, 200), 'the new version alone answering after promotion', 30_000);
     await new Promise((r) => setTimeout(r, 5500)); // the old pods' drain ends while requests still flow
     const r = await load.stop();
-    assertNoFailures(r, 'promotion under load');
+    assertNoFailures(r, 'promotion under load', rig.traefik);
     assert.ok(totals(r).ok > 200, `requests flowed during promotion: ${show(r)}`);
     console.log(`gateway-api promotion under load: ${show(r)}`);
   });
@@ -98,7 +98,7 @@ describe('Gateway API router on requests through Traefik', { skip }, () => {
     await acts.abortCanary(t, undefined);
     await new Promise((r) => setTimeout(r, 5500));
     const r = await load.stop();
-    assertNoFailures(r, 'abort under load');
+    assertNoFailures(r, 'abort under load', rig.traefik);
     const since = allServedBySince(r.samples, STABLE_VERSION, t0 - 5_000);
     assert.ok(since !== undefined, `stable answers everything after the abort: ${show(r)}`);
     const ms = Math.max(0, since - t0);

@@ -6,6 +6,7 @@
  * (TRAEFIK_BIN). Configuration changes apply without throttling, so a test sees the proxy follow the
  * objects as fast as Traefik's watches do.
  */
+import path from 'node:path';
 import { spawnDaemon, type Daemon } from './daemon.ts';
 
 /** The GatewayClass and IngressClass Traefik serves here. */
@@ -24,6 +25,8 @@ export interface Traefik {
   /** `http://127.0.0.1:<port>/api`: Traefik's API (the routers and services it serves now). */
   apiUrl: string;
   daemon: Daemon;
+  /** The access log's lines so far: one JSON line per answer with status 500 or more. */
+  failedRequests(): string[];
   stop(): Promise<void>;
 }
 
@@ -40,6 +43,20 @@ export interface TraefikOptions {
   adminPort: number;
   /** Only these namespaces are watched by the Gateway API provider (default: all). */
   namespaces?: string[];
+  /** Also the kubernetesCRD provider (IngressRoute, TraefikService…): every Traefik CRD must be installed ({@link traefikCrdFile}). */
+  crd?: boolean;
+  /**
+   * The kubernetesCRD provider's allowEmptyServices (default here: true). Traefik's own default, false, drops a
+   * weighted TraefikService whose canary Service has no endpoints, and with it every route to it (404 for all).
+   */
+  allowEmptyServices?: boolean;
+}
+
+/** The definitions of all of Traefik's CRDs, which scripts/provision-traefik.sh keeps next to the binary. */
+export function traefikCrdFile(): string {
+  const bin = process.env.TRAEFIK_BIN;
+  if (!bin) throw new Error(traefikUnavailable());
+  return path.join(path.dirname(bin), '..', 'crds', 'kubernetes-crd-definition-v1.yml');
 }
 
 /** Starts Traefik and waits until it answers its ping. */
@@ -63,7 +80,15 @@ export async function startTraefik(o: TraefikOptions): Promise<Traefik> {
     ...(o.namespaces?.length ? [`--providers.kubernetesGateway.namespaces=${o.namespaces.join(',')}`] : []),
     '--providers.kubernetesIngressNGINX=true',
     '--providers.kubernetesIngressNGINX.throttleDuration=0s',
-    '--log.level=WARN',
+    // ingress-nginx's default proxy-next-upstream ("error timeout", 3 tries) becomes a retry middleware that
+    // would hide a failed connection from the client: off, so the client sees every failure.
+    '--providers.kubernetesIngressNGINX.proxyNextUpstream=off',
+    ...(o.crd ? ['--providers.kubernetesCRD=true', '--providers.kubernetesCRD.throttleDuration=0s', `--providers.kubernetesCRD.allowEmptyServices=${o.allowEmptyServices ?? true}`] : []),
+    `--log.level=${process.env.GLIDEPATH_TRAEFIK_LOG_LEVEL ?? 'WARN'}`,
+    // Every answer of 500 or more in the log (JSON, with the server it came from), so a failure at the client can be traced.
+    '--accesslog=true',
+    '--accesslog.format=json',
+    '--accesslog.filters.statuscodes=500-599',
     '--global.checkNewVersion=false',
     '--global.sendAnonymousUsage=false',
   ];
@@ -83,5 +108,5 @@ export async function startTraefik(o: TraefikOptions): Promise<Traefik> {
     }
     await new Promise((r) => setTimeout(r, 100));
   }
-  return { url: `http://127.0.0.1:${o.port}`, port: o.port, adminAddress: `127.0.0.1:${o.adminPort}`, metricsUrl: `${admin}/metrics`, apiUrl: `${admin}/api`, daemon, stop: () => daemon.terminate(5000) };
+  return { url: `http://127.0.0.1:${o.port}`, port: o.port, adminAddress: `127.0.0.1:${o.adminPort}`, metricsUrl: `${admin}/metrics`, apiUrl: `${admin}/api`, daemon, failedRequests: () => daemon.log().split('\n').filter((l) => l.startsWith('{') && l.includes('"DownstreamStatus"')), stop: () => daemon.terminate(5000) };
 }

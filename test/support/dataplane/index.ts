@@ -33,6 +33,18 @@ export interface DataPlaneOptions {
   ports?: number[];
 }
 
+/** A change of what an address serves: a pod starts serving on it, or its drain ends and the address stops answering. */
+export interface AddressEvent {
+  at: number;
+  ip: string;
+  pod: string;
+  version: string;
+  what: 'serves' | 'gone';
+}
+
+/** How many address events a data plane keeps (the newest). */
+const HISTORY_LIMIT = 2000;
+
 export interface DataPlane {
   /** The network namespace's name. */
   readonly netns: string;
@@ -40,6 +52,8 @@ export interface DataPlane {
   served(): Map<string, ServedPod>;
   /** Resolves once `pred` holds for the served pods. */
   until(pred: (served: Map<string, ServedPod>) => boolean, what: string, timeoutMs?: number): Promise<void>;
+  /** The newest address events (at most HISTORY_LIMIT), oldest first: which pod an address served when. */
+  history(): AddressEvent[];
   /** `share` (0..1) of the requests to pods of `version` answer 500, evenly spread; 0 stops it. */
   setFailure(version: string, share: number): void;
   stop(): Promise<void>;
@@ -86,6 +100,11 @@ export async function startDataPlane(kc: KubeConfig, opts: DataPlaneOptions = {}
   const served = new Map<string, ServedPod>();
   const draining = new Map<string, NodeJS.Timeout>();
   const failures: Record<string, number> = {};
+  const events: AddressEvent[] = [];
+  const record = (ip: string, p: ServedPod, what: AddressEvent['what']): void => {
+    events.push({ at: Date.now(), ip, pod: `${p.namespace}/${p.pod}`, version: p.version, what });
+    if (events.length > HISTORY_LIMIT) events.splice(0, events.length - HISTORY_LIMIT);
+  };
   let stopped = false;
 
   const publish = (): void => {
@@ -111,6 +130,7 @@ export async function startDataPlane(kc: KubeConfig, opts: DataPlaneOptions = {}
       draining.delete(ip);
       if (had?.uid === pod.uid) continue;
       served.set(ip, pod);
+      record(ip, pod, 'serves');
       changed = true;
     }
     for (const [ip, pod] of served) {
@@ -121,6 +141,7 @@ export async function startDataPlane(kc: KubeConfig, opts: DataPlaneOptions = {}
           draining.delete(ip);
           if (served.get(ip)?.uid !== pod.uid) return;
           served.delete(ip);
+          record(ip, pod, 'gone');
           publish();
         }, drainMs),
       );
@@ -144,6 +165,7 @@ export async function startDataPlane(kc: KubeConfig, opts: DataPlaneOptions = {}
   return {
     netns: net.name,
     served: () => new Map(served),
+    history: () => [...events],
     async until(pred, what, timeoutMs = 30_000) {
       const end = Date.now() + timeoutMs;
       while (!pred(new Map(served))) {

@@ -9,8 +9,7 @@
  * it added (namespace, veth, routes, guard), also when the process exits on an error or a signal.
  * Needs root (CAP_NET_ADMIN); `netnsUnavailable()` names why when it cannot run.
  */
-import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
 
 /** kwok's default pod range (scripts/kube.sh starts kwok without --cidr). */
 export const KWOK_POD_CIDR = '10.0.0.0/24';
@@ -18,8 +17,13 @@ export const KWOK_POD_CIDR = '10.0.0.0/24';
 export const GUARD_CIDR = '10.0.0.0/8';
 /** The veth pair's own link addresses (host side .1, namespace side .2). */
 const LINK = { host: '169.254.87.1', ns: '169.254.87.2', prefix: 30 };
-/** One data plane at a time per machine: the pod IPs of every local cluster are the same range. */
-const LOCK_DIR = '/run/glidepath-dataplane';
+/**
+ * One data plane at a time per machine: every local cluster's kwok hands out the same pod range, and the veth
+ * link addresses and the guard are the same too, so two data planes would route them over each other. A kernel
+ * lock (flock), held by a child process for as long as the data plane lives: it goes with the process however
+ * that ends, so there is no stale lock to take over (and no race between two runs taking one over).
+ */
+const LOCK_FILE = '/run/glidepath-dataplane.lock';
 const NS_PREFIX = 'glidepath-dp-';
 
 const ip = (...args: string[]): string => execFileSync('ip', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
@@ -66,30 +70,24 @@ export interface NetNs {
   close(): void;
 }
 
-/** Takes the machine-wide data-plane lock, waiting up to `timeoutMs` for another run to finish; a dead holder's lock is taken over. */
-async function lock(timeoutMs: number): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      mkdirSync(LOCK_DIR);
-      writeFileSync(`${LOCK_DIR}/pid`, String(process.pid));
-      return;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    }
-    let holder = NaN;
-    try {
-      holder = Number(readFileSync(`${LOCK_DIR}/pid`, 'utf8'));
-    } catch {
-      // being written: look again
-    }
-    if (Number.isInteger(holder) && !alive(holder)) {
-      rmSync(LOCK_DIR, { recursive: true, force: true });
-      continue;
-    }
-    if (Date.now() > end) throw new Error(`another data plane (pid ${holder}) holds ${LOCK_DIR} for more than ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
+/** Takes the machine-wide data-plane lock, waiting up to `timeoutMs` for another run to release it; returns its release. */
+async function lock(timeoutMs: number): Promise<() => void> {
+  const holder = spawn('flock', ['--exclusive', '--wait', String(Math.max(1, Math.ceil(timeoutMs / 1000))), LOCK_FILE, 'sh', '-c', 'echo locked; exec cat >/dev/null'], {
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  holder.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+  await new Promise<void>((resolve, reject) => {
+    holder.stdout.once('data', () => resolve());
+    holder.once('error', (err) => reject(new Error(`flock (util-linux) is needed for the data-plane lock: ${err.message}`)));
+    holder.once('exit', (code) => reject(new Error(`another data plane holds ${LOCK_FILE} for more than ${timeoutMs} ms (flock exited ${code}${stderr ? `: ${stderr.trim()}` : ''})`)));
+  });
+  // The holder must not keep this process alive; when this process ends, its stdin closes and the lock goes.
+  holder.unref();
+  for (const stream of [holder.stdin, holder.stdout, holder.stderr]) (stream as unknown as { unref?: () => void }).unref?.();
+  return () => {
+    holder.stdin.end();
+  };
 }
 
 /** Namespaces left by runs that were killed (their pid is gone): deleting one removes its veth and routes. */
@@ -126,7 +124,7 @@ function installGuard(): true {
 export async function createNetNs(opts: { lockTimeoutMs?: number; podCidr?: string } = {}): Promise<NetNs> {
   const podCidr = opts.podCidr ?? KWOK_POD_CIDR;
   const addresses = hostsOf(podCidr);
-  await lock(opts.lockTimeoutMs ?? 180_000);
+  const unlock = await lock(opts.lockTimeoutMs ?? 180_000);
   const name = `${NS_PREFIX}${process.pid}`;
   const hostIf = `gpdp${process.pid}h`;
   const nsIf = `gpdp${process.pid}n`;
@@ -139,7 +137,7 @@ export async function createNetNs(opts: { lockTimeoutMs?: number; podCidr?: stri
     tryIp('netns', 'del', name); // the veth pair and every route through it go with it
     tryIp('link', 'del', hostIf);
     if (guardOurs) tryIp('route', 'del', 'unreachable', GUARD_CIDR); // last: nothing routes to the pods any more
-    rmSync(LOCK_DIR, { recursive: true, force: true });
+    unlock();
     process.off('exit', close);
     for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.off(sig, onSignal);
   };
