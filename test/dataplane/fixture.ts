@@ -40,12 +40,19 @@ export interface Rig {
 }
 
 /** The data plane serving the pods of the namespaces the rig makes, and Traefik on free loopback ports (`crd`: with its kubernetesCRD provider). */
-export async function startRig(prefix: string, opts: { crd?: boolean } = {}): Promise<Rig> {
+/**
+ * How long a deleted pod keeps serving in the suites: a 15 s preStop sleep, common in production. With
+ * 5 s, Traefik under a load average near 20 still routed to deleted stable pods (3 × 502 in one
+ * promotion), so the suites, which must not flake, drain longer; the bench passes 5 s to show the lag.
+ */
+export const SUITE_DRAIN_MS = 15_000;
+
+export async function startRig(prefix: string, opts: { crd?: boolean; drainMs?: number } = {}): Promise<Rig> {
   const cluster = new TestCluster();
   const custom = cluster.kc.makeApiClient(CustomObjectsApi);
   const net = cluster.kc.makeApiClient(NetworkingV1Api);
   const namespaces = new Set<string>();
-  const dp = await startDataPlane(cluster.kc, { namespaces: (ns) => namespaces.has(ns), ports: [80, 8080] });
+  const dp = await startDataPlane(cluster.kc, { namespaces: (ns) => namespaces.has(ns), ports: [80, 8080], drainMs: opts.drainMs ?? SUITE_DRAIN_MS });
   let traefik: Traefik;
   try {
     await ensureClasses(custom, net);
