@@ -6,6 +6,7 @@
 import type { BuildRequest } from './build/process.ts';
 import type { AnalysisRunResult, AnalysisRunSpec, Measurement, MetricSpec, ArgValue, HeaderRoutingMatch, ReadinessProbePolicy, RouteMatch, TrafficRoutingSpec, WorkloadKind, WorkloadRef } from '../model/types.ts';
 import type { BatchStep } from '../model/rolling.ts';
+import type { ExperimentOps } from './kubernetes/experiment.ts';
 
 /** What every workload activity needs to know about the release; small, and free of secrets. */
 export interface ReleaseTarget {
@@ -162,6 +163,8 @@ export interface ActivityDeps {
   /** strategy.rolling, per workload kind (absent: refused by name at preflight). */
   rolling?: Partial<Record<WorkloadKind, RollingOps>>;
   routers?: Record<string, TrafficRouter>;
+  /** The workloads of experiment steps (absent: an experiment step fails, named). */
+  experiments?: ExperimentOps;
   metrics?: Record<string, MetricProvider>;
   secrets?: SecretResolver;
   builders?: Record<string, ImageBuilder>;

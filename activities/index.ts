@@ -13,6 +13,7 @@ import type { ActivityDeps, CanaryScale, CleanupReport, PreflightResult, Release
 import type { BatchStep } from '../model/rolling.ts';
 import { ErrorType } from './errors.ts';
 import { activityContext } from './kubernetes/context.ts';
+import { experimentActivities } from './experiment.ts';
 
 export function createActivities(deps: ActivityDeps) {
   const routerFor = (target: ReleaseTarget): TrafficRouter | undefined => {
@@ -191,9 +192,12 @@ export function createActivities(deps: ActivityDeps) {
     async runAnalysis(target: ReleaseTarget, run: AnalysisRunSpec, opts: { background: boolean }) {
       return runAnalysis(deps, target, run, opts);
     },
+
+    ...experimentActivities(deps),
   };
 }
 
-/** The rollout activities (what workflow stubs implement); the build activities are typed apart. */
-export type ReleaseActivities = Omit<ReturnType<typeof createActivities>, keyof BuildActivities>;
+/** The rollout activities (what workflow stubs implement); the build activities are typed apart, and a stub of a plan without experiment steps needs no experiment activities. */
+export type ReleaseActivities = Omit<ReturnType<typeof createActivities>, keyof BuildActivities | keyof ExperimentActivities> & Partial<ExperimentActivities>;
+type ExperimentActivities = ReturnType<typeof experimentActivities>;
 export type { BuildActivities };

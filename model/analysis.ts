@@ -76,6 +76,8 @@ export function measurementTimeoutMs(metric: Pick<MetricSpec, 'provider'>): numb
     return typeof deadline === 'number' && deadline > 0 ? deadline * 1000 + JOB_DEADLINE_GRACE_MS : DEFAULT_JOB_MEASUREMENT_TIMEOUT_MS;
   }
   if ('web' in p) return (p.web.timeoutSeconds ?? DEFAULT_WEB_TIMEOUT_S) * 1000 + REQUEST_GRACE_MS;
+  // The judge: two range queries per judged metric, one after another.
+  if ('judge' in p) return 2 * p.judge.metrics.length * (p.judge.timeout ?? DEFAULT_PROMETHEUS_TIMEOUT_S) * 1000 + REQUEST_GRACE_MS;
   return (p.prometheus.timeout ?? DEFAULT_PROMETHEUS_TIMEOUT_S) * 1000 + REQUEST_GRACE_MS;
 }
 

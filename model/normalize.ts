@@ -29,6 +29,8 @@ import { resolveFieldRef } from './field-ref.ts';
 import type { NotificationSpec } from './notifications.ts';
 import { webhooksOfDoc } from './webhooks.ts';
 import { freezePointProblems, type FreezeSpec } from './freeze.ts';
+import { experimentProblems, type ExperimentStep } from './experiment.ts';
+import { JUDGE_FAILURE_CONDITION, JUDGE_SUCCESS_CONDITION, type JudgeProviderSpec } from './judge-provider.ts';
 import type { AnalysisRunSpec, ArgValue, CanaryStep, JobProviderSpec, MetricSpec, ProviderSpec, ReleasePlan, Strategy, StringMatch, WebProviderSpec } from './types.ts';
 
 /** Argo's defaults, in one place. */
@@ -226,6 +228,7 @@ function templatedFields(p: MetricDoc['provider']): [string, string][] {
     if (p.web.jsonBody !== undefined) out.push(['web.jsonBody', JSON.stringify(p.web.jsonBody)]);
   }
   if (p.job) out.push(['job', JSON.stringify(p.job)]);
+  p.judge?.metrics.forEach((m, i) => out.push([`judge.metrics[${i}].baseline`, m.baseline], [`judge.metrics[${i}].canary`, m.canary]));
   return out;
 }
 
@@ -436,8 +439,49 @@ function toStep(source: string, path: string, s: CanaryStepDoc, templates: Templ
       })),
     };
   }
+  if (s.experiment !== undefined) return toExperiment(source, `${path}.experiment`, s.experiment, templates, problems);
   const analysis = resolveAnalysis(source, `${path}.analysis`, s.analysis as RolloutAnalysisDoc, templates, problems);
   return { kind: 'analysis', analysis: analysis ?? { name: '', templates: [], args: {}, metrics: [] } };
+}
+
+/** A plan path of an experiment problem as the field the user wrote. */
+function experimentDocPath(path: readonly (string | number)[], e: NonNullable<CanaryStepDoc['experiment']>): string {
+  const [head, i, field, , arg] = path;
+  if (head !== 'analyses' || typeof i !== 'number') return pathOf(path);
+  if (field === 'run' && arg !== undefined) {
+    const j = (e.analyses?.[i]?.args ?? []).findIndex((a) => a.name === arg);
+    return `analyses[${i}].args[${j}].value`;
+  }
+  return field === 'run' ? `analyses[${i}].templateName` : pathOf(path);
+}
+
+/** Argo's experiment step: templates with Argo's defaults (1 replica), each analysis resolved as an analysis step of one template. */
+function toExperiment(source: string, path: string, e: NonNullable<CanaryStepDoc['experiment']>, templates: Templates, problems: SpecProblem[]): ExperimentStep {
+  const step: ExperimentStep = {
+    kind: 'experiment',
+    ...(e.duration !== undefined ? { durationMs: parseDuration(e.duration) } : {}),
+    templates: e.templates.map((t) => ({
+      name: t.name,
+      specRef: t.specRef,
+      replicas: t.replicas ?? 1,
+      ...(t.metadata?.labels ? { labels: { ...t.metadata.labels } } : {}),
+      ...(t.metadata?.annotations ? { annotations: { ...t.metadata.annotations } } : {}),
+      ...(t.selector ? { selector: { ...t.selector.matchLabels } } : {}),
+    })),
+    analyses: [],
+  };
+  (e.analyses ?? []).forEach((a, i) => {
+    const ref = { templates: [{ templateName: a.templateName, ...(a.clusterScope !== undefined ? { clusterScope: a.clusterScope } : {}) }], ...(a.args ? { args: a.args } : {}) };
+    const before = problems.length;
+    const run = resolveAnalysis(source, `${path}.analyses[${i}]`, ref, templates, problems);
+    // The user wrote the template's name at analyses[i].templateName, not in a templates list.
+    for (const p of problems.slice(before)) p.path = p.path.replace(`${path}.analyses[${i}].templates[0].templateName`, `${path}.analyses[${i}].templateName`);
+    if (run) step.analyses.push({ name: a.name, run: { ...run, name: a.name }, requiredForCompletion: a.requiredForCompletion ?? false });
+  });
+  if (step.analyses.length === (e.analyses ?? []).length) {
+    for (const p of experimentProblems(step)) problems.push({ source, path: `${path}.${experimentDocPath(p.path, e)}`, message: p.message });
+  }
+  return step;
 }
 
 function resolveAnalysis(source: string, path: string, ref: RolloutAnalysisDoc, templates: Templates, problems: SpecProblem[]): AnalysisRunSpec | undefined {
@@ -520,6 +564,7 @@ function toInt(v: string | number | undefined, fallback: number): number {
 function toProvider(p: MetricDoc['provider']): ProviderSpec {
   if (p.prometheus) return { prometheus: { ...p.prometheus } };
   if (p.job) return { job: structuredClone(p.job) as JobProviderSpec };
+  if (p.judge) return { judge: structuredClone(p.judge) as JudgeProviderSpec };
   return { web: { ...(p.web as WebProviderSpec) } };
 }
 
@@ -533,6 +578,8 @@ const JOB_SUCCESS_CONDITION = 'result == 1';
 /** A metric of the plan; `count: 0` is Argo's "unset" and is left out. */
 function toMetric(m: MetricDoc, dryRun: boolean, retention: number | undefined): MetricSpec {
   const jobDefault = m.provider.job !== undefined && m.successCondition === undefined && m.failureCondition === undefined;
+  // A judgement without conditions: Pass is Successful, Fail Failed, Marginal Inconclusive (model/judge-provider.ts).
+  const judgeDefault = m.provider.judge !== undefined && m.successCondition === undefined && m.failureCondition === undefined;
   const count = toInt(m.count, 0);
   return {
     name: m.name,
@@ -541,6 +588,7 @@ function toMetric(m: MetricDoc, dryRun: boolean, retention: number | undefined):
     ...(m.initialDelay !== undefined ? { initialDelayMs: parseDuration(m.initialDelay) } : {}),
     ...(m.successCondition !== undefined ? { successCondition: m.successCondition } : {}),
     ...(jobDefault ? { successCondition: JOB_SUCCESS_CONDITION } : {}),
+    ...(judgeDefault ? { successCondition: JUDGE_SUCCESS_CONDITION, failureCondition: JUDGE_FAILURE_CONDITION } : {}),
     ...(m.failureCondition !== undefined ? { failureCondition: m.failureCondition } : {}),
     failureLimit: toInt(m.failureLimit, 0),
     inconclusiveLimit: toInt(m.inconclusiveLimit, 0),

@@ -13,6 +13,7 @@ import { notificationsSchema } from './notifications.ts';
 import { webhooksPlanSchema } from './webhooks.ts';
 import { freezePointProblems, freezeSchema } from './freeze.ts';
 import { routeStepProblems, type RouteStep } from './route-steps.ts';
+import { experimentStepPlan } from './experiment.ts';
 import type { CanaryStep, ReleasePlan, StringMatch } from './types.ts';
 
 z.config({ jitless: true });
@@ -96,6 +97,7 @@ const step = z.discriminatedUnion('kind', [
     timeoutMs: ms.optional(),
     onTimeout: z.enum(['abort', 'rollback']),
   }),
+  experimentStepPlan(analysisRun),
 ]);
 
 /** A rolling step: a batch, or one of the canary's gates (pause, analysis, approval). */

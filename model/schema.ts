@@ -14,6 +14,8 @@ import { ROLLING_STEP_KINDS, ROLLOUT_WORKLOAD_KINDS, WORKLOAD_KINDS, parseBatch 
 import { routeStepProblems, type RouteStep } from './route-steps.ts';
 import { routerNeedsServices, trafficRoutingSchema } from './traffic-routing.ts';
 import { ARGO_REFUSALS } from './argo-refusals.ts';
+import { experimentStepDoc } from './experiment.ts';
+import { judgeProviderSchema } from './judge-provider.ts';
 import { notificationsSchema } from './notifications.ts';
 import { webhooksDocSchema } from './webhooks.ts';
 import { freezeSchema } from './freeze.ts';
@@ -195,10 +197,11 @@ const provider = z
     prometheus: prometheusProvider.optional(),
     web: webProvider.optional(),
     job: jobProvider.optional(),
+    judge: judgeProviderSchema.optional(),
   })
   .superRefine((v, ctx) => {
-    const set = (['prometheus', 'web', 'job'] as const).filter((k) => v[k] !== undefined);
-    if (set.length !== 1) ctx.addIssue({ code: 'custom', message: set.length === 0 ? 'needs a provider: prometheus, web or job' : `has ${set.join(' and ')}; a metric has exactly one provider` });
+    const set = (['prometheus', 'web', 'job', 'judge'] as const).filter((k) => v[k] !== undefined);
+    if (set.length !== 1) ctx.addIssue({ code: 'custom', message: set.length === 0 ? 'needs a provider: prometheus, web, job or judge' : `has ${set.join(' and ')}; a metric has exactly one provider` });
   });
 
 const intValue = (v: string | number | undefined): number | undefined => (v === undefined ? undefined : typeof v === 'number' ? v : Number.parseInt(v, 10));
@@ -307,7 +310,7 @@ export const approvalStep = z
     }
   });
 
-const STEP_KINDS = ['setWeight', 'pause', 'analysis', 'setCanaryScale', 'approval', 'setHeaderRoute', 'setMirrorRoute'] as const;
+const STEP_KINDS = ['setWeight', 'pause', 'analysis', 'setCanaryScale', 'approval', 'setHeaderRoute', 'setMirrorRoute', 'experiment'] as const;
 
 /** Argo's StringMatch: exactly one of exact, prefix, regex. */
 const stringMatch = z
@@ -365,14 +368,9 @@ const canaryStep = z
     approval: approvalStep.optional(),
     setHeaderRoute: setHeaderRouteStep.optional(),
     setMirrorRoute: setMirrorRouteStep.optional(),
-    // Argo's experiment step: read so that it is refused by name (model/argo-refusals.ts).
-    experiment: z.unknown().optional(),
+    experiment: experimentStepDoc(duration, analysisStepArg).optional(),
   })
   .superRefine((v, ctx) => {
-    if (v.experiment !== undefined) {
-      ctx.addIssue({ code: 'custom', path: ['experiment'], message: ARGO_REFUSALS.experiment });
-      return;
-    }
     const kinds = STEP_KINDS.filter((k) => v[k] !== undefined);
     if (kinds.length !== 1) {
       ctx.addIssue({

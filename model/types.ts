@@ -10,6 +10,8 @@ export type { RollingStep, RollingStrategy, WorkloadKind } from './rolling.ts';
 import type { NotificationSpec } from './notifications.ts';
 import type { WebhookSpec } from './webhooks.ts';
 import type { FreezeSpec } from './freeze.ts';
+import type { ExperimentStep } from './experiment.ts';
+import type { JudgeProviderSpec } from './judge-provider.ts';
 export const PHASES = [
   'Progressing',
   'Paused',
@@ -31,7 +33,7 @@ export const SETTLED_PHASES: readonly Phase[] = ['Promoted', 'Aborted', 'RolledB
 export type AnalysisPhase = 'Pending' | 'Running' | 'Successful' | 'Failed' | 'Inconclusive' | 'Error';
 
 /** A metric provider's configuration, passed through to the provider named by its single key. */
-export type ProviderSpec = { prometheus: PrometheusProviderSpec } | { web: WebProviderSpec } | { job: JobProviderSpec };
+export type ProviderSpec = { prometheus: PrometheusProviderSpec } | { web: WebProviderSpec } | { job: JobProviderSpec } | { judge: JudgeProviderSpec };
 
 export interface PrometheusProviderSpec {
   address: string;
@@ -164,6 +166,7 @@ export interface RouteMatch {
 
 export type CanaryStep =
   | { kind: 'setWeight'; weight: number }
+  | ExperimentStep
   | { kind: 'pause'; durationMs?: number }
   | { kind: 'analysis'; analysis: AnalysisRunSpec }
   | { kind: 'setCanaryScale'; replicas?: number; weight?: number; matchTrafficWeight?: boolean }

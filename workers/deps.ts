@@ -9,8 +9,9 @@
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import type { Logger as Pino } from 'pino';
 import type { ActivityDeps } from '../activities/contract.ts';
-import { createKubernetesRolling, createKubernetesWorkload } from '../activities/kubernetes/index.ts';
+import { createKubernetesExperiments, createKubernetesRolling, createKubernetesWorkload } from '../activities/kubernetes/index.ts';
 import { createJobProvider } from '../activities/metrics/job.ts';
+import { createJudgeProvider } from '../activities/metrics/judge.ts';
 import { createPrometheusProvider, prometheusOptionsFromEnv } from '../activities/metrics/prometheus.ts';
 import { createAlbRouter } from '../activities/traffic/alb.ts';
 import { createGatewayApiRouter } from '../activities/traffic/gateway-api.ts';
@@ -28,10 +29,12 @@ export function buildDeps(log: Pino, env: NodeJS.ProcessEnv = process.env): Acti
   log.info({ cluster: kc.getCurrentCluster()?.server, user: kc.getCurrentUser()?.name }, 'kubernetes');
   const core = kc.makeApiClient(CoreV1Api);
   const readinessProbe = env.GLIDEPATH_READINESS_PROBE_POLICY === 'warn' ? 'warn' : 'fail';
+  const prometheus = createPrometheusProvider(prometheusOptionsFromEnv(env));
   return {
     builders: buildersFromEnv(env),
     workload: createKubernetesWorkload(kc, { readinessProbe }),
     rolling: createKubernetesRolling(kc, { readinessProbe }),
+    experiments: createKubernetesExperiments(kc, { readinessProbe }),
     // Keyed as ReleaseTarget.trafficRouting's keys (Argo's): `plugins` serves argoproj-labs/gatewayAPI, `gatewayAPI` the same block natively.
     routers: {
       istio: createIstioRouter(kc, env.GLIDEPATH_ISTIO_API_VERSION ? { apiVersion: env.GLIDEPATH_ISTIO_API_VERSION } : {}),
@@ -42,7 +45,7 @@ export function buildDeps(log: Pino, env: NodeJS.ProcessEnv = process.env): Acti
       smi: createSmiRouter(kc, env.GLIDEPATH_SMI_API_VERSION ? { apiVersion: env.GLIDEPATH_SMI_API_VERSION } : {}),
       traefik: createTraefikRouter(kc),
     },
-    metrics: { prometheus: createPrometheusProvider(prometheusOptionsFromEnv(env)), web: createWebProvider(), job: createJobProvider(kc) },
+    metrics: { prometheus, web: createWebProvider(), job: createJobProvider(kc), judge: createJudgeProvider(prometheus) },
     secrets: async (namespace, ref) => {
       const secret = await core.readNamespacedSecret({ name: ref.name, namespace });
       const value = secret.data?.[ref.key];

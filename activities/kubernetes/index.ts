@@ -20,6 +20,7 @@ import { activityHeartbeat, type Heartbeat } from './context.ts';
 import { createDaemonSetRolling } from './daemonsets.ts';
 import { createDeploymentRolling } from './deployment-rolling.ts';
 import { createDeployments } from './deployments.ts';
+import { createExperimentOps, type ExperimentOps } from './experiment.ts';
 import { createPreflight } from './preflight.ts';
 import type { WorkloadRoom } from './room.ts';
 import { createServices } from './services.ts';
@@ -53,6 +54,11 @@ export function createKubernetesRolling(kc: KubeConfig, opts: KubernetesWorkload
   const room = createRoom(kc, opts);
   const capacity = createCapacity(room);
   return { StatefulSet: createStatefulSetRolling(room, capacity), Deployment: createDeploymentRolling(room, createDeployments(room), capacity), DaemonSet: createDaemonSetRolling(room) };
+}
+
+/** The workloads of experiment steps (experiment.ts). */
+export function createKubernetesExperiments(kc: KubeConfig, opts: KubernetesWorkloadOptions = {}): ExperimentOps {
+  return createExperimentOps(createRoom(kc, opts));
 }
 
 export function createKubernetesWorkload(kc: KubeConfig, opts: KubernetesWorkloadOptions = {}): WorkloadOps {

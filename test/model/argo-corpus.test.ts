@@ -1,7 +1,7 @@
 /**
  * The Argo Rollouts corpus: Rollout manifests in the shapes Argo Rollouts publishes (test/fixtures/
  * argo-corpus/, written for this project), one per category: canary, canary with Services,
- * blue/green, analysis step, background analysis, fieldRef args, experiment, baseline-vs-canary,
+ * blue/green, analysis step, background analysis, fieldRef args, experiment, experiment weights, baseline-vs-canary,
  * basic-canary surge limits, workloadRef, a secret URL, and each traffic router. Each file, linted
  * with the shared AnalysisTemplates, is valid or refused only with named "not supported" lines that
  * docs/migrating-from-argo.md lists. The test prints the count.
@@ -20,8 +20,7 @@ const TEMPLATES = 'analysis-templates.yaml';
 
 /** Files refused by design, and the `(not supported: …)` tag or refused router each line names. */
 const REFUSED: Record<string, string> = {
-  'experiment-step.yaml': 'not supported: experiment steps',
-  'baseline-vs-canary.yaml': 'not supported: experiment steps',
+  'experiment-weight.yaml': 'not supported: experiment weights',
   'rolling-update.yaml': 'not supported: maxSurge/maxUnavailable',
   'router-ambassador.yaml': 'traffic router "ambassador" is not supported',
   'router-apisix.yaml': 'traffic router "apisix" is not supported',
@@ -35,6 +34,21 @@ const VALID_CHECKS: Record<string, (r: Awaited<ReturnType<typeof loadRelease>>) 
   'fieldref-args.yaml': (r) => {
     const step = r.plan.strategy.type === 'canary' ? r.plan.strategy.steps[1] : undefined;
     assert.deepEqual(step?.kind === 'analysis' ? step.analysis.args : undefined, { 'service-name': { value: 'guestbook' }, namespace: { value: 'default' } });
+  },
+  'experiment-step.yaml': (r) => {
+    const step = r.plan.strategy.type === 'canary' ? r.plan.strategy.steps[1] : undefined;
+    assert.equal(step?.kind, 'experiment');
+    if (step?.kind !== 'experiment') return;
+    assert.equal(step.durationMs, 300_000);
+    assert.deepEqual(step.templates.map((t) => `${t.name}:${t.specRef}:${t.replicas}`), ['baseline:stable:1', 'canary:canary:1']);
+    assert.deepEqual(step.analyses.map((a) => `${a.name}:${a.run.templates.join('+')}`), ['pass:pass']);
+  },
+  'baseline-vs-canary.yaml': (r) => {
+    const step = r.plan.strategy.type === 'canary' ? r.plan.strategy.steps[0] : undefined;
+    assert.equal(step?.kind, 'experiment');
+    if (step?.kind !== 'experiment') return;
+    assert.equal(step.durationMs, undefined);
+    assert.deepEqual(step.analyses[0]?.run.args['service-name'], { value: 'rollout-baseline-vs-canary' });
   },
   'secret.yaml': (r) => assert.deepEqual(r.others.map((o) => `${o.kind}/${o.name}`), ['Secret/example-secret']),
 };

@@ -34,7 +34,7 @@ export interface Call {
   args: unknown[];
 }
 
-type Overrides = Partial<{ [K in keyof ReleaseActivities]: (...args: Parameters<ReleaseActivities[K]>) => ReturnType<ReleaseActivities[K]> }>;
+type Overrides = Partial<{ [K in keyof ReleaseActivities]: (...args: Parameters<NonNullable<ReleaseActivities[K]>>) => ReturnType<NonNullable<ReleaseActivities[K]>> }>;
 
 export const STABLE_IMAGE = 'registry.local/app:v1';
 export const NEW_IMAGE = 'registry.local/app:v2';
@@ -67,6 +67,8 @@ export function succeedingActivities(): ReleaseActivities {
     completeRolling: async () => ({ updated: 5, replicas: 5 }),
     abortRolling: async () => {},
     runAnalysis: async (_t, run) => ({ metrics: run.metrics.map((m) => ({ name: m.name, measurements: okMeasurements(m.count ?? 1) })), terminated: false }),
+    startExperiment: async (_t, _step, templates) => templates.map((t) => ({ name: t.name, workload: `app-exp-${t.name}`, podTemplateHash: `hash-${t.name}`, replicaSet: `app-exp-${t.name}-hash-${t.name}` })),
+    removeExperiment: async () => ({ removed: [] }),
   };
 }
 

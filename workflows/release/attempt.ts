@@ -9,8 +9,9 @@ import type { Outcome, ReleaseResult } from '../messages.ts';
 import { runBlueGreen } from './blue-green.ts';
 import { canaryDelays, runCanary } from './canary.ts';
 import { describeError } from './describe.ts';
+import { removeWorkloads } from './experiment.ts';
 import { runRolling } from './rolling.ts';
-import type { ReleaseState, Stop } from './state.ts';
+import { stepNumber, type ReleaseState, type Stop } from './state.ts';
 
 /** Build or verify the image, once per release (a retry keeps the pinned reference). */
 async function readyImage(r: ReleaseState): Promise<void> {
@@ -53,6 +54,7 @@ async function putStableBack(r: ReleaseState): Promise<string | undefined> {
           r.setPhase(status.phase, `${status.message}; all traffic on stable, canary pods go in ${formatDuration(delay * 1000)} (abort --immediate: now)`);
           await r.scaleDownDelay(delay);
         }
+        if (r.experimentStarted) await removeWorkloads(r, `step ${stepNumber(status.step.index)}`); // its own removal failed
         recordDrift(r, await cleanup.abortCanary(target, status.stableImage));
         if (status.managedRoutes) status.managedRoutes = [];
       } else if (strategy.type === 'rolling') {

@@ -9,6 +9,7 @@ import type { CanaryStep, CanaryStrategy } from '../../model/types.ts';
 import type { AnalysisRunStatus } from '../messages.ts';
 import { analyze, gate } from './analysis.ts';
 import { describeError, describeHeaderMatch, describeRouteMatch } from './describe.ts';
+import { runExperiment } from './experiment.ts';
 import { stepNumber, type ReleaseState } from './state.ts';
 
 /** The background analysis: started once its starting step is reached, measured until promotion. */
@@ -111,6 +112,9 @@ async function runStep(r: ReleaseState, i: number, step: CanaryStep): Promise<vo
       break;
     case 'approval':
       await awaitApproval(r, i, step);
+      break;
+    case 'experiment':
+      await runExperiment(r, i, step);
       break;
   }
 }

@@ -4,7 +4,7 @@ import { RetryState, TimeoutType } from '@temporalio/common';
 import type { HeaderRoutingMatch, RouteMatch, StringMatch } from '../../model/types.ts';
 
 /** Activities bounded by the progress deadline (profiles.rollout). */
-const ROLLOUT_ACTIVITIES = new Set(['ensureCanary', 'setWeight', 'setCanaryScale', 'setHeaderRoute', 'setMirrorRoute', 'promoteCanary', 'deployPreview', 'finalizeBlueGreen', 'beginRolling', 'rollBatch', 'completeRolling']);
+const ROLLOUT_ACTIVITIES = new Set(['ensureCanary', 'setWeight', 'setCanaryScale', 'startExperiment', 'setHeaderRoute', 'setMirrorRoute', 'promoteCanary', 'deployPreview', 'finalizeBlueGreen', 'beginRolling', 'rollBatch', 'completeRolling']);
 
 function describeStringMatch(m: StringMatch): string {
   if (m.exact !== undefined) return `"${m.exact}"`;

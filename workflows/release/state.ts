@@ -82,6 +82,8 @@ export class ReleaseState {
   canaryScalePinned = false;
   /** Some traffic (weight or route) has reached the canary in this attempt. */
   canaryServed = false;
+  /** An experiment step started workloads that are not yet verified gone (release/experiment.ts). */
+  experimentStarted = false;
   /** Told of phase changes and steps entered when the plan has notification subscriptions (release/notify.ts). */
   notifier: ReleaseEvents | undefined;
   /** Webhook gates when the plan has them (release/gates.ts). */

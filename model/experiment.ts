@@ -1,0 +1,211 @@
+/**
+ * Argo Rollouts' `experiment` canary step, in the plan: workloads started from the stable's or the
+ * canary's pod template (one per template), analyses run over them for `duration` (or until the
+ * analyses the step waits for complete), then the workloads go. The edge schema (Argo's field names)
+ * and the plan schema, the args an analysis may take from the running templates
+ * (`{{templates.<name>.podTemplateHash}}`, `{{templates.<name>.replicaset.name}}`, as Argo resolves
+ * them), and the step's outcome from its analyses (Argo's Experiment phase rules). Workflow-safe.
+ */
+import { z } from 'zod';
+import { ARGO_REFUSALS } from './argo-refusals.ts';
+import type { AnalysisPhase, AnalysisRunSpec, ArgValue } from './types.ts';
+
+export type SpecRef = 'stable' | 'canary';
+
+export interface ExperimentTemplate {
+  name: string;
+  specRef: SpecRef;
+  /** Argo's default: 1. */
+  replicas: number;
+  /** Added to the pod template's labels (and to the workload's selector, as Argo does). */
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+  /** Argo's `selector.matchLabels`: the pods carry these labels too. */
+  selector?: Record<string, string>;
+}
+
+export interface ExperimentAnalysis {
+  name: string;
+  run: AnalysisRunSpec;
+  requiredForCompletion: boolean;
+}
+
+export interface ExperimentStep {
+  kind: 'experiment';
+  durationMs?: number;
+  templates: ExperimentTemplate[];
+  analyses: ExperimentAnalysis[];
+}
+
+/** What the workload activity reports for one running template: what the analyses' args may name. */
+export interface RunningTemplate {
+  name: string;
+  /** The Deployment that runs it. */
+  workload: string;
+  podTemplateHash: string;
+  replicaSet: string;
+}
+
+/** The most templates and analyses one step may hold (each template is a workload, each analysis an activity). */
+export const MAX_EXPERIMENT_TEMPLATES = 10;
+export const MAX_EXPERIMENT_ANALYSES = 10;
+
+// ---- schemas ---------------------------------------------------------------------------------------
+
+const LABEL_KEY = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
+const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9])?$/;
+const labelMap = z.record(
+  z.string().regex(LABEL_KEY, 'is not a valid label key'),
+  z.string().regex(LABEL_VALUE, 'is not a valid label value (at most 63 characters: letters, digits, - _ .)'),
+);
+/** A template name becomes part of a Deployment name and a label value. */
+const templateName = z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'must be a DNS label (lower-case letters, digits, -)').max(30);
+
+/** The edge schema of Argo's RolloutExperimentStep; `duration` and the analysis arg schema come from model/schema.ts. */
+export function experimentStepDoc<D extends z.ZodType, A extends z.ZodType>(duration: D, arg: A) {
+  const template = z
+    .strictObject({
+      name: templateName,
+      specRef: z.enum(['stable', 'canary']),
+      replicas: z.number().int().min(0).max(100).optional(),
+      metadata: z.strictObject({ labels: labelMap.optional(), annotations: z.record(z.string(), z.string()).optional() }).optional(),
+      selector: z.strictObject({ matchLabels: labelMap }).optional(),
+      // Read so that they are refused by name (model/argo-refusals.ts).
+      weight: z.unknown().optional(),
+      service: z.unknown().optional(),
+    })
+    .superRefine((t, ctx) => {
+      if (t.weight !== undefined) ctx.addIssue({ code: 'custom', path: ['weight'], message: ARGO_REFUSALS.experimentWeight });
+      if (t.service !== undefined) ctx.addIssue({ code: 'custom', path: ['service'], message: ARGO_REFUSALS.experimentService });
+    });
+  const analysis = z.strictObject({
+    name: templateName,
+    templateName: z.string().min(1),
+    clusterScope: z.boolean().optional(),
+    args: z.array(arg).optional(),
+    requiredForCompletion: z.boolean().optional(),
+  });
+  return z
+    .strictObject({
+      duration: duration.optional(),
+      templates: z.array(template).min(1).max(MAX_EXPERIMENT_TEMPLATES),
+      analyses: z.array(analysis).max(MAX_EXPERIMENT_ANALYSES).optional(),
+    })
+    .superRefine((e, ctx) => {
+      duplicates(e.templates.map((t) => t.name)).forEach((i) => ctx.addIssue({ code: 'custom', path: ['templates', i, 'name'], message: `template "${e.templates[i]?.name}" is named twice` }));
+      duplicates((e.analyses ?? []).map((a) => a.name)).forEach((i) => ctx.addIssue({ code: 'custom', path: ['analyses', i, 'name'], message: `analysis "${e.analyses?.[i]?.name}" is named twice` }));
+    });
+}
+
+/** Indexes of names seen before. */
+function duplicates(names: readonly string[]): number[] {
+  return names.flatMap((n, i) => (names.indexOf(n) !== i ? [i] : []));
+}
+
+/** The plan schema of the step (the same rules, on the plan's names); `analysisRun` from model/plan.ts. */
+export function experimentStepPlan<A extends z.ZodType>(analysisRun: A) {
+  const labels = z.record(z.string().regex(LABEL_KEY), z.string().regex(LABEL_VALUE));
+  return z
+    .strictObject({
+      kind: z.literal('experiment'),
+      durationMs: z.number().int().min(0).optional(),
+      templates: z
+        .array(
+          z.strictObject({
+            name: templateName,
+            specRef: z.enum(['stable', 'canary']),
+            replicas: z.number().int().min(0).max(100),
+            labels: labels.optional(),
+            annotations: z.record(z.string(), z.string()).optional(),
+            selector: labels.optional(),
+          }),
+        )
+        .min(1)
+        .max(MAX_EXPERIMENT_TEMPLATES),
+      analyses: z.array(z.strictObject({ name: templateName, run: analysisRun, requiredForCompletion: z.boolean() })).max(MAX_EXPERIMENT_ANALYSES),
+    })
+    .superRefine((e, ctx) => {
+      for (const p of experimentProblems(e as ExperimentStep)) ctx.addIssue({ code: 'custom', path: p.path, message: p.message });
+    });
+}
+
+/**
+ * Rules on a whole step, on the plan: names unique, and args naming templates name the step's own.
+ * A step without a duration whose analyses never complete (or that has none) runs until promoted,
+ * as Argo's does.
+ */
+export function experimentProblems(step: ExperimentStep): { path: (string | number)[]; message: string }[] {
+  const out: { path: (string | number)[]; message: string }[] = [];
+  duplicates(step.templates.map((t) => t.name)).forEach((i) => out.push({ path: ['templates', i, 'name'], message: 'is named twice' }));
+  duplicates(step.analyses.map((a) => a.name)).forEach((i) => out.push({ path: ['analyses', i, 'name'], message: 'is named twice' }));
+  const names = new Set(step.templates.map((t) => t.name));
+  step.analyses.forEach((a, i) => {
+    for (const [arg, v] of Object.entries(a.run.args)) {
+      if (!('value' in v)) continue;
+      for (const ref of templateRefs(v.value)) {
+        if (!names.has(ref.template)) out.push({ path: ['analyses', i, 'run', 'args', arg], message: `names template "${ref.template}", which this experiment does not run (templates: ${[...names].join(', ')})` });
+      }
+    }
+  });
+  return out;
+}
+
+// ---- args from the running templates ---------------------------------------------------------------
+
+const TEMPLATE_REF = /\{\{\s*templates\.([a-z0-9]([-a-z0-9]*[a-z0-9])?)\.(podTemplateHash|replicaset\.name)\s*\}\}/g;
+
+/** The `{{templates.<name>.<field>}}` references in an arg value. */
+export function templateRefs(value: string): { template: string; field: 'podTemplateHash' | 'replicaset.name' }[] {
+  return [...value.matchAll(TEMPLATE_REF)].map((m) => ({ template: m[1] as string, field: m[3] as 'podTemplateHash' | 'replicaset.name' }));
+}
+
+/** The run with each literal arg's template references replaced by what the running templates report. */
+export function bindTemplateArgs(run: AnalysisRunSpec, running: readonly RunningTemplate[]): AnalysisRunSpec {
+  const byName = new Map(running.map((t) => [t.name, t]));
+  const args: Record<string, ArgValue> = {};
+  for (const [name, v] of Object.entries(run.args)) {
+    args[name] = 'value' in v
+      ? {
+          value: v.value.replace(TEMPLATE_REF, (whole: string, template: string, _inner: string, field: string) => {
+            const t = byName.get(template);
+            if (!t) return whole;
+            return field === 'podTemplateHash' ? t.podTemplateHash : t.replicaSet;
+          }),
+        }
+      : v;
+  }
+  return { ...run, args };
+}
+
+// ---- the step's outcome ----------------------------------------------------------------------------
+
+/** The analyses a step without a duration waits for: those required for completion, else all (Argo). */
+export function waitedFor(step: Pick<ExperimentStep, 'analyses'>): ExperimentAnalysis[] {
+  const required = step.analyses.filter((a) => a.requiredForCompletion);
+  return required.length > 0 ? required : step.analyses;
+}
+
+export type ExperimentOutcome = { phase: 'Running' } | { phase: Exclude<AnalysisPhase, 'Running' | 'Pending'>; analysis?: string; message: string };
+
+const COMPLETED = new Set<AnalysisPhase>(['Successful', 'Failed', 'Inconclusive', 'Error']);
+
+/**
+ * The step's phase from its analyses' phases (by name) and whether its duration has passed, as Argo's
+ * Experiment decides it: an analysis that completes other than Successful ends the step with its phase
+ * (Error over Failed over Inconclusive, the worst first); once every required analysis is Successful the
+ * step is (with required analyses, the duration passing does not end it); otherwise the step ends
+ * Successful when its duration passes (the other analyses are terminated), or, without a duration,
+ * when every analysis has completed Successful.
+ */
+export function experimentOutcome(step: Pick<ExperimentStep, 'analyses' | 'durationMs'>, phases: Readonly<Record<string, AnalysisPhase>>, durationPassed: boolean): ExperimentOutcome {
+  for (const worst of ['Error', 'Failed', 'Inconclusive'] as const) {
+    const a = step.analyses.find((x) => phases[x.name] === worst);
+    if (a) return { phase: worst, analysis: a.name, message: `analysis ${a.name} ${worst}` };
+  }
+  const required = step.analyses.filter((a) => a.requiredForCompletion);
+  if (required.length > 0 && required.every((a) => phases[a.name] === 'Successful')) return { phase: 'Successful', message: 'the required analyses completed' };
+  if (durationPassed && required.length === 0) return { phase: 'Successful', message: 'the duration passed' };
+  const waited = waitedFor(step);
+  if (step.durationMs === undefined && waited.length > 0 && waited.every((a) => COMPLETED.has(phases[a.name] ?? 'Pending'))) return { phase: 'Successful', message: 'the analyses completed' };
+  return { phase: 'Running' };
+}

@@ -1,0 +1,132 @@
+/**
+ * The experiment step under time skipping (stubbed, recorded activities): its workloads start before
+ * its analyses, the analyses get the running templates' pod-template-hashes, the step lasts its
+ * duration, and its workloads are removed after it — and before the canary goes when an analysis
+ * fails, the release is aborted, or the step's own removal failed.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { ApplicationFailure } from '@temporalio/common';
+import { Context } from '@temporalio/activity';
+import type { ExperimentStep } from '../../model/experiment.ts';
+import { abortUpdate, statusQuery } from '../../workflows/messages.ts';
+import { Harness, analysis, canary, measurement, metric, recordHistory, releaseResult, waitForStatus } from './harness.ts';
+
+const h = new Harness();
+before(() => h.start());
+after(() => h.stop());
+
+function experiment(extra: Partial<ExperimentStep> = {}): ExperimentStep {
+  const run = { ...analysis('compare', [metric('latency', { count: 2 })]), args: { 'baseline-hash': { value: '{{templates.baseline.podTemplateHash}}' }, 'canary-rs': { value: 'rs={{ templates.canary.replicaset.name }}' } } };
+  return {
+    kind: 'experiment',
+    durationMs: 600_000,
+    templates: [
+      { name: 'baseline', specRef: 'stable', replicas: 1 },
+      { name: 'canary', specRef: 'canary', replicas: 1 },
+    ],
+    analyses: [{ name: 'compare', run, requiredForCompletion: false }],
+    ...extra,
+  };
+}
+
+describe('experiment step', () => {
+  test('workloads first, analyses with the templates\' hashes for the duration, workloads removed, then the next step', async () => {
+    const p = canary('exp-happy', [{ kind: 'setWeight', weight: 20 }, experiment(), { kind: 'setWeight', weight: 40 }]);
+    const handle = await h.begin(p);
+    const result = await releaseResult(handle);
+    assert.equal(result.outcome, 'Promoted');
+    assert.deepEqual(h.trace(p), ['preflight', 'ensureCanary', 'setWeight(20)', 'startExperiment', 'runAnalysis', 'removeExperiment', 'setWeight(40)', 'promoteCanary']);
+    const start = h.callsOf(p).find((c) => c.name === 'startExperiment');
+    assert.equal(start?.args[1], 1);
+    const run = h.callsOf(p).find((c) => c.name === 'runAnalysis')?.args[1] as { args: Record<string, { value: string }> };
+    assert.deepEqual(run.args, { 'baseline-hash': { value: 'hash-baseline' }, 'canary-rs': { value: 'rs=app-exp-canary-hash-canary' } });
+    // The step lasted its duration: one durable timer of 600 s (the analysis, not required, completed before it).
+    const history = await handle.fetchHistory();
+    const timers = (history.events ?? []).filter((e) => e.timerStartedEventAttributes).map((e) => Number(e.timerStartedEventAttributes?.startToFireTimeout?.seconds));
+    assert.deepEqual(timers, [600]);
+    const status = await handle.query(statusQuery);
+    assert.ok(status.audit.some((a) => a.action === 'experiment' && /step 2: experiment Successful: the duration passed/.test(a.detail ?? '')), JSON.stringify(status.audit));
+    await recordHistory(handle, 'experiment-happy-path');
+  });
+
+  test('a required analysis ends the step when it succeeds, before the duration', async () => {
+    const step = experiment({ durationMs: 3_600_000 });
+    (step.analyses[0] as { requiredForCompletion: boolean }).requiredForCompletion = true;
+    const p = canary('exp-required', [step]);
+    const handle = await h.begin(p);
+    assert.equal((await releaseResult(handle)).outcome, 'Promoted');
+    const history = await handle.fetchHistory();
+    const fired = (history.events ?? []).filter((e) => e.timerFiredEventAttributes).length;
+    assert.equal(fired, 0, 'the one-hour timer never fired');
+    assert.deepEqual(h.trace(p), ['preflight', 'ensureCanary', 'startExperiment', 'runAnalysis', 'removeExperiment', 'promoteCanary']);
+  });
+
+  test('a failing analysis rolls back: the experiment is removed, then the canary', async () => {
+    const p = canary('exp-fail', [{ kind: 'setWeight', weight: 20 }, experiment(), { kind: 'setWeight', weight: 40 }]);
+    const handle = await h.begin(p, {
+      runAnalysis: async (_t, run) => ({ metrics: run.metrics.map((m) => ({ name: m.name, measurements: [measurement('Failed', [0.5])] })), terminated: false }),
+    });
+    const result = await releaseResult(handle);
+    assert.equal(result.outcome, 'RolledBack');
+    assert.match(result.reason, /experiment \(step 2\) Failed: analysis compare Failed/);
+    assert.equal(result.analysis?.name, 'compare');
+    assert.deepEqual(h.trace(p), ['preflight', 'ensureCanary', 'setWeight(20)', 'startExperiment', 'runAnalysis', 'removeExperiment', 'abortCanary']);
+  });
+
+  test('abort while the experiment runs: its analysis is cancelled, its workloads removed, then the canary', async () => {
+    const p = canary('exp-abort', [{ kind: 'setWeight', weight: 20 }, experiment({ durationMs: 3_600_000 })]);
+    let cancelled = false;
+    const handle = await h.begin(p, {
+      runAnalysis: async () => {
+        const ctx = Context.current();
+        const beat = setInterval(() => ctx.heartbeat(), 50);
+        try {
+          await ctx.cancelled;
+        } catch {
+          cancelled = true;
+        } finally {
+          clearInterval(beat);
+        }
+        throw ApplicationFailure.nonRetryable('unreachable');
+      },
+    });
+    await waitForStatus(handle, (s) => s.phase === 'Analyzing' && s.step.kind === 'experiment', 'experiment running');
+    await handle.executeUpdate(abortUpdate, { args: [{ by: 'oncall', reason: 'stop it' }] });
+    const result = await releaseResult(handle);
+    assert.equal(result.outcome, 'Aborted');
+    assert.ok(cancelled, 'the analysis activity saw the cancellation');
+    assert.deepEqual(h.trace(p), ['preflight', 'ensureCanary', 'setWeight(20)', 'startExperiment', 'runAnalysis', 'removeExperiment', 'abortCanary']);
+    await recordHistory(handle, 'experiment-abort');
+  });
+
+  test('when the step cannot remove its workloads, the rollback removes them before the canary goes', async () => {
+    const p = canary('exp-cleanup', [experiment()]);
+    let removals = 0;
+    const handle = await h.begin(p, {
+      removeExperiment: async () => {
+        removals++;
+        if (removals === 1) throw ApplicationFailure.nonRetryable('Deployment tests/app-exp-baseline: forbidden');
+        return { removed: ['app-exp-baseline', 'app-exp-canary'] };
+      },
+    });
+    const result = await releaseResult(handle);
+    assert.equal(result.outcome, 'RolledBack');
+    assert.match(result.reason, /forbidden/);
+    assert.deepEqual(h.trace(p), ['preflight', 'ensureCanary', 'startExperiment', 'runAnalysis', 'removeExperiment', 'removeExperiment', 'abortCanary']);
+    const status = await handle.query(statusQuery);
+    assert.ok(status.audit.some((a) => a.action === 'experiment' && /removed app-exp-baseline, app-exp-canary/.test(a.detail ?? '')));
+  });
+
+  test('an inconclusive experiment waits for a human after removing its workloads', async () => {
+    const p = canary('exp-inconclusive', [experiment()]);
+    const handle = await h.begin(p, {
+      runAnalysis: async (_t, run) => ({ metrics: run.metrics.map((m) => ({ name: m.name, measurements: [measurement('Inconclusive', [0.9])] })), terminated: false }),
+    });
+    const paused = await waitForStatus(handle, (s) => s.phase === 'Paused', 'paused on an inconclusive experiment');
+    assert.match(paused.message, /experiment \(step 1\) inconclusive/);
+    assert.deepEqual(h.trace(p), ['preflight', 'ensureCanary', 'startExperiment', 'runAnalysis', 'removeExperiment']);
+    await handle.executeUpdate(abortUpdate, { args: [{ by: 'oncall', reason: 'no' }] });
+    assert.equal((await releaseResult(handle)).outcome, 'Aborted');
+  });
+});
