@@ -39,6 +39,10 @@ const events: Event[] = [];
 let script: (id: string, image: string) => ChildScript = () => ({ outcome: 'Promoted', durationMs: 60_000 });
 let pollers: (queue: string) => number = () => 1;
 let analysisFails: (cluster: string) => boolean = () => false;
+/** The image each cluster runs now (preflight), and whether its registry answers (verifyImage). */
+let stableImage: (workload: string) => string = (w) => `registry.local/${w}:1`;
+let registryDown = false;
+const verified: string[] = [];
 
 let env: TestWorkflowEnvironment;
 const workers: Worker[] = [];
@@ -47,8 +51,12 @@ let bundle: WorkflowBundlePath;
 
 function clusterActivities(queue: string) {
   return {
-    preflight: async (target: { workload: { name: string } }) => ({ stableImage: `registry.local/${target.workload.name}:1`, replicas: 2, warnings: [] }),
-    verifyImage: async (_t: unknown, image: string) => ({ image: `${image.replace(/:[^:/]+$/, '')}@${DIGEST(image)}`, digest: DIGEST(image) }),
+    preflight: async (target: { workload: { name: string } }) => ({ stableImage: stableImage(target.workload.name), replicas: 2, warnings: [] }),
+    verifyImage: async (_t: unknown, image: string) => {
+      verified.push(image);
+      if (registryDown) throw new Error('registry registry.local unreachable (ENOTFOUND)'); // transient, as the real activity classifies it
+      return { image: `${image.replace(/:[^:/]+$/, '')}@${DIGEST(image)}`, digest: DIGEST(image) };
+    },
     runAnalysis: async (_t: unknown, run: { metrics: { name: string }[] }) => ({
       metrics: run.metrics.map((m) => ({ name: m.name, measurements: [{ phase: analysisFails(queue.split('@')[1] ?? '') ? 'Failed' : 'Successful', value: [1], startedAt: new Date().toISOString(), finishedAt: new Date().toISOString() }] })),
       terminated: false,
@@ -274,4 +282,26 @@ test('a group plan that any client could start wrongly is refused at the start',
   group.members[0]!.dependsOn = ['web'];
   const result = env.client.workflow.execute('releaseGroup', { taskQueue: PARENT_QUEUE, workflowId: groupWorkflowId(group), args: [{ group, initiator: 'carol' }] });
   await assert.rejects(result, (err: WorkflowFailedError) => /dependency cycle ledger → web → payments → ledger/.test(String(err.cause?.message)));
+});
+
+test('previous images: a digest reference is taken as it is, a tag its registry cannot resolve is kept as written after a few attempts', async () => {
+  script = () => ({ outcome: 'Promoted', durationMs: 10_000 });
+  const pinned = `registry.local/ledger@sha256:${'a'.repeat(64)}`;
+  stableImage = (w) => (w === 'ledger' ? pinned : `registry.local/${w}:1`);
+  registryDown = true;
+  verified.length = 0;
+  try {
+    const group = groupPlan('pins', { members: [{ name: 'ledger', inline: [release('pins', 'ledger')] }, { name: 'search', inline: [release('pins', 'search')] }], waves: [{ name: 'staging', clusters: ['staging'] }] });
+    const handle = await startGroup(group);
+    const result = await outcomeOf(handle);
+    assert.equal(result.outcome, 'Promoted', result.reason);
+    const cells = (await handle.query(groupStatusQuery)).cells;
+    assert.equal(cells.find((c) => c.member === 'ledger')?.previousImage, pinned);
+    assert.equal(cells.find((c) => c.member === 'search')?.previousImage, 'registry.local/search:1', 'kept as written');
+    assert.deepEqual(verified, Array(3).fill('registry.local/search:1'), 'no registry call for the digest; three attempts for the tag');
+    assert.ok((await handle.query(groupStatusQuery)).audit.some((a) => a.action === 'previous-image' && a.detail?.includes('search@staging')));
+  } finally {
+    stableImage = (w) => `registry.local/${w}:1`;
+    registryDown = false;
+  }
 });

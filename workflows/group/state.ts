@@ -40,6 +40,7 @@ export class GroupState {
   notifier: GroupNotifier | undefined;
   private readonly cells = new Map<string, GroupCell>();
   private readonly proxies = new Map<string, ClusterActivities>();
+  private readonly pinning = new Map<string, Pick<ClusterActivities, 'verifyImage'>>();
 
   constructor(group: GroupPlan, initiator: string, groupId: string) {
     this.group = group;
@@ -110,6 +111,20 @@ export class GroupState {
         retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', nonRetryableErrorTypes: NON_RETRYABLE_ERROR_TYPES },
       });
       this.proxies.set(cluster, p);
+    }
+    return p;
+  }
+
+  /** verifyImage of the image a cluster runs now: a few attempts, then the group goes on with the reference as written. */
+  clusterPinning(cluster: string): Pick<ClusterActivities, 'verifyImage'> {
+    let p = this.pinning.get(cluster);
+    if (!p) {
+      p = wf.proxyActivities<ClusterActivities>({
+        taskQueue: clusterTaskQueue(cluster),
+        startToCloseTimeout: '1m',
+        retry: { initialInterval: '1s', backoffCoefficient: 2, maximumAttempts: 3, nonRetryableErrorTypes: NON_RETRYABLE_ERROR_TYPES },
+      });
+      this.pinning.set(cluster, p);
     }
     return p;
   }
