@@ -9,6 +9,7 @@ import { clusterTaskQueue, groupClusters, memberPlan, type GroupPlan } from '../
 import { releaseWorkflowId } from '../../model/types.ts';
 import { GROUP_AUDIT_KEPT, type CellPhase, type GateStatus, type GroupCell, type GroupPhase, type GroupStatus } from './messages.ts';
 import type { GroupNotifier } from './notify.ts';
+import { GroupIdentity } from './identity.ts';
 
 /** The parent's own activity (on its own task queue): who polls a cluster's task queue. */
 export interface GroupActivities {
@@ -36,6 +37,8 @@ export class GroupState {
   readonly inFlight = new Set<string>();
   /** The gate waiting for approvals, if one is. */
   awaitingApproval: GateStatus | undefined;
+  /** Who may approve a gate: the worker's identity policy and the proofs spent (group/identity.ts). */
+  readonly identity = new GroupIdentity();
   /** Told of the group's events when it has subscriptions (group/notify.ts). */
   notifier: GroupNotifier | undefined;
   private readonly cells = new Map<string, GroupCell>();
