@@ -35,19 +35,26 @@ bash scripts/setup.sh
 source scripts/env.sh
 source scripts/servers.sh
 fleet_state="$GLIDEPATH_STATE/fleet"
-worker_pids=() started_clusters=()
-# kube_of I CMD...: scripts/kube.sh for cluster I (its ports and state dir).
+worker_pids=() started_clusters=() up_pids=()
+# cluster_env I: the environment of scripts/kube.sh for cluster I (its ports and state dir).
+cluster_env() {
+  echo "GLIDEPATH_STATE=$fleet_state/${clusters[$1]} GLIDEPATH_KUBE_APISERVER_PORT=${api_ports[$1]}" \
+    "GLIDEPATH_ETCD_PORT=${etcd_ports[$1]} GLIDEPATH_ETCD_PEER_PORT=$((etcd_ports[$1] + 1)) GLIDEPATH_KUBE_NODES=1"
+}
+# kube_of I CMD...: scripts/kube.sh for cluster I.
 kube_of() {
   local i=$1; shift
-  GLIDEPATH_STATE="$fleet_state/${clusters[$i]}" GLIDEPATH_KUBE_APISERVER_PORT="${api_ports[$i]}" \
-    GLIDEPATH_ETCD_PORT="${etcd_ports[$i]}" GLIDEPATH_ETCD_PEER_PORT="$((etcd_ports[i] + 1))" GLIDEPATH_KUBE_NODES=1 \
-    bash scripts/kube.sh "$@"
+  # shellcheck disable=SC2046 # word splitting of the assignments is intended (no spaces in them)
+  env $(cluster_env "$i") bash scripts/kube.sh "$@"
 }
 stop_all() {
   trap '' INT TERM # a second Ctrl-C does not cut the cleanup short
   local pid i
   for pid in "${worker_pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   for pid in "${worker_pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  # A control plane still coming up stops coming up first; then each is taken down.
+  for pid in "${up_pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${up_pids[@]}"; do wait "$pid" 2>/dev/null || true; done
   for i in "${started_clusters[@]}"; do kube_of "$i" down >&2 || true; done
   servers_down
 }
@@ -57,15 +64,17 @@ kubectl="$(bash scripts/provision-kube.sh)/kubectl"
 ui="http://127.0.0.1:${TEMPORAL_UI_PORT:-8233}"
 
 step "starting three control planes: ${clusters[*]}"
-pids=()
 for i in 0 1 2; do
   mkdir -p "$fleet_state/${clusters[$i]}"
   if kube_of "$i" status >/dev/null 2>&1; then continue; fi
   started_clusters+=("$i")
-  kube_of "$i" up >"$fleet_state/${clusters[$i]}/up.log" 2>&1 &
-  pids+=($!)
+  # The job is scripts/kube.sh itself (env execs it), so a signal reaches it, not a subshell.
+  # shellcheck disable=SC2046
+  env $(cluster_env "$i") bash scripts/kube.sh up >"$fleet_state/${clusters[$i]}/up.log" 2>&1 &
+  up_pids+=($!)
 done
-for pid in "${pids[@]}"; do wait "$pid" || { tail -20 "$fleet_state"/*/up.log >&2; exit 1; }; done
+for pid in "${up_pids[@]}"; do wait "$pid" || { tail -20 "$fleet_state"/*/up.log >&2; exit 1; }; done
+up_pids=()
 kubeconfig_of() { echo "$fleet_state/${clusters[$1]}/kube/kubeconfig"; }
 
 step "deploying ledger, payments and checkout v1 in every cluster"
