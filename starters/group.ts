@@ -16,6 +16,7 @@ import { createTaskQueueActivities } from '../activities/task-queue.ts';
 import { uiLink } from '../workers/config.ts';
 import { CliExit, context, duration, identity, type Ctx } from './command.ts';
 import { loadGroup } from './group-files.ts';
+import { IDENTITY_URL_ENV, TOKEN_FILE_ENV, identitySource, requestAssertion } from './identity-client.ts';
 import { formatProblemList, MAX_PRINTED_PROBLEMS } from './spec-files.ts';
 import { EXIT, escapeControl, print } from './output.ts';
 
@@ -131,7 +132,18 @@ async function startChecks(ctx: Ctx, group: GroupPlan, workerCheck: boolean): Pr
   return problems;
 }
 
-async function act(ctx: Ctx, id: string, name: keyof typeof GROUP_UPDATES, input: { by: string; reason?: string; wave?: string }): Promise<void> {
+/** A proof from the identity server for approving the gate pending now (RBAC: verb approve on releases.glidepath.dev named by the group's workflow ID). */
+async function gateProof(ctx: Ctx, id: string, source: { url: URL; token: string }): Promise<{ assertion: string; sub: string }> {
+  const s = await queryGroup(ctx, id);
+  try {
+    return await requestAssertion(source, { action: 'approve', releaseId: id, namespace: s.name.split('/')[0] ?? '', step: s.wave });
+  } catch (err) {
+    if (err instanceof CliExit) throw err;
+    throw new CliExit(EXIT.invalid, `approve: ${(err as Error).message}`);
+  }
+}
+
+async function act(ctx: Ctx, id: string, name: keyof typeof GROUP_UPDATES, input: { by: string; proof?: string; reason?: string; wave?: string }): Promise<void> {
   try {
     const s = await ctx.client.workflow.getHandle(id).executeUpdate(GROUP_UPDATES[name], { args: [input] });
     print(ctx.output, s, () => `${name}: accepted by ${id}\n${groupSummary(s)}`);
@@ -238,11 +250,25 @@ export function registerGroup(program: Command): void {
       .option('-f, --file <file>', 'name the group by its file instead')
       .option('--reason <text>', 'why (kept in the audit)')
       .option('--as <user>', 'who acts (default $GLIDEPATH_USER or the OS user)');
-    if (name === 'approve') c.option('--wave <name>', 'the wave whose gate this approval is for');
-    c.action(async (id: string | undefined, opts: { file?: string; reason?: string; as?: string; wave?: string }, cmd: Command) => {
+    if (name === 'approve') {
+      c.option('--wave <name>', 'the wave whose gate this approval is for')
+        .option('--identity-url <url>', `identity server that proves who you are (default $${IDENTITY_URL_ENV})`)
+        .option('--token-file <file>', `your Kubernetes token for the identity server (default $${TOKEN_FILE_ENV})`);
+    }
+    c.action(async (id: string | undefined, opts: { file?: string; reason?: string; as?: string; wave?: string; identityUrl?: string; tokenFile?: string }, cmd: Command) => {
       const wid = await groupId(id, opts.file);
+      let source;
+      try {
+        source = name === 'approve' ? identitySource(opts) : undefined;
+      } catch (err) {
+        throw new CliExit(EXIT.usage, (err as Error).message);
+      }
       const ctx = await context(cmd);
-      await act(ctx, wid, name, { by: identity(opts.as), ...(opts.reason ? { reason: opts.reason } : {}), ...(opts.wave ? { wave: opts.wave } : {}) });
+      const proof = source ? await gateProof(ctx, wid, source) : undefined;
+      if (proof && opts.as !== undefined && opts.as !== proof.sub) throw new CliExit(EXIT.usage, `--as ${opts.as}: the identity server proved you are ${proof.sub}`);
+      // With a proof, who you are is what it proves; the token itself is never sent to Temporal.
+      const by = proof ? proof.sub : identity(opts.as);
+      await act(ctx, wid, name, { by, ...(proof ? { proof: proof.assertion } : {}), ...(opts.reason ? { reason: opts.reason } : {}), ...(opts.wave ? { wave: opts.wave } : {}) });
     });
   }
 }

@@ -32,6 +32,7 @@ export async function releaseGroup(input: GroupInput): Promise<GroupResult> {
     throw wf.ApplicationFailure.nonRetryable(g.status.message, 'InvalidSpec');
   }
   wf.upsertSearchAttributes([{ key: GROUP_ATTRIBUTE, value: g.groupKey }]);
+  await g.identity.read();
   g.audit(initiator, 'start', true, undefined, `${group.members.length} member(s) over ${group.waves.map((w) => `${w.name} (${w.clusters.join(', ')})`).join(' → ')}`);
   g.notifier = groupNotifierFor(g);
   g.notifier?.started(false);

@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Worker, bundleWorkflowCode } from '@temporalio/worker';
 import { createTaskQueueActivities } from '../../activities/task-queue.ts';
+import { createIdentityActivities } from '../../activities/identity.ts';
 import { registerSearchAttributes } from '../../workers/search-attributes.ts';
 import { runCli } from './support.ts';
 
@@ -55,7 +56,7 @@ before(async () => {
     workers.push(w);
     running.push(w.run());
   };
-  await start(queue, createTaskQueueActivities(client));
+  await start(queue, { ...createTaskQueueActivities(client), ...createIdentityActivities(undefined) });
   for (const c of clusters) {
     await start(`glidepath@${c}`, {
       preflight: async (t: { workload: { name: string } }) => ({ stableImage: `registry.local/${t.workload.name}:1`, replicas: 1, warnings: [] }),

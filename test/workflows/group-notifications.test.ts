@@ -56,6 +56,7 @@ before(async () => {
     PARENT_QUEUE,
     {
       taskQueuePollers: async () => ({ pollers: 1 }),
+      identityPolicy: async () => null,
       deliverNotification: async (_ns: string, sub: NotificationSpec, event: NotificationEvent) => {
         deliveries.push({ sub: sub.name, event });
         if (sub.name === 'down') throw new Error('receiver answered 503');

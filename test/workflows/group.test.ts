@@ -20,6 +20,9 @@ import { registerSearchAttributes } from '../../workers/search-attributes.ts';
 import { createTimeSkippingEnv } from '../support/time-skipping.ts';
 import { cachedWorkflowBundle } from '../support/workflow-bundle.ts';
 import type { ChildScript } from './group/stub-workflows.ts';
+import { generateKeyPairSync } from 'node:crypto';
+import type { IdentityPolicy } from '../../model/identity.ts';
+import { AssertionSigner } from '../../starters/identity-signer.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const PARENT_QUEUE = 'group-tests';
@@ -39,6 +42,12 @@ const events: Event[] = [];
 let script: (id: string, image: string) => ChildScript = () => ({ outcome: 'Promoted', durationMs: 60_000 });
 let pollers: (queue: string) => number = () => 1;
 let analysisFails: (cluster: string) => boolean = () => false;
+/** The image each cluster runs now (preflight), and whether its registry answers (verifyImage). */
+let stableImage: (workload: string) => string = (w) => `registry.local/${w}:1`;
+let registryDown = false;
+/** The parent worker's identity policy (its `identityPolicy` local activity). */
+let identityPolicy: IdentityPolicy | null = null;
+const verified: string[] = [];
 
 let env: TestWorkflowEnvironment;
 const workers: Worker[] = [];
@@ -47,8 +56,12 @@ let bundle: WorkflowBundlePath;
 
 function clusterActivities(queue: string) {
   return {
-    preflight: async (target: { workload: { name: string } }) => ({ stableImage: `registry.local/${target.workload.name}:1`, replicas: 2, warnings: [] }),
-    verifyImage: async (_t: unknown, image: string) => ({ image: `${image.replace(/:[^:/]+$/, '')}@${DIGEST(image)}`, digest: DIGEST(image) }),
+    preflight: async (target: { workload: { name: string } }) => ({ stableImage: stableImage(target.workload.name), replicas: 2, warnings: [] }),
+    verifyImage: async (_t: unknown, image: string) => {
+      verified.push(image);
+      if (registryDown) throw new Error('registry registry.local unreachable (ENOTFOUND)'); // transient, as the real activity classifies it
+      return { image: `${image.replace(/:[^:/]+$/, '')}@${DIGEST(image)}`, digest: DIGEST(image) };
+    },
     runAnalysis: async (_t: unknown, run: { metrics: { name: string }[] }) => ({
       metrics: run.metrics.map((m) => ({ name: m.name, measurements: [{ phase: analysisFails(queue.split('@')[1] ?? '') ? 'Failed' : 'Successful', value: [1], startedAt: new Date().toISOString(), finishedAt: new Date().toISOString() }] })),
       terminated: false,
@@ -76,7 +89,7 @@ before(async () => {
     cachedWorkflowBundle(path.join(here, 'group/stub-workflows.ts')),
   ]);
   await registerSearchAttributes(env.connection, env.namespace ?? 'default');
-  await startWorker(PARENT_QUEUE, { taskQueuePollers: async (queue: string) => ({ pollers: pollers(queue) }) });
+  await startWorker(PARENT_QUEUE, { taskQueuePollers: async (queue: string) => ({ pollers: pollers(queue) }), identityPolicy: async () => identityPolicy });
   for (const c of ['staging', 'eu']) await startWorker(`glidepath@${c}`, clusterActivities(`glidepath@${c}`));
 });
 
@@ -274,4 +287,64 @@ test('a group plan that any client could start wrongly is refused at the start',
   group.members[0]!.dependsOn = ['web'];
   const result = env.client.workflow.execute('releaseGroup', { taskQueue: PARENT_QUEUE, workflowId: groupWorkflowId(group), args: [{ group, initiator: 'carol' }] });
   await assert.rejects(result, (err: WorkflowFailedError) => /dependency cycle ledger → web → payments → ledger/.test(String(err.cause?.message)));
+});
+
+test('previous images: a digest reference is taken as it is, a tag its registry cannot resolve is kept as written after a few attempts', async () => {
+  script = () => ({ outcome: 'Promoted', durationMs: 10_000 });
+  const pinned = `registry.local/ledger@sha256:${'a'.repeat(64)}`;
+  stableImage = (w) => (w === 'ledger' ? pinned : `registry.local/${w}:1`);
+  registryDown = true;
+  verified.length = 0;
+  try {
+    const group = groupPlan('pins', { members: [{ name: 'ledger', inline: [release('pins', 'ledger')] }, { name: 'search', inline: [release('pins', 'search')] }], waves: [{ name: 'staging', clusters: ['staging'] }] });
+    const handle = await startGroup(group);
+    const result = await outcomeOf(handle);
+    assert.equal(result.outcome, 'Promoted', result.reason);
+    const cells = (await handle.query(groupStatusQuery)).cells;
+    assert.equal(cells.find((c) => c.member === 'ledger')?.previousImage, pinned);
+    assert.equal(cells.find((c) => c.member === 'search')?.previousImage, 'registry.local/search:1', 'kept as written');
+    assert.deepEqual(verified, Array(3).fill('registry.local/search:1'), 'no registry call for the digest; three attempts for the tag');
+    assert.ok((await handle.query(groupStatusQuery)).audit.some((a) => a.action === 'previous-image' && a.detail?.includes('search@staging')));
+  } finally {
+    stableImage = (w) => `registry.local/${w}:1`;
+    registryDown = false;
+  }
+});
+
+test('gate approval under an identity policy: only a valid proof for this group and wave counts, as its subject, once', async () => {
+  script = () => ({ outcome: 'Promoted', durationMs: 10_000 });
+  const signer = new AssertionSigner(generateKeyPairSync('ed25519').privateKey, 120);
+  const forger = new AssertionSigner(generateKeyPairSync('ed25519').privateKey, 120);
+  identityPolicy = { mode: 'required', publicKeys: [signer.publicKeyPem] };
+  try {
+    const group = groupPlan('proofs', { members: [{ name: 'ledger', inline: [release('proofs', 'ledger')] }], waves: [{ name: 'staging', clusters: ['staging'], gate: { approval: { approvers: ['alice', 'bob'], minApprovals: 2 } } }, { name: 'prod', clusters: ['eu'] }] });
+    const handle = await startGroup(group);
+    await untilStatus(handle, (s) => s.gates[0]?.phase === 'AwaitingApproval', 'approval gate');
+    const id = groupWorkflowId(group);
+    const proof = async (s: AssertionSigner, sub: string, over: Record<string, unknown> = {}) => s.sign({ sub, action: 'approve', releaseId: id, namespace: 'proofs', step: 0, ...over } as never, await env.currentTimeMs()).assertion;
+    const refused = async (input: Record<string, unknown>): Promise<string> => {
+      try {
+        await handle.executeUpdate(GROUP_UPDATES.approve, { args: [input as never] });
+      } catch (err) {
+        return String((err as WorkflowUpdateFailedError).cause?.message);
+      }
+      return assert.fail(`accepted: ${JSON.stringify(input)}`);
+    };
+    assert.match(await refused({ by: 'bob' }), /this group requires a proof of identity \(glidepath group approve/);
+    assert.match(await refused({ by: 'bob', proof: await proof(forger, 'bob') }), /signature/);
+    assert.match(await refused({ by: 'bob', proof: await proof(signer, 'alice') }), /"by" is bob, but the proof is for alice/);
+    assert.match(await refused({ by: 'bob', proof: await proof(signer, 'bob', { step: 1 }) }), /step/);
+    assert.match(await refused({ by: 'bob', proof: await proof(signer, 'bob', { releaseId: 'group_other_x' }) }), /not group_proofs_checkout/);
+    assert.match(await refused({ by: 'carol', proof: await proof(signer, 'carol') }), /four-eyes/, 'the proven initiator');
+    const bobs = await proof(signer, 'bob');
+    await handle.executeUpdate(GROUP_UPDATES.approve, { args: [{ proof: bobs, reason: 'proven' } as never] });
+    assert.match(await refused({ proof: bobs }), /already been used|already approved/);
+    const after = await handle.query(groupStatusQuery);
+    assert.deepEqual(after.gates[0]?.approval?.granted.map((x) => x.by), ['bob'], 'counted once, as the proof subject');
+    await handle.executeUpdate(GROUP_UPDATES.approve, { args: [{ by: 'alice', proof: await proof(signer, 'alice') }] });
+    const result = await outcomeOf(handle);
+    assert.equal(result.outcome, 'Promoted', result.reason);
+  } finally {
+    identityPolicy = null;
+  }
 });

@@ -5,11 +5,21 @@
 import * as wf from '@temporalio/workflow';
 import { signalAbort } from './cells.ts';
 import { SETTLED_GROUP_PHASES, abortGroupUpdate, approveGroupUpdate, groupStatusQuery, retryGroupUpdate, type GroupActionInput } from './messages.ts';
+import type { GroupActor } from './identity.ts';
 import { now, type GroupState } from './state.ts';
 
-function who(input: GroupActionInput): void {
-  if (typeof input?.by !== 'string' || input.by.trim() === '') throw new Error('by: required (who acts)');
+function who(input: GroupActionInput, proofAllowed = false): void {
+  if (input === null || typeof input !== 'object') throw new Error('payload must be {"by": "<identity>", "reason": "<text>"}');
+  const proven = proofAllowed && input.proof !== undefined;
+  if (!proven && (typeof input.by !== 'string' || input.by.trim() === '')) throw new Error('by: required (who acts)');
+  if (input.by !== undefined && typeof input.by !== 'string') throw new Error('by: must be a string');
   if (input.reason !== undefined && typeof input.reason !== 'string') throw new Error('reason: must be a string');
+  if (input.proof !== undefined && !proofAllowed) throw new Error('proof: only approve takes a proof');
+}
+
+/** Who approves: the claimed `by`, or under the worker's identity policy the proof's subject. */
+function approver(g: GroupState, input: GroupActionInput): GroupActor {
+  return g.identity.approver(input, { id: g.status.groupId, namespace: g.group.namespace }, g.status.wave);
 }
 
 export function registerGroupHandlers(g: GroupState): void {
@@ -20,21 +30,27 @@ export function registerGroupHandlers(g: GroupState): void {
     (input) => {
       const gate = g.awaitingApproval;
       const a = gate?.approval;
-      if (!gate || !a) return g.status;
-      a.granted.push({ by: input.by, at: now(), ...(input.reason ? { reason: input.reason } : {}) });
-      g.audit(input.by, 'approve', true, input.reason, `wave ${gate.wave} (${a.granted.length}/${a.required})`);
+      const actor = approver(g, input);
+      if (!gate || !a || !actor.ok) return g.status;
+      g.identity.spend(actor);
+      a.granted.push({ by: actor.by, at: now(), ...(input.reason ? { reason: input.reason } : {}) });
+      const unproven = g.identity.policy && !actor.proven ? ', unproven identity' : '';
+      g.audit(actor.by, 'approve', true, input.reason, `wave ${gate.wave} (${a.granted.length}/${a.required})${unproven}`);
       return g.status;
     },
     {
       validator: (input) => {
-        who(input);
+        who(input, true);
         const gate = g.awaitingApproval;
         const a = gate?.approval;
         if (!gate || !a) throw new Error(`no gate is awaiting approval (group is ${g.status.phase}: ${g.status.message})`);
         if (input.wave !== undefined && input.wave !== gate.wave) throw new Error(`the gate awaiting approval is wave ${gate.wave}'s, not ${input.wave}'s`);
-        if (input.by === g.status.initiator) throw new Error(`${input.by} started this group and may not approve its gates (four-eyes rule)`);
-        if (!a.approvers.includes(input.by)) throw new Error(`${input.by} is not an approver of wave ${gate.wave} (approvers: ${a.approvers.join(', ')})`);
-        if (a.granted.some((x) => x.by === input.by)) throw new Error(`${input.by} has already approved wave ${gate.wave}`);
+        const actor = approver(g, input);
+        if (!actor.ok) throw new Error(actor.why);
+        const by = actor.by;
+        if (by === g.status.initiator) throw new Error(`${by} started this group and may not approve its gates (four-eyes rule)`);
+        if (!a.approvers.includes(by)) throw new Error(`${by} is not an approver of wave ${gate.wave} (approvers: ${a.approvers.join(', ')})`);
+        if (a.granted.some((x) => x.by === by)) throw new Error(`${by} has already approved wave ${gate.wave}`);
       },
     },
   );

@@ -31,13 +31,24 @@ export async function unlessAborted<T>(g: GroupState, fn: () => Promise<T>): Pro
   return undefined;
 }
 
+/**
+ * Groups started with this patch take a stable image already given by digest as it is (no registry
+ * call), and give up pinning a tag after a few attempts: an unreachable registry (a transient error)
+ * used to hold the member before its start for ever.
+ */
+export const PIN_PREVIOUS_PATCH = 'glidepath-group-pin-previous';
+
+const DIGEST_REF = /@sha256:[0-9a-f]{64}$/;
+
 /** The image the cluster runs now, pinned to its digest when its registry resolves it. */
 async function currentImage(g: GroupState, plan: ReleasePlan, cell: GroupCell): Promise<string> {
   const acts = g.clusterActivities(cell.cluster);
   const target = targetOf(plan, cell.workflowId);
   const pre = await acts.preflight(target);
+  const bounded = wf.patched(PIN_PREVIOUS_PATCH);
+  if (bounded && DIGEST_REF.test(pre.stableImage)) return pre.stableImage;
   try {
-    return (await acts.verifyImage(target, pre.stableImage)).image;
+    return (await (bounded ? g.clusterPinning(cell.cluster) : acts).verifyImage(target, pre.stableImage)).image;
   } catch (err) {
     if (wf.isCancellation(err)) throw err;
     g.audit('glidepath', 'previous-image', true, undefined, `${cell.member}@${cell.cluster}: ${pre.stableImage} not pinned (${describeError(err)}); compensation returns to the reference as written`);

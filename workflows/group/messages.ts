@@ -15,7 +15,10 @@ export interface GroupInput {
 }
 
 export interface GroupActionInput {
+  /** Who acts: claimed, or (with a proof) it must equal the proof's subject and may be left out. */
   by: string;
+  /** approve only: the identity server's assertion for `approve` on this group at this wave (workflows/group/identity.ts). */
+  proof?: string;
   reason?: string;
   /** approve only: the wave whose gate this approval is for; another gate rejects it. */
   wave?: string;

@@ -9,6 +9,7 @@ import { clusterTaskQueue, groupClusters, memberPlan, type GroupPlan } from '../
 import { releaseWorkflowId } from '../../model/types.ts';
 import { GROUP_AUDIT_KEPT, type CellPhase, type GateStatus, type GroupCell, type GroupPhase, type GroupStatus } from './messages.ts';
 import type { GroupNotifier } from './notify.ts';
+import { GroupIdentity } from './identity.ts';
 
 /** The parent's own activity (on its own task queue): who polls a cluster's task queue. */
 export interface GroupActivities {
@@ -36,10 +37,13 @@ export class GroupState {
   readonly inFlight = new Set<string>();
   /** The gate waiting for approvals, if one is. */
   awaitingApproval: GateStatus | undefined;
+  /** Who may approve a gate: the worker's identity policy and the proofs spent (group/identity.ts). */
+  readonly identity = new GroupIdentity();
   /** Told of the group's events when it has subscriptions (group/notify.ts). */
   notifier: GroupNotifier | undefined;
   private readonly cells = new Map<string, GroupCell>();
   private readonly proxies = new Map<string, ClusterActivities>();
+  private readonly pinning = new Map<string, Pick<ClusterActivities, 'verifyImage'>>();
 
   constructor(group: GroupPlan, initiator: string, groupId: string) {
     this.group = group;
@@ -110,6 +114,20 @@ export class GroupState {
         retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', nonRetryableErrorTypes: NON_RETRYABLE_ERROR_TYPES },
       });
       this.proxies.set(cluster, p);
+    }
+    return p;
+  }
+
+  /** verifyImage of the image a cluster runs now: a few attempts, then the group goes on with the reference as written. */
+  clusterPinning(cluster: string): Pick<ClusterActivities, 'verifyImage'> {
+    let p = this.pinning.get(cluster);
+    if (!p) {
+      p = wf.proxyActivities<ClusterActivities>({
+        taskQueue: clusterTaskQueue(cluster),
+        startToCloseTimeout: '1m',
+        retry: { initialInterval: '1s', backoffCoefficient: 2, maximumAttempts: 3, nonRetryableErrorTypes: NON_RETRYABLE_ERROR_TYPES },
+      });
+      this.pinning.set(cluster, p);
     }
     return p;
   }
