@@ -12,9 +12,9 @@
  * release of the bench that still runs is terminated.
  * Env: TEMPORAL_ADDRESS (127.0.0.1:7233), BENCH_RELEASES (1000), BENCH_START_CONCURRENCY (20),
  *      BENCH_PROMOTE_CONCURRENCY (20), BENCH_DEADLINE_SECONDS (480: give up, clean up and fail),
- *      BENCH_MAX_CACHED (the worker's maxCachedWorkflows; default the SDK's, as workers/main.ts),
+ *      BENCH_MAX_CACHED (the worker's maxCachedWorkflows; default GLIDEPATH_MAX_CACHED_WORKFLOWS's, as workers/main.ts),
  *      BENCH_WORKER_MAX_OLD_SPACE_MB (V8's --max-old-space-size for the worker process: it bounds the heap
- *      of the workflow thread too, and the SDK sizes its default workflow cache from it),
+ *      of the workflow thread too),
  *      BENCH_SERVER_PID (the dev server's pid for CPU and RSS; default from scripts/dev-server.sh's state).
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
@@ -40,6 +40,7 @@ async function runWorker(): Promise<void> {
   const { NativeConnection, Runtime, Worker } = await import('@temporalio/worker');
   const { dataConverterFromEnv } = await import('../workers/codec.ts');
   const { WORKFLOWS_PATH } = await import('../workers/bundle.ts');
+  const { memoryOptions } = await import('../workers/config.ts');
 
   const quiet = () => {};
   Runtime.install({ logger: { log: quiet, trace: quiet, debug: quiet, info: quiet, warn: (m) => process.stderr.write(`worker: ${m}\n`), error: (m) => process.stderr.write(`worker: ${m}\n`) } });
@@ -75,7 +76,7 @@ async function runWorker(): Promise<void> {
     connection: await NativeConnection.connect({ address: process.env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233' }),
     taskQueue: process.env.GLIDEPATH_TASK_QUEUE ?? 'bench-inflight',
     ...(bundle ? { workflowBundle: { codePath: bundle } } : { workflowsPath: WORKFLOWS_PATH }),
-    ...(maxCached ? { maxCachedWorkflows: Number(maxCached) } : {}),
+    ...(maxCached ? { maxCachedWorkflows: Number(maxCached) } : memoryOptions()), // as workers/main.ts
     activities: { ...activities, identityPolicy: async () => null, ...createFreezeActivities(undefined) },
     dataConverter: dataConverterFromEnv(),
     shutdownGraceTime: '1s',

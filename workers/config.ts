@@ -102,3 +102,24 @@ export const WORKFLOW_TASK_TIMEOUT = '90s';
  * but leaves it out of WorkerOptions' type, so it is spread in from here.
  */
 export const ACTIVATION_LIMITS: object = { isolateExecutionTimeout: '80s' };
+
+/**
+ * The most workflows the worker keeps in its sticky cache (GLIDEPATH_MAX_CACHED_WORKFLOWS): each
+ * cached release holds its workflow state and its own evaluation of the workflow modules in the
+ * workflow thread's heap (about 0.6 MiB; the shared libraries and model are evaluated once, see
+ * workers/bundle.ts). The SDK's default is derived from the V8 heap limit, which follows the
+ * machine's memory (2,395 on a 24 GB machine), not the pod's budget: so the worker sets its own.
+ * A release outside the cache costs nothing in the worker; its next task (a promotion, a timer)
+ * replays its history first, a few milliseconds of CPU for a paused canary (docs/operations.md).
+ */
+export const DEFAULT_MAX_CACHED_WORKFLOWS = 500;
+
+/** Worker options that bound its memory, from GLIDEPATH_MAX_CACHED_WORKFLOWS (default {@link DEFAULT_MAX_CACHED_WORKFLOWS}). */
+export function memoryOptions(env: NodeJS.ProcessEnv = process.env): { maxCachedWorkflows: number } {
+  const raw = env.GLIDEPATH_MAX_CACHED_WORKFLOWS;
+  if (raw === undefined || raw === '') return { maxCachedWorkflows: DEFAULT_MAX_CACHED_WORKFLOWS };
+  const n = Number(raw);
+  // The SDK takes 0 (no cache: every task replays) or at least 2.
+  if (!Number.isInteger(n) || n < 0 || n === 1) throw new ConfigError(`GLIDEPATH_MAX_CACHED_WORKFLOWS=${raw}: a whole number, 0 (no cache) or at least 2`);
+  return { maxCachedWorkflows: n };
+}

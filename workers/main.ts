@@ -3,7 +3,7 @@
  * activities with real clients (workers/deps.ts), a prebuilt workflow bundle when
  * GLIDEPATH_WORKFLOW_BUNDLE names one, metrics on GLIDEPATH_METRICS_ADDRESS (127.0.0.1:9464), which
  * include the SDK's: its exporter listens on a second port, GLIDEPATH_CORE_METRICS_ADDRESS (127.0.0.1:9465),
- * JSON logs, graceful shutdown on SIGTERM/SIGINT (in-flight activities get GLIDEPATH_SHUTDOWN_GRACE).
+ * the workflow cache from GLIDEPATH_MAX_CACHED_WORKFLOWS (workers/config.ts), JSON logs, graceful shutdown on SIGTERM/SIGINT (in-flight activities get GLIDEPATH_SHUTDOWN_GRACE).
  */
 import { Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createActivities } from '../activities/index.ts';
@@ -12,10 +12,10 @@ import { createIdentityActivities, identityPolicyFromEnv } from '../activities/i
 import { createNotifyActivities } from '../activities/notify/index.ts';
 import { createTaskQueueActivities } from '../activities/task-queue.ts';
 import { createGitActivities } from '../activities/git/index.ts';
-import { ACTIVATION_LIMITS, connectClient, connectNative, temporalSettings } from './config.ts';
+import { ACTIVATION_LIMITS, connectClient, connectNative, memoryOptions, temporalSettings } from './config.ts';
 import { dataConverterFromEnv } from './codec.ts';
 import { buildDeps, buildVersioningActivities } from './deps.ts';
-import { WORKFLOWS_PATH } from './bundle.ts';
+import { PRELOAD_MODULES, WORKFLOWS_PATH } from './bundle.ts';
 import { Metrics, createLogger, sdkLogger } from './observability.ts';
 import { registerSearchAttributes } from './search-attributes.ts';
 
@@ -49,10 +49,12 @@ try {
     interceptors: { activity: [metrics.interceptor()] },
     shutdownGraceTime: process.env.GLIDEPATH_SHUTDOWN_GRACE ?? '30s',
     ...ACTIVATION_LIMITS, // a flood of signals is one long activation (workers/config.ts)
-    ...(bundlePath ? { workflowBundle: { codePath: bundlePath } } : { workflowsPath: WORKFLOWS_PATH }),
+    ...memoryOptions(), // the workflow cache, sized for the worker's memory budget (workers/config.ts)
+    // Shared libraries and model evaluated once, not per cached workflow (workers/bundle.ts).
+    ...(bundlePath ? { workflowBundle: { codePath: bundlePath } } : { workflowsPath: WORKFLOWS_PATH, bundlerOptions: { preloadModules: PRELOAD_MODULES } }),
   };
   const worker = await Worker.create(options);
-  log.info({ address: settings.address, namespace: settings.namespace, taskQueue: settings.taskQueue, metrics: `http://${metricsHost}:${metricsPort}/metrics`, bundle: bundlePath ?? 'built at start' }, 'worker started');
+  log.info({ address: settings.address, namespace: settings.namespace, taskQueue: settings.taskQueue, metrics: `http://${metricsHost}:${metricsPort}/metrics`, bundle: bundlePath ?? 'built at start', maxCachedWorkflows: worker.options.maxCachedWorkflows }, 'worker started');
   await worker.run(); // returns after SIGTERM/SIGINT once in-flight work is done
   server.close();
   await client.connection.close();

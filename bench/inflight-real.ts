@@ -1,0 +1,317 @@
+/**
+ * In-flight memory of the real worker: `workers/main.ts` as a child process with its default options,
+ * the real activities against the local control plane (kwok pods), the local Temporal dev server.
+ * For each size in BENCH_RELEASES it creates that many Deployments (BENCH_REPLICAS pods each, a
+ * readiness probe) in a namespace of its own, starts a fresh worker, starts one release per
+ * Deployment (BENCH_START_CONCURRENCY at a time) whose canary pauses at step 1 (step 2 is setWeight
+ * 50), and once the visibility store counts them all Paused prints the worker's RSS, its V8 heaps
+ * (the main thread's and the workflow thread's, read in the worker by bench/support/memory-probe.ts)
+ * and the MiB per release. Then it promotes them all, BENCH_PROMOTE_CONCURRENCY at a time, and
+ * prints promote sent → next step (setWeight 50 scheduled, from each release's history) p50/p99;
+ * waits until every release has ended and prints the RSS then and BENCH_SETTLE_SECONDS later
+ * (memory returned). Peak RSS is sampled every second throughout. Goal: ≥ 1,000 paused at ≤ 1 GB RSS.
+ * Env: TEMPORAL_ADDRESS (127.0.0.1:7233), KUBECONFIG (the local control plane), BENCH_RELEASES
+ *      ("200,1000"), BENCH_REPLICAS (1), BENCH_START_CONCURRENCY (10), BENCH_PROMOTE_CONCURRENCY (50),
+ *      BENCH_SETTLE_SECONDS (30), BENCH_DEADLINE_SECONDS (900 per size: then it stops, prints what it
+ *      measured and cleans up), BENCH_WORKER_ENV (extra worker env, `K=V,K=V`, e.g. GLIDEPATH_MAX_CACHED_WORKFLOWS=2000),
+ *      BENCH_SNAPSHOT_DIR (write heap snapshots of the worker there when all are Paused).
+ */
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { AppsV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import { Client, Connection } from '@temporalio/client';
+import { tsToMs } from '@temporalio/common/lib/time.js';
+import { dataConverterFromEnv } from '../workers/codec.ts';
+import { releaseWorkflowId, serviceKey, type ReleasePlan } from '../model/types.ts';
+import { SERVICE_ATTRIBUTE, promoteUpdate } from '../workflows/messages.ts';
+import { plan as harnessPlan } from '../test/workflows/harness.ts';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const address = process.env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233';
+const int = (name: string, dflt: number, min = 1): number => {
+  const v = Number(process.env[name] ?? dflt);
+  if (!Number.isInteger(v) || v < min) throw new Error(`${name}: a whole number ≥ ${min}`);
+  return v;
+};
+const sizes = (process.env.BENCH_RELEASES ?? '200,1000').split(',').map((s) => {
+  const v = Number(s);
+  if (!Number.isInteger(v) || v < 1) throw new Error(`BENCH_RELEASES: whole numbers ≥ 1 separated by commas, got ${s}`);
+  return v;
+});
+const replicas = int('BENCH_REPLICAS', 1, 0);
+const startConcurrency = int('BENCH_START_CONCURRENCY', 10);
+const promoteConcurrency = int('BENCH_PROMOTE_CONCURRENCY', 50);
+const settleSeconds = int('BENCH_SETTLE_SECONDS', 30, 0);
+const deadlineSeconds = int('BENCH_DEADLINE_SECONDS', 900);
+const workerEnv = Object.fromEntries((process.env.BENCH_WORKER_ENV ?? '').split(',').filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
+
+const log = (line: string): void => console.log(`inflight-real: ${line}`);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const MiB = 1048576;
+const mib = (b: number) => `${(b / MiB).toFixed(0)} MiB`;
+const load = () => os.loadavg().map((l) => l.toFixed(1)).join(' ');
+const pct = (xs: number[], p: number) => {
+  const sorted = [...xs].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] ?? NaN;
+};
+const ms = (x: number) => (x >= 1000 ? `${(x / 1000).toFixed(2)} s` : `${x.toFixed(0)} ms`);
+const rssOf = (pid: number): number => Number(readFileSync(`/proc/${pid}/status`, 'utf8').match(/^VmRSS:\s+(\d+) kB/m)?.[1] ?? NaN) * 1024;
+
+/** Runs `fn` over `items`, `limit` at a time; stops taking new items once `stop()` says so. */
+async function pool<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>, stop = () => false): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(limit, items.length) }, async () => {
+      while (next < items.length && !stop()) await fn(items[next++] as T);
+    }),
+  );
+}
+
+interface Memory {
+  process: NodeJS.MemoryUsage;
+  main: { used: number; total: number; limit: number; contexts: number };
+  threads: { used: number; total: number; limit: number; contexts: number }[];
+}
+
+/** The real worker with the memory probe, answering `memory` on stdin. */
+class WorkerProcess {
+  readonly child: ChildProcess;
+  readonly pid: number;
+  peak = 0;
+  private answer: ((line: string) => void) | undefined;
+  private readonly sampler: NodeJS.Timeout;
+  readonly ready: Promise<string>;
+
+  constructor(env: NodeJS.ProcessEnv) {
+    this.child = spawn(process.execPath, ['--import', path.join(root, 'bench/support/memory-probe.ts'), path.join(root, 'workers/main.ts')], { cwd: root, env, stdio: ['pipe', 'pipe', 'pipe'] });
+    this.pid = this.child.pid as number;
+    let tail = '';
+    this.ready = new Promise((resolve, reject) => {
+      this.child.once('exit', (code, signal) => reject(new Error(`the worker exited (${code ?? signal}): ${tail}`)));
+      const onLine = (line: string) => {
+        tail = `${tail}\n${line}`.slice(-3000);
+        if (line.includes('"worker started"')) resolve(line);
+        if (/^(MEM|SNAP|ERR) /.test(line) || line === 'GC') {
+          this.answer?.(line);
+          this.answer = undefined;
+        } else if (/"level":(50|60)/.test(line)) process.stderr.write(`worker: ${line}\n`);
+      };
+      createInterface({ input: this.child.stdout! }).on('line', onLine);
+      createInterface({ input: this.child.stderr! }).on('line', onLine);
+    });
+    this.sampler = setInterval(() => this.sample(), 1000);
+  }
+
+  sample(): number {
+    try {
+      const rss = rssOf(this.pid);
+      this.peak = Math.max(this.peak, rss);
+      return rss;
+    } catch {
+      return NaN; // exited
+    }
+  }
+
+  private ask(command: string): Promise<string> {
+    return new Promise((resolve) => {
+      this.answer = resolve;
+      this.child.stdin?.write(`${command}\n`);
+    });
+  }
+
+  async memory(): Promise<Memory> {
+    return JSON.parse((await this.ask('memory')).slice(4)) as Memory;
+  }
+
+  snapshot(dir: string): Promise<string> {
+    return this.ask(`snapshot ${dir}`);
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.sampler);
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
+    const exited = new Promise((r) => this.child.once('exit', r));
+    this.child.stdin?.end(); // the probe's reader ends with it
+    this.child.kill('SIGTERM');
+    await exited;
+  }
+}
+
+const describeMemory = (m: Memory): string => {
+  const t = m.threads.map((h) => `${mib(h.used)} used of ${mib(h.total)} (limit ${mib(h.limit)}, ${h.contexts} contexts)`).join('; ');
+  return `main thread heap ${mib(m.main.used)} used of ${mib(m.main.total)} (limit ${mib(m.main.limit)}); workflow thread heap ${t || 'none'}; external ${mib(m.process.external)}; RSS outside these heaps ${mib(m.process.rss - m.main.total - m.threads.reduce((s, h) => s + h.total, 0))} (code, the SDK's Rust core, allocator)`;
+};
+
+async function run(n: number, client: Client, kc: KubeConfig, bundle: string): Promise<void> {
+  const apps = kc.makeApiClient(AppsV1Api);
+  const core = kc.makeApiClient(CoreV1Api);
+  const suffix = Math.random().toString(36).slice(2, 7);
+  const namespace = `bench-real-${suffix}`;
+  const taskQueue = `bench-real-${suffix}`;
+  const deadline = Date.now() + deadlineSeconds * 1000;
+  const late = () => Date.now() > deadline;
+  const names = Array.from({ length: n }, (_, i) => `app-${i}`);
+  const plans: ReleasePlan[] = names.map((name) =>
+    harnessPlan(name, { type: 'canary', steps: [{ kind: 'pause' }, { kind: 'setWeight', weight: 50 }] }, { namespace, image: `registry.local/${name}:v2`, retryWindowSeconds: 60 }),
+  );
+  const ids = plans.map(releaseWorkflowId);
+  const count = async (query: string) => (await client.workflow.count(`TaskQueue = '${taskQueue}' AND ${query}`)).count;
+  let worker: WorkerProcess | undefined;
+  log(`--- ${n} releases (namespace ${namespace}, ${replicas} replica(s) each; load average ${load()} on ${os.cpus().length} cores)`);
+  try {
+    // 1. the workloads, before the worker starts (not part of its memory); a promotion adds a canary pod and a surge pod
+    const nodes = await core.listNode();
+    const podRoom = nodes.items.reduce((sum, node) => sum + Number(node.status?.allocatable?.pods ?? 0), 0);
+    if (podRoom < n * replicas * 2 + 50) throw new Error(`the cluster's nodes take ${podRoom} pods; ${n} releases of ${replicas} replica(s) need about ${n * replicas * 2 + 50}: start it with more kwok nodes (GLIDEPATH_KUBE_NODES=${Math.ceil((n * replicas * 2 + 50) / 110)} bash scripts/kube.sh up) or set BENCH_REPLICAS=0`);
+    await core.createNamespace({ body: { metadata: { name: namespace } } });
+    const t0 = Date.now();
+    await pool(names, 20, async (name) => {
+      await apps.createNamespacedDeployment({
+        namespace,
+        body: {
+          metadata: { name, labels: { app: name } },
+          spec: {
+            replicas,
+            selector: { matchLabels: { app: name } },
+            template: { metadata: { labels: { app: name } }, spec: { containers: [{ name: 'app', image: `registry.local/${name}:v1`, readinessProbe: { httpGet: { path: '/healthz', port: 8080 } } }] } },
+          },
+        },
+      });
+    });
+    for (;;) {
+      const list = await apps.listNamespacedDeployment({ namespace });
+      const available = list.items.filter((d) => (d.status?.availableReplicas ?? 0) === replicas).length;
+      if (available >= n) break;
+      if (late()) throw new Error(`only ${available} of ${n} Deployments available before the deadline`);
+      await sleep(2000);
+    }
+    log(`${n} Deployments available in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+
+    // 2. a fresh worker: default options, prebuilt bundle as in the image
+    const metricsPort = 30000 + Math.floor(Math.random() * 20000);
+    worker = new WorkerProcess({
+      ...process.env,
+      TEMPORAL_ADDRESS: address,
+      GLIDEPATH_TASK_QUEUE: taskQueue,
+      GLIDEPATH_WORKFLOW_BUNDLE: bundle,
+      GLIDEPATH_METRICS_ADDRESS: `127.0.0.1:${metricsPort}`,
+      GLIDEPATH_CORE_METRICS_ADDRESS: `127.0.0.1:${metricsPort + 1}`,
+      GLIDEPATH_REGISTER_SEARCH_ATTRIBUTES: 'false',
+      GLIDEPATH_SHUTDOWN_GRACE: '2s',
+      ...workerEnv,
+    });
+    const started0 = await worker.ready;
+    const cache = started0.match(/"maxCachedWorkflows":(\d+)/)?.[1] ?? '?';
+    await sleep(2000);
+    const idle = worker.sample();
+    log(`worker pid ${worker.pid} (maxCachedWorkflows ${cache}) idle: RSS ${mib(idle)}; ${describeMemory(await worker.memory())}${Object.keys(workerEnv).length ? `; env ${JSON.stringify(workerEnv)}` : ''}`);
+
+    // 3. start them all, bounded; wait until all are Paused
+    const t1 = Date.now();
+    let started = 0;
+    await pool(
+      plans,
+      startConcurrency,
+      async (p) => {
+        await client.workflow.start('release', { taskQueue, workflowId: releaseWorkflowId(p), args: [{ plan: p, initiator: 'bench' }], typedSearchAttributes: [{ key: SERVICE_ATTRIBUTE, value: serviceKey(p) }] });
+        started++;
+      },
+      late,
+    );
+    let paused = 0;
+    while ((paused = await count(`GlidepathPhase = 'Paused'`)) < n && !late()) await sleep(2000);
+    log(`${paused} of ${started} Paused ${((Date.now() - t1) / 1000).toFixed(0)} s after the first start (${startConcurrency} starts at a time); peak RSS so far ${mib(worker.peak)}`);
+    await sleep(5000);
+    const rss = worker.sample();
+    const mem = await worker.memory();
+    const perRelease = (rss - idle) / Math.max(1, paused) / MiB;
+    log(`RSS with ${paused} Paused: ${mib(rss)} (idle ${mib(idle)}; ${perRelease.toFixed(2)} MiB per release; peak ${mib(worker.peak)}) — goal ≥ 1,000 at ≤ 1 GB: ${paused >= 1000 && worker.peak <= 1e9 ? 'met' : paused >= 1000 ? 'NOT met' : `n/a at ${paused}`}`);
+    log(`  ${describeMemory(mem)}`);
+    const threadUsed = mem.threads.reduce((s, h) => s + h.used, 0);
+    log(`  workflow thread heap per release: ${(threadUsed / Math.max(1, paused) / 1024).toFixed(0)} KiB (all of it, bundle included, over ${paused})`);
+    if (process.env.BENCH_SNAPSHOT_DIR) log(`  heap snapshots: ${await worker.snapshot(process.env.BENCH_SNAPSHOT_DIR)}`);
+
+    // 4. promote them all: promote sent → setWeight 50 scheduled (the release's history)
+    const sent = new Map<string, number>();
+    const promoteErrors: string[] = [];
+    const t2 = Date.now();
+    let promoted = 0;
+    await pool(
+      ids,
+      promoteConcurrency,
+      async (id) => {
+        // An update that times out on an overloaded machine is sent again (the promotion is idempotent); the first send counts.
+        for (let attempt = 1; ; attempt++) {
+          if (!sent.has(id)) sent.set(id, Date.now());
+          try {
+            await client.workflow.getHandle(id).executeUpdate(promoteUpdate, { args: [{ by: 'bench', reason: 'inflight-real bench' }] });
+            promoted++;
+            return;
+          } catch (err) {
+            if (attempt >= 3 || late()) return void promoteErrors.push(`${id}: ${(err as Error).message}`);
+          }
+        }
+      },
+      late,
+    );
+    if (promoteErrors.length) log(`${promoteErrors.length} promotions failed three times, e.g. ${promoteErrors[0]}`);
+    log(`promoted ${promoted} in ${((Date.now() - t2) / 1000).toFixed(1)} s (${promoteConcurrency} at a time); peak RSS ${mib(worker.peak)}`);
+    const latencies: number[] = [];
+    await pool([...sent.keys()], 10, async (id) => {
+      for (let tries = 0; tries < 60 && !late(); tries++) {
+        const { events } = await client.workflow.getHandle(id).fetchHistory();
+        const accepted = events?.findIndex((e) => e.workflowExecutionUpdateAcceptedEventAttributes) ?? -1;
+        const next = events?.slice(accepted).find((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'setWeight');
+        if (accepted >= 0 && next) return void latencies.push(tsToMs(next.eventTime) - (sent.get(id) as number));
+        await sleep(1000);
+      }
+    });
+    const p99 = pct(latencies, 99);
+    log(`promote sent → next step scheduled (${latencies.length} releases, ${promoteConcurrency} concurrent promotions, ${n} in flight): p50 ${ms(pct(latencies, 50))}, p99 ${ms(p99)}, max ${ms(pct(latencies, 100))} — goal p99 ≤ 2 s: ${p99 <= 2000 ? 'met' : 'NOT met'}`);
+
+    // 5. every release ends (promoteCanary rolls the stable); then the memory returned
+    let running = n;
+    while ((running = await count(`ExecutionStatus = 'Running'`)) > 0 && !late()) await sleep(2000);
+    const ended = worker.sample();
+    log(`${n - running} of ${n} ended ${((Date.now() - t2) / 1000).toFixed(0)} s after the first promote; RSS ${mib(ended)}, peak ${mib(worker.peak)}`);
+    await sleep(settleSeconds * 1000);
+    const after = worker.sample();
+    log(`RSS ${settleSeconds} s after the releases ended: ${mib(after)} (idle was ${mib(idle)}: ${mib(after - idle)} kept); ${describeMemory(await worker.memory())}; load average ${load()}`);
+  } catch (err) {
+    process.exitCode = 1;
+    console.error(`inflight-real: ${n}: ${(err as Error).stack ?? err}`);
+  } finally {
+    await pool(ids, 20, async (id) => {
+      await client.workflow
+        .getHandle(id)
+        .terminate('inflight-real bench cleanup')
+        .catch(() => {}); // closed already, or never started
+    });
+    await worker?.stop();
+    await core.deleteNamespace({ name: namespace }).catch(() => {});
+  }
+}
+
+if (!process.env.KUBECONFIG) throw new Error('KUBECONFIG must point at the local control plane (bash scripts/kube.sh up; eval "$(bash scripts/kube.sh env)")');
+const kc = new KubeConfig();
+kc.loadFromDefault();
+const connection = await Connection.connect({ address, connectTimeout: '5s' }).catch((err: Error) => {
+  throw new Error(`the Temporal dev server is not reachable at ${address} (TEMPORAL_ADDRESS): ${err.message}`);
+});
+const client = new Client({ connection, dataConverter: dataConverterFromEnv() });
+// The worker runs a prebuilt workflow bundle, as in the container image (Dockerfile).
+const tmp = mkdtempSync(path.join(os.tmpdir(), 'glidepath-inflight-real-'));
+const bundle = path.join(tmp, 'workflow-bundle.js');
+await new Promise<void>((resolve, reject) =>
+  execFile(process.execPath, [path.join(root, 'workers/bundle.ts'), bundle], (err, _out, stderr) => (err ? reject(new Error(`bundling the workflows failed: ${stderr}`, { cause: err })) : resolve())),
+);
+try {
+  for (const n of sizes) await run(n, client, kc, bundle);
+} finally {
+  await connection.close();
+  rmSync(tmp, { recursive: true, force: true });
+}
