@@ -12,7 +12,7 @@ import { createActivities } from '../../activities/index.ts';
 import { target } from '../activities/kubernetes/cluster.ts';
 import { createHttpRoute } from '../support/gateway-api.ts';
 import { lastServedBy, type Sample } from '../support/load.ts';
-import { assertNoFailures, CANARY_VERSION, createGateway, dataPlaneSkip, describe as show, hostOf, STABLE_VERSION, startRig, until, untilServedBy, type Rig } from './fixture.ts';
+import { assertNoFailures, CANARY_VERSION, createGateway, dataPlaneSkip, describe as show, hostOf, STABLE_VERSION, startRig, SUITE_DRAIN_MS, until, untilServedBy, type Rig } from './fixture.ts';
 
 const skip = dataPlaneSkip();
 
@@ -53,7 +53,7 @@ describe('blue/green on requests through Traefik', { skip }, () => {
     assert.equal(oldAfter.length, 0, `${oldAfter.length} requests started after the new version first answered were answered by the old one`);
 
     await acts.finalizeBlueGreen(t);
-    await new Promise((r) => setTimeout(r, 5500));
+    await new Promise((r) => setTimeout(r, SUITE_DRAIN_MS + 500)); // the deleted pods' drain ends while requests still flow
     const r = await load.stop();
     assertNoFailures(r, 'switch and finalization under load');
     assert.ok(lastServedBy(r, CANARY_VERSION, 200), `the new version answers at the end: ${show(r)}`);

@@ -15,7 +15,7 @@ import { createGatewayApiRouter, GATEWAY_API_PLUGIN } from '../../activities/tra
 import { routerActivities, target } from '../activities/kubernetes/cluster.ts';
 import { createHttpRoute } from '../support/gateway-api.ts';
 import { allServedBySince, lastServedBy, totals, withinBinomial } from '../support/load.ts';
-import { assertNoFailures, assertSplit, CANARY_VERSION, createGateway, dataPlaneSkip, describe as show, hostOf, STABLE_VERSION, startRig, until, untilProxyWeight, untilServedBy, type Rig } from './fixture.ts';
+import { assertNoFailures, assertSplit, CANARY_VERSION, createGateway, dataPlaneSkip, describe as show, hostOf, STABLE_VERSION, startRig, SUITE_DRAIN_MS, until, untilProxyWeight, untilServedBy, type Rig } from './fixture.ts';
 
 const skip = dataPlaneSkip();
 
@@ -78,7 +78,7 @@ describe('Gateway API router on requests through Traefik', { skip }, () => {
     const load = rig.startLoad(ns, { requests: 200_000, concurrency: 4, deadlineMs: Date.now() + 90_000 });
     await acts.promoteCanary(t);
     await until(() => lastServedBy(load.result, CANARY_VERSION, 200), 'the new version alone answering after promotion', 30_000);
-    await new Promise((r) => setTimeout(r, 5500)); // the old pods' drain ends while requests still flow
+    await new Promise((r) => setTimeout(r, SUITE_DRAIN_MS + 500)); // the old pods' drain ends while requests still flow
     const r = await load.stop();
     assertNoFailures(r, 'promotion under load', rig.traefik);
     assert.ok(totals(r).ok > 200, `requests flowed during promotion: ${show(r)}`);
@@ -96,7 +96,7 @@ describe('Gateway API router on requests through Traefik', { skip }, () => {
     await acts.routeToStable(t);
     await until(() => lastServedBy(load.result, STABLE_VERSION, 200), 'stable alone answering after the abort', 10_000);
     await acts.abortCanary(t, undefined);
-    await new Promise((r) => setTimeout(r, 5500));
+    await new Promise((r) => setTimeout(r, SUITE_DRAIN_MS + 500)); // the deleted pods' drain ends while requests still flow
     const r = await load.stop();
     assertNoFailures(r, 'abort under load', rig.traefik);
     const since = allServedBySince(r.samples, STABLE_VERSION, t0 - 5_000);

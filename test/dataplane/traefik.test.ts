@@ -15,7 +15,7 @@ import { after, before, describe, test } from 'node:test';
 import { freePort } from '../support/daemon.ts';
 import { allServedBySince, lastServedBy, runLoad, totals } from '../support/load.ts';
 import { startTraefik } from '../support/traefik.ts';
-import { assertNoFailures, assertSplit, CANARY_VERSION, dataPlaneSkip, describe as show, hostOf, STABLE_VERSION, startRig, until, type Rig } from './fixture.ts';
+import { assertNoFailures, assertSplit, CANARY_VERSION, dataPlaneSkip, describe as show, hostOf, STABLE_VERSION, startRig, SUITE_DRAIN_MS, until, type Rig } from './fixture.ts';
 import { routerRelease, type RouterRelease } from './routers.ts';
 
 const skip = dataPlaneSkip();
@@ -47,7 +47,7 @@ describe('Traefik router (weighted TraefikService) on requests through Traefik',
     const load = rig.startLoad(ns, { requests: 200_000, concurrency: 4, deadlineMs: Date.now() + 90_000 });
     await acts.promoteCanary(t);
     await until(() => lastServedBy(load.result, CANARY_VERSION, 200), 'the new version alone answering after promotion', 30_000);
-    await new Promise((r) => setTimeout(r, 5500)); // the old pods' drain ends while requests still flow
+    await new Promise((r) => setTimeout(r, SUITE_DRAIN_MS + 500)); // the old pods' drain ends while requests still flow
     const r = await load.stop();
     assertNoFailures(r, 'promotion under load', rig.traefik);
     assert.ok(totals(r).ok > 200, `requests flowed during promotion: ${show(r)}`);
@@ -64,7 +64,7 @@ describe('Traefik router (weighted TraefikService) on requests through Traefik',
     await acts.routeToStable(t);
     await until(() => lastServedBy(load.result, STABLE_VERSION, 200), 'stable alone answering after the abort', 10_000);
     await acts.abortCanary(t, undefined);
-    await new Promise((r) => setTimeout(r, 5500));
+    await new Promise((r) => setTimeout(r, SUITE_DRAIN_MS + 500)); // the deleted pods' drain ends while requests still flow
     const r = await load.stop();
     assertNoFailures(r, 'abort under load', rig.traefik);
     const since = allServedBySince(r.samples, STABLE_VERSION, t0 - 5_000);
