@@ -9,6 +9,7 @@
 import { z } from 'zod';
 import { parseDuration } from './duration.ts';
 import { DNS1123, dns1123, imageRef } from './fields.ts';
+import { referenceProblem } from './reference.ts';
 import { formatProblem, pathOf, SpecError, type SourceDoc, type SpecProblem } from './normalize.ts';
 import { RELEASE_API_VERSION } from './schema.ts';
 
@@ -186,7 +187,9 @@ export function apiVersionPlanProblems(plan: ApiVersionPlan): string[] {
   }
   if (plan.source !== 'new' && plan.source !== 'existing') out.push('source: must be new or existing');
   if (plan.source === 'new') {
-    if (typeof plan.image !== 'string' || !imageRef.safeParse(plan.image).success) out.push('image: must be an image reference');
+    // A plain function, not the `imageRef` schema: this runs in the workflow, where the worker shares the
+    // model modules frozen (workers/bundle.ts) and a frozen zod schema cannot define its lazy `safeParse`.
+    if (typeof plan.image !== 'string' || referenceProblem(plan.image) !== undefined) out.push('image: must be an image reference');
     if (!plan.templateFrom || !DNS1123.test(plan.templateFrom.deployment ?? '')) out.push('templateFrom.deployment: required for a new version');
     if (!Number.isInteger(plan.replicas) || (plan.replicas ?? 0) < 1) out.push('replicas: must be a whole number ≥ 1');
     if (plan.deployment !== `${plan.api}-${plan.version}` || plan.service !== plan.deployment) out.push(`deployment and service of a new version are named ${plan.api}-${plan.version}`);
