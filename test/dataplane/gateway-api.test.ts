@@ -14,8 +14,9 @@ import type { ReleaseTarget } from '../../activities/contract.ts';
 import { createGatewayApiRouter, GATEWAY_API_PLUGIN } from '../../activities/traffic/gateway-api.ts';
 import { routerActivities, target } from '../activities/kubernetes/cluster.ts';
 import { createHttpRoute } from '../support/gateway-api.ts';
-import { allServedBySince, lastServedBy, totals, withinBinomial } from '../support/load.ts';
+import { lastServedBy, totals, withinBinomial } from '../support/load.ts';
 import { assertNoFailures, assertSplit, CANARY_VERSION, createGateway, dataPlaneSkip, describe as show, hostOf, STABLE_VERSION, startRig, SUITE_DRAIN_MS, until, untilProxyWeight, untilServedBy, type Rig } from './fixture.ts';
+import { abortUnderLoad } from './routers.ts';
 
 const skip = dataPlaneSkip();
 
@@ -87,22 +88,7 @@ describe('Gateway API router on requests through Traefik', { skip }, () => {
 
   test('abort at 50 % under load: every request is answered, all by stable within seconds of the routing call', async () => {
     const { ns, t } = await setup();
-    await acts.setWeight(t, 50);
-    await untilProxyWeight(rig, ns, 50);
-    const load = rig.startLoad(ns, { requests: 200_000, concurrency: 4, deadlineMs: Date.now() + 60_000 });
-    await until(() => (load.result.byVersion[CANARY_VERSION] ?? 0) > 50, 'canary answering before the abort', 10_000);
-    // As the workflow aborts with a router: traffic to stable first, the canary pods after the delay.
-    const t0 = Date.now();
-    await acts.routeToStable(t);
-    await until(() => lastServedBy(load.result, STABLE_VERSION, 200), 'stable alone answering after the abort', 10_000);
-    await acts.abortCanary(t, undefined);
-    await new Promise((r) => setTimeout(r, SUITE_DRAIN_MS + 500)); // the deleted pods' drain ends while requests still flow
-    const r = await load.stop();
-    assertNoFailures(r, 'abort under load', rig.traefik);
-    const since = allServedBySince(r.samples, STABLE_VERSION, t0 - 5_000);
-    assert.ok(since !== undefined, `stable answers everything after the abort: ${show(r)}`);
-    const ms = Math.max(0, since - t0);
-    console.log(`gateway-api abort → 100 % stable at the client: ${ms} ms after the routing call; ${show(r)}`);
+    const ms = await abortUnderLoad(rig, { ns, t, acts, untilWeight: (w) => untilProxyWeight(rig, ns, w) }, 'gateway-api');
     assert.ok(ms < 5000, `abort → 100 % stable took ${ms} ms`);
   });
 

@@ -3,7 +3,8 @@
  * a namespace of the rig with Deployment web (4 × 1.0.0), Services web-stable/web-canary, the router's
  * routing objects (Gateway + HTTPRoute; Ingress of class nginx; TraefikService + IngressRoute) at 100/0,
  * served by stable, the canary ensured; and a wait for the weight Traefik serves for that router. Used by
- * the NGINX and Traefik suites and the traffic benchmarks (bench/traffic.ts).
+ * the NGINX and Traefik suites and the traffic benchmarks (bench/traffic.ts); the abort under load is
+ * shared by the Gateway API, NGINX and Traefik suites.
  */
 import type { ReleaseTarget } from '../../activities/contract.ts';
 import { createGatewayApiRouter, GATEWAY_API_PLUGIN } from '../../activities/traffic/gateway-api.ts';
@@ -12,7 +13,9 @@ import { createTraefikRouter } from '../../activities/traffic/traefik.ts';
 import { routerActivities, target } from '../activities/kubernetes/cluster.ts';
 import { createHttpRoute } from '../support/gateway-api.ts';
 import { INGRESS_CLASS } from '../support/traefik.ts';
-import { createGateway, hostOf, proxyWeights, STABLE_VERSION, untilServedBy, type Rig } from './fixture.ts';
+import assert from 'node:assert/strict';
+import { allServedBySince, lastServedBy } from '../support/load.ts';
+import { assertNoFailures, CANARY_VERSION, createGateway, describe as show, hostOf, proxyWeights, STABLE_VERSION, SUITE_DRAIN_MS, until, untilServedBy, type Rig } from './fixture.ts';
 
 export type RouterName = 'gatewayAPI' | 'nginx' | 'traefik';
 export const ROUTERS: RouterName[] = ['gatewayAPI', 'nginx', 'traefik'];
@@ -109,4 +112,30 @@ export async function routerRelease(rig: Rig, router: RouterName): Promise<Route
       }
     },
   };
+}
+
+/**
+ * Abort at 50 % under load, as the workflow aborts with a router: traffic to stable first, the canary
+ * removed after, the load kept flowing until the removed pods' drain has ended. Asserts that no request
+ * failed and that stable alone answered from some moment on; returns that moment in ms after the routing
+ * call (the caller bounds it).
+ */
+export async function abortUnderLoad(rig: Rig, r: Pick<RouterRelease, 'ns' | 't' | 'acts' | 'untilWeight'>, label: string): Promise<number> {
+  const { ns, t, acts } = r;
+  await acts.setWeight(t, 50);
+  await r.untilWeight(50);
+  const load = rig.startLoad(ns, { requests: 200_000, concurrency: 4, deadlineMs: Date.now() + 60_000 });
+  await until(() => (load.result.byVersion[CANARY_VERSION] ?? 0) > 50, 'canary answering before the abort', 10_000);
+  const t0 = Date.now();
+  await acts.routeToStable(t);
+  await until(() => lastServedBy(load.result, STABLE_VERSION, 200), 'stable alone answering after the abort', 10_000);
+  await acts.abortCanary(t, undefined);
+  await new Promise((done) => setTimeout(done, SUITE_DRAIN_MS + 500)); // the deleted pods' drain ends while requests still flow
+  const result = await load.stop();
+  assertNoFailures(result, 'abort under load', rig.traefik);
+  const since = allServedBySince(result.samples, STABLE_VERSION, t0 - 5_000);
+  assert.ok(since !== undefined, `stable answers everything after the abort: ${show(result)}`);
+  const ms = Math.max(0, since - t0);
+  console.log(`${label} abort → 100 % stable at the client: ${ms} ms after the routing call; ${show(result)}`);
+  return ms;
 }

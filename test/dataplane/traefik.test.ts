@@ -13,10 +13,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { freePort } from '../support/daemon.ts';
-import { allServedBySince, lastServedBy, runLoad, totals } from '../support/load.ts';
+import { lastServedBy, runLoad, totals } from '../support/load.ts';
 import { startTraefik } from '../support/traefik.ts';
 import { assertNoFailures, assertSplit, CANARY_VERSION, dataPlaneSkip, describe as show, hostOf, STABLE_VERSION, startRig, SUITE_DRAIN_MS, until, type Rig } from './fixture.ts';
-import { routerRelease, type RouterRelease } from './routers.ts';
+import { abortUnderLoad, routerRelease, type RouterRelease } from './routers.ts';
 
 const skip = dataPlaneSkip();
 
@@ -55,22 +55,7 @@ describe('Traefik router (weighted TraefikService) on requests through Traefik',
   });
 
   test('abort at 50 % under load: every request is answered, all by stable within seconds of the routing call', async () => {
-    const { ns, t, acts, untilWeight } = await setup();
-    await acts.setWeight(t, 50);
-    await untilWeight(50);
-    const load = rig.startLoad(ns, { requests: 200_000, concurrency: 4, deadlineMs: Date.now() + 60_000 });
-    await until(() => (load.result.byVersion[CANARY_VERSION] ?? 0) > 50, 'canary answering before the abort', 10_000);
-    const t0 = Date.now();
-    await acts.routeToStable(t);
-    await until(() => lastServedBy(load.result, STABLE_VERSION, 200), 'stable alone answering after the abort', 10_000);
-    await acts.abortCanary(t, undefined);
-    await new Promise((r) => setTimeout(r, SUITE_DRAIN_MS + 500)); // the deleted pods' drain ends while requests still flow
-    const r = await load.stop();
-    assertNoFailures(r, 'abort under load', rig.traefik);
-    const since = allServedBySince(r.samples, STABLE_VERSION, t0 - 5_000);
-    assert.ok(since !== undefined, `stable answers everything after the abort: ${show(r)}`);
-    const ms = Math.max(0, since - t0);
-    console.log(`traefik abort → 100 % stable at the client: ${ms} ms after the routing call; ${show(r)}`);
+    const ms = await abortUnderLoad(rig, await setup(), 'traefik');
     // Bounded by the proxy's watch catching up: 0.2–2.8 s here, past 5 s at a load average of 17 on 2 cores.
     assert.ok(ms < 10_000, `abort → 100 % stable took ${ms} ms`);
   });
