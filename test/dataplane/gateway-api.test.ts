@@ -14,9 +14,9 @@ import type { ReleaseTarget } from '../../activities/contract.ts';
 import { createGatewayApiRouter, GATEWAY_API_PLUGIN } from '../../activities/traffic/gateway-api.ts';
 import { routerActivities, target } from '../activities/kubernetes/cluster.ts';
 import { createHttpRoute } from '../support/gateway-api.ts';
-import { lastServedBy, totals, withinBinomial } from '../support/load.ts';
-import { assertNoFailures, assertSplit, CANARY_VERSION, createGateway, dataPlaneSkip, describe as show, hostOf, STABLE_VERSION, startRig, SUITE_DRAIN_MS, until, untilProxyWeight, untilServedBy, type Rig } from './fixture.ts';
-import { abortUnderLoad } from './routers.ts';
+import { totals, withinBinomial } from '../support/load.ts';
+import { CANARY_VERSION, createGateway, dataPlaneSkip, describe as show, hostOf, STABLE_VERSION, startRig, untilProxyWeight, untilServedBy, type Rig } from './fixture.ts';
+import { abortUnderLoad, promotionUnderLoad, splitsFollowWeights } from './routers.ts';
 
 const skip = dataPlaneSkip();
 
@@ -52,6 +52,7 @@ describe('Gateway API router on requests through Traefik', { skip }, () => {
 
   test('a header route sends exactly the matching requests to the canary; each setWeight step splits as weighted; promotion under load fails no request', async () => {
     const { ns, t } = await setup();
+    const steered = { ns, t, acts, untilWeight: (w: number) => untilProxyWeight(rig, ns, w) };
 
     // Weight 0, one canary pod, a header route: only requests with X-Canary: yes reach it.
     await acts.setCanaryScale(t, { replicas: 1 }, 0);
@@ -67,23 +68,9 @@ describe('Gateway API router on requests through Traefik', { skip }, () => {
     assert.deepEqual(none.byVersion, { [STABLE_VERSION]: 300 }, `no header → stable: ${show(none)}`);
     await acts.setHeaderRoute(t, { name: 'canary-header', match: [] });
 
-    for (const weight of [10, 25, 50]) {
-      await acts.setWeight(t, weight);
-      await untilProxyWeight(rig, ns, weight);
-      const r = await rig.load(ns, { requests: 1000, concurrency: 8 });
-      assertSplit(r, weight, `setWeight ${weight}`);
-      console.log(`gateway-api setWeight ${weight}: ${show(r)}`);
-    }
+    await splitsFollowWeights(rig, steered, 'gateway-api');
 
-    // Promotion with requests flowing: stable rolls to the new image, traffic to stable, the canary goes.
-    const load = rig.startLoad(ns, { requests: 200_000, concurrency: 4, deadlineMs: Date.now() + 90_000 });
-    await acts.promoteCanary(t);
-    await until(() => lastServedBy(load.result, CANARY_VERSION, 200), 'the new version alone answering after promotion', 30_000);
-    await new Promise((r) => setTimeout(r, SUITE_DRAIN_MS + 500)); // the old pods' drain ends while requests still flow
-    const r = await load.stop();
-    assertNoFailures(r, 'promotion under load', rig.traefik);
-    assert.ok(totals(r).ok > 200, `requests flowed during promotion: ${show(r)}`);
-    console.log(`gateway-api promotion under load: ${show(r)}`);
+    await promotionUnderLoad(rig, steered, 'gateway-api');
   });
 
   test('abort at 50 % under load: every request is answered, all by stable within seconds of the routing call', async () => {

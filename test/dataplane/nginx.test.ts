@@ -9,9 +9,8 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { lastServedBy, totals } from '../support/load.ts';
-import { assertNoFailures, assertSplit, CANARY_VERSION, dataPlaneSkip, describe as show, STABLE_VERSION, startRig, SUITE_DRAIN_MS, until, untilServedBy, type Rig } from './fixture.ts';
-import { abortUnderLoad, routerRelease, type RouterRelease } from './routers.ts';
+import { CANARY_VERSION, dataPlaneSkip, describe as show, STABLE_VERSION, startRig, untilServedBy, type Rig } from './fixture.ts';
+import { abortUnderLoad, promotionUnderLoad, routerRelease, splitsFollowWeights, type RouterRelease } from './routers.ts';
 
 const skip = dataPlaneSkip();
 
@@ -44,24 +43,10 @@ describe('NGINX router on requests through Traefik', { skip }, () => {
     console.log(`nginx header route: yes ${show(matching)}; no ${show(other)}; none ${show(none)}`);
     await acts.setHeaderRoute(t, { name: 'canary-header', match: [] });
 
-    for (const weight of [10, 25, 50]) {
-      await acts.setWeight(t, weight);
-      await untilWeight(weight);
-      const r = await rig.load(ns, { requests: 1000, concurrency: 8 });
-      assertSplit(r, weight, `setWeight ${weight}`);
-      console.log(`nginx setWeight ${weight}: ${show(r)}`);
-    }
+    await splitsFollowWeights(rig, { ns, t, acts, untilWeight }, 'nginx');
 
-    // Promotion with requests flowing: stable rolls to the new image, traffic to stable, the canary goes.
-    const load = rig.startLoad(ns, { requests: 200_000, concurrency: 4, deadlineMs: Date.now() + 90_000 });
-    await acts.promoteCanary(t);
-    await until(() => lastServedBy(load.result, CANARY_VERSION, 200), 'the new version alone answering after promotion', 30_000);
-    await new Promise((r) => setTimeout(r, SUITE_DRAIN_MS + 500)); // the old pods' drain ends while requests still flow
-    const r = await load.stop();
-    assertNoFailures(r, 'promotion under load', rig.traefik);
-    assert.ok(totals(r).ok > 200, `requests flowed during promotion: ${show(r)}`);
+    await promotionUnderLoad(rig, { ns, t, acts, untilWeight }, 'nginx');
     await untilWeight(0, 10_000); // the canary Ingress back at weight 0 after promotion
-    console.log(`nginx promotion under load: ${show(r)}`);
   });
 
   test('abort at 50 % under load: every request is answered, all by stable within seconds of the routing call', async () => {

@@ -4,7 +4,7 @@
  * routing objects (Gateway + HTTPRoute; Ingress of class nginx; TraefikService + IngressRoute) at 100/0,
  * served by stable, the canary ensured; and a wait for the weight Traefik serves for that router. Used by
  * the NGINX and Traefik suites and the traffic benchmarks (bench/traffic.ts); the abort under load is
- * shared by the Gateway API, NGINX and Traefik suites.
+ * shared by the Gateway API, NGINX and Traefik suites, as are the splits per step and the promotion under load.
  */
 import type { ReleaseTarget } from '../../activities/contract.ts';
 import { createGatewayApiRouter, GATEWAY_API_PLUGIN } from '../../activities/traffic/gateway-api.ts';
@@ -14,8 +14,8 @@ import { routerActivities, target } from '../activities/kubernetes/cluster.ts';
 import { createHttpRoute } from '../support/gateway-api.ts';
 import { INGRESS_CLASS } from '../support/traefik.ts';
 import assert from 'node:assert/strict';
-import { allServedBySince, lastServedBy } from '../support/load.ts';
-import { assertNoFailures, CANARY_VERSION, createGateway, describe as show, hostOf, proxyWeights, STABLE_VERSION, SUITE_DRAIN_MS, until, untilServedBy, type Rig } from './fixture.ts';
+import { allServedBySince, lastServedBy, totals } from '../support/load.ts';
+import { assertNoFailures, assertSplit, CANARY_VERSION, createGateway, describe as show, hostOf, proxyWeights, STABLE_VERSION, SUITE_DRAIN_MS, until, untilServedBy, type Rig } from './fixture.ts';
 
 export type RouterName = 'gatewayAPI' | 'nginx' | 'traefik';
 export const ROUTERS: RouterName[] = ['gatewayAPI', 'nginx', 'traefik'];
@@ -138,4 +138,32 @@ export async function abortUnderLoad(rig: Rig, r: Pick<RouterRelease, 'ns' | 't'
   const ms = Math.max(0, since - t0);
   console.log(`${label} abort → 100 % stable at the client: ${ms} ms after the routing call; ${show(result)}`);
   return ms;
+}
+
+type Steered = Pick<RouterRelease, 'ns' | 't' | 'acts' | 'untilWeight'>;
+
+/** setWeight 10, 25, 50: once the proxy serves each weight, 1,000 requests split as weighted (binomial tolerance). */
+export async function splitsFollowWeights(rig: Rig, r: Steered, label: string): Promise<void> {
+  for (const weight of [10, 25, 50]) {
+    await r.acts.setWeight(r.t, weight);
+    await r.untilWeight(weight);
+    const result = await rig.load(r.ns, { requests: 1000, concurrency: 8 });
+    assertSplit(result, weight, `setWeight ${weight}`);
+    console.log(`${label} setWeight ${weight}: ${show(result)}`);
+  }
+}
+
+/**
+ * Promotion with requests flowing (stable rolls to the new image, traffic to stable, the canary goes),
+ * the load kept until the old pods' drain has ended: no request fails, and requests did flow.
+ */
+export async function promotionUnderLoad(rig: Rig, r: Steered, label: string): Promise<void> {
+  const load = rig.startLoad(r.ns, { requests: 200_000, concurrency: 4, deadlineMs: Date.now() + 90_000 });
+  await r.acts.promoteCanary(r.t);
+  await until(() => lastServedBy(load.result, CANARY_VERSION, 200), 'the new version alone answering after promotion', 30_000);
+  await new Promise((done) => setTimeout(done, SUITE_DRAIN_MS + 500)); // the old pods' drain ends while requests still flow
+  const result = await load.stop();
+  assertNoFailures(result, 'promotion under load', rig.traefik);
+  assert.ok(totals(result).ok > 200, `requests flowed during promotion: ${show(result)}`);
+  console.log(`${label} promotion under load: ${show(result)}`);
 }

@@ -13,10 +13,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { freePort } from '../support/daemon.ts';
-import { lastServedBy, runLoad, totals } from '../support/load.ts';
+import { runLoad } from '../support/load.ts';
 import { startTraefik } from '../support/traefik.ts';
-import { assertNoFailures, assertSplit, CANARY_VERSION, dataPlaneSkip, describe as show, hostOf, STABLE_VERSION, startRig, SUITE_DRAIN_MS, until, type Rig } from './fixture.ts';
-import { abortUnderLoad, routerRelease, type RouterRelease } from './routers.ts';
+import { dataPlaneSkip, describe as show, hostOf, STABLE_VERSION, startRig, type Rig } from './fixture.ts';
+import { abortUnderLoad, promotionUnderLoad, routerRelease, splitsFollowWeights, type RouterRelease } from './routers.ts';
 
 const skip = dataPlaneSkip();
 
@@ -36,22 +36,9 @@ describe('Traefik router (weighted TraefikService) on requests through Traefik',
     // The canary Service selects the canary pods now, and there are none yet: the route still serves.
     const before = await rig.load(ns, { requests: 200, concurrency: 4 });
     assert.deepEqual(before.byVersion, { [STABLE_VERSION]: 200 }, `canary Service without endpoints, weight 0: ${show(before)}`);
-    for (const weight of [10, 25, 50]) {
-      await acts.setWeight(t, weight);
-      await untilWeight(weight);
-      const r = await rig.load(ns, { requests: 1000, concurrency: 8 });
-      assertSplit(r, weight, `setWeight ${weight}`);
-      console.log(`traefik setWeight ${weight}: ${show(r)}`);
-    }
+    await splitsFollowWeights(rig, { ns, t, acts, untilWeight }, 'traefik');
 
-    const load = rig.startLoad(ns, { requests: 200_000, concurrency: 4, deadlineMs: Date.now() + 90_000 });
-    await acts.promoteCanary(t);
-    await until(() => lastServedBy(load.result, CANARY_VERSION, 200), 'the new version alone answering after promotion', 30_000);
-    await new Promise((r) => setTimeout(r, SUITE_DRAIN_MS + 500)); // the old pods' drain ends while requests still flow
-    const r = await load.stop();
-    assertNoFailures(r, 'promotion under load', rig.traefik);
-    assert.ok(totals(r).ok > 200, `requests flowed during promotion: ${show(r)}`);
-    console.log(`traefik promotion under load: ${show(r)}`);
+    await promotionUnderLoad(rig, { ns, t, acts, untilWeight }, 'traefik');
   });
 
   test('abort at 50 % under load: every request is answered, all by stable within seconds of the routing call', async () => {
