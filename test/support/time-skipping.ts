@@ -17,3 +17,34 @@ export async function createTimeSkippingEnv(): Promise<TestWorkflowEnvironment> 
     server: { executable: { type: 'existing-path', path } },
   });
 }
+
+let shared: Promise<TestWorkflowEnvironment> | undefined;
+let holders = 0;
+
+/**
+ * One time-skipping server for every holder in this process, torn down when the last one lets go.
+ * Run file by file, a file holds it alone, as with its own server. Run together in one process
+ * (`node --test --test-isolation=none`, as the state-machine suite runs), files share one server
+ * instead of starting a JVM each; their tests still run one at a time, so time skipping behaves as
+ * in one long file. Holders keep apart by task queue and workflow ID.
+ */
+export async function holdSharedTimeSkippingEnv(): Promise<TestWorkflowEnvironment> {
+  holders++;
+  shared ??= createTimeSkippingEnv();
+  try {
+    return await shared;
+  } catch (err) {
+    holders--;
+    shared = undefined;
+    throw err;
+  }
+}
+
+export async function releaseSharedTimeSkippingEnv(): Promise<void> {
+  if (holders === 0) return;
+  holders--;
+  if (holders > 0 || !shared) return;
+  const env = shared;
+  shared = undefined;
+  await (await env).teardown();
+}

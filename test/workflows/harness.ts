@@ -1,6 +1,7 @@
 /**
- * Time-skipping harness for the release workflow: one Java test server and one worker per test
- * file, the workflow bundle built once and cached, activities stubbed per workflow (Temporal's convention for workflow tests), every call
+ * Time-skipping harness for the release workflow: one worker per test file on its own task queue,
+ * the Java test server shared by the files of one process (test/support/time-skipping.ts), the
+ * workflow bundle built once and cached, activities stubbed per workflow (Temporal's convention for workflow tests), every call
  * recorded in order. Histories can be recorded for the replay test (RECORD_HISTORIES=1).
  */
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -21,7 +22,7 @@ import { statusQuery, type ReleaseResult, type ReleaseStatus } from '../../workf
 import type { release } from '../../workflows/release.ts';
 import { releaseWorkflowId, type AnalysisRunSpec, type CanaryStep, type Measurement, type MetricSpec, type ReleasePlan, type Strategy } from '../../model/types.ts';
 import { untilQuery } from '../support/poll.ts';
-import { createTimeSkippingEnv } from '../support/time-skipping.ts';
+import { holdSharedTimeSkippingEnv, releaseSharedTimeSkippingEnv } from '../support/time-skipping.ts';
 import { cachedWorkflowBundle } from '../support/workflow-bundle.ts';
 import { registerSearchAttributes } from '../../workers/search-attributes.ts';
 import { ACTIVATION_LIMITS, WORKFLOW_TASK_TIMEOUT } from '../../workers/config.ts';
@@ -102,7 +103,9 @@ export class Harness {
   readonly overrides = new Map<string, Overrides>();
   /** The worker's identity policy per release (none: claimed identity). */
   readonly identityPolicies = new Map<string, IdentityPolicy>();
-  readonly taskQueue = 'release-tests';
+  /** Its own queue: the harnesses of one process share a server (holdSharedTimeSkippingEnv). */
+  readonly taskQueue = `release-tests-${++Harness.count}`;
+  private static count = 0;
   env!: TestWorkflowEnvironment;
   worker!: Worker;
   private running!: Promise<void>;
@@ -121,7 +124,7 @@ export class Harness {
   }
 
   async start(): Promise<void> {
-    const [env, workflowBundle] = await Promise.all([createTimeSkippingEnv(), Harness.workflowBundle()]);
+    const [env, workflowBundle] = await Promise.all([holdSharedTimeSkippingEnv(), Harness.workflowBundle()]);
     this.env = env;
     await registerSearchAttributes(env.connection, env.namespace ?? 'default');
     const base = succeedingActivities();
@@ -151,7 +154,7 @@ export class Harness {
   async stop(): Promise<void> {
     this.worker?.shutdown();
     await this.running;
-    await this.env?.teardown();
+    if (this.env) await releaseSharedTimeSkippingEnv();
   }
 
   /** Starts a release of `plan`, with activity overrides for this release only. */

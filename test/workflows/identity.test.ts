@@ -173,5 +173,8 @@ test('an action that arrives before the identity policy is read is refused with 
   const early = s.audit.find((a) => a.action === 'approve')!;
   assert.deepEqual([early.by, early.accepted], ['unauthenticated', false]);
   assert.match(early.detail ?? '', /has not read the worker's identity policy yet/);
+  // Ended at rest: a workflow terminated while its task is in flight leaves the test server's time
+  // skipping held, and the files that share the server would then wait in real time.
+  await waitForStatus(handle, (st) => st.phase === 'AwaitingApproval', 'approval gate');
   await handle.terminate('done');
 });
