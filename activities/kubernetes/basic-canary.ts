@@ -99,7 +99,8 @@ export function createBasicCanary(room: WorkloadRoom, d: Deployments, cap: Capac
         continue;
       }
       const writeStable = () => (next.stable !== now.stable.replicas ? setStableReplicas(target, next.stable, JSON.stringify({ release: target.releaseId, replicas: spec })) : Promise.resolve());
-      const writeCanary = () => (next.canary !== now.canary.replicas || !canary ? growCanary(target, stable, next.canary) : Promise.resolve());
+      // A canary Deployment that is gone is made again only to hold pods (never at 0, e.g. while an abort moves back).
+      const writeCanary = () => (next.canary !== now.canary.replicas || (!canary && next.canary > 0) ? growCanary(target, stable, next.canary) : Promise.resolve());
       if (next.stable < now.stable.replicas) {
         await writeStable();
         await writeCanary();

@@ -20,6 +20,8 @@ const workload = createKubernetesWorkload(cluster.kc, { heartbeat, pollIntervalM
 after(() => cluster.cleanup());
 
 interface Seen {
+  /** Whether the canary Deployment exists in this state. */
+  canaryExists: boolean;
   canary: { replicas: number; available: number };
   stable: { replicas: number; available: number };
 }
@@ -27,16 +29,18 @@ interface Seen {
 /** Every state of the two Deployments a watch reports while `run` runs. */
 async function watched<T>(ns: string, run: () => Promise<T>): Promise<{ result: T; seen: Seen[] }> {
   const seen: Seen[] = [];
-  const now: Seen = { canary: { replicas: 0, available: 0 }, stable: { replicas: 0, available: 0 } };
+  const now: Seen = { canaryExists: false, canary: { replicas: 0, available: 0 }, stable: { replicas: 0, available: 0 } };
   for (const [role, name] of [['stable', 'web'], ['canary', 'web-canary']] as const) {
     const d = await cluster.deployment(ns, name);
     now[role] = { replicas: d?.spec?.replicas ?? 0, available: d?.status?.availableReplicas ?? 0 };
+    if (role === 'canary') now.canaryExists = d !== undefined;
   }
   seen.push(structuredClone(now));
   const req = await new Watch(cluster.kc).watch(`/apis/apps/v1/namespaces/${ns}/deployments`, {}, (type: string, d: V1Deployment) => {
     const role = d.metadata?.name === 'web' ? 'stable' : d.metadata?.name === 'web-canary' ? 'canary' : undefined;
     if (!role) return;
     now[role] = type === 'DELETED' ? { replicas: 0, available: 0 } : { replicas: d.spec?.replicas ?? 0, available: d.status?.availableReplicas ?? 0 };
+    if (role === 'canary') now.canaryExists = type !== 'DELETED';
     seen.push(structuredClone(now));
   }, () => undefined);
   try {
@@ -112,6 +116,21 @@ describe('basic canary with maxSurge/maxUnavailable', () => {
     assert.equal(stable?.spec?.replicas, 10);
     assert.equal(imageOf(stable), STABLE_IMAGE);
     assert.equal(stable?.metadata?.annotations?.[SPEC_REPLICAS_ANNOTATION], undefined);
+    assert.equal(await cluster.deployment(ns, 'web-canary'), undefined);
+  });
+
+  test('abort with the canary Deployment already gone: the stable grows back to its full size, no canary is made again', async () => {
+    const ns = await cluster.namespace('surge-gone');
+    await cluster.stable(ns, { replicas: 4 });
+    const limits = { maxSurge: 1, maxUnavailable: 1 };
+    const t = target(ns, { replicaLimits: limits });
+    await workload.ensureCanary(t);
+    await workload.scaleCanaryForWeight(t, 50);
+    assert.deepEqual(await counts(ns), { canary: 2, stable: 2 });
+    await cluster.apps.deleteNamespacedDeployment({ name: 'web-canary', namespace: ns });
+    const { seen } = await watched(ns, () => workload.abortCanary(t, STABLE_IMAGE));
+    assert.ok(seen.every((s) => !s.canaryExists), `no canary Deployment made again: ${JSON.stringify(seen)}`);
+    assert.equal((await cluster.deployment(ns, 'web'))?.spec?.replicas, 4);
     assert.equal(await cluster.deployment(ns, 'web-canary'), undefined);
   });
 
