@@ -3,6 +3,7 @@
  * routers, metric providers, image builders) and the target every activity receives. Activities
  * are idempotent: each converges the cluster to a described state and can run any number of times.
  */
+import type { BasicCanaryLimits } from '../model/basic-canary.ts';
 import type { BuildRequest } from './build/process.ts';
 import type { AnalysisRunResult, AnalysisRunSpec, Measurement, MetricSpec, ArgValue, HeaderRoutingMatch, ReadinessProbePolicy, RouteMatch, TrafficRoutingSpec, WorkloadKind, WorkloadRef } from '../model/types.ts';
 import type { BatchStep } from '../model/rolling.ts';
@@ -23,6 +24,8 @@ export interface ReleaseTarget {
   activeService?: string | undefined;
   previewService?: string | undefined;
   trafficRouting?: TrafficRoutingSpec | undefined;
+  /** A canary without trafficRouting: Argo's maxSurge/maxUnavailable, when the release sets either (the weight then moves pods from the stable). */
+  replicaLimits?: BasicCanaryLimits | undefined;
   progressDeadlineSeconds: number;
   /** The release spec's readiness-probe policy; absent: the worker's (GLIDEPATH_READINESS_PROBE_POLICY). */
   readinessProbePolicy?: ReadinessProbePolicy | undefined;

@@ -5,6 +5,7 @@
  * while any problem remains.
  */
 import type { z } from 'zod';
+import { DEFAULT_MAX_SURGE, DEFAULT_MAX_UNAVAILABLE } from './basic-canary.ts';
 import { parseDuration } from './duration.ts';
 import {
   ARGO_API_VERSION,
@@ -316,6 +317,10 @@ function fromRollout(source: string, raw: unknown, templates: Templates, options
   if (kind !== 'Deployment' && built.type !== 'rolling') {
     // A workloadRef to a StatefulSet or DaemonSet runs where the strategy maps (model/rolling.ts); the rest is named.
     const mapped = rolloutOnWorkload(kind, built);
+    if (built.type === 'canary' && built.replicaLimits) {
+      const field = spec.strategy.canary?.maxSurge !== undefined ? 'maxSurge' : 'maxUnavailable';
+      mapped.problems.push({ path: `canary.${field}`, message: `cannot map to a ${kind}: its pods are updated in place, there is no stable to shrink (remove maxSurge/maxUnavailable)` });
+    }
     problems.push(...mapped.problems.map((p) => ({ source, path: p.path ? `spec.strategy.${p.path}` : 'spec.workloadRef.kind', message: `${p.message} (workloadRef.kind ${kind})` })));
     if (!mapped.strategy) return undefined;
     strategy = mapped.strategy;
@@ -354,6 +359,9 @@ function buildStrategy(source: string, doc: StrategyDoc, templates: Templates, p
       ...(c.trafficRouting ? { trafficRouting: c.trafficRouting } : {}),
       ...(c.abortScaleDownDelaySeconds !== undefined ? { abortScaleDownDelaySeconds: c.abortScaleDownDelaySeconds } : {}),
       ...(c.scaleDownDelaySeconds !== undefined ? { scaleDownDelaySeconds: c.scaleDownDelaySeconds } : {}),
+      ...(!c.trafficRouting && (c.maxSurge !== undefined || c.maxUnavailable !== undefined)
+        ? { replicaLimits: { maxSurge: c.maxSurge ?? DEFAULT_MAX_SURGE, maxUnavailable: c.maxUnavailable ?? DEFAULT_MAX_UNAVAILABLE } }
+        : {}),
     };
     if ((c.stableService === undefined) !== (c.canaryService === undefined)) {
       problems.push({ source, path: 'spec.strategy.canary', message: 'set both stableService and canaryService, or neither' });

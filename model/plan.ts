@@ -4,6 +4,7 @@
  * receives is validated on its own terms before anything is touched. Workflow-safe.
  */
 import { z } from 'zod';
+import { intOrPercentSchema, limitsProblems } from './basic-canary.ts';
 import { parseCondition } from './condition.ts';
 import { buildContextPath, buildTag, dockerfilePath, imageRef } from './fields.ts';
 import { MAX_MEASUREMENT_RETENTION, MIN_INTERVAL_MS } from './analysis.ts';
@@ -119,6 +120,7 @@ const strategy = z.discriminatedUnion('type', [
     trafficRouting: z.record(z.string(), z.unknown()).optional(),
     abortScaleDownDelaySeconds: z.number().int().min(0).optional(),
     scaleDownDelaySeconds: z.number().int().min(0).optional(),
+    replicaLimits: z.strictObject({ maxSurge: intOrPercentSchema, maxUnavailable: intOrPercentSchema }).optional(),
   }),
   z.strictObject({
     type: z.literal('blueGreen'),
@@ -186,6 +188,12 @@ export function planProblems(plan: unknown): string[] {
       if (routeProblems.length > 0) {
         return routeProblems.map((r) => (r.step === undefined ? `strategy.trafficRouting: ${r.message}` : `strategy.steps.${r.step}: ${r.message}`));
       }
+    }
+    if (p.strategy.type === 'canary' && p.strategy.replicaLimits) {
+      const limits = limitsProblems(p.strategy.replicaLimits).map((l) => `strategy.replicaLimits.${l.path}: ${l.message}`);
+      if (p.strategy.trafficRouting) limits.push('strategy.replicaLimits: applies only to a canary without trafficRouting');
+      if (p.strategy.steps.some((s) => s.kind === 'setCanaryScale')) limits.push('strategy.replicaLimits: setCanaryScale cannot size a canary whose weights move pods');
+      if (limits.length > 0) return limits;
     }
     if (p.strategy.type === 'canary') {
       const gates = approvalProblems(p.strategy.steps, undefined);

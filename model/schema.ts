@@ -13,7 +13,7 @@ import { jobPodProblems } from './job-pod.ts';
 import { ROLLING_STEP_KINDS, ROLLOUT_WORKLOAD_KINDS, WORKLOAD_KINDS, parseBatch } from './rolling.ts';
 import { routeStepProblems, type RouteStep } from './route-steps.ts';
 import { routerNeedsServices, trafficRoutingSchema } from './traffic-routing.ts';
-import { ARGO_REFUSALS } from './argo-refusals.ts';
+import { intOrPercentSchema, limitsProblems } from './basic-canary.ts';
 import { experimentStepDoc } from './experiment.ts';
 import { judgeProviderSchema } from './judge-provider.ts';
 import { notificationsSchema } from './notifications.ts';
@@ -392,12 +392,15 @@ const canary = z.strictObject({
   trafficRouting: trafficRoutingSchema.optional(),
   abortScaleDownDelaySeconds: z.number().int().min(0).optional(),
   scaleDownDelaySeconds: z.number().int().min(0).optional(),
-  // Argo's replica-ratio surge limits: read so that they are refused by name (model/argo-refusals.ts).
-  maxSurge: z.unknown().optional(),
-  maxUnavailable: z.unknown().optional(),
+  // Argo's surge limits of a canary without trafficRouting (model/basic-canary.ts); with a router they change nothing, as in Argo.
+  maxSurge: intOrPercentSchema.optional(),
+  maxUnavailable: intOrPercentSchema.optional(),
 }).superRefine((v, ctx) => {
-  for (const field of ['maxSurge', 'maxUnavailable'] as const) {
-    if (v[field] !== undefined) ctx.addIssue({ code: 'custom', path: [field], message: ARGO_REFUSALS[field] });
+  for (const p of limitsProblems(v)) ctx.addIssue({ code: 'custom', path: [p.path], message: p.message });
+  if (!v.trafficRouting && (v.maxSurge !== undefined || v.maxUnavailable !== undefined)) {
+    (v.steps ?? []).forEach((s, i) => {
+      if (s.setCanaryScale !== undefined) ctx.addIssue({ code: 'custom', path: ['steps', i, 'setCanaryScale'], message: 'sizes a canary only with trafficRouting (Argo ignores it without one); with maxSurge/maxUnavailable the weight moves pods: remove setCanaryScale, or set trafficRouting' });
+    });
   }
   const needs = v.trafficRouting ? routerNeedsServices(v.trafficRouting) : undefined;
   if (needs && (!v.stableService || !v.canaryService)) {

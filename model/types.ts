@@ -3,6 +3,7 @@
  * Durations are milliseconds or seconds as named; analysis templates are resolved and their args
  * bound; nothing here holds a secret (secret-valued args are references resolved in activities).
  */
+import type { BasicCanaryLimits } from './basic-canary.ts';
 import type { RollingStrategy, WorkloadKind } from './rolling.ts';
 
 export type { RollingStep, RollingStrategy, WorkloadKind } from './rolling.ts';
@@ -199,6 +200,8 @@ export interface CanaryStrategy {
   abortScaleDownDelaySeconds?: number;
   /** Argo's: seconds the canary stays after promotion sent traffic to stable (default 30 with a traffic router, else 0). */
   scaleDownDelaySeconds?: number;
+  /** Argo's maxSurge/maxUnavailable (the unset one at its default, 25 %), when the spec sets either and has no trafficRouting: the weight moves pods from the stable to the canary (model/basic-canary.ts). */
+  replicaLimits?: BasicCanaryLimits;
 }
 
 export interface BlueGreenStrategy {

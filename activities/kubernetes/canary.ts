@@ -7,11 +7,13 @@ import type { V1Deployment } from '@kubernetes/client-node';
 import { ApplicationFailure } from '@temporalio/common';
 import type { CanaryScale, PromoteOptions, ReleaseTarget } from '../contract.ts';
 import { ErrorType } from '../errors.ts';
+import { createBasicCanary, limitsOf } from './basic-canary.ts';
 import type { Capacity } from './capacity.ts';
 import { CleanupParts, type CleanupReport } from './cleanup.ts';
 import { stableReplicas, type Deployments } from './deployments.ts';
 import { replicasForWeight, roleName } from './objects.ts';
 import { rolloutState } from './rollout.ts';
+import type { WorkloadRoom } from './room.ts';
 import { stableMatchLabels, type Services } from './services.ts';
 
 export interface AbortHooks {
@@ -28,7 +30,7 @@ const checkWeight = (weight: number): void => {
   }
 };
 
-export function createCanaryOps(d: Deployments, svc: Services, cap: Capacity) {
+export function createCanaryOps(room: WorkloadRoom, d: Deployments, svc: Services, cap: Capacity) {
   /** The canary at `replicas` (with its PDB), its Services pointed, then waited for. */
   const convergeCanary = async (target: ReleaseTarget, stable: V1Deployment, replicas: number): Promise<void> => {
     const canary = await d.applyRole(target, stable, 'canary', replicas);
@@ -37,6 +39,9 @@ export function createCanaryOps(d: Deployments, svc: Services, cap: Capacity) {
     await svc.keepOnStable(target, target.stableService, 'stableService', stable, 'canary'); // never reaches canary pods
     await d.waitRolledOut(target, roleName(target.workload.name, 'canary'));
   };
+
+  /** A canary without a router whose release sets maxSurge/maxUnavailable: the stable shrinks as the canary grows. */
+  const basic = createBasicCanary(room, d, cap, convergeCanary);
 
   /** Sizes the canary from the stable's live desired count (never below the floor held on its HPA). `upOnly` never scales it down. */
   const scaleCanary = async (target: ReleaseTarget, replicasOf: (stableReplicas: number) => number, upOnly = false): Promise<{ canaryReplicas: number }> => {
@@ -59,6 +64,7 @@ export function createCanaryOps(d: Deployments, svc: Services, cap: Capacity) {
 
   return {
     async ensureCanary(target: ReleaseTarget): Promise<void> {
+      if (limitsOf(target)) await basic.refuseHpa(target);
       const stable = await d.getStable(target);
       await cap.holdFloor(target, stable);
       await convergeCanary(target, stable, 0);
@@ -66,10 +72,13 @@ export function createCanaryOps(d: Deployments, svc: Services, cap: Capacity) {
 
     async scaleCanaryForWeight(target: ReleaseTarget, weight: number, opts: { upOnly?: boolean } = {}): Promise<{ canaryReplicas: number }> {
       checkWeight(weight);
+      const limits = limitsOf(target);
+      if (limits) return basic.scaleForWeight(target, limits, weight);
       return scaleCanary(target, (n) => replicasForWeight(n, weight), opts.upOnly);
     },
 
     async setCanaryScale(target: ReleaseTarget, scale: CanaryScale, currentWeight: number): Promise<{ canaryReplicas: number }> {
+      if (limitsOf(target)) throw ApplicationFailure.nonRetryable('setCanaryScale cannot size a canary whose weights move pods (maxSurge/maxUnavailable without trafficRouting)', ErrorType.InvalidSpec);
       if ('replicas' in scale) {
         if (!Number.isInteger(scale.replicas) || scale.replicas < 0) throw ApplicationFailure.nonRetryable(`canary replicas must be a whole number ≥ 0, got ${scale.replicas}`, ErrorType.InvalidSpec);
         return scaleCanary(target, () => scale.replicas);
@@ -88,6 +97,8 @@ export function createCanaryOps(d: Deployments, svc: Services, cap: Capacity) {
     async promoteCanary(target: ReleaseTarget, opts: PromoteOptions = {}): Promise<void> {
       await opts.beforeStableRolls?.();
       await svc.restoreService(target, target.stableService, stableMatchLabels(await d.findStable(target)));
+      const limits = limitsOf(target);
+      if (limits) await basic.promote(target, limits); // the stable back at full size with the new image, within the limits
       await d.rollStableForward(target);
       await opts.beforeCanaryRemoved?.();
       await cap.releaseFloor(target);
@@ -113,6 +124,11 @@ export function createCanaryOps(d: Deployments, svc: Services, cap: Capacity) {
       if (!stableReady && canServe(canary)) {
         parts.skip('traffic to stable', 'the stable is not ready and the canary still serves');
         parts.skip('canary removed', 'the stable is not ready and the canary still serves');
+        return parts.finish(`abort of ${target.namespace}/${target.workload.name}`);
+      }
+      const limits = limitsOf(target);
+      if (limits && !(await parts.run('stable back to full size', async () => void (await basic.restore(target, limits, stableImage))))) {
+        parts.skip('canary removed', 'the stable is not back at full size');
         return parts.finish(`abort of ${target.namespace}/${target.workload.name}`);
       }
       let routed = true;

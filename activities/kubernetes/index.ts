@@ -68,7 +68,7 @@ export function createKubernetesWorkload(kc: KubeConfig, opts: KubernetesWorkloa
   const capacity = createCapacity(room);
   return {
     preflight: createPreflight(room, deployments, services, capacity),
-    ...createCanaryOps(deployments, services, capacity),
+    ...createCanaryOps(room, deployments, services, capacity),
     ...createBlueGreenOps(deployments, services, capacity),
   };
 }

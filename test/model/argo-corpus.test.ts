@@ -21,7 +21,6 @@ const TEMPLATES = 'analysis-templates.yaml';
 /** Files refused by design, and the `(not supported: …)` tag or refused router each line names. */
 const REFUSED: Record<string, string> = {
   'experiment-weight.yaml': 'not supported: experiment weights',
-  'rolling-update.yaml': 'not supported: maxSurge/maxUnavailable',
   'router-ambassador.yaml': 'traffic router "ambassador" is not supported',
   'router-apisix.yaml': 'traffic router "apisix" is not supported',
   'router-appmesh.yaml': 'traffic router "appMesh" is not supported',
@@ -29,6 +28,7 @@ const REFUSED: Record<string, string> = {
 
 /** What the valid files must show, so that "valid" is not a plan that dropped what the file says. */
 const VALID_CHECKS: Record<string, (r: Awaited<ReturnType<typeof loadRelease>>) => void> = {
+  'rolling-update.yaml': (r) => assert.deepEqual(r.plan.strategy.type === 'canary' ? r.plan.strategy.replicaLimits : undefined, { maxSurge: '25%', maxUnavailable: 0 }),
   'workload-ref.yaml': (r) => assert.equal(r.workloadDocument?.name, 'rollout-ref-deployment'),
   'bluegreen.yaml': (r) => assert.deepEqual(r.others.map((o) => o.name), ['rollout-bluegreen-active', 'rollout-bluegreen-preview']),
   'fieldref-args.yaml': (r) => {

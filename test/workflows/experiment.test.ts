@@ -9,6 +9,9 @@ import { after, before, describe, test } from 'node:test';
 import { ApplicationFailure } from '@temporalio/common';
 import { Context } from '@temporalio/activity';
 import type { ExperimentStep } from '../../model/experiment.ts';
+import { JUDGE_FAILURE_CONDITION, JUDGE_SUCCESS_CONDITION, isJudgeValue, judgeValue } from '../../model/judge-provider.ts';
+import { judge } from '../../model/judge.ts';
+import type { AnalysisRunSpec, MetricSpec } from '../../model/types.ts';
 import { abortUpdate, statusQuery } from '../../workflows/messages.ts';
 import { Harness, analysis, canary, measurement, metric, recordHistory, releaseResult, waitForStatus } from './harness.ts';
 
@@ -128,5 +131,56 @@ describe('experiment step', () => {
     assert.deepEqual(h.trace(p), ['preflight', 'ensureCanary', 'startExperiment', 'runAnalysis', 'removeExperiment']);
     await handle.executeUpdate(abortUpdate, { args: [{ by: 'oncall', reason: 'no' }] });
     assert.equal((await releaseResult(handle)).outcome, 'Aborted');
+  });
+
+  describe('baseline-vs-canary judgement', () => {
+    /** Latency samples (ms) a fresh baseline measured over the lookback. */
+    const BASELINE = [5, 6, 5, 6, 5, 6, 5, 6, 5, 7];
+    const judgeMetricSpec: MetricSpec = metric('baseline-vs-canary', {
+      count: 1,
+      successCondition: JUDGE_SUCCESS_CONDITION,
+      failureCondition: JUDGE_FAILURE_CONDITION,
+      provider: { judge: { address: 'http://127.0.0.1:9090', lookback: '10s', step: '1s', metrics: [{ name: 'latency', baseline: 'b', canary: 'c', direction: 'increase', critical: true }] } },
+    });
+    /** runAnalysis judging the given canary samples against BASELINE with the real judge; the phase is the conditions' (Pass → Successful, Fail → Failed). */
+    const judging = (canarySamples: number[]) => async (_t: unknown, run: AnalysisRunSpec) => {
+      const value = judgeValue(judge([{ name: 'latency', canary: canarySamples, baseline: BASELINE, direction: 'increase', critical: true }]));
+      const phase = value.verdict === 'Pass' ? 'Successful' : value.verdict === 'Fail' ? 'Failed' : 'Inconclusive';
+      return { metrics: run.metrics.map((m) => ({ name: m.name, measurements: [measurement(phase, value)] })), terminated: false };
+    };
+    const judged = (extra: Partial<ExperimentStep> = {}) => experiment({ analyses: [{ name: 'judge', run: { ...analysis('judge', [judgeMetricSpec]), args: {} }, requiredForCompletion: true }], ...extra });
+
+    test('a canary measurably slower than its baseline rolls back, with the judge\'s figures in the audit and the analysis record', async () => {
+      const p = canary('exp-judge-fail', [{ kind: 'setWeight', weight: 20 }, judged(), { kind: 'setWeight', weight: 40 }]);
+      const handle = await h.begin(p, { runAnalysis: judging([40, 41, 42, 43, 44, 45, 46, 47, 48, 49]) });
+      const result = await releaseResult(handle);
+      assert.equal(result.outcome, 'RolledBack');
+      assert.match(result.reason, /experiment \(step 2\) Failed: analysis judge Failed/);
+      assert.deepEqual(h.trace(p), ['preflight', 'ensureCanary', 'setWeight(20)', 'startExperiment', 'runAnalysis', 'removeExperiment', 'abortCanary']);
+      const status = await handle.query(statusQuery);
+      const lines = status.audit.filter((a) => a.action === 'judge').map((a) => a.detail ?? '');
+      assert.equal(lines.length, 1, JSON.stringify(status.audit));
+      assert.match(lines[0] ?? '', /^step 2: judge: baseline-vs-canary: Fail, score 0\.0 \(.+\); latency High: canary median 44\.5 \(n 10\) vs baseline median 5\.5 \(n 10\), U 100, p 0\.0000769$/);
+      const value = result.analysis?.metrics[0]?.measurements.at(-1)?.value;
+      assert.ok(isJudgeValue(value), JSON.stringify(result.analysis));
+      assert.equal(value.verdict, 'Fail');
+      assert.equal(value.metrics[0]?.u, 100);
+      assert.equal(value.metrics[0]?.canary.median, 44.5);
+      assert.equal(value.metrics[0]?.baseline.median, 5.5);
+      const run = status.analysisRuns.find((x) => x.name === 'judge');
+      assert.equal(run?.phase, 'Failed');
+    });
+
+    test('a canary as fast as its baseline passes the judge and the release is promoted, with the figures in the audit', async () => {
+      const p = canary('exp-judge-pass', [{ kind: 'setWeight', weight: 20 }, judged()]);
+      const handle = await h.begin(p, { runAnalysis: judging([6, 5, 6, 5, 6, 5, 7, 5, 6, 5]) });
+      const result = await releaseResult(handle);
+      assert.equal(result.outcome, 'Promoted');
+      assert.deepEqual(h.trace(p), ['preflight', 'ensureCanary', 'setWeight(20)', 'startExperiment', 'runAnalysis', 'removeExperiment', 'promoteCanary']);
+      const status = await handle.query(statusQuery);
+      const lines = status.audit.filter((a) => a.action === 'judge').map((a) => a.detail ?? '');
+      assert.equal(lines.length, 1, JSON.stringify(status.audit));
+      assert.match(lines[0] ?? '', /^step 2: judge: baseline-vs-canary: Pass, score 100\.0 \(.+\); latency Pass: canary median 5\.5 \(n 10\) vs baseline median 5\.5 \(n 10\), U [\d.]+, p [\d.]+/);
+    });
   });
 });

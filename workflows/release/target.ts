@@ -12,7 +12,7 @@ export function targetOf(plan: ReleasePlan, releaseId: string): ReleaseTarget {
     progressDeadlineSeconds: plan.progressDeadlineSeconds,
     ...(plan.readinessProbePolicy ? { readinessProbePolicy: plan.readinessProbePolicy } : {}),
     ...(plan.strategy.type === 'canary'
-      ? { stableService: plan.strategy.stableService, canaryService: plan.strategy.canaryService, trafficRouting: plan.strategy.trafficRouting }
+      ? { stableService: plan.strategy.stableService, canaryService: plan.strategy.canaryService, trafficRouting: plan.strategy.trafficRouting, ...(plan.strategy.replicaLimits ? { replicaLimits: plan.strategy.replicaLimits } : {}) }
       : plan.strategy.type === 'blueGreen'
         ? { activeService: plan.strategy.activeService, previewService: plan.strategy.previewService }
         : plan.strategy.maxSurge !== undefined
