@@ -147,6 +147,22 @@ describe('spec.config', () => {
     assert.deepEqual(deleted.sort(), t.config.map((c) => `${c.kind}/${c.copy}`).sort());
   });
 
+  test('blue/green: the preview runs on the copies, finalize moves the stable to them', async () => {
+    const ns = await setup('config-bg');
+    await cluster.service(ns, 'web', { app: 'web' });
+    const t = target(ns, { strategy: 'blueGreen', activeService: 'web' });
+    t.config = (await config.prepareConfig(t, REFS)).copies;
+    const copies = t.config.map((c) => `${c.kind}/${c.copy}`).sort();
+    await workload.deployPreview(t, undefined);
+    assert.deepEqual(configNames(await cluster.deployment(ns, 'web-preview')), copies);
+    assert.deepEqual(configNames(await cluster.deployment(ns, 'web')), ['ConfigMap/web-config', 'Secret/web-secrets']);
+    await workload.switchActive(t, 'preview');
+    await workload.finalizeBlueGreen(t);
+    const stable = await cluster.deployment(ns, 'web');
+    assert.equal(imageOf(stable), NEW_IMAGE);
+    assert.deepEqual(configNames(stable), copies);
+  });
+
   test('a missing source, a source the template does not use, a name taken by another object: refused naming the field, nothing applied', async () => {
     const ns = await setup('config-bad');
     const t = target(ns);
