@@ -8,6 +8,8 @@ import type { BuildRequest } from './build/process.ts';
 import type { AnalysisRunResult, AnalysisRunSpec, Measurement, MetricSpec, ArgValue, HeaderRoutingMatch, ReadinessProbePolicy, RouteMatch, TrafficRoutingSpec, WorkloadKind, WorkloadRef } from '../model/types.ts';
 import type { BatchStep } from '../model/rolling.ts';
 import type { ExperimentOps } from './kubernetes/experiment.ts';
+import type { ConfigOps } from './kubernetes/config.ts';
+import type { ConfigCopy } from '../model/config.ts';
 
 /** What every workload activity needs to know about the release; small, and free of secrets. */
 export interface ReleaseTarget {
@@ -29,6 +31,8 @@ export interface ReleaseTarget {
   progressDeadlineSeconds: number;
   /** The release spec's readiness-probe policy; absent: the worker's (GLIDEPATH_READINESS_PROBE_POLICY). */
   readinessProbePolicy?: ReadinessProbePolicy | undefined;
+  /** spec.config: this attempt's content-hashed copies (names only) the canary/preview and, on promotion, the stable point at. */
+  config?: ConfigCopy[] | undefined;
 }
 
 export interface PreflightResult {
@@ -168,6 +172,8 @@ export interface ActivityDeps {
   routers?: Record<string, TrafficRouter>;
   /** The workloads of experiment steps (absent: an experiment step fails, named). */
   experiments?: ExperimentOps;
+  /** spec.config's copies (absent: a release with spec.config fails, named). */
+  config?: ConfigOps;
   metrics?: Record<string, MetricProvider>;
   secrets?: SecretResolver;
   builders?: Record<string, ImageBuilder>;

@@ -14,6 +14,7 @@ import type { BatchStep } from '../model/rolling.ts';
 import { ErrorType } from './errors.ts';
 import { activityContext } from './kubernetes/context.ts';
 import { experimentActivities } from './experiment.ts';
+import { configActivities } from './kubernetes/config-activities.ts';
 
 export function createActivities(deps: ActivityDeps) {
   const routerFor = (target: ReleaseTarget): TrafficRouter | undefined => {
@@ -194,10 +195,12 @@ export function createActivities(deps: ActivityDeps) {
     },
 
     ...experimentActivities(deps),
+    ...configActivities(deps),
   };
 }
 
-/** The rollout activities (what workflow stubs implement); the build activities are typed apart, and a stub of a plan without experiment steps needs no experiment activities. */
-export type ReleaseActivities = Omit<ReturnType<typeof createActivities>, keyof BuildActivities | keyof ExperimentActivities> & Partial<ExperimentActivities>;
+/** The rollout activities (what workflow stubs implement); the build activities are typed apart, and a stub of a plan without experiment steps (spec.config) needs no experiment (config) activities. */
+export type ReleaseActivities = Omit<ReturnType<typeof createActivities>, keyof BuildActivities | keyof ExperimentActivities | keyof ConfigActivities> & Partial<ExperimentActivities> & Partial<ConfigActivities>;
 type ExperimentActivities = ReturnType<typeof experimentActivities>;
+type ConfigActivities = ReturnType<typeof configActivities>;
 export type { BuildActivities };

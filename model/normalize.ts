@@ -30,6 +30,7 @@ import { resolveFieldRef } from './field-ref.ts';
 import type { NotificationSpec } from './notifications.ts';
 import { webhooksOfDoc } from './webhooks.ts';
 import { freezePointProblems, type FreezeSpec } from './freeze.ts';
+import { CONFIG_WITH_ROLLING } from './config.ts';
 import { experimentProblems, type ExperimentStep } from './experiment.ts';
 import { JUDGE_FAILURE_CONDITION, JUDGE_SUCCESS_CONDITION, type JudgeProviderSpec } from './judge-provider.ts';
 import type { AnalysisRunSpec, ArgValue, CanaryStep, JobProviderSpec, MetricSpec, ProviderSpec, ReleasePlan, Strategy, StringMatch, WebProviderSpec } from './types.ts';
@@ -256,7 +257,12 @@ function fromRelease(source: string, raw: unknown, templates: Templates, options
   const freezeProblems = spec.freeze ? freezePointProblems(spec.freeze, strategy) : [];
   problems.push(...freezeProblems.map((f) => ({ source, path: `spec.freeze.windows[${f.window}].before`, message: f.message })));
   if (freezeProblems.length > 0) return undefined;
+  if (spec.config?.length && strategy.type === 'rolling') {
+    problems.push({ source, path: 'spec.config', message: CONFIG_WITH_ROLLING });
+    return undefined;
+  }
   return {
+    ...(spec.config?.length ? { config: spec.config.map((c) => ({ kind: c.kind, name: c.name })) } : {}),
     ...(spec.freeze ? { freeze: stripUndefined(spec.freeze) as FreezeSpec } : {}),
     ...(spec.build ? { build: stripUndefined(spec.build) } : {}),
     ...(spec.imagePolicy ? { imagePolicy: spec.imagePolicy } : {}),

@@ -15,6 +15,7 @@ import { webhooksPlanSchema } from './webhooks.ts';
 import { freezePointProblems, freezeSchema } from './freeze.ts';
 import { routeStepProblems, type RouteStep } from './route-steps.ts';
 import { experimentStepPlan } from './experiment.ts';
+import { CONFIG_WITH_ROLLING, configRefsSchema } from './config.ts';
 import type { CanaryStep, ReleasePlan, StringMatch } from './types.ts';
 
 z.config({ jitless: true });
@@ -164,6 +165,7 @@ export const releasePlanSchema = z.strictObject({
   webhooks: webhooksPlanSchema.optional(),
   freeze: freezeSchema.optional(),
   cluster: name.optional(),
+  config: configRefsSchema.optional(),
 });
 
 /** Problems with a plan as `path: reason` lines; empty when the plan is valid. */
@@ -175,6 +177,7 @@ export function planProblems(plan: unknown): string[] {
     if (frozen.length > 0) return frozen;
     const kinds = workloadStrategyProblems(p.workload.kind, p.strategy.type, p.strategy.type === 'rolling' ? { maxSurge: p.strategy.maxSurge !== undefined, steps: p.strategy.steps } : {});
     if (kinds.length > 0) return kinds.map((k) => `strategy.${k.path}: ${k.message}`);
+    if (p.config?.length && p.strategy.type === 'rolling') return [`config: ${CONFIG_WITH_ROLLING}`];
     if (p.strategy.type === 'rolling') {
       const batches = rollingStepProblems(p.strategy.steps).map((b) => `strategy.steps.${b.step}: ${b.message}`);
       return batches.length > 0 ? batches : approvalProblems(p.strategy.steps, undefined);

@@ -19,6 +19,7 @@ import { judgeProviderSchema } from './judge-provider.ts';
 import { notificationsSchema } from './notifications.ts';
 import { webhooksDocSchema } from './webhooks.ts';
 import { freezeSchema } from './freeze.ts';
+import { configRefsSchema } from './config.ts';
 
 // No runtime code generation inside zod: the same schemas run in the workflow sandbox.
 z.config({ jitless: true });
@@ -514,6 +515,7 @@ export const releaseDoc = z.strictObject({
     notifications: notificationsSchema.optional(),
     webhooks: webhooksDocSchema.optional(),
     freeze: freezeSchema.optional(),
+    config: configRefsSchema.optional(),
   }),
 });
 export type ReleaseDoc = z.infer<typeof releaseDoc>;

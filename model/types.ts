@@ -13,6 +13,7 @@ import type { WebhookSpec } from './webhooks.ts';
 import type { FreezeSpec } from './freeze.ts';
 import type { ExperimentStep } from './experiment.ts';
 import type { JudgeProviderSpec } from './judge-provider.ts';
+import type { ConfigRef } from './config.ts';
 export const PHASES = [
   'Progressing',
   'Paused',
@@ -288,6 +289,8 @@ export interface ReleasePlan {
   freeze?: FreezeSpec;
   /** The cluster this release runs in, when a release group started it (model/group.ts): part of its workflow ID. */
   cluster?: string;
+  /** ConfigMaps and Secrets released with the image as content-hashed copies (model/config.ts): names only. */
+  config?: ConfigRef[];
 }
 
 /** `namespace/name`, the value of the GlidepathService search attribute. */

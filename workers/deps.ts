@@ -9,7 +9,7 @@
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import type { Logger as Pino } from 'pino';
 import type { ActivityDeps } from '../activities/contract.ts';
-import { createKubernetesExperiments, createKubernetesRolling, createKubernetesWorkload } from '../activities/kubernetes/index.ts';
+import { createKubernetesConfig, createKubernetesExperiments, createKubernetesRolling, createKubernetesWorkload } from '../activities/kubernetes/index.ts';
 import { createJobProvider } from '../activities/metrics/job.ts';
 import { createJudgeProvider } from '../activities/metrics/judge.ts';
 import { createPrometheusProvider, prometheusOptionsFromEnv } from '../activities/metrics/prometheus.ts';
@@ -35,6 +35,7 @@ export function buildDeps(log: Pino, env: NodeJS.ProcessEnv = process.env): Acti
     workload: createKubernetesWorkload(kc, { readinessProbe }),
     rolling: createKubernetesRolling(kc, { readinessProbe }),
     experiments: createKubernetesExperiments(kc, { readinessProbe }),
+    config: createKubernetesConfig(kc),
     // Keyed as ReleaseTarget.trafficRouting's keys (Argo's): `plugins` serves argoproj-labs/gatewayAPI, `gatewayAPI` the same block natively.
     routers: {
       istio: createIstioRouter(kc, env.GLIDEPATH_ISTIO_API_VERSION ? { apiVersion: env.GLIDEPATH_ISTIO_API_VERSION } : {}),

@@ -14,6 +14,7 @@ import { legacyReleaseWorkflowId, releaseWorkflowId, type ReleasePlan } from '..
 import { SERVICE_ATTRIBUTE, type ReleaseInput, type ReleaseResult } from './messages.ts';
 import { registerHandlers } from './release/actions.ts';
 import { attempt } from './release/attempt.ts';
+import { configFor } from './release/config.ts';
 import { FREEZE_PATCH, freezeFor } from './release/freeze.ts';
 import { gatesFor } from './release/gates.ts';
 import { notifierFor } from './release/notify.ts';
@@ -61,6 +62,7 @@ export async function release(input: ReleaseInput): Promise<ReleaseResult> {
   notifier?.emit('on-rollout-updated');
   r.gates = gatesFor(r);
   if (wf.patched(FREEZE_PATCH)) r.freeze = await freezeFor(r);
+  r.config = configFor(r);
 
   let result: ReleaseResult;
   for (;;) {
@@ -77,6 +79,7 @@ export async function release(input: ReleaseInput): Promise<ReleaseResult> {
     r.audit('glidepath', 'retry', true, undefined, `attempt ${status.attempt} starts from step 1`);
     notifier?.emit('on-rollout-updated');
   }
+  await r.config?.collect();
   await notifier?.drain();
   await wf.condition(wf.allHandlersFinished);
   if (outcomeFails && result.outcome !== 'Promoted') throw outcomeFailure(result);

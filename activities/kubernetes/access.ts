@@ -30,6 +30,12 @@ export const DAEMONSET_ACCESS: Access[] = ['get', 'patch'].map((verb) => ({ grou
 /** Pods of a StatefulSet or DaemonSet: listed to verify each batch; deleted when a StatefulSet rollback finds one stuck not ready on the new revision, and by a DaemonSet batch on the nodes it takes. */
 export const STATEFULSET_POD_ACCESS: Access[] = ['list', 'delete'].map((verb) => ({ group: '', resource: 'pods', verb }));
 
+/** spec.config (config.ts): read the source ConfigMap/Secret (Secret `get` is in WORKER_EXTRA_ACCESS), server-side apply of its copy (`create` when new), delete of unused copies. */
+export const CONFIG_ACCESS: Access[] = [
+  ...['get', 'create', 'patch', 'delete'].map((verb) => ({ group: '', resource: 'configmaps', verb })),
+  ...['create', 'patch', 'delete'].map((verb) => ({ group: '', resource: 'secrets', verb })),
+];
+
 const readUpdate = (group: string, resource: string): Access[] => ['get', 'update'].map((verb) => ({ group, resource, verb }));
 
 /** Read-modify-write of an object the router may also create (the NGINX canary Ingress, the SMI TrafficSplit). */
@@ -70,7 +76,7 @@ export const VERSIONING_ACCESS: Access[] = [
 ];
 
 /** All permissions the release and API-version activities may need. */
-export const ALL_ACCESS: Access[] = unique([...DEPLOYMENT_ACCESS, ...SERVICE_ACCESS, ...PDB_ACCESS, ...HPA_ACCESS, ...POD_ACCESS, ...STATEFULSET_ACCESS, ...STATEFULSET_POD_ACCESS, ...DAEMONSET_ACCESS, ...REPLICASET_ACCESS, ...Object.values(ROUTER_ACCESS).flat(), ...VERSIONING_ACCESS]);
+export const ALL_ACCESS: Access[] = unique([...DEPLOYMENT_ACCESS, ...SERVICE_ACCESS, ...PDB_ACCESS, ...HPA_ACCESS, ...POD_ACCESS, ...STATEFULSET_ACCESS, ...STATEFULSET_POD_ACCESS, ...DAEMONSET_ACCESS, ...REPLICASET_ACCESS, ...Object.values(ROUTER_ACCESS).flat(), ...VERSIONING_ACCESS, ...CONFIG_ACCESS]);
 
 /** Each permission once (routers may share a resource: nginx and alb both use Ingresses). */
 function unique(list: Access[]): Access[] {

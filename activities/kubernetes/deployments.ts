@@ -5,7 +5,10 @@
  */
 import { PatchStrategy, setHeaderOptions, type V1Deployment } from '@kubernetes/client-node';
 import { ApplicationFailure } from '@temporalio/common';
+import type { ConfigCopy } from '../../model/config.ts';
+import { configBack, pointsAt, rewriteConfigRefs } from '../../model/config-template.ts';
 import type { ReleaseTarget } from '../contract.ts';
+import { configPatch } from './config.ts';
 import { ErrorType } from '../errors.ts';
 import { activityContext, cancellationSignal } from './context.ts';
 import { diagnoseDeployment } from './diagnose.ts';
@@ -81,6 +84,7 @@ export function createDeployments(room: WorkloadRoom) {
     if (got.spec?.replicas !== replicas) problems.push(`replicas ${got.spec?.replicas}, expected ${replicas}`);
     const image = got.spec?.template?.spec?.containers?.find((c) => c.name === container)?.image;
     if (image !== target.image) problems.push(`container ${container} image ${image}, expected ${target.image}`);
+    if (target.config?.length && !pointsAt(got.spec?.template?.spec ?? { containers: [] }, target.config)) problems.push(`pod template does not point at ${target.config.map((c) => c.copy).join(', ')}`);
     if (!sameSelector(got.spec?.selector?.matchLabels, desired.spec?.selector?.matchLabels)) {
       problems.push(`selector ${JSON.stringify(got.spec?.selector?.matchLabels)}, expected ${JSON.stringify(desired.spec?.selector?.matchLabels)} (a selector cannot change: delete ${name} to recreate it)`);
     }
@@ -112,24 +116,33 @@ export function createDeployments(room: WorkloadRoom) {
     }
   };
 
-  /** Sets the target container of the stable Deployment to `image` (only the image), recording the previous one. */
-  const setStableImage = async (target: ReleaseTarget, stable: V1Deployment, image: string, recordPrevious: boolean): Promise<boolean> => {
+  /**
+   * Sets the target container of the stable Deployment to `image`, recording the previous one, and
+   * (with `config`) points its template at those copies, in one patch so that no ReplicaSet runs one
+   * without the other.
+   */
+  const setStableImage = async (target: ReleaseTarget, stable: V1Deployment, image: string, recordPrevious: boolean, config?: readonly ConfigCopy[]): Promise<boolean> => {
     const container = targetContainer(stable, target);
-    if (container.image === image) return false;
+    const podSpec = stable.spec?.template?.spec ?? { containers: [] };
+    const configBody = config?.length ? configPatch(podSpec, rewriteConfigRefs(podSpec, config)) : undefined;
+    if (container.image === image && !configBody) return false;
     const namespace = target.namespace;
     const name = target.workload.name;
     const annotations: Record<string, string> = { [ANNOTATIONS.release]: target.releaseId };
     if (recordPrevious && container.image) annotations[ANNOTATIONS.previousImage] = container.image;
+    const others = (configBody?.containers ?? []).filter((c) => c.name !== container.name);
+    const own = configBody?.containers?.find((c) => c.name === container.name);
+    const templateSpec = { ...(configBody ?? {}), containers: [{ ...(own ?? {}), name: container.name, image }, ...others] };
     await k.call({ verb: 'patch', resource: 'deployments.apps', namespace, name }, () =>
-      k.apps.patchNamespacedDeployment(
-        { name, namespace, fieldManager: FIELD_MANAGER, body: { metadata: { annotations }, spec: { template: { spec: { containers: [{ name: container.name, image }] } } } } },
-        STRATEGIC_PATCH,
-      ),
+      k.apps.patchNamespacedDeployment({ name, namespace, fieldManager: FIELD_MANAGER, body: { metadata: { annotations }, spec: { template: { spec: templateSpec } } } }, STRATEGIC_PATCH),
     );
     const got = await getDeployment(namespace, name);
     const now = got.spec?.template?.spec?.containers?.find((c) => c.name === container.name)?.image;
     if (now !== image) {
       throw ApplicationFailure.nonRetryable(`Deployment ${namespace}/${name} container ${container.name} reads back image ${now} after setting ${image}`, ErrorType.VerificationFailed);
+    }
+    if (config?.length && !pointsAt(got.spec?.template?.spec ?? { containers: [] }, config)) {
+      throw ApplicationFailure.nonRetryable(`Deployment ${namespace}/${name} does not read back pointing at ${config.map((c) => c.copy).join(', ')}`, ErrorType.VerificationFailed);
     }
     return true;
   };
@@ -137,7 +150,7 @@ export function createDeployments(room: WorkloadRoom) {
   /** Promotion's first half: the stable takes the new image (the one it ran is recorded) and becomes ready. */
   const rollStableForward = async (target: ReleaseTarget): Promise<V1Deployment> => {
     const stable = await getStable(target);
-    const changed = await setStableImage(target, stable, target.image, true);
+    const changed = await setStableImage(target, stable, target.image, true, target.config);
     if (changed || !rolloutState(stable).done) return waitRolledOut(target, target.workload.name);
     return stable;
   };
@@ -158,12 +171,14 @@ export function createDeployments(room: WorkloadRoom) {
     const container = targetContainer(stable, target);
     const now = container.image;
     const back = (ours ? annotations[ANNOTATIONS.previousImage] : undefined) ?? stableImage;
-    if (back === undefined || now === back) {
+    // With spec.config: the copies the stable used when the attempt started, if a promotion moved it to this attempt's.
+    const config = ours ? configBack(stable.spec?.template?.spec ?? { containers: [] }, target.config) : undefined;
+    if ((back === undefined || now === back) && !config) {
       if (ours && !rolloutState(stable).done) await waitRolledOut(target, target.workload.name);
       return [];
     }
-    if (ours && now === target.image) {
-      await setStableImage(target, stable, back, false);
+    if (ours && (now === target.image || back === undefined || now === back)) {
+      await setStableImage(target, stable, back === undefined ? (now ?? target.image) : back, false, config);
       await waitRolledOut(target, target.workload.name);
       return [];
     }

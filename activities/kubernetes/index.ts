@@ -15,6 +15,7 @@ import type { ActivityDeps, WorkloadOps } from '../contract.ts';
 import { createBlueGreenOps } from './blue-green.ts';
 import { createCanaryOps } from './canary.ts';
 import { createCapacity } from './capacity.ts';
+import { createConfigOps, type ConfigOps } from './config.ts';
 import { createKubeClients } from './client.ts';
 import { activityHeartbeat, type Heartbeat } from './context.ts';
 import { createDaemonSetRolling } from './daemonsets.ts';
@@ -54,6 +55,12 @@ export function createKubernetesRolling(kc: KubeConfig, opts: KubernetesWorkload
   const room = createRoom(kc, opts);
   const capacity = createCapacity(room);
   return { StatefulSet: createStatefulSetRolling(room, capacity), Deployment: createDeploymentRolling(room, createDeployments(room), capacity), DaemonSet: createDaemonSetRolling(room) };
+}
+
+/** spec.config's content-hashed copies (config.ts). */
+export function createKubernetesConfig(kc: KubeConfig, opts: KubernetesWorkloadOptions = {}): ConfigOps {
+  const room = createRoom(kc, opts);
+  return createConfigOps(room, createDeployments(room));
 }
 
 /** The workloads of experiment steps (experiment.ts). */

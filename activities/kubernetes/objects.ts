@@ -17,6 +17,7 @@ import type { V1Container, V1Deployment, V1LabelSelector } from '@kubernetes/cli
 import { ApplicationFailure } from '@temporalio/common';
 import { ErrorType } from '../errors.ts';
 import type { ReleaseTarget } from '../contract.ts';
+import { rewriteConfigRefs } from '../../model/config-template.ts';
 
 export const FIELD_MANAGER = 'glidepath';
 
@@ -151,7 +152,8 @@ export function buildRoleDeployment(stable: V1Deployment, target: ReleaseTarget,
   const spec = stable.spec;
   if (!spec?.template?.spec) throw ApplicationFailure.nonRetryable(`Deployment ${target.namespace}/${target.workload.name} has no pod template`, ErrorType.PreflightFailed);
   const container = targetContainer(stable, target);
-  const podSpec = structuredClone(spec.template.spec);
+  // With spec.config, the template points at this attempt's content-hashed copies (model/config-template.ts).
+  const podSpec = target.config?.length ? rewriteConfigRefs(spec.template.spec, target.config) : structuredClone(spec.template.spec);
   for (const c of podSpec.containers) if (c.name === container.name) c.image = target.image;
   const templateAnnotations = { ...(spec.template.metadata?.annotations ?? {}) };
   const stableDeadline = spec.progressDeadlineSeconds ?? 600;

@@ -70,6 +70,8 @@ export function succeedingActivities(): ReleaseActivities {
     runAnalysis: async (_t, run) => ({ metrics: run.metrics.map((m) => ({ name: m.name, measurements: okMeasurements(m.count ?? 1) })), terminated: false }),
     startExperiment: async (_t, _step, templates) => templates.map((t) => ({ name: t.name, workload: `app-exp-${t.name}`, podTemplateHash: `hash-${t.name}`, replicaSet: `app-exp-${t.name}-hash-${t.name}` })),
     removeExperiment: async () => ({ removed: [] }),
+    prepareConfig: async (_t, refs) => ({ copies: refs.map((r) => ({ ...r, copy: `${r.name}-0123456789`, stable: r.name })) }),
+    collectConfig: async () => ({ deleted: [] }),
   };
 }
 

@@ -101,6 +101,7 @@ export async function attempt(r: ReleaseState): Promise<ReleaseResult> {
       await r.gates?.confirm('confirm-rollout');
       r.setPhase('Progressing', 'preflight checks');
       const pre = await r.quick.preflight(r.target);
+      await r.config?.prepare(); // before the stable image is shown: `start` waits for that, so a bad reference reaches it
       status.stableImage = pre.stableImage;
       for (const w of pre.warnings) r.audit('glidepath', 'preflight-warning', true, undefined, w);
       if (r.stop) r.halt(r.stop);

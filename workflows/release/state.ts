@@ -10,6 +10,7 @@ import type { ReleaseTarget } from '../../activities/contract.ts';
 import { serviceKey, type BlueGreenStrategy, type Phase, type ReleasePlan } from '../../model/types.ts';
 import { AUDIT_KEPT, IMAGE_ATTRIBUTE, PHASE_ATTRIBUTE, REJECTED_KEPT, RUNS_KEPT, type Action, type AnalysisRunStatus, type ManagedRouteStatus, type ReleaseStatus } from '../messages.ts';
 import * as profiles from '../profiles.ts';
+import type { ReleaseConfig } from './config.ts';
 import type { FreezeGate } from './freeze.ts';
 import type { Gates } from './gates.ts';
 import { targetOf } from './target.ts';
@@ -90,6 +91,8 @@ export class ReleaseState {
   gates: Gates | undefined;
   /** Freeze windows, for releases started with FREEZE_PATCH (release/freeze.ts). */
   freeze: FreezeGate | undefined;
+  /** spec.config's copies, for plans with config started with CONFIG_PATCH (release/config.ts). */
+  config: ReleaseConfig | undefined;
 
   /** Set by `prepare` once the plan is valid. */
   target!: ReleaseTarget;
