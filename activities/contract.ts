@@ -26,6 +26,12 @@ export interface ReleaseTarget {
   progressDeadlineSeconds: number;
   /** The release spec's readiness-probe policy; absent: the worker's (GLIDEPATH_READINESS_PROBE_POLICY). */
   readinessProbePolicy?: ReadinessProbePolicy | undefined;
+  /**
+   * The Deployment's desired replica count (canary and blue/green): the canary/preview is sized from
+   * it, promotion sets it on the stable with the image, abort puts back the count it had. Absent: the
+   * live count, never written. Refused at preflight when an HPA scales the Deployment (it owns the count).
+   */
+  replicas?: number | undefined;
 }
 
 export interface PreflightResult {

@@ -285,6 +285,12 @@ export interface ReleasePlan {
   freeze?: FreezeSpec;
   /** The cluster this release runs in, when a release group started it (model/group.ts): part of its workflow ID. */
   cluster?: string;
+  /**
+   * The Deployment's desired replica count (a release group's per-cluster override): the canary or
+   * preview is sized from it and the promoted Deployment ends at it; abort puts back the count it had.
+   * Absent: the live Deployment's own count, never written.
+   */
+  replicas?: number;
 }
 
 /** `namespace/name`, the value of the GlidepathService search attribute. */
