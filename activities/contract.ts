@@ -33,6 +33,12 @@ export interface ReleaseTarget {
   readinessProbePolicy?: ReadinessProbePolicy | undefined;
   /** spec.config: this attempt's content-hashed copies (names only) the canary/preview and, on promotion, the stable point at. */
   config?: ConfigCopy[] | undefined;
+  /**
+   * The Deployment's desired replica count (canary and blue/green): the canary/preview is sized from
+   * it, promotion sets it on the stable with the image, abort puts back the count it had. Absent: the
+   * live count, never written. Refused at preflight when an HPA scales the Deployment (it owns the count).
+   */
+  replicas?: number | undefined;
 }
 
 export interface PreflightResult {

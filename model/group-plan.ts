@@ -6,7 +6,7 @@
  */
 import { z } from 'zod';
 import { DNS1123 } from './fields.ts';
-import { planProblems } from './plan.ts';
+import { desiredReplicas, planProblems } from './plan.ts';
 import { groupTriggerProblems, notificationsSchema, type NotificationSpec } from './notifications.ts';
 import type { AnalysisRunSpec, ReleasePlan } from './types.ts';
 
@@ -56,6 +56,32 @@ export interface ClusterOverride {
   imageRegistry?: string;
   /** Replaces the address of every Prometheus metric (members' analyses and gates) in that cluster. */
   analysisAddress?: string;
+  /** Per member: its Deployment's desired replica count in that cluster (the plan's `replicas`). */
+  replicas?: Record<string, number>;
+}
+
+/** An override that cannot apply: the path below the cluster's entry (`[]` for the entry itself) and why. */
+export interface OverrideProblem {
+  cluster: string;
+  path: string[];
+  message: string;
+}
+
+/**
+ * Overrides that name what the group does not have: a cluster no wave names, a replica count for a
+ * member the group does not release. The edge (model/group.ts) and the parent's start-time check
+ * both use it; counts themselves are checked by {@link desiredReplicas} and, per member and
+ * cluster, by the plan's own check.
+ */
+export function overrideProblems(clusters: Readonly<Record<string, ClusterOverride>>, waveClusters: ReadonlySet<string>, members: readonly string[]): OverrideProblem[] {
+  const out: OverrideProblem[] = [];
+  for (const [cluster, o] of Object.entries(clusters)) {
+    if (!waveClusters.has(cluster)) out.push({ cluster, path: [], message: `no wave names cluster "${cluster}"` });
+    for (const member of Object.keys(o.replicas ?? {})) {
+      if (!members.includes(member)) out.push({ cluster, path: ['replicas', member], message: `no member named "${member}" (members: ${members.join(', ')})` });
+    }
+  }
+  return out;
 }
 
 export interface GroupPlan {
@@ -121,6 +147,8 @@ export function memberPlan(group: GroupPlan, member: GroupMember, cluster: strin
   const plan: ReleasePlan = clone(member.plan);
   plan.cluster = cluster;
   if (o.imageRegistry) plan.image = withRegistry(plan.image, o.imageRegistry);
+  const replicas = o.replicas?.[member.name];
+  if (replicas !== undefined) plan.replicas = replicas;
   const address = o.analysisAddress;
   if (address) {
     const s = plan.strategy;
@@ -138,12 +166,15 @@ export function memberPlan(group: GroupPlan, member: GroupMember, cluster: strin
 }
 
 /**
- * The plan that puts a member back on `image` (the digest it ran before the group): the same
- * workload, services and routing, no steps and no analyses, so the release promotes at once through
- * the same verified rollout as any promotion.
+ * The plan that puts a member back on `image` (the digest it ran before the group) and, when the
+ * member's release set a replica count, on the count the Deployment had before (`replicas`): the
+ * same workload, services and routing, no steps and no analyses, so the release promotes at once
+ * through the same verified rollout as any promotion.
  */
-export function rollbackPlan(plan: ReleasePlan, image: string): ReleasePlan {
+export function rollbackPlan(plan: ReleasePlan, image: string, replicas?: number): ReleasePlan {
   const rest = clone(plan);
+  delete rest.replicas; // the count to return to is the one the cluster ran before, when the release set one
+  if (replicas !== undefined) rest.replicas = replicas;
   delete rest.build; // the image to return to is already built and pinned
   delete rest.imagePolicy;
   const s = rest.strategy;
@@ -217,7 +248,7 @@ const groupPlanSchema = z.strictObject({
     .min(1)
     .max(MAX_WAVES),
   onFailure: z.enum(ON_FAILURE),
-  clusters: z.record(name, z.strictObject({ imageRegistry: z.string().min(1).optional(), analysisAddress: z.string().url().optional() })),
+  clusters: z.record(name, z.strictObject({ imageRegistry: z.string().min(1).optional(), analysisAddress: z.string().url().optional(), replicas: z.record(name, desiredReplicas).optional() })),
   notifications: notificationsSchema.optional(),
   source: z.string().optional(),
 });
@@ -242,7 +273,7 @@ export function groupPlanProblems(group: unknown): string[] {
       seen.add(c);
     }
   }
-  for (const c of Object.keys(g.clusters)) if (!seen.has(c)) out.push(`clusters.${c}: no wave names this cluster`);
+  for (const p of overrideProblems(g.clusters, seen, g.members.map((m) => m.name))) out.push(`${['clusters', p.cluster, ...p.path].join('.')}: ${p.message}`);
   const workloads = new Set<string>();
   for (const m of g.members) {
     const key = `${(m.plan as ReleasePlan).namespace}/${(m.plan as ReleasePlan).workload?.name}`;

@@ -18,6 +18,7 @@
  *   onFailure: rollback-group
  *   clusters:
  *     prod-eu: { imageRegistry: registry.eu.example, analysisAddress: http://prometheus.eu:9090 }
+ *     prod-us: { replicas: { ledger: 6, payments: 10 } }
  * ```
  */
 import { z } from 'zod';
@@ -25,7 +26,7 @@ import { parseDuration } from './duration.ts';
 import { dns1123 } from './fields.ts';
 import { RELEASE_API_VERSION, approvalStep, duration, rolloutAnalysis } from './schema.ts';
 import { DEFAULTS, SpecError, normalize, pathOf, type SourceDoc, type SpecProblem } from './normalize.ts';
-import { planProblems } from './plan.ts';
+import { desiredReplicas, planProblems } from './plan.ts';
 import { groupTriggerProblems, notificationsSchema, type NotificationSpec } from './notifications.ts';
 import {
   GROUP_KIND,
@@ -35,6 +36,7 @@ import {
   ON_FAILURE,
   dependencyOrder,
   memberPlan,
+  overrideProblems,
   type GroupGate,
   type GroupMember,
   type GroupPlan,
@@ -81,6 +83,8 @@ const override = z.strictObject({
     .regex(/^[a-zA-Z0-9.-]+(:\d+)?$/, 'must be a registry host such as registry.eu.example or localhost:5000')
     .optional(),
   analysisAddress: z.string().url('must be a URL such as http://prometheus.eu:9090').optional(),
+  /** Per member: its Deployment's desired replica count in this cluster. */
+  replicas: z.record(dns1123, desiredReplicas).optional(),
 });
 
 export const releaseGroupDoc = z.strictObject({
@@ -201,8 +205,8 @@ function structureProblems(source: string, doc: ReleaseGroupDoc): SpecProblem[] 
     });
   });
   if (waveOf.size > MAX_CLUSTERS) problems.push({ source, path: 'spec.waves', message: `${waveOf.size} clusters; a group spans at most ${MAX_CLUSTERS}` });
-  for (const c of Object.keys(clusters ?? {})) {
-    if (!waveOf.has(c)) problems.push({ source, path: `spec.clusters.${c}`, message: `no wave names cluster "${c}"` });
+  for (const p of overrideProblems(clusters ?? {}, new Set(waveOf.keys()), members.map((m) => m.name))) {
+    problems.push({ source, path: pathOf(['spec', 'clusters', p.cluster, ...p.path]), message: p.message });
   }
   return problems;
 }
@@ -258,7 +262,8 @@ export function buildGroup(source: string, doc: ReleaseGroupDoc, read: ReadonlyM
   for (const m of group.members) {
     for (const c of waves.flatMap((w) => w.clusters)) {
       for (const line of planProblems(memberPlan(group, m, c))) {
-        problems.push({ source, path: `spec.members[${doc.spec.members.findIndex((x) => x.name === m.name)}] in cluster ${c}`, message: `${line} (refused by the workflow's start-time check)` });
+        const path = line.startsWith('replicas:') ? pathOf(['spec', 'clusters', c, 'replicas', m.name]) : `spec.members[${doc.spec.members.findIndex((x) => x.name === m.name)}] in cluster ${c}`;
+        problems.push({ source, path, message: `${line} (refused by the workflow's start-time check)` });
       }
     }
   }

@@ -20,6 +20,12 @@ import type { CanaryStep, ReleasePlan, StringMatch } from './types.ts';
 
 z.config({ jitless: true });
 
+/** The largest desired replica count a plan may carry (a bound against typos such as 10000). */
+export const MAX_DESIRED_REPLICAS = 1000;
+
+/** A Deployment's desired replica count: the plan's `replicas`, and a release group's per-cluster override of it. */
+export const desiredReplicas = z.number().int('must be a whole number').min(1, 'must be at least 1').max(MAX_DESIRED_REPLICAS, `must be at most ${MAX_DESIRED_REPLICAS}`);
+
 const name = z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/).max(63);
 const ms = z.number().int().min(0);
 const cond = z.string().refine((s) => {
@@ -166,6 +172,7 @@ export const releasePlanSchema = z.strictObject({
   freeze: freezeSchema.optional(),
   cluster: name.optional(),
   config: configRefsSchema.optional(),
+  replicas: desiredReplicas.optional(),
 });
 
 /** Problems with a plan as `path: reason` lines; empty when the plan is valid. */
@@ -178,6 +185,9 @@ export function planProblems(plan: unknown): string[] {
     const kinds = workloadStrategyProblems(p.workload.kind, p.strategy.type, p.strategy.type === 'rolling' ? { maxSurge: p.strategy.maxSurge !== undefined, steps: p.strategy.steps } : {});
     if (kinds.length > 0) return kinds.map((k) => `strategy.${k.path}: ${k.message}`);
     if (p.config?.length && p.strategy.type === 'rolling') return [`config: ${CONFIG_WITH_ROLLING}`];
+    if (p.replicas !== undefined && p.strategy.type === 'rolling') {
+      return [`replicas: a desired replica count is for canary and blue/green releases of a Deployment; strategy.rolling keeps the ${p.workload.kind}'s own count`];
+    }
     if (p.strategy.type === 'rolling') {
       const batches = rollingStepProblems(p.strategy.steps).map((b) => `strategy.steps.${b.step}: ${b.message}`);
       return batches.length > 0 ? batches : approvalProblems(p.strategy.steps, undefined);

@@ -291,6 +291,12 @@ export interface ReleasePlan {
   cluster?: string;
   /** ConfigMaps and Secrets released with the image as content-hashed copies (model/config.ts): names only. */
   config?: ConfigRef[];
+  /**
+   * The Deployment's desired replica count (a release group's per-cluster override): the canary or
+   * preview is sized from it and the promoted Deployment ends at it; abort puts back the count it had.
+   * Absent: the live Deployment's own count, never written.
+   */
+  replicas?: number;
 }
 
 /** `namespace/name`, the value of the GlidepathService search attribute. */

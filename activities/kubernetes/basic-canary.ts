@@ -134,7 +134,7 @@ export function createBasicCanary(room: WorkloadRoom, d: Deployments, cap: Capac
       if (recordedSpec(stable) === undefined && targetContainer(stable, target).image === target.image) return; // already promoted (a retry)
       const spec = await specOf(target, stable); // a canary without steps starts its moves here
       await move(target, limits, spec, 100);
-      await d.setStableImage(target, await d.getStable(target), target.image, true);
+      await d.setStable(target, await d.getStable(target), { image: target.image, config: target.config }, true);
       await move(target, limits, spec, 0);
       await setStableReplicas(target, spec, null);
     },

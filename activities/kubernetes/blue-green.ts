@@ -10,7 +10,7 @@ import { ErrorType } from '../errors.ts';
 import type { Capacity } from './capacity.ts';
 import { canServe } from './canary.ts';
 import { CleanupParts, type CleanupReport } from './cleanup.ts';
-import { stableReplicas, type Deployments } from './deployments.ts';
+import { desiredReplicas, stableReplicas, type Deployments } from './deployments.ts';
 import { roleName } from './objects.ts';
 import { rolloutState } from './rollout.ts';
 import { stableMatchLabels, type Services } from './services.ts';
@@ -51,7 +51,7 @@ export function createBlueGreenOps(d: Deployments, svc: Services, cap: Capacity)
     async deployPreview(target: ReleaseTarget, replicas: number | undefined): Promise<void> {
       const stable = await d.getStable(target);
       const floor = await cap.holdFloor(target, stable);
-      const n = replicas ?? Math.max(stableReplicas(stable), floor ?? 0);
+      const n = replicas ?? desiredReplicas(target, stable, Math.max(stableReplicas(stable), floor ?? 0));
       if (!Number.isInteger(n) || n < 0) throw ApplicationFailure.nonRetryable(`preview replicas must be a whole number ≥ 0, got ${n}`, ErrorType.InvalidSpec);
       await svc.keepOnStable(target, target.activeService, 'activeService', stable, 'preview'); // before any preview pod exists
       const preview = await d.applyRole(target, stable, 'preview', n);
@@ -61,7 +61,7 @@ export function createBlueGreenOps(d: Deployments, svc: Services, cap: Capacity)
     },
 
     /**
-     * To the preview: re-sized first to the stable's live desired count (a user or an HPA may have
+     * To the preview: re-sized first to the release's desired count, else the stable's live desired count (a user or an HPA may have
      * scaled the stable since the preview came up), and only once it is ready (retryable until then).
      * To the stable: once the stable is ready, when the preview serves now.
      */
@@ -76,7 +76,7 @@ export function createBlueGreenOps(d: Deployments, svc: Services, cap: Capacity)
       const previewName = roleName(target.workload.name, 'preview');
       let preview = await d.findRole(target, 'preview');
       if (!preview) throw ApplicationFailure.nonRetryable(`Deployment ${target.namespace}/${previewName} not found: deployPreview must run before switching to it`, ErrorType.NotFound);
-      const desired = await cap.liveDesired(target, stable);
+      const desired = target.replicas ?? (await cap.liveDesired(target, stable));
       if ((preview.spec?.replicas ?? 0) < desired) {
         preview = await d.applyRole(target, stable, 'preview', desired);
         await cap.ensureRolePdb(target, stable, 'preview', preview);

@@ -10,7 +10,7 @@ import { ErrorType } from '../errors.ts';
 import { createBasicCanary, limitsOf } from './basic-canary.ts';
 import type { Capacity } from './capacity.ts';
 import { CleanupParts, type CleanupReport } from './cleanup.ts';
-import { stableReplicas, type Deployments } from './deployments.ts';
+import { desiredReplicas, stableReplicas, type Deployments } from './deployments.ts';
 import { replicasForWeight, roleName } from './objects.ts';
 import { rolloutState } from './rollout.ts';
 import type { WorkloadRoom } from './room.ts';
@@ -43,11 +43,11 @@ export function createCanaryOps(room: WorkloadRoom, d: Deployments, svc: Service
   /** A canary without a router whose release sets maxSurge/maxUnavailable: the stable shrinks as the canary grows. */
   const basic = createBasicCanary(room, d, cap, convergeCanary);
 
-  /** Sizes the canary from the stable's live desired count (never below the floor held on its HPA). `upOnly` never scales it down. */
+  /** Sizes the canary from the release's desired count, else the stable's live desired count (never below the floor held on its HPA). `upOnly` never scales it down. */
   const scaleCanary = async (target: ReleaseTarget, replicasOf: (stableReplicas: number) => number, upOnly = false): Promise<{ canaryReplicas: number }> => {
     const stable = await d.getStable(target);
     const floor = await cap.holdFloor(target, stable);
-    let canaryReplicas = replicasOf(Math.max(stableReplicas(stable), floor ?? 0));
+    let canaryReplicas = replicasOf(desiredReplicas(target, stable, Math.max(stableReplicas(stable), floor ?? 0)));
     if (upOnly) canaryReplicas = Math.max(canaryReplicas, (await d.findRole(target, 'canary'))?.spec?.replicas ?? 0);
     await convergeCanary(target, stable, canaryReplicas);
     return { canaryReplicas };

@@ -117,50 +117,80 @@ export function createDeployments(room: WorkloadRoom) {
   };
 
   /**
-   * Sets the target container of the stable Deployment to `image`, recording the previous one, and
-   * (with `config`) points its template at those copies, in one patch so that no ReplicaSet runs one
-   * without the other.
+   * Sets the stable's target container to `image`, its replicas to `replicas` and (with `config`) its
+   * template to those copies, each when given, in one patch so that no ReplicaSet runs one without the
+   * other, then reads them back. With `recordPrevious` the image and the count it had are recorded
+   * (the count only when it changes now; an older record of the count is dropped). False when
+   * nothing needed writing.
    */
-  const setStableImage = async (target: ReleaseTarget, stable: V1Deployment, image: string, recordPrevious: boolean, config?: readonly ConfigCopy[]): Promise<boolean> => {
+  const setStable = async (
+    target: ReleaseTarget,
+    stable: V1Deployment,
+    want: { image?: string | undefined; replicas?: number | undefined; config?: readonly ConfigCopy[] | undefined },
+    recordPrevious: boolean,
+  ): Promise<boolean> => {
     const container = targetContainer(stable, target);
     const podSpec = stable.spec?.template?.spec ?? { containers: [] };
-    const configBody = config?.length ? configPatch(podSpec, rewriteConfigRefs(podSpec, config)) : undefined;
-    if (container.image === image && !configBody) return false;
+    const configBody = want.config?.length ? configPatch(podSpec, rewriteConfigRefs(podSpec, want.config)) : undefined;
+    const imageChanges = want.image !== undefined && container.image !== want.image;
+    const replicasChange = want.replicas !== undefined && stableReplicas(stable) !== want.replicas;
+    if (!imageChanges && !replicasChange && !configBody) return false;
     const namespace = target.namespace;
     const name = target.workload.name;
-    const annotations: Record<string, string> = { [ANNOTATIONS.release]: target.releaseId };
-    if (recordPrevious && container.image) annotations[ANNOTATIONS.previousImage] = container.image;
+    const annotations: Record<string, string | null> = { [ANNOTATIONS.release]: target.releaseId };
+    if (recordPrevious && imageChanges && container.image) annotations[ANNOTATIONS.previousImage] = container.image;
+    if (recordPrevious && target.replicas !== undefined) annotations[ANNOTATIONS.previousReplicas] = replicasChange ? String(stableReplicas(stable)) : null;
     const others = (configBody?.containers ?? []).filter((c) => c.name !== container.name);
     const own = configBody?.containers?.find((c) => c.name === container.name);
-    const templateSpec = { ...(configBody ?? {}), containers: [{ ...(own ?? {}), name: container.name, image }, ...others] };
+    const image = imageChanges ? want.image : container.image;
+    const template = imageChanges || configBody ? { template: { spec: { ...(configBody ?? {}), containers: [{ ...(own ?? {}), name: container.name, image }, ...others] } } } : {};
+    const spec = { ...(replicasChange ? { replicas: want.replicas } : {}), ...template };
     await k.call({ verb: 'patch', resource: 'deployments.apps', namespace, name }, () =>
-      k.apps.patchNamespacedDeployment({ name, namespace, fieldManager: FIELD_MANAGER, body: { metadata: { annotations }, spec: { template: { spec: templateSpec } } } }, STRATEGIC_PATCH),
+      k.apps.patchNamespacedDeployment({ name, namespace, fieldManager: FIELD_MANAGER, body: { metadata: { annotations }, spec } }, STRATEGIC_PATCH),
     );
     const got = await getDeployment(namespace, name);
     const now = got.spec?.template?.spec?.containers?.find((c) => c.name === container.name)?.image;
-    if (now !== image) {
-      throw ApplicationFailure.nonRetryable(`Deployment ${namespace}/${name} container ${container.name} reads back image ${now} after setting ${image}`, ErrorType.VerificationFailed);
+    if (imageChanges && now !== want.image) {
+      throw ApplicationFailure.nonRetryable(`Deployment ${namespace}/${name} container ${container.name} reads back image ${now} after setting ${want.image}`, ErrorType.VerificationFailed);
     }
-    if (config?.length && !pointsAt(got.spec?.template?.spec ?? { containers: [] }, config)) {
-      throw ApplicationFailure.nonRetryable(`Deployment ${namespace}/${name} does not read back pointing at ${config.map((c) => c.copy).join(', ')}`, ErrorType.VerificationFailed);
+    if (replicasChange && got.spec?.replicas !== want.replicas) {
+      throw ApplicationFailure.nonRetryable(`Deployment ${namespace}/${name} reads back ${got.spec?.replicas} replicas after setting ${want.replicas}`, ErrorType.VerificationFailed);
+    }
+    if (want.config?.length && !pointsAt(got.spec?.template?.spec ?? { containers: [] }, want.config)) {
+      throw ApplicationFailure.nonRetryable(`Deployment ${namespace}/${name} does not read back pointing at ${want.config.map((c) => c.copy).join(', ')}`, ErrorType.VerificationFailed);
     }
     return true;
   };
 
-  /** Promotion's first half: the stable takes the new image (the one it ran is recorded) and becomes ready. */
+  /** Promotion's first half: the stable takes the new image (and the release's replica count; what it had is recorded) and becomes ready. */
   const rollStableForward = async (target: ReleaseTarget): Promise<V1Deployment> => {
     const stable = await getStable(target);
-    const changed = await setStableImage(target, stable, target.image, true, target.config);
+    const changed = await setStable(target, stable, { image: target.image, replicas: target.replicas, config: target.config }, true);
     if (changed || !rolloutState(stable).done) return waitRolledOut(target, target.workload.name);
     return stable;
   };
 
   /**
+   * The count to put back when this release set one: the recorded count, while the stable still has
+   * the count this release set; a count someone else set meanwhile is drift.
+   */
+  const replicasBack = (target: ReleaseTarget, stable: V1Deployment, ours: boolean): { replicas?: number; drift?: string } => {
+    const recorded = ours && target.replicas !== undefined ? Number(stable.metadata?.annotations?.[ANNOTATIONS.previousReplicas]) : NaN;
+    if (!Number.isInteger(recorded) || recorded < 0) return {};
+    const now = stableReplicas(stable);
+    if (now === recorded) return {};
+    if (now === target.replicas) return { replicas: recorded };
+    return { drift: `Deployment ${target.namespace}/${target.workload.name} has ${now} replicas, set by someone else during the release (Glidepath had set ${target.replicas}; it had ${recorded} before): left as it is` };
+  };
+
+  /**
    * Puts back what this release wrote on the stable Deployment, and nothing else: its image goes
    * back to the one recorded when this release changed it (or `stableImage`) only while it still
-   * runs the image this release set. An image someone else set during the release (a hotfix) is left
-   * as it is and reported as drift. Waits for the stable when it was changed now, or when a previous
-   * attempt of this release changed it (a retry must still see it ready).
+   * runs the image this release set, and its replica count (when the release set one) to the
+   * recorded count only while it still has the count this release set. An image or count someone
+   * else set during the release (a hotfix, a manual scale) is left as it is and reported as drift.
+   * Waits for the stable when it was changed now, or when a previous attempt of this release changed
+   * it (a retry must still see it ready).
    */
   const restoreStable = async (target: ReleaseTarget, stableImage: string | undefined): Promise<string[]> => {
     const stable = await findStable(target); // read now: the image is compared with what is there at this moment
@@ -171,23 +201,30 @@ export function createDeployments(room: WorkloadRoom) {
     const container = targetContainer(stable, target);
     const now = container.image;
     const back = (ours ? annotations[ANNOTATIONS.previousImage] : undefined) ?? stableImage;
-    // With spec.config: the copies the stable used when the attempt started, if a promotion moved it to this attempt's.
-    const config = ours ? configBack(stable.spec?.template?.spec ?? { containers: [] }, target.config) : undefined;
-    if ((back === undefined || now === back) && !config) {
-      if (ours && !rolloutState(stable).done) await waitRolledOut(target, target.workload.name);
-      return [];
+    const drift: string[] = [];
+    let image: string | undefined;
+    let imageDrift = false;
+    if (back !== undefined && now !== back) {
+      if (ours && now === target.image) image = back;
+      else {
+        imageDrift = true;
+        drift.push(`${where} container ${container.name} runs ${now}, set by someone else during the release (${ours ? `Glidepath had set ${target.image}` : 'Glidepath never changed it'}; it ran ${back} before): left as it is`);
+      }
     }
-    if (ours && (now === target.image || back === undefined || now === back)) {
-      await setStableImage(target, stable, back === undefined ? (now ?? target.image) : back, false, config);
-      await waitRolledOut(target, target.workload.name);
-      return [];
-    }
-    return [
-      `${where} container ${container.name} runs ${now}, set by someone else during the release (${ours ? `Glidepath had set ${target.image}` : 'Glidepath never changed it'}; it ran ${back} before): left as it is`,
-    ];
+    // With spec.config: the copies the stable used when the attempt started, if a promotion moved it to this attempt's (not under someone else's image).
+    const config = ours && !imageDrift ? configBack(stable.spec?.template?.spec ?? { containers: [] }, target.config) : undefined;
+    const count = replicasBack(target, stable, ours);
+    if (count.drift) drift.push(count.drift);
+    const wrote = await setStable(target, stable, { image, replicas: count.replicas, config }, false);
+    // Not waited for: a stable running an image someone else set (its rollout is theirs).
+    if (image !== undefined || (ours && !imageDrift && (wrote || !rolloutState(stable).done))) await waitRolledOut(target, target.workload.name);
+    return drift;
   };
 
-  return { getDeployment, findDeployment, findStable, findRole, getStable, waitRolledOut, applyRole, deleteRole, setStableImage, rollStableForward, restoreStable };
+  return { getDeployment, findDeployment, findStable, findRole, getStable, waitRolledOut, applyRole, deleteRole, setStable, rollStableForward, restoreStable };
 }
 
 export const stableReplicas = (stable: V1Deployment): number => stable.spec?.replicas ?? 1;
+
+/** The count the canary/preview is sized from: the release's desired count, else the stable's live one (`live`, default its replicas). */
+export const desiredReplicas = (target: ReleaseTarget, stable: V1Deployment, live = stableReplicas(stable)): number => target.replicas ?? live;

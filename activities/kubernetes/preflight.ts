@@ -88,6 +88,16 @@ export function createPreflight(room: WorkloadRoom, d: Deployments, svc: Service
       if (name) await svc.requireService(target, name, role);
     }
 
+    if (target.replicas !== undefined) {
+      const hpas = await cap.stableHpas(target);
+      if (hpas.length > 0) {
+        throw ApplicationFailure.nonRetryable(
+          `HorizontalPodAutoscaler ${hpas.map((h) => `${target.namespace}/${h.metadata?.name}`).join(', ')} scales Deployment ${where} and owns its replica count: ` +
+            `a release with a desired count (replicas: ${target.replicas}) would fight it; remove the count (a release group's spec.clusters.<cluster>.replicas) or let the HPA's minReplicas/maxReplicas size it`,
+          ErrorType.PreflightFailed,
+        );
+      }
+    }
     if (!(await cap.userPdb(target, stable))) {
       warnings.push(`no PodDisruptionBudget in ${target.namespace} selects the pods of ${where}: a node drain during the release may take them all at once`);
     }

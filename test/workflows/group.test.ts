@@ -34,6 +34,8 @@ interface Event {
   image: string;
   queue: string;
   steps?: number;
+  /** The child plan's desired replica count, when it has one. */
+  replicas?: number;
   outcome?: Outcome;
 }
 
@@ -66,8 +68,8 @@ function clusterActivities(queue: string) {
       metrics: run.metrics.map((m) => ({ name: m.name, measurements: [{ phase: analysisFails(queue.split('@')[1] ?? '') ? 'Failed' : 'Successful', value: [1], startedAt: new Date().toISOString(), finishedAt: new Date().toISOString() }] })),
       terminated: false,
     }),
-    childStarted: async (id: string, image: string, q: string, steps: number) => {
-      events.push({ kind: 'start', id, image, queue: q, steps });
+    childStarted: async (id: string, image: string, q: string, steps: number, replicas?: number) => {
+      events.push({ kind: 'start', id, image, queue: q, steps, ...(replicas !== undefined ? { replicas } : {}) });
       return script(id, image);
     },
     childEnded: async (id: string, outcome: Outcome) => {
@@ -206,6 +208,33 @@ test('a failure in wave 2 stops the wave and rolls the group back, dependants fi
   assert.equal(status.cells.find((c) => c.member === 'payments' && c.cluster === 'us')?.phase, 'RolledBack');
   assert.equal(status.cells.filter((c) => c.phase === 'Compensated').length, 9);
   assert.equal(status.audit.filter((a) => a.action === 'compensate' && a.reason?.includes('payments in us')).length, 9);
+});
+
+test('a per-cluster replica count reaches that member\'s child in that cluster only; compensation returns to the count preflight saw', async () => {
+  pollers = () => 1;
+  script = (id, image) => (id.endsWith('_payments@us') && image.endsWith(':2') ? { outcome: 'RolledBack', durationMs: 30_000 } : { outcome: 'Promoted', durationMs: 10_000 });
+  const handle = await startGroup(groupPlan('counts', { clusters: { eu: { replicas: { ledger: 6, web: 3 } } } }));
+  const result = await outcomeOf(handle);
+  assert.equal(result.outcome, 'RolledBack', result.reason);
+  const list = ofNs('counts');
+  const forward = list.filter((e) => e.kind === 'start' && e.steps === 1);
+  const counts = Object.fromEntries(forward.map((e) => [e.id.replace(/^release_counts_/, ''), e.replicas]));
+  assert.deepEqual(
+    Object.entries(counts).filter(([, n]) => n !== undefined).sort(),
+    [['ledger@eu', 6], ['web@eu', 3]],
+    `only ledger and web in eu carry a count: ${JSON.stringify(counts)}`,
+  );
+  assert.ok(['ledger@staging', 'ledger@us', 'payments@eu', 'search@eu'].every((c) => c in counts && counts[c] === undefined), JSON.stringify(counts));
+  const back = list.filter((e) => e.kind === 'start' && e.steps === 0);
+  const backCounts = Object.fromEntries(back.map((e) => [e.id.replace(/^release_counts_/, ''), e.replicas]));
+  assert.equal(backCounts['ledger@eu'], 2, `ledger in eu goes back to the 2 replicas preflight saw: ${JSON.stringify(backCounts)}`);
+  assert.equal(backCounts['web@eu'], 2);
+  assert.ok(['ledger@staging', 'ledger@us', 'payments@eu'].every((c) => c in backCounts && backCounts[c] === undefined), JSON.stringify(backCounts));
+  const status = await handle.query(groupStatusQuery);
+  const cell = (m: string, c: string) => status.cells.find((x) => x.member === m && x.cluster === c);
+  assert.equal(cell('ledger', 'eu')?.previousReplicas, 2);
+  assert.equal(cell('ledger', 'us')?.previousReplicas, undefined);
+  assert.ok(status.audit.some((a) => a.action === 'compensate' && a.detail?.startsWith('ledger@eu: registry.local/ledger:2 at 6 replicas → registry.local/ledger@') && a.detail.endsWith(' at 2 replicas')), JSON.stringify(status.audit.filter((a) => a.action === 'compensate')));
 });
 
 test('gates: soak, analysis in every cluster of the wave, approval with the four-eyes rule', async () => {

@@ -105,9 +105,9 @@ export class Harness {
   readonly overrides = new Map<string, Overrides>();
   /** The worker's identity policy per release (none: claimed identity). */
   readonly identityPolicies = new Map<string, IdentityPolicy>();
+  private static count = 0;
   /** Its own queue: the harnesses of one process share a server (holdSharedTimeSkippingEnv). */
   readonly taskQueue = `release-tests-${++Harness.count}`;
-  private static count = 0;
   env!: TestWorkflowEnvironment;
   worker!: Worker;
   private running!: Promise<void>;

@@ -40,19 +40,19 @@ export const PIN_PREVIOUS_PATCH = 'glidepath-group-pin-previous';
 
 const DIGEST_REF = /@sha256:[0-9a-f]{64}$/;
 
-/** The image the cluster runs now, pinned to its digest when its registry resolves it. */
-async function currentImage(g: GroupState, plan: ReleasePlan, cell: GroupCell): Promise<string> {
+/** The image the cluster runs now, pinned to its digest when its registry resolves it, and the Deployment's replica count. */
+async function currentState(g: GroupState, plan: ReleasePlan, cell: GroupCell): Promise<{ image: string; replicas: number }> {
   const acts = g.clusterActivities(cell.cluster);
   const target = targetOf(plan, cell.workflowId);
   const pre = await acts.preflight(target);
   const bounded = wf.patched(PIN_PREVIOUS_PATCH);
-  if (bounded && DIGEST_REF.test(pre.stableImage)) return pre.stableImage;
+  if (bounded && DIGEST_REF.test(pre.stableImage)) return { image: pre.stableImage, replicas: pre.replicas };
   try {
-    return (await (bounded ? g.clusterPinning(cell.cluster) : acts).verifyImage(target, pre.stableImage)).image;
+    return { image: (await (bounded ? g.clusterPinning(cell.cluster) : acts).verifyImage(target, pre.stableImage)).image, replicas: pre.replicas };
   } catch (err) {
     if (wf.isCancellation(err)) throw err;
     g.audit('glidepath', 'previous-image', true, undefined, `${cell.member}@${cell.cluster}: ${pre.stableImage} not pinned (${describeError(err)}); compensation returns to the reference as written`);
-    return pre.stableImage;
+    return { image: pre.stableImage, replicas: pre.replicas };
   }
 }
 
@@ -121,7 +121,13 @@ export async function runCell(g: GroupState, member: GroupMember, cluster: strin
   g.setCell(cell, 'Waiting', `reading the image ${cluster} runs now`);
   let previous: string | undefined;
   try {
-    previous = cell.previousImage ?? (await unlessAborted(g, () => currentImage(g, plan, cell)));
+    if (cell.previousImage !== undefined) previous = cell.previousImage;
+    else {
+      const now = await unlessAborted(g, () => currentState(g, plan, cell));
+      previous = now?.image;
+      // The count compensation returns to, when the member's release sets one in this cluster.
+      if (now && plan.replicas !== undefined) cell.previousReplicas = now.replicas;
+    }
   } catch (err) {
     g.setCell(cell, 'Failed', `preflight in ${cluster}: ${describeError(err)}`);
     g.fail(`${member.name}@${cluster}`, `${member.name} in ${cluster}: ${cell.message}`);
@@ -132,7 +138,8 @@ export async function runCell(g: GroupState, member: GroupMember, cluster: strin
     return false;
   }
   cell.previousImage = previous;
-  g.setCell(cell, 'Running', `release of ${plan.image} (was ${previous})`);
+  const count = plan.replicas !== undefined ? ` at ${plan.replicas} replicas (was ${cell.previousReplicas ?? '?'})` : '';
+  g.setCell(cell, 'Running', `release of ${plan.image}${count} (was ${previous})`);
   g.audit('glidepath', 'start-member', true, undefined, `${member.name}@${cluster}: ${cell.workflowId} on ${clusterTaskQueue(cluster)}`);
   const result = await runChild(g, cell, plan, true);
   if (result.outcome === 'Promoted') {
@@ -149,16 +156,22 @@ export async function runCell(g: GroupState, member: GroupMember, cluster: strin
   return false;
 }
 
-/** Puts a promoted cell back on the image it ran before the group, through a release of that image. */
+/**
+ * Puts a promoted cell back on the image it ran before the group (and on the replica count it had,
+ * when the member's release set one), through a release of that image.
+ */
 export async function compensateCell(g: GroupState, member: GroupMember, cell: GroupCell, why: string): Promise<void> {
   const previous = cell.previousImage;
-  if (previous === undefined || previous === cell.image) {
+  const forward = memberPlan(g.group, member, cell.cluster);
+  const count = cell.previousReplicas !== undefined && cell.previousReplicas !== forward.replicas ? cell.previousReplicas : undefined;
+  if (previous === undefined || (previous === cell.image && count === undefined)) {
     g.setCell(cell, 'Compensated', `already on ${previous ?? 'its previous image'}`);
     return;
   }
-  g.setCell(cell, 'Compensating', `back to ${previous}`);
-  g.audit('glidepath', 'compensate', true, why, `${cell.member}@${cell.cluster}: ${cell.image ?? '?'} → ${previous}`);
-  const plan = rollbackPlan({ ...memberPlan(g.group, member, cell.cluster), retryWindowSeconds: CHILD_RETRY_WINDOW_SECONDS }, previous);
+  const back = `${previous}${count !== undefined ? ` at ${count} replicas` : ''}`;
+  g.setCell(cell, 'Compensating', `back to ${back}`);
+  g.audit('glidepath', 'compensate', true, why, `${cell.member}@${cell.cluster}: ${cell.image ?? '?'}${forward.replicas !== undefined ? ` at ${forward.replicas} replicas` : ''} → ${back}`);
+  const plan = rollbackPlan({ ...forward, retryWindowSeconds: CHILD_RETRY_WINDOW_SECONDS }, previous, count);
   const result = await runChild(g, cell, plan, false);
   if (result.outcome === 'Promoted') {
     cell.image = (result as ReleaseResult).image;

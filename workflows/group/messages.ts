@@ -38,6 +38,8 @@ export interface GroupCell {
   workflowId: string;
   /** The image the cluster ran before the group (pinned to its digest when the registry resolves it). */
   previousImage?: string | undefined;
+  /** The Deployment's replica count before the group, when the member's release sets one in this cluster (spec.clusters.<cluster>.replicas). */
+  previousReplicas?: number | undefined;
   /** The image the cell runs now, as far as the group knows. */
   image?: string | undefined;
   message?: string | undefined;

@@ -11,6 +11,7 @@ export function targetOf(plan: ReleasePlan, releaseId: string): ReleaseTarget {
     strategy: plan.strategy.type,
     progressDeadlineSeconds: plan.progressDeadlineSeconds,
     ...(plan.readinessProbePolicy ? { readinessProbePolicy: plan.readinessProbePolicy } : {}),
+    ...(plan.replicas !== undefined ? { replicas: plan.replicas } : {}),
     ...(plan.strategy.type === 'canary'
       ? { stableService: plan.strategy.stableService, canaryService: plan.strategy.canaryService, trafficRouting: plan.strategy.trafficRouting, ...(plan.strategy.replicaLimits ? { replicaLimits: plan.strategy.replicaLimits } : {}) }
       : plan.strategy.type === 'blueGreen'

@@ -14,7 +14,7 @@ export interface ChildScript {
 }
 
 export interface StubChildActivities {
-  childStarted(workflowId: string, image: string, taskQueue: string, steps: number): Promise<ChildScript>;
+  childStarted(workflowId: string, image: string, taskQueue: string, steps: number, replicas?: number): Promise<ChildScript>;
   childEnded(workflowId: string, outcome: Outcome): Promise<void>;
 }
 
@@ -27,7 +27,7 @@ export async function release(input: ReleaseInput): Promise<ReleaseResult> {
     aborted = true;
   });
   const strategy = input.plan.strategy;
-  const script = await acts.childStarted(info.workflowId, input.plan.image, info.taskQueue, strategy.type === 'canary' ? strategy.steps.length : -1);
+  const script = await acts.childStarted(info.workflowId, input.plan.image, info.taskQueue, strategy.type === 'canary' ? strategy.steps.length : -1, input.plan.replicas);
   await wf.condition(() => aborted, script.durationMs);
   const outcome: Outcome = aborted ? 'Aborted' : script.outcome;
   await acts.childEnded(info.workflowId, outcome);
