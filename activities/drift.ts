@@ -105,6 +105,7 @@ export function createDriftActivities(deps: DriftDeps) {
   const putSelector = async (t: ReleaseTarget, name: string, selector: Record<string, string>): Promise<void> => {
     const svc = await findService(t.namespace, name);
     if (!svc) throw ApplicationFailure.nonRetryable(`Service ${t.namespace}/${name} is gone; a drift revert does not recreate it`, ErrorType.NotFound);
+    if (sameLabels(svc.spec?.selector ?? null, selector)) return;
     const next: Record<string, string | null> = { ...selector };
     for (const key of Object.keys(svc.spec?.selector ?? {})) if (!(key in selector)) next[key] = null;
     await k.call({ verb: 'patch', resource: 'services', namespace: t.namespace, name }, () =>
@@ -143,7 +144,7 @@ export function createDriftActivities(deps: DriftDeps) {
 
     /**
      * Puts the drifted fields back: the stable's image and replicas, then all traffic to stable, then
-     * the Services' selectors, then the canary removed. A preview at rest is not removed (finalizing or
+     * the canary removed (with the Services it pointed), then any Service selector still drifted. A preview at rest is not removed (finalizing or
      * aborting its release decides which side stays): that part fails, named, after the others ran.
      */
     async driftRevert(req: DriftRevertRequest): Promise<void> {
@@ -156,8 +157,8 @@ export function createDriftActivities(deps: DriftDeps) {
         await router.removeManagedRoutes(t);
         if ((await router.verifyWeight(t, 0)) === false) throw new Error(`${router.type} does not carry weight 0 yet`); // retried
       }
+      if (fields.has('canary')) await deps.workload.removeCanary(t); // gives the Services it pointed their own selectors back too
       for (const s of req.desired.services) if (fields.has(`service/${s.name}`)) await putSelector(t, s.name, s.selector);
-      if (fields.has('canary')) await deps.workload.removeCanary(t);
       if (fields.has('preview')) throw ApplicationFailure.nonRetryable(`Deployment ${t.namespace}/${roleName(t.workload.name, 'preview')} is present at rest: a drift revert does not remove a preview (finalize or abort its release)`, ErrorType.PreflightFailed);
     },
   };
