@@ -8,10 +8,13 @@
  */
 import { PatchStrategy, type KubeConfig, type V1Deployment, type V1Service } from '@kubernetes/client-node';
 import { ApplicationFailure } from '@temporalio/common';
+import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { Gauge, type Registry } from 'prom-client';
 import { compareDrift, comparedFields, sameLabels, type DriftBaseline, type DriftDesired, type DriftFinding, type DriftLive } from '../model/drift.ts';
 import { routerKey } from '../model/traffic-routing.ts';
-import type { DriftCheckRequest, DriftRevertRequest } from '../workflows/drift/messages.ts';
+import type { DriftCheckRequest, DriftReleaseState, DriftRevertRequest } from '../workflows/drift/messages.ts';
+import { statusQuery, type ReleaseResult } from '../workflows/messages.ts';
+import { SETTLED_PHASES, type Phase } from '../model/types.ts';
 import type { ReleaseTarget, TrafficRouter, WorkloadOps } from './contract.ts';
 import { ErrorType } from './errors.ts';
 import { createKubeClients, type KubeClients } from './kubernetes/client.ts';
@@ -26,6 +29,8 @@ export interface DriftDeps {
   routers?: Record<string, TrafficRouter> | undefined;
   /** Where `glidepath_drift` is registered (the worker's metrics registry). */
   registry?: Registry | undefined;
+  /** Where the workload's releases are asked about (the worker's client). */
+  client?: Client | undefined;
   requestTimeoutMs?: number;
 }
 
@@ -116,6 +121,27 @@ export function createDriftActivities(deps: DriftDeps) {
   };
 
   return {
+    /** Where the release `releaseId` (the workload's release workflow, its latest run) stands. Read-only. */
+    async driftReleaseState(releaseId: string): Promise<DriftReleaseState> {
+      if (!deps.client) throw ApplicationFailure.nonRetryable('this worker has no Temporal client for the drift activities', ErrorType.InvalidSpec);
+      const handle = deps.client.workflow.getHandle(releaseId);
+      let status: string;
+      try {
+        status = (await handle.describe()).status.name;
+      } catch (err) {
+        if (err instanceof WorkflowNotFoundError) return { state: 'none' };
+        throw err;
+      }
+      if (status === 'COMPLETED') {
+        const result = (await handle.result()) as ReleaseResult;
+        return { state: 'settled', phase: result.outcome, ...(result.outcome === 'Promoted' ? { promotedImage: result.image } : {}) };
+      }
+      if (status !== 'RUNNING') return { state: 'settled', phase: status };
+      const s = await handle.query(statusQuery);
+      if (!SETTLED_PHASES.includes(s.phase as Phase)) return { state: 'in-flight', phase: s.phase };
+      return { state: 'settled', phase: s.phase, ...(s.phase === 'Promoted' ? { promotedImage: s.canaryImage } : {}) };
+    },
+
     /** The reference of a baseline: the release's image, and replicas (where no HPA owns them), the role, the router and the Services' selectors as they are at rest now. */
     async driftDesired(b: DriftBaseline): Promise<DriftDesired> {
       const t = b.target;

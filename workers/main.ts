@@ -53,7 +53,7 @@ try {
     namespace: settings.namespace,
     taskQueue: settings.taskQueue,
     // The identity policy is read (and a malformed one refused) here, at start.
-    activities: { ...createActivities(deps), ...createNotifyActivities({ secrets: deps.secrets }), ...buildVersioningActivities(), ...createIdentityActivities(identityPolicyFromEnv(process.env)), ...createFreezeActivities(freezePolicyFromEnv(process.env)), ...createTaskQueueActivities(client), ...createGitActivities({ client, taskQueue: settings.taskQueue }), ...createDriftActivities({ kubeConfig: driftKubeConfig(), workload: deps.workload, routers: deps.routers, registry: metrics.registry }) },
+    activities: { ...createActivities(deps), ...createNotifyActivities({ secrets: deps.secrets }), ...buildVersioningActivities(), ...createIdentityActivities(identityPolicyFromEnv(process.env)), ...createFreezeActivities(freezePolicyFromEnv(process.env)), ...createTaskQueueActivities(client), ...createGitActivities({ client, taskQueue: settings.taskQueue }), ...createDriftActivities({ kubeConfig: driftKubeConfig(), workload: deps.workload, routers: deps.routers, registry: metrics.registry, client }) },
     dataConverter: dataConverterFromEnv(),
     interceptors: { activity: [metrics.interceptor()] },
     shutdownGraceTime: process.env.GLIDEPATH_SHUTDOWN_GRACE ?? '30s',

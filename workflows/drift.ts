@@ -4,8 +4,9 @@
  * preview at rest, the router at weight 0, the Services' selectors), compares the live objects with
  * it on a durable timer through a read-only activity, and records what drifted in its status and
  * audit (the activity exports it as the metric `glidepath_drift`). Under policy `revert` it puts the
- * drifted fields back through the normal activities and checks again. A later promotion gives it a
- * new reference (`driftConfigure`). Bounded lists; continue-as-new when Temporal suggests it.
+ * drifted fields back through the normal activities and checks again. While a release of the workload
+ * runs nothing is compared; a later promotion of another image is the new reference (so is
+ * `driftConfigure`, which may also change the policy, interval and target). Bounded lists; continue-as-new when Temporal suggests it.
  * Deterministic: activities are imported as types only.
  */
 import * as wf from '@temporalio/workflow';
@@ -13,7 +14,7 @@ import type { DriftActivities } from '../activities/drift.ts';
 import { NON_RETRYABLE_ERROR_TYPES } from '../activities/errors.ts';
 import { parseDuration } from '../model/duration.ts';
 import { driftProblems, driftWorkflowId, type DriftFinding } from '../model/drift.ts';
-import { driftConfigureSignal, driftStatusQuery, type DriftConfigure, type DriftWatchInput } from './drift/messages.ts';
+import { driftConfigureSignal, driftStatusQuery, type DriftConfigure, type DriftReleaseState, type DriftWatchInput } from './drift/messages.ts';
 import { DriftState, describeFindings } from './drift/state.ts';
 
 const reads = wf.proxyActivities<DriftActivities>({
@@ -65,8 +66,10 @@ export async function driftWatch(input: DriftWatchInput): Promise<void> {
   let checks = 0;
   for (;;) {
     wake = false;
-    if (rebase) await takeReference(s, current);
-    if (!rebase) await checkOnce(s, current);
+    if (await releaseSettled()) {
+      if (rebase) await takeReference(s, current);
+      if (!rebase) await checkOnce(s, current);
+    }
     checks++;
     const full = input.checksPerRun !== undefined ? checks >= input.checksPerRun : wf.workflowInfo().continueAsNewSuggested;
     if (full) break;
@@ -76,6 +79,31 @@ export async function driftWatch(input: DriftWatchInput): Promise<void> {
   s.audit('continue-as-new', `after ${checks} check(s), history at ${wf.workflowInfo().historyLength} events`);
   await wf.condition(wf.allHandlersFinished);
   await wf.continueAsNew<typeof driftWatch>({ ...current, state: st, ...(input.checksPerRun !== undefined ? { checksPerRun: input.checksPerRun } : {}) });
+
+  /**
+   * Whether the workload's release has settled (nothing to compare while one runs: its canary is not
+   * drift). A promotion of another image since the reference was taken is the new reference.
+   */
+  async function releaseSettled(): Promise<boolean> {
+    const b = current.baseline;
+    let r: DriftReleaseState;
+    try {
+      r = await reads.driftReleaseState(b.releaseId);
+    } catch (err) {
+      s.condition('Unreadable', `asking for ${b.releaseId}: ${failureMessage(err)}; retried at the next check`);
+      return false;
+    }
+    if (r.state === 'in-flight') {
+      s.condition('ReleaseInFlight', `${b.releaseId} is ${r.phase}: nothing is compared until it settles`);
+      return false;
+    }
+    if (r.state === 'settled' && r.promotedImage !== undefined && r.promotedImage !== b.image) {
+      current = { ...current, baseline: { ...b, image: r.promotedImage, target: { ...b.target, image: r.promotedImage } } };
+      rebase = true;
+      s.audit('new-reference', `${b.releaseId} promoted ${r.promotedImage}`);
+    }
+    return true;
+  }
 
   /** Reads the reference for a (new) baseline from the cluster; on failure it stays pending and is tried at the next interval. */
   async function takeReference(state: DriftState, c: DriftConfigure): Promise<void> {

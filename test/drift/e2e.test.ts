@@ -3,9 +3,11 @@
  * control plane. A canary release promotes; `glidepath drift start` watches the workload against it;
  * a hand edit of the stable Deployment's image (another field manager) is reported (status, audit,
  * `glidepath_drift` on the worker's /metrics, `drift status` exits 1), then, once the policy is
- * `revert`, put back and verified, read back from the apiserver. Needs KUBECONFIG and TEMPORAL_ADDRESS.
+ * `revert`, put back and verified, read back from the apiserver; the next release is left alone while
+ * it runs and its promotion becomes the reference. Needs KUBECONFIG and TEMPORAL_ADDRESS.
  */
 import assert from 'node:assert/strict';
+import { readFile, writeFile } from 'node:fs/promises';
 import type { ChildProcess } from 'node:child_process';
 import { after, before, test } from 'node:test';
 import { PatchStrategy, setHeaderOptions, type AppsV1Api, type CoreV1Api } from '@kubernetes/client-node';
@@ -97,6 +99,21 @@ test('a hand edit of the stable Deployment is reported, then reverted under reve
   assert.equal(await driftSample(ns, 'image'), '0');
   const ok = await cli(env, ['drift', 'status', `${ns}/web`]);
   assert.equal(ok.code, 0, ok.stdout);
+
+  // The next release: while it runs its canary is not drift (nothing reverted); its promotion is the new reference.
+  const paused = file.replace(/\.yaml$/, '-v3.yaml');
+  await writeFile(paused, (await readFile(file, 'utf8')).replace('        - setWeight: 50\n', '        - setWeight: 50\n        - pause: {}\n'));
+  const next = await cli(env, ['release', 'start', '-f', paused, '--image', 'registry.local/web:v3']);
+  assert.equal(next.code, 0, next.stderr);
+  const inFlight = await until(id, (s) => s.condition === 'ReleaseInFlight', 'the release in flight');
+  assert.match(inFlight.message, new RegExp(`release_${ns}_web is Paused`));
+  assert.ok(await findDeployment(apps, ns, 'web-canary'), 'the release\'s canary is left alone');
+  assert.equal((await cli(env, ['release', 'promote', `release_${ns}_web`, '--as', 'alice'])).code, 0);
+  assert.equal((await cli(env, ['release', 'watch', `release_${ns}_web`, '--timeout', '120s'])).code, 0);
+  const promoted = await until(id, (s) => s.condition === 'InSync' && s.image === 'registry.local/web:v3', 'the promotion taken as the new reference');
+  assert.ok(promoted.audit.some((a) => a.action === 'new-reference' && /promoted registry\.local\/web:v3/.test(a.detail)));
+  assert.equal(imageOf(await findDeployment(apps, ns, 'web')), 'registry.local/web:v3', 'the promoted image is not reverted');
+  assert.equal(promoted.reverted, 1);
   assert.equal((await cli(env, ['drift', 'stop', `${ns}/web`])).code, 0);
   process.stderr.write(`drift reported ${reportedAfterMs} ms after the hand edit (interval 10 s)\n`);
 });

@@ -16,7 +16,7 @@ import type { WorkflowHandle } from '@temporalio/client';
 import type { DriftActivities } from '../../activities/drift.ts';
 import type { ReleaseTarget } from '../../activities/contract.ts';
 import { compareDrift, driftWorkflowId, type DriftBaseline, type DriftDesired, type DriftLive, type DriftPolicy } from '../../model/drift.ts';
-import { driftConfigureSignal, driftStatusQuery, type DriftRevertRequest, type DriftStatus, type DriftWatchInput } from '../../workflows/drift/messages.ts';
+import { driftConfigureSignal, driftStatusQuery, type DriftReleaseState, type DriftRevertRequest, type DriftStatus, type DriftWatchInput } from '../../workflows/drift/messages.ts';
 import { createTimeSkippingEnv } from '../support/time-skipping.ts';
 import { cachedWorkflowBundle } from '../support/workflow-bundle.ts';
 import { recordHistory } from '../workflows/harness.ts';
@@ -30,6 +30,8 @@ class Cluster {
   checks = 0;
   failReads = false;
   revertTakes = true;
+  /** The workload's release: promoted v2 unless a test says otherwise. */
+  release: DriftReleaseState = { state: 'settled', phase: 'Promoted', promotedImage: 'app:v2' };
   reverted(req: DriftRevertRequest): void {
     this.reverts.push(req);
     if (!this.revertTakes) return;
@@ -47,6 +49,9 @@ const clusterOf = (): Cluster => {
 };
 
 const activities: DriftActivities = {
+  async driftReleaseState() {
+    return clusterOf().release;
+  },
   async driftDesired(b: DriftBaseline): Promise<DriftDesired> {
     clusterOf();
     return { container: 'app', image: b.image, replicas: 3, role: 'canary', services: [{ name: 'web', selector: { app: 'web' } }], router: 'nginx' };
@@ -188,6 +193,7 @@ test('a later promotion is a new reference, taken at once; a configure for anoth
   const h = await startWatch(c, 'report');
   const first = await until(h, (x) => x.condition === 'InSync', 'in sync');
   c.live = { ...c.live, image: 'app:v3' };
+  c.release = { state: 'settled', phase: 'Promoted', promotedImage: 'app:v3' }; // drift start refuses a reference the release did not promote
   const b = (await h.query(driftStatusQuery)).workload;
   await h.signal(driftConfigureSignal, { baseline: { releaseId: `release_shop_${b}`, target: { ...target(b), image: 'app:v3' }, image: 'app:v3' }, policy: 'revert', interval: '2m' });
   const s = await until(h, (x) => x.image === 'app:v3' && x.checks > first.checks, 'the new reference');
@@ -199,6 +205,27 @@ test('a later promotion is a new reference, taken at once; a configure for anoth
   const refused = await until(h, (x) => x.audit.some((a) => a.action === 'configure-refused'), 'the refusal');
   assert.match(refused.audit.find((a) => a.action === 'configure-refused')?.detail ?? '', /shop\/other is not this watch's workload/);
   assert.equal(refused.image, 'app:v3');
+  await h.terminate();
+});
+
+test('while a release of the workload runs nothing is compared or reverted; its promotion is the new reference', async () => {
+  const c = new Cluster();
+  const h = await startWatch(c, 'revert');
+  const first = await until(h, (x) => x.condition === 'InSync', 'in sync');
+  c.release = { state: 'in-flight', phase: 'Paused' };
+  c.live = { ...c.live, roleExists: true, routerAtRest: false };
+  await env.sleep('61s');
+  let s = await until(h, (x) => x.condition === 'ReleaseInFlight', 'the release in flight');
+  assert.match(s.message, /is Paused: nothing is compared until it settles/);
+  assert.equal(s.checks, first.checks, 'no comparison while it runs');
+  assert.equal(c.reverts.length, 0, 'its canary is not reverted');
+  c.release = { state: 'settled', phase: 'Promoted', promotedImage: 'app:v3' };
+  c.live = { ...c.live, image: 'app:v3', roleExists: false, routerAtRest: true };
+  await env.sleep('61s');
+  s = await until(h, (x) => x.condition === 'InSync' && x.image === 'app:v3', 'the new reference');
+  assert.equal(s.desired?.image, 'app:v3');
+  assert.ok(s.audit.some((a) => a.action === 'new-reference' && /promoted app:v3/.test(a.detail)));
+  assert.equal(c.reverts.length, 0, 'the promoted image is not reverted');
   await h.terminate();
 });
 

@@ -7,8 +7,15 @@ export const MAX_DRIFT_AUDIT = 50;
 /** Drifted fields kept in the status (a workload has a handful: image, replicas, canary, router, two Services). */
 export const MAX_FINDINGS = 20;
 
-/** `InSync`: nothing drifted. `Drifted`: reported (policy report, or a revert pending). `Unreadable`: the check failed, retried at the next interval. */
-export type DriftCondition = 'Pending' | 'InSync' | 'Drifted' | 'Reverted' | 'RevertFailed' | 'Unreadable';
+/**
+ * `InSync`: nothing drifted. `Drifted`: reported (policy report, or a revert pending). `Unreadable`: the
+ * check failed, retried at the next interval. `ReleaseInFlight`: a release of the workload runs, nothing
+ * is compared (its canary is not drift) until it settles.
+ */
+export type DriftCondition = 'Pending' | 'InSync' | 'Drifted' | 'Reverted' | 'RevertFailed' | 'Unreadable' | 'ReleaseInFlight';
+
+/** Where the workload's release (its workflow ID is the reference's `releaseId`) stands: a promotion of another image is the new reference. */
+export type DriftReleaseState = { state: 'none' } | { state: 'in-flight'; phase: string } | { state: 'settled'; phase: string; promotedImage?: string };
 
 export interface DriftAuditEntry {
   at: string;
