@@ -8,6 +8,7 @@ import { registerCodecServer } from './codec-server.ts';
 import { registerApi } from './api.ts';
 import { registerIdentityServer } from './identity-server.ts';
 import { registerSource } from './source.ts';
+import { registerDrift } from './drift.ts';
 import { EXIT } from './output.ts';
 
 export function buildProgram(): Command {
@@ -23,6 +24,7 @@ export function buildProgram(): Command {
   registerCodecServer(program);
   registerIdentityServer(program);
   registerSource(program);
+  registerDrift(program);
   return program;
 }
 

@@ -12,6 +12,8 @@ import { createIdentityActivities, identityPolicyFromEnv } from '../activities/i
 import { createNotifyActivities } from '../activities/notify/index.ts';
 import { createTaskQueueActivities } from '../activities/task-queue.ts';
 import { createGitActivities } from '../activities/git/index.ts';
+import { createDriftActivities } from '../activities/drift.ts';
+import { KubeConfig } from '@kubernetes/client-node';
 import { ACTIVATION_LIMITS, connectClient, connectNative, memoryOptions, temporalSettings } from './config.ts';
 import { dataConverterFromEnv } from './codec.ts';
 import { buildDeps, buildVersioningActivities } from './deps.ts';
@@ -22,6 +24,13 @@ import { registerSearchAttributes } from './search-attributes.ts';
 const log = createLogger();
 const [metricsHost, metricsPort] = (process.env.GLIDEPATH_METRICS_ADDRESS ?? '127.0.0.1:9464').split(':') as [string, string];
 const coreMetrics = process.env.GLIDEPATH_CORE_METRICS_ADDRESS ?? '127.0.0.1:9465';
+
+/** The drift activities' kubeconfig: the one every workload activity uses (KUBECONFIG, else in-cluster). */
+function driftKubeConfig(): KubeConfig {
+  const kc = new KubeConfig();
+  kc.loadFromDefault();
+  return kc;
+}
 
 Runtime.install({
   logger: sdkLogger(log),
@@ -44,7 +53,7 @@ try {
     namespace: settings.namespace,
     taskQueue: settings.taskQueue,
     // The identity policy is read (and a malformed one refused) here, at start.
-    activities: { ...createActivities(deps), ...createNotifyActivities({ secrets: deps.secrets }), ...buildVersioningActivities(), ...createIdentityActivities(identityPolicyFromEnv(process.env)), ...createFreezeActivities(freezePolicyFromEnv(process.env)), ...createTaskQueueActivities(client), ...createGitActivities({ client, taskQueue: settings.taskQueue }) },
+    activities: { ...createActivities(deps), ...createNotifyActivities({ secrets: deps.secrets }), ...buildVersioningActivities(), ...createIdentityActivities(identityPolicyFromEnv(process.env)), ...createFreezeActivities(freezePolicyFromEnv(process.env)), ...createTaskQueueActivities(client), ...createGitActivities({ client, taskQueue: settings.taskQueue }), ...createDriftActivities({ kubeConfig: driftKubeConfig(), workload: deps.workload, routers: deps.routers, registry: metrics.registry, client }) },
     dataConverter: dataConverterFromEnv(),
     interceptors: { activity: [metrics.interceptor()] },
     shutdownGraceTime: process.env.GLIDEPATH_SHUTDOWN_GRACE ?? '30s',
