@@ -9,7 +9,10 @@
  * value): the analysis fails, the release rolls back, and Glidepath commits the revert (the image before
  * it, naming the release and the failed analysis, its trailers) to the branch; the source reads its own
  * revert without starting anything. The fix pushed next closes the rolled-back release (it only waits
- * for a retry) and promotes.
+ * for a retry) and promotes. A second source over platform/ starts a ReleaseGroup document as its
+ * `releaseGroup` workflow (the commit in its memo and search attribute) and introduces an ApiVersion
+ * document on the API's workflow (the commit in its audit); a commit that leaves them unchanged starts
+ * nothing.
  * Needs KUBECONFIG and TEMPORAL_ADDRESS (npm test provides both).
  */
 import assert from 'node:assert/strict';
@@ -23,6 +26,7 @@ import type { CoreV1Api, AppsV1Api } from '@kubernetes/client-node';
 import type { Client } from '@temporalio/client';
 import { gitSourceStatusQuery, wakeSignal, type GitSourceStatus } from '../../workflows/git-source/messages.ts';
 import { statusQuery } from '../../workflows/messages.ts';
+import { apiStatusQuery } from '../../workflows/api-version-messages.ts';
 import { gitSourceWorkflowId } from '../../workflows/git-source/source.ts';
 import { createWebhookServer, signBody, wakeSources } from '../../starters/source-webhook.ts';
 import { cli, connectClient, findDeployment, imageOf, kube, randomSuffix, startWorker, suiteEnv, teardown, tempDir, untilStatus, waitAvailable, webNamespace } from '../e2e/support.ts';
@@ -202,5 +206,81 @@ test('a push of a new image tag, announced by a signed webhook, starts the relea
     assert.equal((await cli(env, ['source', 'stop', id])).code, 0);
   } finally {
     pusher.stop();
+  }
+});
+
+const GROUP = `apiVersion: glidepath.dev/v1alpha1
+kind: ReleaseGroup
+metadata: { name: shop, namespace: ${ns} }
+spec:
+  members:
+    - { name: ledger, file: ledger.yaml }
+  waves:
+    - { name: edge, clusters: [gitops-edge] }
+`;
+const API_VERSION = `apiVersion: glidepath.dev/v1alpha1
+kind: ApiVersion
+metadata: { name: orders-v2, namespace: ${ns} }
+spec:
+  api: orders
+  version: v2
+  image: registry.local/orders:2.0
+  templateFrom: { deployment: orders-v1 }
+  route: { pathPrefix: /v2, httpRoute: { name: orders } }
+`;
+
+test('a ReleaseGroup document starts its group workflow and an ApiVersion document is introduced on its API workflow, each recording the commit; an unchanged commit starts nothing', { skip, timeout: 90_000 }, async () => {
+  const url = await git.createRepo(`platform-${suffix}`);
+  const pusher = await GitPusher.create(url, 'main', auth);
+  const groupId = `group_${ns}_shop`;
+  const apiId = `api-${ns}-orders`;
+  const id = gitSourceWorkflowId({ repository: url, branch: 'main', path: 'platform' });
+  try {
+    const base = await pusher.commit({ 'README.md': '# platform\n' }, 'empty');
+    const credentials = path.join(dir, 'git-credentials-platform');
+    await writeFile(credentials, `${auth.user}:${auth.password}\n`, { mode: 0o600 });
+    const started = await cli(env, ['source', 'start', '--repo', url, '--branch', 'main', '--path', 'platform', '--interval', '10m', '--credentials-file', credentials]);
+    assert.equal(started.code, 0, started.stderr);
+    await sourceStatus(id, (s) => s.lastCommit === base, 'the baseline');
+
+    const c2 = await pusher.commit({ 'platform/group.yaml': GROUP, 'platform/ledger.yaml': release('v2').replace('name: web', 'name: ledger').replace('name: web', 'name: ledger'), 'platform/orders-v2.yaml': API_VERSION }, 'the shop group and orders v2');
+    await wake(id);
+    const s = await sourceStatus(id, (x) => x.commits.at(-1)?.commit === c2, 'the commit with the group and the API version');
+    assert.deepEqual(s.commits.at(-1)?.releases.map((r) => [r.kind, r.workflowId, r.outcome]), [['group', groupId, 'started'], ['apiVersion', apiId, 'started']], JSON.stringify(s.commits.at(-1)));
+    assert.equal(s.condition.type, 'Watching', JSON.stringify(s.condition));
+
+    const group = client.workflow.getHandle(groupId);
+    const d = await group.describe();
+    assert.equal(d.memo?.gitCommit, c2);
+    assert.equal(d.memo?.gitFile, 'platform/group.yaml');
+    assert.equal(d.type, 'releaseGroup');
+    // The group's input as the workflow got it (its first event): the plan read at the commit, naming it.
+    const first = (await group.fetchHistory()).events?.[0]?.workflowExecutionStartedEventAttributes;
+    type GroupStart = { group: { source: string; members: { name: string; plan: { image: string } }[] }; initiator: string };
+    const input = client.options.loadedDataConverter.payloadConverter.fromPayload<GroupStart>(first?.input?.payloads?.[0] as never);
+    assert.equal(input?.group.source, `platform/group.yaml at ${c2} of ${url.replace(/\.git$/, '')} (main)`);
+    assert.deepEqual(input?.group.members.map((m) => [m.name, m.plan.image]), [['ledger', 'registry.local/web:v2']]);
+    assert.equal(input?.initiator, 'git:author@example.test');
+    let found: string[] = [];
+    for (let i = 0; i < 50 && found.length === 0; i++) {
+      found = [];
+      for await (const w of client.workflow.list({ query: `GlidepathCommit = '${c2}'` })) found.push(w.workflowId);
+      if (found.length === 0) await new Promise((r) => setTimeout(r, 200));
+    }
+    assert.deepEqual(found, [groupId], 'which commit a group runs: one query');
+
+    const api = await untilQuery(client.workflow.getHandle(apiId), apiStatusQuery, (x) => x.versions.length > 0, 'the API version', { timeoutMs: 20_000, intervalMs: 200, show: (x) => JSON.stringify(x?.versions) });
+    assert.deepEqual(api.versions.map((v) => [v.version, v.introducedBy]), [['v2', 'git:author@example.test']]);
+    const introduced = api.audit.find((a) => a.action === 'introduce');
+    assert.equal(introduced?.reason, `from platform/orders-v2.yaml at ${c2} of ${url.replace(/\.git$/, '')} (main)`, JSON.stringify(api.audit));
+
+    const c3 = await pusher.commit({ 'README.md': '# platform, documented\n' }, 'docs only');
+    await wake(id);
+    const after3 = await sourceStatus(id, (x) => x.commits.at(-1)?.commit === c3, 'the unchanged commit');
+    assert.equal(after3.commits.at(-1)?.result, 'unchanged');
+    assert.equal((await group.describe()).runId, d.runId, 'the group was left alone');
+  } finally {
+    pusher.stop();
+    for (const w of [groupId, apiId, id]) await client.workflow.getHandle(w).terminate('test done').catch(() => {});
   }
 });
