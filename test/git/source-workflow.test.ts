@@ -23,6 +23,7 @@ import type { RevertRequest, RevertResult } from '../../activities/git/revert.ts
 import { createTimeSkippingEnv } from '../support/time-skipping.ts';
 import { recordHistory } from '../workflows/harness.ts';
 import { SourceState } from '../../workflows/git-source/state.ts';
+import { sourceSummary } from '../../starters/source.ts';
 import { cachedWorkflowBundle } from '../support/workflow-bundle.ts';
 
 const TASK_QUEUE = 'git-source-tests';
@@ -485,4 +486,19 @@ test('the status lists are bounded: the last 20 commits, the last 50 audit entri
   assert.equal(state.status.commits[0]?.commit, commit(50));
   assert.equal(state.status.audit.length, 50);
   assert.equal(state.status.audit.at(-1)?.detail, 'wake 69');
+});
+
+test('source status names what a tracked or pending file is: a release, a group, an API version', () => {
+  const state = new SourceState({ repository: 'https://git.example.test/a.git', branch: 'main', path: 'deploy', pollInterval: '1m' }, 'id');
+  state.status.tracked = [
+    { file: 'deploy/web.yaml', specHash: 'h', workflowId: 'release_payments_web', commit: commit(1) },
+    { kind: 'group', file: 'deploy/group.yaml', specHash: 'g', workflowId: 'group_payments_shop', commit: commit(1) },
+    { kind: 'apiVersion', file: 'deploy/orders-v2.yaml', specHash: 'a', workflowId: 'api-shop-orders', commit: commit(1) },
+  ];
+  state.status.pending = [{ kind: 'group', file: 'deploy/group.yaml', specHash: 'g2', workflowId: 'group_payments_shop', commit: commit(2) }];
+  const text = sourceSummary(state.status);
+  assert.match(text, /deploy\/web\.yaml → release_payments_web \(from 0{12}\)/);
+  assert.match(text, /deploy\/group\.yaml → group_payments_shop \(group\) \(from 0{12}\)/);
+  assert.match(text, /deploy\/orders-v2\.yaml → api-shop-orders \(API version\) \(from 0{12}\)/);
+  assert.match(text, /pending: deploy\/group\.yaml at 0{12} \(the group or a member's workload is in flight\)/);
 });
