@@ -12,7 +12,7 @@
  * for a retry) and promotes. A second source over platform/ starts a ReleaseGroup document as its
  * `releaseGroup` workflow (the commit in its memo and search attribute) and introduces an ApiVersion
  * document on the API's workflow (the commit in its audit); a commit that leaves them unchanged starts
- * nothing.
+ * nothing; the group's start retried finds its own group, and a later commit's waits while it runs.
  * Needs KUBECONFIG and TEMPORAL_ADDRESS (npm test provides both).
  */
 import assert from 'node:assert/strict';
@@ -27,6 +27,8 @@ import type { Client } from '@temporalio/client';
 import { gitSourceStatusQuery, wakeSignal, type GitSourceStatus } from '../../workflows/git-source/messages.ts';
 import { statusQuery } from '../../workflows/messages.ts';
 import { apiStatusQuery } from '../../workflows/api-version-messages.ts';
+import { createGitActivities } from '../../activities/git/index.ts';
+import { GIT_CACHE_ENV } from '../../activities/git/git-cli.ts';
 import { gitSourceWorkflowId } from '../../workflows/git-source/source.ts';
 import { createWebhookServer, signBody, wakeSources } from '../../starters/source-webhook.ts';
 import { cli, connectClient, findDeployment, imageOf, kube, randomSuffix, startWorker, suiteEnv, teardown, tempDir, untilStatus, waitAvailable, webNamespace } from '../e2e/support.ts';
@@ -279,6 +281,18 @@ test('a ReleaseGroup document starts its group workflow and an ApiVersion docume
     const after3 = await sourceStatus(id, (x) => x.commits.at(-1)?.commit === c3, 'the unchanged commit');
     assert.equal(after3.commits.at(-1)?.result, 'unchanged');
     assert.equal((await group.describe()).runId, d.runId, 'the group was left alone');
+
+    // Exactly once: the start retried (as Temporal retries an activity whose answer was lost) finds its
+    // own group; a later commit finds the group in flight and waits. Read through a cache of the test's own.
+    process.env[GIT_CACHE_ENV] = path.join(dir, 'test-cache');
+    const acts = createGitActivities({ client, taskQueue: `unused-${suffix}` });
+    const ref = { sourceId: id, repository: url.replace(/\.git$/, ''), branch: 'main', path: 'platform' };
+    await acts.gitFetchHead(ref);
+    const start = { ...ref, file: 'platform/group.yaml', specHash: s.tracked.find((t) => t.kind === 'group')?.specHash ?? '', initiator: 'git:author@example.test' };
+    assert.deepEqual(await acts.gitStartGroup({ ...start, commit: c2 }), { outcome: 'already-started', workflowId: groupId });
+    const later = await acts.gitStartGroup({ ...start, commit: c3 });
+    assert.equal(later.outcome, 'in-flight', JSON.stringify(later));
+    assert.match(later.detail ?? '', new RegExp(`group ${ns}/shop is in flight: ${groupId} from ${c2.slice(0, 12)}; this change starts when it ends`));
   } finally {
     pusher.stop();
     for (const w of [groupId, apiId, id]) await client.workflow.getHandle(w).terminate('test done').catch(() => {});
