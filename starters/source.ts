@@ -59,8 +59,8 @@ export function sourceSummary(s: GitSourceStatus): string {
     `  ${s.condition.type}${s.condition.commit ? ` at ${s.condition.commit.slice(0, 12)}` : ''}: ${s.condition.message}`,
     `  last commit ${s.lastCommit ?? '(none yet)'}${s.lastPolledAt ? `   polled ${s.lastPolledAt}` : ''}`,
   ];
-  for (const t of s.tracked) lines.push(`  ${t.file} → ${t.workflowId} (from ${t.commit.slice(0, 12)})`);
-  for (const p of s.pending) lines.push(`  pending: ${p.file} at ${p.commit.slice(0, 12)} (a release of the workload is in flight)`);
+  for (const t of s.tracked) lines.push(`  ${t.file} → ${t.workflowId}${t.kind ? ` (${t.kind === 'group' ? 'group' : 'API version'})` : ''} (from ${t.commit.slice(0, 12)})`);
+  for (const p of s.pending) lines.push(`  pending: ${p.file} at ${p.commit.slice(0, 12)} (${p.kind === 'group' ? 'the group or a member\'s workload' : 'a release of the workload'} is in flight)`);
   for (const c of s.commits.slice(-5)) {
     const releases = c.releases.map((r) => `${r.workflowId} ${r.outcome}`).join(', ');
     lines.push(`  ${c.commit.slice(0, 12)} ${c.result}${c.forcePushed ? ' (force-pushed)' : ''}  ${c.subject}${releases ? `  [${releases}]` : ''}`);
@@ -150,7 +150,7 @@ export function registerSource(program: Command): void {
     });
 
   whereOptions(source.command('status [id]'))
-    .description('the source\'s condition, last commit, tracked release files and recent commits (what each started)')
+    .description('the source\'s condition, last commit, tracked files (releases, groups, API versions) and recent commits (what each started)')
     .action(async (id: string | undefined, opts: Where, cmd: Command) => {
       const ctx = await context(cmd);
       const s = await queryStatus(ctx, sourceId(id, opts));

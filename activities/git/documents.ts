@@ -2,14 +2,18 @@
  * The documents of a Git source at one commit: the files under its path are written to a temp dir
  * and read by the CLI's own functions (loadRelease, loadGroup, loadApiVersion), so "valid in Git"
  * means exactly what `glidepath lint` says. Problems name the file as it is in the repository.
+ * Each Release/Rollout file is a release, each ReleaseGroup file a group (its member files are
+ * released by it, never on their own), each ApiVersion file one version of an API.
  */
 import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, posix, relative } from 'node:path';
 import { SpecError, formatProblem, type SpecProblem } from '../../model/normalize.ts';
-import { API_VERSION_KIND, loadApiVersion } from '../../model/api-version.ts';
+import { API_VERSION_KIND, apiKey, apiWorkflowId, loadApiVersion, type ApiVersionPlan } from '../../model/api-version.ts';
 import { isGroupDoc, memberFiles, parseGroup } from '../../model/group.ts';
+import { groupWorkflowId, type GroupPlan } from '../../model/group-plan.ts';
+import type { OtherDocument } from '../../workflows/git-source/messages.ts';
 import { startProblems } from '../../model/plan.ts';
 import { releaseWorkflowId, type ReleasePlan } from '../../model/types.ts';
 import { loadGroup } from '../../starters/group-files.ts';
@@ -34,7 +38,9 @@ export interface ReleaseDoc {
 
 export interface CommitDocuments {
   releases: ReleaseDoc[];
-  /** Files read but not started from Git by this version (ReleaseGroup, ApiVersion), or holding no Glidepath document. */
+  /** ReleaseGroup and ApiVersion documents: a group workflow, or an introduction on the API's workflow. */
+  others: OtherDocument[];
+  /** Files read that hold no Glidepath document. */
   notStarted: { file: string; reason: string }[];
   problems: string[];
   moreProblems: number;
@@ -74,9 +80,28 @@ export async function materialize(git: GitRun, commit: string, path: string): Pr
   return { dir, files: yaml.filter((e) => e.mode !== '120000').map((e) => e.name), cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
+const sha256 = (value: unknown): string => createHash('sha256').update(JSON.stringify(value)).digest('hex');
+
 /** The hash "the spec changed" compares: the plan as the workflow gets it, without where it came from. */
 export function specHash(plan: ReleasePlan): string {
-  return createHash('sha256').update(JSON.stringify({ ...plan, source: undefined })).digest('hex');
+  return sha256({ ...plan, source: undefined });
+}
+
+/** A group's hash: its plan with its members' plans, none with where it came from. */
+export function groupSpecHash(plan: GroupPlan): string {
+  return sha256({ ...plan, source: undefined, members: plan.members.map((m) => ({ ...m, plan: { ...m.plan, source: undefined } })) });
+}
+
+/** An API version's hash: the whole plan (its `source` is `new` or `existing`, part of the spec). */
+export function apiVersionSpecHash(plan: ApiVersionPlan): string {
+  return sha256(plan);
+}
+
+/** Everything lintCommit read, with the plans each start needs. */
+export interface LintedCommit extends CommitDocuments {
+  plans: Map<string, ReleasePlan>;
+  groups: Map<string, GroupPlan>;
+  apiVersions: Map<string, ApiVersionPlan>;
 }
 
 function kindsOf(docs: readonly { doc: unknown }[]): Set<string> {
@@ -84,7 +109,7 @@ function kindsOf(docs: readonly { doc: unknown }[]): Set<string> {
 }
 
 /** Lints every file under the path: each Release/Rollout file is one release (with the templates in it). */
-export async function lintCommit(m: Materialized, initiator: string): Promise<CommitDocuments & { plans: Map<string, ReleasePlan> }> {
+export async function lintCommit(m: Materialized, initiator: string): Promise<LintedCommit> {
   // Problems name files as they are in the repository, never the temp dir (absolute or relative to the worker's cwd).
   const prefixes = [`${m.dir}/`, `${relative(process.cwd(), m.dir)}/`];
   const inRepo = (text: string): string => prefixes.reduce((t, prefix) => t.split(prefix).join(''), text);
@@ -93,6 +118,9 @@ export async function lintCommit(m: Materialized, initiator: string): Promise<Co
   const notStarted: CommitDocuments['notStarted'] = [];
   const releases: ReleaseDoc[] = [];
   const plans = new Map<string, ReleasePlan>();
+  const others: OtherDocument[] = [];
+  const groups = new Map<string, GroupPlan>();
+  const apiVersions = new Map<string, ApiVersionPlan>();
   const groupMembers = new Set<string>();
   const byWorkload = new Map<string, string>();
   const collect = (err: unknown) => {
@@ -122,11 +150,27 @@ export async function lintCommit(m: Materialized, initiator: string): Promise<Co
     const abs = join(m.dir, file);
     try {
       if (kinds.has(API_VERSION_KIND)) {
-        loadApiVersion(docs as never);
-        notStarted.push({ file, reason: 'ApiVersion documents are linted; this version starts only Release/Rollout files from Git' });
+        const plan = loadApiVersion(docs as never);
+        const name = `${apiKey(plan)} ${plan.version}`;
+        const other = others.find((o) => o.kind === 'apiVersion' && o.name === name);
+        if (other) {
+          problems.push(`${file}: introduces ${name}, as ${other.file} does; one file per API version`);
+          continue;
+        }
+        apiVersions.set(file, plan);
+        others.push({ kind: 'apiVersion', file, workflowId: apiWorkflowId(plan), name, specHash: apiVersionSpecHash(plan) });
       } else if (docs.some((d) => isGroupDoc(d.doc))) {
-        await loadGroup(abs);
-        notStarted.push({ file, reason: 'ReleaseGroup documents are linted; this version starts only Release/Rollout files from Git' });
+        const loaded = await loadGroup(abs);
+        // Member sources name files as they are in the repository (they are shown by the releases it starts).
+        const plan: GroupPlan = { ...loaded, members: loaded.members.map((x) => ({ ...x, plan: { ...x.plan, ...(x.plan.source ? { source: inRepo(x.plan.source) } : {}) } })) };
+        const workflowId = groupWorkflowId(plan);
+        const other = others.find((o) => o.workflowId === workflowId);
+        if (other) {
+          problems.push(`${file}: is group ${plan.namespace}/${plan.name}, as ${other.file} is (${workflowId}); one file per group`);
+          continue;
+        }
+        groups.set(file, plan);
+        others.push({ kind: 'group', file, workflowId, name: `${plan.namespace}/${plan.name}`, specHash: groupSpecHash(plan) });
       } else if (kinds.has('Release') || kinds.has('Rollout')) {
         if (groupMembers.has(file)) continue;
         const { plan } = await loadRelease([abs]);
@@ -153,9 +197,12 @@ export async function lintCommit(m: Materialized, initiator: string): Promise<Co
   }
   return {
     releases,
+    others,
     notStarted: notStarted.slice(0, MAX_SOURCE_FILES),
     problems: problems.slice(0, MAX_REPORTED_PROBLEMS),
     moreProblems: Math.max(0, problems.length - MAX_REPORTED_PROBLEMS),
     plans,
+    groups,
+    apiVersions,
   };
 }

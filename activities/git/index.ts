@@ -9,8 +9,9 @@ import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, WorkflowUp
 import { serviceKey } from '../../model/types.ts';
 import { SERVICE_ATTRIBUTE } from '../../workflows/messages.ts';
 import { COMMIT_ATTRIBUTE, type ReleaseWatch, type WatchedOutcome, type FetchedHead, type ReadResult, type SourceRef, type StartRequest, type StartResult } from '../../workflows/git-source/messages.ts';
-import { GitErrorType, openCache } from './git-cli.ts';
-import { lintCommit, materialize } from './documents.ts';
+import { openCache } from './git-cli.ts';
+import { originOf, readAt } from './read.ts';
+import { createDocumentStarts, memoOf, sameStart } from './start-documents.ts';
 import { writeRevert, type RevertRequest, type RevertResult } from './revert.ts';
 import { checkSignature } from './signatures.ts';
 import { UPDATES, statusQuery } from '../../workflows/messages.ts';
@@ -20,7 +21,6 @@ const HEAD_REF = 'refs/glidepath/head';
 const WAITING_FOR_RETRY = ['Aborted', 'RolledBack'];
 /** How long a closed release may take to end before the start is answered as in flight (retried at the next poll). */
 const CLOSE_WAIT_MS = 30_000;
-const COMMIT = /^[0-9a-f]{40}$/;
 
 export interface GitActivityDeps {
   client: Pick<Client, 'workflow'>;
@@ -28,28 +28,6 @@ export interface GitActivityDeps {
 }
 
 type SourceAt = SourceRef;
-
-async function readAt(s: SourceAt, commit: string, initiator: string) {
-  if (!COMMIT.test(commit)) throw ApplicationFailure.nonRetryable(`not a commit ID: ${commit.slice(0, 80)}`, GitErrorType.InvalidSource);
-  const git = await openCache(s.sourceId, s.credentials);
-  const m = await materialize(git, commit, s.path);
-  if ('problem' in m) return { releases: [], notStarted: [], problems: [m.problem], moreProblems: 0, plans: new Map() };
-  try {
-    return await lintCommit(m, initiator);
-  } finally {
-    m.cleanup();
-  }
-}
-
-/** The release's memo: which source, commit and file started it. */
-function memoOf(req: StartRequest) {
-  return { gitSource: req.sourceId, gitCommit: req.commit, gitFile: req.file };
-}
-
-function sameStart(memo: Record<string, unknown> | undefined, req: StartRequest): boolean {
-  const want = memoOf(req);
-  return memo?.gitSource === want.gitSource && memo?.gitCommit === want.gitCommit && memo?.gitFile === want.gitFile;
-}
 
 export function createGitActivities(deps: GitActivityDeps) {
   const describe = async (id: string) => {
@@ -80,6 +58,7 @@ export function createGitActivities(deps: GitActivityDeps) {
   };
 
   return {
+    ...createDocumentStarts(deps),
     /**
      * Fetches the branch and answers its head, whether it descends from `lastCommit`, and, when the
      * repository has a signing policy at `trustedCommit`, whether the head's signature verifies.
@@ -110,8 +89,8 @@ export function createGitActivities(deps: GitActivityDeps) {
 
     /** The documents under the source's path at `commit`, linted exactly as `glidepath lint` does. */
     async gitReadCommit(s: SourceAt & { commit: string; initiator: string }): Promise<ReadResult> {
-      const { releases, notStarted, problems, moreProblems } = await readAt(s, s.commit, s.initiator);
-      return { releases, notStarted, problems, moreProblems };
+      const { releases, others, notStarted, problems, moreProblems } = await readAt(s, s.commit, s.initiator);
+      return { releases, others, notStarted, problems, moreProblems };
     },
 
     /**
@@ -144,7 +123,7 @@ export function createGitActivities(deps: GitActivityDeps) {
       const workflowId = doc.workflowId;
       const current = await describe(workflowId);
       if (current && sameStart(current.memo, req)) return { outcome: 'already-started', workflowId };
-      const source = `${req.file} at ${req.commit} of ${req.repository} (${req.branch})`;
+      const source = originOf(req);
       const start = () =>
         deps.client.workflow.start('release', {
           taskQueue: deps.taskQueue,

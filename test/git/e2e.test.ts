@@ -5,15 +5,20 @@
  * with a bad signature, is refused (401) and changes nothing; announced with GitHub's signature, it
  * wakes the source, which starts the release from that commit, and the release promotes the new
  * image. The commit is on the release (input, audit, the GlidepathCommit search attribute). The next
- * push is released and aborted: Glidepath commits the revert (the image before it, its trailers) to
- * the branch, and the source reads its own revert without starting anything. The fix pushed next
- * closes the aborted release (it only waits for a retry) and promotes.
+ * push carries a canary analysis (a web metric on a loopback server the test runs, answering a failing
+ * value): the analysis fails, the release rolls back, and Glidepath commits the revert (the image before
+ * it, naming the release and the failed analysis, its trailers) to the branch; the source reads its own
+ * revert without starting anything. The fix pushed next closes the rolled-back release (it only waits
+ * for a retry) and promotes. A second source over platform/ starts a ReleaseGroup document as its
+ * `releaseGroup` workflow (the commit in its memo and search attribute) and introduces an ApiVersion
+ * document on the API's workflow (the commit in its audit); a commit that leaves them unchanged starts
+ * nothing; the group's start retried finds its own group, and a later commit's waits while it runs.
  * Needs KUBECONFIG and TEMPORAL_ADDRESS (npm test provides both).
  */
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
 import { rm, writeFile } from 'node:fs/promises';
-import type { Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
@@ -21,6 +26,9 @@ import type { CoreV1Api, AppsV1Api } from '@kubernetes/client-node';
 import type { Client } from '@temporalio/client';
 import { gitSourceStatusQuery, wakeSignal, type GitSourceStatus } from '../../workflows/git-source/messages.ts';
 import { statusQuery } from '../../workflows/messages.ts';
+import { apiStatusQuery } from '../../workflows/api-version-messages.ts';
+import { createGitActivities } from '../../activities/git/index.ts';
+import { GIT_CACHE_ENV } from '../../activities/git/git-cli.ts';
 import { gitSourceWorkflowId } from '../../workflows/git-source/source.ts';
 import { createWebhookServer, signBody, wakeSources } from '../../starters/source-webhook.ts';
 import { cli, connectClient, findDeployment, imageOf, kube, randomSuffix, startWorker, suiteEnv, teardown, tempDir, untilStatus, waitAvailable, webNamespace } from '../e2e/support.ts';
@@ -37,13 +45,32 @@ let env: NodeJS.ProcessEnv;
 let git: GitServer;
 let webhook: Server;
 let webhookUrl: string;
+/** The canary's health as the analysis reads it: always failing (`ok: 0`); counts the measurements. */
+let health: Server;
+let healthUrl: string;
+let healthRequests = 0;
 let apps: AppsV1Api;
 let core: CoreV1Api;
 let client: Client;
 let worker: ChildProcess | undefined;
 
-const PAUSE_FOREVER = '        - setWeight: 50\n        - pause: {}\n';
-const release = (tag: string, steps = '        - setWeight: 50\n        - pause: { duration: 1s }\n'): string => `apiVersion: glidepath.dev/v1alpha1
+const CANARY_ANALYSIS = '        - setWeight: 50\n        - analysis: { templates: [{ templateName: health }] }\n        - setWeight: 100\n';
+/** The web metric the canary's analysis reads: healthy only when the loopback server answers `ok: 1`. */
+const healthTemplate = (): string => `---
+apiVersion: argoproj.io/v1alpha1
+kind: AnalysisTemplate
+metadata: { name: health }
+spec:
+  metrics:
+    - name: canary-health
+      interval: 1s
+      count: 2
+      failureLimit: 0
+      successCondition: result == 1
+      provider:
+        web: { url: "${healthUrl}", jsonPath: "{$.ok}" }
+`;
+const release = (tag: string, steps = '        - setWeight: 50\n        - pause: { duration: 1s }\n', templates = ''): string => `apiVersion: glidepath.dev/v1alpha1
 kind: Release
 metadata: { name: web, namespace: ${ns} }
 spec:
@@ -52,7 +79,7 @@ spec:
   strategy:
     canary:
       steps:
-${steps}`;
+${steps}${templates}`;
 
 before(async () => {
   if (skip) return;
@@ -67,11 +94,18 @@ before(async () => {
   webhook = createWebhookServer({ secret: SECRET, wake: (push) => wakeSources(client, push) });
   await new Promise<void>((resolve) => webhook.listen(0, '127.0.0.1', resolve));
   webhookUrl = `http://127.0.0.1:${(webhook.address() as AddressInfo).port}/webhook`;
+  health = createServer((_req, res) => {
+    healthRequests++;
+    res.writeHead(200, { 'Content-Type': 'application/json' }).end('{"ok": 0}');
+  });
+  await new Promise<void>((resolve) => health.listen(0, '127.0.0.1', resolve));
+  healthUrl = `http://127.0.0.1:${(health.address() as AddressInfo).port}/health`;
 });
 
 after(async () => {
   if (skip) return;
   webhook?.close();
+  health?.close();
   await teardown({ worker, client, core, namespaces: [ns] });
   await git?.stop();
   await rm(dir, { recursive: true, force: true });
@@ -88,7 +122,7 @@ async function post(body: string, signature: string | undefined): Promise<{ stat
   return { status: res.status, json: (await res.json()) as Record<string, unknown> };
 }
 
-test('a push of a new image tag, announced by a signed webhook, starts the release from that commit and it promotes; the next one, aborted, is reverted in Git; the fix after it replaces it', { skip, timeout: 180_000 }, async () => {
+test('a push of a new image tag, announced by a signed webhook, starts the release from that commit and it promotes; the next one, rolled back by a failing canary analysis, is reverted in Git with the right content; the fix after it replaces it', { skip, timeout: 180_000 }, async () => {
   const url = await git.createRepo(`app-${suffix}`);
   const pusher = await GitPusher.create(url, 'main', auth);
   try {
@@ -138,25 +172,32 @@ test('a push of a new image tag, announced by a signed webhook, starts the relea
     assert.equal(status.code, 0, status.stderr);
     assert.match(status.stdout, new RegExp(`${head.slice(0, 12)} released  web to v2  \\[${rid} started\\]`));
 
-    // Rollback written back: the next release is aborted, and the branch gets Glidepath's revert.
-    const v3 = await pusher.commit({ 'deploy/web.yaml': release('v3', PAUSE_FOREVER) }, 'web to v3');
+    // Rollback written back: the next release's canary analysis fails, it rolls back, and the branch gets Glidepath's revert.
+    const v3 = await pusher.commit({ 'deploy/web.yaml': release('v3', CANARY_ANALYSIS, healthTemplate()) }, 'web to v3');
     assert.equal((await cli(env, ['source', 'poll', id])).code, 0);
-    await untilStatus(client, rid, (x) => x.phase === 'Paused' && x.canaryImage === 'registry.local/web:v3', 'the v3 release paused', 60_000);
-    const aborted = await cli(env, ['release', 'abort', rid, '--as', 'oncall', '--reason', 'latency up']);
-    assert.equal(aborted.code, 0, aborted.stderr);
+    const rolledBack = await untilStatus(client, rid, (x) => x.phase === 'RolledBack' && x.canaryImage === 'registry.local/web:v3', 'the v3 release rolled back by its analysis', 60_000);
+    const run = rolledBack.analysisRuns.at(-1);
+    assert.equal(run?.phase, 'Failed', JSON.stringify(rolledBack.analysisRuns));
+    assert.ok(run?.metrics.some((m) => m.name === 'canary-health' && m.measurements.some((x) => x.phase === 'Failed' && Number(x.value) === 0)), JSON.stringify(run?.metrics));
+    assert.ok(healthRequests > 0, 'the analysis measured the loopback metric');
+    assert.equal(imageOf(await findDeployment(apps, ns, 'web')), 'registry.local/web:v2', 'the stable stays on v2');
     await wake(id);
     const reverted = await sourceStatus(id, (x) => x.audit.some((a) => a.action === 'revert-committed'), 'the revert commit');
     const revert = reverted.audit.find((a) => a.action === 'revert-committed')?.commit as string;
     await pusher.git('pull', '--quiet', '--ff-only', 'origin', 'main');
     assert.equal(await pusher.git('rev-parse', 'HEAD'), revert, 'the revert is on the branch');
-    assert.equal(await pusher.git('show', 'HEAD:deploy/web.yaml'), release('v2', PAUSE_FOREVER).trimEnd(), 'the image before the release is back; nothing else changed');
-    assert.match(await pusher.git('log', '-1', '--format=%an|%B'), new RegExp(`^Glidepath\\|Revert deploy/web.yaml to registry.local/web:v2: ${rid} Aborted[\\s\\S]*Glidepath-Revert-Of: ${rid}\\nGlidepath-Reverted-Commit: ${v3}`));
+    assert.equal(await pusher.git('show', 'HEAD:deploy/web.yaml'), release('v2', CANARY_ANALYSIS, healthTemplate()).trimEnd(), 'the image before the release is back; nothing else changed');
+    const message = await pusher.git('log', '-1', '--format=%an|%B');
+    assert.match(message, new RegExp(`^Glidepath\\|Revert deploy/web.yaml to registry.local/web:v2: ${rid} RolledBack\\n`), message);
+    assert.match(message, new RegExp(`analysis ${run?.name} \\(step 2\\) Failed`), 'the message names the failed analysis');
+    assert.match(message, /canary-health/, 'and its failing metric');
+    assert.match(message, new RegExp(`Glidepath-Revert-Of: ${rid}\\nGlidepath-Reverted-Commit: ${v3}`));
     await wake(id);
     const seen = await sourceStatus(id, (x) => x.commits.at(-1)?.commit === revert, 'the source reading its revert');
     assert.equal(seen.commits.at(-1)?.result, 'glidepath-revert', 'its own revert starts nothing');
-    assert.equal((await client.workflow.getHandle(rid).query(statusQuery)).phase, 'Aborted', 'the aborted release is left as it is');
+    assert.equal((await client.workflow.getHandle(rid).query(statusQuery)).phase, 'RolledBack', 'the rolled-back release is left as it is');
 
-    // The fix: a newer commit closes the aborted release (it only waited for a retry) and starts its own.
+    // The fix: a newer commit closes the rolled-back release (it only waited for a retry) and starts its own.
     const v4 = await pusher.commit({ 'deploy/web.yaml': release('v4') }, 'web to v4');
     await wake(id);
     const fixed = await sourceStatus(id, (x) => x.commits.at(-1)?.commit === v4, 'the fix');
@@ -167,5 +208,93 @@ test('a push of a new image tag, announced by a signed webhook, starts the relea
     assert.equal((await cli(env, ['source', 'stop', id])).code, 0);
   } finally {
     pusher.stop();
+  }
+});
+
+const GROUP = `apiVersion: glidepath.dev/v1alpha1
+kind: ReleaseGroup
+metadata: { name: shop, namespace: ${ns} }
+spec:
+  members:
+    - { name: ledger, file: ledger.yaml }
+  waves:
+    - { name: edge, clusters: [gitops-edge] }
+`;
+const API_VERSION = `apiVersion: glidepath.dev/v1alpha1
+kind: ApiVersion
+metadata: { name: orders-v2, namespace: ${ns} }
+spec:
+  api: orders
+  version: v2
+  image: registry.local/orders:2.0
+  templateFrom: { deployment: orders-v1 }
+  route: { pathPrefix: /v2, httpRoute: { name: orders } }
+`;
+
+test('a ReleaseGroup document starts its group workflow and an ApiVersion document is introduced on its API workflow, each recording the commit; an unchanged commit starts nothing', { skip, timeout: 90_000 }, async () => {
+  const url = await git.createRepo(`platform-${suffix}`);
+  const pusher = await GitPusher.create(url, 'main', auth);
+  const groupId = `group_${ns}_shop`;
+  const apiId = `api-${ns}-orders`;
+  const id = gitSourceWorkflowId({ repository: url, branch: 'main', path: 'platform' });
+  try {
+    const base = await pusher.commit({ 'README.md': '# platform\n' }, 'empty');
+    const credentials = path.join(dir, 'git-credentials-platform');
+    await writeFile(credentials, `${auth.user}:${auth.password}\n`, { mode: 0o600 });
+    const started = await cli(env, ['source', 'start', '--repo', url, '--branch', 'main', '--path', 'platform', '--interval', '10m', '--credentials-file', credentials]);
+    assert.equal(started.code, 0, started.stderr);
+    await sourceStatus(id, (s) => s.lastCommit === base, 'the baseline');
+
+    const c2 = await pusher.commit({ 'platform/group.yaml': GROUP, 'platform/ledger.yaml': release('v2').replace('name: web', 'name: ledger').replace('name: web', 'name: ledger'), 'platform/orders-v2.yaml': API_VERSION }, 'the shop group and orders v2');
+    await wake(id);
+    const s = await sourceStatus(id, (x) => x.commits.at(-1)?.commit === c2, 'the commit with the group and the API version');
+    assert.deepEqual(s.commits.at(-1)?.releases.map((r) => [r.kind, r.workflowId, r.outcome]), [['group', groupId, 'started'], ['apiVersion', apiId, 'started']], JSON.stringify(s.commits.at(-1)));
+    assert.equal(s.condition.type, 'Watching', JSON.stringify(s.condition));
+
+    const group = client.workflow.getHandle(groupId);
+    const d = await group.describe();
+    assert.equal(d.memo?.gitCommit, c2);
+    assert.equal(d.memo?.gitFile, 'platform/group.yaml');
+    assert.equal(d.type, 'releaseGroup');
+    // The group's input as the workflow got it (its first event): the plan read at the commit, naming it.
+    const first = (await group.fetchHistory()).events?.[0]?.workflowExecutionStartedEventAttributes;
+    type GroupStart = { group: { source: string; members: { name: string; plan: { image: string } }[] }; initiator: string };
+    const input = client.options.loadedDataConverter.payloadConverter.fromPayload<GroupStart>(first?.input?.payloads?.[0] as never);
+    assert.equal(input?.group.source, `platform/group.yaml at ${c2} of ${url.replace(/\.git$/, '')} (main)`);
+    assert.deepEqual(input?.group.members.map((m) => [m.name, m.plan.image]), [['ledger', 'registry.local/web:v2']]);
+    assert.equal(input?.initiator, 'git:author@example.test');
+    let found: string[] = [];
+    for (let i = 0; i < 50 && found.length === 0; i++) {
+      found = [];
+      for await (const w of client.workflow.list({ query: `GlidepathCommit = '${c2}'` })) found.push(w.workflowId);
+      if (found.length === 0) await new Promise((r) => setTimeout(r, 200));
+    }
+    assert.deepEqual(found, [groupId], 'which commit a group runs: one query');
+
+    const api = await untilQuery(client.workflow.getHandle(apiId), apiStatusQuery, (x) => x.versions.length > 0, 'the API version', { timeoutMs: 20_000, intervalMs: 200, show: (x) => JSON.stringify(x?.versions) });
+    assert.deepEqual(api.versions.map((v) => [v.version, v.introducedBy]), [['v2', 'git:author@example.test']]);
+    const introduced = api.audit.find((a) => a.action === 'introduce');
+    assert.equal(introduced?.reason, `from platform/orders-v2.yaml at ${c2} of ${url.replace(/\.git$/, '')} (main)`, JSON.stringify(api.audit));
+
+    const c3 = await pusher.commit({ 'README.md': '# platform, documented\n' }, 'docs only');
+    await wake(id);
+    const after3 = await sourceStatus(id, (x) => x.commits.at(-1)?.commit === c3, 'the unchanged commit');
+    assert.equal(after3.commits.at(-1)?.result, 'unchanged');
+    assert.equal((await group.describe()).runId, d.runId, 'the group was left alone');
+
+    // Exactly once: the start retried (as Temporal retries an activity whose answer was lost) finds its
+    // own group; a later commit finds the group in flight and waits. Read through a cache of the test's own.
+    process.env[GIT_CACHE_ENV] = path.join(dir, 'test-cache');
+    const acts = createGitActivities({ client, taskQueue: `unused-${suffix}` });
+    const ref = { sourceId: id, repository: url.replace(/\.git$/, ''), branch: 'main', path: 'platform' };
+    await acts.gitFetchHead(ref);
+    const start = { ...ref, file: 'platform/group.yaml', specHash: s.tracked.find((t) => t.kind === 'group')?.specHash ?? '', initiator: 'git:author@example.test' };
+    assert.deepEqual(await acts.gitStartGroup({ ...start, commit: c2 }), { outcome: 'already-started', workflowId: groupId });
+    const later = await acts.gitStartGroup({ ...start, commit: c3 });
+    assert.equal(later.outcome, 'in-flight', JSON.stringify(later));
+    assert.match(later.detail ?? '', new RegExp(`group ${ns}/shop is in flight: ${groupId} from ${c2.slice(0, 12)}; this change starts when it ends`));
+  } finally {
+    pusher.stop();
+    for (const w of [groupId, apiId, id]) await client.workflow.getHandle(w).terminate('test done').catch(() => {});
   }
 });

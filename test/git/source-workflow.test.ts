@@ -5,8 +5,9 @@
  * changed spec starts its release; an unchanged one starts nothing; a commit that fails lint starts
  * nothing and is reported against that commit; a force push is a named, audited condition; a refused
  * fetch is a named condition and the source keeps watching; a busy workload is retried; Glidepath's own
- * revert starts nothing; polling runs on the durable timer; continue-as-new carries the state.
- * RECORD_HISTORIES=1 records two histories for the replay test.
+ * revert starts nothing; polling runs on the durable timer; continue-as-new carries the state;
+ * ReleaseGroup and ApiVersion documents start their group or introduce their version the same way.
+ * RECORD_HISTORIES=1 records three histories for the replay test.
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
@@ -16,12 +17,13 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import type { WorkflowHandle } from '@temporalio/client';
 import type { GitActivities } from '../../activities/git/index.ts';
-import { gitSourceStatusQuery, wakeSignal, type FetchedHead, type GitSourceInput, type GitSourceStatus, type ReadResult, type SignatureCheck, type StartRequest, type StartResult, type WatchedOutcome } from '../../workflows/git-source/messages.ts';
+import { gitSourceStatusQuery, wakeSignal, type DocumentKind, type FetchedHead, type GitSourceInput, type GitSourceStatus, type ReadResult, type SignatureCheck, type StartRequest, type StartResult, type WatchedOutcome } from '../../workflows/git-source/messages.ts';
 import { gitSourceWorkflowId } from '../../workflows/git-source/source.ts';
 import type { RevertRequest, RevertResult } from '../../activities/git/revert.ts';
 import { createTimeSkippingEnv } from '../support/time-skipping.ts';
 import { recordHistory } from '../workflows/harness.ts';
 import { SourceState } from '../../workflows/git-source/state.ts';
+import { sourceSummary } from '../../starters/source.ts';
 import { cachedWorkflowBundle } from '../support/workflow-bundle.ts';
 
 const TASK_QUEUE = 'git-source-tests';
@@ -32,6 +34,9 @@ class Repo {
   head: FetchedHead | Error = new Error('no head yet');
   reads = new Map<string, ReadResult>();
   starts: StartRequest[] = [];
+  /** ReleaseGroup and ApiVersion starts, with their kind. */
+  otherStarts: (StartRequest & { kind: DocumentKind })[] = [];
+  otherAnswer: (req: StartRequest, kind: DocumentKind) => StartResult = (req, kind) => ({ outcome: 'started', workflowId: workflowIdOf(kind, req.file) });
   /** Where each started release stands (default: promoted). */
   outcomes = new Map<string, WatchedOutcome>();
   reverts: RevertRequest[] = [];
@@ -40,18 +45,24 @@ class Repo {
   revertAnswer: (req: RevertRequest) => RevertResult = () => ({ outcome: 'committed', commit: commit(0xbee) });
   startAnswer: (req: StartRequest) => StartResult = (req) => ({ outcome: 'started', workflowId: `release_payments_${req.file.replace(/\W/g, '')}` });
 
-  push(n: number, files: Record<string, string>, opts: { descends?: boolean; revertOf?: string; problems?: string[]; signature?: SignatureCheck } = {}): string {
+  /** `others`: ReleaseGroup and ApiVersion files, each with its kind and spec hash. */
+  push(n: number, files: Record<string, string>, opts: { descends?: boolean; revertOf?: string; problems?: string[]; signature?: SignatureCheck; others?: Record<string, [DocumentKind, string]> } = {}): string {
     const id = commit(n);
     const first = this.head instanceof Error;
     this.head = { commit: id, subject: `commit ${n}`, authorEmail: 'dev@example.test', ...(first ? {} : { descends: opts.descends ?? true }), ...(opts.revertOf ? { revertOf: opts.revertOf } : {}), ...(opts.signature ? { signature: opts.signature } : {}) };
     this.reads.set(id, {
       releases: opts.problems ? [] : Object.entries(files).map(([file, hash]) => ({ file, workflowId: `release_payments_${file.replace(/\W/g, '')}`, service: 'payments/x', image: `x:${hash}`, specHash: hash })),
+      ...(opts.others && !opts.problems ? { others: Object.entries(opts.others).map(([file, [kind, hash]]) => ({ kind, file, workflowId: workflowIdOf(kind, file), name: `payments/${file}`, specHash: hash })) } : {}),
       notStarted: [],
       problems: opts.problems ?? [],
       moreProblems: 0,
     });
     return id;
   }
+}
+
+function workflowIdOf(kind: DocumentKind, file: string): string {
+  return kind === 'group' ? `group_payments_${file.replace(/\W/g, '')}` : `api-payments-${file.replace(/\W/g, '')}`;
 }
 
 const repos = new Map<string, Repo>();
@@ -87,6 +98,16 @@ const activities: GitActivities = {
     const repo = repoOf();
     repo.starts.push(req);
     return repo.startAnswer(req);
+  },
+  async gitStartGroup(req) {
+    const repo = repoOf();
+    repo.otherStarts.push({ ...req, kind: 'group' });
+    return repo.otherAnswer(req, 'group');
+  },
+  async gitIntroduceApiVersion(req) {
+    const repo = repoOf();
+    repo.otherStarts.push({ ...req, kind: 'apiVersion' });
+    return repo.otherAnswer(req, 'apiVersion');
   },
 };
 
@@ -338,6 +359,85 @@ test("Glidepath's own revert starts nothing and becomes the reference", async ()
   await h.terminate();
 });
 
+test('ReleaseGroup and ApiVersion documents: a changed one starts its group or introduces its version from the commit; an unchanged one is left alone; a lint failure starts nothing', async () => {
+  const repo = new Repo();
+  const others = (group: string, api: string): Record<string, [DocumentKind, string]> => ({ 'deploy/group.yaml': ['group', group], 'deploy/api-v2.yaml': ['apiVersion', api] });
+  const c1 = repo.push(1, { 'deploy/web.yaml': 'h1' }, { others: others('g1', 'a1') });
+  const h = await startSource(repo);
+  let s = await until(h, (x) => x.lastCommit === c1, 'the baseline');
+  assert.equal(repo.otherStarts.length, 0, 'the first commit is taken as running');
+  assert.deepEqual(s.tracked.map((t) => [t.kind, t.file, t.specHash]), [[undefined, 'deploy/web.yaml', 'h1'], ['group', 'deploy/group.yaml', 'g1'], ['apiVersion', 'deploy/api-v2.yaml', 'a1']]);
+
+  const c2 = repo.push(2, { 'deploy/web.yaml': 'h1' }, { others: others('g2', 'a1') });
+  await h.signal(wakeSignal, { by: 'webhook' });
+  s = await until(h, (x) => x.commits.at(-1)?.commit === c2, 'the changed group');
+  assert.deepEqual(repo.otherStarts.map((r) => [r.kind, r.commit, r.file, r.specHash, r.initiator]), [['group', c2, 'deploy/group.yaml', 'g2', 'git:dev@example.test']], 'only the changed group starts, from its commit');
+  assert.equal(repo.starts.length, 0, 'the unchanged release is left alone');
+  assert.deepEqual(s.commits.at(-1)?.releases, [{ kind: 'group', file: 'deploy/group.yaml', workflowId: 'group_payments_deploygroupyaml', outcome: 'started' }]);
+  assert.ok(s.audit.some((a) => a.action === 'group-started' && a.commit === c2 && a.detail === 'group_payments_deploygroupyaml from deploy/group.yaml'));
+  assert.deepEqual(s.watching, [], 'a group is not watched for a revert');
+  assert.equal(s.condition.type, 'Watching');
+
+  const c3 = repo.push(3, { 'deploy/web.yaml': 'h1' }, { others: others('g2', 'a2') });
+  await h.signal(wakeSignal, { by: 'webhook' });
+  s = await until(h, (x) => x.commits.at(-1)?.commit === c3, 'the changed API version');
+  assert.deepEqual(repo.otherStarts.slice(1).map((r) => [r.kind, r.commit, r.file, r.specHash]), [['apiVersion', c3, 'deploy/api-v2.yaml', 'a2']]);
+  assert.ok(s.audit.some((a) => a.action === 'api-version-introduced' && a.commit === c3));
+  assert.deepEqual(s.tracked.map((t) => [t.kind, t.specHash, t.commit]), [[undefined, 'h1', c1], ['group', 'g2', c2], ['apiVersion', 'a2', c3]], 'each document records the commit it was started from');
+
+  const c4 = repo.push(4, { 'deploy/web.yaml': 'h1' }, { others: others('g2', 'a2') });
+  await h.signal(wakeSignal, { by: 'webhook' });
+  s = await until(h, (x) => x.commits.at(-1)?.commit === c4, 'the unchanged commit');
+  assert.equal(s.commits.at(-1)?.result, 'unchanged');
+  assert.equal(repo.otherStarts.length, 2, 'nothing started for unchanged documents');
+
+  const bad = repo.push(5, {}, { problems: ['deploy/group.yaml: spec.waves[0].clusters[0]: cluster "eu" is already in wave "a"'], others: others('g3', 'a3') });
+  await h.signal(wakeSignal, { by: 'webhook' });
+  s = await until(h, (x) => x.commits.at(-1)?.commit === bad, 'the bad commit');
+  assert.equal(s.condition.type, 'LintFailed');
+  assert.equal(s.condition.commit, bad);
+  assert.match(s.condition.message, /cluster "eu" is already in wave "a"/);
+  assert.equal(repo.otherStarts.length + repo.starts.length, 2, 'a commit that fails lint starts nothing');
+
+  // A group in flight waits (pending, retried at every poll); an introduction the API workflow refuses is StartFailed.
+  repo.otherAnswer = (req, kind) => (kind === 'group' ? { outcome: 'in-flight', workflowId: 'group_payments_deploygroupyaml', detail: 'group payments/x is in flight' } : { outcome: 'failed', workflowId: 'api-payments-deployapiv2yaml', detail: 'refused to introduce payments/orders v2: version v2 of payments/orders is already Serving' });
+  const c6 = repo.push(6, { 'deploy/web.yaml': 'h1' }, { others: others('g6', 'a6') });
+  await h.signal(wakeSignal, { by: 'webhook' });
+  s = await until(h, (x) => x.commits.at(-1)?.commit === c6, 'the busy group and the refused version');
+  assert.equal(s.condition.type, 'StartFailed');
+  assert.match(s.condition.message, /deploy\/api-v2\.yaml at 0{12}: refused to introduce .* already Serving/);
+  assert.deepEqual(s.pending.map((p) => [p.kind, p.file, p.commit]), [['group', 'deploy/group.yaml', c6]]);
+  assert.equal(s.commits.at(-1)?.result, 'pending');
+  repo.otherAnswer = (req, kind) => ({ outcome: 'started', workflowId: workflowIdOf(kind, req.file) });
+  await h.signal(wakeSignal, { by: 'webhook' });
+  s = await until(h, (x) => x.pending.length === 0, 'the retried group');
+  assert.deepEqual(repo.otherStarts.slice(2).map((r) => [r.kind, r.commit]), [['group', c6], ['apiVersion', c6], ['group', c6]]);
+  assert.deepEqual(s.tracked.map((t) => [t.kind, t.specHash]), [[undefined, 'h1'], ['apiVersion', 'a2'], ['group', 'g6']], 'the refused version keeps the last one introduced as the reference');
+  await recordHistory(h, 'git-source-documents');
+  await h.terminate();
+});
+
+test('a source from before groups and API versions were started takes their files as running at the first commit holding them; later changes start them', async () => {
+  const repo = new Repo();
+  const c1 = repo.push(1, { 'deploy/web.yaml': 'h1' });
+  const id = gitSourceWorkflowId({ repository: `https://git.example.test/app-${n + 1}.git`, branch: 'main', path: 'deploy' });
+  const earlier = new SourceState({ repository: `https://git.example.test/app-${n + 1}.git`, branch: 'main', path: 'deploy', pollInterval: '1m' }, id).status;
+  earlier.lastCommit = c1;
+  earlier.tracked = [{ file: 'deploy/web.yaml', specHash: 'h1', workflowId: 'release_payments_deploywebyaml', commit: c1 }];
+  const c2 = repo.push(2, { 'deploy/web.yaml': 'h1' }, { others: { 'deploy/group.yaml': ['group', 'g1'] } });
+  const h = await startSource(repo, { state: earlier });
+  const s = await until(h, (x) => x.lastCommit === c2, 'the first commit read with a group');
+  assert.equal(repo.otherStarts.length, 0, 'the group file is taken as running, not started');
+  assert.equal(s.groupsAndApisTracked, true);
+  assert.ok(s.audit.some((a) => a.action === 'baseline' && /1 ReleaseGroup\/ApiVersion file\(s\)/.test(a.detail)));
+  const c3 = repo.push(3, { 'deploy/web.yaml': 'h1' }, { others: { 'deploy/group.yaml': ['group', 'g2'] } });
+  await h.signal(wakeSignal, { by: 'webhook' });
+  const later = await until(h, (x) => x.commits.at(-1)?.commit === c3, 'the changed group');
+  assert.deepEqual(repo.otherStarts.map((r) => [r.kind, r.commit]), [['group', c3]]);
+  assert.deepEqual(later.tracked.map((t) => [t.kind, t.specHash, t.commit]), [[undefined, 'h1', c1], ['group', 'g2', c3]]);
+  await h.terminate();
+});
+
 /**
  * Wakes the source until it has seen `c`, as a webhook redelivers. The Java test server can drop a signal
  * that reaches a run as it continues as new (Temporal's server fails that completion and the signal
@@ -386,4 +486,19 @@ test('the status lists are bounded: the last 20 commits, the last 50 audit entri
   assert.equal(state.status.commits[0]?.commit, commit(50));
   assert.equal(state.status.audit.length, 50);
   assert.equal(state.status.audit.at(-1)?.detail, 'wake 69');
+});
+
+test('source status names what a tracked or pending file is: a release, a group, an API version', () => {
+  const state = new SourceState({ repository: 'https://git.example.test/a.git', branch: 'main', path: 'deploy', pollInterval: '1m' }, 'id');
+  state.status.tracked = [
+    { file: 'deploy/web.yaml', specHash: 'h', workflowId: 'release_payments_web', commit: commit(1) },
+    { kind: 'group', file: 'deploy/group.yaml', specHash: 'g', workflowId: 'group_payments_shop', commit: commit(1) },
+    { kind: 'apiVersion', file: 'deploy/orders-v2.yaml', specHash: 'a', workflowId: 'api-shop-orders', commit: commit(1) },
+  ];
+  state.status.pending = [{ kind: 'group', file: 'deploy/group.yaml', specHash: 'g2', workflowId: 'group_payments_shop', commit: commit(2) }];
+  const text = sourceSummary(state.status);
+  assert.match(text, /deploy\/web\.yaml → release_payments_web \(from 0{12}\)/);
+  assert.match(text, /deploy\/group\.yaml → group_payments_shop \(group\) \(from 0{12}\)/);
+  assert.match(text, /deploy\/orders-v2\.yaml → api-shop-orders \(API version\) \(from 0{12}\)/);
+  assert.match(text, /pending: deploy\/group\.yaml at 0{12} \(the group or a member's workload is in flight\)/);
 });

@@ -34,18 +34,25 @@ export interface AuditEntry {
 
 export type ReleaseOutcome = 'started' | 'already-started' | 'in-flight' | 'failed';
 
+/**
+ * What a tracked document starts: a release (absent, as before the other kinds), a `releaseGroup`
+ * workflow for a ReleaseGroup document, or an introduction on the API's workflow for an ApiVersion one.
+ */
+export type DocumentKind = 'group' | 'apiVersion';
+
 export interface CommitRecord {
   commit: string;
   at: string;
   subject: string;
   /** What the source did with the commit. */
   result: 'baseline' | 'unchanged' | 'released' | 'lint-failed' | 'signature-refused' | 'glidepath-revert' | 'pending';
-  releases: { file: string; workflowId: string; outcome: ReleaseOutcome; detail?: string }[];
+  releases: { file: string; workflowId: string; outcome: ReleaseOutcome; detail?: string; kind?: DocumentKind }[];
   problems?: string[];
   forcePushed?: boolean;
 }
 
 export interface TrackedSpec {
+  kind?: DocumentKind;
   file: string;
   specHash: string;
   workflowId: string;
@@ -54,6 +61,7 @@ export interface TrackedSpec {
 }
 
 export interface PendingStart {
+  kind?: DocumentKind;
   file: string;
   specHash: string;
   workflowId: string;
@@ -88,6 +96,11 @@ export interface GitSourceStatus {
   wakes: number;
   continuedAsNew: number;
   tracked: TrackedSpec[];
+  /**
+   * Whether ReleaseGroup and ApiVersion documents are tracked (set at the first commit); absent on
+   * sources from before they were started from Git, whose first commit holding them takes them as running.
+   */
+  groupsAndApisTracked?: boolean;
   /** Spec changes not started yet (a release of the workload was in flight): retried at every poll. */
   pending: PendingStart[];
   /** Releases started from this source that have not settled yet. */
@@ -136,8 +149,21 @@ export interface SignatureCheck {
   detail: string;
 }
 
+/** A ReleaseGroup or ApiVersion document at a commit: what it starts and the hash "its spec changed" compares. */
+export interface OtherDocument {
+  kind: DocumentKind;
+  file: string;
+  /** The `releaseGroup` workflow (`group_<namespace>_<name>`) or the API's workflow (`api-<namespace>-<api>`). */
+  workflowId: string;
+  /** `namespace/name` of the group, or `namespace/api version` of the API version. */
+  name: string;
+  specHash: string;
+}
+
 export interface ReadResult {
   releases: { file: string; workflowId: string; service: string; image: string; specHash: string }[];
+  /** ReleaseGroup and ApiVersion documents (absent from readers before they were started from Git). */
+  others?: OtherDocument[];
   notStarted: { file: string; reason: string }[];
   problems: string[];
   moreProblems: number;

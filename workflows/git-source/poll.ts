@@ -1,11 +1,12 @@
 /**
  * One poll of a Git source: fetch the head; if it is new, read and lint its documents; start the
- * releases whose spec changed since the last commit seen; retry the changes that found a release of
- * their workload in flight. Every failure becomes a named condition and the source keeps watching.
+ * releases, release groups and API versions whose spec changed since the last commit seen; retry the
+ * changes that found their workload (or group) in flight. Every failure becomes a named condition and
+ * the source keeps watching.
  */
 import * as wf from '@temporalio/workflow';
 import type { GitActivities } from '../../activities/git/index.ts';
-import type { CommitRecord, FetchedHead, GitSourceInput, PendingStart, ReadResult, SourceRef, StartResult } from './messages.ts';
+import type { CommitRecord, DocumentKind, FetchedHead, GitSourceInput, PendingStart, ReadResult, SourceRef, StartRequest, StartResult, TrackedSpec } from './messages.ts';
 import { MAX_TRACKED_FILES } from './messages.ts';
 import type { SourceState } from './state.ts';
 import { watchReleases } from './revert.ts';
@@ -21,6 +22,35 @@ const starts = wf.proxyActivities<GitActivities>({
   startToCloseTimeout: '2m',
   retry: { initialInterval: '2s', backoffCoefficient: 2, maximumAttempts: 5, nonRetryableErrorTypes: NON_RETRYABLE },
 });
+
+/**
+ * Runs that record this marker start ReleaseGroup and ApiVersion documents too (a group workflow, an
+ * introduction on the API's workflow); before it they were linted only. Asked only when a commit holds
+ * such documents, so histories without them replay unchanged.
+ */
+export const GIT_GROUPS_AND_APIS = 'glidepath-git-groups-and-apis';
+
+/** A document at a commit as the source tracks it; `kind` is absent for a release. */
+type Doc = Omit<TrackedSpec, 'commit'>;
+
+/** The documents the source starts from `read`: its releases, and its groups and API versions once patched. */
+function documentsOf(read: ReadResult): Doc[] {
+  const releases: Doc[] = read.releases.map((r) => ({ file: r.file, specHash: r.specHash, workflowId: r.workflowId }));
+  const others = read.others ?? [];
+  if (others.length === 0 || !wf.patched(GIT_GROUPS_AND_APIS)) return releases;
+  return [...releases, ...others.map((o) => ({ kind: o.kind, file: o.file, specHash: o.specHash, workflowId: o.workflowId }))];
+}
+
+const kindOf = (kind: DocumentKind | undefined) => (kind ? { kind } : {});
+
+/** What starting a document means: a release, a release group, or introducing an API version. */
+function startDocument(kind: DocumentKind | undefined, req: StartRequest): Promise<StartResult> {
+  if (kind === 'group') return starts.gitStartGroup(req);
+  if (kind === 'apiVersion') return starts.gitIntroduceApiVersion(req);
+  return starts.gitStartRelease(req);
+}
+
+const STARTED_ACTION: Record<DocumentKind | 'release', string> = { release: 'release-started', group: 'group-started', apiVersion: 'api-version-introduced' };
 
 /** The initiator recorded on releases started from Git: who wrote the commit. */
 export function initiatorOf(head: Pick<FetchedHead, 'authorEmail'>): string {
@@ -99,13 +129,16 @@ async function newCommit(input: GitSourceInput, ref: SourceRef, s: SourceState, 
     s.condition('LintFailed', `${head.commit.slice(0, 12)} fails lint, nothing started: ${read.problems.join('; ')}${more}`.slice(0, 2000), head.commit);
     return;
   }
+  const docs = documentsOf(read);
+  if (firstCommit) st.groupsAndApisTracked = true;
+  else adoptGroupsAndApis(s, docs, head.commit);
   const previous = new Map(st.tracked.map((t) => [t.file, t]));
-  const changed = read.releases.filter((r) => previous.get(r.file)?.specHash !== r.specHash);
+  const changed = docs.filter((r) => previous.get(r.file)?.specHash !== r.specHash);
   // Files gone from the path stop being tracked (their releases, if any, are left as they are).
-  st.tracked = st.tracked.filter((t) => read.releases.some((r) => r.file === t.file));
-  st.pending = st.pending.filter((p) => read.releases.some((r) => r.file === p.file && r.specHash === p.specHash));
-  const track = (r: ReadResult['releases'][number]) => {
-    st.tracked = [...st.tracked.filter((t) => t.file !== r.file), { file: r.file, specHash: r.specHash, workflowId: r.workflowId, commit: head.commit }].slice(-MAX_TRACKED_FILES);
+  st.tracked = st.tracked.filter((t) => docs.some((r) => r.file === t.file));
+  st.pending = st.pending.filter((p) => docs.some((r) => r.file === p.file && r.specHash === p.specHash));
+  const track = (r: Doc) => {
+    st.tracked = [...st.tracked.filter((t) => t.file !== r.file), { ...kindOf(r.kind), file: r.file, specHash: r.specHash, workflowId: r.workflowId, commit: head.commit }].slice(-MAX_TRACKED_FILES);
   };
   if (head.revertOf !== undefined) {
     for (const r of changed) track(r);
@@ -115,9 +148,9 @@ async function newCommit(input: GitSourceInput, ref: SourceRef, s: SourceState, 
     return;
   }
   if (firstCommit && !input.startExisting) {
-    for (const r of read.releases) track(r);
+    for (const r of docs) track(r);
     s.record({ ...base, result: 'baseline' });
-    s.audit('baseline', `${read.releases.length} release file(s) at ${head.commit.slice(0, 12)} taken as running; later changes start releases`, head.commit);
+    s.audit('baseline', `${docs.length} release file(s) at ${head.commit.slice(0, 12)} taken as running; later changes start releases`, head.commit);
     s.condition('Watching', `at ${head.commit.slice(0, 12)}`, head.commit);
     return;
   }
@@ -126,34 +159,50 @@ async function newCommit(input: GitSourceInput, ref: SourceRef, s: SourceState, 
     if (!forcePushed) s.condition('Watching', `at ${head.commit.slice(0, 12)}`, head.commit);
     return;
   }
-  st.pending = [...st.pending.filter((p) => !changed.some((c) => c.file === p.file)), ...changed.map((c) => ({ file: c.file, specHash: c.specHash, workflowId: c.workflowId, commit: head.commit }))].slice(-MAX_TRACKED_FILES);
+  st.pending = [...st.pending.filter((p) => !changed.some((c) => c.file === p.file)), ...changed.map((c) => ({ ...kindOf(c.kind), file: c.file, specHash: c.specHash, workflowId: c.workflowId, commit: head.commit }))].slice(-MAX_TRACKED_FILES);
   const record: CommitRecord = { ...base, result: 'released' };
   await startPending(ref, s, initiator, record, forcePushed);
 }
 
-/** Starts every pending change; a started one is tracked, one whose workload is busy stays pending. */
+/**
+ * A source from before ReleaseGroup and ApiVersion documents were started from Git did not track them:
+ * the first commit it reads with such documents takes them as running (as a source's first commit
+ * does) rather than starting every one; later changes start them.
+ */
+function adoptGroupsAndApis(s: SourceState, docs: Doc[], commit: string): void {
+  const st = s.status;
+  const others = docs.filter((d) => d.kind !== undefined);
+  if (st.groupsAndApisTracked || others.length === 0) return;
+  st.groupsAndApisTracked = true;
+  const untracked = others.filter((d) => !st.tracked.some((t) => t.file === d.file));
+  st.tracked = [...st.tracked, ...untracked.map((d) => ({ ...d, commit }))].slice(-MAX_TRACKED_FILES);
+  s.audit('baseline', `${untracked.length} ReleaseGroup/ApiVersion file(s) at ${commit.slice(0, 12)} taken as running (this source did not track them before); later changes start them`, commit);
+}
+
+/** Starts every pending change; a started one is tracked, one whose workload (or group) is busy stays pending. */
 async function startPending(ref: SourceRef, s: SourceState, initiator: string, record?: CommitRecord, forcePushed = false): Promise<void> {
   const st = s.status;
   const results: { p: PendingStart; r: StartResult }[] = [];
   for (const p of [...st.pending]) {
     let r: StartResult;
     try {
-      r = await starts.gitStartRelease({ ...ref, commit: p.commit, file: p.file, specHash: p.specHash, initiator });
+      r = await startDocument(p.kind, { ...ref, commit: p.commit, file: p.file, specHash: p.specHash, initiator });
     } catch (err) {
       r = { outcome: 'failed', workflowId: p.workflowId, detail: failureMessage(err) };
     }
     results.push({ p, r });
     if (r.outcome === 'started' || r.outcome === 'already-started' || r.outcome === 'failed') {
       st.pending = st.pending.filter((x) => x.file !== p.file);
-      if (r.outcome !== 'failed') st.tracked = [...st.tracked.filter((t) => t.file !== p.file), { file: p.file, specHash: p.specHash, workflowId: p.workflowId, commit: p.commit }].slice(-MAX_TRACKED_FILES);
+      if (r.outcome !== 'failed') st.tracked = [...st.tracked.filter((t) => t.file !== p.file), { ...kindOf(p.kind), file: p.file, specHash: p.specHash, workflowId: p.workflowId, commit: p.commit }].slice(-MAX_TRACKED_FILES);
     }
-    if (r.outcome === 'started') s.audit('release-started', `${r.workflowId} from ${p.file}`, p.commit);
-    if (r.outcome === 'started' || r.outcome === 'already-started') {
+    if (r.outcome === 'started') s.audit(STARTED_ACTION[p.kind ?? 'release'], `${r.workflowId} from ${p.file}`, p.commit);
+    // Releases are watched: a rollback is written back to Git. Groups and API versions are not.
+    if ((r.outcome === 'started' || r.outcome === 'already-started') && p.kind === undefined) {
       st.watching = [...st.watching.filter((w) => w.workflowId !== r.workflowId), { sourceId: st.sourceId, workflowId: r.workflowId, file: p.file, commit: p.commit }].slice(-MAX_TRACKED_FILES);
     }
   }
   if (record) {
-    record.releases = results.map(({ p, r }) => ({ file: p.file, workflowId: r.workflowId, outcome: r.outcome, ...(r.detail ? { detail: r.detail } : {}) }));
+    record.releases = results.map(({ p, r }) => ({ ...kindOf(p.kind), file: p.file, workflowId: r.workflowId, outcome: r.outcome, ...(r.detail ? { detail: r.detail } : {}) }));
     if (st.pending.length > 0) record.result = 'pending';
     s.record(record);
   }
