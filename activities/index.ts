@@ -5,6 +5,7 @@
  */
 import { ApplicationFailure } from '@temporalio/common';
 import { startProblems } from '../model/plan.ts';
+import { groupPlanProblems } from '../model/group-plan.ts';
 import { routerKey } from '../model/traffic-routing.ts';
 import type { AnalysisRunSpec, HeaderRoutingMatch, ReleasePlan, RouteMatch } from '../model/types.ts';
 import { runAnalysis } from './analysis.ts';
@@ -50,6 +51,15 @@ export function createActivities(deps: ActivityDeps) {
      */
     async validatePlan(plan: ReleasePlan, initiator: string): Promise<string[]> {
       return startProblems(plan, initiator);
+    },
+
+    /**
+     * A release group's start-time check, a local activity for the same reasons; and the model's
+     * zod schemas cannot run inside the workflow on the production worker, whose preloaded modules
+     * are frozen (docs/operations.md).
+     */
+    async validateGroup(group: unknown): Promise<string[]> {
+      return groupPlanProblems(group);
     },
 
     async preflight(target: ReleaseTarget): Promise<PreflightResult> {
@@ -199,8 +209,8 @@ export function createActivities(deps: ActivityDeps) {
   };
 }
 
-/** The rollout activities (what workflow stubs implement); the build activities are typed apart, and a stub of a plan without experiment steps (spec.config) needs no experiment (config) activities. */
-export type ReleaseActivities = Omit<ReturnType<typeof createActivities>, keyof BuildActivities | keyof ExperimentActivities | keyof ConfigActivities> & Partial<ExperimentActivities> & Partial<ConfigActivities>;
+/** The rollout activities (what workflow stubs implement); the build activities are typed apart, a stub of a plan without experiment steps (spec.config) needs no experiment (config) activities, and the group's start check is the group workflow's. */
+export type ReleaseActivities = Omit<ReturnType<typeof createActivities>, keyof BuildActivities | keyof ExperimentActivities | keyof ConfigActivities | 'validateGroup'> & Partial<ExperimentActivities> & Partial<ConfigActivities>;
 type ExperimentActivities = ReturnType<typeof experimentActivities>;
 type ConfigActivities = ReturnType<typeof configActivities>;
 export type { BuildActivities };

@@ -16,8 +16,20 @@ import { compensateCell } from './group/cells.ts';
 import { runGate } from './group/gates.ts';
 import { groupNotifierFor } from './group/notify.ts';
 import { GROUP_ATTRIBUTE, type GroupInput, type GroupResult } from './group/messages.ts';
-import { GroupState } from './group/state.ts';
+import { GroupState, type GroupActivities } from './group/state.ts';
 import { runWave } from './group/waves.ts';
+
+const validation = wf.proxyLocalActivities<Pick<GroupActivities, 'validateGroup'>>({ startToCloseTimeout: '10s', retry: { maximumAttempts: 3 } });
+
+/**
+ * The group's start-time check, recorded once in history by a local activity: a rule tightened later
+ * never changes what a running group replays, and the model's schemas never run in the workflow
+ * (on the production worker its preloaded modules are frozen, and zod cannot run on frozen schemas).
+ * Groups started before the check moved keep checking inline.
+ */
+async function startProblems(group: GroupInput['group']): Promise<string[]> {
+  return wf.patched('glidepath-group-validate-once') ? [...(await validation.validateGroup(group))] : groupPlanProblems(group);
+}
 
 export async function releaseGroup(input: GroupInput): Promise<GroupResult> {
   const { group, initiator } = input;
@@ -25,7 +37,7 @@ export async function releaseGroup(input: GroupInput): Promise<GroupResult> {
   const g = new GroupState(group, initiator, info.workflowId);
   registerGroupHandlers(g);
 
-  const problems = groupPlanProblems(group);
+  const problems = await startProblems(group);
   if (problems.length === 0 && info.workflowId !== groupWorkflowId(group)) problems.push(`workflow ID must be ${groupWorkflowId(group)} (one run per group), got ${info.workflowId}`);
   if (problems.length > 0) {
     g.setPhase('Failed', `invalid release group: ${problems.join('; ')}`);

@@ -13,7 +13,7 @@ import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, Worker } from '@temporalio/worker';
 import { buildGroup, parseGroup } from '../../model/group.ts';
-import { groupWorkflowId, type GroupPlan } from '../../model/group-plan.ts';
+import { groupPlanProblems, groupWorkflowId, type GroupPlan } from '../../model/group-plan.ts';
 import { SpecError, formatProblem } from '../../model/normalize.ts';
 import type { NotificationEvent, NotificationSpec } from '../../model/notifications.ts';
 import { GROUP_UPDATES, groupStatusQuery, type GroupResult } from '../../workflows/group/messages.ts';
@@ -57,6 +57,7 @@ before(async () => {
     {
       taskQueuePollers: async () => ({ pollers: 1 }),
       identityPolicy: async () => null,
+      validateGroup: async (g: unknown) => groupPlanProblems(g),
       deliverNotification: async (_ns: string, sub: NotificationSpec, event: NotificationEvent) => {
         deliveries.push({ sub: sub.name, event });
         if (sub.name === 'down') throw new Error('receiver answered 503');

@@ -12,7 +12,7 @@ import { WorkflowFailedError, type WorkflowUpdateFailedError, type WorkflowHandl
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker, type WorkflowBundlePath } from '@temporalio/worker';
 import { buildGroup, parseGroup } from '../../model/group.ts';
-import { groupWorkflowId, type GroupPlan } from '../../model/group-plan.ts';
+import { groupPlanProblems, groupWorkflowId, type GroupPlan } from '../../model/group-plan.ts';
 import type { Outcome } from '../../workflows/messages.ts';
 import { GROUP_UPDATES, groupStatusQuery, type GroupResult, type GroupStatus } from '../../workflows/group/messages.ts';
 import type { releaseGroup } from '../../workflows/group.ts';
@@ -91,7 +91,7 @@ before(async () => {
     cachedWorkflowBundle(path.join(here, 'group/stub-workflows.ts')),
   ]);
   await registerSearchAttributes(env.connection, env.namespace ?? 'default');
-  await startWorker(PARENT_QUEUE, { taskQueuePollers: async (queue: string) => ({ pollers: pollers(queue) }), identityPolicy: async () => identityPolicy });
+  await startWorker(PARENT_QUEUE, { taskQueuePollers: async (queue: string) => ({ pollers: pollers(queue) }), identityPolicy: async () => identityPolicy, validateGroup: async (g: unknown) => groupPlanProblems(g) });
   for (const c of ['staging', 'eu']) await startWorker(`glidepath@${c}`, clusterActivities(`glidepath@${c}`));
 });
 

@@ -15,6 +15,8 @@ import { GroupIdentity } from './identity.ts';
 export interface GroupActivities {
   /** Pollers of the task queue seen in the last `withinMs` (workflow or activity tasks). */
   taskQueuePollers(taskQueue: string, withinMs: number): Promise<{ pollers: number }>;
+  /** The start-time check of the group (model/group-plan.ts `groupPlanProblems`), run once. */
+  validateGroup(group: unknown): Promise<string[]>;
 }
 
 export type ClusterActivities = Pick<ReturnType<typeof createActivities>, 'preflight' | 'verifyImage' | 'runAnalysis'>;
