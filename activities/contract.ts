@@ -14,6 +14,12 @@ import type { ConfigCopy } from '../model/config.ts';
 /** What every workload activity needs to know about the release; small, and free of secrets. */
 export interface ReleaseTarget {
   releaseId: string;
+  /**
+   * The release workflow's run. A later release of the same workload has the same `releaseId`, so
+   * what a promotion records on the stable (the image it ran before) is marked with the run too, and
+   * only that run puts it back. Absent: any run of the release counts (objects written before runs were recorded).
+   */
+  runId?: string | undefined;
   namespace: string;
   workload: WorkloadRef;
   /** The image being released. */

@@ -139,6 +139,7 @@ export function createDeployments(room: WorkloadRoom) {
     const name = target.workload.name;
     const annotations: Record<string, string | null> = { [ANNOTATIONS.release]: target.releaseId };
     if (recordPrevious && imageChanges && container.image) annotations[ANNOTATIONS.previousImage] = container.image;
+    if (recordPrevious && target.runId) annotations[ANNOTATIONS.releaseRun] = target.runId;
     if (recordPrevious && target.replicas !== undefined) annotations[ANNOTATIONS.previousReplicas] = replicasChange ? String(stableReplicas(stable)) : null;
     const others = (configBody?.containers ?? []).filter((c) => c.name !== container.name);
     const own = configBody?.containers?.find((c) => c.name === container.name);
@@ -197,7 +198,9 @@ export function createDeployments(room: WorkloadRoom) {
     if (!stable) return []; // nothing left to put back
     const where = `Deployment ${target.namespace}/${target.workload.name}`;
     const annotations = stable.metadata?.annotations ?? {};
-    const ours = annotations[ANNOTATIONS.release] === target.releaseId;
+    // This run's record: an earlier release of the same workload (same release ID) left its own.
+    const run = annotations[ANNOTATIONS.releaseRun];
+    const ours = annotations[ANNOTATIONS.release] === target.releaseId && (target.runId === undefined || run === undefined || run === target.runId);
     const container = targetContainer(stable, target);
     const now = container.image;
     const back = (ours ? annotations[ANNOTATIONS.previousImage] : undefined) ?? stableImage;

@@ -36,6 +36,8 @@ export const ANNOTATIONS = {
   stable: 'glidepath.dev/stable',
   /** On the stable Deployment: the image it ran before a promotion changed it. */
   previousImage: 'glidepath.dev/previous-image',
+  /** On the stable Deployment: the run of the release that recorded previous-image (see ReleaseTarget.runId). */
+  releaseRun: 'glidepath.dev/release-run',
   /** On the stable Deployment: the replica count it had before a promotion set the release's count. */
   previousReplicas: 'glidepath.dev/previous-replicas',
   /** On a Service whose selector Glidepath changed: its selector before (JSON), restored afterwards. */

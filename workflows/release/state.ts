@@ -145,7 +145,7 @@ export class ReleaseState {
     this.rollout = wf.proxyActivities<Activities>({ ...profiles.rollout(plan.progressDeadlineSeconds), ...cancel });
     this.cleanup = wf.proxyActivities<Activities>(profiles.cleanup);
     this.builds = wf.proxyActivities<Activities>({ ...profiles.build, ...cancel });
-    this.target = targetOf(plan, this.status.releaseId);
+    this.target = targetOf(plan, this.status.releaseId, wf.workflowInfo().runId);
   }
 
   /** Activity options for proxies whose calls an abort cancels. */

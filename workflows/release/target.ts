@@ -2,9 +2,10 @@
 import type { ReleaseTarget } from '../../activities/contract.ts';
 import type { ReleasePlan } from '../../model/types.ts';
 
-export function targetOf(plan: ReleasePlan, releaseId: string): ReleaseTarget {
+export function targetOf(plan: ReleasePlan, releaseId: string, runId?: string): ReleaseTarget {
   return {
     releaseId,
+    ...(runId ? { runId } : {}),
     namespace: plan.namespace,
     workload: plan.workload,
     image: plan.image,

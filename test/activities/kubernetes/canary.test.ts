@@ -190,6 +190,26 @@ describe('canary', () => {
     assert.deepEqual(await cluster.deploymentNames(ns), ['web']);
   });
 
+  test('a later release of the same workload, aborted before its promotion, leaves the stable as the earlier release promoted it', async () => {
+    const ns = await cluster.namespace('next-release');
+    await cluster.stable(ns, { replicas: 2 });
+    // The first release (run 1) promotes NEW_IMAGE: the stable records STABLE_IMAGE as the image it ran before.
+    const first = target(ns, { runId: 'run-1' });
+    await workload.ensureCanary(first);
+    await workload.promoteCanary(first);
+    assert.equal(imageOf(await cluster.deployment(ns, 'web')), NEW_IMAGE);
+    // The next release of the workload has the same release ID (the workflow ID comes from the workload), a new run.
+    const THIRD = 'registry.local/app:v3';
+    const second = target(ns, { runId: 'run-2', image: THIRD });
+    await workload.ensureCanary(second);
+    await workload.scaleCanaryForWeight(second, 50);
+    const report = await workload.abortCanary(second, NEW_IMAGE);
+    const s = await cluster.deployment(ns, 'web');
+    assert.equal(imageOf(s), NEW_IMAGE, 'the stable keeps what the first release promoted');
+    assert.deepEqual(report.drift, [], 'nothing is reported as changed by someone else');
+    assert.deepEqual(await cluster.deploymentNames(ns), ['web']);
+  });
+
   test('a canary that never becomes ready fails with a non-retryable ProgressDeadlineExceeded naming it', async () => {
     const ns = await cluster.namespace('deadline');
     await stableWithNeverReadyTemplate(ns, 6);
