@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Worker, bundleWorkflowCode } from '@temporalio/worker';
 import { createTaskQueueActivities } from '../../activities/task-queue.ts';
+import { groupPlanProblems } from '../../model/group-plan.ts';
 import { createIdentityActivities } from '../../activities/identity.ts';
 import { registerSearchAttributes } from '../../workers/search-attributes.ts';
 import { runCli } from './support.ts';
@@ -56,7 +57,7 @@ before(async () => {
     workers.push(w);
     running.push(w.run());
   };
-  await start(queue, { ...createTaskQueueActivities(client), ...createIdentityActivities(undefined) });
+  await start(queue, { ...createTaskQueueActivities(client), ...createIdentityActivities(undefined), validateGroup: async (g: unknown) => groupPlanProblems(g) });
   for (const c of clusters) {
     await start(`glidepath@${c}`, {
       preflight: async (t: { workload: { name: string } }) => ({ stableImage: `registry.local/${t.workload.name}:1`, replicas: 1, warnings: [] }),
