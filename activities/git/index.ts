@@ -5,13 +5,13 @@
  * release answers "already started" instead of starting another.
  */
 import { ApplicationFailure } from '@temporalio/common';
-import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
+import { WorkflowExecutionAlreadyStartedError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
 import { serviceKey } from '../../model/types.ts';
 import { SERVICE_ATTRIBUTE } from '../../workflows/messages.ts';
 import { COMMIT_ATTRIBUTE, type ReleaseWatch, type WatchedOutcome, type FetchedHead, type ReadResult, type SourceRef, type StartRequest, type StartResult } from '../../workflows/git-source/messages.ts';
 import { openCache } from './git-cli.ts';
 import { originOf, readAt } from './read.ts';
-import { createDocumentStarts, memoOf, sameStart } from './start-documents.ts';
+import { createDocumentStarts, describeIfAny, memoOf, sameStart } from './start-documents.ts';
 import { writeRevert, type RevertRequest, type RevertResult } from './revert.ts';
 import { checkSignature } from './signatures.ts';
 import { UPDATES, statusQuery } from '../../workflows/messages.ts';
@@ -30,14 +30,7 @@ export interface GitActivityDeps {
 type SourceAt = SourceRef;
 
 export function createGitActivities(deps: GitActivityDeps) {
-  const describe = async (id: string) => {
-    try {
-      return await deps.client.workflow.getHandle(id).describe();
-    } catch (err) {
-      if (err instanceof WorkflowNotFoundError) return undefined;
-      throw err;
-    }
-  };
+  const describe = (id: string) => describeIfAny(deps.client, id);
 
   /**
    * Closes the release `id` when it has an outcome and only waits for a retry (as `release start

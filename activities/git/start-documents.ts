@@ -47,15 +47,18 @@ function changed(req: StartRequest): ApplicationFailure {
   return ApplicationFailure.nonRetryable(`${req.file} at ${req.commit} does not read as it did (spec hash differs)`, 'InvalidSpec');
 }
 
+/** The workflow's description, or undefined when no workflow has that ID. */
+export async function describeIfAny(client: Pick<Client, 'workflow'>, id: string) {
+  try {
+    return await client.workflow.getHandle(id).describe();
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) return undefined;
+    throw err;
+  }
+}
+
 export function createDocumentStarts(deps: DocumentStartDeps) {
-  const describe = async (id: string) => {
-    try {
-      return await deps.client.workflow.getHandle(id).describe();
-    } catch (err) {
-      if (err instanceof WorkflowNotFoundError) return undefined;
-      throw err;
-    }
-  };
+  const describe = (id: string) => describeIfAny(deps.client, id);
 
   return {
     /** Starts the `releaseGroup` workflow of the ReleaseGroup file `req.file` at `req.commit` (once). */
