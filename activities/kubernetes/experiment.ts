@@ -14,7 +14,8 @@
  *
  * Services. A template with `service` or `weight` gets a Service, as Argo creates one for either:
  * named `service.name` or the template's Deployment name, selecting exactly that Deployment's pods (its
- * selector), with a port per container port (as Argo's); applied by server-side apply with the
+ * selector), with a port per container port (as Argo's; unnamed ones named `<protocol>-<port>` when
+ * there are several, which Kubernetes requires); applied by server-side apply with the
  * experiment's labels, and deleted (verified) with the Deployments. The traffic router points the
  * template's weight at it (activities/experiment.ts).
  */
@@ -88,9 +89,15 @@ export function experimentServiceName(workload: string, t: Pick<ExperimentTempla
 /** A template's Service for server-side apply: its Deployment's pods (the Deployment's selector), a port per container port. */
 export function buildExperimentService(deployment: V1Deployment, target: ReleaseTarget, t: ExperimentTemplate): V1Service {
   const name = experimentServiceName(target.workload.name, t);
-  const ports: V1ServicePort[] = (deployment.spec?.template?.spec?.containers ?? []).flatMap((c) =>
-    (c.ports ?? []).map((p) => ({ ...(p.name ? { name: p.name } : {}), protocol: p.protocol ?? 'TCP', port: p.containerPort, targetPort: p.containerPort })),
-  );
+  const declared = (deployment.spec?.template?.spec?.containers ?? []).flatMap((c) => (c.ports ?? []).map((p) => ({ name: p.name, protocol: p.protocol ?? 'TCP', port: p.containerPort })));
+  const unique = declared.filter((p, i) => declared.findIndex((q) => q.port === p.port && q.protocol === p.protocol) === i);
+  // A Service with more than one port needs each named: an unnamed container port is named by its protocol and number.
+  const ports: V1ServicePort[] = unique.map((p) => ({
+    ...(p.name ? { name: p.name } : unique.length > 1 ? { name: `${p.protocol.toLowerCase()}-${p.port}` } : {}),
+    protocol: p.protocol,
+    port: p.port,
+    targetPort: p.port,
+  }));
   if (ports.length === 0) {
     throw ApplicationFailure.nonRetryable(`experiment template "${t.name}": its Service ${target.namespace}/${name} needs a port, and the pod template's containers declare none (containers[].ports)`, ErrorType.InvalidSpec);
   }
