@@ -135,6 +135,38 @@ for (const [router, read] of [
   });
 }
 
+test('istio subset routing: the experiment destination is its Service\'s host next to the stable and canary subsets, then gone', async () => {
+  const ns = await cluster.namespace('expw-subset');
+  await cluster.stable(ns, { replicas: 4 });
+  await custom.createNamespacedCustomObject({
+    group: 'networking.istio.io',
+    version: 'v1',
+    namespace: ns,
+    plural: 'destinationrules',
+    body: { apiVersion: 'networking.istio.io/v1', kind: 'DestinationRule', metadata: { name: 'web-dr' }, spec: { host: 'web', subsets: [{ name: 'stable', labels: { app: 'web' } }, { name: 'canary', labels: { app: 'web' } }] } },
+  });
+  await custom.createNamespacedCustomObject({
+    ...VS,
+    namespace: ns,
+    body: { apiVersion: 'networking.istio.io/v1', kind: 'VirtualService', metadata: { name: 'web-vs' }, spec: { hosts: ['web'], http: [{ name: 'primary', route: [{ destination: { host: 'web', subset: 'stable' }, weight: 100 }, { destination: { host: 'web', subset: 'canary' }, weight: 0 }] }] } },
+  });
+  const t = target(ns, { trafficRouting: { istio: { virtualService: { name: 'web-vs', routes: ['primary'] }, destinationRule: { name: 'web-dr', stableSubsetName: 'stable', canarySubsetName: 'canary' } } } });
+  await activities.preflight(t);
+  await activities.ensureCanary(t);
+  await activities.setWeight(t, 30);
+  const running = await activities.startExperiment(t, 1, [{ name: 'baseline', specRef: 'stable', replicas: 1, weight: 20 }]);
+  await activities.routeExperiment(t, 30, weightDestinations([{ name: 'baseline', specRef: 'stable', replicas: 1, weight: 20 }], running));
+  const route = async () => {
+    const vs = (await custom.getNamespacedCustomObject({ ...VS, namespace: ns, name: 'web-vs' })) as { spec: { http: { route: { destination: { host: string; subset?: string }; weight?: number }[] }[] } };
+    return vs.spec.http[0]?.route.map((d) => `${d.destination.host}${d.destination.subset ? `/${d.destination.subset}` : ''}=${d.weight}`);
+  };
+  assert.deepEqual(await route(), ['web/stable=50', 'web/canary=30', 'web-exp-baseline=20']);
+  await activities.routeExperiment(t, 30, []);
+  assert.deepEqual(await route(), ['web/stable=70', 'web/canary=30']);
+  await activities.removeExperiment(t);
+  await activities.abortCanary(t, undefined);
+});
+
 test('a router that does not carry experiment weights is refused by name', async () => {
   const ns = await cluster.namespace('expw-nginx');
   const t = target(ns, { stableService: 'web-stable', canaryService: 'web-canary', trafficRouting: { nginx: { stableIngress: 'web' } } });
