@@ -8,6 +8,7 @@ import type { BuildRequest } from './build/process.ts';
 import type { AnalysisRunResult, AnalysisRunSpec, Measurement, MetricSpec, ArgValue, HeaderRoutingMatch, ReadinessProbePolicy, RouteMatch, TrafficRoutingSpec, WorkloadKind, WorkloadRef } from '../model/types.ts';
 import type { BatchStep } from '../model/rolling.ts';
 import type { ExperimentOps } from './kubernetes/experiment.ts';
+import type { WeightDestination } from '../model/experiment.ts';
 import type { ConfigOps } from './kubernetes/config.ts';
 import type { ConfigCopy } from '../model/config.ts';
 
@@ -127,9 +128,16 @@ export interface RollingOps {
 /** A traffic router (Argo's TrafficRoutingReconciler, in small). */
 export interface TrafficRouter {
   readonly type: string;
-  setWeight(target: ReleaseTarget, weight: number): Promise<void>;
-  /** The weight the routing object carries now, or `undefined` when the router cannot tell. */
-  verifyWeight(target: ReleaseTarget, weight: number): Promise<boolean | undefined>;
+  /** Whether setWeight carries an experiment's extra destinations (Argo's additionalDestinations: Istio, SMI, ALB). */
+  readonly experimentWeights?: boolean;
+  /**
+   * The canary at `weight`; with `destinations` (an experiment step's weighted templates, routers with
+   * `experimentWeights`), each of their Services at its weight and the stable at 100 − weight − theirs.
+   * Destinations an earlier call added and this one does not name are removed.
+   */
+  setWeight(target: ReleaseTarget, weight: number, destinations?: WeightDestination[]): Promise<void>;
+  /** The weight (and experiment destinations) the routing object carries now, or `undefined` when the router cannot tell. */
+  verifyWeight(target: ReleaseTarget, weight: number, destinations?: WeightDestination[]): Promise<boolean | undefined>;
   /** Argo's setHeaderRoute: matching requests go to the canary only; an empty match removes the route. */
   setHeaderRoute?(target: ReleaseTarget, route: { name: string; match: HeaderRoutingMatch[] }): Promise<void>;
   /** Argo's setMirrorRoute: `percentage` of matching requests is copied to the canary; an empty match removes it. */
@@ -194,4 +202,4 @@ export interface ActivityDeps {
   sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
 }
 
-export type { AnalysisRunResult, AnalysisRunSpec, Measurement, ArgValue };
+export type { AnalysisRunResult, AnalysisRunSpec, Measurement, ArgValue, WeightDestination };

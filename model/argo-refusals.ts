@@ -2,9 +2,14 @@
  * Argo Rollouts fields this build reads only to refuse them by name, each with what runs instead.
  * Every message carries a `(not supported: …)` tag that docs/migrating-from-argo.md lists. Workflow-safe.
  */
+
+/** The routers that carry an experiment template's weight (Argo's built-in ones that do). */
+export const EXPERIMENT_WEIGHT_ROUTERS = ['istio', 'smi', 'alb'] as const;
+
 export const ARGO_REFUSALS = {
-  experimentWeight:
-    'is not supported by this version of Glidepath (not supported: experiment weights): an experiment\'s pods get no share of the router\'s traffic (of Argo\'s built-in routers only Istio, SMI and ALB carry the weight; it is ignored by NGINX, Traefik, Ambassador, APISIX and App Mesh); they are measured with the traffic the workload\'s own Service sends them, or a load of your own: remove weight (docs/migrating-from-argo.md)',
-  experimentService:
-    'is not supported by this version of Glidepath (not supported: experiment services): Glidepath creates no Service for an experiment template; select its pods by their labels (metadata.labels) in a Service of your own (docs/migrating-from-argo.md)',
+  /** `experiment.templates[].weight` with a router (its key in trafficRouting, or none) that does not carry it. */
+  experimentWeight: (router: string | undefined): string =>
+    router === undefined
+      ? 'is not supported by this version of Glidepath without a traffic router (not supported: experiment weights without trafficRouting): set strategy.canary.trafficRouting to istio, smi or alb, or remove weight (Argo refuses it without trafficRouting too; docs/migrating-from-argo.md)'
+      : `is not supported by this version of Glidepath with the ${router} router (not supported: experiment weights with ${router}): only ${EXPERIMENT_WEIGHT_ROUTERS.join(', ')} give an experiment template a share of the traffic, as in Argo (NGINX, Traefik, Gateway API, Ambassador, APISIX and App Mesh ignore or refuse it there); remove weight and measure the template's pods with the traffic its Service gets (templates[].service) or a load of your own (docs/migrating-from-argo.md)`,
 } as const;

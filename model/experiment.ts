@@ -4,10 +4,13 @@
  * analyses the step waits for complete), then the workloads go. The edge schema (Argo's field names)
  * and the plan schema, the args an analysis may take from the running templates
  * (`{{templates.<name>.podTemplateHash}}`, `{{templates.<name>.replicaset.name}}`, as Argo resolves
- * them), and the step's outcome from its analyses (Argo's Experiment phase rules). Workflow-safe.
+ * them), the share of the router's traffic a template may get (`weight`, with the routers that carry
+ * it) and the Service that a weighted or `service` template gets, and the step's outcome from its
+ * analyses (Argo's Experiment phase rules). Workflow-safe.
  */
 import { z } from 'zod';
-import { ARGO_REFUSALS } from './argo-refusals.ts';
+import { ARGO_REFUSALS, EXPERIMENT_WEIGHT_ROUTERS } from './argo-refusals.ts';
+import { routerKey } from './traffic-routing.ts';
 import type { AnalysisPhase, AnalysisRunSpec, ArgValue } from './types.ts';
 
 export type SpecRef = 'stable' | 'canary';
@@ -22,6 +25,10 @@ export interface ExperimentTemplate {
   annotations?: Record<string, string>;
   /** Argo's `selector.matchLabels`: the pods carry these labels too. */
   selector?: Record<string, string>;
+  /** Argo's `weight`: the share (percent) of the router's traffic the template's Service gets while the step runs. */
+  weight?: number;
+  /** Argo's `service`: a Service selecting the template's pods (implied by `weight`); `name` defaults to the template's workload name. */
+  service?: { name?: string };
 }
 
 export interface ExperimentAnalysis {
@@ -44,6 +51,28 @@ export interface RunningTemplate {
   workload: string;
   podTemplateHash: string;
   replicaSet: string;
+  /** The Service selecting its pods, when the template has one (`service` or `weight`). */
+  service?: string;
+}
+
+/** One extra destination of the router while an experiment step runs: a template's Service and its share. */
+export interface WeightDestination {
+  service: string;
+  weight: number;
+}
+
+/** Whether the template gets a Service: it asks for one, or has a weight (Argo creates one for either). */
+export function needsService(t: Pick<ExperimentTemplate, 'weight' | 'service'>): boolean {
+  return t.weight !== undefined || t.service !== undefined;
+}
+
+/** The router's extra destinations for the running templates that have a weight (in the step's order). */
+export function weightDestinations(templates: readonly ExperimentTemplate[], running: readonly RunningTemplate[]): WeightDestination[] {
+  const byName = new Map(running.map((r) => [r.name, r]));
+  return templates.flatMap((t) => {
+    const service = byName.get(t.name)?.service;
+    return t.weight !== undefined && service !== undefined ? [{ service, weight: t.weight }] : [];
+  });
 }
 
 /** The most templates and analyses one step may hold (each template is a workload, each analysis an activity). */
@@ -58,6 +87,8 @@ const labelMap = z.record(
   z.string().regex(LABEL_KEY, 'is not a valid label key'),
   z.string().regex(LABEL_VALUE, 'is not a valid label value (at most 63 characters: letters, digits, - _ .)'),
 );
+/** A Service name (DNS-1035 label). */
+const serviceName = z.string().regex(/^[a-z]([-a-z0-9]*[a-z0-9])?$/, 'must be a Service name (DNS-1035 label: lower-case letters, digits, -, starting with a letter)').max(63);
 /** A template name becomes part of a Deployment name and a label value. */
 const templateName = z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'must be a DNS label (lower-case letters, digits, -)').max(30);
 
@@ -70,13 +101,9 @@ export function experimentStepDoc<D extends z.ZodType, A extends z.ZodType>(dura
       replicas: z.number().int().min(0).max(100).optional(),
       metadata: z.strictObject({ labels: labelMap.optional(), annotations: z.record(z.string(), z.string()).optional() }).optional(),
       selector: z.strictObject({ matchLabels: labelMap }).optional(),
-      // Read so that they are refused by name (model/argo-refusals.ts).
-      weight: z.unknown().optional(),
-      service: z.unknown().optional(),
-    })
-    .superRefine((t, ctx) => {
-      if (t.weight !== undefined) ctx.addIssue({ code: 'custom', path: ['weight'], message: ARGO_REFUSALS.experimentWeight });
-      if (t.service !== undefined) ctx.addIssue({ code: 'custom', path: ['service'], message: ARGO_REFUSALS.experimentService });
+      // Whether the router carries it is checked with the strategy (experimentWeightProblems).
+      weight: z.number().int().min(0).max(100).optional(),
+      service: z.strictObject({ name: serviceName.optional() }).optional(),
     });
   const analysis = z.strictObject({
     name: templateName,
@@ -118,6 +145,8 @@ export function experimentStepPlan<A extends z.ZodType>(analysisRun: A) {
             labels: labels.optional(),
             annotations: z.record(z.string(), z.string()).optional(),
             selector: labels.optional(),
+            weight: z.number().int().min(0).max(100).optional(),
+            service: z.strictObject({ name: serviceName.optional() }).optional(),
           }),
         )
         .min(1)
@@ -138,6 +167,8 @@ export function experimentProblems(step: ExperimentStep): { path: (string | numb
   const out: { path: (string | number)[]; message: string }[] = [];
   duplicates(step.templates.map((t) => t.name)).forEach((i) => out.push({ path: ['templates', i, 'name'], message: 'is named twice' }));
   duplicates(step.analyses.map((a) => a.name)).forEach((i) => out.push({ path: ['analyses', i, 'name'], message: 'is named twice' }));
+  const services = step.templates.map((t) => (t.service?.name !== undefined ? t.service.name : `(template ${t.name})`));
+  duplicates(services).forEach((i) => out.push({ path: ['templates', i, 'service', 'name'], message: `Service "${services[i]}" is named by two templates` }));
   const names = new Set(step.templates.map((t) => t.name));
   step.analyses.forEach((a, i) => {
     for (const [arg, v] of Object.entries(a.run.args)) {
@@ -145,6 +176,41 @@ export function experimentProblems(step: ExperimentStep): { path: (string | numb
       for (const ref of templateRefs(v.value)) {
         if (!names.has(ref.template)) out.push({ path: ['analyses', i, 'run', 'args', arg], message: `names template "${ref.template}", which this experiment does not run (templates: ${[...names].join(', ')})` });
       }
+    }
+  });
+  return out;
+}
+
+// ---- weights and the router ------------------------------------------------------------------------
+
+/** A step as the weight rules see it: a setWeight's weight, an experiment's template weights, or another step. */
+export type WeightStepView = { setWeight: number } | { experimentWeights: (number | undefined)[] } | undefined;
+
+/**
+ * The weight rules of a canary's steps: a template weight needs a router that carries it (Istio,
+ * SMI, ALB; refused by name otherwise), and the canary's weight at that step (the last setWeight before
+ * it) plus the step's template weights is at most 100, since the stable gets the rest (Argo gives
+ * it 100 − canary − experiment weights). Problems name the template's weight field.
+ */
+export function experimentWeightProblems(steps: readonly WeightStepView[], trafficRouting: Record<string, unknown> | undefined): { step: number; template: number; message: string }[] {
+  const out: { step: number; template: number; message: string }[] = [];
+  const router = trafficRouting ? routerKey(trafficRouting) : undefined;
+  const carries = router !== undefined && (EXPERIMENT_WEIGHT_ROUTERS as readonly string[]).includes(router);
+  const plugins = router === 'plugins' ? trafficRouting?.plugins : undefined;
+  const named = plugins && typeof plugins === 'object' ? (Object.keys(plugins)[0] ?? router) : router; // a plugin by its own name
+  let canaryWeight = 0;
+  steps.forEach((s, i) => {
+    if (s && 'setWeight' in s) canaryWeight = s.setWeight;
+    if (!s || !('experimentWeights' in s)) return;
+    const weighted = s.experimentWeights.flatMap((w, j) => (w === undefined ? [] : [{ w, j }]));
+    if (!carries) {
+      for (const { j } of weighted) out.push({ step: i, template: j, message: ARGO_REFUSALS.experimentWeight(named) });
+      return;
+    }
+    const total = canaryWeight + weighted.reduce((sum, x) => sum + x.w, 0);
+    const last = weighted[weighted.length - 1];
+    if (total > 100 && last) {
+      out.push({ step: i, template: last.j, message: `the canary's weight (${canaryWeight}) and the experiment's weights (${weighted.map((x) => x.w).join(' + ')}) add up to ${total}, over 100: the stable gets 100 − canary − experiment weights` });
     }
   });
   return out;

@@ -481,6 +481,8 @@ function toExperiment(source: string, path: string, e: NonNullable<CanaryStepDoc
       ...(t.metadata?.labels ? { labels: { ...t.metadata.labels } } : {}),
       ...(t.metadata?.annotations ? { annotations: { ...t.metadata.annotations } } : {}),
       ...(t.selector ? { selector: { ...t.selector.matchLabels } } : {}),
+      ...(t.weight !== undefined ? { weight: t.weight } : {}),
+      ...(t.service !== undefined ? { service: t.service.name !== undefined ? { name: t.service.name } : {} } : {}),
     })),
     analyses: [],
   };

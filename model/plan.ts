@@ -14,7 +14,7 @@ import { notificationsSchema } from './notifications.ts';
 import { webhooksPlanSchema } from './webhooks.ts';
 import { freezePointProblems, freezeSchema } from './freeze.ts';
 import { routeStepProblems, type RouteStep } from './route-steps.ts';
-import { experimentStepPlan } from './experiment.ts';
+import { experimentStepPlan, experimentWeightProblems } from './experiment.ts';
 import { CONFIG_WITH_ROLLING, configRefsSchema } from './config.ts';
 import type { CanaryStep, ReleasePlan, StringMatch } from './types.ts';
 
@@ -201,6 +201,8 @@ export function planProblems(plan: unknown): string[] {
       if (routeProblems.length > 0) {
         return routeProblems.map((r) => (r.step === undefined ? `strategy.trafficRouting: ${r.message}` : `strategy.steps.${r.step}: ${r.message}`));
       }
+      const weights = experimentWeightProblems(steps.map((s) => (s.kind === 'setWeight' ? { setWeight: s.weight } : s.kind === 'experiment' ? { experimentWeights: s.templates.map((t) => t.weight) } : undefined)), p.strategy.trafficRouting);
+      if (weights.length > 0) return weights.map((w) => `strategy.steps.${w.step}.templates.${w.template}.weight: ${w.message}`);
     }
     if (p.strategy.type === 'canary' && p.strategy.replicaLimits) {
       const limits = limitsProblems(p.strategy.replicaLimits).map((l) => `strategy.replicaLimits.${l.path}: ${l.message}`);

@@ -14,7 +14,7 @@ import { ROLLING_STEP_KINDS, ROLLOUT_WORKLOAD_KINDS, WORKLOAD_KINDS, parseBatch 
 import { routeStepProblems, type RouteStep } from './route-steps.ts';
 import { routerNeedsServices, trafficRoutingSchema } from './traffic-routing.ts';
 import { intOrPercentSchema, limitsProblems } from './basic-canary.ts';
-import { experimentStepDoc } from './experiment.ts';
+import { experimentStepDoc, experimentWeightProblems } from './experiment.ts';
 import { judgeProviderSchema } from './judge-provider.ts';
 import { notificationsSchema } from './notifications.ts';
 import { webhooksDocSchema } from './webhooks.ts';
@@ -411,6 +411,10 @@ const canary = z.strictObject({
   for (const p of routeStepProblems(routeSteps, v.trafficRouting)) {
     const kind = p.step === undefined ? undefined : routeSteps[p.step]?.kind;
     ctx.addIssue({ code: 'custom', path: p.step === undefined || !kind ? ['trafficRouting'] : ['steps', p.step, kind], message: p.message });
+  }
+  const weightSteps = (v.steps ?? []).map((s) => (s.setWeight !== undefined ? { setWeight: s.setWeight } : s.experiment ? { experimentWeights: s.experiment.templates.map((t) => t.weight) } : undefined));
+  for (const p of experimentWeightProblems(weightSteps, v.trafficRouting)) {
+    ctx.addIssue({ code: 'custom', path: ['steps', p.step, 'experiment', 'templates', p.template, 'weight'], message: p.message });
   }
 });
 

@@ -75,8 +75,17 @@ export const VERSIONING_ACCESS: Access[] = [
   ...readUpdate('gateway.networking.k8s.io', 'httproutes'),
 ];
 
+/**
+ * Experiment steps (activities/kubernetes/experiment.ts): list a workload's experiment Deployments (to
+ * remove them), and server-side apply, list and delete a weighted or `service` template's Service.
+ */
+export const EXPERIMENT_ACCESS: Access[] = [
+  { group: 'apps', resource: 'deployments', verb: 'list' },
+  ...['get', 'create', 'patch', 'list', 'delete'].map((verb) => ({ group: '', resource: 'services', verb })),
+];
+
 /** All permissions the release and API-version activities may need. */
-export const ALL_ACCESS: Access[] = unique([...DEPLOYMENT_ACCESS, ...SERVICE_ACCESS, ...PDB_ACCESS, ...HPA_ACCESS, ...POD_ACCESS, ...STATEFULSET_ACCESS, ...STATEFULSET_POD_ACCESS, ...DAEMONSET_ACCESS, ...REPLICASET_ACCESS, ...Object.values(ROUTER_ACCESS).flat(), ...VERSIONING_ACCESS, ...CONFIG_ACCESS]);
+export const ALL_ACCESS: Access[] = unique([...DEPLOYMENT_ACCESS, ...SERVICE_ACCESS, ...PDB_ACCESS, ...HPA_ACCESS, ...POD_ACCESS, ...STATEFULSET_ACCESS, ...STATEFULSET_POD_ACCESS, ...DAEMONSET_ACCESS, ...REPLICASET_ACCESS, ...Object.values(ROUTER_ACCESS).flat(), ...VERSIONING_ACCESS, ...CONFIG_ACCESS, ...EXPERIMENT_ACCESS]);
 
 /** Each permission once (routers may share a resource: nginx and alb both use Ingresses). */
 function unique(list: Access[]): Access[] {

@@ -23,6 +23,18 @@ export interface RouterOptions {
 /** On a routing object: JSON array of the route (rule) names Glidepath added and will remove. */
 export const MANAGED_ROUTES_ANNOTATION = 'glidepath.dev/managed-routes';
 
+/** On a routing object: JSON array of the experiment Services Glidepath added as destinations (backends), removed when the experiment ends. */
+export const EXPERIMENT_DESTINATIONS_ANNOTATION = 'glidepath.dev/experiment-destinations';
+
+/** Checks an experiment's destinations: whole weights, and the canary's weight plus theirs at most 100. Returns the stable's weight. */
+export function stableWeightWith(weight: number, destinations: readonly { service: string; weight: number }[]): number {
+  checkWeight(weight);
+  for (const d of destinations) checkWeight(d.weight);
+  const stable = 100 - weight - destinations.reduce((sum, d) => sum + d.weight, 0);
+  if (stable < 0) throw invalidRouting(`the canary's weight ${weight} and the experiment's weights (${destinations.map((d) => `${d.service} ${d.weight}`).join(', ')}) add up to more than 100`);
+  return stable;
+}
+
 /** A routing object as JSON. */
 export type RoutingObject = KubernetesObject & { spec?: Record<string, unknown> };
 

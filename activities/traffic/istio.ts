@@ -4,17 +4,21 @@
  * or subset-based (destinations whose subset is the DestinationRule's stableSubsetName /
  * canarySubsetName; the router keeps those subsets' labels pointing at the stable and the canary
  * pods during the release, remembers the labels it found in an annotation, and gives them back when
- * removeManagedRoutes ends the release). Header and mirror routes are routes Glidepath adds at the top of `http[]`, recorded in an
+ * removeManagedRoutes ends the release). An experiment step's weighted templates are extra destinations
+ * (host: the template's Service, as Argo's additionalDestinations) in the weighted routes, the stable
+ * at 100 − canary − their weights; their hosts are recorded in an annotation so that the next setWeight
+ * without them (the step's end, an abort, removeManagedRoutes) removes them. Header and mirror routes are routes Glidepath adds at the top of `http[]`, recorded in an
  * annotation and removed by removeManagedRoutes. Nothing else in the objects changes: other routes,
  * other destinations' fields and every route a user added by hand stay as they are.
  * Described in docs/traffic.md.
  */
 import type { KubeConfig, V1Deployment } from '@kubernetes/client-node';
-import type { ReleaseTarget, TrafficRouter } from '../contract.ts';
+import type { ReleaseTarget, TrafficRouter, WeightDestination } from '../contract.ts';
 import { isNotFound } from '../kubernetes/errors.ts';
 import { roleName, roleSelector } from '../kubernetes/objects.ts';
 import { stablePodSelector } from '../kubernetes/stable-pods.ts';
 import {
+  EXPERIMENT_DESTINATIONS_ANNOTATION,
   checkWeight,
   invalidRouting,
   makeClients,
@@ -23,6 +27,7 @@ import {
   sameJson,
   setAnnotations,
   setManagedNames,
+  stableWeightWith,
   updateObject,
   type ObjectRef,
   type RouterOptions,
@@ -148,37 +153,71 @@ export function createIstioRouter(kc: KubeConfig, opts: IstioRouterOptions = {})
     });
   };
 
-  /** Sets the stable/canary weights of `route`; returns whether anything changed. */
-  const weighRoute = (route: HttpRoute, weight: number, c: ReturnType<typeof classify>, where: string): boolean => {
+  /**
+   * Sets the stable/canary weights of `route` and its experiment destinations (`extras`; hosts in
+   * `added` that `extras` does not name are removed); returns whether anything changed.
+   */
+  const weighRoute = (target: ReleaseTarget, route: HttpRoute, weight: number, c: ReturnType<typeof classify>, where: string, extras: readonly WeightDestination[] = [], added: readonly string[] = []): boolean => {
     const dests = route.route ?? [];
+    const extraOf = (d: Destination | undefined): string | undefined =>
+      d?.subset === undefined ? [...extras.map((e) => e.service), ...added].find((h) => hostIs(d?.host, h, target.namespace)) : undefined;
     const stable = dests.filter((d) => c.stable(d.destination));
     const canary = dests.filter((d) => c.canary(d.destination));
-    const other = dests.filter((d) => !c.stable(d.destination) && !c.canary(d.destination));
+    const other = dests.filter((d) => !c.stable(d.destination) && !c.canary(d.destination) && extraOf(d.destination) === undefined);
     if (stable.length !== 1 || canary.length !== 1 || other.length > 0) {
       throw invalidRouting(
-        `${where} route "${route.name ?? '(unnamed)'}" must have exactly two destinations, ${c.describe} (found ${dests.map((d) => `${d.destination?.host ?? '?'}${d.destination?.subset ? `/${d.destination.subset}` : ''}`).join(', ') || 'none'})`,
+        `${where} route "${route.name ?? '(unnamed)'}" must have exactly two destinations, ${c.describe}${added.length > 0 || extras.length > 0 ? ', besides the experiment\'s' : ''} (found ${dests.map((d) => `${d.destination?.host ?? '?'}${d.destination?.subset ? `/${d.destination.subset}` : ''}`).join(', ') || 'none'})`,
       );
     }
+    const stableWeight = stableWeightWith(weight, extras);
     let changed = false;
     const s = stable[0] as RouteDestination;
     const n = canary[0] as RouteDestination;
-    if (s.weight !== 100 - weight) {
-      s.weight = 100 - weight;
+    if (s.weight !== stableWeight) {
+      s.weight = stableWeight;
       changed = true;
     }
     if ((n.weight ?? 0) !== weight || n.weight === undefined) {
       n.weight = weight;
       changed = true;
     }
+    const kept: RouteDestination[] = [];
+    const present = new Set<string>();
+    for (const d of dests) {
+      const host = c.stable(d.destination) || c.canary(d.destination) ? undefined : extraOf(d.destination);
+      if (host === undefined) {
+        kept.push(d);
+        continue;
+      }
+      const want = extras.find((e) => e.service === host);
+      if (!want || present.has(host)) {
+        changed = true; // an experiment destination this call does not name goes
+        continue;
+      }
+      present.add(host);
+      if (d.weight !== want.weight) {
+        d.weight = want.weight;
+        changed = true;
+      }
+      kept.push(d);
+    }
+    for (const e of extras) {
+      if (present.has(e.service)) continue;
+      kept.push({ destination: { host: e.service }, weight: e.weight });
+      changed = true;
+    }
+    if (changed) route.route = kept;
     return changed;
   };
 
-  const routeWeight = (route: HttpRoute, c: ReturnType<typeof classify>): { stable: number; canary: number } | undefined => {
+  /** Whether `route` carries the canary at `weight`, each experiment destination at its weight and nothing else, the stable the rest. */
+  const carries = (target: ReleaseTarget, route: HttpRoute, weight: number, extras: readonly WeightDestination[], c: ReturnType<typeof classify>): boolean => {
     const dests = route.route ?? [];
     const s = dests.find((d) => c.stable(d.destination));
     const n = dests.find((d) => c.canary(d.destination));
-    if (!s || !n) return undefined;
-    return { stable: s.weight ?? 0, canary: n.weight ?? 0 };
+    if (!s || !n || dests.length !== 2 + extras.length) return false;
+    if ((n.weight ?? 0) !== weight || (s.weight ?? 0) !== 100 - weight - extras.reduce((sum, e) => sum + e.weight, 0)) return false;
+    return extras.every((e) => dests.some((d) => d.destination?.subset === undefined && hostIs(d.destination?.host, e.service, target.namespace) && d.weight === e.weight));
   };
 
   const readDeployment = (target: ReleaseTarget, name: string): Promise<V1Deployment> =>
@@ -269,8 +308,9 @@ export function createIstioRouter(kc: KubeConfig, opts: IstioRouterOptions = {})
     );
   };
 
-  const setWeight = async (target: ReleaseTarget, weight: number): Promise<void> => {
+  const setWeight = async (target: ReleaseTarget, weight: number, extras: WeightDestination[] = []): Promise<void> => {
     checkWeight(weight);
+    stableWeightWith(weight, extras);
     const block = istioRouting(target);
     const c = classify(target, block);
     await syncSubsets(target, block);
@@ -280,12 +320,18 @@ export function createIstioRouter(kc: KubeConfig, opts: IstioRouterOptions = {})
         vsRef(target, ref.name),
         (vs) => {
           const where = `VirtualService ${target.namespace}/${ref.name}`;
+          const added = managedNames(vs, EXPERIMENT_DESTINATIONS_ANNOTATION);
           let changed = false;
-          for (const route of weightedRoutes(vs, ref)) changed = weighRoute(route, weight, c, where) || changed;
+          for (const route of weightedRoutes(vs, ref)) changed = weighRoute(target, route, weight, c, where, extras, added) || changed;
           // Managed mirror routes carry the same split as the routes they mirror.
           const managed = new Set(managedNames(vs));
           for (const route of (vs.spec?.http as HttpRoute[] | undefined) ?? []) {
-            if (route.name && managed.has(route.name) && route.mirror) changed = weighRoute(route, weight, c, where) || changed;
+            if (route.name && managed.has(route.name) && route.mirror) changed = weighRoute(target, route, weight, c, where, extras, added) || changed;
+          }
+          const hosts = extras.map((e) => e.service);
+          if (!sameJson(added, hosts)) {
+            setManagedNames(vs, hosts, EXPERIMENT_DESTINATIONS_ANNOTATION);
+            changed = true;
           }
           return changed;
         },
@@ -294,15 +340,12 @@ export function createIstioRouter(kc: KubeConfig, opts: IstioRouterOptions = {})
     }
   };
 
-  const verifyWeight = async (target: ReleaseTarget, weight: number): Promise<boolean> => {
+  const verifyWeight = async (target: ReleaseTarget, weight: number, extras: WeightDestination[] = []): Promise<boolean> => {
     const block = istioRouting(target);
     const c = classify(target, block);
     for (const ref of virtualServices(block)) {
       const vs = await readObject(k, vsRef(target, ref.name));
-      for (const route of weightedRoutes(vs, ref)) {
-        const w = routeWeight(route, c);
-        if (!w || w.canary !== weight || w.stable !== 100 - weight) return false;
-      }
+      for (const route of weightedRoutes(vs, ref)) if (!carries(target, route, weight, extras, c)) return false;
     }
     return true;
   };
@@ -353,6 +396,7 @@ export function createIstioRouter(kc: KubeConfig, opts: IstioRouterOptions = {})
 
   return {
     type: 'istio',
+    experimentWeights: true,
     setWeight,
     verifyWeight,
 
@@ -423,12 +467,14 @@ export function createIstioRouter(kc: KubeConfig, opts: IstioRouterOptions = {})
         vsRef(target, ref.name),
         (vs) => {
           const managed = new Set(managedNames(vs));
+          const added = managedNames(vs, EXPERIMENT_DESTINATIONS_ANNOTATION);
           const http = (vs.spec?.http as HttpRoute[] | undefined) ?? [];
           const kept = http.filter((r) => !(r.name && managed.has(r.name)));
-          let changed = kept.length !== http.length || managed.size > 0;
+          let changed = kept.length !== http.length || managed.size > 0 || added.length > 0;
           vs.spec = { ...(vs.spec ?? {}), http: kept };
           if (managed.size > 0) setManagedNames(vs, []);
-          for (const route of weightedRoutes(vs, ref)) changed = weighRoute(route, 0, c, `VirtualService ${target.namespace}/${ref.name}`) || changed;
+          if (added.length > 0) setManagedNames(vs, [], EXPERIMENT_DESTINATIONS_ANNOTATION);
+          for (const route of weightedRoutes(vs, ref)) changed = weighRoute(target, route, 0, c, `VirtualService ${target.namespace}/${ref.name}`, [], added) || changed;
           return changed;
         },
         opts,

@@ -1,7 +1,7 @@
 /**
  * The Argo Rollouts corpus: Rollout manifests in the shapes Argo Rollouts publishes (test/fixtures/
  * argo-corpus/, written for this project), one per category: canary, canary with Services,
- * blue/green, analysis step, background analysis, fieldRef args, experiment, experiment weights, baseline-vs-canary,
+ * blue/green, analysis step, background analysis, fieldRef args, experiment, experiment weights (Istio, SMI; NGINX refused), baseline-vs-canary,
  * basic-canary surge limits, workloadRef, a secret URL, and each traffic router. Each file, linted
  * with the shared AnalysisTemplates, is valid or refused only with named "not supported" lines that
  * docs/migrating-from-argo.md lists. The test prints the count.
@@ -20,7 +20,7 @@ const TEMPLATES = 'analysis-templates.yaml';
 
 /** Files refused by design, and the `(not supported: …)` tag or refused router each line names. */
 const REFUSED: Record<string, string> = {
-  'experiment-weight.yaml': 'not supported: experiment weights',
+  'experiment-weight.yaml': 'not supported: experiment weights with nginx',
   'router-ambassador.yaml': 'traffic router "ambassador" is not supported',
   'router-apisix.yaml': 'traffic router "apisix" is not supported',
   'router-appmesh.yaml': 'traffic router "appMesh" is not supported',
@@ -49,6 +49,14 @@ const VALID_CHECKS: Record<string, (r: Awaited<ReturnType<typeof loadRelease>>) 
     if (step?.kind !== 'experiment') return;
     assert.equal(step.durationMs, undefined);
     assert.deepEqual(step.analyses[0]?.run.args['service-name'], { value: 'rollout-baseline-vs-canary' });
+  },
+  'experiment-weight-istio.yaml': (r) => {
+    const step = r.plan.strategy.type === 'canary' ? r.plan.strategy.steps[1] : undefined;
+    assert.deepEqual(step?.kind === 'experiment' ? step.templates.map((t) => [t.name, t.weight]) : undefined, [['experiment-canary', 5]]);
+  },
+  'experiment-weight-smi.yaml': (r) => {
+    const step = r.plan.strategy.type === 'canary' ? r.plan.strategy.steps[1] : undefined;
+    assert.deepEqual(step?.kind === 'experiment' ? step.templates.map((t) => [t.name, t.weight, t.service?.name]) : undefined, [['experiment-baseline', 5, undefined], ['experiment-canary', 5, 'experiment-canary']]);
   },
   'secret.yaml': (r) => assert.deepEqual(r.others.map((o) => `${o.kind}/${o.name}`), ['Secret/example-secret']),
 };

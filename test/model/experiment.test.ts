@@ -1,6 +1,7 @@
 /**
  * Experiment steps and the judge provider at the edge: lint lines that name the field as written,
- * refusals by name (templates[].weight, templates[].service), the plan the step becomes, args naming
+ * template weights accepted with Istio, SMI and ALB and refused by name with every other router (or none),
+ * weights over 100 refused naming the field, the plan the step becomes, args naming
  * the running templates, and the step's outcome rules (Argo's Experiment phases).
  */
 import assert from 'node:assert/strict';
@@ -97,16 +98,72 @@ test('an experiment step with a judge analysis becomes a plan step the workflow 
   assert.deepEqual(planProblems(p), []);
 });
 
-test('lint names each experiment field as written, and refuses weight and service by name', () => {
-  const refused = `duration: 1m
+/** ROLLOUT with a traffic router block (YAML lines under trafficRouting) and Services. */
+const ROUTED = (routing: string, step: string) =>
+  ROLLOUT(step).replace('      steps:\n', `      stableService: web-stable\n      canaryService: web-canary\n      trafficRouting:\n${routing.split('\n').map((l) => `        ${l}`).join('\n')}\n      steps:\n`);
+const ISTIO = 'istio: { virtualService: { name: web, routes: [primary] } }';
+const SMI = 'smi: { trafficSplitName: web }';
+const WEIGHTED = `duration: 1m
 templates:
   - { name: baseline, specRef: stable, weight: 10 }
-  - { name: baseline, specRef: canary, service: { name: x } }`;
+  - { name: canary, specRef: canary, weight: 10, service: { name: web-exp-canary-svc } }`;
+
+test('template weights run with Istio, SMI and ALB: the plan carries each weight and Service', () => {
+  for (const routing of [ISTIO, SMI, 'alb: { ingress: web, servicePort: 80 }']) {
+    const p = plan(ROUTED(routing, WEIGHTED));
+    const step = p.strategy.type === 'canary' ? p.strategy.steps[1] : undefined;
+    assert.equal(step?.kind, 'experiment', routing);
+    if (step?.kind !== 'experiment') return;
+    assert.deepEqual(step.templates.map((t) => [t.name, t.weight, t.service]), [['baseline', 10, undefined], ['canary', 10, { name: 'web-exp-canary-svc' }]]);
+    assert.deepEqual(planProblems(p), [], routing);
+  }
+});
+
+test('template weights are refused by name with the routers that do not carry them, and without one', () => {
+  const at = 'f0.yaml: spec.strategy.canary.steps[1].experiment.templates';
+  for (const [routing, key] of [
+    ['nginx: { stableIngress: web }', 'nginx'],
+    ['traefik: { weightedTraefikServiceName: web }', 'traefik'],
+    ['plugins: { argoproj-labs/gatewayAPI: { httpRoute: web, namespace: default } }', 'argoproj-labs/gatewayAPI'],
+  ] as const) {
+    const problems = lint(ROUTED(routing, WEIGHTED));
+    const weightLines = problems.filter((l) => l.includes('.weight: '));
+    assert.deepEqual(weightLines, [`${at}[0].weight: ${ARGO_REFUSALS.experimentWeight(key)}`, `${at}[1].weight: ${ARGO_REFUSALS.experimentWeight(key)}`], problems.join('\n'));
+    assert.match(weightLines[0] ?? '', new RegExp(`not supported: experiment weights with ${key}`));
+  }
+  const none = lint(ROLLOUT(WEIGHTED));
+  assert.ok(none.includes(`${at}[0].weight: ${ARGO_REFUSALS.experimentWeight(undefined)}`), none.join('\n'));
+  assert.match(ARGO_REFUSALS.experimentWeight(undefined), /not supported: experiment weights without trafficRouting/);
+  // A Service alone needs no router (Argo creates it for any canary).
+  assert.deepEqual(lint(ROLLOUT('duration: 1m\ntemplates:\n  - { name: baseline, specRef: stable, service: {} }')), []);
+});
+
+test('the canary weight and the template weights over 100 are refused, naming the last template weight', () => {
+  const over = `duration: 1m
+templates:
+  - { name: baseline, specRef: stable, weight: 50 }
+  - { name: canary, specRef: canary, weight: 40 }`;
+  const problems = lint(ROUTED(ISTIO, over));
+  assert.deepEqual(problems, ['f0.yaml: spec.strategy.canary.steps[1].experiment.templates[1].weight: the canary\'s weight (20) and the experiment\'s weights (50 + 40) add up to 110, over 100: the stable gets 100 − canary − experiment weights']);
+  // The start check on the plan refuses the same (a plan that did not come through lint).
+  const p = plan(ROUTED(SMI, WEIGHTED));
+  if (p.strategy.type !== 'canary') throw new Error('canary');
+  const step = p.strategy.steps[1];
+  if (step?.kind !== 'experiment') throw new Error('experiment');
+  (step.templates[0] as { weight?: number }).weight = 75;
+  assert.deepEqual(planProblems(p), ['strategy.steps.1.templates.1.weight: the canary\'s weight (20) and the experiment\'s weights (75 + 10) add up to 105, over 100: the stable gets 100 − canary − experiment weights']);
+});
+
+test('lint names each experiment field as written', () => {
+  const refused = `duration: 1m
+templates:
+  - { name: baseline, specRef: stable, service: { name: Bad_Name } }
+  - { name: baseline, specRef: canary, weight: 101 }`;
   const at = 'f0.yaml: spec.strategy.canary.steps[1].experiment';
   let problems = lint(ROLLOUT(refused));
   const has = (line: string) => assert.ok(problems.includes(line), `${line}\nin\n${problems.join('\n')}`);
-  has(`${at}.templates[0].weight: ${ARGO_REFUSALS.experimentWeight}`);
-  has(`${at}.templates[1].service: ${ARGO_REFUSALS.experimentService}`);
+  assert.ok(problems.some((l) => l.startsWith(`${at}.templates[0].service.name: must be a Service name`)), problems.join('\n'));
+  assert.ok(problems.some((l) => l.startsWith(`${at}.templates[1].weight: `) && /100/.test(l)), problems.join('\n'));
   has(`${at}.templates[1].name: template "baseline" is named twice`);
   problems = lint(ROLLOUT(`templates:\n  - { name: baseline, specRef: newest }\nanalyses:\n  - { name: judge, templateName: judge, dryRun: true }`), TEMPLATE);
   assert.ok(problems.some((l) => l.startsWith(`${at}.templates[0].specRef: `) && /"stable"\|"canary"/.test(l)), problems.join('\n'));

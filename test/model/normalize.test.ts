@@ -75,7 +75,7 @@ test('--image overrides the spec image', async () => {
 
 test('unsupported Argo fields are named, never dropped', async () => {
   assert.deepEqual(await problemsOf('test/fixtures/specs/invalid-unsupported-argo.yaml'), [
-    `invalid-unsupported-argo.yaml: spec.strategy.canary.steps[1].experiment.templates[0].weight: ${ARGO_REFUSALS.experimentWeight}`,
+    `invalid-unsupported-argo.yaml: spec.strategy.canary.steps[1].experiment.templates[0].weight: ${ARGO_REFUSALS.experimentWeight(undefined)}`,
   ]);
 });
 

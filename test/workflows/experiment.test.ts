@@ -2,7 +2,8 @@
  * The experiment step under time skipping (stubbed, recorded activities): its workloads start before
  * its analyses, the analyses get the running templates' pod-template-hashes, the step lasts its
  * duration, and its workloads are removed after it — and before the canary goes when an analysis
- * fails, the release is aborted, or the step's own removal failed.
+ * fails, the release is aborted, or the step's own removal failed. Weighted templates: the router
+ * gets their Services at their weights once they run, and loses them before their workloads go.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
@@ -13,7 +14,8 @@ import { JUDGE_FAILURE_CONDITION, JUDGE_SUCCESS_CONDITION, isJudgeValue, judgeVa
 import { judge } from '../../model/judge.ts';
 import type { AnalysisRunSpec, MetricSpec } from '../../model/types.ts';
 import { abortUpdate, statusQuery } from '../../workflows/messages.ts';
-import { Harness, analysis, canary, measurement, metric, recordHistory, releaseResult, waitForStatus } from './harness.ts';
+import { Harness, analysis, canary, measurement, metric, plan, recordHistory, releaseResult, waitForStatus } from './harness.ts';
+import type { CanaryStep } from '../../model/types.ts';
 
 const h = new Harness();
 before(() => h.start());
@@ -51,6 +53,70 @@ describe('experiment step', () => {
     const status = await handle.query(statusQuery);
     assert.ok(status.audit.some((a) => a.action === 'experiment' && /step 2: experiment Successful: the duration passed/.test(a.detail ?? '')), JSON.stringify(status.audit));
     await recordHistory(handle, 'experiment-happy-path');
+  });
+
+  /** A canary through Istio whose experiment gives its templates 10% each (canary: a named Service). */
+  const weighted = (name: string, durationMs: number) => {
+    const step = experiment({ durationMs });
+    step.templates = [
+      { name: 'baseline', specRef: 'stable', replicas: 1, weight: 10 },
+      { name: 'canary', specRef: 'canary', replicas: 1, weight: 15, service: { name: 'web-exp' } },
+    ];
+    const steps: CanaryStep[] = [{ kind: 'setWeight', weight: 20 }, step, { kind: 'setWeight', weight: 40 }];
+    return plan(name, { type: 'canary', steps, stableService: 'app-stable', canaryService: 'app-canary', trafficRouting: { istio: { virtualService: { name: 'app', routes: ['primary'] } } } });
+  };
+  const routes = (p: ReturnType<typeof weighted>) => h.callsOf(p).filter((c) => c.name === 'routeExperiment').map((c) => [c.args[1], c.args[2]]);
+
+  test('weighted templates: the router carries their Services at their weights while the step runs, then loses them before the workloads go', async () => {
+    const p = weighted('exp-weights', 600_000);
+    const handle = await h.begin(p);
+    assert.equal((await releaseResult(handle)).outcome, 'Promoted');
+    assert.deepEqual(h.trace(p), ['preflight', 'ensureCanary', 'setWeight(20)', 'startExperiment', 'routeExperiment', 'runAnalysis', 'routeExperiment', 'removeExperiment', 'setWeight(40)', 'promoteCanary', 'removeCanary']);
+    assert.deepEqual(routes(p), [
+      [20, [{ service: 'app-exp-baseline', weight: 10 }, { service: 'web-exp', weight: 15 }]],
+      [20, []],
+    ]);
+    const status = await handle.query(statusQuery);
+    assert.ok(status.audit.some((a) => /step 2: traffic: canary 20%, app-exp-baseline 10%, web-exp 15%, stable the rest/.test(a.detail ?? '')), JSON.stringify(status.audit));
+    await recordHistory(handle, 'experiment-weights');
+  });
+
+  test('abort while a weighted experiment runs: traffic leaves its Services first, then its workloads go, then the canary', async () => {
+    const p = weighted('exp-weights-abort', 3_600_000);
+    const handle = await h.begin(p, {
+      runAnalysis: async () => {
+        const ctx = Context.current();
+        const beat = setInterval(() => ctx.heartbeat(), 50);
+        try {
+          await ctx.cancelled;
+        } catch {
+          // cancelled by the abort
+        } finally {
+          clearInterval(beat);
+        }
+        throw ApplicationFailure.nonRetryable('unreachable');
+      },
+    });
+    await waitForStatus(handle, (s) => s.phase === 'Analyzing' && s.step.kind === 'experiment', 'experiment running');
+    await handle.executeUpdate(abortUpdate, { args: [{ by: 'oncall', reason: 'stop it' }] });
+    assert.equal((await releaseResult(handle)).outcome, 'Aborted');
+    assert.deepEqual(h.trace(p), ['preflight', 'ensureCanary', 'setWeight(20)', 'startExperiment', 'routeExperiment', 'runAnalysis', 'routeExperiment', 'removeExperiment', 'routeToStable', 'abortCanary']);
+    assert.deepEqual(routes(p)[1], [20, []]);
+    await recordHistory(handle, 'experiment-weights-abort');
+  });
+
+  test('when taking the traffic back fails, no workload goes until the rollback has taken it back', async () => {
+    const p = weighted('exp-weights-unroute', 60_000);
+    let calls = 0;
+    const handle = await h.begin(p, {
+      routeExperiment: async () => {
+        calls++;
+        if (calls === 2) throw ApplicationFailure.nonRetryable('VirtualService tests/app: forbidden');
+      },
+    });
+    const result = await releaseResult(handle);
+    assert.equal(result.outcome, 'RolledBack');
+    assert.deepEqual(h.trace(p), ['preflight', 'ensureCanary', 'setWeight(20)', 'startExperiment', 'routeExperiment', 'runAnalysis', 'routeExperiment', 'routeToStable', 'routeExperiment', 'removeExperiment', 'abortCanary']);
   });
 
   test('a required analysis ends the step when it succeeds, before the duration', async () => {

@@ -68,7 +68,15 @@ export function succeedingActivities(): ReleaseActivities {
     completeRolling: async () => ({ updated: 5, replicas: 5 }),
     abortRolling: async () => {},
     runAnalysis: async (_t, run) => ({ metrics: run.metrics.map((m) => ({ name: m.name, measurements: okMeasurements(m.count ?? 1) })), terminated: false }),
-    startExperiment: async (_t, _step, templates) => templates.map((t) => ({ name: t.name, workload: `app-exp-${t.name}`, podTemplateHash: `hash-${t.name}`, replicaSet: `app-exp-${t.name}-hash-${t.name}` })),
+    startExperiment: async (_t, _step, templates) =>
+      templates.map((t) => ({
+        name: t.name,
+        workload: `app-exp-${t.name}`,
+        podTemplateHash: `hash-${t.name}`,
+        replicaSet: `app-exp-${t.name}-hash-${t.name}`,
+        ...(t.weight !== undefined || t.service !== undefined ? { service: t.service?.name ?? `app-exp-${t.name}` } : {}),
+      })),
+    routeExperiment: async () => {},
     removeExperiment: async () => ({ removed: [] }),
     prepareConfig: async (_t, refs) => ({ copies: refs.map((r) => ({ ...r, copy: `${r.name}-0123456789`, stable: r.name })) }),
     collectConfig: async () => ({ deleted: [] }),

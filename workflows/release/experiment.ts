@@ -3,12 +3,14 @@
  * them (args may name what each template runs), the step decided as Argo decides an Experiment
  * (model/experiment.ts: `duration`, `requiredForCompletion`, the worst completed analysis), then the
  * workloads removed — also when the step fails, is aborted or rolled back (the attempt's cleanup
- * removes them again if that removal failed). A Failed or Error experiment rolls back; an Inconclusive
+ * removes them again if that removal failed). Templates with a `weight` get that share of the
+ * router's traffic once they are ready (the canary keeps its weight, the stable the rest), and lose
+ * it before any of their pods go: traffic first, then pods. A Failed or Error experiment rolls back; an Inconclusive
  * one waits for a human, like an analysis step. `promote` ends a running experiment (Argo: the next step).
  */
 import * as wf from '@temporalio/workflow';
 import { formatDuration } from '../../model/duration.ts';
-import { bindTemplateArgs, experimentOutcome, type ExperimentOutcome, type ExperimentStep, type RunningTemplate } from '../../model/experiment.ts';
+import { bindTemplateArgs, experimentOutcome, weightDestinations, type ExperimentOutcome, type ExperimentStep, type RunningTemplate } from '../../model/experiment.ts';
 import type { AnalysisPhase } from '../../model/types.ts';
 import type { AnalysisRunStatus } from '../messages.ts';
 import { analyze } from './analysis.ts';
@@ -18,6 +20,8 @@ import { stepNumber, type ReleaseState } from './state.ts';
 
 /** Histories of releases that ran an experiment step carry this marker (a later change to the step can branch on it). */
 export const EXPERIMENT_PATCH = 'glidepath-experiment-step';
+/** Histories of releases whose experiment gave its templates a share of the router's traffic (the routeExperiment calls). */
+export const EXPERIMENT_WEIGHTS_PATCH = 'glidepath-experiment-weights';
 
 /** A decided step, with the analysis run that decided it. */
 type Decided = Exclude<ExperimentOutcome, { phase: 'Running' }> & { record?: AnalysisRunStatus };
@@ -32,7 +36,13 @@ export async function runExperiment(r: ReleaseState, i: number, step: Experiment
     r.setPhase('Progressing', `${at}: experiment: starting ${names}`);
     r.experimentStarted = true;
     const running = await r.rollout.startExperiment(r.target, i, step.templates);
-    r.audit('glidepath', 'experiment', true, undefined, `${at}: running ${running.map((t) => `${t.name} as ${t.workload} (pod-template-hash ${t.podTemplateHash})`).join(', ')}`);
+    r.audit('glidepath', 'experiment', true, undefined, `${at}: running ${running.map((t) => `${t.name} as ${t.workload} (pod-template-hash ${t.podTemplateHash})${t.service ? `, Service ${t.service}` : ''}`).join(', ')}`);
+    const destinations = weightDestinations(step.templates, running);
+    if (destinations.length > 0 && wf.patched(EXPERIMENT_WEIGHTS_PATCH)) {
+      r.experimentRouted = true;
+      await r.rollout.routeExperiment(r.target, r.status.canaryWeight, destinations);
+      r.audit('glidepath', 'experiment', true, undefined, `${at}: traffic: canary ${r.status.canaryWeight}%, ${destinations.map((d) => `${d.service} ${d.weight}%`).join(', ')}, stable the rest`);
+    }
     outcome = await measure(r, at, step, running);
   } finally {
     await wf.CancellationScope.nonCancellable(() => removeWorkloads(r, at));
@@ -44,8 +54,17 @@ export async function runExperiment(r: ReleaseState, i: number, step: Experiment
   if (outcome.phase === 'Inconclusive') await r.waitForPromote(`experiment (${at}) inconclusive: ${outcome.message}; promote to continue or abort`);
 }
 
-/** The experiment's workloads removed (verified); a failure is left to the attempt's cleanup, which removes them again. */
+/**
+ * The experiment's share of the traffic taken back (the router without its destinations, the canary
+ * at its weight), then its workloads removed (verified); a failure is left to the attempt's cleanup,
+ * which calls this again, so pods never go while the router still sends them traffic.
+ */
 export async function removeWorkloads(r: ReleaseState, at: string): Promise<void> {
+  if (r.experimentRouted) {
+    await r.cleanup.routeExperiment(r.target, r.status.canaryWeight, []);
+    r.experimentRouted = false;
+    r.audit('glidepath', 'experiment', true, undefined, `${at}: traffic: the experiment's destinations removed, canary ${r.status.canaryWeight}%`);
+  }
   if (!r.experimentStarted) return;
   const { removed } = await r.cleanup.removeExperiment(r.target);
   r.experimentStarted = false;

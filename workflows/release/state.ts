@@ -85,6 +85,8 @@ export class ReleaseState {
   canaryServed = false;
   /** An experiment step started workloads that are not yet verified gone (release/experiment.ts). */
   experimentStarted = false;
+  /** An experiment step's templates have a share of the router's traffic that is not yet taken back (release/experiment.ts). */
+  experimentRouted = false;
   /** Told of phase changes and steps entered when the plan has notification subscriptions (release/notify.ts). */
   notifier: ReleaseEvents | undefined;
   /** Webhook gates when the plan has them (release/gates.ts). */

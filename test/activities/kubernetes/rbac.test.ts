@@ -14,7 +14,7 @@ import { after, before, describe, test } from 'node:test';
 import { AuthorizationV1Api, BatchV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, KubernetesObjectApi, NetworkingV1Api, PatchStrategy, type KubernetesObject, type V1ClusterRole, type V1Deployment, type V1PolicyRule } from '@kubernetes/client-node';
 import { ApplicationFailure } from '@temporalio/common';
 import { parseAllDocuments } from 'yaml';
-import { ALL_ACCESS, createKubernetesWorkload } from '../../../activities/kubernetes/index.ts';
+import { ALL_ACCESS, createKubernetesExperiments, createKubernetesWorkload } from '../../../activities/kubernetes/index.ts';
 import { WORKER_EXTRA_ACCESS, describeAccess, requiredAccess, type Access } from '../../../activities/kubernetes/access.ts';
 import { NEW_IMAGE, STABLE_IMAGE, TestCluster, eventually, imageOf, target } from './cluster.ts';
 import { createVersioningActivities } from '../../../activities/versioning/index.ts';
@@ -185,6 +185,19 @@ describe('RBAC (deploy/rbac.yaml)', () => {
     await asWorker.abortBlueGreen(t2, NEW_IMAGE);
     assert.deepEqual(await cluster.deploymentNames(ns), ['web']);
     assert.deepEqual(await cluster.serviceSelector(ns, 'web'), { app: 'web' });
+  });
+
+  test('as the glidepath-worker ServiceAccount, an experiment step\'s workloads and weighted template\'s Service start and go', async () => {
+    const ns = await cluster.namespace('rbacexp');
+    await serve(ns);
+    await cluster.stable(ns, { replicas: 1 });
+    const kc = await tokenKubeConfig('glidepath-system', 'glidepath-worker');
+    const asWorker = createKubernetesExperiments(kc, { heartbeat: () => undefined, pollIntervalMs: 200 });
+    const t = target(ns);
+    const running = await asWorker.startExperiment(t, 0, [{ name: 'baseline', specRef: 'stable', replicas: 1, weight: 10 }]);
+    assert.equal(running[0]?.service, 'web-exp-baseline');
+    assert.deepEqual((await asWorker.removeExperiment(t)).removed.sort(), ['Service web-exp-baseline', 'web-exp-baseline']);
+    assert.deepEqual(await cluster.deploymentNames(ns), ['web']);
   });
 
   test('as the glidepath-worker ServiceAccount, the API-version activities work (HTTPRoute rule and own Ingress)', async () => {
