@@ -2,8 +2,6 @@
  * The workflow bundle for tests, built once and reused across test files and runs: webpack takes
  * 5–20 s on 2 busy cores, and every test file (its own process) needed the same bundle.
  *
- * Bundled as the worker bundles it, with the same preloaded (shared, frozen) modules.
- *
  * The bundle is cached under `$GLIDEPATH_CACHE/workflow-bundles` as `workflow-bundle-<digest>.js`,
  * where the digest covers every input webpack read (each file's SHA-256), every path it probed and
  * found absent, the SDK's version and the entry point. A manifest per entry point lists those inputs;
@@ -19,7 +17,6 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { bundleWorkflowCode, type WorkflowBundlePath } from '@temporalio/worker';
-import { PRELOAD_MODULES } from '../../workers/bundle.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const RELEASE_WORKFLOWS = path.join(root, 'workflows/index.ts');
@@ -71,7 +68,7 @@ async function writeAtomically(file: string, data: string): Promise<void> {
 
 /** Bundles `workflowsPath` (default: the release and API-version workflows), or reuses the cached bundle. */
 export async function cachedWorkflowBundle(workflowsPath = RELEASE_WORKFLOWS): Promise<WorkflowBundlePath> {
-  const key = JSON.stringify({ sdk: SDK_VERSION, workflowsPath, preload: PRELOAD_MODULES });
+  const key = JSON.stringify({ sdk: SDK_VERSION, workflowsPath });
   const manifestPath = path.join(CACHE_DIR, `manifest-${sha256(key).slice(0, 16)}.json`);
   const hit = await cached(manifestPath, key);
   if (hit) return hit;
@@ -80,9 +77,6 @@ export async function cachedWorkflowBundle(workflowsPath = RELEASE_WORKFLOWS): P
   const probed = new Set<string>();
   const { code } = await bundleWorkflowCode({
     workflowsPath,
-    // As the worker bundles it (workers/bundle.ts): the model shared and frozen, so the tests meet
-    // what production runs (zod cannot run on a frozen schema inside a workflow).
-    preloadModules: PRELOAD_MODULES,
     logger: quiet as never,
     webpackConfigHook: (config) => ({
       ...config,
