@@ -128,7 +128,7 @@ export interface RollingOps {
 /** A traffic router (Argo's TrafficRoutingReconciler, in small). */
 export interface TrafficRouter {
   readonly type: string;
-  /** Whether setWeight carries an experiment's extra destinations (Argo's additionalDestinations: Istio, SMI, ALB). */
+  /** Whether setWeight carries an experiment's extra destinations (Argo's additionalDestinations: Istio, SMI). */
   readonly experimentWeights?: boolean;
   /**
    * The canary at `weight`; with `destinations` (an experiment step's weighted templates, routers with

@@ -188,7 +188,7 @@ export type WeightStepView = { setWeight: number } | { experimentWeights: (numbe
 
 /**
  * The weight rules of a canary's steps: a template weight needs a router that carries it (Istio,
- * SMI, ALB; refused by name otherwise), and the canary's weight at that step (the last setWeight before
+ * SMI; refused by name otherwise), and the canary's weight at that step (the last setWeight before
  * it) plus the step's template weights is at most 100, since the stable gets the rest (Argo gives
  * it 100 − canary − experiment weights). Problems name the template's weight field.
  */
