@@ -30,7 +30,7 @@ export function experimentActivities(deps: ActivityDeps) {
       const key = target.trafficRouting ? routerKey(target.trafficRouting) : undefined;
       const router = key === undefined ? undefined : deps.routers?.[key];
       if (!router) throw ApplicationFailure.nonRetryable(key === undefined ? 'experiment weights need a traffic router (strategy.canary.trafficRouting)' : `traffic router "${key}" is not available on this worker`, ErrorType.UnsupportedRouter);
-      if (!router.experimentWeights) throw ApplicationFailure.nonRetryable(`experiment weights: the ${router.type} traffic router does not carry them (istio, smi and alb do)`, ErrorType.UnsupportedRouter);
+      if (!router.experimentWeights) throw ApplicationFailure.nonRetryable(`experiment weights: the ${router.type} traffic router does not carry them (istio and smi do)`, ErrorType.UnsupportedRouter);
       await router.setWeight(target, weight, destinations);
       if ((await router.verifyWeight(target, weight, destinations)) === false) {
         throw new Error(`${router.type} does not carry weight ${weight} with ${destinations.map((d) => `${d.service} ${d.weight}`).join(', ') || 'no experiment destinations'} yet`); // retried

@@ -1,7 +1,7 @@
 /**
- * An experiment step's weights through the Istio, SMI and ALB routers on the real control plane (scripts/
+ * An experiment step's weights through the Istio and SMI routers on the real control plane (scripts/
  * kube.sh up --crds): the templates' Services created with the workloads (selecting exactly their
- * pods), the VirtualService / TrafficSplit / ALB forward action carrying each Service at its weight and the stable at
+ * pods), the VirtualService / TrafficSplit carrying each Service at its weight and the stable at
  * 100 − canary − experiment weights while the step runs, then, when the step ends, the destinations
  * gone (canary weight kept) before the Services and workloads go; an abort's weight 0 removes them
  * too. Every call twice (idempotent). Needs KUBECONFIG.
@@ -16,8 +16,6 @@ import { EXPERIMENT_LABEL } from '../../../activities/kubernetes/experiment.ts';
 import { createIstioRouter } from '../../../activities/traffic/istio.ts';
 import { createSmiRouter } from '../../../activities/traffic/smi.ts';
 import { createNginxRouter } from '../../../activities/traffic/nginx.ts';
-import { createAlbRouter } from '../../../activities/traffic/alb.ts';
-import { NetworkingV1Api } from '@kubernetes/client-node';
 import { EXPERIMENT_DESTINATIONS_ANNOTATION } from '../../../activities/traffic/common.ts';
 import type { ReleaseTarget } from '../../../activities/contract.ts';
 import { weightDestinations, type ExperimentTemplate } from '../../../model/experiment.ts';
@@ -29,7 +27,7 @@ const opts = { heartbeat: () => undefined, pollIntervalMs: 200 };
 const activities = createActivities({
   workload: createKubernetesWorkload(cluster.kc, opts),
   experiments: createKubernetesExperiments(cluster.kc, opts),
-  routers: { istio: createIstioRouter(cluster.kc), smi: createSmiRouter(cluster.kc), alb: createAlbRouter(cluster.kc) },
+  routers: { istio: createIstioRouter(cluster.kc), smi: createSmiRouter(cluster.kc) },
 });
 
 after(() => cluster.cleanup());
@@ -60,19 +58,7 @@ async function smiSplit(ns: string): Promise<Routed> {
   return { annotations: ts.metadata.annotations ?? {}, weights: ts.spec.backends.map((b) => [b.service, b.weight]) };
 }
 
-const net = cluster.kc.makeApiClient(NetworkingV1Api);
-const ALB_ACTION = 'alb.ingress.kubernetes.io/actions.web-stable';
-
-/** The ALB forward action's target groups (its annotation holds the experiment state: no extra annotation). */
-async function albAction(ns: string): Promise<Routed> {
-  const ing = await net.readNamespacedIngress({ namespace: ns, name: 'web' });
-  const action = JSON.parse(ing.metadata?.annotations?.[ALB_ACTION] ?? '{}') as { forwardConfig?: { targetGroups?: { serviceName: string; servicePort: string; weight: number }[] } };
-  const groups = action.forwardConfig?.targetGroups ?? [];
-  assert.ok(groups.every((g) => g.servicePort === '80'), 'every target group on servicePort');
-  return { annotations: {}, weights: groups.map((g) => [g.serviceName, g.weight]) };
-}
-
-async function setup(prefix: string, router: 'istio' | 'smi' | 'alb'): Promise<{ ns: string; t: ReleaseTarget }> {
+async function setup(prefix: string, router: 'istio' | 'smi'): Promise<{ ns: string; t: ReleaseTarget }> {
   const ns = await cluster.namespace(prefix);
   await cluster.stable(ns, { replicas: 4 });
   await cluster.service(ns, 'web-stable', { app: 'web' });
@@ -84,10 +70,7 @@ async function setup(prefix: string, router: 'istio' | 'smi' | 'alb'): Promise<{
       body: { apiVersion: 'networking.istio.io/v1', kind: 'VirtualService', metadata: { name: 'web-vs' }, spec: { hosts: ['web'], http: [{ name: 'primary', route: [{ destination: { host: 'web-stable' }, weight: 100 }, { destination: { host: 'web-canary' }, weight: 0 }] }] } },
     });
   }
-  if (router === 'alb') {
-    await net.createNamespacedIngress({ namespace: ns, body: { metadata: { name: 'web' }, spec: { rules: [{ http: { paths: [{ path: '/', pathType: 'Prefix', backend: { service: { name: 'web-stable', port: { name: 'use-annotation' } } } }] } }] } } });
-  }
-  const trafficRouting = router === 'istio' ? { istio: { virtualService: { name: 'web-vs', routes: ['primary'] } } } : router === 'alb' ? { alb: { ingress: 'web', servicePort: 80 } } : { smi: {} };
+  const trafficRouting = router === 'istio' ? { istio: { virtualService: { name: 'web-vs', routes: ['primary'] } } } : { smi: {} };
   return { ns, t: target(ns, { stableService: 'web-stable', canaryService: 'web-canary', trafficRouting }) };
 }
 
@@ -96,7 +79,6 @@ const serviceNames = async (ns: string): Promise<string[]> => (await cluster.cor
 for (const [router, read] of [
   ['istio', istioRoute],
   ['smi', smiSplit],
-  ['alb', albAction],
 ] as const) {
   describe(`experiment weights through ${router}`, () => {
     test('the templates\' Services carry their weights while the step runs; then the destinations go, then the Services and pods', async () => {
@@ -121,7 +103,7 @@ for (const [router, read] of [
       const during = await read(ns);
       assert.deepEqual(new Map(during.weights), new Map([['web-stable', 55], ['web-canary', 20], ['web-exp-baseline', 10], ['web-judged', 15]]), JSON.stringify(during));
       assert.equal(during.weights.length, 4);
-      if (router !== 'alb') assert.deepEqual(JSON.parse(during.annotations[EXPERIMENT_DESTINATIONS_ANNOTATION] ?? '[]'), ['web-exp-baseline', 'web-judged']);
+      assert.deepEqual(JSON.parse(during.annotations[EXPERIMENT_DESTINATIONS_ANNOTATION] ?? '[]'), ['web-exp-baseline', 'web-judged']);
 
       // The step ends: traffic first (the canary keeps 20), then the Services and pods.
       await activities.routeExperiment(t, 20, []);
@@ -189,5 +171,5 @@ test('a router that does not carry experiment weights is refused by name', async
   const ns = await cluster.namespace('expw-nginx');
   const t = target(ns, { stableService: 'web-stable', canaryService: 'web-canary', trafficRouting: { nginx: { stableIngress: 'web' } } });
   const nginx = createActivities({ workload: createKubernetesWorkload(cluster.kc, opts), routers: { nginx: createNginxRouter(cluster.kc) } });
-  await assert.rejects(nginx.routeExperiment(t, 20, [{ service: 'web-exp-baseline', weight: 10 }]), /experiment weights: the nginx traffic router does not carry them \(istio, smi and alb do\)/);
+  await assert.rejects(nginx.routeExperiment(t, 20, [{ service: 'web-exp-baseline', weight: 10 }]), /experiment weights: the nginx traffic router does not carry them/);
 });
