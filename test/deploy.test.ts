@@ -1,0 +1,52 @@
+/**
+ * deploy/'s optional KEDA autoscaler agrees with the worker it scales (deploy/worker.yaml): the same
+ * Deployment, namespace and task queue, the same Temporal endpoint and namespace, and a floor that keeps the
+ * PodDisruptionBudget meaningful. (No KEDA runs here; the apiserver dry-run of worker.yaml is in
+ * test/activities/kubernetes/rbac.test.ts.)
+ */
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { parseAllDocuments } from 'yaml';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+/** The fields this test reads, of the manifests' documents. */
+interface Manifest {
+  kind: string;
+  metadata: { name: string; namespace: string };
+  spec: {
+    replicas: number;
+    maxUnavailable: number;
+    minReplicaCount: number;
+    maxReplicaCount: number;
+    scaleTargetRef: { name: string };
+    triggers: { type: string; metadata: Record<string, string> }[];
+    template: { spec: { containers: { env: { name: string; value?: string }[] }[] } };
+  };
+}
+const docs = async (file: string): Promise<Manifest[]> =>
+  parseAllDocuments(await readFile(path.join(root, 'deploy', file), 'utf8')).map((d) => d.toJS() as Manifest);
+
+test('the KEDA ScaledObject scales the worker Deployment on its own task queue, never below the PodDisruptionBudget allows', async () => {
+  const worker = await docs('worker.yaml');
+  const deployment = worker.find((d) => d.kind === 'Deployment')!;
+  const pdb = worker.find((d) => d.kind === 'PodDisruptionBudget')!;
+  const env = Object.fromEntries(deployment.spec.template.spec.containers[0]!.env.map((e) => [e.name, e.value]));
+  const [scaled, ...rest] = await docs('autoscale-keda.yaml');
+  assert.equal(rest.length, 0);
+  assert.equal(scaled!.kind, 'ScaledObject');
+  assert.equal(scaled!.metadata.namespace, deployment.metadata.namespace);
+  assert.equal(scaled!.spec.scaleTargetRef.name, deployment.metadata.name);
+  const [trigger, ...others] = scaled!.spec.triggers;
+  assert.equal(others.length, 0);
+  assert.equal(trigger!.type, 'temporal');
+  assert.equal(trigger!.metadata.taskQueue, env.GLIDEPATH_TASK_QUEUE);
+  assert.equal(trigger!.metadata.endpoint, env.TEMPORAL_ADDRESS);
+  assert.equal(trigger!.metadata.namespace, env.TEMPORAL_NAMESPACE);
+  assert.deepEqual(trigger!.metadata.queueTypes!.split(',').sort(), ['activity', 'workflow']);
+  assert.ok(Number(trigger!.metadata.targetQueueSize) > 0);
+  assert.ok(scaled!.spec.minReplicaCount > pdb.spec.maxUnavailable, 'with the floor, a drain never takes the last worker');
+  assert.ok(scaled!.spec.minReplicaCount <= deployment.spec.replicas && deployment.spec.replicas <= scaled!.spec.maxReplicaCount);
+});
