@@ -23,10 +23,9 @@ let holders = 0;
 
 /**
  * One time-skipping server for every holder in this process, torn down when the last one lets go.
- * Run file by file, a file holds it alone, as with its own server. Run together in one process
- * (`node --test --test-isolation=none`, as the state-machine suite runs), files share one server
- * instead of starting a JVM each; their tests still run one at a time, so time skipping behaves as
- * in one long file. Holders keep apart by task queue and workflow ID.
+ * The suites run file by file (a process each, `node --test`), so a file holds it alone, as with its
+ * own server. Time skipping is global to a server: holders in one process share it only while their
+ * tests run one at a time, kept apart by task queue and workflow ID.
  */
 export async function holdSharedTimeSkippingEnv(): Promise<TestWorkflowEnvironment> {
   holders++;

@@ -18,6 +18,7 @@ import { GROUP_UPDATES, groupStatusQuery, type GroupResult, type GroupStatus } f
 import type { releaseGroup } from '../../workflows/group.ts';
 import { registerSearchAttributes } from '../../workers/search-attributes.ts';
 import { createTimeSkippingEnv } from '../support/time-skipping.ts';
+import { untilQuery } from '../support/poll.ts';
 import { cachedWorkflowBundle } from '../support/workflow-bundle.ts';
 import type { ChildScript } from './group/stub-workflows.ts';
 import { generateKeyPairSync } from 'node:crypto';
@@ -136,6 +137,23 @@ async function untilStatus(handle: WorkflowHandle, pred: (s: GroupStatus) => boo
   throw new Error(`timed out waiting for ${what}: ${JSON.stringify(last)}`);
 }
 
+/**
+ * Queries until `pred` holds while the server skips time on its own, as while a test awaits a result
+ * (no fixed steps): for a state that, once reached, holds until the test acts. A cluster whose queue
+ * no worker polls is such a state; there the server holds its clock (the child's workflow task is
+ * pending), so the fixed steps of `untilStatus` would each be waited out in real time.
+ */
+async function untilSettled(handle: WorkflowHandle, pred: (s: GroupStatus) => boolean, what: string): Promise<GroupStatus> {
+  const clock = env.connection.testService;
+  if (!clock) throw new Error('the test environment has no time-skipping service');
+  await clock.unlockTimeSkipping({});
+  try {
+    return await untilQuery(handle, groupStatusQuery, pred, what, { timeoutMs: 120_000, intervalMs: 50, show: (last) => JSON.stringify(last) });
+  } finally {
+    await clock.lockTimeSkipping({});
+  }
+}
+
 async function startGroup(group: GroupPlan): Promise<WorkflowHandle<typeof releaseGroup>> {
   return env.client.workflow.start('releaseGroup', { taskQueue: PARENT_QUEUE, workflowId: groupWorkflowId(group), args: [{ group, initiator: 'carol' }] });
 }
@@ -157,7 +175,7 @@ const at = (list: Event[], kind: Event['kind'], id: string) => list.findIndex((e
 test('dependency order per cluster, waves in order, maxParallel 1, a cluster with no worker waits', async () => {
   pollers = (q) => (q === 'glidepath@us' && !workers.some((w) => w.options.taskQueue === 'glidepath@us') ? 0 : 1);
   const handle = await startGroup(groupPlan('order'));
-  const waiting = await untilStatus(handle, (s) => s.clusters.some((c) => c.worker === 'no worker polling glidepath@us') && s.cells.some((c) => c.cluster === 'us' && c.phase === 'Waiting'), 'us waits for a worker');
+  const waiting = await untilSettled(handle, (s) => s.clusters.some((c) => c.worker === 'no worker polling glidepath@us') && s.cells.some((c) => c.cluster === 'us' && c.phase === 'Waiting'), 'us waits for a worker');
   assert.equal(waiting.phase, 'Running');
   assert.ok(waiting.cells.filter((c) => c.cluster === 'eu').every((c) => c.phase === 'Promoted'), JSON.stringify(waiting.cells));
   await startWorker('glidepath@us', clusterActivities('glidepath@us'));
