@@ -38,7 +38,7 @@ export interface GatewayApiRouting {
   httpRoutes?: { name: string; useHeaderRoutes?: boolean }[];
   grpcRoute?: string;
   grpcRoutes?: { name: string; useHeaderRoutes?: boolean }[];
-  /** Namespace of the HTTPRoutes; the release's namespace when absent. */
+  /** Namespace of the routes (HTTPRoutes and GRPCRoutes); the release's namespace when absent. */
   namespace?: string;
 }
 
