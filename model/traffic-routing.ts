@@ -75,15 +75,26 @@ const istio: RouterEntry = {
 export const GATEWAY_API_PLUGIN = 'argoproj-labs/gatewayAPI';
 export const SUPPORTED_TRAFFIC_ROUTER_PLUGINS: readonly string[] = [GATEWAY_API_PLUGIN];
 
-/** The block of the Gateway API router: Argo's plugin configuration, also accepted natively as `trafficRouting.gatewayAPI`. */
+/** Routes of one kind named in a list, each with Argo's `useHeaderRoutes` (whether header routes go onto it). */
+const namedRoutes = z.array(z.strictObject({ name: dns1123, useHeaderRoutes: z.boolean().optional() })).min(1);
+
+/**
+ * The block of the Gateway API router: Argo's plugin configuration, also accepted natively as
+ * `trafficRouting.gatewayAPI`. HTTPRoutes and GRPCRoutes, either or both (as Argo's plugin: every
+ * route named is weighted).
+ */
 const gatewayApiBlock = z
   .strictObject({
     httpRoute: dns1123.optional(),
-    httpRoutes: z.array(z.strictObject({ name: dns1123, useHeaderRoutes: z.boolean().optional() })).min(1).optional(),
+    httpRoutes: namedRoutes.optional(),
+    grpcRoute: dns1123.optional(),
+    grpcRoutes: namedRoutes.optional(),
     namespace: dns1123.optional(),
   })
   .superRefine((v, ctx) => {
-    if (v.httpRoute === undefined && v.httpRoutes === undefined) ctx.addIssue({ code: 'custom', message: 'needs httpRoute or httpRoutes (grpcRoute/tcpRoute are not supported by this version of Glidepath)' });
+    if (v.httpRoute === undefined && v.httpRoutes === undefined && v.grpcRoute === undefined && v.grpcRoutes === undefined) {
+      ctx.addIssue({ code: 'custom', message: 'needs httpRoute, httpRoutes, grpcRoute or grpcRoutes (tcpRoute/tlsRoute are not supported by this version of Glidepath)' });
+    }
   });
 
 const routerPlugins = z.record(z.string(), z.unknown()).superRefine((v, ctx) => {
@@ -98,21 +109,30 @@ const routerPlugins = z.record(z.string(), z.unknown()).superRefine((v, ctx) => 
   }
 });
 
-type GatewayApiBlock = { httpRoute?: string; httpRoutes?: { useHeaderRoutes?: boolean }[] } | undefined;
+type NamedRoutes = { useHeaderRoutes?: boolean }[];
+type GatewayApiBlock = { httpRoute?: string; httpRoutes?: NamedRoutes; grpcRoute?: string; grpcRoutes?: NamedRoutes } | undefined;
+
+/** The block names a GRPCRoute. */
+const hasGrpcRoutes = (gw: GatewayApiBlock): boolean => gw?.grpcRoute !== undefined || gw?.grpcRoutes !== undefined;
 
 /** The Gateway API router's capabilities, for its block as `blockOf` finds it (native key or plugin form). */
 const gatewayApiCapabilities = (label: string, blockOf: (block: unknown) => GatewayApiBlock): RouterCapabilities => ({
   label,
   headerRoutes: (block) => {
     const gw = blockOf(block);
-    if (gw?.httpRoute === undefined && !(gw?.httpRoutes ?? []).some((r) => r.useHeaderRoutes)) {
-      return 'none of its httpRoutes has useHeaderRoutes: true';
+    // `httpRoute` / `grpcRoute` always take header routes (Argo: useHeaderRoutes true); listed routes only with useHeaderRoutes.
+    const listed = [...(gw?.httpRoutes ?? []), ...(gw?.grpcRoutes ?? [])];
+    if (gw?.httpRoute === undefined && gw?.grpcRoute === undefined && !listed.some((r) => r.useHeaderRoutes)) {
+      return `none of its ${hasGrpcRoutes(gw) ? 'httpRoutes or grpcRoutes' : 'httpRoutes'} has useHeaderRoutes: true`;
     }
     return undefined;
   },
   headerValueKinds: ['exact', 'regex'],
-  // HTTPRoute RequestMirror with `percent` (Standard channel since Gateway API v1.3).
-  mirrorRoutes: () => undefined,
+  // HTTPRoute RequestMirror with `percent` (Standard channel since Gateway API v1.3); not on GRPCRoutes.
+  mirrorRoutes: (block) =>
+    hasGrpcRoutes(blockOf(block))
+      ? 'its grpcRoute/grpcRoutes: mirror routes are not supported on GRPCRoutes (Argo\'s Gateway API plugin does not mirror either; docs/traffic.md)'
+      : undefined,
   needsServices: () => label,
 });
 

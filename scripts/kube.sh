@@ -418,8 +418,9 @@ select_crds() {
 }
 # The CRD documents, assembled once from the module cache and kept in $GLIDEPATH_CACHE, so a machine
 # without Go starts the cluster from the cache.
-# Gateway API (standard channel): HTTPRoute and what it needs, plus the kinds a Gateway API proxy watches
-# (Traefik answers 404 to everything while GRPCRoute, BackendTLSPolicy or TLSRoute is missing).
+# Gateway API (standard channel): HTTPRoute and GRPCRoute (the Gateway API router weights both) and what they
+# need, plus the kinds a Gateway API proxy watches (Traefik answers 404 to everything while GRPCRoute,
+# BackendTLSPolicy or TLSRoute is missing).
 GATEWAY_API_CRDS="gatewayclasses gateways httproutes referencegrants grpcroutes backendtlspolicies tlsroutes"
 CRD_BUNDLE="$GLIDEPATH_CACHE/kube-crds/$(echo "$ISTIO_API_MODULE $GATEWAY_API_MODULE $SMI_CRD_MODULE $TRAEFIK_CRD_MODULE" | tr '/@ ' '__-')-$(echo "$GATEWAY_API_CRDS" | cksum | cut -d' ' -f1).yaml"
 crd_bundle() {

@@ -53,13 +53,23 @@ export const ROUTER_ACCESS: Record<string, Access[]> = {
   traefik: readUpdate('traefik.io', 'traefikservices'),
 };
 
+/** GRPCRoutes of the Gateway API router: needed only by a block that names grpcRoute/grpcRoutes. */
+export const GRPCROUTE_ACCESS: Access[] = readUpdate('gateway.networking.k8s.io', 'grpcroutes');
+
+/** Whether the Gateway API block of `routing` (native or plugin form) names GRPCRoutes. */
+function namesGrpcRoutes(routing: Record<string, unknown>): boolean {
+  const plugins = routing.plugins as Record<string, unknown> | undefined;
+  const blocks = [routing.gatewayAPI, ...(plugins && typeof plugins === 'object' ? Object.values(plugins) : [])] as ({ grpcRoute?: unknown; grpcRoutes?: unknown } | undefined)[];
+  return blocks.some((b) => b && typeof b === 'object' && (b.grpcRoute !== undefined || b.grpcRoutes !== undefined));
+}
+
 /** What a release of `target` needs in its namespace (Service verbs only when it names Services, router verbs for its router). */
 export function requiredAccess(target: ReleaseTarget): Access[] {
   if (target.workload.kind === 'StatefulSet') return [...STATEFULSET_ACCESS, ...STATEFULSET_POD_ACCESS, ...HPA_ACCESS];
   if (target.workload.kind === 'DaemonSet') return [...DAEMONSET_ACCESS, ...STATEFULSET_POD_ACCESS];
   if (target.strategy === 'rolling') return [...DEPLOYMENT_ACCESS, ...REPLICASET_ACCESS, ...POD_ACCESS, ...HPA_ACCESS];
   const services = [target.stableService, target.canaryService, target.activeService, target.previewService].some((s) => s);
-  const routers = Object.keys(target.trafficRouting ?? {}).flatMap((r) => ROUTER_ACCESS[r] ?? []);
+  const routers = [...Object.keys(target.trafficRouting ?? {}).flatMap((r) => ROUTER_ACCESS[r] ?? []), ...(namesGrpcRoutes(target.trafficRouting ?? {}) ? GRPCROUTE_ACCESS : [])];
   return [...DEPLOYMENT_ACCESS, ...REPLICASET_ACCESS, ...(services ? SERVICE_ACCESS : []), ...PDB_ACCESS, ...HPA_ACCESS, ...POD_ACCESS, ...routers];
 }
 
@@ -85,7 +95,7 @@ export const EXPERIMENT_ACCESS: Access[] = [
 ];
 
 /** All permissions the release and API-version activities may need. */
-export const ALL_ACCESS: Access[] = unique([...DEPLOYMENT_ACCESS, ...SERVICE_ACCESS, ...PDB_ACCESS, ...HPA_ACCESS, ...POD_ACCESS, ...STATEFULSET_ACCESS, ...STATEFULSET_POD_ACCESS, ...DAEMONSET_ACCESS, ...REPLICASET_ACCESS, ...Object.values(ROUTER_ACCESS).flat(), ...VERSIONING_ACCESS, ...CONFIG_ACCESS, ...EXPERIMENT_ACCESS]);
+export const ALL_ACCESS: Access[] = unique([...DEPLOYMENT_ACCESS, ...SERVICE_ACCESS, ...PDB_ACCESS, ...HPA_ACCESS, ...POD_ACCESS, ...STATEFULSET_ACCESS, ...STATEFULSET_POD_ACCESS, ...DAEMONSET_ACCESS, ...REPLICASET_ACCESS, ...Object.values(ROUTER_ACCESS).flat(), ...GRPCROUTE_ACCESS, ...VERSIONING_ACCESS, ...CONFIG_ACCESS, ...EXPERIMENT_ACCESS]);
 
 /** Each permission once (routers may share a resource: nginx and alb both use Ingresses). */
 function unique(list: Access[]): Access[] {

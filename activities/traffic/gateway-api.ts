@@ -1,12 +1,13 @@
 /**
  * Gateway API traffic router, configured either natively (`trafficRouting.gatewayAPI`) or as Argo's
  * plugin (`trafficRouting.plugins["argoproj-labs/gatewayAPI"]`), with the same block: canary weights
- * on the backendRefs of HTTPRoute rules that send to both stableService and canaryService. Header
- * routes are rules Glidepath adds (named, recorded in an annotation) that send matching requests to
- * the canary only; mirror routes are rules Glidepath adds that serve matching requests as the
- * weighted rule does and copy `percent` of them to the canary (a `RequestMirror` filter, Standard
- * channel since Gateway API v1.3). removeManagedRoutes removes both kinds and sets 100/0. Rules that
- * do not reference both Services, and rules a user added by hand, are never changed. Described in
+ * on the backendRefs of HTTPRoute and GRPCRoute rules that send to both stableService and
+ * canaryService. Header routes are rules Glidepath adds (named, recorded in an annotation) that send
+ * matching requests to the canary only (on both kinds); mirror routes are rules Glidepath adds that
+ * serve matching requests as the weighted rule does and copy `percent` of them to the canary (a
+ * `RequestMirror` filter, Standard channel since Gateway API v1.3; HTTPRoutes only, refused when the
+ * block names GRPCRoutes). removeManagedRoutes removes both kinds and sets 100/0. Rules that do not
+ * reference both Services, and rules a user added by hand, are never changed. Described in
  * docs/traffic.md.
  */
 import type { KubeConfig } from '@kubernetes/client-node';
@@ -35,7 +36,9 @@ export const GATEWAY_API_PLUGIN = 'argoproj-labs/gatewayAPI';
 export interface GatewayApiRouting {
   httpRoute?: string;
   httpRoutes?: { name: string; useHeaderRoutes?: boolean }[];
-  /** Namespace of the HTTPRoutes; the release's namespace when absent. */
+  grpcRoute?: string;
+  grpcRoutes?: { name: string; useHeaderRoutes?: boolean }[];
+  /** Namespace of the routes (HTTPRoutes and GRPCRoutes); the release's namespace when absent. */
   namespace?: string;
 }
 
@@ -97,10 +100,13 @@ function httpRouteMatch(m: RouteMatch, route: string): Record<string, unknown> {
 /** The trafficRouting keys this router serves: Glidepath's native one and Argo's plugin form. */
 export type GatewayApiKey = 'gatewayAPI' | 'plugins';
 
+/** Whether a block names at least one route (HTTPRoute or GRPCRoute). */
+const namesRoutes = (b: GatewayApiRouting): boolean => Boolean(b.httpRoute || (b.httpRoutes ?? []).length || b.grpcRoute || (b.grpcRoutes ?? []).length);
+
 export function gatewayApiRouting(target: ReleaseTarget): GatewayApiRouting {
   const native = target.trafficRouting?.gatewayAPI as GatewayApiRouting | undefined;
   if (native !== undefined) {
-    if (!native || typeof native !== 'object' || (!native.httpRoute && !(native.httpRoutes ?? []).length)) throw invalidRouting('trafficRouting.gatewayAPI needs httpRoute or httpRoutes');
+    if (!native || typeof native !== 'object' || !namesRoutes(native)) throw invalidRouting('trafficRouting.gatewayAPI needs httpRoute, httpRoutes, grpcRoute or grpcRoutes');
     return native;
   }
   const plugins = target.trafficRouting?.plugins as Record<string, unknown> | undefined;
@@ -111,24 +117,38 @@ export function gatewayApiRouting(target: ReleaseTarget): GatewayApiRouting {
     throw ApplicationFailure.nonRetryable(`traffic router plugin(s) ${unknown.join(', ')} not available on this worker (available: ${GATEWAY_API_PLUGIN})`, ErrorType.UnsupportedRouter);
   }
   const block = plugins[GATEWAY_API_PLUGIN] as GatewayApiRouting | undefined;
-  if (!block || (!block.httpRoute && !(block.httpRoutes ?? []).length)) throw invalidRouting(`plugins["${GATEWAY_API_PLUGIN}"] needs httpRoute or httpRoutes`);
+  if (!block || typeof block !== 'object' || !namesRoutes(block)) throw invalidRouting(`plugins["${GATEWAY_API_PLUGIN}"] needs httpRoute, httpRoutes, grpcRoute or grpcRoutes`);
   return block;
 }
 
-function routeNames(block: GatewayApiRouting): { name: string; useHeaderRoutes: boolean }[] {
-  return [...(block.httpRoute ? [{ name: block.httpRoute, useHeaderRoutes: true }] : []), ...(block.httpRoutes ?? []).map((r) => ({ name: r.name, useHeaderRoutes: r.useHeaderRoutes ?? false }))];
+type RouteKind = 'HTTPRoute' | 'GRPCRoute';
+
+/** A route the block names: its kind, and whether header routes go onto it. */
+interface NamedRoute {
+  kind: RouteKind;
+  name: string;
+  useHeaderRoutes: boolean;
+}
+
+/** The routes of a block, HTTPRoutes first, as Argo's plugin orders them (`httpRoute`/`grpcRoute` take header routes, listed routes when they say so). */
+function routeNames(block: GatewayApiRouting): NamedRoute[] {
+  const of = (kind: RouteKind, one: string | undefined, list: { name: string; useHeaderRoutes?: boolean }[] | undefined): NamedRoute[] => [
+    ...(one ? [{ kind, name: one, useHeaderRoutes: true }] : []),
+    ...(list ?? []).map((r) => ({ kind, name: r.name, useHeaderRoutes: r.useHeaderRoutes ?? false })),
+  ];
+  return [...of('HTTPRoute', block.httpRoute, block.httpRoutes), ...of('GRPCRoute', block.grpcRoute, block.grpcRoutes)];
 }
 
 export function createGatewayApiRouter(kc: KubeConfig, opts: GatewayApiRouterOptions = {}): TrafficRouter {
   const k = makeClients(kc, opts);
   const group = 'gateway.networking.k8s.io';
   const apiVersion = `${group}/${(opts.apiVersion ?? 'v1').replace(/^gateway\.networking\.k8s\.io\//, '')}`;
-  const ref = (target: ReleaseTarget, block: GatewayApiRouting, name: string): ObjectRef => ({
+  const ref = (target: ReleaseTarget, block: GatewayApiRouting, r: NamedRoute): ObjectRef => ({
     apiVersion,
-    kind: 'HTTPRoute',
-    resource: `httproutes.${group}`,
+    kind: r.kind,
+    resource: `${r.kind.toLowerCase()}s.${group}`,
     namespace: block.namespace ?? target.namespace,
-    name,
+    name: r.name,
   });
 
   const services = (target: ReleaseTarget): { stable: string; canary: string } => {
@@ -153,7 +173,7 @@ export function createGatewayApiRouter(kc: KubeConfig, opts: GatewayApiRouterOpt
       if (stable && canary) out.push({ rule, stable, canary });
     }
     if (!out.some((r) => !(r.rule.name && managed.has(r.rule.name)))) {
-      throw invalidRouting(`HTTPRoute ${routeNs}/${route.metadata?.name} has no rule with backendRefs to both Services ${svc.stable} and ${svc.canary}`);
+      throw invalidRouting(`${route.kind ?? 'HTTPRoute'} ${routeNs}/${route.metadata?.name} has no rule with backendRefs to both Services ${svc.stable} and ${svc.canary}`);
     }
     return out;
   };
@@ -177,21 +197,21 @@ export function createGatewayApiRouter(kc: KubeConfig, opts: GatewayApiRouterOpt
    * Adds, replaces or (`rule` undefined) removes the managed rule `name`, first in rules[], on each
    * route `on` selects; a rule of that name Glidepath did not add is refused.
    */
-  const upsertManaged = async (target: ReleaseTarget, name: string, on: (r: { useHeaderRoutes: boolean }) => boolean, build: (route: RoutingObject) => Rule | undefined): Promise<void> => {
+  const upsertManaged = async (target: ReleaseTarget, name: string, on: (r: NamedRoute) => boolean, build: (route: RoutingObject, r: NamedRoute) => Rule | undefined): Promise<void> => {
     const block = gatewayApiRouting(target);
     for (const r of routeNames(block)) {
       if (!on(r)) continue;
       await updateObject(
         k,
-        ref(target, block, r.name),
+        ref(target, block, r),
         (route) => {
           const rules = [...((route.spec?.rules as Rule[] | undefined) ?? [])];
           const managed = managedNames(route);
           const at = rules.findIndex((x) => x.name === name);
           if (at >= 0 && !managed.includes(name)) {
-            throw invalidRouting(`HTTPRoute ${route.metadata?.namespace}/${r.name} already has a rule "${name}" that Glidepath did not add: choose another name`);
+            throw invalidRouting(`${r.kind} ${route.metadata?.namespace}/${r.name} already has a rule "${name}" that Glidepath did not add: choose another name`);
           }
-          const rule = build(route);
+          const rule = build(route, r);
           if (rule === undefined) {
             if (at < 0 && !managed.includes(name)) return false;
             if (at >= 0) rules.splice(at, 1);
@@ -216,13 +236,13 @@ export function createGatewayApiRouter(kc: KubeConfig, opts: GatewayApiRouterOpt
     async setWeight(target, weight) {
       checkWeight(weight);
       const block = gatewayApiRouting(target);
-      for (const r of routeNames(block)) await updateObject(k, ref(target, block, r.name), (route) => weigh(route, target, weight), opts);
+      for (const r of routeNames(block)) await updateObject(k, ref(target, block, r), (route) => weigh(route, target, weight), opts);
     },
 
     async verifyWeight(target, weight) {
       const block = gatewayApiRouting(target);
       for (const r of routeNames(block)) {
-        const route = await readObject(k, ref(target, block, r.name));
+        const route = await readObject(k, ref(target, block, r));
         for (const { stable, canary } of weightedRules(route, target)) {
           // Gateway API's default weight is 1 for a backendRef without one.
           if ((canary.weight ?? 1) !== weight || (stable.weight ?? 1) !== 100 - weight) return false;
@@ -231,9 +251,12 @@ export function createGatewayApiRouter(kc: KubeConfig, opts: GatewayApiRouterOpt
       return true;
     },
 
-    /** A managed rule, first in rules[], sending requests whose headers match to the canary only (empty match removes it). */
+    /**
+     * A managed rule, first in rules[], sending requests whose headers match to the canary only (empty
+     * match removes it). On an HTTPRoute it matches every path; on a GRPCRoute every method (no method match).
+     */
     async setHeaderRoute(target, spec) {
-      await upsertManaged(target, spec.name, (r) => r.useHeaderRoutes, (route) => {
+      await upsertManaged(target, spec.name, (r) => r.useHeaderRoutes, (route, r) => {
         if (spec.match.length === 0) return undefined;
         const [first] = weightedRules(route, target);
         const canaryRef: BackendRef = { ...structuredClone(first?.canary ?? {}), weight: 1 };
@@ -243,6 +266,7 @@ export function createGatewayApiRouter(kc: KubeConfig, opts: GatewayApiRouterOpt
           if (v.exact !== undefined) return { type: 'Exact', name: m.headerName, value: v.exact };
           throw invalidRouting(`header route "${spec.name}": the Gateway API matches headers exactly or by regex, not by prefix (header ${m.headerName})`);
         });
+        if (r.kind === 'GRPCRoute') return { name: spec.name, matches: [{ headers }], backendRefs: [canaryRef] };
         // The path match the apiserver would default (PathPrefix /) is written out, so an identical call compares equal and writes nothing.
         return { name: spec.name, matches: [{ path: { type: 'PathPrefix', value: '/' }, headers }], backendRefs: [canaryRef] };
       });
@@ -251,11 +275,16 @@ export function createGatewayApiRouter(kc: KubeConfig, opts: GatewayApiRouterOpt
     /**
      * A managed rule, first in rules[], for requests matching `match`: served by the weighted rule's
      * backends at its weights (kept in step by setWeight), `percentage` of them copied to the canary
-     * by a RequestMirror filter with `percent` (empty match removes it). On every HTTPRoute.
+     * by a RequestMirror filter with `percent` (empty match removes it). On every HTTPRoute; refused,
+     * before anything is written, when the block names GRPCRoutes.
      */
     async setMirrorRoute(target, spec) {
       if (!Number.isInteger(spec.percentage) || spec.percentage < 0 || spec.percentage > 100) {
         throw invalidRouting(`mirror route "${spec.name}": percentage must be a whole number from 0 to 100, got ${spec.percentage}`);
+      }
+      const grpc = routeNames(gatewayApiRouting(target)).filter((r) => r.kind === 'GRPCRoute');
+      if (grpc.length > 0) {
+        throw invalidRouting(`mirror route "${spec.name}": mirror routes are not supported on GRPCRoutes (grpcRoute/grpcRoutes: ${grpc.map((r) => r.name).join(', ')})`);
       }
       await upsertManaged(target, spec.name, () => true, (route) => {
         if (spec.match.length === 0) return undefined;
@@ -277,7 +306,7 @@ export function createGatewayApiRouter(kc: KubeConfig, opts: GatewayApiRouterOpt
       for (const r of routeNames(block)) {
         await updateObject(
           k,
-          ref(target, block, r.name),
+          ref(target, block, r),
           (route) => {
             const managed = new Set(managedNames(route));
             const rules = (route.spec?.rules as Rule[] | undefined) ?? [];

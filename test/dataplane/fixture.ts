@@ -39,7 +39,7 @@ export interface Rig {
   close(): Promise<void>;
 }
 
-/** The data plane serving the pods of the namespaces the rig makes, and Traefik on free loopback ports (`crd`: with its kubernetesCRD provider). */
+/** The data plane serving the pods of the namespaces the rig makes, and Traefik on free loopback ports (`crd`: with its kubernetesCRD provider; `h2cPorts`: the pods also serve gRPC there). */
 /**
  * How long a deleted pod keeps serving in the suites: a 15 s preStop sleep, common in production. With
  * 5 s, Traefik under a load average near 20 still routed to deleted stable pods (3 × 502 in one
@@ -47,12 +47,12 @@ export interface Rig {
  */
 export const SUITE_DRAIN_MS = 15_000;
 
-export async function startRig(prefix: string, opts: { crd?: boolean; drainMs?: number } = {}): Promise<Rig> {
+export async function startRig(prefix: string, opts: { crd?: boolean; drainMs?: number; h2cPorts?: number[] } = {}): Promise<Rig> {
   const cluster = new TestCluster();
   const custom = cluster.kc.makeApiClient(CustomObjectsApi);
   const net = cluster.kc.makeApiClient(NetworkingV1Api);
   const namespaces = new Set<string>();
-  const dp = await startDataPlane(cluster.kc, { namespaces: (ns) => namespaces.has(ns), ports: [80, 8080], drainMs: opts.drainMs ?? SUITE_DRAIN_MS });
+  const dp = await startDataPlane(cluster.kc, { namespaces: (ns) => namespaces.has(ns), ports: [80, 8080], h2cPorts: opts.h2cPorts, drainMs: opts.drainMs ?? SUITE_DRAIN_MS });
   let traefik: Traefik;
   try {
     await ensureClasses(custom, net);

@@ -30,15 +30,15 @@ test('istio (host- and subset-based) and the Gateway API plugin are accepted and
 test('unsupported routers, plugins and fields are refused by name; routers that need Services say so', () => {
   const cases: [Record<string, unknown>, RegExp][] = [
     [{ ...services, trafficRouting: { apisix: { route: { name: 'web' } } } }, /trafficRouting\.apisix: traffic router "apisix" is not supported .*supported: istio, gatewayAPI, plugins, nginx, alb, smi, traefik/],
-    [{ ...services, trafficRouting: { gatewayAPI: {} } }, /trafficRouting\.gatewayAPI: needs httpRoute or httpRoutes/],
-    [{ ...services, trafficRouting: { gatewayAPI: { httpRoute: 'r', grpcRoute: 'g' } } }, /trafficRouting\.gatewayAPI: Unrecognized key: "grpcRoute"/],
+    [{ ...services, trafficRouting: { gatewayAPI: {} } }, /trafficRouting\.gatewayAPI: needs httpRoute, httpRoutes, grpcRoute or grpcRoutes \(tcpRoute\/tlsRoute are not supported/],
+    [{ ...services, trafficRouting: { gatewayAPI: { httpRoute: 'r', tcpRoute: 'g' } } }, /trafficRouting\.gatewayAPI: Unrecognized key: "tcpRoute"/],
     [{ trafficRouting: { gatewayAPI: { httpRoute: 'r' } } }, /the gatewayAPI router needs stableService and canaryService/],
     [{ trafficRouting: { traefik: { weightedTraefikServiceName: 'web-wts' } } }, /the traefik router needs stableService and canaryService/],
     [{ ...services, trafficRouting: { traefik: {} } }, /trafficRouting\.traefik\.weightedTraefikServiceName: /],
     [{ ...services, trafficRouting: { smi: { rootService: 'web', weight: 5 } } }, /trafficRouting\.smi: Unrecognized key: "weight"/],
     [{ ...services, trafficRouting: { alb: { ingress: 'web' } } }, /trafficRouting\.alb\.servicePort: /],
     [{ ...services, trafficRouting: { plugins: { 'acme/mesh': {} } } }, /plugin "acme\/mesh" is not supported/],
-    [{ ...services, trafficRouting: { plugins: { [GW]: { grpcRoute: 'r' } } } }, /Unrecognized key: "grpcRoute"/],
+    [{ ...services, trafficRouting: { plugins: { [GW]: { tlsRoutes: [{ name: 'r' }] } } } }, /plugins\.argoproj-labs\/gatewayAPI: Unrecognized key: "tlsRoutes"/],
     [{ ...services, trafficRouting: { istio: { virtualService: { name: 'vs', tcpRoutes: [] } } } }, /Unrecognized key: "tcpRoutes"/],
     [{ ...services, trafficRouting: { istio: { virtualService: { name: 'vs' }, virtualServices: [{ name: 'x' }] } } }, /set exactly one of virtualService or virtualServices/],
     [{ ...services, trafficRouting: { istio: { virtualService: { name: 'vs' } }, managedRoutes: [{ name: 'h' }, { name: 'h' }] } }, /trafficRouting\.managedRoutes\[1\]\.name: "h" is listed twice/],

@@ -198,7 +198,7 @@ describe('gateway API router', () => {
     await activities.setMirrorRoute(t, { name: 'mirror', percentage: 50, match: [{ path: { prefix: '/api' } }] });
     let r = await readRoute(ns);
     assert.deepEqual(r.spec.rules.map((x) => x.name ?? null), ['mirror', 'hdr', 'admin', null, null]);
-    await assert.rejects(native.setWeight({ ...t, trafficRouting: { gatewayAPI: {} } }, 10), /trafficRouting.gatewayAPI needs httpRoute or httpRoutes/);
+    await assert.rejects(native.setWeight({ ...t, trafficRouting: { gatewayAPI: {} } }, 10), /trafficRouting.gatewayAPI needs httpRoute, httpRoutes, grpcRoute or grpcRoutes/);
     await activities.abortCanary(t, undefined);
     r = await readRoute(ns);
     assert.deepEqual(r.spec.rules.map((x) => x.name ?? null), ['admin', null, null]);

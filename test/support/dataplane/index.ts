@@ -31,6 +31,8 @@ export interface DataPlaneOptions {
   drainMs?: number;
   /** The ports the pods listen on. Default [80]. */
   ports?: number[];
+  /** Ports the pods serve gRPC on, over h2c (backend.ts). Default none. */
+  h2cPorts?: number[];
 }
 
 /** A change of what an address serves: a pod starts serving on it, or its drain ends and the address stops answering. */
@@ -71,9 +73,9 @@ export function versionOf(pod: V1Pod): string {
 /** Whether the pod serves: it has an IP, runs, and is not being deleted. */
 const serving = (p: V1Pod): boolean => Boolean(p.status?.podIP) && p.status?.phase === 'Running' && !p.metadata?.deletionTimestamp;
 
-async function startBackend(netns: string, ports: number[]): Promise<ChildProcess> {
+async function startBackend(netns: string, ports: string[]): Promise<ChildProcess> {
   // `ip netns exec` execs node with the IPC channel's descriptor inherited.
-  const child = fork(backendScript, ports.map(String), { execPath: 'ip', execArgv: ['netns', 'exec', netns, process.execPath], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const child = fork(backendScript, ports, { execPath: 'ip', execArgv: ['netns', 'exec', netns, process.execPath], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   await new Promise<void>((resolve, reject) => {
     child.once('message', () => resolve());
     child.once('exit', (code) => reject(new Error(`the data-plane backend exited with ${code} before listening`)));
@@ -91,7 +93,7 @@ export async function startDataPlane(kc: KubeConfig, opts: DataPlaneOptions = {}
   const net: NetNs = await createNetNs();
   let backend: ChildProcess | undefined;
   try {
-    backend = await startBackend(net.name, opts.ports ?? [80]);
+    backend = await startBackend(net.name, [...(opts.ports ?? [80]).map(String), ...(opts.h2cPorts ?? []).map((p) => `h2c:${p}`)]);
   } catch (err) {
     net.close();
     throw err;
