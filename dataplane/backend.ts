@@ -7,7 +7,7 @@
  * Messages from the parent:
  *   { pods: { [ip]: { version, pod } } }  the pods now served (replaces the previous map)
  *   { fail: { [version]: share } }        that share (0..1) of the version's requests answer 500, evenly spread
- * It sends { ready: true } once listening. Started by test/support/dataplane/index.ts.
+ * It sends { ready: true } once listening. Started by dataplane/index.ts.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 
