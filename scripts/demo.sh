@@ -51,7 +51,7 @@ start_traffic() {
   if [ "${GLIDEPATH_DEMO_TRAFFIC:-on}" = off ]; then echo "traffic: not shown: GLIDEPATH_DEMO_TRAFFIC=off"; return; fi
   mkdir -p "$GLIDEPATH_STATE/traffic"
   if [ -z "${TRAEFIK_BIN:-}" ]; then
-    step "provisioning Traefik (cached; a first run builds it from the Go module proxy, ~9 min on 2 cores)"
+    step "provisioning Traefik (cached; a first run builds it from the Go module proxy, which takes long: README, Provisioning)"
     if ! TRAEFIK_BIN=$(bash scripts/provision-traefik.sh 2>"$GLIDEPATH_STATE/traffic/provision.log"); then
       echo "traffic: not shown: Traefik could not be provisioned ($(tail -1 "$GLIDEPATH_STATE/traffic/provision.log"))"
       return

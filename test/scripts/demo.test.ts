@@ -122,6 +122,8 @@ function demoProcesses(d: Demo): Map<number, string> {
 
 async function checkRunning(d: Demo): Promise<Map<number, string>> {
   const procs = demoProcesses(d);
+  // The demo script's short-lived subshells (its once-a-second parent check) may end between scan and check.
+  for (const [pid, name] of procs) if (!alive(pid) && name.includes('demo.sh')) procs.delete(pid);
   const names = [...procs.values()].join('\n');
   const traffic = trafficSkip ? [] : ['dataplane/demo-traffic.ts', 'traefik', 'backend.ts'];
   for (const want of ['npm', 'demo.sh', 'workers/main.ts', 'prometheus', 'server', 'etcd', 'kube-apiserver', 'kwok', ...traffic]) assert.match(names, new RegExp(want.replace('.', '\\.')), `${want} runs`);
@@ -154,6 +156,17 @@ async function allGone(procs: Map<number, string>, d: Demo): Promise<void> {
   assert.ok(!namespaces.includes(`glidepath-dp-${trafficPid} `) && !namespaces.includes(`glidepath-dp-${trafficPid}\n`), `the demo's network namespace is gone: ${namespaces}`);
   const guard = execFileSync('ip', ['route', 'show', 'exact', GUARD_CIDR], { encoding: 'utf8' }).trim();
   assert.ok(guard === '' || ownedByAnotherRun(), `the guard route ${GUARD_CIDR} is gone after the demo (${guard})`);
+}
+
+/** After a failed check, the demo still runs: one SIGTERM to its process group stops it (and frees the data-plane lock). */
+async function stopLeftover(d: Demo): Promise<void> {
+  if (d.npm.exitCode !== null || d.npm.signalCode !== null) return;
+  try {
+    process.kill(-d.npm.pid!, 'SIGTERM');
+  } catch {
+    return;
+  }
+  await Promise.race([d.exited, new Promise((r) => setTimeout(r, 90_000))]);
 }
 
 /** Whether another run holds the data-plane lock now (then the guard route may be that run's). */
@@ -196,6 +209,7 @@ function assertShare(lines: SplitLine[], weight: number, version: string): void 
   const b = withinBinomial(hits, n, weight / 100);
   assert.ok(n >= 20 * at.length, `about 20 requests/s flow at weight ${weight}: ${n} in ${at.length} lines`);
   assert.ok(b.ok, `at weight ${weight} ${version} answered ${hits} of ${n}, expected ${b.expected.toFixed(1)} ± ${b.tolerance.toFixed(1)} (4.5 σ):\n${at.map((l) => l.line).join('\n')}`);
+  console.log(`demo traffic at canary weight ${weight}: ${version} answered ${hits} of ${n} requests in ${at.length} lines (expected ${b.expected.toFixed(1)} ± ${b.tolerance.toFixed(1)})`);
 }
 
 /** Waits until `pred` holds for the split lines printed so far. */
@@ -227,6 +241,8 @@ async function checkTraffic(d: Demo): Promise<void> {
   const promoted = await untilLines(d, (ls) => ls.slice(atApproval.length).filter((l) => l.canaryWeight === 0 && !l.changed && (l.byVersion.v2 ?? 0) > 0 && !l.byVersion.v1).length >= 2, 'two traffic lines answered by v2 alone after approval', 120_000);
   const failed = promoted.filter((l) => l.errors > 0).map((l) => l.line);
   assert.deepEqual(failed, [], 'no request failed through the release and its promotion');
+  const sum = promoted.reduce((a, l) => a + l.errors + Object.values(l.byVersion).reduce((x, y) => x + y, 0), 0);
+  console.log(`demo traffic: ${promoted.length} lines, ${sum} requests through the release and its promotion, 0 failed; last: ${promoted.at(-1)?.line}`);
 }
 
 test('npm start shows the canary\'s live traffic split at its weights, then v2 alone after approval; SIGTERM to its PID stops the dev server, the control plane, the worker, Prometheus and the traffic', { timeout: 15 * 60_000 }, async () => {
@@ -238,6 +254,7 @@ test('npm start shows the canary\'s live traffic split at its weights, then v2 a
     await allGone(procs, d);
     await d.exited;
   } finally {
+    await stopLeftover(d);
     await rm(d.state, { recursive: true, force: true });
   }
 });
@@ -250,6 +267,7 @@ test('SIGINT to npm start\'s process group (Ctrl-C) stops everything too', { tim
     await allGone(procs, d);
     await d.exited;
   } finally {
+    await stopLeftover(d);
     await rm(d.state, { recursive: true, force: true });
   }
 });
