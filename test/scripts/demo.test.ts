@@ -227,7 +227,7 @@ async function untilLines(d: Demo, pred: (lines: SplitLine[]) => boolean, what: 
 
 /**
  * The live split: at the first step (10 %) and at the approval (50 %) the canary's share of the requests is
- * the weight within 4.5 σ; after approval every request is answered by v2; no request failed at any moment.
+ * the weight within 3 σ; after approval every request is answered by v2; no request failed at any moment.
  */
 async function checkTraffic(d: Demo): Promise<void> {
   if (trafficSkip) {
