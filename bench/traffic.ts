@@ -1,6 +1,6 @@
 /**
  * Traffic benchmarks, measured at the client on requests through Traefik and the data plane
- * (test/support/dataplane/), with the real router activities, for the Gateway API, NGINX and Traefik routers:
+ * (dataplane/), with the real router activities, for the Gateway API, NGINX and Traefik routers:
  *   split      the canary's share of 1,000 requests after each setWeight step (10, 25, 50 %), and its
  *              distance from the weight in binomial σ;
  *   release    requests failed (5xx, connection errors) through a whole release with requests flowing:
@@ -21,7 +21,7 @@ import { verdictOf } from '../model/analysis.ts';
 import type { AnalysisRunResult, MetricSpec } from '../model/types.ts';
 import { CANARY_VERSION, dataPlaneSkip, describe as show, STABLE_VERSION, startRig, until, type Rig } from '../test/dataplane/fixture.ts';
 import { ROUTERS, routerRelease, type RouterName, type RouterRelease } from '../test/dataplane/routers.ts';
-import { allServedBySince, lastServedBy, totals, withinBinomial } from '../test/support/load.ts';
+import { allServedBySince, lastServedBy, totals, withinBinomial } from '../dataplane/load.ts';
 import { eventually, prometheusBinary, startPrometheus } from '../test/support/prometheus.ts';
 
 /** A short preStop stand-in, so the proxy's lag in dropping deleted pods shows as failed requests. */

@@ -1,12 +1,20 @@
 #!/usr/bin/env bash
 # The main job (`npm start`): the Temporal dev server with its Web UI, a local Kubernetes control
 # plane, the Glidepath worker, Prometheus scraping the worker, the demo payment-gateway v1, and a
-# canary to v2 that waits for approval. Prints the links and the approve command, then keeps
-# everything running until Ctrl-C, SIGINT or SIGTERM (to npm, or to this script), which stops
+# canary to v2 (weights on an HTTPRoute) that waits for approval. Where it can (root, network
+# namespaces, Traefik), live traffic: Traefik serves the route, the pods answer from a network namespace
+# (dataplane/), and a bounded load (GLIDEPATH_DEMO_RATE req/s, default 20, for at most
+# GLIDEPATH_DEMO_TRAFFIC_SECONDS, default 900) prints every 2 s who answered:
+#   traffic  v1 90 % (36)  v2 10 % (4)  errors 0  | route stable 90 canary 10
+# Otherwise one line `traffic: not shown: <why>`, and the rest runs as before. The traffic holds the
+# machine-wide data-plane lock (/run/glidepath-dataplane.lock) while it runs; if another run holds it for
+# more than GLIDEPATH_DATAPLANE_LOCK_WAIT s (60) the demo fails naming it. GLIDEPATH_DEMO_TRAFFIC=off: no traffic.
+# Keeps everything running until Ctrl-C, SIGINT or SIGTERM (to npm, or to this script), which stops
 # everything it started. `--detach-after-start` stops it all and exits 0 once the release waits for
 # approval (a smoke run). Ports (all on 127.0.0.1; see README): TEMPORAL_PORT (7233), TEMPORAL_UI_PORT (8233),
 # GLIDEPATH_KUBE_APISERVER_PORT (16443), GLIDEPATH_ETCD_PORT (12379), GLIDEPATH_ETCD_PEER_PORT (12380),
-# GLIDEPATH_METRICS_ADDRESS (9464), GLIDEPATH_CORE_METRICS_ADDRESS (9465), GLIDEPATH_PROMETHEUS_PORT (9090).
+# GLIDEPATH_METRICS_ADDRESS (9464), GLIDEPATH_CORE_METRICS_ADDRESS (9465), GLIDEPATH_PROMETHEUS_PORT (9090),
+# GLIDEPATH_TRAEFIK_PORT (9080), GLIDEPATH_TRAEFIK_ADMIN_PORT (9081).
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 cd "$GLIDEPATH_ROOT"
@@ -14,7 +22,7 @@ detach=false
 for a in "$@"; do
   case "$a" in
     --detach-after-start) detach=true ;;
-    -h|--help) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "demo: unknown argument $a (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -27,15 +35,46 @@ parent=$PPID # npm; if it goes (even by SIGKILL), so does the demo
 bash scripts/setup.sh
 source scripts/env.sh
 source scripts/servers.sh
-worker_pid="" prometheus_pid=""
+worker_pid="" prometheus_pid="" traffic_pid=""
 stop_pid() { [ -n "$1" ] && kill -TERM "$1" 2>/dev/null && wait "$1" 2>/dev/null || true; }
 stop_all() {
   trap '' INT TERM # a second Ctrl-C does not cut the cleanup short
+  stop_pid "$traffic_pid" # first: the load, Traefik, then the data plane (its guard route goes last)
   stop_pid "$prometheus_pid"
   stop_pid "$worker_pid"
   servers_down
 }
 servers_up temporal kube prometheus
+# The live traffic (dataplane/demo-traffic.ts): returns once its load runs, or after the one line saying why
+# there is none; exits the demo when the data plane fails (another run holding its lock, Traefik failing).
+start_traffic() {
+  if [ "${GLIDEPATH_DEMO_TRAFFIC:-on}" = off ]; then echo "traffic: not shown: GLIDEPATH_DEMO_TRAFFIC=off"; return; fi
+  mkdir -p "$GLIDEPATH_STATE/traffic"
+  if [ -z "${TRAEFIK_BIN:-}" ]; then
+    step "provisioning Traefik (cached; a first run builds it from the Go module proxy, which takes long: README, Provisioning)"
+    if ! TRAEFIK_BIN=$(bash scripts/provision-traefik.sh 2>"$GLIDEPATH_STATE/traffic/provision.log"); then
+      echo "traffic: not shown: Traefik could not be provisioned ($(tail -1 "$GLIDEPATH_STATE/traffic/provision.log"))"
+      return
+    fi
+    export TRAEFIK_BIN
+  fi
+  step "starting the traffic: data plane, Traefik, a bounded load"
+  rm -f "$GLIDEPATH_STATE/traffic/ready"
+  node dataplane/demo-traffic.ts &
+  traffic_pid=$!
+  local rc=0
+  while [ ! -f "$GLIDEPATH_STATE/traffic/ready" ]; do
+    if ! kill -0 "$traffic_pid" 2>/dev/null; then
+      wait "$traffic_pid" || rc=$?
+      traffic_pid=""
+      [ "$rc" = 3 ] && return # not shown here; it said why
+      echo "demo: the traffic did not start (exit $rc; see the traffic: line above)" >&2
+      exit 1
+    fi
+    sleep 0.5 &
+    wait $! || true
+  done
+}
 trap stop_all EXIT
 kubectl="$(bash scripts/provision-kube.sh)/kubectl"
 metrics_address="${GLIDEPATH_METRICS_ADDRESS:-127.0.0.1:9464}"
@@ -46,6 +85,8 @@ ui="http://127.0.0.1:${TEMPORAL_UI_PORT:-8233}"
 step "deploying payment-gateway v1"
 "$kubectl" apply --server-side -f examples/demo/payment-gateway-v1.yaml >&2
 "$kubectl" -n payments rollout status deployment/payment-gateway --timeout=120s >&2
+
+start_traffic
 
 step "starting the worker"
 mkdir -p "$GLIDEPATH_STATE/worker"

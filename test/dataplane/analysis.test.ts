@@ -17,7 +17,7 @@ import { verdictOf } from '../../model/analysis.ts';
 import type { AnalysisRunResult, MetricSpec } from '../../model/types.ts';
 import { routerActivities, target } from '../activities/kubernetes/cluster.ts';
 import { createHttpRoute } from '../support/gateway-api.ts';
-import { allServedBySince, lastServedBy, totals } from '../support/load.ts';
+import { allServedBySince, lastServedBy, totals } from '../../dataplane/load.ts';
 import { eventually, prometheusBinary, startPrometheus, type PrometheusInstance } from '../support/prometheus.ts';
 import { CANARY_VERSION, createGateway, dataPlaneSkip, describe as show, hostOf, STABLE_VERSION, startRig, until, untilProxyWeight, untilServedBy, type Rig } from './fixture.ts';
 

@@ -11,7 +11,7 @@ import { createKubernetesWorkload } from '../../activities/kubernetes/index.ts';
 import { createActivities } from '../../activities/index.ts';
 import { target } from '../activities/kubernetes/cluster.ts';
 import { createHttpRoute } from '../support/gateway-api.ts';
-import { lastServedBy, type Sample } from '../support/load.ts';
+import { lastServedBy, type Sample } from '../../dataplane/load.ts';
 import { assertNoFailures, CANARY_VERSION, createGateway, dataPlaneSkip, describe as show, hostOf, STABLE_VERSION, startRig, SUITE_DRAIN_MS, until, untilServedBy, type Rig } from './fixture.ts';
 
 const skip = dataPlaneSkip();

@@ -1,16 +1,16 @@
 /**
  * What the request-level suites share: the local control plane (KUBECONFIG), the data plane (a network
- * namespace with the pods' IPs and backends, test/support/dataplane/) and Traefik as the proxy, all for
+ * namespace with the pods' IPs and backends, dataplane/) and Traefik as the proxy, all for
  * one test file; and the checks on what the client measured. Each file skips with a named reason where a
  * part cannot run (no root for network namespaces, no Traefik binary, no control plane).
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { ApiextensionsV1Api, CustomObjectsApi, loadAllYaml, NetworkingV1Api, type KubeConfig, type V1CustomResourceDefinition } from '@kubernetes/client-node';
-import { netnsUnavailable, startDataPlane, type DataPlane } from '../support/dataplane/index.ts';
+import { netnsUnavailable, startDataPlane, type DataPlane } from '../../dataplane/index.ts';
 import { freePort } from '../support/daemon.ts';
-import { runLoad, startLoad, totals, withinBinomial, type LoadOptions, type LoadResult, type RunningLoad } from '../support/load.ts';
-import { startTraefik, traefikCrdFile, traefikUnavailable, GATEWAY_CLASS, INGRESS_CLASS, type Traefik } from '../support/traefik.ts';
+import { runLoad, startLoad, totals, withinBinomial, type LoadOptions, type LoadResult, type RunningLoad } from '../../dataplane/load.ts';
+import { startTraefik, traefikCrdFile, traefikUnavailable, GATEWAY_CLASS, INGRESS_CLASS, type Traefik } from '../../dataplane/traefik.ts';
 import { TestCluster } from '../activities/kubernetes/cluster.ts';
 
 export const STABLE_VERSION = '1.0.0';

@@ -14,7 +14,7 @@ import type { ReleaseTarget } from '../../activities/contract.ts';
 import { createGatewayApiRouter, GATEWAY_API_PLUGIN } from '../../activities/traffic/gateway-api.ts';
 import { routerActivities, target } from '../activities/kubernetes/cluster.ts';
 import { createHttpRoute } from '../support/gateway-api.ts';
-import { totals, withinBinomial } from '../support/load.ts';
+import { totals, withinBinomial } from '../../dataplane/load.ts';
 import { CANARY_VERSION, createGateway, dataPlaneSkip, describe as show, hostOf, STABLE_VERSION, startRig, untilProxyWeight, untilServedBy, type Rig } from './fixture.ts';
 import { abortUnderLoad, promotionUnderLoad, splitsFollowWeights } from './routers.ts';
 

@@ -15,7 +15,7 @@ import { createGatewayApiRouter, GATEWAY_API_PLUGIN } from '../../activities/tra
 import { routerActivities, target } from '../activities/kubernetes/cluster.ts';
 import { createGrpcRoute } from '../support/gateway-api.ts';
 import { runGrpcLoad, startGrpcLoad, type GrpcLoadOptions } from '../support/grpc-load.ts';
-import { allServedBySince, lastServedBy, totals, type LoadResult } from '../support/load.ts';
+import { allServedBySince, lastServedBy, totals, type LoadResult } from '../../dataplane/load.ts';
 import { assertNoFailures, assertSplit, CANARY_VERSION, createGateway, dataPlaneSkip, describe as show, hostOf, STABLE_VERSION, startRig, until, untilProxyWeight, type Rig } from './fixture.ts';
 
 const skip = dataPlaneSkip();

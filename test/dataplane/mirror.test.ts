@@ -14,7 +14,7 @@ import { after, before, describe, test } from 'node:test';
 import { createGatewayApiRouter, GATEWAY_API_PLUGIN } from '../../activities/traffic/gateway-api.ts';
 import { routerActivities, target } from '../activities/kubernetes/cluster.ts';
 import { createHttpRoute } from '../support/gateway-api.ts';
-import { runLoad } from '../support/load.ts';
+import { runLoad } from '../../dataplane/load.ts';
 import { CANARY_VERSION, createGateway, dataPlaneSkip, describe as show, hostOf, STABLE_VERSION, startRig, untilServedBy, type Rig } from './fixture.ts';
 
 const skip = dataPlaneSkip();

@@ -1,5 +1,5 @@
 /**
- * The data plane's machine-wide lock (test/support/dataplane/netns.ts): while one run holds a data plane, another
+ * The data plane's machine-wide lock (dataplane/netns.ts): while one run holds a data plane, another
  * waits and then fails naming the lock; the lock goes with its holder however that ends (a SIGKILLed holder's
  * lock is free at once, and its namespace is removed by the next run); closing removes namespace and guard.
  * Needs root and iproute2; skips with the reason otherwise.
@@ -9,10 +9,10 @@ import { execFileSync, spawn } from 'node:child_process';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { createNetNs, GUARD_CIDR, netnsUnavailable } from '../support/dataplane/netns.ts';
+import { createNetNs, GUARD_CIDR, netnsUnavailable } from '../../dataplane/netns.ts';
 
 const skip = netnsUnavailable();
-const netnsModule = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'support', 'dataplane', 'netns.ts');
+const netnsModule = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'dataplane', 'netns.ts');
 const namespaces = (): string[] => execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' }).split('\n').map((l) => l.split(' ')[0] ?? '').filter(Boolean);
 
 describe('data-plane lock', { skip }, () => {

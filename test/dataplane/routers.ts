@@ -12,9 +12,9 @@ import { createNginxRouter } from '../../activities/traffic/nginx.ts';
 import { createTraefikRouter } from '../../activities/traffic/traefik.ts';
 import { routerActivities, target } from '../activities/kubernetes/cluster.ts';
 import { createHttpRoute } from '../support/gateway-api.ts';
-import { INGRESS_CLASS } from '../support/traefik.ts';
+import { INGRESS_CLASS } from '../../dataplane/traefik.ts';
 import assert from 'node:assert/strict';
-import { allServedBySince, lastServedBy, totals } from '../support/load.ts';
+import { allServedBySince, lastServedBy, totals } from '../../dataplane/load.ts';
 import { assertNoFailures, assertSplit, CANARY_VERSION, createGateway, describe as show, hostOf, proxyWeights, STABLE_VERSION, SUITE_DRAIN_MS, until, untilServedBy, type Rig } from './fixture.ts';
 
 export type RouterName = 'gatewayAPI' | 'nginx' | 'traefik';

@@ -13,8 +13,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { freePort } from '../support/daemon.ts';
-import { runLoad } from '../support/load.ts';
-import { startTraefik } from '../support/traefik.ts';
+import { runLoad } from '../../dataplane/load.ts';
+import { startTraefik } from '../../dataplane/traefik.ts';
 import { dataPlaneSkip, describe as show, hostOf, STABLE_VERSION, startRig, type Rig } from './fixture.ts';
 import { abortUnderLoad, promotionUnderLoad, routerRelease, splitsFollowWeights, type RouterRelease } from './routers.ts';
 

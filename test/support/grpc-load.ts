@@ -7,7 +7,7 @@
  * (`connectionErrors`, e.g. `grpc UNAVAILABLE`).
  */
 import { credentials, Client, Metadata, status as GrpcStatus, type ServiceError } from '@grpc/grpc-js';
-import type { LoadResult, Outcome, RunningLoad } from './load.ts';
+import type { LoadResult, Outcome, RunningLoad } from '../../dataplane/load.ts';
 
 export interface GrpcLoadOptions {
   /** Proxy address, loopback only: `127.0.0.1:29080`. */

@@ -10,7 +10,7 @@
  * Messages from the parent:
  *   { pods: { [ip]: { version, pod } } }  the pods now served (replaces the previous map)
  *   { fail: { [version]: share } }        that share (0..1) of the version's requests answer 500, evenly spread
- * It sends { ready: true } once listening. Started by test/support/dataplane/index.ts.
+ * It sends { ready: true } once listening. Started by dataplane/index.ts.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createH2cServer, type Http2Server, type ServerHttp2Stream } from 'node:http2';

@@ -23,7 +23,7 @@ const LINK = { host: '169.254.87.1', ns: '169.254.87.2', prefix: 30 };
  * lock (flock), held by a child process for as long as the data plane lives: it goes with the process however
  * that ends, so there is no stale lock to take over (and no race between two runs taking one over).
  */
-const LOCK_FILE = '/run/glidepath-dataplane.lock';
+export const LOCK_FILE = '/run/glidepath-dataplane.lock';
 const NS_PREFIX = 'glidepath-dp-';
 
 const ip = (...args: string[]): string => execFileSync('ip', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
@@ -120,8 +120,20 @@ function installGuard(): true {
   return true;
 }
 
+export interface NetNsOptions {
+  /** How long to wait for another run's data plane to go (default 180 s); then it fails naming the lock. */
+  lockTimeoutMs?: number;
+  podCidr?: string;
+  /**
+   * Tear down on SIGINT, SIGTERM and SIGHUP, then die of the signal (default true). A caller that runs a proxy
+   * to the pod addresses passes false and calls close() itself once the proxy has stopped, so the guard is
+   * never removed while requests can still go to a pod address.
+   */
+  closeOnSignal?: boolean;
+}
+
 /** Makes the guard route, the namespace and the veth pair; see the file header. */
-export async function createNetNs(opts: { lockTimeoutMs?: number; podCidr?: string } = {}): Promise<NetNs> {
+export async function createNetNs(opts: NetNsOptions = {}): Promise<NetNs> {
   const podCidr = opts.podCidr ?? KWOK_POD_CIDR;
   const addresses = hostsOf(podCidr);
   const unlock = await lock(opts.lockTimeoutMs ?? 180_000);
@@ -146,7 +158,7 @@ export async function createNetNs(opts: { lockTimeoutMs?: number; podCidr?: stri
     process.kill(process.pid, sig);
   };
   process.once('exit', close);
-  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.once(sig, onSignal);
+  if (opts.closeOnSignal ?? true) for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.once(sig, onSignal);
 
   try {
     // The guard first: from here on no pod or Service address can leave the machine.

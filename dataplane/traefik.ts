@@ -1,5 +1,5 @@
 /**
- * Traefik as the real proxy of the request-level tests: its Gateway API provider (GatewayClass `traefik`,
+ * Traefik as the real proxy of the request-level tests and the demo: its Gateway API provider (GatewayClass `traefik`,
  * controller `traefik.io/gateway-controller`) and its NGINX Ingress provider (IngressClass `nginx`,
  * controller `k8s.io/ingress-nginx`, the canary annotations) read the local control plane through
  * KUBECONFIG, and it listens on loopback only. The binary comes from scripts/provision-traefik.sh

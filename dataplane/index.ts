@@ -1,5 +1,5 @@
 /**
- * The data plane of the request-level tests: kwok's pods made reachable. A network namespace of this run
+ * The data plane of the request-level tests, the traffic bench and the demo: kwok's pods made reachable. A network namespace of this run
  * holds the pod IPs as addresses (netns.ts) and a server answering with the version of the pod whose IP
  * it was reached on (backend.ts); a watch on the pods tells the server which IP is which pod. A pod serves
  * from the moment it has an IP until `drainMs` after it is deleted (as a pod with a preStop sleep keeps
@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { CoreV1Api, makeInformer, type KubeConfig, type V1Pod } from '@kubernetes/client-node';
 import { createNetNs, type NetNs } from './netns.ts';
 
-export { netnsUnavailable } from './netns.ts';
+export { LOCK_FILE, netnsUnavailable } from './netns.ts';
 
 export interface ServedPod {
   version: string;
@@ -33,6 +33,10 @@ export interface DataPlaneOptions {
   ports?: number[];
   /** Ports the pods serve gRPC on, over h2c (backend.ts). Default none. */
   h2cPorts?: number[];
+  /** How long to wait for the machine-wide lock while another data plane runs (default 180 s). */
+  lockTimeoutMs?: number;
+  /** Tear down on SIGINT/SIGTERM/SIGHUP by itself (default true); see NetNsOptions.closeOnSignal. */
+  closeOnSignal?: boolean;
 }
 
 /** A change of what an address serves: a pod starts serving on it, or its drain ends and the address stops answering. */
@@ -90,7 +94,7 @@ export async function startDataPlane(kc: KubeConfig, opts: DataPlaneOptions = {}
     const ns = p.metadata?.namespace ?? '';
     return scope === undefined || (typeof scope === 'function' ? scope(ns) : scope.includes(ns));
   };
-  const net: NetNs = await createNetNs();
+  const net: NetNs = await createNetNs({ lockTimeoutMs: opts.lockTimeoutMs, closeOnSignal: opts.closeOnSignal });
   let backend: ChildProcess | undefined;
   try {
     backend = await startBackend(net.name, [...(opts.ports ?? [80]).map(String), ...(opts.h2cPorts ?? []).map((p) => `h2c:${p}`)]);

@@ -20,6 +20,8 @@ export interface LoadOptions {
   concurrency?: number;
   /** Pause between two requests of one worker, to spread `requests` over time. Default 0. */
   gapMs?: number;
+  /** Start at most this many requests per second in all, evenly paced (the demo's modest load). Default: no pacing. */
+  ratePerSecond?: number;
   /** No request starts after this Date.now() value. */
   deadlineMs?: number;
   /** Stops starting requests. */
@@ -86,14 +88,24 @@ export interface RunningLoad {
 export function startLoad(o: LoadOptions): RunningLoad {
   if (!LOOPBACK.test(o.url)) throw new Error(`load goes to loopback only, not ${o.url}`);
   if (!(Number.isInteger(o.requests) && o.requests >= 0)) throw new Error(`requests must be a whole number, got ${o.requests}`);
+  if (o.ratePerSecond !== undefined && !(o.ratePerSecond > 0)) throw new Error(`ratePerSecond must be above 0, got ${o.ratePerSecond}`);
   const concurrency = Math.max(1, o.concurrency ?? 8);
   const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
   const r: LoadResult = { sent: 0, byVersion: {}, serverErrors: {}, otherStatus: {}, connectionErrors: {}, samples: [], elapsedMs: 0 };
   const t0 = Date.now();
   let stopped = false;
   const stop = (): boolean => stopped || r.sent >= o.requests || (o.deadlineMs !== undefined && Date.now() >= o.deadlineMs) || Boolean(o.signal?.aborted);
+  let slots = 0;
+  /** With ratePerSecond: waits for this request's slot (t0 + n/rate). */
+  const paced = async (): Promise<void> => {
+    if (!o.ratePerSecond) return;
+    const due = t0 + (slots++ * 1000) / o.ratePerSecond;
+    if (due > Date.now()) await new Promise((res) => setTimeout(res, due - Date.now()));
+  };
   const worker = async (): Promise<void> => {
     while (!stop()) {
+      await paced();
+      if (stop()) break;
       r.sent++;
       const start = Date.now();
       const outcome = await once(agent, o);
