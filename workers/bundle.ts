@@ -33,7 +33,7 @@ export function workflowModelImports(dir = WORKFLOWS_DIR): string[] {
  * parsed expressions, a pure function of their text) and import nothing from the workflow SDK, so
  * they can be shared; the SDK deep-freezes what they export. Workflow modules stay per workflow.
  */
-export const PRELOAD_MODULES: string[] = ['zod', 'jsep', '@noble/curves/ed25519.js', ...workflowModelImports()];
+export const PRELOAD_MODULES: string[] = ['jsep', '@noble/curves/ed25519.js', ...workflowModelImports()];
 
 if (import.meta.main) {
   const out = path.resolve(process.argv[2] ?? 'dist/workflow-bundle.js');
