@@ -8,7 +8,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
-import { freezePolicyFileSchema, resolveFreeze, type FreezePolicyFile, type FreezeSpec, type ResolvedFreeze } from '../model/freeze.ts';
+import { resolveFreeze, type FreezePolicyFile, type FreezeSpec, type ResolvedFreeze } from '../model/freeze.ts';
+import { freezePolicyFileSchema } from '../model/freeze-schema.ts';
 
 export const FREEZE_POLICY_FILE_ENV = 'GLIDEPATH_FREEZE_POLICY_FILE';
 

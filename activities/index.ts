@@ -5,7 +5,7 @@
  */
 import { ApplicationFailure } from '@temporalio/common';
 import { startProblems } from '../model/plan.ts';
-import { groupPlanProblems } from '../model/group-plan.ts';
+import { groupPlanProblems } from '../model/group-plan-schema.ts';
 import { routerKey } from '../model/traffic-routing.ts';
 import type { AnalysisRunSpec, HeaderRoutingMatch, ReleasePlan, RouteMatch } from '../model/types.ts';
 import { runAnalysis } from './analysis.ts';

@@ -7,8 +7,6 @@
  * the release sets `maxSurge` or `maxUnavailable` (the other defaults to 25 %, as in Argo).
  * Workflow-safe (pure).
  */
-import { z } from 'zod';
-
 export type IntOrPercent = number | string;
 
 /** The limits as written in the spec (each a count or "N%"); at least one of them set. */
@@ -20,8 +18,6 @@ export interface BasicCanaryLimits {
 /** Argo's defaults for an unset limit. */
 export const DEFAULT_MAX_SURGE = '25%';
 export const DEFAULT_MAX_UNAVAILABLE = '25%';
-
-export const intOrPercentSchema = z.union([z.number().int().min(0), z.string().regex(/^(\d|[1-9]\d|100)%$/, 'must be a whole number ≥ 0 or a percentage 0–100% such as "25%"')]);
 
 /** Problems of a pair of limits (both zero cannot move a pod). */
 export function limitsProblems(l: Partial<BasicCanaryLimits>): { path: 'maxSurge' | 'maxUnavailable'; message: string }[] {

@@ -4,10 +4,8 @@
  * copies it to an immutable `<name>-<hash>` (the hash of its content, as kustomize's generators
  * name theirs) and the canary/preview pod template points at the copy, so abort and rollback leave
  * the stable on the copy it ran before. The workflow holds only names and hashes, never values.
- * Workflow-safe: no I/O.
+ * Workflow-safe: no I/O (the schema of `spec.config` is in model/config-schema.ts, edge only).
  */
-import { z } from 'zod';
-
 export const CONFIG_KINDS = ['ConfigMap', 'Secret'] as const;
 export type ConfigKind = (typeof CONFIG_KINDS)[number];
 
@@ -29,24 +27,6 @@ export interface ConfigCopy extends ConfigRef {
   /** What the stable's template used when the attempt started (the source or an older copy): where abort puts it back. */
   stable?: string | undefined;
 }
-
-/** A source name leaves room for `-<hash>` within the 63 characters a volume name reference allows comfortably. */
-const sourceName = z
-  .string()
-  .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'must be a DNS-1123 label (lowercase letters, digits, -)')
-  .max(63 - CONFIG_HASH_LENGTH - 1, `must be at most ${63 - CONFIG_HASH_LENGTH - 1} characters (the copy adds -<${CONFIG_HASH_LENGTH} hex>)`);
-
-/** `spec.config` (and the plan's `config`): strict, each source once, no source named like another's copy. */
-export const configRefsSchema = z
-  .array(z.strictObject({ kind: z.enum(CONFIG_KINDS, `must be one of ${CONFIG_KINDS.join(', ')}`), name: sourceName }))
-  .max(MAX_CONFIG_REFS, `at most ${MAX_CONFIG_REFS} entries`)
-  .superRefine((refs, ctx) => {
-    refs.forEach((r, i) => {
-      if (refs.findIndex((o) => o.kind === r.kind && o.name === r.name) !== i) ctx.addIssue({ code: 'custom', path: [i, 'name'], message: `${r.kind} ${r.name} is listed twice` });
-      const shadowed = refs.find((o) => o.kind === r.kind && isCopyName(o.name, r.name));
-      if (shadowed) ctx.addIssue({ code: 'custom', path: [i, 'name'], message: `${r.kind} ${r.name} is named like a copy of ${shadowed.name} (<name>-<${CONFIG_HASH_LENGTH} hex>)` });
-    });
-  });
 
 /** Why `config` is refused with strategy.rolling (the stable itself becomes the new version there: nothing would keep the old config). */
 export const CONFIG_WITH_ROLLING = 'not supported with strategy rolling (the canary and blueGreen strategies release config with the image)';

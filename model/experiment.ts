@@ -6,11 +6,11 @@
  * (`{{templates.<name>.podTemplateHash}}`, `{{templates.<name>.replicaset.name}}`, as Argo resolves
  * them), the share of the router's traffic a template may get (`weight`, with the routers that carry
  * it) and the Service that a weighted or `service` template gets, and the step's outcome from its
- * analyses (Argo's Experiment phase rules). Workflow-safe.
+ * analyses (Argo's Experiment phase rules). Workflow-safe; the step's schemas are in
+ * model/experiment-schema.ts (edge and activities only).
  */
-import { z } from 'zod';
 import { ARGO_REFUSALS, EXPERIMENT_WEIGHT_ROUTERS } from './argo-refusals.ts';
-import { routerKey } from './traffic-routing.ts';
+import { routerKey } from './routing-block.ts';
 import type { AnalysisPhase, AnalysisRunSpec, ArgValue } from './types.ts';
 
 export type SpecRef = 'stable' | 'canary';
@@ -79,83 +79,9 @@ export function weightDestinations(templates: readonly ExperimentTemplate[], run
 export const MAX_EXPERIMENT_TEMPLATES = 10;
 export const MAX_EXPERIMENT_ANALYSES = 10;
 
-// ---- schemas ---------------------------------------------------------------------------------------
-
-const LABEL_KEY = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
-const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9])?$/;
-const labelMap = z.record(
-  z.string().regex(LABEL_KEY, 'is not a valid label key'),
-  z.string().regex(LABEL_VALUE, 'is not a valid label value (at most 63 characters: letters, digits, - _ .)'),
-);
-/** A Service name (DNS-1035 label). */
-const serviceName = z.string().regex(/^[a-z]([-a-z0-9]*[a-z0-9])?$/, 'must be a Service name (DNS-1035 label: lower-case letters, digits, -, starting with a letter)').max(63);
-/** A template name becomes part of a Deployment name and a label value. */
-const templateName = z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'must be a DNS label (lower-case letters, digits, -)').max(30);
-
-/** The edge schema of Argo's RolloutExperimentStep; `duration` and the analysis arg schema come from model/schema.ts. */
-export function experimentStepDoc<D extends z.ZodType, A extends z.ZodType>(duration: D, arg: A) {
-  const template = z
-    .strictObject({
-      name: templateName,
-      specRef: z.enum(['stable', 'canary']),
-      replicas: z.number().int().min(0).max(100).optional(),
-      metadata: z.strictObject({ labels: labelMap.optional(), annotations: z.record(z.string(), z.string()).optional() }).optional(),
-      selector: z.strictObject({ matchLabels: labelMap }).optional(),
-      // Whether the router carries it is checked with the strategy (experimentWeightProblems).
-      weight: z.number().int().min(0).max(100).optional(),
-      service: z.strictObject({ name: serviceName.optional() }).optional(),
-    });
-  const analysis = z.strictObject({
-    name: templateName,
-    templateName: z.string().min(1),
-    clusterScope: z.boolean().optional(),
-    args: z.array(arg).optional(),
-    requiredForCompletion: z.boolean().optional(),
-  });
-  return z
-    .strictObject({
-      duration: duration.optional(),
-      templates: z.array(template).min(1).max(MAX_EXPERIMENT_TEMPLATES),
-      analyses: z.array(analysis).max(MAX_EXPERIMENT_ANALYSES).optional(),
-    })
-    .superRefine((e, ctx) => {
-      duplicates(e.templates.map((t) => t.name)).forEach((i) => ctx.addIssue({ code: 'custom', path: ['templates', i, 'name'], message: `template "${e.templates[i]?.name}" is named twice` }));
-      duplicates((e.analyses ?? []).map((a) => a.name)).forEach((i) => ctx.addIssue({ code: 'custom', path: ['analyses', i, 'name'], message: `analysis "${e.analyses?.[i]?.name}" is named twice` }));
-    });
-}
-
 /** Indexes of names seen before. */
-function duplicates(names: readonly string[]): number[] {
+export function duplicates(names: readonly string[]): number[] {
   return names.flatMap((n, i) => (names.indexOf(n) !== i ? [i] : []));
-}
-
-/** The plan schema of the step (the same rules, on the plan's names); `analysisRun` from model/plan.ts. */
-export function experimentStepPlan<A extends z.ZodType>(analysisRun: A) {
-  const labels = z.record(z.string().regex(LABEL_KEY), z.string().regex(LABEL_VALUE));
-  return z
-    .strictObject({
-      kind: z.literal('experiment'),
-      durationMs: z.number().int().min(0).optional(),
-      templates: z
-        .array(
-          z.strictObject({
-            name: templateName,
-            specRef: z.enum(['stable', 'canary']),
-            replicas: z.number().int().min(0).max(100),
-            labels: labels.optional(),
-            annotations: z.record(z.string(), z.string()).optional(),
-            selector: labels.optional(),
-            weight: z.number().int().min(0).max(100).optional(),
-            service: z.strictObject({ name: serviceName.optional() }).optional(),
-          }),
-        )
-        .min(1)
-        .max(MAX_EXPERIMENT_TEMPLATES),
-      analyses: z.array(z.strictObject({ name: templateName, run: analysisRun, requiredForCompletion: z.boolean() })).max(MAX_EXPERIMENT_ANALYSES),
-    })
-    .superRefine((e, ctx) => {
-      for (const p of experimentProblems(e as ExperimentStep)) ctx.addIssue({ code: 'custom', path: p.path, message: p.message });
-    });
 }
 
 /**

@@ -1,10 +1,11 @@
 /** Field schemas shared by the spec's documents. Workflow-safe (no I/O). */
 import { z } from 'zod';
+import { DNS1123 } from './names.ts';
 import { buildTagProblem, referenceProblem } from './reference.ts';
 
 z.config({ jitless: true });
 
-export const DNS1123 = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+export { DNS1123 };
 
 export const dns1123 = z.string().max(63).regex(DNS1123, 'must be a DNS-1123 label (lowercase letters, digits, "-")');
 
@@ -51,3 +52,6 @@ export function forwardIssues(result: { success: boolean; error?: z.ZodError }, 
     ctx.addIssue({ code: 'custom', path: [...prefix, ...issue.path], message: issue.message });
   }
 }
+
+/** A replica limit of a basic canary (model/basic-canary.ts): a count or a percentage. */
+export const intOrPercentSchema = z.union([z.number().int().min(0), z.string().regex(/^(\d|[1-9]\d|100)%$/, 'must be a whole number ≥ 0 or a percentage 0–100% such as "25%"')]);

@@ -2,15 +2,11 @@
  * The normalised release group: its members (each a {@link ReleasePlan}) in dependency order, its
  * waves of clusters with their gates, and the failure policy; and the pure functions the parent
  * workflow and the CLI share: a member's plan in one cluster (with that cluster's overrides), the
- * task queue of a cluster, workflow IDs, and the start-time check. Workflow-safe (no I/O).
+ * task queue of a cluster and workflow IDs. Workflow-safe (no I/O, no zod); the start-time check
+ * with its schema is in model/group-plan-schema.ts.
  */
-import { z } from 'zod';
-import { DNS1123 } from './fields.ts';
-import { desiredReplicas, planProblems } from './plan.ts';
-import { groupTriggerProblems, notificationsSchema, type NotificationSpec } from './notifications.ts';
+import { groupTriggerProblems, type NotificationSpec } from './notifications.ts';
 import type { AnalysisRunSpec, ReleasePlan } from './types.ts';
-
-z.config({ jitless: true });
 
 export const GROUP_KIND = 'ReleaseGroup';
 export const ON_FAILURE = ['rollback-group', 'rollback-failed', 'pause'] as const;
@@ -70,7 +66,7 @@ export interface OverrideProblem {
 /**
  * Overrides that name what the group does not have: a cluster no wave names, a replica count for a
  * member the group does not release. The edge (model/group.ts) and the parent's start-time check
- * both use it; counts themselves are checked by {@link desiredReplicas} and, per member and
+ * both use it; counts themselves are checked by `desiredReplicas` (model/plan.ts) and, per member and
  * cluster, by the plan's own check.
  */
 export function overrideProblems(clusters: Readonly<Record<string, ClusterOverride>>, waveClusters: ReadonlySet<string>, members: readonly string[]): OverrideProblem[] {
@@ -223,41 +219,12 @@ export function dependencyOrder(members: readonly { name: string; dependsOn: rea
   return { order };
 }
 
-const name = z.string().max(63).regex(DNS1123);
-const groupPlanSchema = z.strictObject({
-  name,
-  namespace: name,
-  members: z.array(z.strictObject({ name, plan: z.unknown(), dependsOn: z.array(name) })).min(1).max(MAX_MEMBERS),
-  waves: z
-    .array(
-      z.strictObject({
-        name,
-        clusters: z.array(name).min(1).max(MAX_CLUSTERS),
-        maxParallel: z.number().int().min(1),
-        gate: z
-          .strictObject({
-            soakMs: z.number().int().min(0).optional(),
-            analysis: z.unknown().optional(),
-            approval: z
-              .strictObject({ approvers: z.array(z.string().min(1)).min(1), minApprovals: z.number().int().min(1), timeoutMs: z.number().int().min(0).optional(), onTimeout: z.enum(['abort', 'rollback']) })
-              .optional(),
-          })
-          .optional(),
-      }),
-    )
-    .min(1)
-    .max(MAX_WAVES),
-  onFailure: z.enum(ON_FAILURE),
-  clusters: z.record(name, z.strictObject({ imageRegistry: z.string().min(1).optional(), analysisAddress: z.string().url().optional(), replicas: z.record(name, desiredReplicas).optional() })),
-  notifications: notificationsSchema.optional(),
-  source: z.string().optional(),
-});
-
-/** Problems with a group plan as `path: reason` lines (the parent's start-time check); empty when valid. */
-export function groupPlanProblems(group: unknown): string[] {
-  const parsed = groupPlanSchema.safeParse(group);
-  if (!parsed.success) return parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
-  const g = group as GroupPlan;
+/**
+ * The rules of a group its schema accepted (model/group-plan-schema.ts), as `path: reason` lines:
+ * group triggers, unique members, dependencies, one wave per cluster, overrides, one member per
+ * workload, and each member's plan (`planCheck`) on its own and in each cluster.
+ */
+export function groupRuleProblems(g: GroupPlan, planCheck: (plan: unknown) => string[]): string[] {
   const out: string[] = groupTriggerProblems(g.notifications ?? []).map((t) => `notifications.${t.sub}.triggers.${t.trigger}: ${t.message}`);
   const names = new Set<string>();
   g.members.forEach((m, i) => {
@@ -279,12 +246,12 @@ export function groupPlanProblems(group: unknown): string[] {
     const key = `${(m.plan as ReleasePlan).namespace}/${(m.plan as ReleasePlan).workload?.name}`;
     if (workloads.has(key)) out.push(`members.${m.name}: workload ${key} is released by another member`);
     workloads.add(key);
-    const own = planProblems(m.plan);
+    const own = planCheck(m.plan);
     if (own.length > 0) {
       out.push(...own.map((p) => `members.${m.name}.plan: ${p}`));
       continue;
     }
-    for (const c of seen) for (const p of planProblems(memberPlan(g, m, c))) out.push(`members.${m.name} in ${c}: ${p}`);
+    for (const c of seen) for (const p of planCheck(memberPlan(g, m, c))) out.push(`members.${m.name} in ${c}: ${p}`);
   }
   return out;
 }

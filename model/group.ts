@@ -27,7 +27,8 @@ import { dns1123 } from './fields.ts';
 import { RELEASE_API_VERSION, approvalStep, duration, rolloutAnalysis } from './schema.ts';
 import { DEFAULTS, SpecError, normalize, pathOf, type SourceDoc, type SpecProblem } from './normalize.ts';
 import { desiredReplicas, planProblems } from './plan.ts';
-import { groupTriggerProblems, notificationsSchema, type NotificationSpec } from './notifications.ts';
+import { groupTriggerProblems, type NotificationSpec } from './notifications.ts';
+import { notificationsSchema } from './notifications-schema.ts';
 import {
   GROUP_KIND,
   MAX_CLUSTERS,

@@ -5,12 +5,9 @@
  * from Secret references, resolved by the delivery activity only: they never enter history.
  *
  * Templates render `{{field}}` from the event (see TEMPLATE_FIELDS); a field that does not exist is
- * a lint error naming the template. Workflow-safe: no I/O, no clock.
+ * a lint error naming the template. Workflow-safe: no I/O, no clock. The schema is in
+ * model/notifications-schema.ts (edge and activities only).
  */
-import { z } from 'zod';
-
-z.config({ jitless: true });
-
 /** Argo Rollouts' notification trigger names, in the order a release usually emits them. */
 export const TRIGGERS = [
   'on-rollout-updated',
@@ -91,7 +88,7 @@ export function templateFieldProblems(template: string): string[] {
   return out;
 }
 
-function httpUrlProblem(v: string): string | undefined {
+export function httpUrlProblem(v: string): string | undefined {
   let u: URL;
   try {
     u = new URL(v);
@@ -102,36 +99,6 @@ function httpUrlProblem(v: string): string | undefined {
   if (u.username || u.password) return 'must not carry credentials (put the URL in a Secret and use urlFrom)';
   return undefined;
 }
-
-const secretKeyRef = z.strictObject({
-  secretKeyRef: z.strictObject({ name: z.string().regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, 'must be a Secret name').max(253), key: z.string().min(1).max(253) }),
-});
-
-const subscription = z
-  .strictObject({
-    name: z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'must be a lowercase name such as ops-webhook').max(63),
-    type: z.enum(RECEIVER_TYPES, `must be one of ${RECEIVER_TYPES.join(', ')}`),
-    triggers: z.array(z.string()).min(1, 'needs at least one trigger'),
-    url: z.string().optional(),
-    urlFrom: secretKeyRef.optional(),
-    signingKeyFrom: secretKeyRef.optional(),
-    template: z.string().min(1).max(MAX_TEMPLATE_CHARS).optional(),
-  })
-  .superRefine((v, ctx) => {
-    v.triggers.forEach((t, i) => {
-      if (!(TRIGGERS as readonly string[]).includes(t)) ctx.addIssue({ code: 'custom', path: ['triggers', i], message: `unknown trigger "${t}"; triggers are ${TRIGGERS.join(', ')}` });
-    });
-    if (new Set(v.triggers).size !== v.triggers.length) ctx.addIssue({ code: 'custom', path: ['triggers'], message: 'lists a trigger twice' });
-    if ((v.url === undefined) === (v.urlFrom === undefined)) ctx.addIssue({ code: 'custom', path: ['url'], message: 'set url or urlFrom (a Secret holding the URL), exactly one' });
-    if (v.url !== undefined) {
-      const problem = httpUrlProblem(v.url);
-      if (problem) ctx.addIssue({ code: 'custom', path: ['url'], message: problem });
-    }
-    if (v.signingKeyFrom && (v.type === 'slack' || v.type === 'teams')) {
-      ctx.addIssue({ code: 'custom', path: ['signingKeyFrom'], message: `${v.type} incoming webhooks are not signed; signingKeyFrom is for webhook and cloudevents` });
-    }
-    if (v.template !== undefined) for (const message of templateFieldProblems(v.template)) ctx.addIssue({ code: 'custom', path: ['template'], message });
-  });
 
 /**
  * The triggers a ReleaseGroup emits (workflows/group/notify.ts), Argo's names for the group's own
@@ -147,18 +114,6 @@ export function groupTriggerProblems(subs: readonly { triggers: readonly string[
     s.triggers.flatMap((t, j) => ((GROUP_TRIGGERS as readonly string[]).includes(t) ? [] : [{ sub: i, trigger: j, message: `"${t}" is not a release group event; a ReleaseGroup's triggers are ${GROUP_TRIGGERS.join(', ')}` }])),
   );
 }
-
-/** `spec.notifications` of a Release, and `notifications` of a plan (the same shape). */
-export const notificationsSchema = z
-  .array(subscription)
-  .max(MAX_SUBSCRIPTIONS, `at most ${MAX_SUBSCRIPTIONS} subscriptions`)
-  .superRefine((subs, ctx) => {
-    const seen = new Set<string>();
-    subs.forEach((s, i) => {
-      if (seen.has(s.name)) ctx.addIssue({ code: 'custom', path: [i, 'name'], message: `another subscription is named "${s.name}"` });
-      seen.add(s.name);
-    });
-  });
 
 /** A URL a Secret held, checked when it is read (the same rule as `url` at lint). */
 export function receiverUrlProblem(url: string): string | undefined {

@@ -4,18 +4,18 @@
  * receives is validated on its own terms before anything is touched. Workflow-safe.
  */
 import { z } from 'zod';
-import { intOrPercentSchema, limitsProblems } from './basic-canary.ts';
 import { parseCondition } from './condition.ts';
-import { buildContextPath, buildTag, dockerfilePath, imageRef } from './fields.ts';
+import { buildContextPath, buildTag, dockerfilePath, imageRef, intOrPercentSchema } from './fields.ts';
 import { MAX_MEASUREMENT_RETENTION, MIN_INTERVAL_MS } from './analysis.ts';
 import { jobPodProblems } from './job-pod.ts';
-import { WORKLOAD_KINDS, parseBatch, rollingStepProblems, workloadStrategyProblems, type RollingStep } from './rolling.ts';
-import { notificationsSchema } from './notifications.ts';
+import { WORKLOAD_KINDS, parseBatch } from './rolling.ts';
+import { notificationsSchema } from './notifications-schema.ts';
 import { webhooksPlanSchema } from './webhooks.ts';
-import { freezePointProblems, freezeSchema } from './freeze.ts';
+import { freezeSchema } from './freeze-schema.ts';
 import { routeStepProblems, type RouteStep } from './route-steps.ts';
-import { experimentStepPlan, experimentWeightProblems } from './experiment.ts';
-import { CONFIG_WITH_ROLLING, configRefsSchema } from './config.ts';
+import { experimentStepPlan } from './experiment-schema.ts';
+import { configRefsSchema } from './config-schema.ts';
+import { approvalProblems, planRuleProblems } from './plan-rules.ts';
 import type { CanaryStep, ReleasePlan, StringMatch } from './types.ts';
 
 z.config({ jitless: true });
@@ -178,73 +178,8 @@ export const releasePlanSchema = z.strictObject({
 /** Problems with a plan as `path: reason` lines; empty when the plan is valid. */
 export function planProblems(plan: unknown): string[] {
   const parsed = releasePlanSchema.safeParse(plan);
-  if (parsed.success) {
-    const p = parsed.data as ReleasePlan;
-    const frozen = p.freeze ? freezePointProblems(p.freeze, p.strategy).map((f) => `freeze.windows.${f.window}.before: ${f.message}`) : [];
-    if (frozen.length > 0) return frozen;
-    const kinds = workloadStrategyProblems(p.workload.kind, p.strategy.type, p.strategy.type === 'rolling' ? { maxSurge: p.strategy.maxSurge !== undefined, steps: p.strategy.steps } : {});
-    if (kinds.length > 0) return kinds.map((k) => `strategy.${k.path}: ${k.message}`);
-    if (p.config?.length && p.strategy.type === 'rolling') return [`config: ${CONFIG_WITH_ROLLING}`];
-    if (p.replicas !== undefined && p.strategy.type === 'rolling') {
-      return [`replicas: a desired replica count is for canary and blue/green releases of a Deployment; strategy.rolling keeps the ${p.workload.kind}'s own count`];
-    }
-    if (p.strategy.type === 'rolling') {
-      const batches = rollingStepProblems(p.strategy.steps).map((b) => `strategy.steps.${b.step}: ${b.message}`);
-      return batches.length > 0 ? batches : approvalProblems(p.strategy.steps, undefined);
-    }
-    if (p.strategy.type === 'canary' && p.strategy.background && p.strategy.background.startingStep > p.strategy.steps.length) {
-      return ['strategy.background.startingStep: beyond the last step'];
-    }
-    if (p.strategy.type === 'canary') {
-      const steps = p.strategy.steps;
-      const routeProblems = routeStepProblems(steps.map(routeStepOf), p.strategy.trafficRouting);
-      if (routeProblems.length > 0) {
-        return routeProblems.map((r) => (r.step === undefined ? `strategy.trafficRouting: ${r.message}` : `strategy.steps.${r.step}: ${r.message}`));
-      }
-      const weights = experimentWeightProblems(steps.map((s) => (s.kind === 'setWeight' ? { setWeight: s.weight } : s.kind === 'experiment' ? { experimentWeights: s.templates.map((t) => t.weight) } : undefined)), p.strategy.trafficRouting);
-      if (weights.length > 0) return weights.map((w) => `strategy.steps.${w.step}.templates.${w.template}.weight: ${w.message}`);
-    }
-    if (p.strategy.type === 'canary' && p.strategy.replicaLimits) {
-      const limits = limitsProblems(p.strategy.replicaLimits).map((l) => `strategy.replicaLimits.${l.path}: ${l.message}`);
-      if (p.strategy.trafficRouting) limits.push('strategy.replicaLimits: applies only to a canary without trafficRouting');
-      if (p.strategy.steps.some((s) => s.kind === 'setCanaryScale')) limits.push('strategy.replicaLimits: setCanaryScale cannot size a canary whose weights move pods');
-      if (limits.length > 0) return limits;
-    }
-    if (p.strategy.type === 'canary') {
-      const gates = approvalProblems(p.strategy.steps, undefined);
-      if (gates.length > 0) return gates;
-    }
-    if (p.imagePolicy?.requireDigest && !p.build && !/@sha256:[a-f0-9]{64}$/.test(p.image)) {
-      return ['image: imagePolicy.requireDigest: must be pinned as repo@sha256:<64 hex>'];
-    }
-    return [];
-  }
+  if (parsed.success) return planRuleProblems(parsed.data as ReleasePlan, (p) => (p.strategy.type === 'canary' ? routeStepProblems(p.strategy.steps.map(routeStepOf), p.strategy.trafficRouting) : []));
   return parsed.error.issues.map((i) => `${i.path.map(String).join('.') || '(plan)'}: ${i.message}`);
-}
-
-/**
- * Approval gates that can never be met: more approvals required than distinct approvers, or (with
- * the initiator known, at start) than approvers other than the initiator (the four-eyes rule).
- */
-function approvalProblems(steps: (CanaryStep | RollingStep)[], initiator: string | undefined): string[] {
-  const out: string[] = [];
-  steps.forEach((step, i) => {
-    if (step.kind !== 'approval') return;
-    const distinct = new Set(step.approvers);
-    if (step.minApprovals > distinct.size) {
-      out.push(`strategy.steps.${i}.minApprovals: needs ${step.minApprovals} approvals but only ${distinct.size} distinct approver(s) are listed`);
-      return;
-    }
-    if (initiator === undefined || !distinct.has(initiator)) return;
-    const others = [...distinct].filter((a) => a !== initiator);
-    if (step.minApprovals > others.length) {
-      out.push(
-        `strategy.steps.${i}.minApprovals: needs ${step.minApprovals} approval(s), but ${initiator} starts this release and may not approve it (four-eyes rule); ` +
-          `the other approvers are ${others.length ? others.join(', ') : 'none'}`,
-      );
-    }
-  });
-  return out;
 }
 
 /**

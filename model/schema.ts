@@ -8,18 +8,19 @@ import { parseDuration } from './duration.ts';
 import { parseCondition } from './condition.ts';
 import { MAX_MEASUREMENT_RETENTION, MIN_INTERVAL_MS } from './analysis.ts';
 import { templateProblems, wholeUrlArg, type TextKind } from './template.ts';
-import { buildContextPath, buildTag, dns1123, dockerfilePath, imageRef } from './fields.ts';
+import { buildContextPath, buildTag, dns1123, dockerfilePath, imageRef, intOrPercentSchema } from './fields.ts';
 import { jobPodProblems } from './job-pod.ts';
 import { ROLLING_STEP_KINDS, ROLLOUT_WORKLOAD_KINDS, WORKLOAD_KINDS, parseBatch } from './rolling.ts';
 import { routeStepProblems, type RouteStep } from './route-steps.ts';
 import { routerNeedsServices, trafficRoutingSchema } from './traffic-routing.ts';
-import { intOrPercentSchema, limitsProblems } from './basic-canary.ts';
-import { experimentStepDoc, experimentWeightProblems } from './experiment.ts';
-import { judgeProviderSchema } from './judge-provider.ts';
-import { notificationsSchema } from './notifications.ts';
+import { limitsProblems } from './basic-canary.ts';
+import { experimentWeightProblems } from './experiment.ts';
+import { experimentStepDoc } from './experiment-schema.ts';
+import { judgeProviderSchema } from './judge-provider-schema.ts';
+import { notificationsSchema } from './notifications-schema.ts';
 import { webhooksDocSchema } from './webhooks.ts';
-import { freezeSchema } from './freeze.ts';
-import { configRefsSchema } from './config.ts';
+import { freezeSchema } from './freeze-schema.ts';
+import { configRefsSchema } from './config-schema.ts';
 
 // No runtime code generation inside zod: the same schemas run in the workflow sandbox.
 z.config({ jitless: true });

@@ -8,6 +8,9 @@
  */
 import { z } from 'zod';
 import { dns1123, forwardIssues } from './fields.ts';
+import { managedRouteNames, routerKey } from './routing-block.ts';
+
+export { managedRouteNames, routerKey };
 
 z.config({ jitless: true });
 
@@ -310,10 +313,6 @@ export const trafficRoutingSchema = z.record(z.string(), z.unknown()).superRefin
   if (routers.length === 0) ctx.addIssue({ code: 'custom', message: `set a traffic router (${SUPPORTED_TRAFFIC_ROUTERS.join(', ')}) or omit trafficRouting for a replica-ratio canary` });
 });
 
-/** The router key of a routing block (`managedRoutes` is not a router). */
-export function routerKey(routing: Record<string, unknown>): string | undefined {
-  return Object.keys(routing).find((k) => k !== 'managedRoutes');
-}
 
 export function routerCapabilities(routing: Record<string, unknown>): { key: string; block: unknown; capabilities: RouterCapabilities } | undefined {
   const key = routerKey(routing);
@@ -325,10 +324,4 @@ export function routerCapabilities(routing: Record<string, unknown>): { key: str
 export function routerNeedsServices(routing: Record<string, unknown>): string | undefined {
   const r = routerCapabilities(routing);
   return r?.capabilities.needsServices(r.block);
-}
-
-/** `managedRoutes` names, in order. */
-export function managedRouteNames(routing: Record<string, unknown> | undefined): string[] {
-  const list = routing?.managedRoutes;
-  return Array.isArray(list) ? list.map((r) => (r as { name?: unknown }).name).filter((n): n is string => typeof n === 'string') : [];
 }

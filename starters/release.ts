@@ -12,6 +12,7 @@ import { formatDuration } from '../model/duration.ts';
 import { startProblems } from '../model/plan.ts';
 import { PHASES, SETTLED_PHASES, legacyReleaseWorkflowId, releaseWorkflowId, serviceKey, type Phase, type ReleasePlan } from '../model/types.ts';
 import { UPDATES, refusedUpdateSignal, statusQuery, SERVICE_ATTRIBUTE, type Action, type ReleaseStatus } from '../workflows/messages.ts';
+import { executeActionUpdate } from './action-update.ts';
 import { WORKFLOW_TASK_TIMEOUT, uiLink } from '../workers/config.ts';
 import { formatProblemList, loadRelease } from './spec-files.ts';
 import { applyOthers } from './apply-others.ts';
@@ -334,7 +335,7 @@ export function registerRelease(program: Command): void {
       };
       const handle = ctx.client.workflow.getHandle(workflowId);
       try {
-        const s = await handle.executeUpdate(UPDATES[action.name], { args: [input] });
+        const s = await executeActionUpdate(handle, UPDATES[action.name], input);
         print(ctx.output, s, () => `${action.name}: accepted by ${workflowId}\n${summary(s)}`);
       } catch (err) {
         if (err instanceof WorkflowUpdateFailedError) {

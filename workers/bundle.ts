@@ -27,13 +27,15 @@ export function workflowModelImports(dir = WORKFLOWS_DIR): string[] {
 /**
  * Modules the worker evaluates once and shares between workflows instead of once per workflow.
  * With the SDK's reusable V8 context (its default) every module of the bundle that is not preloaded
- * is evaluated anew for each workflow the worker holds in its cache: the validation library, its
- * schemas and every model module cost their whole module scope per cached workflow. The model
- * modules hold no per-workflow state (pure functions, schemas, constants; condition.ts caches
- * parsed expressions, a pure function of their text) and import nothing from the workflow SDK, so
- * they can be shared; the SDK deep-freezes what they export. Workflow modules stay per workflow.
+ * is evaluated anew for each workflow the worker holds in its cache: every library and model module
+ * would cost its whole module scope per cached workflow. The model modules hold no per-workflow
+ * state (pure functions, constants; condition.ts caches parsed expressions, a pure function of their
+ * text) and import nothing from the workflow SDK, so they can be shared; the SDK deep-freezes what
+ * they export. Workflow modules stay per workflow. No model module the workflow imports imports zod:
+ * zod cannot run on frozen schemas, so the schemas live in files only the edge and the activities
+ * import (docs/operations.md), and test/workers/production-bundle.test.ts keeps zod out of the bundle.
  */
-export const PRELOAD_MODULES: string[] = ['zod', 'jsep', '@noble/curves/ed25519.js', ...workflowModelImports()];
+export const PRELOAD_MODULES: string[] = ['jsep', '@noble/curves/ed25519.js', ...workflowModelImports()];
 
 if (import.meta.main) {
   const out = path.resolve(process.argv[2] ?? 'dist/workflow-bundle.js');

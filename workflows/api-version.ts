@@ -11,7 +11,7 @@
 import * as wf from '@temporalio/workflow';
 import type { createIdentityActivities } from '../activities/identity.ts';
 import type { VersioningActivities } from '../activities/versioning/index.ts';
-import { apiKey, apiVersionPlanProblems, apiWorkflowId, deprecationHeaders } from '../model/api-version.ts';
+import { apiKey, apiVersionPlanProblems, apiWorkflowId, deprecationHeaders } from '../model/api-version-plan.ts';
 import { actionIdentity, rememberNonce, signalRefusal, type ActionClaims, type IdentityPolicy, type RememberedNonce } from '../model/identity.ts';
 import { formatDuration } from '../model/duration.ts';
 import { PHASE_ATTRIBUTE, SERVICE_ATTRIBUTE, type AuditEntry } from './messages.ts';

@@ -10,7 +10,8 @@
  * group/gates.ts (soak, analysis, approval).
  */
 import * as wf from '@temporalio/workflow';
-import { groupPlanProblems, groupWorkflowId } from '../model/group-plan.ts';
+import { groupWorkflowId } from '../model/group-plan.ts';
+import { legacyGroupPlanProblems } from '../model/legacy-start-check.ts';
 import { registerGroupHandlers } from './group/actions.ts';
 import { compensateCell } from './group/cells.ts';
 import { runGate } from './group/gates.ts';
@@ -25,10 +26,10 @@ const validation = wf.proxyLocalActivities<Pick<GroupActivities, 'validateGroup'
  * The group's start-time check, recorded once in history by a local activity: a rule tightened later
  * never changes what a running group replays, and the model's schemas never run in the workflow
  * (on the production worker its preloaded modules are frozen, and zod cannot run on frozen schemas).
- * Groups started before the check moved keep checking inline.
+ * Groups started before the check moved keep checking inline, without the schemas (model/legacy-start-check.ts).
  */
 async function startProblems(group: GroupInput['group']): Promise<string[]> {
-  return wf.patched('glidepath-group-validate-once') ? [...(await validation.validateGroup(group))] : groupPlanProblems(group);
+  return wf.patched('glidepath-group-validate-once') ? [...(await validation.validateGroup(group))] : legacyGroupPlanProblems(group);
 }
 
 export async function releaseGroup(input: GroupInput): Promise<GroupResult> {

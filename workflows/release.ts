@@ -9,7 +9,7 @@
  * runners), release/analysis.ts (analysis gating), release/describe.ts (messages).
  */
 import * as wf from '@temporalio/workflow';
-import { planProblems } from '../model/plan.ts';
+import { legacyPlanProblems } from '../model/legacy-start-check.ts';
 import { legacyReleaseWorkflowId, releaseWorkflowId, type ReleasePlan } from '../model/types.ts';
 import { SERVICE_ATTRIBUTE, type ReleaseInput, type ReleaseResult } from './messages.ts';
 import { registerHandlers } from './release/actions.ts';
@@ -24,10 +24,11 @@ const validation = wf.proxyLocalActivities<Pick<Activities, 'validatePlan'>>({ s
 
 /**
  * The start-time validation. Releases started with RELEASE_V2 run it once (a local activity whose
- * answer is recorded), so tightening a rule never breaks their replay; earlier releases re-run it.
+ * answer is recorded), so tightening a rule never breaks their replay; earlier releases re-run it,
+ * without the schemas (zod cannot run on the worker's frozen model): see model/legacy-start-check.ts.
  */
 async function validate(plan: ReleasePlan, initiator: string, v2: boolean): Promise<string[]> {
-  return v2 ? validation.validatePlan(plan, initiator) : planProblems(plan);
+  return v2 ? validation.validatePlan(plan, initiator) : legacyPlanProblems(plan);
 }
 
 export async function release(input: ReleaseInput): Promise<ReleaseResult> {

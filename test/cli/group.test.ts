@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Worker, bundleWorkflowCode } from '@temporalio/worker';
 import { createTaskQueueActivities } from '../../activities/task-queue.ts';
-import { groupPlanProblems } from '../../model/group-plan.ts';
+import { groupPlanProblems } from '../../model/group-plan-schema.ts';
 import { createIdentityActivities } from '../../activities/identity.ts';
 import { registerSearchAttributes } from '../../workers/search-attributes.ts';
 import { runCli } from './support.ts';

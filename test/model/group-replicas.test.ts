@@ -3,7 +3,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { SpecError, formatProblem } from '../../model/normalize.ts';
 import { buildGroup, parseGroup } from '../../model/group.ts';
-import { groupPlanProblems, memberPlan, rollbackPlan, type GroupPlan } from '../../model/group-plan.ts';
+import { memberPlan, rollbackPlan, type GroupPlan } from '../../model/group-plan.ts';
+import { groupPlanProblems } from '../../model/group-plan-schema.ts';
 import { planProblems } from '../../model/plan.ts';
 import { targetOf } from '../../workflows/release/target.ts';
 

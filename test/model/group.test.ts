@@ -3,7 +3,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { SpecError, formatProblem } from '../../model/normalize.ts';
 import { buildGroup, parseGroup, memberFiles } from '../../model/group.ts';
-import { clusterTaskQueue, dependencyOrder, groupPlanProblems, memberPlan, rollbackPlan, withRegistry } from '../../model/group-plan.ts';
+import { clusterTaskQueue, dependencyOrder, memberPlan, rollbackPlan, withRegistry } from '../../model/group-plan.ts';
+import { groupPlanProblems } from '../../model/group-plan-schema.ts';
 import { releaseWorkflowId } from '../../model/types.ts';
 
 function release(name: string, extra: Record<string, unknown> = {}) {

@@ -2,6 +2,9 @@
  * The workflow bundle for tests, built once and reused across test files and runs: webpack takes
  * 5–20 s on 2 busy cores, and every test file (its own process) needed the same bundle.
  *
+ * Bundled as the worker bundles it (workers/bundle.ts), with the same preloaded modules: the model
+ * shared and frozen, so every workflow suite and the replay test meet what production runs.
+ *
  * The bundle is cached under `$GLIDEPATH_CACHE/workflow-bundles` as `workflow-bundle-<digest>.js`,
  * where the digest covers every input webpack read (each file's SHA-256), every path it probed and
  * found absent, the SDK's version and the entry point. A manifest per entry point lists those inputs;
@@ -17,6 +20,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { bundleWorkflowCode, type WorkflowBundlePath } from '@temporalio/worker';
+import { PRELOAD_MODULES } from '../../workers/bundle.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const RELEASE_WORKFLOWS = path.join(root, 'workflows/index.ts');
@@ -68,7 +72,7 @@ async function writeAtomically(file: string, data: string): Promise<void> {
 
 /** Bundles `workflowsPath` (default: the release and API-version workflows), or reuses the cached bundle. */
 export async function cachedWorkflowBundle(workflowsPath = RELEASE_WORKFLOWS): Promise<WorkflowBundlePath> {
-  const key = JSON.stringify({ sdk: SDK_VERSION, workflowsPath });
+  const key = JSON.stringify({ sdk: SDK_VERSION, workflowsPath, preload: PRELOAD_MODULES });
   const manifestPath = path.join(CACHE_DIR, `manifest-${sha256(key).slice(0, 16)}.json`);
   const hit = await cached(manifestPath, key);
   if (hit) return hit;
@@ -77,6 +81,7 @@ export async function cachedWorkflowBundle(workflowsPath = RELEASE_WORKFLOWS): P
   const probed = new Set<string>();
   const { code } = await bundleWorkflowCode({
     workflowsPath,
+    preloadModules: PRELOAD_MODULES,
     logger: quiet as never,
     webpackConfigHook: (config) => ({
       ...config,

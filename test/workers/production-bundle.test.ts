@@ -1,9 +1,9 @@
 /**
  * A release group on the production workflow bundle (workers/bundle.ts: the model modules preloaded,
- * shared and frozen, as the worker runs them): the group must get past its start check and run. The
- * workflow suites bundle without the preload, so only this file (and the real-worker e2e suites)
- * meets the frozen modules; zod cannot run on a frozen schema, so model code that the workflow runs
- * must not call a schema. Time skipping with stubbed activities; needs GLIDEPATH_TEST_SERVER.
+ * shared and frozen, as the worker runs them): the group must get past its start check and run. zod
+ * cannot run on a frozen schema, so no model module the workflow imports may import zod: the bundle
+ * must not carry it at all (the workflow suites bundle with the same preload, test/support/workflow-bundle.ts).
+ * Time skipping with stubbed activities; needs GLIDEPATH_TEST_SERVER.
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
@@ -11,7 +11,8 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker, bundleWorkflowCode } from '@temporalio/worker';
 import proto from '@temporalio/proto';
 import { buildGroup, parseGroup } from '../../model/group.ts';
-import { groupPlanProblems, groupWorkflowId } from '../../model/group-plan.ts';
+import { groupWorkflowId } from '../../model/group-plan.ts';
+import { groupPlanProblems } from '../../model/group-plan-schema.ts';
 import { PRELOAD_MODULES, WORKFLOWS_PATH } from '../../workers/bundle.ts';
 import { registerSearchAttributes } from '../../workers/search-attributes.ts';
 import { groupStatusQuery } from '../../workflows/group/messages.ts';
@@ -23,10 +24,12 @@ const quiet = { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error() 
 let env: TestWorkflowEnvironment;
 let worker: Worker;
 let running: Promise<void>;
+let bundleCode: string;
 
 before(async () => {
   const [e, bundle] = await Promise.all([createTimeSkippingEnv(), bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, preloadModules: PRELOAD_MODULES, logger: quiet })]);
   env = e;
+  bundleCode = bundle.code;
   await registerSearchAttributes(env.connection, env.namespace ?? 'default');
   worker = await Worker.create({
     connection: env.nativeConnection,
@@ -61,4 +64,9 @@ test('a release group passes its start check and runs on the frozen, preloaded m
   const failed = (history.events ?? []).filter((e) => e.eventType === proto.temporal.api.enums.v1.EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED);
   assert.deepEqual(failed.map((e) => e.workflowTaskFailedEventAttributes?.failure?.message), [], 'no workflow task failed');
   await handle.terminate('test done');
+});
+
+test('the production bundle carries no validation library: zod stays at the edge and in activities', () => {
+  const zodModules = [...new Set(bundleCode.match(/node_modules\/zod\/[\w/.-]+/g) ?? [])];
+  assert.deepEqual(zodModules, [], `workflow code imports a model module that imports zod: ${zodModules.slice(0, 5).join(', ')}`);
 });

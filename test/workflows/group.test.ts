@@ -12,7 +12,8 @@ import { WorkflowFailedError, type WorkflowUpdateFailedError, type WorkflowHandl
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker, type WorkflowBundlePath } from '@temporalio/worker';
 import { buildGroup, parseGroup } from '../../model/group.ts';
-import { groupPlanProblems, groupWorkflowId, type GroupPlan } from '../../model/group-plan.ts';
+import { groupWorkflowId, type GroupPlan } from '../../model/group-plan.ts';
+import { groupPlanProblems } from '../../model/group-plan-schema.ts';
 import type { Outcome } from '../../workflows/messages.ts';
 import { GROUP_UPDATES, groupStatusQuery, type GroupResult, type GroupStatus } from '../../workflows/group/messages.ts';
 import type { releaseGroup } from '../../workflows/group.ts';

@@ -15,7 +15,7 @@ import { GroupIdentity } from './identity.ts';
 export interface GroupActivities {
   /** Pollers of the task queue seen in the last `withinMs` (workflow or activity tasks). */
   taskQueuePollers(taskQueue: string, withinMs: number): Promise<{ pollers: number }>;
-  /** The start-time check of the group (model/group-plan.ts `groupPlanProblems`), run once. */
+  /** The start-time check of the group (model/group-plan-schema.ts `groupPlanProblems`), run once. */
   validateGroup(group: unknown): Promise<string[]>;
 }
 
