@@ -10,9 +10,9 @@ import { PatchStrategy, type KubeConfig, type V1Deployment, type V1Service } fro
 import { ApplicationFailure } from '@temporalio/common';
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { Gauge, type Registry } from 'prom-client';
-import { compareDrift, comparedFields, sameLabels, type DriftBaseline, type DriftDesired, type DriftFinding, type DriftLive } from '../model/drift.ts';
+import { DEFAULT_DRIFT_INTERVAL, DRIFT_WORKFLOW, compareDrift, comparedFields, driftProblems, driftWorkflowId, sameLabels, type DriftBaseline, type DriftDesired, type DriftFinding, type DriftLive, type DriftSettings } from '../model/drift.ts';
 import { routerKey } from '../model/traffic-routing.ts';
-import type { DriftCheckRequest, DriftReleaseState, DriftRevertRequest } from '../workflows/drift/messages.ts';
+import { driftPromotedSignal, type DriftCheckRequest, type DriftFollowResult, type DriftReleaseState, type DriftRevertRequest, type DriftWatchInput } from '../workflows/drift/messages.ts';
 import { statusQuery, type ReleaseResult } from '../workflows/messages.ts';
 import { SETTLED_PHASES, type Phase } from '../model/types.ts';
 import type { ReleaseTarget, TrafficRouter, WorkloadOps } from './contract.ts';
@@ -32,6 +32,27 @@ export interface DriftDeps {
   /** Where the workload's releases are asked about (the worker's client). */
   client?: Client | undefined;
   requestTimeoutMs?: number;
+  /** Where a watch started by a promotion runs (the worker's task queue). */
+  taskQueue?: string | undefined;
+  /** Whether a promotion starts (or gives a new reference to) the workload's watch, with these settings for a new one; `off`: never. Default: report every 1m. */
+  onPromotion?: DriftSettings | 'off' | undefined;
+}
+
+/**
+ * The worker's setting for watches started by promotions: `GLIDEPATH_DRIFT_ON_PROMOTION` = `report`
+ * (default), `revert` or `off`; `GLIDEPATH_DRIFT_INTERVAL` (default 1m, at least 10s). A bad value stops the worker at its start, named.
+ */
+export function driftOnPromotionFromEnv(env: NodeJS.ProcessEnv): DriftSettings | 'off' {
+  const policy = env.GLIDEPATH_DRIFT_ON_PROMOTION?.trim() || 'report';
+  const interval = env.GLIDEPATH_DRIFT_INTERVAL?.trim() || DEFAULT_DRIFT_INTERVAL;
+  if (policy === 'off') return 'off';
+  const settings = { policy, interval } as DriftSettings;
+  const problems = driftProblems({ ...settings, baseline: { releaseId: 'x', image: 'x', target: { workload: { kind: 'Deployment' } } as DriftBaseline['target'] } });
+  if (problems.length > 0) {
+    const named = problems.map((p) => p.replace(/^policy: must be/, `GLIDEPATH_DRIFT_ON_PROMOTION: must be "off",`).replace(/^interval:/, 'GLIDEPATH_DRIFT_INTERVAL:'));
+    throw new Error(named.join('; '));
+  }
+  return settings;
 }
 
 export type DriftActivities = ReturnType<typeof createDriftActivities>;
@@ -121,6 +142,35 @@ export function createDriftActivities(deps: DriftDeps) {
   };
 
   return {
+    /**
+     * Called by a release that promoted: starts the workload's watch with the worker's settings, or
+     * gives the running one this promotion as its new reference (signal-with-start on the fixed ID
+     * `drift_<namespace>_<workload>`: one watch per workload; a running watch keeps its policy and
+     * interval). Skipped, with the reason, when the worker's setting is `off`, the workload is not a
+     * Deployment, or the release is one cluster's of a group (watch IDs are per workload, not per cluster).
+     */
+    async driftFollowPromotion(b: DriftBaseline): Promise<DriftFollowResult> {
+      const settings = deps.onPromotion ?? { policy: 'report', interval: DEFAULT_DRIFT_INTERVAL };
+      if (settings === 'off') return { skipped: 'the worker starts no drift watch on promotion (GLIDEPATH_DRIFT_ON_PROMOTION=off)' };
+      const t = b.target;
+      if (t.workload.kind !== 'Deployment') return { skipped: `drift is watched on Deployments, not ${t.workload.kind}` };
+      if (b.releaseId.includes('@')) return { skipped: `${b.releaseId} is one cluster's release: drift watches are per workload, not per cluster` };
+      if (!deps.client || !deps.taskQueue) throw ApplicationFailure.nonRetryable('this worker has no Temporal client or task queue for the drift activities', ErrorType.InvalidSpec);
+      const input: DriftWatchInput = { baseline: b, ...settings };
+      const problems = driftProblems(input);
+      if (problems.length > 0) throw ApplicationFailure.nonRetryable(`drift watch of ${t.namespace}/${t.workload.name}: ${problems.join('; ')}`, ErrorType.InvalidSpec);
+      const watchId = driftWorkflowId({ namespace: t.namespace, workload: t.workload.name });
+      await deps.client.workflow.signalWithStart(DRIFT_WORKFLOW, {
+        taskQueue: deps.taskQueue,
+        workflowId: watchId,
+        args: [input],
+        signal: driftPromotedSignal,
+        signalArgs: [b],
+        staticSummary: `drift watch of ${t.namespace}/${t.workload.name}`,
+      });
+      return { watchId, ...settings };
+    },
+
     /** Where the release `releaseId` (the workload's release workflow, its latest run) stands. Read-only. */
     async driftReleaseState(releaseId: string): Promise<DriftReleaseState> {
       if (!deps.client) throw ApplicationFailure.nonRetryable('this worker has no Temporal client for the drift activities', ErrorType.InvalidSpec);
