@@ -129,7 +129,7 @@ export async function driftWatch(input: DriftWatchInput): Promise<void> {
       state.status.image = c.baseline.image;
       rebase = false;
       const replicas = desired.replicas === undefined ? 'replicas owned by an HPA' : `${desired.replicas} replica(s)`;
-      state.audit('reference', `${c.baseline.releaseId}: ${desired.container}=${desired.image}, ${replicas}${desired.role ? `, no ${desired.role}` : ''}${desired.router ? `, ${desired.router} at weight 0` : ''}${desired.services.map((x) => `, Service ${x.name}`).join('')}`);
+      state.audit('reference', `${c.baseline.releaseId}: ${desired.container}=${desired.image}, ${replicas}${desired.role ? `, no ${desired.role}` : ''}${desired.router ? `, ${desired.router} at weight 0` : ''}${desired.services.map((x) => `, Service ${x.name}`).join('')}${desired.apiRoute ? `, route ${desired.apiRoute.path} (${desired.apiRoute.kind} ${desired.apiRoute.namespace}/${desired.apiRoute.name})` : ''}`);
     } catch (err) {
       state.condition('Unreadable', `reading the reference of ${c.baseline.releaseId}: ${failureMessage(err)}; retried at the next check`);
     }
