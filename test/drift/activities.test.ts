@@ -5,7 +5,8 @@
  * the revert (server-side apply by Glidepath's field manager) and read back; a canary left at rest and
  * a hand-edited Service selector are found and put back; replicas an HPA owns are not compared; an
  * API version's path route (its HTTPRoute rule, its Ingress) is part of the reference: a hand edit or
- * removal is found and put back, the route's other rules untouched.
+ * removal is found and put back, the route's other rules untouched; the router's weight at rest, read
+ * from a real HTTPRoute through the Gateway API router, is found drifted and put back.
  */
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
@@ -13,7 +14,9 @@ import { CustomObjectsApi, NetworkingV1Api, PatchStrategy, setHeaderOptions } fr
 import { Registry } from 'prom-client';
 import { createDriftActivities } from '../../activities/drift.ts';
 import { createKubernetesWorkload } from '../../activities/kubernetes/index.ts';
+import { createGatewayApiRouter } from '../../activities/traffic/gateway-api.ts';
 import { createVersioningActivities } from '../../activities/versioning/index.ts';
+import { routerKey } from '../../model/traffic-routing.ts';
 import { parseApiVersion, type ApiVersionPlan } from '../../model/api-version.ts';
 import type { DriftBaseline } from '../../model/drift.ts';
 import { createHttpRoute } from '../support/gateway-api.ts';
@@ -226,4 +229,36 @@ test('no route in the reference of a workload that is no API version, or of a ve
   const { ns, baseline: v2 } = await apiVersion('drift-apiret', 'httpRoute');
   serving.delete(`${ns}/orders/v2`); // retiring or retired: its route is meant to go
   assert.equal((await drift.driftDesired(v2)).apiRoute, undefined);
+});
+
+// ---- the router at rest ------------------------------------------------------------------------------
+
+test('the router at rest: a hand-set canary weight on the HTTPRoute is reported, then put back to 100/0 and verified', async () => {
+  const ns = await cluster.namespace('drift-router');
+  await cluster.stable(ns, { replicas: 2 });
+  await cluster.service(ns, 'web-stable', { app: 'web' });
+  await cluster.service(ns, 'web-canary', { app: 'web' });
+  const other = { name: 'admin', matches: [{ path: { type: 'PathPrefix', value: '/admin' } }], backendRefs: [{ name: 'admin-svc', port: 80 }] };
+  await createHttpRoute(custom, ns, 'web-route', { parentRefs: [{ name: 'gw' }], rules: [other, { backendRefs: [{ name: 'web-stable', port: 80, weight: 100 }, { name: 'web-canary', port: 80, weight: 0 }] }] });
+  const trafficRouting = { plugins: { 'argoproj-labs/gatewayAPI': { httpRoute: 'web-route' } } };
+  const own = new Registry(); // one glidepath_drift per registry
+  const sample = async (): Promise<number | undefined> => (await own.getSingleMetric('glidepath_drift')?.get())?.values.find((v) => v.labels.namespace === ns && v.labels.field === 'router')?.value;
+  const routed = createDriftActivities({ kubeConfig: cluster.kc, workload, registry: own, routers: { [routerKey(trafficRouting) as string]: createGatewayApiRouter(cluster.kc) } });
+  const t = target(ns, { stableService: 'web-stable', canaryService: 'web-canary', image: STABLE_IMAGE, trafficRouting } as Partial<ReturnType<typeof target>>);
+  const baseline: DriftBaseline = { releaseId: `release_${ns}_web`, target: t, image: STABLE_IMAGE };
+  const desired = await routed.driftDesired(baseline);
+  assert.equal(desired.router, routerKey(trafficRouting));
+  const req = { watchId: `drift_${ns}_web`, baseline, desired };
+  assert.deepEqual(await routed.driftCheck(req), []);
+
+  const weights = async (): Promise<unknown> => ((await custom.getNamespacedCustomObject({ ...HTTPROUTES, namespace: ns, name: 'web-route' })) as Route).spec.rules[1]?.backendRefs?.map((b) => (b as { weight?: number }).weight);
+  const r = (await custom.getNamespacedCustomObject({ ...HTTPROUTES, namespace: ns, name: 'web-route' })) as Route;
+  await custom.replaceNamespacedCustomObject({ ...HTTPROUTES, namespace: ns, name: 'web-route', body: { ...r, spec: { ...r.spec, rules: [other, { backendRefs: [{ name: 'web-stable', port: 80, weight: 70 }, { name: 'web-canary', port: 80, weight: 30 }] }] } } });
+  const found = await routed.driftCheck(req);
+  assert.deepEqual(found.map((f) => f.field), ['router']);
+  assert.equal(await sample(), 1);
+  await routed.driftRevert({ ...req, findings: found });
+  assert.deepEqual(await weights(), [100, 0], 'read back from the apiserver');
+  assert.deepEqual(await routed.driftCheck(req), []);
+  assert.equal(await sample(), 0);
 });
