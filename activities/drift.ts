@@ -10,12 +10,13 @@ import { PatchStrategy, type KubeConfig, type V1Deployment, type V1Service } fro
 import { ApplicationFailure } from '@temporalio/common';
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { Gauge, type Registry } from 'prom-client';
-import { compareDrift, comparedFields, sameLabels, type DriftBaseline, type DriftDesired, type DriftFinding, type DriftLive } from '../model/drift.ts';
+import { DEFAULT_DRIFT_INTERVAL, DRIFT_WORKFLOW, compareDrift, comparedFields, driftProblems, driftWorkflowId, sameLabels, type DriftApiRoute, type DriftBaseline, type DriftDesired, type DriftFinding, type DriftLive, type DriftSettings } from '../model/drift.ts';
 import { routerKey } from '../model/traffic-routing.ts';
-import type { DriftCheckRequest, DriftReleaseState, DriftRevertRequest } from '../workflows/drift/messages.ts';
+import { driftPromotedSignal, type DriftCheckRequest, type DriftFollowResult, type DriftReleaseState, type DriftRevertRequest, type DriftWatchInput } from '../workflows/drift/messages.ts';
 import { statusQuery, type ReleaseResult } from '../workflows/messages.ts';
 import { SETTLED_PHASES, type Phase } from '../model/types.ts';
 import type { ReleaseTarget, TrafficRouter, WorkloadOps } from './contract.ts';
+import { createApiRouteDrift, versionRouteFromWorkflow, type VersionRouteLookup } from './drift-routes.ts';
 import { ErrorType } from './errors.ts';
 import { createKubeClients, type KubeClients } from './kubernetes/client.ts';
 import { MERGE_PATCH } from './kubernetes/deployments.ts';
@@ -32,6 +33,29 @@ export interface DriftDeps {
   /** Where the workload's releases are asked about (the worker's client). */
   client?: Client | undefined;
   requestTimeoutMs?: number;
+  /** Where an API version's route is (default: the API's workflow, through `client`). */
+  versionRoute?: VersionRouteLookup | undefined;
+  /** Where a watch started by a promotion runs (the worker's task queue). */
+  taskQueue?: string | undefined;
+  /** Whether a promotion starts (or gives a new reference to) the workload's watch, with these settings for a new one; `off`: never. Default: report every 1m. */
+  onPromotion?: DriftSettings | 'off' | undefined;
+}
+
+/**
+ * The worker's setting for watches started by promotions: `GLIDEPATH_DRIFT_ON_PROMOTION` = `report`
+ * (default), `revert` or `off`; `GLIDEPATH_DRIFT_INTERVAL` (default 1m, at least 10s). A bad value stops the worker at its start, named.
+ */
+export function driftOnPromotionFromEnv(env: NodeJS.ProcessEnv): DriftSettings | 'off' {
+  const policy = env.GLIDEPATH_DRIFT_ON_PROMOTION?.trim() || 'report';
+  const interval = env.GLIDEPATH_DRIFT_INTERVAL?.trim() || DEFAULT_DRIFT_INTERVAL;
+  if (policy === 'off') return 'off';
+  const settings = { policy, interval } as DriftSettings;
+  const problems = driftProblems({ ...settings, baseline: { releaseId: 'x', image: 'x', target: { workload: { kind: 'Deployment' } } as DriftBaseline['target'] } });
+  if (problems.length > 0) {
+    const named = problems.map((p) => p.replace(/^policy: must be/, `GLIDEPATH_DRIFT_ON_PROMOTION: must be "off",`).replace(/^interval:/, 'GLIDEPATH_DRIFT_INTERVAL:'));
+    throw new Error(named.join('; '));
+  }
+  return settings;
 }
 
 export type DriftActivities = ReturnType<typeof createDriftActivities>;
@@ -66,6 +90,14 @@ export function createDriftActivities(deps: DriftDeps) {
   const routerOf = (t: ReleaseTarget): TrafficRouter | undefined => {
     const key = t.trafficRouting ? routerKey(t.trafficRouting) : undefined;
     return key ? deps.routers?.[key] : undefined;
+  };
+  const apiRoutes = createApiRouteDrift(k);
+  const versionRoute = deps.versionRoute ?? (deps.client ? versionRouteFromWorkflow(deps.client) : undefined);
+  /** The reference's API route while the API's workflow still has the version routed (a retirement takes the route away: not drift, never put back). */
+  const stillRouted = async (b: DriftBaseline, d: DriftDesired): Promise<DriftApiRoute | undefined> => {
+    const r = d.apiRoute;
+    if (!r || !versionRoute) return undefined;
+    return (await versionRoute(b.target.namespace, r.api, r.version)) ? r : undefined;
   };
   const where = (t: ReleaseTarget): string => `Deployment ${t.namespace}/${t.workload.name}`;
 
@@ -121,6 +153,35 @@ export function createDriftActivities(deps: DriftDeps) {
   };
 
   return {
+    /**
+     * Called by a release that promoted: starts the workload's watch with the worker's settings, or
+     * gives the running one this promotion as its new reference (signal-with-start on the fixed ID
+     * `drift_<namespace>_<workload>`: one watch per workload; a running watch keeps its policy and
+     * interval). Skipped, with the reason, when the worker's setting is `off`, the workload is not a
+     * Deployment, or the release is one cluster's of a group (watch IDs are per workload, not per cluster).
+     */
+    async driftFollowPromotion(b: DriftBaseline): Promise<DriftFollowResult> {
+      const settings = deps.onPromotion ?? { policy: 'report', interval: DEFAULT_DRIFT_INTERVAL };
+      if (settings === 'off') return { skipped: 'the worker starts no drift watch on promotion (GLIDEPATH_DRIFT_ON_PROMOTION=off)' };
+      const t = b.target;
+      if (t.workload.kind !== 'Deployment') return { skipped: `drift is watched on Deployments, not ${t.workload.kind}` };
+      if (b.releaseId.includes('@')) return { skipped: `${b.releaseId} is one cluster's release: drift watches are per workload, not per cluster` };
+      if (!deps.client || !deps.taskQueue) throw ApplicationFailure.nonRetryable('this worker has no Temporal client or task queue for the drift activities', ErrorType.InvalidSpec);
+      const input: DriftWatchInput = { baseline: b, ...settings };
+      const problems = driftProblems(input);
+      if (problems.length > 0) throw ApplicationFailure.nonRetryable(`drift watch of ${t.namespace}/${t.workload.name}: ${problems.join('; ')}`, ErrorType.InvalidSpec);
+      const watchId = driftWorkflowId({ namespace: t.namespace, workload: t.workload.name });
+      await deps.client.workflow.signalWithStart(DRIFT_WORKFLOW, {
+        taskQueue: deps.taskQueue,
+        workflowId: watchId,
+        args: [input],
+        signal: driftPromotedSignal,
+        signalArgs: [b],
+        staticSummary: `drift watch of ${t.namespace}/${t.workload.name}`,
+      });
+      return { watchId, ...settings };
+    },
+
     /** Where the release `releaseId` (the workload's release workflow, its latest run) stands. Read-only. */
     async driftReleaseState(releaseId: string): Promise<DriftReleaseState> {
       if (!deps.client) throw ApplicationFailure.nonRetryable('this worker has no Temporal client for the drift activities', ErrorType.InvalidSpec);
@@ -156,15 +217,20 @@ export function createDriftActivities(deps: DriftDeps) {
       }
       const role = t.strategy === 'canary' ? 'canary' : t.strategy === 'blueGreen' ? 'preview' : undefined;
       const router = routerOf(t) ? routerKey(t.trafficRouting ?? {}) : undefined;
-      return { container: container.name, image: b.image, ...(hpa ? {} : { replicas: stable.spec?.replicas ?? 1 }), ...(role ? { role } : {}), services, ...(router ? { router } : {}) };
+      const apiRoute = await apiRoutes.reference(stable, versionRoute);
+      return { container: container.name, image: b.image, ...(hpa ? {} : { replicas: stable.spec?.replicas ?? 1 }), ...(role ? { role } : {}), services, ...(router ? { router } : {}), ...(apiRoute ? { apiRoute } : {}) };
     },
 
     /** Read-only: what differs from the reference now. Sets `glidepath_drift` for every field compared. */
     async driftCheck(req: DriftCheckRequest): Promise<DriftFinding[]> {
       const live = await readLive(req.baseline, req.desired);
       const findings = compareDrift(req.desired, live);
+      const routed = await stillRouted(req.baseline, req.desired);
+      const route = routed ? await apiRoutes.check(routed) : undefined;
+      if (route) findings.push(route);
       const labels = { namespace: req.baseline.target.namespace, workload: req.baseline.target.workload.name };
-      for (const field of comparedFields(req.desired, live)) gauge.set({ ...labels, field }, findings.some((f) => f.field === field) ? 1 : 0);
+      const compared = comparedFields(req.desired, live).filter((f) => routed || f !== 'route');
+      for (const field of compared) gauge.set({ ...labels, field }, findings.some((f) => f.field === field) ? 1 : 0);
       return findings;
     },
 
@@ -185,6 +251,8 @@ export function createDriftActivities(deps: DriftDeps) {
       }
       if (fields.has('canary')) await deps.workload.removeCanary(t); // gives the Services it pointed their own selectors back too
       for (const s of req.desired.services) if (fields.has(`service/${s.name}`)) await putSelector(t, s.name, s.selector);
+      const routed = fields.has('route') ? await stillRouted(req.baseline, req.desired) : undefined;
+      if (routed) await apiRoutes.revert(routed);
       if (fields.has('preview')) throw ApplicationFailure.nonRetryable(`Deployment ${t.namespace}/${roleName(t.workload.name, 'preview')} is present at rest: a drift revert does not remove a preview (finalize or abort its release)`, ErrorType.PreflightFailed);
     },
   };

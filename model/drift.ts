@@ -37,6 +37,21 @@ export interface DriftDesired {
   services: { name: string; selector: Record<string, string> }[];
   /** The router carries weight 0 to the canary at rest (its type), when the release has one. */
   router?: string;
+  /** The workload is an API version Glidepath introduced: its path route as the version left it. */
+  apiRoute?: DriftApiRoute;
+}
+
+/** An API version's path route: its HTTPRoute rule `<api>-<version>` or its Ingress `<api>-<version>`, with the rule (or Ingress spec) as JSON. */
+export interface DriftApiRoute {
+  api: string;
+  version: string;
+  kind: 'HTTPRoute' | 'Ingress';
+  namespace: string;
+  name: string;
+  /** HTTPRoute: the rule's name. */
+  rule?: string;
+  path: string;
+  spec: string;
 }
 
 /** The live state, as the read-only check activity saw it. */
@@ -53,7 +68,7 @@ export interface DriftLive {
   routerAtRest?: boolean;
 }
 
-/** One drifted field: `image`, `replicas`, `canary`, `preview`, `router`, `service/<name>`. */
+/** One drifted field: `image`, `replicas`, `canary`, `preview`, `router`, `service/<name>`, `route` (an API version's path route). */
 export interface DriftFinding {
   field: string;
   desired: string;
@@ -68,6 +83,7 @@ export function comparedFields(d: DriftDesired, live: Pick<DriftLive, 'hpa' | 'r
     ...(d.role ? [d.role] : []),
     ...(d.router !== undefined && live.routerAtRest !== undefined ? ['router'] : []),
     ...d.services.map((s) => `service/${s.name}`),
+    ...(d.apiRoute ? ['route'] : []),
   ];
 }
 

@@ -12,7 +12,7 @@ import { createIdentityActivities, identityPolicyFromEnv } from '../activities/i
 import { createNotifyActivities } from '../activities/notify/index.ts';
 import { createTaskQueueActivities } from '../activities/task-queue.ts';
 import { createGitActivities } from '../activities/git/index.ts';
-import { createDriftActivities } from '../activities/drift.ts';
+import { createDriftActivities, driftOnPromotionFromEnv } from '../activities/drift.ts';
 import { KubeConfig } from '@kubernetes/client-node';
 import { ACTIVATION_LIMITS, connectClient, connectNative, memoryOptions, temporalSettings } from './config.ts';
 import { dataConverterFromEnv } from './codec.ts';
@@ -53,7 +53,7 @@ try {
     namespace: settings.namespace,
     taskQueue: settings.taskQueue,
     // The identity policy is read (and a malformed one refused) here, at start.
-    activities: { ...createActivities(deps), ...createNotifyActivities({ secrets: deps.secrets }), ...buildVersioningActivities(), ...createIdentityActivities(identityPolicyFromEnv(process.env)), ...createFreezeActivities(freezePolicyFromEnv(process.env)), ...createTaskQueueActivities(client), ...createGitActivities({ client, taskQueue: settings.taskQueue }), ...createDriftActivities({ kubeConfig: driftKubeConfig(), workload: deps.workload, routers: deps.routers, registry: metrics.registry, client }) },
+    activities: { ...createActivities(deps), ...createNotifyActivities({ secrets: deps.secrets }), ...buildVersioningActivities(), ...createIdentityActivities(identityPolicyFromEnv(process.env)), ...createFreezeActivities(freezePolicyFromEnv(process.env)), ...createTaskQueueActivities(client), ...createGitActivities({ client, taskQueue: settings.taskQueue }), ...createDriftActivities({ kubeConfig: driftKubeConfig(), workload: deps.workload, routers: deps.routers, registry: metrics.registry, client, taskQueue: settings.taskQueue, onPromotion: driftOnPromotionFromEnv(process.env) }) },
     dataConverter: dataConverterFromEnv(),
     interceptors: { activity: [metrics.interceptor()] },
     shutdownGraceTime: process.env.GLIDEPATH_SHUTDOWN_GRACE ?? '30s',

@@ -14,7 +14,7 @@ import type { DriftActivities } from '../activities/drift.ts';
 import { NON_RETRYABLE_ERROR_TYPES } from '../activities/errors.ts';
 import { parseDuration } from '../model/duration.ts';
 import { driftProblems, driftWorkflowId, type DriftFinding } from '../model/drift.ts';
-import { driftConfigureSignal, driftStatusQuery, type DriftConfigure, type DriftReleaseState, type DriftWatchInput } from './drift/messages.ts';
+import { driftConfigureSignal, driftPromotedSignal, driftStatusQuery, type DriftConfigure, type DriftReleaseState, type DriftWatchInput } from './drift/messages.ts';
 import { DriftState, describeFindings } from './drift/state.ts';
 
 const reads = wf.proxyActivities<DriftActivities>({
@@ -60,6 +60,21 @@ export async function driftWatch(input: DriftWatchInput): Promise<void> {
     current = c;
     st.policy = c.policy;
     st.intervalMs = parseDuration(c.interval);
+    wake = true;
+  });
+  // A promotion is always a new reference (the same image may come with other replicas or Services); policy and interval stay.
+  wf.setHandler(driftPromotedSignal, (b) => {
+    const refused = driftProblems({ policy: st.policy, interval: current.interval, baseline: b });
+    const t = b?.target;
+    if (refused.length === 0 && (t.namespace !== st.namespace || t.workload.name !== st.workload)) refused.push(`baseline.target: ${t.namespace}/${t.workload.name} is not this watch's workload ${st.namespace}/${st.workload}`);
+    if (refused.length > 0) {
+      s.audit('promotion-refused', refused.join('; '));
+      return;
+    }
+    const same = st.desired === undefined && b.releaseId === current.baseline.releaseId && b.image === current.baseline.image; // the start's own signal
+    current = { ...current, baseline: b };
+    rebase = true;
+    if (!same) s.audit('new-reference', `${b.releaseId} promoted ${b.image}`);
     wake = true;
   });
 
@@ -114,7 +129,7 @@ export async function driftWatch(input: DriftWatchInput): Promise<void> {
       state.status.image = c.baseline.image;
       rebase = false;
       const replicas = desired.replicas === undefined ? 'replicas owned by an HPA' : `${desired.replicas} replica(s)`;
-      state.audit('reference', `${c.baseline.releaseId}: ${desired.container}=${desired.image}, ${replicas}${desired.role ? `, no ${desired.role}` : ''}${desired.router ? `, ${desired.router} at weight 0` : ''}${desired.services.map((x) => `, Service ${x.name}`).join('')}`);
+      state.audit('reference', `${c.baseline.releaseId}: ${desired.container}=${desired.image}, ${replicas}${desired.role ? `, no ${desired.role}` : ''}${desired.router ? `, ${desired.router} at weight 0` : ''}${desired.services.map((x) => `, Service ${x.name}`).join('')}${desired.apiRoute ? `, route ${desired.apiRoute.path} (${desired.apiRoute.kind} ${desired.apiRoute.namespace}/${desired.apiRoute.name})` : ''}`);
     } catch (err) {
       state.condition('Unreadable', `reading the reference of ${c.baseline.releaseId}: ${failureMessage(err)}; retried at the next check`);
     }

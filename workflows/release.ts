@@ -16,6 +16,7 @@ import { registerHandlers } from './release/actions.ts';
 import { attempt } from './release/attempt.ts';
 import { configFor } from './release/config.ts';
 import { FREEZE_PATCH, freezeFor } from './release/freeze.ts';
+import { DRIFT_ON_PROMOTION_PATCH, followPromotion } from './drift/promotion.ts';
 import { gatesFor } from './release/gates.ts';
 import { notifierFor } from './release/notify.ts';
 import { RELEASE_OUTCOME_FAILS, RELEASE_V2, ReleaseState, type Activities } from './release/state.ts';
@@ -81,6 +82,10 @@ export async function release(input: ReleaseInput): Promise<ReleaseResult> {
     notifier?.emit('on-rollout-updated');
   }
   await r.config?.collect();
+  if (result.outcome === 'Promoted' && wf.patched(DRIFT_ON_PROMOTION_PATCH)) {
+    const followed = await followPromotion(r.target, result.image);
+    if (followed) r.audit('glidepath', 'drift-watch', followed.ok, followed.ok ? undefined : followed.detail, followed.ok ? followed.detail : undefined);
+  }
   await notifier?.drain();
   await wf.condition(wf.allHandlersFinished);
   if (outcomeFails && result.outcome !== 'Promoted') throw outcomeFailure(result);

@@ -86,6 +86,7 @@ before(async () => {
     activities: {
       ...succeedingActivities(),
       identityPolicy: async () => null, // the worker's identity policy: none (claimed identity)
+      driftFollowPromotion: async () => ({ skipped: 'off' }), // the worker's drift setting: off
       ...createFreezeActivities(undefined), // no worker freeze policy
       // Deployment "broken" never takes traffic: its first setWeight fails for good, so the release rolls back.
       setWeight: async (t: ReleaseTarget, weight: number) => {

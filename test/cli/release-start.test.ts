@@ -59,6 +59,7 @@ before(async () => {
     activities: {
       ...succeedingActivities(),
       identityPolicy: async () => null, // the worker's identity policy: none (claimed identity)
+      driftFollowPromotion: async () => ({ skipped: 'off' }), // the worker's drift setting: off
       ...createFreezeActivities(undefined), // no worker freeze policy
       // As activities/kubernetes does: Deployment "noprobe" has no readiness probe.
       preflight: async (t: ReleaseTarget) => {

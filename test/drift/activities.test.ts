@@ -3,21 +3,31 @@
  * activities is the reference; a hand edit of the stable Deployment (image and replicas, by another
  * field manager) is found by the read-only check and exported as `glidepath_drift`, then put back by
  * the revert (server-side apply by Glidepath's field manager) and read back; a canary left at rest and
- * a hand-edited Service selector are found and put back; replicas an HPA owns are not compared.
+ * a hand-edited Service selector are found and put back; replicas an HPA owns are not compared; an
+ * API version's path route (its HTTPRoute rule, its Ingress) is part of the reference: a hand edit or
+ * removal is found and put back, the route's other rules untouched; the router's weight at rest, read
+ * from a real HTTPRoute through the Gateway API router, is found drifted and put back.
  */
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
-import { PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
+import { CustomObjectsApi, NetworkingV1Api, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { Registry } from 'prom-client';
 import { createDriftActivities } from '../../activities/drift.ts';
 import { createKubernetesWorkload } from '../../activities/kubernetes/index.ts';
+import { createGatewayApiRouter } from '../../activities/traffic/gateway-api.ts';
+import { createVersioningActivities } from '../../activities/versioning/index.ts';
+import { routerKey } from '../../model/traffic-routing.ts';
+import { parseApiVersion, type ApiVersionPlan } from '../../model/api-version.ts';
 import type { DriftBaseline } from '../../model/drift.ts';
+import { createHttpRoute } from '../support/gateway-api.ts';
 import { NEW_IMAGE, STABLE_IMAGE, TestCluster, imageOf, target } from '../activities/kubernetes/cluster.ts';
 
 const cluster = new TestCluster();
 const workload = createKubernetesWorkload(cluster.kc, { heartbeat: () => undefined, pollIntervalMs: 200 });
 const registry = new Registry();
-const drift = createDriftActivities({ kubeConfig: cluster.kc, workload, registry });
+/** The API versions these tests introduce, as the API's workflow would answer for them (serving). */
+const serving = new Map<string, ApiVersionPlan>();
+const drift = createDriftActivities({ kubeConfig: cluster.kc, workload, registry, versionRoute: async (ns, api, version) => serving.get(`${ns}/${api}/${version}`)?.route });
 const STRATEGIC = setHeaderOptions('Content-Type', PatchStrategy.StrategicMergePatch);
 const MERGE = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 
@@ -38,10 +48,11 @@ async function promoted(prefix: string): Promise<{ ns: string; baseline: DriftBa
 }
 
 /** The sample of `glidepath_drift` for a field, or undefined. */
-async function metric(ns: string, field: string): Promise<number | undefined> {
+async function metricOf(ns: string, workload: string, field: string): Promise<number | undefined> {
   const m = await registry.getSingleMetric('glidepath_drift')?.get();
-  return m?.values.find((v) => v.labels.namespace === ns && v.labels.workload === 'web' && v.labels.field === field)?.value;
+  return m?.values.find((v) => v.labels.namespace === ns && v.labels.workload === workload && v.labels.field === field)?.value;
 }
+const metric = (ns: string, field: string): Promise<number | undefined> => metricOf(ns, 'web', field);
 
 test('a hand edit of the stable Deployment is reported, then reverted by server-side apply and read back', async () => {
   const { ns, baseline } = await promoted('drift-edit');
@@ -123,4 +134,131 @@ test('the reference of a workload that is gone is a named, non-retryable failure
   const ns = await cluster.namespace('drift-gone');
   const baseline: DriftBaseline = { releaseId: `release_${ns}_web`, target: target(ns), image: NEW_IMAGE };
   await assert.rejects(drift.driftDesired(baseline), (err: Error & { type?: string; nonRetryable?: boolean }) => err.type === 'NotFound' && err.nonRetryable === true && /Deployment .*\/web not found/.test(err.message));
+});
+
+// ---- API-version routes ---------------------------------------------------------------------------
+
+const custom = cluster.kc.makeApiClient(CustomObjectsApi);
+const net = cluster.kc.makeApiClient(NetworkingV1Api);
+const versioning = createVersioningActivities(cluster.kc, { heartbeat: () => undefined, pollIntervalMs: 200 });
+const HTTPROUTES = { group: 'gateway.networking.k8s.io', version: 'v1', plural: 'httproutes' };
+const V1_RULE = { matches: [{ path: { type: 'PathPrefix', value: '/v1' } }], backendRefs: [{ name: 'orders-v1', port: 80 }] };
+type Route = { metadata: { resourceVersion?: string }; spec: { rules: { name?: string; matches?: { path?: { value?: string } }[]; backendRefs?: { name: string; port?: number }[] }[] } };
+
+/** orders-v1 running with its route; v2 introduced through the versioning activities (Deployment, Service, route); the drift baseline of orders-v2. */
+async function apiVersion(prefix: string, via: 'httpRoute' | 'ingress'): Promise<{ ns: string; baseline: DriftBaseline }> {
+  const ns = await cluster.namespace(prefix);
+  await cluster.stable(ns, { name: 'orders-v1', replicas: 1, labels: { app: 'orders', version: 'v1' } });
+  await cluster.service(ns, 'orders-v1', { app: 'orders', version: 'v1' });
+  if (via === 'httpRoute') await createHttpRoute(custom, ns, 'orders', { parentRefs: [{ name: 'gw' }], rules: [V1_RULE] });
+  else await net.createNamespacedIngress({ namespace: ns, body: { metadata: { name: 'orders' }, spec: { ingressClassName: 'nginx', rules: [{ host: 'api.example.com', http: { paths: [{ path: '/v1', pathType: 'Prefix', backend: { service: { name: 'orders-v1', port: { number: 80 } } } }] } }] } } });
+  const route = via === 'httpRoute' ? { pathPrefix: '/v2', httpRoute: { name: 'orders' } } : { pathPrefix: '/v2', ingress: { name: 'orders' } };
+  const { plan, problems } = parseApiVersion('test', { apiVersion: 'glidepath.dev/v1alpha1', kind: 'ApiVersion', metadata: { name: 'orders-v2', namespace: ns }, spec: { api: 'orders', version: 'v2', image: NEW_IMAGE, templateFrom: { deployment: 'orders-v1', container: 'app' }, route } });
+  assert.deepEqual(problems, []);
+  await versioning.deployVersion(plan as ApiVersionPlan);
+  await versioning.addVersionRoute(plan as ApiVersionPlan);
+  serving.set(`${ns}/orders/v2`, plan as ApiVersionPlan);
+  const t = target(ns, { workload: { kind: 'Deployment', name: 'orders-v2' }, strategy: 'rolling', releaseId: `release_${ns}_orders-v2` });
+  return { ns, baseline: { releaseId: t.releaseId, target: t, image: NEW_IMAGE } };
+}
+
+const readRoute = async (ns: string): Promise<Route> => (await custom.getNamespacedCustomObject({ ...HTTPROUTES, namespace: ns, name: 'orders' })) as Route;
+const putRules = async (ns: string, rules: Route['spec']['rules']): Promise<void> => {
+  const r = await readRoute(ns);
+  await custom.replaceNamespacedCustomObject({ ...HTTPROUTES, namespace: ns, name: 'orders', body: { ...r, spec: { ...r.spec, rules } } });
+};
+
+test('an API version\'s HTTPRoute rule is in the reference: a hand edit and a removal are reported, then put back; the other rules stay', async () => {
+  const { ns, baseline } = await apiVersion('drift-apigw', 'httpRoute');
+  const desired = await drift.driftDesired(baseline);
+  assert.equal(desired.apiRoute?.kind, 'HTTPRoute');
+  assert.equal(desired.apiRoute?.rule, 'orders-v2');
+  assert.equal(desired.apiRoute?.path, '/v2');
+  const req = { watchId: `drift_${ns}_orders-v2`, baseline, desired };
+  assert.deepEqual(await drift.driftCheck(req), []);
+  const atRest = JSON.stringify((await readRoute(ns)).spec.rules);
+
+  // A hand edit: /v2 sent to v1's Service.
+  await putRules(ns, (await readRoute(ns)).spec.rules.map((r) => (r.name === 'orders-v2' ? { ...r, backendRefs: [{ name: 'orders-v1', port: 80 }] } : r)));
+  let found = await drift.driftCheck(req);
+  assert.deepEqual(found.map((f) => f.field), ['route']);
+  assert.match(found[0]?.desired ?? '', /HTTPRoute .*\/orders rule orders-v2 \(\/v2\) as the version left it/);
+  assert.match(found[0]?.live ?? '', /changed .*orders-v1/);
+  assert.equal(await metricOf(ns, 'orders-v2', 'route'), 1);
+  await drift.driftRevert({ ...req, findings: found });
+  assert.equal(JSON.stringify((await readRoute(ns)).spec.rules), atRest, 'the rule is back byte for byte, the other rules untouched');
+  assert.deepEqual(await drift.driftCheck(req), []);
+  assert.equal(await metricOf(ns, 'orders-v2', 'route'), 0);
+
+  // The rule removed by hand.
+  await putRules(ns, (await readRoute(ns)).spec.rules.filter((r) => r.name !== 'orders-v2'));
+  found = await drift.driftCheck(req);
+  assert.deepEqual(found.map((f) => [f.field, f.live]), [['route', 'rule gone']]);
+  await drift.driftRevert({ ...req, findings: found });
+  assert.equal(JSON.stringify((await readRoute(ns)).spec.rules), atRest);
+  assert.deepEqual(await drift.driftCheck(req), []);
+
+  // The retirement flow's deprecation headers are not drift; its removal of the route is not either (the version no longer serves).
+  const plan = serving.get(`${ns}/orders/v2`) as ApiVersionPlan;
+  await versioning.setDeprecationHeaders(plan, { Deprecation: '@1767225600', Sunset: 'Thu, 31 Dec 2026 00:00:00 GMT' });
+  assert.deepEqual(await drift.driftCheck(req), []);
+  serving.delete(`${ns}/orders/v2`);
+  await versioning.removeVersionRoute(plan);
+  assert.deepEqual(await drift.driftCheck(req), [], 'a retired version\'s route is meant to be gone');
+});
+
+test('an API version\'s Ingress is in the reference: a hand edit of its path is reported, then put back', async () => {
+  const { ns, baseline } = await apiVersion('drift-aping', 'ingress');
+  const desired = await drift.driftDesired(baseline);
+  assert.deepEqual([desired.apiRoute?.kind, desired.apiRoute?.name, desired.apiRoute?.path], ['Ingress', 'orders-v2', '/v2']);
+  const req = { watchId: `drift_${ns}_orders-v2`, baseline, desired };
+  assert.deepEqual(await drift.driftCheck(req), []);
+  const atRest = JSON.stringify((await net.readNamespacedIngress({ name: 'orders-v2', namespace: ns })).spec);
+  await net.patchNamespacedIngress({ name: 'orders-v2', namespace: ns, fieldManager: 'kubectl-edit', body: [{ op: 'replace', path: '/spec/rules/0/http/paths/0/path', value: '/v3' }] }, setHeaderOptions('Content-Type', PatchStrategy.JsonPatch));
+  const found = await drift.driftCheck(req);
+  assert.deepEqual(found.map((f) => f.field), ['route']);
+  assert.match(found[0]?.live ?? '', /\/v3/);
+  await drift.driftRevert({ ...req, findings: found });
+  assert.equal(JSON.stringify((await net.readNamespacedIngress({ name: 'orders-v2', namespace: ns })).spec), atRest);
+  assert.deepEqual(await drift.driftCheck(req), []);
+});
+
+test('no route in the reference of a workload that is no API version, or of a version the API does not serve', async () => {
+  const { baseline } = await promoted('drift-noapi');
+  assert.equal((await drift.driftDesired(baseline)).apiRoute, undefined);
+  const { ns, baseline: v2 } = await apiVersion('drift-apiret', 'httpRoute');
+  serving.delete(`${ns}/orders/v2`); // retiring or retired: its route is meant to go
+  assert.equal((await drift.driftDesired(v2)).apiRoute, undefined);
+});
+
+// ---- the router at rest ------------------------------------------------------------------------------
+
+test('the router at rest: a hand-set canary weight on the HTTPRoute is reported, then put back to 100/0 and verified', async () => {
+  const ns = await cluster.namespace('drift-router');
+  await cluster.stable(ns, { replicas: 2 });
+  await cluster.service(ns, 'web-stable', { app: 'web' });
+  await cluster.service(ns, 'web-canary', { app: 'web' });
+  const other = { name: 'admin', matches: [{ path: { type: 'PathPrefix', value: '/admin' } }], backendRefs: [{ name: 'admin-svc', port: 80 }] };
+  await createHttpRoute(custom, ns, 'web-route', { parentRefs: [{ name: 'gw' }], rules: [other, { backendRefs: [{ name: 'web-stable', port: 80, weight: 100 }, { name: 'web-canary', port: 80, weight: 0 }] }] });
+  const trafficRouting = { plugins: { 'argoproj-labs/gatewayAPI': { httpRoute: 'web-route' } } };
+  const own = new Registry(); // one glidepath_drift per registry
+  const sample = async (): Promise<number | undefined> => (await own.getSingleMetric('glidepath_drift')?.get())?.values.find((v) => v.labels.namespace === ns && v.labels.field === 'router')?.value;
+  const routed = createDriftActivities({ kubeConfig: cluster.kc, workload, registry: own, routers: { [routerKey(trafficRouting) as string]: createGatewayApiRouter(cluster.kc) } });
+  const t = target(ns, { stableService: 'web-stable', canaryService: 'web-canary', image: STABLE_IMAGE, trafficRouting } as Partial<ReturnType<typeof target>>);
+  const baseline: DriftBaseline = { releaseId: `release_${ns}_web`, target: t, image: STABLE_IMAGE };
+  const desired = await routed.driftDesired(baseline);
+  assert.equal(desired.router, routerKey(trafficRouting));
+  const req = { watchId: `drift_${ns}_web`, baseline, desired };
+  assert.deepEqual(await routed.driftCheck(req), []);
+
+  const weights = async (): Promise<unknown> => ((await custom.getNamespacedCustomObject({ ...HTTPROUTES, namespace: ns, name: 'web-route' })) as Route).spec.rules[1]?.backendRefs?.map((b) => (b as { weight?: number }).weight);
+  const r = (await custom.getNamespacedCustomObject({ ...HTTPROUTES, namespace: ns, name: 'web-route' })) as Route;
+  await custom.replaceNamespacedCustomObject({ ...HTTPROUTES, namespace: ns, name: 'web-route', body: { ...r, spec: { ...r.spec, rules: [other, { backendRefs: [{ name: 'web-stable', port: 80, weight: 70 }, { name: 'web-canary', port: 80, weight: 30 }] }] } } });
+  const found = await routed.driftCheck(req);
+  assert.deepEqual(found.map((f) => f.field), ['router']);
+  assert.equal(await sample(), 1);
+  await routed.driftRevert({ ...req, findings: found });
+  assert.deepEqual(await weights(), [100, 0], 'read back from the apiserver');
+  assert.deepEqual(await routed.driftCheck(req), []);
+  assert.equal(await sample(), 0);
 });

@@ -1,6 +1,7 @@
 /**
  * Drift end to end on real parts: the Temporal dev server, the real worker process and the local
- * control plane. A canary release promotes; `glidepath drift start` watches the workload against it;
+ * control plane. A canary release promotes and its promotion starts the workload's watch (the worker's
+ * GLIDEPATH_DRIFT_ON_PROMOTION default, `report`; no `drift start`);
  * a hand edit of the stable Deployment's image (another field manager) is reported (status, audit,
  * `glidepath_drift` on the worker's /metrics, `drift status` exits 1), then, once the policy is
  * `revert`, put back and verified, read back from the apiserver; the next release is left alone while
@@ -16,7 +17,7 @@ import { driftStatusQuery, type DriftStatus } from '../../workflows/drift/messag
 import { cli, connectClient, findDeployment, imageOf, kube, randomSuffix, startWorker, suiteEnv, teardown, tempDir, waitAvailable, webNamespace, writeRelease } from '../e2e/support.ts';
 
 const suffix = randomSuffix();
-const env = suiteEnv(`e2e-drift-${suffix}`);
+const env = suiteEnv(`e2e-drift-${suffix}`, { GLIDEPATH_DRIFT_INTERVAL: '10s' });
 const metricsUrl = `http://${String(env.GLIDEPATH_METRICS_ADDRESS)}/metrics`;
 const STRATEGIC = setHeaderOptions('Content-Type', PatchStrategy.StrategicMergePatch);
 
@@ -69,11 +70,13 @@ test('a hand edit of the stable Deployment is reported, then reverted under reve
   assert.equal(refused.code, 1, 'a reference the last release did not promote is refused');
   assert.match(refused.stderr, /promoted registry\.local\/web:v2, not registry\.local\/web:v9/);
 
+  // No `drift start`: the promotion started the watch.
   const id = `drift_${ns}_web`;
-  const started = await cli(env, ['drift', 'start', '-f', file, '--policy', 'report', '--interval', '10s']);
-  assert.equal(started.code, 0, started.stderr);
-  assert.match(started.stdout, new RegExp(`watching ${id} against release_${ns}_web \\(registry\\.local/web:v2\\), policy report`));
-  await until(id, (s) => s.condition === 'InSync', 'in sync after the promotion');
+  const watched = await until(id, (s) => s.condition === 'InSync', 'in sync after the promotion');
+  assert.equal(watched.policy, 'report');
+  assert.equal(watched.intervalMs, 10_000);
+  assert.equal(watched.releaseId, `release_${ns}_web`);
+  assert.equal(watched.image, 'registry.local/web:v2');
   assert.equal(await driftSample(ns, 'image'), '0');
 
   const t0 = Date.now();

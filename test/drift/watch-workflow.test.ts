@@ -49,6 +49,9 @@ const clusterOf = (): Cluster => {
 };
 
 const activities: DriftActivities = {
+  async driftFollowPromotion() {
+    return { skipped: 'called by releases, not by the watch' };
+  },
   async driftReleaseState() {
     return clusterOf().release;
   },

@@ -35,7 +35,7 @@ before(async () => {
     connection: env.nativeConnection,
     taskQueue,
     workflowBundle: { code: bundle.code },
-    activities: { ...succeedingActivities(), identityPolicy: async () => null, ...createFreezeActivities(undefined) },
+    activities: { ...succeedingActivities(), identityPolicy: async () => null, driftFollowPromotion: async () => ({ skipped: 'off' }), ...createFreezeActivities(undefined) },
     ...ACTIVATION_LIMITS,
     maxCachedWorkflows: RELEASES * 2, // every release stays cached: the figure is what a cached one costs
     shutdownGraceTime: '2s',

@@ -144,6 +144,7 @@ export class Harness {
       validatePlan: base.validatePlan,
       identityPolicy: async () => this.identityPolicies.get(Context.current().info.workflowExecution?.workflowId ?? '') ?? null,
       ...createFreezeActivities(undefined), // the worker's freeze policy: none (a test may pass its own in extraActivities)
+      driftFollowPromotion: async () => ({ skipped: 'no drift watches in these tests' }), // the worker's setting off (test/drift/promotion.test.ts runs the real one)
       ...this.extraActivities,
     };
     this.worker = await Worker.create({

@@ -71,4 +71,12 @@ export interface DriftRevertRequest extends DriftCheckRequest {
 }
 
 export const driftConfigureSignal = defineSignal<[DriftConfigure]>('driftConfigure');
+/**
+ * A release of the workload promoted (sent by the release itself, through `driftFollowPromotion`):
+ * its promotion is the new reference, read again from the cluster; the watch keeps its policy and interval.
+ */
+export const driftPromotedSignal = defineSignal<[DriftBaseline]>('driftPromoted');
+
+/** What `driftFollowPromotion` did: the watch it started or gave the new reference, or why none. */
+export type DriftFollowResult = { watchId: string; policy: DriftPolicy; interval: string } | { skipped: string };
 export const driftStatusQuery = defineQuery<DriftStatus>('driftStatus');
