@@ -181,10 +181,10 @@ export async function runCanary(r: ReleaseState, s: CanaryStrategy): Promise<voi
 }
 
 /**
- * Releases with a traffic router started with this patch promote without removing a pod that carries
+ * Promotions with a traffic router that start under this patch (asked at promotion) remove no pod that carries
  * traffic: the canary at full size takes all traffic, and the stable's old pods are replaced only after
  * scaleDownDelaySeconds; traffic comes back to the new stable's pods, and the canary goes after the
- * delay again (docs/traffic.md, Promotion). Earlier releases rolled the stable under its share of traffic.
+ * delay again (docs/spec.md, Scale-down delays). Earlier promotions rolled the stable under its share of traffic.
  */
 export const PROMOTION_OFF_STABLE = 'glidepath-promotion-off-stable';
 
