@@ -9,7 +9,7 @@
  *              full size, the scale-down delay, the stable rolls, traffic back to the new stable's pods, the
  *              delay again, the canary removed; then the removed pods' drain. BENCH_DELAY_S is the delay
  *              (default 5, Argo's default is 30); BENCH_RELEASE_ORDER=previous runs the earlier order instead
- *              (the stable rolled under its share of traffic, then the canary removed at once);
+ *              (the stable rolled under its share of traffic, then the canary removed at once), =both both;
  *   abort      from the abort's routing call (routeToStable) at 50 % to 100 % of requests answered by stable,
  *              BENCH_RUNS runs per router, p50/p95 (nearest rank);
  *   breach     Gateway API only: Prometheus (1 s scrape) on Traefik's metrics, the error-rate analysis (1 s
@@ -35,7 +35,8 @@ const BENCH_DRAIN_MS = Math.max(0, Number(process.env['BENCH_DRAIN_MS'] ?? 5_000
 const RUNS = Math.max(1, Number(process.env['BENCH_RUNS'] ?? 5));
 const PASSES = new Set((process.env['BENCH_PASSES'] ?? 'split,release,abort,breach').split(',').map((x) => x.trim()));
 const DELAY_MS = Math.max(0, Number(process.env['BENCH_DELAY_S'] ?? 5)) * 1000;
-const PREVIOUS_ORDER = process.env['BENCH_RELEASE_ORDER'] === 'previous';
+type Order = 'current' | 'previous';
+const ORDERS: Order[] = process.env['BENCH_RELEASE_ORDER'] === 'previous' ? ['previous'] : process.env['BENCH_RELEASE_ORDER'] === 'both' ? ['previous', 'current'] : ['current'];
 const STEPS = [10, 25, 50];
 const never = new AbortController().signal;
 
@@ -72,8 +73,8 @@ async function split(rig: Rig, router: RouterName, rel: RouterRelease): Promise<
 }
 
 /** The promotion as the workflow runs it with a router: no pod is removed while traffic reaches it. */
-async function promote(rel: RouterRelease, mark: (what: string) => void): Promise<void> {
-  if (PREVIOUS_ORDER) {
+async function promote(rel: RouterRelease, order: Order, mark: (what: string) => void): Promise<void> {
+  if (order === 'previous') {
     mark('promote (stable rolls under its share)');
     await rel.acts.promoteCanary(rel.t);
     return;
@@ -89,7 +90,7 @@ async function promote(rel: RouterRelease, mark: (what: string) => void): Promis
   await rel.acts.removeCanary(rel.t);
 }
 
-async function release(rig: Rig, router: RouterName, rel: RouterRelease): Promise<{ sent: number; failed: number }> {
+async function release(rig: Rig, router: RouterName, rel: RouterRelease, order: Order): Promise<{ sent: number; failed: number }> {
   const t0 = Date.now();
   const phases: string[] = [];
   const mark = (what: string): void => void phases.push(`${what} +${Date.now() - t0} ms`);
@@ -102,7 +103,7 @@ async function release(rig: Rig, router: RouterName, rel: RouterRelease): Promis
       await rel.untilWeight(w);
       await new Promise((r) => setTimeout(r, 1000));
     }
-    await promote(rel, mark);
+    await promote(rel, order, mark);
     mark('promoted');
     await until(() => lastServedBy(load.result, CANARY_VERSION, 200), 'the new version alone answering', 30_000);
     await new Promise((r) => setTimeout(r, BENCH_DRAIN_MS + 500)); // the removed pods' drain, requests still flowing
@@ -110,7 +111,7 @@ async function release(rig: Rig, router: RouterName, rel: RouterRelease): Promis
     await load.stop();
   }
   const r = load.result;
-  console.log(`traffic release ${router.padEnd(10)} steps ${STEPS.join('/')} + promotion (${PREVIOUS_ORDER ? 'previous order' : `delay ${DELAY_MS / 1000} s`}): ${r.sent} requests, ${failedOf(r)} failed (${show(r)})`);
+  console.log(`traffic release ${router.padEnd(10)} steps ${STEPS.join('/')} + promotion (${order === 'previous' ? 'previous order' : `delay ${DELAY_MS / 1000} s`}): ${r.sent} requests, ${failedOf(r)} failed (${show(r)})`);
   if (failedOf(r) > 0) {
     // Where the failures fell, and the server Traefik sent each to (its access log keeps answers ≥ 500).
     const bad = r.samples.filter((x) => 'error' in x.outcome || x.outcome.status >= 300).map((x) => `+${x.start - t0} ms ${JSON.stringify(x.outcome)}`);
@@ -216,15 +217,15 @@ if (skip) {
     console.log(`traffic: Traefik, deleted pods serve ${BENCH_DRAIN_MS / 1000} s (preStop), ${RUNS} runs per figure, load average ${(await import('node:os')).loadavg()[0]?.toFixed(1)}`);
     for (const router of ROUTERS) {
       if (PASSES.has('split')) await split(rig, router, await routerRelease(rig, router));
-      if (PASSES.has('release')) {
+      for (const order of PASSES.has('release') ? ORDERS : []) {
         let sent = 0;
         const failed: number[] = [];
         for (let i = 0; i < RUNS; i++) {
-          const r = await release(rig, router, await routerRelease(rig, router));
+          const r = await release(rig, router, await routerRelease(rig, router), order);
           sent += r.sent;
           failed.push(r.failed);
         }
-        console.log(`traffic release ${router.padEnd(10)} ${RUNS} releases: ${failed.reduce((a, b) => a + b, 0)} of ${sent} requests failed (per release: ${failed.join(', ')})`);
+        console.log(`traffic release ${router.padEnd(10)} ${order} order, ${RUNS} releases: ${failed.reduce((a, b) => a + b, 0)} of ${sent} requests failed (per release: ${failed.join(', ')})`);
       }
       if (PASSES.has('abort')) await aborts(rig, router, await routerRelease(rig, router));
     }
