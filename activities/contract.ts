@@ -62,6 +62,12 @@ export interface PromoteOptions {
   beforeCanaryRemoved?: () => Promise<void>;
   /** Stop after the stable is ready and traffic is on stable; the canary is removed later by removeCanary. */
   keepCanary?: boolean;
+  /**
+   * Once the stable is rolled out, its Service is pinned to the new stable's pods (when its own selector
+   * reaches canary pods) before traffic comes back to it, so that the canary's pods, removed later, carry
+   * none of it. For a promotion that sent all traffic to the canary while the stable rolled.
+   */
+  pinStable?: boolean;
 }
 
 /** What a cleanup reports: objects someone else changed during the release, left as they are (for the audit). */
@@ -103,7 +109,7 @@ export interface WorkloadOps {
    * ready before traffic leaves a serving canary. Every part runs; failures come out as one
    * retryable error naming each part.
    */
-  abortCanary(target: ReleaseTarget, stableImage: string | undefined, hooks?: { routeToStable?: { part: string; run: () => Promise<void> }[] }): Promise<CleanupReport>;
+  abortCanary(target: ReleaseTarget, stableImage: string | undefined, hooks?: { routeToStable?: { part: string; run: () => Promise<void> }[]; keepCanary?: boolean }): Promise<CleanupReport>;
   deployPreview(target: ReleaseTarget, replicas: number | undefined): Promise<void>;
   switchActive(target: ReleaseTarget, to: 'preview' | 'stable'): Promise<void>;
   /** After the scale-down delay: the old side goes, the new side is the stable workload. */

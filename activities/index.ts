@@ -110,14 +110,16 @@ export function createActivities(deps: ActivityDeps) {
     /**
      * Stable takes the new image; all traffic to stable; only then does the canary go. With
      * `keepCanary` it stops once traffic is on stable (the workflow waits the scale-down delay, then
-     * calls `removeCanary`).
+     * calls `removeCanary`). With `pinStable` (the workflow sent all traffic to the canary first) the
+     * stable Service reaches the new stable's pods only before traffic comes back to it.
      */
-    async promoteCanary(target: ReleaseTarget, opts: { keepCanary?: boolean } = {}): Promise<void> {
+    async promoteCanary(target: ReleaseTarget, opts: { keepCanary?: boolean; pinStable?: boolean } = {}): Promise<void> {
       const router = routerFor(target);
       await deps.workload.promoteCanary(target, {
         ...(router ? { beforeCanaryRemoved: () => router.removeManagedRoutes(target) } : {}),
         ...(router?.unpinStable ? { beforeStableRolls: () => router.unpinStable?.(target) ?? Promise.resolve() } : {}),
         ...(opts.keepCanary ? { keepCanary: true } : {}),
+        ...(opts.pinStable ? { pinStable: true } : {}),
       });
     },
 
@@ -147,9 +149,10 @@ export function createActivities(deps: ActivityDeps) {
      * Every part runs even when one fails (a routing object that is gone does not keep the canary);
      * the failures come out together as one retryable error. Returns the drift found (objects
      * someone else changed during the release, left as they are) for the audit (`void` is allowed
-     * for workflow stubs).
+     * for workflow stubs). With `keepCanary` it stops once traffic is on the ready stable (a promotion
+     * that failed while the canary carried all traffic: the workflow waits the delay, then calls again).
      */
-    async abortCanary(target: ReleaseTarget, stableImage: string | undefined): Promise<CleanupReport | void> {
+    async abortCanary(target: ReleaseTarget, stableImage: string | undefined, opts: { keepCanary?: boolean } = {}): Promise<CleanupReport | void> {
       const router = routerFor(target);
       const routeToStable = router
         ? [
@@ -157,7 +160,7 @@ export function createActivities(deps: ActivityDeps) {
             { part: `${router.type} managed routes removed`, run: () => router.removeManagedRoutes(target) },
           ]
         : [];
-      const report = await deps.workload.abortCanary(target, stableImage, { routeToStable });
+      const report = await deps.workload.abortCanary(target, stableImage, { routeToStable, ...(opts.keepCanary ? { keepCanary: true } : {}) });
       for (const d of report.drift) activityContext()?.log.warn(`abort of ${target.namespace}/${target.workload.name}: ${d}`);
       return report;
     },

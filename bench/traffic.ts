@@ -3,15 +3,21 @@
  * (dataplane/), with the real router activities, for the Gateway API, NGINX and Traefik routers:
  *   split      the canary's share of 1,000 requests after each setWeight step (10, 25, 50 %), and its
  *              distance from the weight in binomial σ;
- *   release    requests failed (5xx, connection errors) through a whole release with requests flowing:
- *              setWeight 10, 25, 50 (each held 1 s), promotion, the old pods' drain;
+ *   release    requests failed (5xx, connection errors) through a whole release with requests flowing,
+ *              BENCH_RUNS releases per router: setWeight 10, 25, 50 (each held 1 s), then the promotion in
+ *              the workflow's order (workflows/release/canary.ts, promoteOffStable): weight 100 on the canary at
+ *              full size, the scale-down delay, the stable rolls, traffic back to the new stable's pods, the
+ *              delay again, the canary removed; then the removed pods' drain. BENCH_DELAY_S is the delay
+ *              (default 5, Argo's default is 30); BENCH_RELEASE_ORDER=previous runs the earlier order instead
+ *              (the stable rolled under its share of traffic, then the canary removed at once), =both both;
  *   abort      from the abort's routing call (routeToStable) at 50 % to 100 % of requests answered by stable,
  *              BENCH_RUNS runs per router, p50/p95 (nearest rank);
  *   breach     Gateway API only: Prometheus (1 s scrape) on Traefik's metrics, the error-rate analysis (1 s
  *              interval, rate over 5 s, `result[0] < 0.02`); from half of the canary's requests failing to
  *              100 % of requests answered by stable (analysis Failed, then the routing call), BENCH_RUNS runs.
  * Needs root (network namespaces), KUBECONFIG, TRAEFIK_BIN and PROMETHEUS_BIN (npm run bench starts them);
- * prints a named reason and exits 0 where they are missing. Env: BENCH_RUNS (default 5).
+ * prints a named reason and exits 0 where they are missing. Env: BENCH_RUNS (default 5), BENCH_PASSES (a
+ * comma-separated subset of split, release, abort, breach; default all), BENCH_DRAIN_MS (default 5000).
  */
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { runAnalysis } from '../activities/analysis.ts';
@@ -25,8 +31,12 @@ import { allServedBySince, lastServedBy, totals, withinBinomial } from '../datap
 import { eventually, prometheusBinary, startPrometheus } from '../test/support/prometheus.ts';
 
 /** A short preStop stand-in, so the proxy's lag in dropping deleted pods shows as failed requests. */
-const BENCH_DRAIN_MS = 5_000;
+const BENCH_DRAIN_MS = Math.max(0, Number(process.env['BENCH_DRAIN_MS'] ?? 5_000));
 const RUNS = Math.max(1, Number(process.env['BENCH_RUNS'] ?? 5));
+const PASSES = new Set((process.env['BENCH_PASSES'] ?? 'split,release,abort,breach').split(',').map((x) => x.trim()));
+const DELAY_MS = Math.max(0, Number(process.env['BENCH_DELAY_S'] ?? 5)) * 1000;
+type Order = 'current' | 'previous';
+const ORDERS: Order[] = process.env['BENCH_RELEASE_ORDER'] === 'previous' ? ['previous'] : process.env['BENCH_RELEASE_ORDER'] === 'both' ? ['previous', 'current'] : ['current'];
 const STEPS = [10, 25, 50];
 const never = new AbortController().signal;
 
@@ -62,7 +72,25 @@ async function split(rig: Rig, router: RouterName, rel: RouterRelease): Promise<
   console.log(`traffic split ${router.padEnd(10)} ${parts.join('; ')}`);
 }
 
-async function release(rig: Rig, router: RouterName, rel: RouterRelease): Promise<void> {
+/** The promotion as the workflow runs it with a router: no pod is removed while traffic reaches it. */
+async function promote(rel: RouterRelease, order: Order, mark: (what: string) => void): Promise<void> {
+  if (order === 'previous') {
+    mark('promote (stable rolls under its share)');
+    await rel.acts.promoteCanary(rel.t);
+    return;
+  }
+  mark('canary takes 100 %');
+  await rel.acts.setWeight(rel.t, 100);
+  await new Promise((r) => setTimeout(r, DELAY_MS));
+  mark('stable rolls');
+  await rel.acts.promoteCanary(rel.t, { keepCanary: true, pinStable: true });
+  mark('traffic on the new stable');
+  await new Promise((r) => setTimeout(r, DELAY_MS));
+  mark('canary removed');
+  await rel.acts.removeCanary(rel.t);
+}
+
+async function release(rig: Rig, router: RouterName, rel: RouterRelease, order: Order): Promise<{ sent: number; failed: number }> {
   const t0 = Date.now();
   const phases: string[] = [];
   const mark = (what: string): void => void phases.push(`${what} +${Date.now() - t0} ms`);
@@ -75,16 +103,15 @@ async function release(rig: Rig, router: RouterName, rel: RouterRelease): Promis
       await rel.untilWeight(w);
       await new Promise((r) => setTimeout(r, 1000));
     }
-    mark('promote');
-    await rel.acts.promoteCanary(rel.t);
+    await promote(rel, order, mark);
     mark('promoted');
     await until(() => lastServedBy(load.result, CANARY_VERSION, 200), 'the new version alone answering', 30_000);
-    await new Promise((r) => setTimeout(r, 5500)); // the old pods' drain, requests still flowing
+    await new Promise((r) => setTimeout(r, BENCH_DRAIN_MS + 500)); // the removed pods' drain, requests still flowing
   } finally {
     await load.stop();
   }
   const r = load.result;
-  console.log(`traffic release ${router.padEnd(10)} steps ${STEPS.join('/')} + promotion: ${r.sent} requests, ${failedOf(r)} failed (${show(r)})`);
+  console.log(`traffic release ${router.padEnd(10)} steps ${STEPS.join('/')} + promotion (${order === 'previous' ? 'previous order' : `delay ${DELAY_MS / 1000} s`}): ${r.sent} requests, ${failedOf(r)} failed (${show(r)})`);
   if (failedOf(r) > 0) {
     // Where the failures fell, and the server Traefik sent each to (its access log keeps answers ≥ 500).
     const bad = r.samples.filter((x) => 'error' in x.outcome || x.outcome.status >= 300).map((x) => `+${x.start - t0} ms ${JSON.stringify(x.outcome)}`);
@@ -96,6 +123,7 @@ async function release(rig: Rig, router: RouterName, rel: RouterRelease): Promis
     const addresses = rig.dp.history().filter((e) => ips.has(e.ip) && e.at >= t0).map((e) => `${e.ip} ${e.what} ${e.pod}@${e.version} +${e.at - t0} ms`);
     console.log(`  phases: ${phases.join(', ')}\n  failed: ${bad.slice(0, 20).join('; ')}\n  traefik: ${servers.slice(0, 20).join('; ')}\n  data plane: ${addresses.join('; ')}`);
   }
+  return { sent: r.sent, failed: failedOf(r) };
 }
 
 async function aborts(rig: Rig, router: RouterName, rel: RouterRelease): Promise<void> {
@@ -188,11 +216,20 @@ if (skip) {
   try {
     console.log(`traffic: Traefik, deleted pods serve ${BENCH_DRAIN_MS / 1000} s (preStop), ${RUNS} runs per figure, load average ${(await import('node:os')).loadavg()[0]?.toFixed(1)}`);
     for (const router of ROUTERS) {
-      await split(rig, router, await routerRelease(rig, router));
-      await release(rig, router, await routerRelease(rig, router));
-      await aborts(rig, router, await routerRelease(rig, router));
+      if (PASSES.has('split')) await split(rig, router, await routerRelease(rig, router));
+      for (const order of PASSES.has('release') ? ORDERS : []) {
+        let sent = 0;
+        const failed: number[] = [];
+        for (let i = 0; i < RUNS; i++) {
+          const r = await release(rig, router, await routerRelease(rig, router), order);
+          sent += r.sent;
+          failed.push(r.failed);
+        }
+        console.log(`traffic release ${router.padEnd(10)} ${order} order, ${RUNS} releases: ${failed.reduce((a, b) => a + b, 0)} of ${sent} requests failed (per release: ${failed.join(', ')})`);
+      }
+      if (PASSES.has('abort')) await aborts(rig, router, await routerRelease(rig, router));
     }
-    await breaches(rig, prom.url);
+    if (PASSES.has('breach')) await breaches(rig, prom.url);
   } finally {
     await prom.stop();
     await rig.close();

@@ -11,14 +11,22 @@ import { createBasicCanary, limitsOf } from './basic-canary.ts';
 import type { Capacity } from './capacity.ts';
 import { CleanupParts, type CleanupReport } from './cleanup.ts';
 import { desiredReplicas, stableReplicas, type Deployments } from './deployments.ts';
-import { replicasForWeight, roleName } from './objects.ts';
+import { cancellationSignal, sleep } from './context.ts';
+import { LABELS, replicasForWeight, roleName, workloadLabelValue } from './objects.ts';
 import { rolloutState } from './rollout.ts';
 import type { WorkloadRoom } from './room.ts';
 import { stableMatchLabels, type Services } from './services.ts';
+import { selectorString } from './stable-pods.ts';
 
 export interface AbortHooks {
   /** The parts that send all traffic to stable (the router: weight 0, managed routes removed), run in order, each even when one before failed. */
   routeToStable?: { part: string; run: () => Promise<void> }[];
+  /**
+   * Stop once traffic is on a ready stable, the canary kept (removed by a later call, after a delay): while
+   * the canary still serves, the stable is put back first (even when it is ready) and its Service pinned to
+   * the stable's own pods, so neither a rolling stable nor the canary's pods carry traffic when they go.
+   */
+  keepCanary?: boolean;
 }
 
 /** Whether a role Deployment is rolled out with at least one available pod (it can serve). */
@@ -53,12 +61,38 @@ export function createCanaryOps(room: WorkloadRoom, d: Deployments, svc: Service
     return { canaryReplicas };
   };
 
-  /** Canary Service back to its own selector, the canary (and its PDB) gone, then the stable Service (a broad selector is safe once no canary pods are left). */
+  /**
+   * Waits until no canary pod is left: a deleted Deployment's pods go after it, and a stable Service
+   * given back a selector broad enough to reach them would send them requests meanwhile. Retryable
+   * failure past the progress deadline, naming the pods still there.
+   */
+  const untilCanaryPodsGone = async (target: ReleaseTarget): Promise<void> => {
+    const { namespace } = target;
+    const labelSelector = selectorString({ [LABELS.role]: 'canary', [LABELS.workload]: workloadLabelValue(target.workload.name) });
+    const signal = cancellationSignal(room.signal);
+    const end = Date.now() + target.progressDeadlineSeconds * 1000;
+    for (;;) {
+      const pods = await room.k.call({ verb: 'list', resource: 'pods', namespace }, () => room.k.core.listNamespacedPod({ namespace, labelSelector }));
+      const left = pods.items.map((p) => p.metadata?.name ?? '');
+      if (left.length === 0) return;
+      if (Date.now() > end) throw new Error(`canary pods of ${namespace}/${target.workload.name} still there ${target.progressDeadlineSeconds}s after its removal: ${left.slice(0, 5).join(', ')}`); // retried
+      room.heartbeat({ waiting: `canary pods of ${namespace}/${target.workload.name} gone`, left: left.length });
+      await sleep(Math.min(200, room.pollIntervalMs), signal);
+    }
+  };
+
+  /** The canary Deployment and its PDB deleted, and its pods gone. */
+  const deleteCanary = async (target: ReleaseTarget): Promise<void> => {
+    await d.deleteRole(target, 'canary');
+    await cap.removeRolePdb(target, 'canary');
+    await untilCanaryPodsGone(target);
+  };
+
+  /** Canary Service back to its own selector, the canary (and its PDB, and its pods) gone, then the stable Service (a broad selector is safe once no canary pods are left). */
   const removeCanary = async (target: ReleaseTarget): Promise<void> => {
     const stable = await d.findStable(target);
     await svc.restoreService(target, target.canaryService, stableMatchLabels(stable));
-    await d.deleteRole(target, 'canary');
-    await cap.removeRolePdb(target, 'canary');
+    await deleteCanary(target);
     await svc.restoreService(target, target.stableService, stableMatchLabels(stable));
   };
 
@@ -99,7 +133,9 @@ export function createCanaryOps(room: WorkloadRoom, d: Deployments, svc: Service
       await svc.restoreService(target, target.stableService, stableMatchLabels(await d.findStable(target)));
       const limits = limitsOf(target);
       if (limits) await basic.promote(target, limits); // the stable back at full size with the new image, within the limits
-      await d.rollStableForward(target);
+      const rolled = await d.rollStableForward(target);
+      // Traffic comes back to the stable Service: it must reach the new stable's pods only, never the canary's about to go.
+      if (opts.pinStable) await svc.keepOnStable(target, target.stableService, 'stableService', rolled, 'canary');
       await opts.beforeCanaryRemoved?.();
       await cap.releaseFloor(target);
       if (!opts.keepCanary) await removeCanary(target);
@@ -110,16 +146,20 @@ export function createCanaryOps(room: WorkloadRoom, d: Deployments, svc: Service
     /**
      * All traffic back on a ready stable, then the canary goes; stable replicas are never written.
      * When a promotion left the stable half-updated while the canary still serves, the stable is
-     * put back and waited for first. Every part runs; failures come out together (retryable).
+     * put back and waited for first (with `keepCanary`, always, and the call stops once traffic is on
+     * the stable). Every part runs; failures come out together (retryable).
      */
     async abortCanary(target: ReleaseTarget, stableImage: string | undefined, hooks: AbortHooks = {}): Promise<CleanupReport> {
       const parts = new CleanupParts();
       const stable = await d.findStable(target);
       const canary = await d.findRole(target, 'canary');
       let stableReady = stable === undefined || rolloutState(stable).done;
-      if (!stableReady && canServe(canary)) {
+      if ((!stableReady || hooks.keepCanary) && canServe(canary)) {
         // The healthy canary keeps its traffic until the stable it returns to is ready.
         stableReady = await parts.run('stable Deployment put back', () => d.restoreStable(target, stableImage));
+        if (stableReady && hooks.keepCanary) {
+          stableReady = await parts.run('stable Service on the stable pods', async () => svc.keepOnStable(target, target.stableService, 'stableService', await d.findStable(target), 'canary'));
+        }
       }
       if (!stableReady && canServe(canary)) {
         parts.skip('traffic to stable', 'the stable is not ready and the canary still serves');
@@ -136,15 +176,13 @@ export function createCanaryOps(room: WorkloadRoom, d: Deployments, svc: Service
         // A routing object that is gone routes nothing to the canary: the canary may still go.
         if (!(await parts.run(step.part, step.run)) && !parts.failedNotFound(step.part)) routed = false;
       }
-      if (routed) {
-        await parts.run('canary Service restored', () => svc.restoreService(target, target.canaryService, stableMatchLabels(stable)));
-        await parts.run('canary removed', async () => {
-          await d.deleteRole(target, 'canary');
-          await cap.removeRolePdb(target, 'canary');
-        });
-        await parts.run('stable Service restored', () => svc.restoreService(target, target.stableService, stableMatchLabels(stable)));
-      } else {
+      if (!routed) {
         parts.skip('canary removed', 'traffic may still reach it');
+      } else if (!hooks.keepCanary) {
+        // (keepCanary: the canary stays until the caller's delay has passed; it calls again to remove it.)
+        await parts.run('canary Service restored', () => svc.restoreService(target, target.canaryService, stableMatchLabels(stable)));
+        await parts.run('canary removed', () => deleteCanary(target));
+        await parts.run('stable Service restored', () => svc.restoreService(target, target.stableService, stableMatchLabels(stable)));
       }
       await parts.run('stable Deployment put back', () => d.restoreStable(target, stableImage));
       await parts.run('HorizontalPodAutoscaler floor released', () => cap.releaseFloor(target));

@@ -71,7 +71,7 @@ describe('experiment step', () => {
     const p = weighted('exp-weights', 600_000);
     const handle = await h.begin(p);
     assert.equal((await releaseResult(handle)).outcome, 'Promoted');
-    assert.deepEqual(h.trace(p), ['preflight', 'ensureCanary', 'setWeight(20)', 'startExperiment', 'routeExperiment', 'runAnalysis', 'routeExperiment', 'removeExperiment', 'setWeight(40)', 'promoteCanary', 'removeCanary']);
+    assert.deepEqual(h.trace(p), ['preflight', 'ensureCanary', 'setWeight(20)', 'startExperiment', 'routeExperiment', 'runAnalysis', 'routeExperiment', 'removeExperiment', 'setWeight(40)', 'setWeight(100)', 'promoteCanary', 'removeCanary']);
     assert.deepEqual(routes(p), [
       [20, [{ service: 'app-exp-baseline', weight: 10 }, { service: 'web-exp', weight: 15 }]],
       [20, []],

@@ -56,8 +56,8 @@ describe('header and mirror route steps', () => {
     await handle.signal('promote', { by: 'alice' });
     const result = await releaseResult(handle);
     assert.equal(result.outcome, 'Promoted');
-    // With a router, the canary stays scaleDownDelaySeconds (30 s) after traffic left it, then goes.
-    assert.deepEqual(trace(p).slice(5), ['setHeaderRoute(canary-header)', 'setWeight(50)', 'promoteCanary', 'removeCanary']);
+    // With a router, the canary takes all traffic while the stable rolls; it stays scaleDownDelaySeconds (30 s) after traffic left it, then goes.
+    assert.deepEqual(trace(p).slice(5), ['setHeaderRoute(canary-header)', 'setWeight(50)', 'setWeight(100)', 'promoteCanary', 'removeCanary']);
     assert.deepEqual(h.callsOf(p)[5]?.args[1], { name: 'canary-header', match: [] });
     const status = await handle.query(statusQuery);
     assert.deepEqual(status.managedRoutes, []);

@@ -180,17 +180,20 @@ describe('scale-down delays', () => {
     await recordHistory(handle, 'abort-delay');
   });
 
-  test('a failed promotion goes straight to abortCanary, which readies the stable before traffic leaves the canary', async () => {
+  test('a failed promotion puts the stable back while the canary still carries all traffic, then keeps the canary abortScaleDownDelaySeconds', async () => {
     const p = routed('promote-fails', [{ kind: 'setWeight', weight: 50 }]);
     const handle = await h.begin(p, {
       promoteCanary: async () => {
         throw ApplicationFailure.nonRetryable('stable web did not progress', 'ProgressDeadlineExceeded');
       },
     });
-    await waitForStatus(handle, (s) => s.phase === 'RolledBack', 'rolled back');
+    assert.equal((await releaseResult(handle)).outcome, 'RolledBack');
     // No early routeToStable: it would send traffic to a half-updated stable while the canary still serves.
-    assert.deepEqual(h.trace(p).slice(3), ['promoteCanary', 'abortCanary']);
-    await handle.terminate('test done');
+    assert.deepEqual(h.trace(p).slice(3), ['setWeight(100)', 'promoteCanary', 'abortCanary', 'abortCanary']);
+    assert.deepEqual(h.callsOf(p)[5]?.args[2], { keepCanary: true }, 'the first abortCanary puts stable back and routes to it, the canary kept');
+    assert.equal(h.callsOf(p)[6]?.args[2], undefined, 'the second removes the canary');
+    assert.deepEqual(timers((await handle.fetchHistory()).events ?? []).slice(0, 2), [30, 30], 'scaleDownDelaySeconds before the stable rolls, abortScaleDownDelaySeconds before the canary goes');
+    await recordHistory(handle, 'promote-off-stable-fails');
   });
 
   test('abort puts what someone else changed during the release in the audit as drift', async () => {
@@ -215,14 +218,28 @@ describe('scale-down delays', () => {
     await handle.terminate('test done');
   });
 
-  test('promotion keeps the canary scaleDownDelaySeconds after traffic left it', async () => {
+  test('promotion with a router moves traffic off the pods before they go: canary at 100 %, delay, stable rolls, traffic back, delay, canary goes', async () => {
     const p = routed('promote-delay', [{ kind: 'setWeight', weight: 50 }], {});
     (p.strategy as { scaleDownDelaySeconds?: number }).scaleDownDelaySeconds = 45;
     const handle = await h.begin(p);
     assert.equal((await releaseResult(handle)).outcome, 'Promoted');
-    assert.deepEqual(h.trace(p).slice(3), ['promoteCanary', 'removeCanary']);
-    assert.deepEqual(h.callsOf(p)[3]?.args[1], { keepCanary: true }, 'promotion stops once traffic is on stable');
-    assert.deepEqual(timers((await handle.fetchHistory()).events ?? []), [45]);
+    assert.deepEqual(h.trace(p).slice(3), ['setWeight(100)', 'promoteCanary', 'removeCanary']);
+    assert.deepEqual(h.callsOf(p)[4]?.args[1], { keepCanary: true, pinStable: true }, 'promotion stops once traffic is on the new stable pods');
+    const history = (await handle.fetchHistory()).events ?? [];
+    assert.deepEqual(timers(history), [45, 45]);
+    // The order of commands: weight 100, timer, promoteCanary, timer, removeCanary.
+    const order = history.flatMap((e) => (e.timerStartedEventAttributes ? ['timer'] : e.activityTaskScheduledEventAttributes ? [e.activityTaskScheduledEventAttributes.activityType?.name ?? ''] : []));
+    assert.deepEqual(order.slice(-5), ['setWeight', 'timer', 'promoteCanary', 'timer', 'removeCanary']);
+    await recordHistory(handle, 'promote-off-stable');
+  });
+
+  test('promotion with a router and scaleDownDelaySeconds 0: the same order without timers', async () => {
+    const p = routed('promote-no-delay', [{ kind: 'setWeight', weight: 50 }], {});
+    (p.strategy as { scaleDownDelaySeconds?: number }).scaleDownDelaySeconds = 0;
+    const handle = await h.begin(p);
+    assert.equal((await releaseResult(handle)).outcome, 'Promoted');
+    assert.deepEqual(h.trace(p).slice(3), ['setWeight(100)', 'promoteCanary', 'removeCanary']);
+    assert.deepEqual(timers((await handle.fetchHistory()).events ?? []), []);
   });
 
   test('a blue/green abort after the switch keeps the preview abortScaleDownDelaySeconds', async () => {

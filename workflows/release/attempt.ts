@@ -46,7 +46,15 @@ async function putStableBack(r: ReleaseState): Promise<string | undefined> {
         // back and waits for it before traffic leaves the serving canary, so no early routeToStable.
         const promoting = status.step.kind === 'promote';
         const delay = r.v2 && r.canaryServed && !promoting ? canaryDelays(strategy).abort : 0;
-        if (delay > 0 && !r.skipDelay) {
+        if (promoting && r.promotingOffStable) {
+          // The canary may carry all traffic and the stable be half-rolled: the stable back and ready
+          // while the canary serves, traffic to it, then abortScaleDownDelaySeconds before the canary goes.
+          await cleanup.abortCanary(target, status.stableImage, { keepCanary: true });
+          status.canaryWeight = 0;
+          if (status.managedRoutes) status.managedRoutes = [];
+          r.setPhase(status.phase, `${status.message}; all traffic on stable, canary pods go in ${formatDuration(canaryDelays(strategy).abort * 1000)} (abort --immediate: now)`);
+          await r.scaleDownDelay(canaryDelays(strategy).abort);
+        } else if (delay > 0 && !r.skipDelay) {
           // Traffic to stable first; the canary pods stay while the proxies converge (abortScaleDownDelaySeconds).
           await cleanup.routeToStable(target);
           status.canaryWeight = 0;
@@ -87,6 +95,7 @@ export async function attempt(r: ReleaseState): Promise<ReleaseResult> {
   r.skipDelay = false;
   r.canaryScalePinned = false;
   r.canaryServed = false;
+  r.promotingOffStable = false;
   r.promoteRequested = false;
   r.promoteFull = false;
   status.canaryWeight = 0;

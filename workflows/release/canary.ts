@@ -158,11 +158,14 @@ export async function runCanary(r: ReleaseState, s: CanaryStrategy): Promise<voi
   if (r.freeze?.mayHold('promotion')) await r.freeze.hold('promotion');
   await r.gates?.confirm('confirm-promotion');
   r.enterStep(s.steps.length, 'promote');
-  r.setPhase('Promoting', 'promoting: stable takes the new image, then the canary goes');
   const delay = r.v2 ? canaryDelays(s).scaleDown : 0;
-  if (delay === 0) {
+  if (r.v2 && s.trafficRouting && wf.patched(PROMOTION_OFF_STABLE)) {
+    await wf.CancellationScope.nonCancellable(() => promoteOffStable(r, delay));
+  } else if (delay === 0) {
+    r.setPhase('Promoting', 'promoting: stable takes the new image, then the canary goes');
     await wf.CancellationScope.nonCancellable(() => r.rollout.promoteCanary(r.target));
   } else {
+    r.setPhase('Promoting', 'promoting: stable takes the new image, then the canary goes');
     // Traffic leaves the canary, the proxies converge during scaleDownDelaySeconds, then the canary goes (Argo).
     await wf.CancellationScope.nonCancellable(async () => {
       await r.rollout.promoteCanary(r.target, { keepCanary: true });
@@ -175,6 +178,39 @@ export async function runCanary(r: ReleaseState, s: CanaryStrategy): Promise<voi
   }
   r.status.canaryWeight = 0;
   if (r.status.managedRoutes) r.status.managedRoutes = [];
+}
+
+/**
+ * Promotions with a traffic router that start under this patch (asked at promotion) remove no pod that carries
+ * traffic: the canary at full size takes all traffic, and the stable's old pods are replaced only after
+ * scaleDownDelaySeconds; traffic comes back to the new stable's pods, and the canary goes after the
+ * delay again (docs/spec.md, Scale-down delays). Earlier promotions rolled the stable under its share of traffic.
+ */
+export const PROMOTION_OFF_STABLE = 'glidepath-promotion-off-stable';
+
+/**
+ * Promotion with a traffic router, no pod removed while traffic reaches it: (1) the canary scaled to the
+ * stable's size and given weight 100 (verified); (2) scaleDownDelaySeconds, while the proxies stop sending
+ * requests to the stable's pods; (3) the stable takes the new image, its Service is pinned to the new
+ * pods, and traffic goes back to it (weight 0, managed routes removed); (4) scaleDownDelaySeconds again,
+ * then the canary goes. Argo needs one delay (its canary becomes the stable); the stable Deployment here
+ * is the user's own, so its old pods are replaced in place and need traffic off them first.
+ */
+async function promoteOffStable(r: ReleaseState, delay: number): Promise<void> {
+  const { rollout, target, status } = r;
+  r.promotingOffStable = true;
+  r.setPhase('Promoting', 'promoting: the canary at full size takes all traffic');
+  await rollout.setWeight(target, 100);
+  status.canaryWeight = 100;
+  r.setPhase('Promoting', `all traffic on the canary; the stable takes the new image in ${formatDuration(delay * 1000)} (scaleDownDelaySeconds)`);
+  await r.scaleDownDelay(delay);
+  r.setPhase('Promoting', 'the stable takes the new image while the canary carries all traffic');
+  await rollout.promoteCanary(target, { keepCanary: true, pinStable: true });
+  status.canaryWeight = 0;
+  if (status.managedRoutes) status.managedRoutes = [];
+  r.setPhase('Promoting', `all traffic on the new stable; the canary is removed in ${formatDuration(delay * 1000)} (scaleDownDelaySeconds)`);
+  await r.scaleDownDelay(delay);
+  await rollout.removeCanary(target);
 }
 
 /** Argo's canary delays (seconds) before canary pods go once traffic has left them: 30 with a traffic router, else none. */

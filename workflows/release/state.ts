@@ -83,6 +83,8 @@ export class ReleaseState {
   canaryScalePinned = false;
   /** Some traffic (weight or route) has reached the canary in this attempt. */
   canaryServed = false;
+  /** The promotion sends all traffic to the canary while the stable rolls (PROMOTION_OFF_STABLE): a failure in it puts stable back before the canary goes. */
+  promotingOffStable = false;
   /** An experiment step started workloads that are not yet verified gone (release/experiment.ts). */
   experimentStarted = false;
   /** An experiment step's templates have a share of the router's traffic that is not yet taken back (release/experiment.ts). */

@@ -190,6 +190,34 @@ describe('canary', () => {
     assert.deepEqual(await cluster.deploymentNames(ns), ['web']);
   });
 
+  test('abort of a promotion that sent all traffic to the canary (keepCanary): the stable put back and its Service on its own pods while the canary serves; a second call removes the canary', async () => {
+    const ns = await cluster.namespace('keep-canary');
+    await cluster.stable(ns, { replicas: 3 });
+    await cluster.service(ns, 'web-stable', { app: 'web' });
+    await cluster.service(ns, 'web-canary', { app: 'web' });
+    const t = target(ns, { stableService: 'web-stable', canaryService: 'web-canary' });
+    const stableHash = async (): Promise<string | undefined> => (await cluster.core.readNamespacedService({ name: 'web-stable', namespace: ns })).spec?.selector?.['pod-template-hash'];
+    await workload.ensureCanary(t);
+    await workload.scaleCanaryForWeight(t, 100);
+    const pinnedBefore = await stableHash();
+    assert.ok(pinnedBefore, 'the stable Service is pinned to the stable pods while the canary runs');
+    // The promotion widened the stable Service and rolled the stable, then failed before traffic came back to it.
+    await workload.promoteCanary(t, { keepCanary: true });
+    assert.equal(await stableHash(), undefined, 'promotion gave the stable Service its own selector');
+    await workload.abortCanary(t, STABLE_IMAGE, { keepCanary: true });
+    const s = await cluster.deployment(ns, 'web');
+    assert.equal(imageOf(s), STABLE_IMAGE, 'the stable is put back');
+    assert.equal(s?.status?.updatedReplicas, 3, 'and waited for');
+    assert.ok(await stableHash(), 'the stable Service reaches the stable pods only (the canary pods stay)');
+    assert.equal(await stableHash(), pinnedBefore, 'pinned to the put-back ReplicaSet (the original one, reused)');
+    assert.deepEqual(await cluster.deploymentNames(ns), ['web', 'web-canary'], 'the canary is kept');
+    await workload.abortCanary(t, STABLE_IMAGE);
+    assert.deepEqual(await cluster.deploymentNames(ns), ['web']);
+    const pods = await cluster.core.listNamespacedPod({ namespace: ns, labelSelector: 'rollouts.glidepath.dev/role=canary' });
+    assert.equal(pods.items.length, 0, 'the canary pods are gone before the stable Service gets its own selector back');
+    assert.equal(await stableHash(), undefined);
+  });
+
   test('a later release of the same workload, aborted before its promotion, leaves the stable as the earlier release promoted it', async () => {
     const ns = await cluster.namespace('next-release');
     await cluster.stable(ns, { replicas: 2 });
