@@ -22,7 +22,7 @@ import { abortUpdate, statusQuery, type ReleaseStatus } from '../../workflows/me
 import { createGatewayApiRouter } from '../../activities/traffic/gateway-api.ts';
 import { createNginxRouter } from '../../activities/traffic/nginx.ts';
 import { NEW_IMAGE, routerActivities } from '../activities/kubernetes/cluster.ts';
-import { lastServedBy, totals, type LoadResult } from '../support/load.ts';
+import { lastServedBy, totals, type LoadResult } from '../../dataplane/load.ts';
 import { cachedWorkflowBundle } from '../support/workflow-bundle.ts';
 import { CANARY_VERSION, dataPlaneSkip, describe as show, STABLE_VERSION, startRig, until, type Rig } from './fixture.ts';
 import { routerRelease, type RouterName, type RouterRelease } from './routers.ts';
