@@ -17,7 +17,7 @@ import { driftStatusQuery, type DriftStatus } from '../../workflows/drift/messag
 import { cli, connectClient, findDeployment, imageOf, kube, randomSuffix, startWorker, suiteEnv, teardown, tempDir, waitAvailable, webNamespace, writeRelease } from '../e2e/support.ts';
 
 const suffix = randomSuffix();
-const env = suiteEnv(`e2e-drift-${suffix}`, { GLIDEPATH_DRIFT_INTERVAL: '10s' });
+const env = suiteEnv(`e2e-drift-${suffix}`, { GLIDEPATH_DRIFT_ON_PROMOTION: 'report', GLIDEPATH_DRIFT_INTERVAL: '10s' });
 const metricsUrl = `http://${String(env.GLIDEPATH_METRICS_ADDRESS)}/metrics`;
 const STRATEGIC = setHeaderOptions('Content-Type', PatchStrategy.StrategicMergePatch);
 
