@@ -6,7 +6,8 @@
  * upgrade: a worker of this version starts next to it (both poll the task queue, as during a Deployment's
  * rolling update), some releases are promoted while both run, the old worker is stopped with SIGTERM, and
  * every release is promoted to the end by this version. Every release must end Promoted with its image,
- * no canary left, and its history must show which workers served it.
+ * no canary left, and its history must record a patch of this version (a branch the previous one lacks)
+ * taken mid-release.
  * docs/operations.md, "Upgrading Glidepath", is the procedure this follows.
  * Needs KUBECONFIG, TEMPORAL_ADDRESS and the repository's history (a clone, not an export).
  */
@@ -149,6 +150,11 @@ test('releases started by the previous version finish on this one, through a rol
   // What the upgrade carried: patches this version has and the previous did not, and which of them the
   // releases recorded once this version's worker served them.
   const added = [...(await patchIds(root))].filter((p) => !oldPatches.has(p));
-  const recorded = new Set((await Promise.all(ids.map(markersOf))).flat());
-  console.log(`upgrade from ${UPGRADE_FROM.slice(0, 7)}: patches added ${added.join(', ') || 'none'}; recorded by the upgraded releases: ${[...recorded].join(', ')}`);
+  assert.ok(added.length > 0, `this version changes workflow code behind patched() since ${UPGRADE_FROM.slice(0, 7)}`);
+  for (const id of ids) {
+    const markers = await markersOf(id);
+    const taken = markers.filter((m) => added.includes(m));
+    assert.ok(taken.length > 0, `${id} took a branch of this version mid-release (recorded ${markers.join(', ')})`);
+  }
+  console.log(`upgrade from ${UPGRADE_FROM.slice(0, 7)}: patches added ${added.join(', ')}; recorded by the upgraded releases: ${[...new Set((await Promise.all(ids.map(markersOf))).flat().filter((m) => added.includes(m)))].join(', ')}`);
 });
