@@ -247,7 +247,8 @@ async function run(client: Client, kc: KubeConfig, bundle: string): Promise<void
     log(`SIGKILLed ${label(victim.pid)} ${killAfterMs} ms after the first of ${promotions} promotions was sent; it held ${victimHeld.length} of them; ${outcomes.accepted} updates completed (${outcomes.retried} sends repeated), ${outcomes.failed.length} failed${outcomes.failed.length ? `, e.g. ${outcomes.failed[0]}` : ''}`);
 
     // 6. every promoted release reaches its next pause: when, and by which worker (its history)
-    const reached = new Map<string, { at: number; by: number }>();
+    // Lost with the kill: workflow tasks that timed out (the dead worker's sticky queue, 10 s by default) and activities retried (found dead by their heartbeat timeout).
+    const reached = new Map<string, { at: number; by: number; timedOutTasks: number; retriedActivities: number }>();
     await pool(promoted, 10, async (id) => {
       while (!late()) {
         const events = await history(id);
@@ -257,7 +258,13 @@ async function run(client: Client, kc: KubeConfig, bundle: string): Promise<void
         const pause = weight >= 0 ? after.slice(weight).find((e) => phaseOf(e) === 'Paused') : undefined;
         if (pause) {
           const upTo = events.slice(0, events.indexOf(pause));
-          return void reached.set(id, { at: tsToMs(pause.eventTime), by: taskWorkers(upTo).at(-1) as number });
+          const since = upTo.slice(accepted);
+          return void reached.set(id, {
+            at: tsToMs(pause.eventTime),
+            by: taskWorkers(upTo).at(-1) as number,
+            timedOutTasks: since.filter((e) => e.workflowTaskTimedOutEventAttributes).length,
+            retriedActivities: since.filter((e) => (e.activityTaskStartedEventAttributes?.attempt ?? 1) > 1).length,
+          });
         }
         await sleep(1000);
       }
@@ -271,6 +278,8 @@ async function run(client: Client, kc: KubeConfig, bundle: string): Promise<void
     log(
       `takeover: the last of the killed worker's ${victimHeld.length} promoted releases reached its next pause ${secs(takeover)} after the kill (${held.length} of ${victimHeld.length} reached it; promote sent → next pause p50 ${secs(pct(latency(held), 50))}, max ${secs(pct(latency(held), 100))}); finished by ${[...by].map(([pid, c]) => `${label(pid)} ${c}`).join(', ') || 'none'}`,
     );
+    const lost = (xs: string[]) => `${xs.filter((id) => reached.get(id)!.timedOutTasks > 0).length} with a workflow task timed out, ${xs.filter((id) => reached.get(id)!.retriedActivities > 0).length} with an activity retried`;
+    log(`lost with the kill: of the killed worker's ${held.length}, ${lost(held)}; of the others' ${others.length}, ${lost(others)}`);
     log(`the other workers' ${promotions - victimHeld.length} promoted releases: ${others.length} reached the next pause, promote sent → next pause p50 ${secs(pct(latency(others), 50))}, max ${secs(pct(latency(others), 100))}`);
 
     // 7. every release converged: the status query (served by a live worker) and the objects
