@@ -37,8 +37,11 @@ rm -f "$suite_log" "$suite_time"
 step "in-flight memory of the real worker (real activities, kwok), 200 and 1,000 paused releases"
 BENCH_RELEASES="${BENCH_RELEASES:-200,1000}" node bench/inflight-real.ts
 
+step "scale out: 300 paused releases on 3 workers, one SIGKILLed while 100 promotions are in flight (per-worker share, takeover time)"
+node bench/scale-out.ts
+
 for b in bench/*.ts; do
-  case "$b" in bench/history-events.ts | bench/inflight-real.ts) continue ;; esac
+  case "$b" in bench/history-events.ts | bench/inflight-real.ts | bench/scale-out.ts) continue ;; esac
   step "$b"
   node "$b"
 done

@@ -1,0 +1,375 @@
+/**
+ * Scale out and fail over: BENCH_WORKERS real workers (`workers/main.ts` as child processes, default
+ * options, a prebuilt bundle) poll one task queue of the local Temporal dev server, with the real
+ * activities against the local control plane (kwok pods). It creates BENCH_RELEASES Deployments
+ * (BENCH_REPLICAS pods each), starts one release per Deployment whose canary pauses at step 1
+ * (steps: pause, setWeight 50, pause), and once the visibility store counts them all Paused prints
+ * each worker's share (which worker ran each release's last workflow task, from the
+ * `WorkflowTaskStarted` identity in its history: the SDK's default identity is `<pid>@<host>`).
+ * Then it sends BENCH_PROMOTIONS promotions at once and SIGKILLs one worker (BENCH_KILL: its index,
+ * default the one holding the most of the promoted releases) BENCH_KILL_AFTER_MS after the first is
+ * sent, while they are in flight. It prints the takeover time (the kill → the last of the killed
+ * worker's promoted releases reaching its next pause, from the histories) and which workers took
+ * them, checks that every release converged (promoted: Paused at step 3 with weight 50; the others:
+ * Paused at step 1, each answering the status query, so served by a live worker) and that there
+ * are no duplicate objects (per workload exactly one canary Deployment where the release is at
+ * weight 50 and none with replicas where it is at weight 0, one active canary ReplicaSet, as many
+ * canary pods as the canary Deployment asks for, one stable Deployment), and cleans up.
+ * Env: TEMPORAL_ADDRESS (127.0.0.1:7233), KUBECONFIG (the local control plane), BENCH_WORKERS (3),
+ *      BENCH_RELEASES (300; 10,000 with enough kwok nodes and time), BENCH_PROMOTIONS (100),
+ *      BENCH_REPLICAS (1), BENCH_START_CONCURRENCY (10), BENCH_KILL (index of the worker to kill),
+ *      BENCH_KILL_AFTER_MS (300), BENCH_DEADLINE_SECONDS (900: then it stops, prints what it
+ *      measured and cleans up), BENCH_WORKER_ENV (extra worker env, `K=V,K=V`).
+ */
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { AppsV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import { Client, Connection } from '@temporalio/client';
+import type { temporal } from '@temporalio/proto';
+import { tsToMs } from '@temporalio/common/lib/time.js';
+import { dataConverterFromEnv } from '../workers/codec.ts';
+import { releaseWorkflowId, serviceKey, type ReleasePlan } from '../model/types.ts';
+import { SERVICE_ATTRIBUTE, promoteUpdate, statusQuery } from '../workflows/messages.ts';
+import { LABELS } from '../activities/kubernetes/objects.ts';
+import { plan as harnessPlan } from '../test/workflows/harness.ts';
+
+type HistoryEvent = temporal.api.history.v1.IHistoryEvent;
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const address = process.env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233';
+const int = (name: string, dflt: number, min = 1): number => {
+  const v = Number(process.env[name] ?? dflt);
+  if (!Number.isInteger(v) || v < min) throw new Error(`${name}: a whole number ≥ ${min}`);
+  return v;
+};
+const workers = int('BENCH_WORKERS', 3, 2);
+const n = int('BENCH_RELEASES', 300);
+const promotions = Math.min(n, int('BENCH_PROMOTIONS', 100));
+const replicas = int('BENCH_REPLICAS', 1);
+const startConcurrency = int('BENCH_START_CONCURRENCY', 10);
+const killAfterMs = int('BENCH_KILL_AFTER_MS', 300, 0);
+const killIndex = process.env.BENCH_KILL === undefined ? undefined : int('BENCH_KILL', 0, 0);
+if (killIndex !== undefined && killIndex >= workers) throw new Error(`BENCH_KILL: a worker index below BENCH_WORKERS (${workers})`);
+const deadlineSeconds = int('BENCH_DEADLINE_SECONDS', 900);
+const workerEnv = Object.fromEntries((process.env.BENCH_WORKER_ENV ?? '').split(',').filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
+
+const log = (line: string): void => console.log(`scale-out: ${line}`);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const load = () => os.loadavg().map((l) => l.toFixed(1)).join(' ');
+const secs = (x: number) => `${(x / 1000).toFixed(1)} s`;
+const pct = (xs: number[], p: number) => {
+  const sorted = [...xs].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] ?? NaN;
+};
+
+/** Runs `fn` over `items`, `limit` at a time; stops taking new items once `stop()` says so. */
+async function pool<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>, stop = () => false): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(limit, items.length) }, async () => {
+      while (next < items.length && !stop()) await fn(items[next++] as T);
+    }),
+  );
+}
+
+/** One real worker process; its Temporal identity is the SDK's default, `<pid>@<host>`. */
+class WorkerProcess {
+  readonly child: ChildProcess;
+  readonly pid: number;
+  readonly ready: Promise<void>;
+
+  constructor(env: NodeJS.ProcessEnv) {
+    this.child = spawn(process.execPath, [path.join(root, 'workers/main.ts')], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    this.pid = this.child.pid as number;
+    let tail = '';
+    this.ready = new Promise((resolve, reject) => {
+      this.child.once('exit', (code, signal) => reject(new Error(`worker ${this.pid} exited (${code ?? signal}): ${tail}`)));
+      const onLine = (line: string) => {
+        tail = `${tail}\n${line}`.slice(-3000);
+        if (line.includes('"worker started"')) resolve();
+        else if (/"level":(50|60)/.test(line)) process.stderr.write(`worker ${this.pid}: ${line}\n`);
+      };
+      createInterface({ input: this.child.stdout! }).on('line', onLine);
+      createInterface({ input: this.child.stderr! }).on('line', onLine);
+    });
+    this.ready.catch(() => {}); // a later exit (the kill) is expected
+  }
+
+  get alive(): boolean {
+    return this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+    if (!this.alive) return;
+    const exited = new Promise((r) => this.child.once('exit', r));
+    this.child.kill(signal);
+    await exited;
+  }
+}
+
+const pidOf = (identity: string | null | undefined): number => Number(identity?.split('@')[0]);
+/** The identities of the workers that started the workflow tasks among `events`. */
+const taskWorkers = (events: HistoryEvent[]): number[] => events.filter((e) => e.workflowTaskStartedEventAttributes).map((e) => pidOf(e.workflowTaskStartedEventAttributes?.identity));
+const phaseOf = (e: HistoryEvent): string | undefined => {
+  const payload = e.upsertWorkflowSearchAttributesEventAttributes?.searchAttributes?.indexedFields?.GlidepathPhase;
+  return payload?.data ? (JSON.parse(Buffer.from(payload.data).toString('utf8')) as string) : undefined;
+};
+
+async function run(client: Client, kc: KubeConfig, bundle: string): Promise<void> {
+  const apps = kc.makeApiClient(AppsV1Api);
+  const core = kc.makeApiClient(CoreV1Api);
+  const suffix = Math.random().toString(36).slice(2, 7);
+  const namespace = `bench-scale-${suffix}`;
+  const taskQueue = `bench-scale-${suffix}`;
+  const deadline = Date.now() + deadlineSeconds * 1000;
+  const late = () => Date.now() > deadline;
+  const names = Array.from({ length: n }, (_, i) => `app-${i}`);
+  const plans: ReleasePlan[] = names.map((name) =>
+    harnessPlan(name, { type: 'canary', steps: [{ kind: 'pause' }, { kind: 'setWeight', weight: 50 }, { kind: 'pause' }] }, { namespace, image: `registry.local/${name}:v2`, retryWindowSeconds: 300 }),
+  );
+  const ids = plans.map(releaseWorkflowId);
+  const count = async (query: string) => (await client.workflow.count(`TaskQueue = '${taskQueue}' AND ${query}`)).count;
+  const history = async (id: string) => (await client.workflow.getHandle(id).fetchHistory()).events ?? [];
+  const procs: WorkerProcess[] = [];
+  log(`--- ${n} releases, ${workers} workers, ${promotions} promotions (namespace ${namespace}, ${replicas} replica(s) each; load average ${load()} on ${os.cpus().length} cores)`);
+  try {
+    // 1. the workloads; each promoted release adds a canary at weight 50
+    const nodes = await core.listNode();
+    const podRoom = nodes.items.reduce((sum, node) => sum + Number(node.status?.allocatable?.pods ?? 0), 0);
+    const need = (n + promotions) * replicas + 20;
+    if (podRoom < need) throw new Error(`the cluster's nodes take ${podRoom} pods; ${n} releases of ${replicas} replica(s), ${promotions} promoted, need about ${need}: start it with more kwok nodes (GLIDEPATH_KUBE_NODES=${Math.ceil(need / 110)} bash scripts/kube.sh up)`);
+    await core.createNamespace({ body: { metadata: { name: namespace } } });
+    const t0 = Date.now();
+    await pool(names, 20, async (name) => {
+      await apps.createNamespacedDeployment({
+        namespace,
+        body: {
+          metadata: { name, labels: { app: name } },
+          spec: {
+            replicas,
+            selector: { matchLabels: { app: name } },
+            template: { metadata: { labels: { app: name } }, spec: { containers: [{ name: 'app', image: `registry.local/${name}:v1`, readinessProbe: { httpGet: { path: '/healthz', port: 8080 } } }] } },
+          },
+        },
+      });
+    });
+    for (;;) {
+      const list = await apps.listNamespacedDeployment({ namespace });
+      const available = list.items.filter((d) => (d.status?.availableReplicas ?? 0) === replicas).length;
+      if (available >= n) break;
+      if (late()) throw new Error(`only ${available} of ${n} Deployments available before the deadline`);
+      await sleep(2000);
+    }
+    log(`${n} Deployments available in ${secs(Date.now() - t0)}`);
+
+    // 2. the workers, one task queue
+    const metricsBase = 30000 + Math.floor(Math.random() * 20000);
+    for (let i = 0; i < workers; i++) {
+      procs.push(
+        new WorkerProcess({
+          ...process.env,
+          TEMPORAL_ADDRESS: address,
+          GLIDEPATH_TASK_QUEUE: taskQueue,
+          GLIDEPATH_WORKFLOW_BUNDLE: bundle,
+          GLIDEPATH_METRICS_ADDRESS: `127.0.0.1:${metricsBase + 2 * i}`,
+          GLIDEPATH_CORE_METRICS_ADDRESS: `127.0.0.1:${metricsBase + 2 * i + 1}`,
+          GLIDEPATH_REGISTER_SEARCH_ATTRIBUTES: 'false',
+          GLIDEPATH_SHUTDOWN_GRACE: '2s',
+          ...workerEnv,
+        }),
+      );
+    }
+    await Promise.all(procs.map((p) => p.ready));
+    const index = new Map(procs.map((p, i) => [p.pid, i]));
+    const label = (pid: number) => (index.has(pid) ? `worker ${index.get(pid)} (pid ${pid})` : `unknown ${pid}`);
+    log(`workers started: ${procs.map((p, i) => `${i}: pid ${p.pid}`).join(', ')}`);
+
+    // 3. start them all; wait until all are Paused at step 1
+    const t1 = Date.now();
+    let started = 0;
+    await pool(
+      plans,
+      startConcurrency,
+      async (p) => {
+        await client.workflow.start('release', { taskQueue, workflowId: releaseWorkflowId(p), args: [{ plan: p, initiator: 'bench' }], typedSearchAttributes: [{ key: SERVICE_ATTRIBUTE, value: serviceKey(p) }] });
+        started++;
+      },
+      late,
+    );
+    let paused = 0;
+    while ((paused = await count(`GlidepathPhase = 'Paused'`)) < n && !late()) await sleep(2000);
+    log(`${paused} of ${started} Paused ${secs(Date.now() - t1)} after the first start (${startConcurrency} starts at a time)`);
+    if (paused < n) throw new Error(`only ${paused} of ${n} paused before the deadline`);
+
+    // 4. the per-worker share: who ran each release's workflow tasks so far, and who holds it now (its last task)
+    const holder = new Map<string, number>();
+    const tasks = new Map<number, number>();
+    await pool(ids, 10, async (id) => {
+      const ran = taskWorkers(await history(id));
+      ran.forEach((pid) => tasks.set(pid, (tasks.get(pid) ?? 0) + 1));
+      holder.set(id, ran.at(-1) as number);
+    });
+    const share = (pid: number) => [...holder.values()].filter((h) => h === pid).length;
+    log(`per-worker share (releases whose last workflow task it ran; workflow tasks it ran): ${procs.map((p) => `${label(p.pid)} ${share(p.pid)} (${((100 * share(p.pid)) / n).toFixed(0)}%), ${tasks.get(p.pid) ?? 0} tasks`).join('; ')}`);
+
+    // 5. the promotions all at once; one worker SIGKILLed while they are in flight
+    const promoted = ids.slice(0, promotions);
+    const victim = procs[killIndex ?? procs.map((p) => promoted.filter((id) => holder.get(id) === p.pid).length).reduce((best, c, i, all) => (c > (all[best] as number) ? i : best), 0)] as WorkerProcess;
+    const sent = new Map<string, number>();
+    const outcomes = { accepted: 0, retried: 0, failed: [] as string[] };
+    let killedAt = 0;
+    const kill = sleep(killAfterMs).then(() => {
+      killedAt = Date.now();
+      victim.child.kill('SIGKILL');
+    });
+    await Promise.all([
+      kill,
+      ...promoted.map(async (id) => {
+        sent.set(id, Date.now());
+        // The same update id on every attempt: a resend after the kill is deduplicated by the server.
+        for (let attempt = 1; ; attempt++) {
+          try {
+            await client.workflow.getHandle(id).executeUpdate(promoteUpdate, { args: [{ by: 'bench', reason: 'scale-out bench' }], updateId: `bench-promote-${id}` });
+            outcomes.accepted++;
+            return;
+          } catch (err) {
+            if (attempt >= 5 || late()) return void outcomes.failed.push(`${id}: ${(err as Error).message}`);
+            outcomes.retried++;
+          }
+        }
+      }),
+    ]);
+    const victimHeld = promoted.filter((id) => holder.get(id) === victim.pid);
+    log(`SIGKILLed ${label(victim.pid)} ${killAfterMs} ms after the first of ${promotions} promotions was sent; it held ${victimHeld.length} of them; ${outcomes.accepted} updates completed (${outcomes.retried} sends repeated), ${outcomes.failed.length} failed${outcomes.failed.length ? `, e.g. ${outcomes.failed[0]}` : ''}`);
+
+    // 6. every promoted release reaches its next pause: when, and by which worker (its history)
+    // Lost with the kill: workflow tasks that timed out (the dead worker's sticky queue, 10 s by default) and activities retried (found dead by their heartbeat timeout).
+    const reached = new Map<string, { at: number; by: number; timedOutTasks: number; retriedActivities: number }>();
+    await pool(promoted, 10, async (id) => {
+      while (!late()) {
+        const events = await history(id);
+        const accepted = events.findIndex((e) => e.workflowExecutionUpdateAcceptedEventAttributes);
+        const after = accepted >= 0 ? events.slice(accepted) : [];
+        const weight = after.findIndex((e) => e.activityTaskCompletedEventAttributes);
+        const pause = weight >= 0 ? after.slice(weight).find((e) => phaseOf(e) === 'Paused') : undefined;
+        if (pause) {
+          const upTo = events.slice(0, events.indexOf(pause));
+          const since = upTo.slice(accepted);
+          return void reached.set(id, {
+            at: tsToMs(pause.eventTime),
+            by: taskWorkers(upTo).at(-1) as number,
+            timedOutTasks: since.filter((e) => e.workflowTaskTimedOutEventAttributes).length,
+            retriedActivities: since.filter((e) => (e.activityTaskStartedEventAttributes?.attempt ?? 1) > 1).length,
+          });
+        }
+        await sleep(1000);
+      }
+    });
+    const held = victimHeld.filter((id) => reached.has(id));
+    const takeover = held.length ? Math.max(...held.map((id) => reached.get(id)!.at)) - killedAt : NaN;
+    const others = promoted.filter((id) => holder.get(id) !== victim.pid && reached.has(id));
+    const latency = (xs: string[]) => xs.map((id) => reached.get(id)!.at - (sent.get(id) as number));
+    const by = new Map<number, number>();
+    held.forEach((id) => by.set(reached.get(id)!.by, (by.get(reached.get(id)!.by) ?? 0) + 1));
+    log(
+      `takeover: the last of the killed worker's ${victimHeld.length} promoted releases reached its next pause ${secs(takeover)} after the kill (${held.length} of ${victimHeld.length} reached it; promote sent → next pause p50 ${secs(pct(latency(held), 50))}, max ${secs(pct(latency(held), 100))}); finished by ${[...by].map(([pid, c]) => `${label(pid)} ${c}`).join(', ') || 'none'}`,
+    );
+    const lost = (xs: string[]) => `${xs.filter((id) => reached.get(id)!.timedOutTasks > 0).length} with a workflow task timed out, ${xs.filter((id) => reached.get(id)!.retriedActivities > 0).length} with an activity retried`;
+    log(`lost with the kill: of the killed worker's ${held.length}, ${lost(held)}; of the others' ${others.length}, ${lost(others)}`);
+    log(`the other workers' ${promotions - victimHeld.length} promoted releases: ${others.length} reached the next pause, promote sent → next pause p50 ${secs(pct(latency(others), 50))}, max ${secs(pct(latency(others), 100))}`);
+
+    // 7. every release converged: the status query (served by a live worker) and the objects
+    const promotedSet = new Set(promoted);
+    const wrong: string[] = [];
+    const weights = new Map<string, number>();
+    await pool(ids, 20, async (id) => {
+      const s = await client.workflow
+        .getHandle(id)
+        .query(statusQuery)
+        .catch((err: Error) => err);
+      if (s instanceof Error) return void wrong.push(`${id}: status query failed: ${s.message}`);
+      const want = promotedSet.has(id) ? { index: 2, weight: 50 } : { index: 0, weight: 0 };
+      weights.set(id, s.canaryWeight);
+      if (s.phase !== 'Paused' || s.step.index !== want.index || s.canaryWeight !== want.weight) wrong.push(`${id}: ${s.phase} at step ${s.step.index + 1} weight ${s.canaryWeight}, expected Paused at step ${want.index + 1} weight ${want.weight}`);
+    });
+    log(`converged: ${n - wrong.length} of ${n} (${promotions} Paused at step 3 weight 50, the rest Paused at step 1, each answering the status query)${wrong.length ? `; ${wrong.length} not, e.g. ${wrong.slice(0, 3).join('; ')}` : ''}`);
+
+    const duplicates = await duplicateObjects(apps, core, namespace, names, (name) => promotedSet.has(releaseWorkflowId(plans[names.indexOf(name)] as ReleasePlan)));
+    log(`duplicate objects: ${duplicates.length === 0 ? 'none' : `${duplicates.length}, e.g. ${duplicates.slice(0, 5).join('; ')}`} (per workload: one stable Deployment; one canary Deployment with one active ReplicaSet and as many ready canary pods as it asks for where promoted, no canary pods elsewhere)`);
+    if (wrong.length || duplicates.length || held.length < victimHeld.length) process.exitCode = 1;
+    log(`load average ${load()}`);
+  } catch (err) {
+    process.exitCode = 1;
+    console.error(`scale-out: ${(err as Error).stack ?? err}`);
+  } finally {
+    await pool(ids, 20, async (id) => {
+      await client.workflow
+        .getHandle(id)
+        .terminate('scale-out bench cleanup')
+        .catch(() => {}); // closed already, or never started
+    });
+    await Promise.all(procs.map((p) => p.stop()));
+    await core.deleteNamespace({ name: namespace }).catch(() => {});
+  }
+}
+
+/** The objects that should exist once per workload but do not, or exist more than once. */
+async function duplicateObjects(apps: AppsV1Api, core: CoreV1Api, namespace: string, names: string[], promoted: (name: string) => boolean): Promise<string[]> {
+  const [deployments, replicaSets, pods] = await Promise.all([apps.listNamespacedDeployment({ namespace }), apps.listNamespacedReplicaSet({ namespace }), core.listNamespacedPod({ namespace })]);
+  const group = <T extends { metadata?: { labels?: Record<string, string> } }>(items: T[], role: string | undefined) => {
+    const by = new Map<string, T[]>();
+    for (const item of items) {
+      const labels = item.metadata?.labels ?? {};
+      const workload = role ? labels[LABELS.workload] : labels.app;
+      if (workload === undefined || (role ? labels[LABELS.role] !== role : labels[LABELS.role] !== undefined)) continue;
+      by.set(workload, [...(by.get(workload) ?? []), item]);
+    }
+    return by;
+  };
+  const stables = group(deployments.items, undefined);
+  const canaries = group(deployments.items, 'canary');
+  const canarySets = group(replicaSets.items, 'canary');
+  const canaryPods = group(pods.items, 'canary');
+  const out: string[] = [];
+  for (const name of names) {
+    const stable = stables.get(name)?.length ?? 0;
+    if (stable !== 1) out.push(`${name}: ${stable} stable Deployments`);
+    const canary = canaries.get(name) ?? [];
+    const activeSets = (canarySets.get(name) ?? []).filter((rs) => (rs.spec?.replicas ?? 0) > 0).length;
+    const podCount = (canaryPods.get(name) ?? []).filter((p) => !p.metadata?.deletionTimestamp).length;
+    if (promoted(name)) {
+      const want = canary[0]?.spec?.replicas ?? 0;
+      if (canary.length !== 1) out.push(`${name}: ${canary.length} canary Deployments`);
+      if (activeSets !== 1) out.push(`${name}: ${activeSets} canary ReplicaSets with replicas`);
+      if (podCount !== want || want < 1) out.push(`${name}: ${podCount} canary pods for ${want} asked`);
+    } else {
+      if (canary.length > 1) out.push(`${name}: ${canary.length} canary Deployments`);
+      if (podCount > 0 || activeSets > 0) out.push(`${name}: ${podCount} canary pods, ${activeSets} canary ReplicaSets with replicas at weight 0`);
+    }
+  }
+  return out;
+}
+
+if (!process.env.KUBECONFIG) throw new Error('KUBECONFIG must point at the local control plane (bash scripts/kube.sh up; eval "$(bash scripts/kube.sh env)")');
+const kc = new KubeConfig();
+kc.loadFromDefault();
+const connection = await Connection.connect({ address, connectTimeout: '5s' }).catch((err: Error) => {
+  throw new Error(`the Temporal dev server is not reachable at ${address} (TEMPORAL_ADDRESS): ${err.message}`);
+});
+const client = new Client({ connection, dataConverter: dataConverterFromEnv() });
+// The workers run a prebuilt workflow bundle, as in the container image (Dockerfile).
+const tmp = mkdtempSync(path.join(os.tmpdir(), 'glidepath-scale-out-'));
+const bundle = path.join(tmp, 'workflow-bundle.js');
+await new Promise<void>((resolve, reject) =>
+  execFile(process.execPath, [path.join(root, 'workers/bundle.ts'), bundle], (err, _out, stderr) => (err ? reject(new Error(`bundling the workflows failed: ${stderr}`, { cause: err })) : resolve())),
+);
+try {
+  await run(client, kc, bundle);
+} finally {
+  await connection.close();
+  rmSync(tmp, { recursive: true, force: true });
+}
