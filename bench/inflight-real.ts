@@ -29,6 +29,7 @@ import { dataConverterFromEnv } from '../workers/codec.ts';
 import { releaseWorkflowId, serviceKey, type ReleasePlan } from '../model/types.ts';
 import { SERVICE_ATTRIBUTE, promoteUpdate } from '../workflows/messages.ts';
 import { plan as harnessPlan } from '../test/workflows/harness.ts';
+import { createBenchDeployments, pool } from './support/workloads.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const address = process.env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233';
@@ -61,15 +62,6 @@ const pct = (xs: number[], p: number) => {
 const ms = (x: number) => (x >= 1000 ? `${(x / 1000).toFixed(2)} s` : `${x.toFixed(0)} ms`);
 const rssOf = (pid: number): number => Number(readFileSync(`/proc/${pid}/status`, 'utf8').match(/^VmRSS:\s+(\d+) kB/m)?.[1] ?? NaN) * 1024;
 
-/** Runs `fn` over `items`, `limit` at a time; stops taking new items once `stop()` says so. */
-async function pool<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>, stop = () => false): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(limit, items.length) }, async () => {
-      while (next < items.length && !stop()) await fn(items[next++] as T);
-    }),
-  );
-}
 
 interface Memory {
   process: NodeJS.MemoryUsage;
@@ -167,29 +159,8 @@ async function run(n: number, client: Client, kc: KubeConfig, bundle: string): P
     const nodes = await core.listNode();
     const podRoom = nodes.items.reduce((sum, node) => sum + Number(node.status?.allocatable?.pods ?? 0), 0);
     if (podRoom < n * replicas * 2 + 50) throw new Error(`the cluster's nodes take ${podRoom} pods; ${n} releases of ${replicas} replica(s) need about ${n * replicas * 2 + 50}: start it with more kwok nodes (GLIDEPATH_KUBE_NODES=${Math.ceil((n * replicas * 2 + 50) / 110)} bash scripts/kube.sh up) or set BENCH_REPLICAS=0`);
-    await core.createNamespace({ body: { metadata: { name: namespace } } });
-    const t0 = Date.now();
-    await pool(names, 20, async (name) => {
-      await apps.createNamespacedDeployment({
-        namespace,
-        body: {
-          metadata: { name, labels: { app: name } },
-          spec: {
-            replicas,
-            selector: { matchLabels: { app: name } },
-            template: { metadata: { labels: { app: name } }, spec: { containers: [{ name: 'app', image: `registry.local/${name}:v1`, readinessProbe: { httpGet: { path: '/healthz', port: 8080 } } }] } },
-          },
-        },
-      });
-    });
-    for (;;) {
-      const list = await apps.listNamespacedDeployment({ namespace });
-      const available = list.items.filter((d) => (d.status?.availableReplicas ?? 0) === replicas).length;
-      if (available >= n) break;
-      if (late()) throw new Error(`only ${available} of ${n} Deployments available before the deadline`);
-      await sleep(2000);
-    }
-    log(`${n} Deployments available in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+    const took = await createBenchDeployments({ apps, core }, namespace, names, replicas, late);
+    log(`${n} Deployments available in ${(took / 1000).toFixed(0)} s`);
 
     // 2. a fresh worker: default options, prebuilt bundle as in the image
     const metricsPort = 30000 + Math.floor(Math.random() * 20000);

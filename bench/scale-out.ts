@@ -36,6 +36,7 @@ import { releaseWorkflowId, serviceKey, type ReleasePlan } from '../model/types.
 import { SERVICE_ATTRIBUTE, promoteUpdate, statusQuery } from '../workflows/messages.ts';
 import { LABELS } from '../activities/kubernetes/objects.ts';
 import { plan as harnessPlan } from '../test/workflows/harness.ts';
+import { createBenchDeployments, pool } from './support/workloads.ts';
 
 type HistoryEvent = temporal.api.history.v1.IHistoryEvent;
 
@@ -66,15 +67,6 @@ const pct = (xs: number[], p: number) => {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] ?? NaN;
 };
 
-/** Runs `fn` over `items`, `limit` at a time; stops taking new items once `stop()` says so. */
-async function pool<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>, stop = () => false): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(limit, items.length) }, async () => {
-      while (next < items.length && !stop()) await fn(items[next++] as T);
-    }),
-  );
-}
 
 /** One real worker process; its Temporal identity is the SDK's default, `<pid>@<host>`. */
 class WorkerProcess {
@@ -142,29 +134,8 @@ async function run(client: Client, kc: KubeConfig, bundle: string): Promise<void
     const podRoom = nodes.items.reduce((sum, node) => sum + Number(node.status?.allocatable?.pods ?? 0), 0);
     const need = (n + promotions) * replicas + 20;
     if (podRoom < need) throw new Error(`the cluster's nodes take ${podRoom} pods; ${n} releases of ${replicas} replica(s), ${promotions} promoted, need about ${need}: start it with more kwok nodes (GLIDEPATH_KUBE_NODES=${Math.ceil(need / 110)} bash scripts/kube.sh up)`);
-    await core.createNamespace({ body: { metadata: { name: namespace } } });
-    const t0 = Date.now();
-    await pool(names, 20, async (name) => {
-      await apps.createNamespacedDeployment({
-        namespace,
-        body: {
-          metadata: { name, labels: { app: name } },
-          spec: {
-            replicas,
-            selector: { matchLabels: { app: name } },
-            template: { metadata: { labels: { app: name } }, spec: { containers: [{ name: 'app', image: `registry.local/${name}:v1`, readinessProbe: { httpGet: { path: '/healthz', port: 8080 } } }] } },
-          },
-        },
-      });
-    });
-    for (;;) {
-      const list = await apps.listNamespacedDeployment({ namespace });
-      const available = list.items.filter((d) => (d.status?.availableReplicas ?? 0) === replicas).length;
-      if (available >= n) break;
-      if (late()) throw new Error(`only ${available} of ${n} Deployments available before the deadline`);
-      await sleep(2000);
-    }
-    log(`${n} Deployments available in ${secs(Date.now() - t0)}`);
+    const took = await createBenchDeployments({ apps, core }, namespace, names, replicas, late);
+    log(`${n} Deployments available in ${secs(took)}`);
 
     // 2. the workers, one task queue
     const metricsBase = 30000 + Math.floor(Math.random() * 20000);

@@ -1,0 +1,46 @@
+/**
+ * What the real-worker benches (inflight-real.ts, scale-out.ts) share: a bounded pool, and the bench's
+ * Deployments (`replicas` kwok pods each, a readiness probe, image v1) created in one namespace and
+ * waited for until every one is available.
+ */
+import type { AppsV1Api, CoreV1Api } from '@kubernetes/client-node';
+
+/** Runs `fn` over `items`, `limit` at a time; stops taking new items once `stop()` says so. */
+export async function pool<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>, stop = () => false): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(limit, items.length) }, async () => {
+      while (next < items.length && !stop()) await fn(items[next++] as T);
+    }),
+  );
+}
+
+/**
+ * Creates namespace `namespace` and a Deployment per name (20 at a time), then waits until all are
+ * available; `late()` true stops the wait with an error. Returns the milliseconds it took.
+ */
+export async function createBenchDeployments(k: { apps: AppsV1Api; core: CoreV1Api }, namespace: string, names: readonly string[], replicas: number, late: () => boolean): Promise<number> {
+  await k.core.createNamespace({ body: { metadata: { name: namespace } } });
+  const t0 = Date.now();
+  await pool(names, 20, async (name) => {
+    await k.apps.createNamespacedDeployment({
+      namespace,
+      body: {
+        metadata: { name, labels: { app: name } },
+        spec: {
+          replicas,
+          selector: { matchLabels: { app: name } },
+          template: { metadata: { labels: { app: name } }, spec: { containers: [{ name: 'app', image: `registry.local/${name}:v1`, readinessProbe: { httpGet: { path: '/healthz', port: 8080 } } }] } },
+        },
+      },
+    });
+  });
+  for (;;) {
+    const list = await k.apps.listNamespacedDeployment({ namespace });
+    const available = list.items.filter((d) => (d.status?.availableReplicas ?? 0) === replicas).length;
+    if (available >= names.length) break;
+    if (late()) throw new Error(`only ${available} of ${names.length} Deployments available before the deadline`);
+    await new Promise((r) => setTimeout(r, 2000));
+  }
+  return Date.now() - t0;
+}
