@@ -10,7 +10,7 @@ import { PatchStrategy, type KubeConfig, type V1Deployment, type V1Service } fro
 import { ApplicationFailure } from '@temporalio/common';
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { Gauge, type Registry } from 'prom-client';
-import { DEFAULT_DRIFT_INTERVAL, DRIFT_WORKFLOW, compareDrift, comparedFields, driftProblems, driftWorkflowId, sameLabels, type DriftApiRoute, type DriftBaseline, type DriftDesired, type DriftFinding, type DriftLive, type DriftSettings } from '../model/drift.ts';
+import { DEFAULT_DRIFT_INTERVAL, DRIFT_WORKFLOW, WORKLOAD_GONE, compareDrift, comparedFields, driftProblems, driftWorkflowId, sameLabels, type DriftApiRoute, type DriftBaseline, type DriftDesired, type DriftFinding, type DriftLive, type DriftSettings } from '../model/drift.ts';
 import { routerKey } from '../model/traffic-routing.ts';
 import { driftPromotedSignal, type DriftCheckRequest, type DriftFollowResult, type DriftReleaseState, type DriftRevertRequest, type DriftWatchInput } from '../workflows/drift/messages.ts';
 import { statusQuery, type ReleaseResult } from '../workflows/messages.ts';
@@ -100,7 +100,16 @@ export function createDriftActivities(deps: DriftDeps) {
     return (await versionRoute(b.target.namespace, r.api, r.version)) ? r : undefined;
   };
   const where = (t: ReleaseTarget): string => `Deployment ${t.namespace}/${t.workload.name}`;
+  /** The stable Deployment does not exist (the apiserver answered NotFound): the watch ends rather than report it at every check. */
+  const gone = (b: DriftBaseline): ApplicationFailure =>
+    ApplicationFailure.nonRetryable(`${where(b.target)} not found (the workload of ${b.releaseId} was deleted): the drift watch of it ends`, WORKLOAD_GONE);
+  /** Removes every `glidepath_drift` series of the workload (a deleted workload alerts no more). */
+  const forget = async (t: ReleaseTarget): Promise<void> => {
+    const { values } = await gauge.get();
+    for (const v of values) if (v.labels.namespace === t.namespace && v.labels.workload === t.workload.name) gauge.remove(v.labels);
+  };
 
+  /** The live objects; the stable Deployment's absence is WorkloadGone. */
   const readLive = async (b: DriftBaseline, d: DriftDesired): Promise<DriftLive> => {
     const t = b.target;
     const [stable, hpa, role, services] = await Promise.all([
@@ -109,12 +118,13 @@ export function createDriftActivities(deps: DriftDeps) {
       d.role ? findDeployment(t.namespace, roleName(t.workload.name, d.role)) : Promise.resolve(undefined),
       Promise.all(d.services.map(async (s) => ({ name: s.name, selector: (await findService(t.namespace, s.name))?.spec?.selector ?? null }))),
     ]);
+    if (!stable) throw gone(b);
     const router = d.router !== undefined ? routerOf(t) : undefined;
     const routerAtRest = router ? await router.verifyWeight(t, 0) : undefined;
     const container = stable?.spec?.template?.spec?.containers?.find((c) => c.name === d.container);
     return {
       ...(container?.image !== undefined ? { image: container.image } : {}),
-      ...(stable ? { replicas: stable.spec?.replicas ?? 1 } : {}),
+      replicas: stable.spec?.replicas ?? 1,
       hpa,
       roleExists: role !== undefined && !role.metadata?.deletionTimestamp,
       services: services.map((s) => ({ name: s.name, selector: s.selector === null ? null : { ...s.selector } })),
@@ -177,6 +187,7 @@ export function createDriftActivities(deps: DriftDeps) {
         args: [input],
         signal: driftPromotedSignal,
         signalArgs: [b],
+        workflowIdReusePolicy: 'ALLOW_DUPLICATE', // a watch that ended (its workload was deleted) is started anew by a promotion of a re-created one
         staticSummary: `drift watch of ${t.namespace}/${t.workload.name}`,
       });
       return { watchId, ...settings };
@@ -207,7 +218,7 @@ export function createDriftActivities(deps: DriftDeps) {
     async driftDesired(b: DriftBaseline): Promise<DriftDesired> {
       const t = b.target;
       const stable = await findDeployment(t.namespace, t.workload.name);
-      if (!stable) throw ApplicationFailure.nonRetryable(`${where(t)} not found (the workload of ${b.releaseId})`, ErrorType.NotFound);
+      if (!stable) throw gone(b);
       const container = targetContainer(stable, { ...t, image: b.image });
       const hpa = await hpaOwns(t);
       const services: DriftDesired['services'] = [];
@@ -221,9 +232,18 @@ export function createDriftActivities(deps: DriftDeps) {
       return { container: container.name, image: b.image, ...(hpa ? {} : { replicas: stable.spec?.replicas ?? 1 }), ...(role ? { role } : {}), services, ...(router ? { router } : {}), ...(apiRoute ? { apiRoute } : {}) };
     },
 
-    /** Read-only: what differs from the reference now. Sets `glidepath_drift` for every field compared. */
+    /**
+     * Read-only: what differs from the reference now. Sets `glidepath_drift` for every field compared;
+     * a deleted stable Deployment removes the workload's series and fails as WorkloadGone.
+     */
     async driftCheck(req: DriftCheckRequest): Promise<DriftFinding[]> {
-      const live = await readLive(req.baseline, req.desired);
+      let live: DriftLive;
+      try {
+        live = await readLive(req.baseline, req.desired);
+      } catch (err) {
+        if (err instanceof ApplicationFailure && err.type === WORKLOAD_GONE) await forget(req.baseline.target);
+        throw err;
+      }
       const findings = compareDrift(req.desired, live);
       const routed = await stillRouted(req.baseline, req.desired);
       const route = routed ? await apiRoutes.check(routed) : undefined;

@@ -12,6 +12,8 @@ export const DRIFT_POLICIES = ['report', 'revert'] as const;
 export type DriftPolicy = (typeof DRIFT_POLICIES)[number];
 export const DEFAULT_DRIFT_INTERVAL = '1m';
 export const MIN_DRIFT_INTERVAL_MS = 10_000;
+/** The failure type of a drift read whose stable Deployment does not exist (deleted): the watch of it ends. */
+export const WORKLOAD_GONE = 'WorkloadGone';
 
 /** What the last promoted release set: its target (workload, Services, router) and the image it promoted. */
 export interface DriftBaseline {

@@ -6,14 +6,16 @@
  * audit (the activity exports it as the metric `glidepath_drift`). Under policy `revert` it puts the
  * drifted fields back through the normal activities and checks again. While a release of the workload
  * runs nothing is compared; a later promotion of another image is the new reference (so is
- * `driftConfigure`, which may also change the policy, interval and target). Bounded lists; continue-as-new when Temporal suggests it.
+ * `driftConfigure`, which may also change the policy, interval and target). A deleted stable Deployment
+ * ends the watch (condition WorkloadGone; the workflow completes, and a later promotion of a re-created
+ * workload starts a new one). Bounded lists; continue-as-new when Temporal suggests it.
  * Deterministic: activities are imported as types only.
  */
 import * as wf from '@temporalio/workflow';
 import type { DriftActivities } from '../activities/drift.ts';
 import { NON_RETRYABLE_ERROR_TYPES } from '../activities/errors.ts';
 import { parseDuration } from '../model/duration.ts';
-import { driftProblems, driftWorkflowId, type DriftFinding } from '../model/drift.ts';
+import { WORKLOAD_GONE, driftProblems, driftWorkflowId, type DriftFinding } from '../model/drift.ts';
 import { driftConfigureSignal, driftPromotedSignal, driftStatusQuery, type DriftConfigure, type DriftReleaseState, type DriftWatchInput } from './drift/messages.ts';
 import { DriftState, describeFindings } from './drift/state.ts';
 
@@ -29,6 +31,19 @@ const writes = wf.proxyActivities<DriftActivities>({
 function failureMessage(err: unknown): string {
   const cause = err instanceof wf.ActivityFailure ? err.cause : err;
   return (cause instanceof Error ? cause.message : String(cause)).slice(0, 500);
+}
+
+/**
+ * Whether a read failed because the stable Deployment was deleted: the watch ends (condition
+ * WorkloadGone, audited). Histories from before this rule keep reporting it as Unreadable.
+ */
+function endsTheWatch(s: DriftState, err: unknown): boolean {
+  const cause = err instanceof wf.ActivityFailure ? err.cause : err;
+  if (!(cause instanceof wf.ApplicationFailure && cause.type === WORKLOAD_GONE)) return false;
+  if (!wf.patched('glidepath-drift-workload-gone')) return false;
+  s.setDrift([]);
+  s.condition('WorkloadGone', `${failureMessage(err)}; a later promotion of the workload starts a new watch`);
+  return true;
 }
 
 export async function driftWatch(input: DriftWatchInput): Promise<void> {
@@ -82,8 +97,13 @@ export async function driftWatch(input: DriftWatchInput): Promise<void> {
   for (;;) {
     wake = false;
     if (await releaseSettled()) {
-      if (rebase) await takeReference(s, current);
-      if (!rebase) await checkOnce(s, current);
+      let ended = false;
+      if (rebase) ended = await takeReference(s, current);
+      if (!rebase && !ended) ended = await checkOnce(s, current);
+      if (ended) {
+        await wf.condition(wf.allHandlersFinished);
+        return;
+      }
     }
     checks++;
     const full = input.checksPerRun !== undefined ? checks >= input.checksPerRun : wf.workflowInfo().continueAsNewSuggested;
@@ -120,8 +140,8 @@ export async function driftWatch(input: DriftWatchInput): Promise<void> {
     return true;
   }
 
-  /** Reads the reference for a (new) baseline from the cluster; on failure it stays pending and is tried at the next interval. */
-  async function takeReference(state: DriftState, c: DriftConfigure): Promise<void> {
+  /** Reads the reference for a (new) baseline from the cluster; on failure it stays pending and is tried at the next interval. True: the workload is gone, the watch ends. */
+  async function takeReference(state: DriftState, c: DriftConfigure): Promise<boolean> {
     try {
       const desired = await reads.driftDesired(c.baseline);
       state.status.desired = desired;
@@ -131,23 +151,26 @@ export async function driftWatch(input: DriftWatchInput): Promise<void> {
       const replicas = desired.replicas === undefined ? 'replicas owned by an HPA' : `${desired.replicas} replica(s)`;
       state.audit('reference', `${c.baseline.releaseId}: ${desired.container}=${desired.image}, ${replicas}${desired.role ? `, no ${desired.role}` : ''}${desired.router ? `, ${desired.router} at weight 0` : ''}${desired.services.map((x) => `, Service ${x.name}`).join('')}${desired.apiRoute ? `, route ${desired.apiRoute.path} (${desired.apiRoute.kind} ${desired.apiRoute.namespace}/${desired.apiRoute.name})` : ''}`);
     } catch (err) {
+      if (endsTheWatch(state, err)) return true;
       state.condition('Unreadable', `reading the reference of ${c.baseline.releaseId}: ${failureMessage(err)}; retried at the next check`);
     }
+    return false;
   }
 }
 
-/** One comparison; under `revert`, the drifted fields put back and compared again. */
-async function checkOnce(s: DriftState, c: DriftConfigure): Promise<void> {
+/** One comparison; under `revert`, the drifted fields put back and compared again. True: the workload is gone, the watch ends. */
+async function checkOnce(s: DriftState, c: DriftConfigure): Promise<boolean> {
   const st = s.status;
   const desired = st.desired;
-  if (!desired) return;
+  if (!desired) return false;
   const req = { watchId: st.watchId, baseline: c.baseline, desired };
   let findings: DriftFinding[];
   try {
     findings = await reads.driftCheck(req);
   } catch (err) {
+    if (endsTheWatch(s, err)) return true;
     s.condition('Unreadable', `${failureMessage(err)}; retried at the next check`);
-    return;
+    return false;
   } finally {
     st.checks++;
     st.lastCheckedAt = new Date().toISOString();
@@ -155,7 +178,7 @@ async function checkOnce(s: DriftState, c: DriftConfigure): Promise<void> {
   if (findings.length === 0) {
     s.setDrift([]);
     s.condition('InSync', `as ${st.releaseId} left it`);
-    return;
+    return false;
   }
   const text = describeFindings(findings);
   const previous = describeFindings(st.drift);
@@ -163,18 +186,20 @@ async function checkOnce(s: DriftState, c: DriftConfigure): Promise<void> {
   s.setDrift(findings);
   if (st.condition === 'Drifted' && previous !== text) s.audit('Drifted', text); // a different drift while drifted is audited too
   s.condition('Drifted', text);
-  if (st.policy !== 'revert') return;
+  if (st.policy !== 'revert') return false;
   try {
     await writes.driftRevert({ ...req, findings });
     const after = await reads.driftCheck(req);
     s.setDrift(after);
     if (after.length > 0) {
       s.condition('RevertFailed', `still drifted after the revert: ${describeFindings(after)}; tried again at the next check`);
-      return;
+      return false;
     }
     st.reverted++;
     s.condition('Reverted', `put back and verified: ${text}`);
   } catch (err) {
+    if (endsTheWatch(s, err)) return true;
     s.condition('RevertFailed', `${failureMessage(err)}; tried again at the next check`);
   }
+  return false;
 }

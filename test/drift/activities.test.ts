@@ -6,7 +6,8 @@
  * a hand-edited Service selector are found and put back; replicas an HPA owns are not compared; an
  * API version's path route (its HTTPRoute rule, its Ingress) is part of the reference: a hand edit or
  * removal is found and put back, the route's other rules untouched; the router's weight at rest, read
- * from a real HTTPRoute through the Gateway API router, is found drifted and put back.
+ * from a real HTTPRoute through the Gateway API router, is found drifted and put back; a deleted
+ * Deployment fails the reads as WorkloadGone and takes its `glidepath_drift` series away.
  */
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
@@ -18,7 +19,7 @@ import { createGatewayApiRouter } from '../../activities/traffic/gateway-api.ts'
 import { createVersioningActivities } from '../../activities/versioning/index.ts';
 import { routerKey } from '../../model/traffic-routing.ts';
 import { parseApiVersion, type ApiVersionPlan } from '../../model/api-version.ts';
-import type { DriftBaseline } from '../../model/drift.ts';
+import { WORKLOAD_GONE, type DriftBaseline } from '../../model/drift.ts';
 import { createHttpRoute } from '../support/gateway-api.ts';
 import { NEW_IMAGE, STABLE_IMAGE, TestCluster, imageOf, target } from '../activities/kubernetes/cluster.ts';
 
@@ -130,10 +131,29 @@ test('replicas an HPA owns are not part of the reference and not compared', asyn
   assert.deepEqual(await drift.driftCheck({ watchId: `drift_${ns}_web`, baseline, desired }), []);
 });
 
-test('the reference of a workload that is gone is a named, non-retryable failure', async () => {
+type Failure = Error & { type?: string; nonRetryable?: boolean };
+
+test('the reference of a workload that is gone is a named, non-retryable WorkloadGone failure', async () => {
   const ns = await cluster.namespace('drift-gone');
   const baseline: DriftBaseline = { releaseId: `release_${ns}_web`, target: target(ns), image: NEW_IMAGE };
-  await assert.rejects(drift.driftDesired(baseline), (err: Error & { type?: string; nonRetryable?: boolean }) => err.type === 'NotFound' && err.nonRetryable === true && /Deployment .*\/web not found/.test(err.message));
+  await assert.rejects(drift.driftDesired(baseline), (err: Failure) => err.type === WORKLOAD_GONE && err.nonRetryable === true && new RegExp(`Deployment ${ns}/web not found`).test(err.message));
+});
+
+test('a deleted Deployment makes the check fail as WorkloadGone and removes its glidepath_drift series', async () => {
+  const { ns, baseline } = await promoted('drift-deleted');
+  const desired = await drift.driftDesired(baseline);
+  const req = { watchId: `drift_${ns}_web`, baseline, desired };
+  await cluster.apps.patchNamespacedDeployment({ name: 'web', namespace: ns, fieldManager: 'kubectl-edit', body: { spec: { template: { spec: { containers: [{ name: 'app', image: 'example/web:hotfix' }] } } } } }, STRATEGIC);
+  assert.deepEqual((await drift.driftCheck(req)).map((f) => f.field), ['image']);
+  assert.equal(await metric(ns, 'image'), 1);
+  assert.equal(await metric(ns, 'replicas'), 0);
+  const series = async (mine: boolean): Promise<number> => ((await registry.getSingleMetric('glidepath_drift')?.get())?.values ?? []).filter((v) => (v.labels.namespace === ns) === mine).length;
+  const others = await series(false);
+  await cluster.apps.deleteNamespacedDeployment({ name: 'web', namespace: ns });
+  await assert.rejects(drift.driftCheck(req), (err: Failure) => err.type === WORKLOAD_GONE && err.nonRetryable === true && new RegExp(`Deployment ${ns}/web not found`).test(err.message));
+  assert.equal(await series(true), 0, 'no glidepath_drift series of the deleted workload');
+  assert.equal(await series(false), others, 'the other workloads keep theirs');
+  await assert.rejects(drift.driftDesired(baseline), (err: Failure) => err.type === WORKLOAD_GONE);
 });
 
 // ---- API-version routes ---------------------------------------------------------------------------

@@ -4,18 +4,20 @@
  * activities.test.ts): in sync; drift reported under `report` (status, audit, nothing written);
  * drift put back and verified under `revert`; a revert that does not take is RevertFailed; a failed
  * read is Unreadable and the watch keeps checking on its durable timer; a new reference (a later
- * promotion) is taken at once; continue-as-new carries the status. RECORD_HISTORIES=1 records a
- * history for the replay test.
+ * promotion) is taken at once; continue-as-new carries the status; a deleted Deployment (WorkloadGone,
+ * at a check or while the reference is read) ends the watch. RECORD_HISTORIES=1 records histories for
+ * the replay test.
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { Context } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import type { WorkflowHandle } from '@temporalio/client';
 import type { DriftActivities } from '../../activities/drift.ts';
 import type { ReleaseTarget } from '../../activities/contract.ts';
-import { compareDrift, driftWorkflowId, type DriftBaseline, type DriftDesired, type DriftLive, type DriftPolicy } from '../../model/drift.ts';
+import { WORKLOAD_GONE, compareDrift, driftWorkflowId, type DriftBaseline, type DriftDesired, type DriftLive, type DriftPolicy } from '../../model/drift.ts';
 import { driftConfigureSignal, driftStatusQuery, type DriftReleaseState, type DriftRevertRequest, type DriftStatus, type DriftWatchInput } from '../../workflows/drift/messages.ts';
 import { createTimeSkippingEnv } from '../support/time-skipping.ts';
 import { cachedWorkflowBundle } from '../support/workflow-bundle.ts';
@@ -30,6 +32,8 @@ class Cluster {
   checks = 0;
   failReads = false;
   revertTakes = true;
+  /** The stable Deployment is deleted: the reads fail as the activities do (WorkloadGone). */
+  deleted = false;
   /** The workload's release: promoted v2 unless a test says otherwise. */
   release: DriftReleaseState = { state: 'settled', phase: 'Promoted', promotedImage: 'app:v2' };
   reverted(req: DriftRevertRequest): void {
@@ -56,13 +60,14 @@ const activities: DriftActivities = {
     return clusterOf().release;
   },
   async driftDesired(b: DriftBaseline): Promise<DriftDesired> {
-    clusterOf();
+    if (clusterOf().deleted) throw ApplicationFailure.nonRetryable(`Deployment shop/${b.target.workload.name} not found`, WORKLOAD_GONE);
     return { container: 'app', image: b.image, replicas: 3, role: 'canary', services: [{ name: 'web', selector: { app: 'web' } }], router: 'nginx' };
   },
   async driftCheck(req) {
     const c = clusterOf();
     c.checks++;
     if (c.failReads) throw new Error('connect ECONNREFUSED 127.0.0.1:6443');
+    if (c.deleted) throw ApplicationFailure.nonRetryable(`Deployment shop/${req.baseline.target.workload.name} not found`, WORKLOAD_GONE);
     return compareDrift(req.desired, c.live);
   },
   async driftRevert(req) {
@@ -251,4 +256,35 @@ test('an invalid watch fails at its start, naming the field', async () => {
   const c = new Cluster();
   const h = await startWatch(c, 'fix' as DriftPolicy, { interval: '1s' });
   await assert.rejects(h.result(), (err: Error) => /policy: must be "report" or "revert", got "fix"; interval: at least 10s/.test(String((err as { cause?: Error }).cause?.message ?? err.message)));
+});
+
+test('a deleted Deployment ends the watch: WorkloadGone at a check completes the workflow, audited', async () => {
+  const c = new Cluster();
+  c.live = { ...c.live, image: 'app:hotfix' };
+  const h = await startWatch(c, 'report');
+  await until(h, (x) => x.condition === 'Drifted', 'the drift');
+  c.deleted = true;
+  await env.sleep('61s');
+  const s = await until(h, (x) => x.condition === 'WorkloadGone', 'the end of the watch');
+  assert.match(s.message, /Deployment shop\/web\d+ not found; a later promotion of the workload starts a new watch/);
+  assert.deepEqual(s.drift, [], 'nothing is reported for a deleted workload');
+  assert.ok(s.audit.some((a) => a.action === 'WorkloadGone'), JSON.stringify(s.audit));
+  await h.result();
+  assert.equal((await h.describe()).status.name, 'COMPLETED');
+  const checks = c.checks;
+  await env.sleep('5m');
+  assert.equal(c.checks, checks, 'no check after the end');
+  await recordHistory(h, 'drift-workload-gone');
+});
+
+test('a Deployment deleted before the reference is read ends the watch too', async () => {
+  const c = new Cluster();
+  c.deleted = true;
+  const h = await startWatch(c, 'revert');
+  const s = await until(h, (x) => x.condition === 'WorkloadGone', 'the end of the watch');
+  assert.match(s.message, /Deployment shop\/web\d+ not found/);
+  assert.equal(s.desired, undefined);
+  await h.result();
+  assert.equal((await h.describe()).status.name, 'COMPLETED');
+  assert.equal(c.checks, 0);
 });

@@ -10,9 +10,10 @@ export const MAX_FINDINGS = 20;
 /**
  * `InSync`: nothing drifted. `Drifted`: reported (policy report, or a revert pending). `Unreadable`: the
  * check failed, retried at the next interval. `ReleaseInFlight`: a release of the workload runs, nothing
- * is compared (its canary is not drift) until it settles.
+ * is compared (its canary is not drift) until it settles. `WorkloadGone`: the stable Deployment was
+ * deleted; the watch has ended (completed).
  */
-export type DriftCondition = 'Pending' | 'InSync' | 'Drifted' | 'Reverted' | 'RevertFailed' | 'Unreadable' | 'ReleaseInFlight';
+export type DriftCondition = 'Pending' | 'InSync' | 'Drifted' | 'Reverted' | 'RevertFailed' | 'Unreadable' | 'ReleaseInFlight' | 'WorkloadGone';
 
 /** Where the workload's release (its workflow ID is the reference's `releaseId`) stands: a promotion of another image is the new reference. */
 export type DriftReleaseState = { state: 'none' } | { state: 'in-flight'; phase: string } | { state: 'settled'; phase: string; promotedImage?: string };
