@@ -3,14 +3,16 @@
  * activities stubbed (test/workflows/harness.ts), the real `driftFollowPromotion` (signal-with-start
  * against the test server) and the real `driftReleaseState`; only the watch's cluster reads are
  * stubbed. One watch per workload: the next promotion gives it a new reference and leaves its policy;
- * the worker's setting `off` starts none. RECORD_HISTORIES=1 records a release history for the replay test.
+ * the worker's setting `off` starts none; a watch that ended because its Deployment was deleted is
+ * started anew by the promotion of a re-created one. RECORD_HISTORIES=1 records a release history for the replay test.
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { KubeConfig } from '@kubernetes/client-node';
 import { WorkflowNotFoundError, type WorkflowHandle } from '@temporalio/client';
 import { createDriftActivities, driftOnPromotionFromEnv, type DriftActivities, type DriftDeps } from '../../activities/drift.ts';
-import { compareDrift, driftWorkflowId, type DriftBaseline, type DriftDesired } from '../../model/drift.ts';
+import { ApplicationFailure } from '@temporalio/common';
+import { WORKLOAD_GONE, compareDrift, driftWorkflowId, type DriftBaseline, type DriftDesired } from '../../model/drift.ts';
 import { driftConfigureSignal, driftStatusQuery, type DriftStatus } from '../../workflows/drift/messages.ts';
 import { statusQuery } from '../../workflows/messages.ts';
 import { Harness, NEW_IMAGE, analysis, canary, measurement, metric, recordHistory, releaseResult } from '../workflows/harness.ts';
@@ -24,12 +26,23 @@ const acts = (): DriftActivities => {
   real ??= createDriftActivities(deps);
   return real;
 };
+/** Workloads whose stable Deployment is deleted: the reads fail as the activities do. */
+const deleted = new Set<string>();
+const gone = (b: DriftBaseline): void => {
+  if (deleted.has(b.target.workload.name)) throw ApplicationFailure.nonRetryable(`Deployment ${b.target.namespace}/${b.target.workload.name} not found`, WORKLOAD_GONE);
+};
 /** The watch's cluster reads, stubbed: the live state is what the reference says (in sync). */
 const h = new Harness({
   driftFollowPromotion: (b: DriftBaseline) => acts().driftFollowPromotion(b),
   driftReleaseState: (id: string) => acts().driftReleaseState(id),
-  driftDesired: async (b: DriftBaseline): Promise<DriftDesired> => ({ container: 'app', image: b.image, replicas: 4, role: 'canary', services: [] }),
-  driftCheck: async (req: { desired: DriftDesired }) => compareDrift(req.desired, { image: req.desired.image, replicas: 4, hpa: false, roleExists: false, services: [] }),
+  driftDesired: async (b: DriftBaseline): Promise<DriftDesired> => {
+    gone(b);
+    return { container: 'app', image: b.image, replicas: 4, role: 'canary', services: [] };
+  },
+  driftCheck: async (req: { baseline: DriftBaseline; desired: DriftDesired }) => {
+    gone(req.baseline);
+    return compareDrift(req.desired, { image: req.desired.image, replicas: 4, hpa: false, roleExists: false, services: [] });
+  },
   driftRevert: async () => {},
 });
 
@@ -101,6 +114,35 @@ test('the worker\'s setting off starts no watch; a release that does not promote
   assert.equal((await releaseResult(rolledBack)).outcome, 'RolledBack');
   assert.equal((await rolledBack.query(statusQuery)).audit.find((a) => a.action === 'drift-watch'), undefined);
   await assert.rejects(h.env.client.workflow.getHandle(driftWorkflowId({ namespace: failed.namespace, workload: failed.workload.name })).describe(), WorkflowNotFoundError);
+});
+
+test('a watch ended by a deleted Deployment is started anew by the promotion of a re-created one (same ID)', async () => {
+  deps.onPromotion = { policy: 'report', interval: '1m' };
+  const namespace = 'shop';
+  const workload = { kind: 'Deployment' as const, name: 'recreated' };
+  const baseline = (releaseId: string, image: string): DriftBaseline => ({ releaseId, image, target: { releaseId, namespace, workload, image, strategy: 'canary', progressDeadlineSeconds: 600 } });
+  const id = driftWorkflowId({ namespace, workload: workload.name });
+  const watch = h.env.client.workflow.getHandle(id);
+
+  assert.deepEqual(await acts().driftFollowPromotion(baseline('release_shop_recreated', NEW_IMAGE)), { watchId: id, policy: 'report', interval: '1m' });
+  await until(watch, (x) => x.condition === 'InSync', 'the first check');
+  deleted.add(workload.name);
+  await h.env.sleep('61s');
+  const ended = await until(watch, (x) => x.condition === 'WorkloadGone', 'the end of the watch');
+  assert.match(ended.message, /Deployment shop\/recreated not found/);
+  await watch.result();
+  const first = await watch.describe();
+  assert.equal(first.status.name, 'COMPLETED');
+
+  deleted.delete(workload.name); // re-created, and promoted again
+  const v3 = 'registry.local/app:v3';
+  assert.deepEqual(await acts().driftFollowPromotion(baseline('release_shop_recreated', v3)), { watchId: id, policy: 'report', interval: '1m' });
+  const again = await until(h.env.client.workflow.getHandle(id), (x) => x.condition === 'InSync' && x.image === v3, 'the new watch');
+  assert.equal(again.audit.filter((a) => a.action === 'WorkloadGone').length, 0, 'a new run with a fresh status');
+  const second = await h.env.client.workflow.getHandle(id).describe();
+  assert.notEqual(second.runId, first.runId);
+  assert.equal(second.status.name, 'RUNNING');
+  await h.env.client.workflow.getHandle(id).terminate('test over');
 });
 
 test('GLIDEPATH_DRIFT_ON_PROMOTION and GLIDEPATH_DRIFT_INTERVAL: defaults, off, and bad values named', () => {
