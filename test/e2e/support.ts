@@ -37,8 +37,8 @@ export function suiteEnv(taskQueue: string, extra: Record<string, string> = {}):
     GLIDEPATH_CORE_METRICS_ADDRESS: `127.0.0.1:${metricsPort + 1}`,
     GLIDEPATH_SHUTDOWN_GRACE: '2s',
     GLIDEPATH_WEB_ALLOW: '127.0.0.0/8,::1', // the suites' metric servers are on loopback, refused by default
-    // Suites delete the workloads they promote, and a drift watch of a deleted workload keeps checking
-    // until it is stopped (docs/drift.md): the drift suite turns the watch on promotion back on.
+    // No drift watch per promoted workload in the background of every suite (each would check every
+    // minute until its workload is deleted at teardown): the drift suite turns it back on.
     GLIDEPATH_DRIFT_ON_PROMOTION: 'off',
     ...extra,
   };
