@@ -43,6 +43,23 @@ describe('canary', () => {
     await recordHistory(handle, 'canary-happy-path');
   });
 
+  test('two promotes sent at once on one pause: one ends it, the other is refused with a reason, never both accepted', async () => {
+    const p = canary('double-promote', [{ kind: 'setWeight', weight: 20 }, { kind: 'pause' }, { kind: 'setWeight', weight: 60 }, { kind: 'pause' }, { kind: 'setWeight', weight: 80 }]);
+    const handle = await h.begin(p);
+    await waitForStatus(handle, (s) => s.phase === 'Paused' && s.step.index === 1, 'first pause');
+    const answers = await Promise.allSettled(['alice', 'bob'].map((by) => handle.executeUpdate(promoteUpdate, { args: [{ by }] })));
+    const accepted = answers.filter((a) => a.status === 'fulfilled');
+    const refused = answers.flatMap((a) => (a.status === 'rejected' ? [causeOf(a.reason)] : []));
+    assert.equal(accepted.length, 1, `one promote ends the first pause; refused: ${refused.join(' | ')}`);
+    assert.equal(refused.length, 1);
+    assert.match(refused[0] as string, /already taking effect|a step is in progress/, 'the other is refused with the reason');
+    const second = await waitForStatus(handle, (s) => s.phase === 'Paused' && s.step.index === 3, 'second pause: the refused promote did not end it');
+    assert.equal(second.canaryWeight, 60);
+    await handle.executeUpdate(promoteUpdate, { args: [{ by: 'carol' }] });
+    assert.equal((await releaseResult(handle)).outcome, 'Promoted');
+    await recordHistory(handle, 'canary-double-promote');
+  });
+
   test('a pause without duration waits for promote', async () => {
     const p = canary('indefinite', [{ kind: 'setWeight', weight: 20 }, { kind: 'pause' }, { kind: 'setWeight', weight: 60 }]);
     const handle = await h.begin(p);

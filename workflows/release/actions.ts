@@ -132,6 +132,9 @@ export function rejectAction(r: ReleaseState, action: Action, req: unknown): str
   if (action === 'promote' && status.phase === 'Progressing' && !full) {
     return `cannot promote ${status.releaseId}: a step is in progress; use promote --full to skip the remaining steps`;
   }
+  if (action === 'promote' && status.phase === 'Paused' && !full && r.promoteOncePerPause && r.promoteRequested) {
+    return `cannot promote ${status.releaseId}: a promote accepted for this pause is already taking effect; promote again once the release pauses again`;
+  }
   if (action === 'promote' && status.phase === 'Analyzing' && !full) {
     return `cannot promote ${status.releaseId}: an analysis is running; wait for its verdict, or promote --full`;
   }

@@ -58,6 +58,8 @@ export const RELEASE_V2 = 'glidepath-release-2';
  * started before it complete with every outcome; see docs/spec.md.
  */
 export const RELEASE_OUTCOME_FAILS = 'glidepath-release-outcome-fails';
+/** Releases started with it accept one promote per pause: a second promote while the first is taking effect is refused, not merged into it. */
+export const PROMOTE_ONCE_PATCH = 'glidepath-promote-once-per-pause';
 
 /** A user-visible step number: 1-based, like the CLI's "step N of M" (`status.step.index` stays 0-based). */
 export const stepNumber = (index: number): number => index + 1;
@@ -75,6 +77,8 @@ export class ReleaseState {
   switched = false;
   /** Started with RELEASE_V2 (decided once, at the start). */
   v2 = false;
+  /** Started with PROMOTE_ONCE_PATCH (decided once, at the start, so update validators can read it). */
+  promoteOncePerPause = false;
   /** The gating analysis running now; promote --full cancels it. */
   gateScope: wf.CancellationScope | undefined;
   /** abort --immediate: skip the scale-down delay before pods are removed. */
