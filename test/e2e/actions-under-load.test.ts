@@ -103,7 +103,8 @@ async function send(handle: WorkflowHandle, s: Sent): Promise<void> {
     } else if (err instanceof WorkflowNotFoundError) {
       s.outcome = { notInFlight: err.message }; // the CLI: "no release <id> in flight"
     } else {
-      s.outcome = { error: (err as Error).message };
+      const cause = (err as { cause?: { code?: number; details?: string; message?: string } }).cause;
+      s.outcome = { error: `${(err as Error).message}${cause ? ` (${cause.code ?? ''} ${cause.details ?? cause.message ?? ''})` : ''}` };
     }
   }
 }
