@@ -16,20 +16,20 @@
  *      measured and cleans up), BENCH_WORKER_ENV (extra worker env, `K=V,K=V`, e.g. GLIDEPATH_MAX_CACHED_WORKFLOWS=2000),
  *      BENCH_SNAPSHOT_DIR (write heap snapshots of the worker there when all are Paused).
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { AppsV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
-import { Client, Connection } from '@temporalio/client';
+import type { KubeConfig } from '@kubernetes/client-node';
+import { AppsV1Api, CoreV1Api } from '@kubernetes/client-node';
+import type { Client } from '@temporalio/client';
 import { tsToMs } from '@temporalio/common/lib/time.js';
-import { dataConverterFromEnv } from '../workers/codec.ts';
 import { releaseWorkflowId, serviceKey, type ReleasePlan } from '../model/types.ts';
 import { SERVICE_ATTRIBUTE, promoteUpdate } from '../workflows/messages.ts';
 import { plan as harnessPlan } from '../test/workflows/harness.ts';
-import { createBenchDeployments, pool } from './support/workloads.ts';
+import { createBenchDeployments, pool, realWorkerBenchSetup } from './support/workloads.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const address = process.env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233';
@@ -246,7 +246,7 @@ async function run(n: number, client: Client, kc: KubeConfig, bundle: string): P
 
     // 5. every release ends (promoteCanary rolls the stable); then the memory returned
     let running = n;
-    while ((running = await count(`ExecutionStatus = 'Running'`)) > 0 && !late()) await sleep(2000);
+    while ((running = await count(`WorkflowType = 'release' AND ExecutionStatus = 'Running'`)) > 0 && !late()) await sleep(2000);
     const ended = worker.sample();
     log(`${n - running} of ${n} ended ${((Date.now() - t2) / 1000).toFixed(0)} s after the first promote; RSS ${mib(ended)}, peak ${mib(worker.peak)}`);
     await sleep(settleSeconds * 1000);
@@ -267,22 +267,10 @@ async function run(n: number, client: Client, kc: KubeConfig, bundle: string): P
   }
 }
 
-if (!process.env.KUBECONFIG) throw new Error('KUBECONFIG must point at the local control plane (bash scripts/kube.sh up; eval "$(bash scripts/kube.sh env)")');
-const kc = new KubeConfig();
-kc.loadFromDefault();
-const connection = await Connection.connect({ address, connectTimeout: '5s' }).catch((err: Error) => {
-  throw new Error(`the Temporal dev server is not reachable at ${address} (TEMPORAL_ADDRESS): ${err.message}`);
-});
-const client = new Client({ connection, dataConverter: dataConverterFromEnv() });
-// The worker runs a prebuilt workflow bundle, as in the container image (Dockerfile).
-const tmp = mkdtempSync(path.join(os.tmpdir(), 'glidepath-inflight-real-'));
-const bundle = path.join(tmp, 'workflow-bundle.js');
-await new Promise<void>((resolve, reject) =>
-  execFile(process.execPath, [path.join(root, 'workers/bundle.ts'), bundle], (err, _out, stderr) => (err ? reject(new Error(`bundling the workflows failed: ${stderr}`, { cause: err })) : resolve())),
-);
+const { kc, client, bundle, tmp } = await realWorkerBenchSetup('inflight-real', address);
 try {
   for (const n of sizes) await run(n, client, kc, bundle);
 } finally {
-  await connection.close();
+  await client.connection.close();
   rmSync(tmp, { recursive: true, force: true });
 }

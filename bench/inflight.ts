@@ -294,7 +294,7 @@ async function runBench(): Promise<void> {
       await sleep(2000); // let the worker settle
       const w = proc(workerPid);
       const s = server ? proc(server) : undefined;
-      const inFlight = await count(`ExecutionStatus = 'Running'`);
+      const inFlight = await count(`WorkflowType = 'release' AND ExecutionStatus = 'Running'`);
       const pausedNow = await count(`GlidepathPhase = 'Paused'`);
       const met = pausedNow >= 1000 && Math.max(w.hwm, peak) <= 1e9;
       log(`worker RSS with ${inFlight} in flight (${pausedNow} Paused): ${mib(w.rss)}, peak ${mib(Math.max(w.hwm, peak))} (idle ${mib(idle.rss)}; ${((w.rss - idle.rss) / Math.max(1, inFlight) / 1024).toFixed(0)} KiB per release) — goal ≥ 1,000 in flight at ≤ 1 GB: ${met ? 'met' : 'NOT met'}`);
@@ -341,7 +341,7 @@ async function runBench(): Promise<void> {
       }
     }
     // The promoted releases finish on their own (promoteCanary); anything left is terminated below.
-    while ((await count(`ExecutionStatus = 'Running'`)) > 0 && Date.now() < deadline) await sleep(1000);
+    while ((await count(`WorkflowType = 'release' AND ExecutionStatus = 'Running'`)) > 0 && Date.now() < deadline) await sleep(1000);
   } catch (err) {
     if (err instanceof Deadline) log(`stopped early: ${err.message} (figures above are for what was done by then)`);
     else {
@@ -353,7 +353,7 @@ async function runBench(): Promise<void> {
     let terminated = 0;
     const t5 = Date.now();
     const running = new Set<string>();
-    for await (const w of client.workflow.list({ query: `TaskQueue = '${taskQueue}' AND ExecutionStatus = 'Running'` })) running.add(w.workflowId);
+    for await (const w of client.workflow.list({ query: `TaskQueue = '${taskQueue}' AND WorkflowType = 'release' AND ExecutionStatus = 'Running'` })) running.add(w.workflowId);
     const ids = Date.now() > deadline || failed ? plans.map((p) => releaseWorkflowId(p)) : [...running];
     await pool(ids, 20, async (id) => {
       try {

@@ -21,22 +21,22 @@
  *      BENCH_KILL_AFTER_MS (300), BENCH_DEADLINE_SECONDS (900: then it stops, prints what it
  *      measured and cleans up), BENCH_WORKER_ENV (extra worker env, `K=V,K=V`).
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { AppsV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
-import { Client, Connection } from '@temporalio/client';
+import type { KubeConfig } from '@kubernetes/client-node';
+import { AppsV1Api, CoreV1Api } from '@kubernetes/client-node';
+import type { Client } from '@temporalio/client';
 import type { temporal } from '@temporalio/proto';
 import { tsToMs } from '@temporalio/common/lib/time.js';
-import { dataConverterFromEnv } from '../workers/codec.ts';
 import { releaseWorkflowId, serviceKey, type ReleasePlan } from '../model/types.ts';
 import { SERVICE_ATTRIBUTE, promoteUpdate, statusQuery } from '../workflows/messages.ts';
 import { LABELS } from '../activities/kubernetes/objects.ts';
 import { plan as harnessPlan } from '../test/workflows/harness.ts';
-import { createBenchDeployments, pool } from './support/workloads.ts';
+import { createBenchDeployments, pool, realWorkerBenchSetup } from './support/workloads.ts';
 
 type HistoryEvent = temporal.api.history.v1.IHistoryEvent;
 
@@ -325,22 +325,10 @@ async function duplicateObjects(apps: AppsV1Api, core: CoreV1Api, namespace: str
   return out;
 }
 
-if (!process.env.KUBECONFIG) throw new Error('KUBECONFIG must point at the local control plane (bash scripts/kube.sh up; eval "$(bash scripts/kube.sh env)")');
-const kc = new KubeConfig();
-kc.loadFromDefault();
-const connection = await Connection.connect({ address, connectTimeout: '5s' }).catch((err: Error) => {
-  throw new Error(`the Temporal dev server is not reachable at ${address} (TEMPORAL_ADDRESS): ${err.message}`);
-});
-const client = new Client({ connection, dataConverter: dataConverterFromEnv() });
-// The workers run a prebuilt workflow bundle, as in the container image (Dockerfile).
-const tmp = mkdtempSync(path.join(os.tmpdir(), 'glidepath-scale-out-'));
-const bundle = path.join(tmp, 'workflow-bundle.js');
-await new Promise<void>((resolve, reject) =>
-  execFile(process.execPath, [path.join(root, 'workers/bundle.ts'), bundle], (err, _out, stderr) => (err ? reject(new Error(`bundling the workflows failed: ${stderr}`, { cause: err })) : resolve())),
-);
+const { kc, client, bundle, tmp } = await realWorkerBenchSetup('scale-out', address);
 try {
   await run(client, kc, bundle);
 } finally {
-  await connection.close();
+  await client.connection.close();
   rmSync(tmp, { recursive: true, force: true });
 }

@@ -1,9 +1,18 @@
 /**
- * What the real-worker benches (inflight-real.ts, scale-out.ts) share: a bounded pool, and the bench's
+ * What the real-worker benches (inflight-real.ts, scale-out.ts) share: their setup, a bounded pool, and the bench's
  * Deployments (`replicas` kwok pods each, a readiness probe, image v1) created in one namespace and
  * waited for until every one is available.
  */
-import type { AppsV1Api, CoreV1Api } from '@kubernetes/client-node';
+import { execFile } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { KubeConfig, type AppsV1Api, type CoreV1Api } from '@kubernetes/client-node';
+import { Client, Connection } from '@temporalio/client';
+import { dataConverterFromEnv } from '../../workers/codec.ts';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
 /** Runs `fn` over `items`, `limit` at a time; stops taking new items once `stop()` says so. */
 export async function pool<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>, stop = () => false): Promise<void> {
@@ -43,4 +52,25 @@ export async function createBenchDeployments(k: { apps: AppsV1Api; core: CoreV1A
     await new Promise((r) => setTimeout(r, 2000));
   }
   return Date.now() - t0;
+}
+
+/**
+ * What a real-worker bench needs before it runs: the local control plane (KUBECONFIG), a client of the
+ * Temporal dev server at `address`, and the workflows bundled once into a temp dir (the workers run a
+ * prebuilt bundle, as in the container image). The caller removes `tmp` when done.
+ */
+export async function realWorkerBenchSetup(name: string, address: string): Promise<{ kc: KubeConfig; client: Client; bundle: string; tmp: string }> {
+  if (!process.env.KUBECONFIG) throw new Error('KUBECONFIG must point at the local control plane (bash scripts/kube.sh up; eval "$(bash scripts/kube.sh env)")');
+  const kc = new KubeConfig();
+  kc.loadFromDefault();
+  const connection = await Connection.connect({ address, connectTimeout: '5s' }).catch((err: Error) => {
+    throw new Error(`the Temporal dev server is not reachable at ${address} (TEMPORAL_ADDRESS): ${err.message}`);
+  });
+  const client = new Client({ connection, dataConverter: dataConverterFromEnv() });
+  const tmp = mkdtempSync(path.join(os.tmpdir(), `glidepath-${name}-`));
+  const bundle = path.join(tmp, 'workflow-bundle.js');
+  await new Promise<void>((resolve, reject) =>
+    execFile(process.execPath, [path.join(root, 'workers/bundle.ts'), bundle], (err, _out, stderr) => (err ? reject(new Error(`bundling the workflows failed: ${stderr}`, { cause: err })) : resolve())),
+  );
+  return { kc, client, bundle, tmp };
 }
