@@ -20,6 +20,7 @@ import { ACTIVATION_LIMITS, WORKFLOW_TASK_TIMEOUT } from '../../workers/config.t
 import { registerSearchAttributes } from '../../workers/search-attributes.ts';
 import { UPDATES, refusedUpdateSignal, statusQuery, type ActionInput, type ReleaseResult, type ReleaseStatus } from '../../workflows/messages.ts';
 import { executeActionUpdate } from '../../starters/action-update.ts';
+import { seededRandom } from '../support/fault-proxy.ts';
 import { cachedWorkflowBundle } from '../support/workflow-bundle.ts';
 import { plan as releasePlan, releaseResult, succeedingActivities } from '../workflows/harness.ts';
 
@@ -33,17 +34,6 @@ const suffix = `${SEED.toString(36)}-${Date.now().toString(36)}`;
 const taskQueue = `actions-${suffix}`;
 const namespace = `act-${suffix}`.slice(0, 63).replace(/[^a-z0-9-]/g, '-');
 
-/** mulberry32: a small seeded generator, so that a failing schedule can be run again. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const STEPS: CanaryStep[] = [{ kind: 'setWeight', weight: 25 }, { kind: 'pause' }, { kind: 'setWeight', weight: 50 }, { kind: 'pause' }, { kind: 'setWeight', weight: 100 }];
 const PAUSES = STEPS.filter((s) => s.kind === 'pause').length;
@@ -113,7 +103,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 test(`promote and abort at random moments across ${RELEASES} releases in flight: every action acted on or rejected with a reason`, async () => {
   console.log(`ACTIONS_SEED=${SEED} (run again with this seed to repeat the schedule)`);
-  const random = rng(SEED);
+  const random = seededRandom(SEED);
   // No scale-down delay after an abort and a 1 s retry window: an aborted release ends at once.
   const plans = Array.from({ length: RELEASES }, (_, i) => releasePlan(`app-${i}`, { type: 'canary', steps: STEPS, abortScaleDownDelaySeconds: 0 }, { namespace, retryWindowSeconds: 1 }));
   const sent: Sent[] = [];

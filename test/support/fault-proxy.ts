@@ -48,8 +48,8 @@ export interface FaultProxy {
 const MUTATING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'proxy-connection', 'te', 'trailer', 'content-length']);
 
-/** mulberry32: a small seeded PRNG in [0, 1). */
-function generator(seed: number): () => number {
+/** mulberry32: a small seeded PRNG in [0, 1), so that a failing schedule can be run again. */
+export function seededRandom(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
@@ -74,7 +74,7 @@ export async function startFaultProxy(upstream: KubeConfig, opts: FaultProxyOpti
   const authHeaders = (tls.headers ?? {}) as Record<string, string>;
 
   let rates: FaultRates = { ...opts.rates };
-  const random = generator(opts.seed ?? 1);
+  const random = seededRandom(opts.seed ?? 1);
   const retryAfter = opts.retryAfterSeconds ?? 1;
   const counts: FaultCounts = { requests: 0, forwarded: 0, injected: { conflict: 0, tooManyRequests: 0, serverError: 0, resetBefore: 0, resetAfter: 0 } };
 
