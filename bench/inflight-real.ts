@@ -26,10 +26,10 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import { AppsV1Api, CoreV1Api } from '@kubernetes/client-node';
 import type { Client } from '@temporalio/client';
 import { tsToMs } from '@temporalio/common/lib/time.js';
-import { releaseWorkflowId, serviceKey, type ReleasePlan } from '../model/types.ts';
-import { SERVICE_ATTRIBUTE, promoteUpdate } from '../workflows/messages.ts';
+import { releaseWorkflowId, type ReleasePlan } from '../model/types.ts';
+import { promoteUpdate } from '../workflows/messages.ts';
 import { plan as harnessPlan } from '../test/workflows/harness.ts';
-import { createBenchDeployments, pool, realWorkerBenchSetup } from './support/workloads.ts';
+import { createBenchDeployments, pool, realWorkerBenchSetup, startUntilPaused } from './support/workloads.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const address = process.env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233';
@@ -182,20 +182,8 @@ async function run(n: number, client: Client, kc: KubeConfig, bundle: string): P
     log(`worker pid ${worker.pid} (maxCachedWorkflows ${cache}) idle: RSS ${mib(idle)}; ${describeMemory(await worker.memory())}${Object.keys(workerEnv).length ? `; env ${JSON.stringify(workerEnv)}` : ''}`);
 
     // 3. start them all, bounded; wait until all are Paused
-    const t1 = Date.now();
-    let started = 0;
-    await pool(
-      plans,
-      startConcurrency,
-      async (p) => {
-        await client.workflow.start('release', { taskQueue, workflowId: releaseWorkflowId(p), args: [{ plan: p, initiator: 'bench' }], typedSearchAttributes: [{ key: SERVICE_ATTRIBUTE, value: serviceKey(p) }] });
-        started++;
-      },
-      late,
-    );
-    let paused = 0;
-    while ((paused = await count(`GlidepathPhase = 'Paused'`)) < n && !late()) await sleep(2000);
-    log(`${paused} of ${started} Paused ${((Date.now() - t1) / 1000).toFixed(0)} s after the first start (${startConcurrency} starts at a time); peak RSS so far ${mib(worker.peak)}`);
+    const { started, paused, ms: pausedMs } = await startUntilPaused(client, taskQueue, plans, startConcurrency, late);
+    log(`${paused} of ${started} Paused ${(pausedMs / 1000).toFixed(0)} s after the first start (${startConcurrency} starts at a time); peak RSS so far ${mib(worker.peak)}`);
     await sleep(5000);
     const rss = worker.sample();
     const mem = await worker.memory();

@@ -32,11 +32,11 @@ import { AppsV1Api, CoreV1Api } from '@kubernetes/client-node';
 import type { Client } from '@temporalio/client';
 import type { temporal } from '@temporalio/proto';
 import { tsToMs } from '@temporalio/common/lib/time.js';
-import { releaseWorkflowId, serviceKey, type ReleasePlan } from '../model/types.ts';
-import { SERVICE_ATTRIBUTE, promoteUpdate, statusQuery } from '../workflows/messages.ts';
+import { releaseWorkflowId, type ReleasePlan } from '../model/types.ts';
+import { promoteUpdate, statusQuery } from '../workflows/messages.ts';
 import { LABELS } from '../activities/kubernetes/objects.ts';
 import { plan as harnessPlan } from '../test/workflows/harness.ts';
-import { createBenchDeployments, pool, realWorkerBenchSetup } from './support/workloads.ts';
+import { createBenchDeployments, pool, realWorkerBenchSetup, startUntilPaused } from './support/workloads.ts';
 
 type HistoryEvent = temporal.api.history.v1.IHistoryEvent;
 
@@ -124,7 +124,6 @@ async function run(client: Client, kc: KubeConfig, bundle: string): Promise<void
     harnessPlan(name, { type: 'canary', steps: [{ kind: 'pause' }, { kind: 'setWeight', weight: 50 }, { kind: 'pause' }] }, { namespace, image: `registry.local/${name}:v2`, retryWindowSeconds: 300 }),
   );
   const ids = plans.map(releaseWorkflowId);
-  const count = async (query: string) => (await client.workflow.count(`TaskQueue = '${taskQueue}' AND ${query}`)).count;
   const history = async (id: string) => (await client.workflow.getHandle(id).fetchHistory()).events ?? [];
   const procs: WorkerProcess[] = [];
   log(`--- ${n} releases, ${workers} workers, ${promotions} promotions (namespace ${namespace}, ${replicas} replica(s) each; load average ${load()} on ${os.cpus().length} cores)`);
@@ -160,20 +159,8 @@ async function run(client: Client, kc: KubeConfig, bundle: string): Promise<void
     log(`workers started: ${procs.map((p, i) => `${i}: pid ${p.pid}`).join(', ')}`);
 
     // 3. start them all; wait until all are Paused at step 1
-    const t1 = Date.now();
-    let started = 0;
-    await pool(
-      plans,
-      startConcurrency,
-      async (p) => {
-        await client.workflow.start('release', { taskQueue, workflowId: releaseWorkflowId(p), args: [{ plan: p, initiator: 'bench' }], typedSearchAttributes: [{ key: SERVICE_ATTRIBUTE, value: serviceKey(p) }] });
-        started++;
-      },
-      late,
-    );
-    let paused = 0;
-    while ((paused = await count(`GlidepathPhase = 'Paused'`)) < n && !late()) await sleep(2000);
-    log(`${paused} of ${started} Paused ${secs(Date.now() - t1)} after the first start (${startConcurrency} starts at a time)`);
+    const { started, paused, ms: pausedMs } = await startUntilPaused(client, taskQueue, plans, startConcurrency, late);
+    log(`${paused} of ${started} Paused ${secs(pausedMs)} after the first start (${startConcurrency} starts at a time)`);
     if (paused < n) throw new Error(`only ${paused} of ${n} paused before the deadline`);
 
     // 4. the per-worker share: who ran each release's workflow tasks so far, and who holds it now (its last task)

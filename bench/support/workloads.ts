@@ -11,6 +11,8 @@ import { fileURLToPath } from 'node:url';
 import { KubeConfig, type AppsV1Api, type CoreV1Api } from '@kubernetes/client-node';
 import { Client, Connection } from '@temporalio/client';
 import { dataConverterFromEnv } from '../../workers/codec.ts';
+import { releaseWorkflowId, serviceKey, type ReleasePlan } from '../../model/types.ts';
+import { SERVICE_ATTRIBUTE } from '../../workflows/messages.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -73,4 +75,27 @@ export async function realWorkerBenchSetup(name: string, address: string): Promi
     execFile(process.execPath, [path.join(root, 'workers/bundle.ts'), bundle], (err, _out, stderr) => (err ? reject(new Error(`bundling the workflows failed: ${stderr}`, { cause: err })) : resolve())),
   );
   return { kc, client, bundle, tmp };
+}
+
+/**
+ * Starts one release per plan on `taskQueue` (`concurrency` at a time, as the CLI would) and waits until
+ * the task queue counts every one Paused, or `late()`. Returns how many started and paused, and the
+ * milliseconds from the first start.
+ */
+export async function startUntilPaused(client: Client, taskQueue: string, plans: readonly ReleasePlan[], concurrency: number, late: () => boolean): Promise<{ started: number; paused: number; ms: number }> {
+  const t1 = Date.now();
+  let started = 0;
+  await pool(
+    plans,
+    concurrency,
+    async (p) => {
+      await client.workflow.start('release', { taskQueue, workflowId: releaseWorkflowId(p), args: [{ plan: p, initiator: 'bench' }], typedSearchAttributes: [{ key: SERVICE_ATTRIBUTE, value: serviceKey(p) }] });
+      started++;
+    },
+    late,
+  );
+  let paused: number;
+  const count = async (): Promise<number> => (await client.workflow.count(`TaskQueue = '${taskQueue}' AND GlidepathPhase = 'Paused'`)).count;
+  while ((paused = await count()) < plans.length && !late()) await new Promise((r) => setTimeout(r, 2000));
+  return { started, paused, ms: Date.now() - t1 };
 }
