@@ -1,6 +1,7 @@
 # Sourced by the provisioning scripts: installs Debian packages noninteractively, without recommends,
-# without starting any service a package ships (policy-rc.d answers 101), waiting for another
-# install's dpkg lock. Quiet on success; on failure prints apt's output to stderr and returns 1.
+# without starting any service a package ships (policy-rc.d answers 101), one project install at a
+# time (/run/glidepath-apt.lock: the policy file is shared, so parallel provisioning must not remove it
+# under another install), waiting for anyone else's dpkg lock. Quiet on success; on failure prints apt's output to stderr and returns 1.
 # Usage: apt_install <who> <package>...
 apt_install() {
   local who=$1
@@ -9,7 +10,9 @@ apt_install() {
     echo "$who: missing $* and cannot apt-get install (run as root on Debian)" >&2
     return 1
   fi
-  local policy=/usr/sbin/policy-rc.d made_policy=0 out status=0
+  local policy=/usr/sbin/policy-rc.d made_policy=0 out status=0 lock
+  exec {lock}>/run/glidepath-apt.lock
+  flock "$lock"
   if [ ! -e "$policy" ]; then
     printf '#!/bin/sh\nexit 101\n' >"$policy"
     chmod +x "$policy"
@@ -24,5 +27,6 @@ apt_install() {
   fi
   rm -f "$out"
   if [ "$made_policy" = 1 ]; then rm -f "$policy"; fi
+  exec {lock}>&-
   return "$status"
 }

@@ -17,6 +17,8 @@ etcd_version=$(gomod_version go.etcd.io/etcd/server/v3)
 
 bin="$GLIDEPATH_CACHE/kube-$k8s_version/bin"
 mkdir -p "$bin"
+exec 9>"$bin/.lock"
+flock 9 # parallel runs share the cache: build once
 # Go only when something is to be built: a machine with every binary cached needs none.
 need_go() {
   command -v go >/dev/null && return 0

@@ -16,9 +16,43 @@ servers_down() {
 
 step() { echo "== $* ($(date +%T))" >&2; }
 
+# On a cold machine the parts are independent builds and installs (Go builds download modules while
+# others compile; Debian installs wait on the network): start them all at once in the background. Each
+# provisioning script takes its own lock and skips what is cached, so servers_up's steps below then find
+# the part built, or wait for the build in flight. Logs: $GLIDEPATH_STATE/provision/<part>.log.
+provisioning_started=0
+servers_provision_in_background() {
+  [ "$provisioning_started" = 1 ] && return 0
+  provisioning_started=1
+  local logs="$GLIDEPATH_STATE/provision" want go_parts=() apt_parts=() part
+  mkdir -p "$logs"
+  for want in "$@"; do
+    case "$want" in
+      temporal) go_parts+=(temporal-cli) ;;
+      kube) go_parts+=(kube) ;;
+      traefik) go_parts+=(traefik) ;;
+      build) go_parts+=(buildkit) apt_parts+=(build) ;;
+      prometheus | chromium) apt_parts+=("$want") ;;
+    esac
+  done
+  go_parts+=(test-server)
+  for part in "${go_parts[@]}"; do
+    [ -f "$GLIDEPATH_ROOT/scripts/provision-$part.sh" ] || continue
+    bash "$GLIDEPATH_ROOT/scripts/provision-$part.sh" >/dev/null 2>"$logs/$part.log" &
+  done
+  # One after another: Debian's installs share dpkg's lock anyway.
+  (for part in "${apt_parts[@]}"; do
+    [ -f "$GLIDEPATH_ROOT/scripts/provision-$part.sh" ] || continue
+    bash "$GLIDEPATH_ROOT/scripts/provision-$part.sh" >/dev/null 2>"$logs/$part.log" || true
+  done) &
+  # Failures are not judged here: the step that needs the part runs its script again and fails there,
+  # naming what broke.
+}
+
 servers_up() {
   trap servers_down EXIT
   local want
+  servers_provision_in_background "$@"
   step "provisioning the time-skipping test server"
   GLIDEPATH_TEST_SERVER=$(bash "$GLIDEPATH_ROOT/scripts/provision-test-server.sh")
   export GLIDEPATH_TEST_SERVER

@@ -16,10 +16,12 @@ cd "$GLIDEPATH_ROOT"
 bash scripts/setup.sh
 source scripts/env.sh
 source scripts/servers.sh
-servers_up temporal kube prometheus chromium build traefik
-
+parts=(temporal kube prometheus chromium build traefik)
+# Type check and lint while the parts build (a cold machine builds for many minutes).
+servers_provision_in_background "${parts[@]}"
 step "type check and lint"
 bash scripts/lint.sh
+servers_up "${parts[@]}"
 
 step "tests"
 if [ "$#" -gt 0 ]; then files=("$@"); else files=('test/**/*.test.ts'); fi
