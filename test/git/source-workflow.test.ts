@@ -595,12 +595,14 @@ test('source status names what a tracked or pending file is: a release, a group,
   state.status.tracked = [
     { file: 'deploy/web.yaml', specHash: 'h', workflowId: 'release_payments_web', commit: commit(1) },
     { kind: 'group', file: 'deploy/group.yaml', specHash: 'g', workflowId: 'group_payments_shop', commit: commit(1) },
+    { kind: 'group', file: 'deploy/group-b.yaml', specHash: 'g', workflowId: 'group_payments_b', commit: 'b'.repeat(40), lastGood: 'a'.repeat(40) },
     { kind: 'apiVersion', file: 'deploy/orders-v2.yaml', specHash: 'a', workflowId: 'api-shop-orders', commit: commit(1) },
   ];
   state.status.pending = [{ kind: 'group', file: 'deploy/group.yaml', specHash: 'g2', workflowId: 'group_payments_shop', commit: commit(2) }];
   const text = sourceSummary(state.status);
   assert.match(text, /deploy\/web\.yaml → release_payments_web \(from 0{12}\)/);
   assert.match(text, /deploy\/group\.yaml → group_payments_shop \(group\) \(from 0{12}\)/);
+  assert.match(text, /deploy\/group-b\.yaml → group_payments_b \(group\) \(from b{12}; a revert restores it as at a{12}\)/);
   assert.match(text, /deploy\/orders-v2\.yaml → api-shop-orders \(API version\) \(from 0{12}\)/);
   assert.match(text, /pending: deploy\/group\.yaml at 0{12} \(the group or a member's workload is in flight\)/);
 });
