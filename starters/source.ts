@@ -59,7 +59,7 @@ export function sourceSummary(s: GitSourceStatus): string {
     `  ${s.condition.type}${s.condition.commit ? ` at ${s.condition.commit.slice(0, 12)}` : ''}: ${s.condition.message}`,
     `  last commit ${s.lastCommit ?? '(none yet)'}${s.lastPolledAt ? `   polled ${s.lastPolledAt}` : ''}`,
   ];
-  for (const t of s.tracked) lines.push(`  ${t.file} → ${t.workflowId}${t.kind ? ` (${t.kind === 'group' ? 'group' : 'API version'})` : ''} (from ${t.commit.slice(0, 12)})`);
+  for (const t of s.tracked) lines.push(`  ${t.file} → ${t.workflowId}${t.kind ? ` (${t.kind === 'group' ? 'group' : 'API version'})` : ''} (from ${t.commit.slice(0, 12)}${t.lastGood && t.lastGood !== t.commit ? `; a revert restores it as at ${t.lastGood.slice(0, 12)}` : ''})`);
   for (const p of s.pending) lines.push(`  pending: ${p.file} at ${p.commit.slice(0, 12)} (${p.kind === 'group' ? 'the group or a member\'s workload' : 'a release of the workload'} is in flight)`);
   for (const c of s.commits.slice(-5)) {
     const releases = c.releases.map((r) => `${r.workflowId} ${r.outcome}`).join(', ');
@@ -116,7 +116,7 @@ export function registerSource(program: Command): void {
     .option('--credentials-file <file>', 'a file holding user:password or a token, for fetching and pushing reverts: inside the worker\'s $GLIDEPATH_GIT_CREDENTIALS_DIR (relative to it, or absolute)')
     .option('--credentials-env <name>', 'an environment variable GLIDEPATH_GIT_* of the worker holding the same')
     .option('--start-existing', 'start releases for the documents of the first commit seen too')
-    .option('--revert <mode>', 'where a rolled-back or aborted release is written back: commit (on the branch) or branch (a review branch glidepath/revert/<release>/<commit> to merge)', 'commit')
+    .option('--revert <mode>', 'where a rolled-back or aborted release or release group, or an API version whose introduction failed, is written back: commit (on the branch) or branch (a review branch glidepath/revert/<release, group or api-…/version>/<commit> to merge)', 'commit')
     .action(async (opts: Where & { interval: string; credentialsFile?: string; credentialsEnv?: string; startExisting?: boolean; revert: string }, cmd: Command) => {
       if (!opts.repo) throw new CliExit(EXIT.usage, '--repo: required');
       const input: GitSourceInput = {

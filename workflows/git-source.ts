@@ -2,8 +2,8 @@
  * The Git source workflow: one per (repository, branch, path), ID `gitsource:<repo>:<branch>:<path>`
  * (workflows/git-source/source.ts). It polls the branch on a durable timer and at once when woken (the
  * webhook's `wake` signal; a forged wake costs one fetch, it decides nothing); each poll is
- * workflows/git-source/poll.ts; then the releases it started and that rolled back or were aborted are
- * written back to Git as reverts (workflows/git-source/revert.ts). Its lists are bounded and it continues as new when Temporal suggests
+ * workflows/git-source/poll.ts; then the releases and groups it started that rolled back or were aborted, and
+ * the API versions whose introduction failed, are written back to Git as reverts (workflows/git-source/revert.ts). Its lists are bounded and it continues as new when Temporal suggests
  * it, carrying its status. Deterministic: activities are imported as types only.
  */
 import * as wf from '@temporalio/workflow';

@@ -1,6 +1,7 @@
 /**
  * The Git source's activities: fetch the branch head into the source's cache repository, read and
- * lint the documents at a commit, and start a release from one file at a commit. A start is exactly
+ * lint the documents at a commit, start a release from one file at a commit, watch what was started
+ * and write a rollback back to Git. A start is exactly
  * once per (source, commit, file): the release's memo names them, and a retry that finds its own
  * release answers "already started" instead of starting another.
  */
@@ -13,6 +14,8 @@ import { openCache } from './git-cli.ts';
 import { originOf, readAt } from './read.ts';
 import { createDocumentStarts, describeIfAny, memoOf, sameStart } from './start-documents.ts';
 import { writeRevert, type RevertRequest, type RevertResult } from './revert.ts';
+import { writeFilesRevert, type FilesRevertRequest, type FilesRevertResult } from './revert-files.ts';
+import { createDocumentOutcomes } from './document-outcome.ts';
 import { checkSignature } from './signatures.ts';
 import { UPDATES, statusQuery } from '../../workflows/messages.ts';
 
@@ -52,6 +55,7 @@ export function createGitActivities(deps: GitActivityDeps) {
 
   return {
     ...createDocumentStarts(deps),
+    ...createDocumentOutcomes(deps),
     /**
      * Fetches the branch and answers its head, whether it descends from `lastCommit`, and, when the
      * repository has a signing policy at `trustedCommit`, whether the head's signature verifies.
@@ -100,6 +104,11 @@ export function createGitActivities(deps: GitActivityDeps) {
     /** Commits and pushes the revert of a release that rolled back or was aborted (activities/git/revert.ts). */
     async gitWriteRevert(r: RevertRequest): Promise<RevertResult> {
       return writeRevert(r);
+    },
+
+    /** Commits and pushes the revert of a group that rolled back or an API version whose introduction failed (activities/git/revert-files.ts). */
+    async gitWriteFilesRevert(r: FilesRevertRequest): Promise<FilesRevertResult> {
+      return writeFilesRevert(r);
     },
 
     /**

@@ -62,51 +62,80 @@ export function revertMessage(r: RevertRequest): string {
   ].join('\n');
 }
 
-type Git = Awaited<ReturnType<typeof openCache>>;
+export type Git = Awaited<ReturnType<typeof openCache>>;
 
-/** The revert of `r` among the last commits up to `tip`, if one was written. */
-async function findRevert(git: Git, tip: string, r: RevertRequest): Promise<string | undefined> {
+/** The revert of `revertOf` started from `commit` among the last commits up to `tip`, if one was written. */
+async function findRevert(git: Git, tip: string, revertOf: string, commit: string): Promise<string | undefined> {
   const sep = '\x1f';
   const log = await git(['log', `-${SEARCH_DEPTH}`, `--format=%H${sep}%(trailers:key=${REVERT_TRAILER},valueonly,separator=%x2C)${sep}%(trailers:key=${REVERTED_COMMIT_TRAILER},valueonly,separator=%x2C)%x1e`, tip]);
   for (const entry of log.stdout.split('\x1e')) {
     const [id = '', of = '', reverted = ''] = entry.trim().split(sep);
-    if (of.trim() === r.releaseId && reverted.trim() === r.commit) return id;
+    if (of.trim() === revertOf && reverted.trim() === commit) return id;
   }
   return undefined;
 }
 
+/** Where a revert goes: the source's branch, or a review branch of its own. */
+export type RevertTarget = SourceRef & { reviewBranch?: string | undefined };
+
 /** The revert already proposed on the review branch (a retry after the push), if that branch exists. */
-async function findOnReviewBranch(git: Git, r: RevertRequest & { reviewBranch?: string }): Promise<string | undefined> {
+async function findOnReviewBranch(git: Git, r: RevertTarget, revertOf: string, commit: string): Promise<string | undefined> {
   const listed = await git(['ls-remote', '--heads', '--', r.repository, `refs/heads/${r.reviewBranch}`]);
   if (listed.stdout.trim() === '') return undefined;
   await git(['fetch', '--quiet', '--no-tags', '--', r.repository, `+refs/heads/${r.reviewBranch}:${REVIEW_REF}`]);
   const tip = (await git(['rev-parse', '--verify', `${REVIEW_REF}^{commit}`])).stdout.trim();
-  return findRevert(git, tip, r);
+  return findRevert(git, tip, revertOf, commit);
+}
+
+/**
+ * Fetches the branch head and looks for the revert of `revertOf` from `commit` already written (on the
+ * branch, or on the review branch): `found` is it; otherwise `head` is the commit to build on.
+ */
+export async function branchHead(git: Git, r: RevertTarget, revertOf: string, commit: string): Promise<{ head: string; found?: string }> {
+  await git(['fetch', '--quiet', '--no-tags', '--', r.repository, `+refs/heads/${r.branch}:${HEAD_REF}`]);
+  const head = (await git(['rev-parse', '--verify', `${HEAD_REF}^{commit}`])).stdout.trim();
+  const found = (await findRevert(git, head, revertOf, commit)) ?? (r.reviewBranch ? await findOnReviewBranch(git, r, revertOf, commit) : undefined);
+  return found ? { head, found } : { head };
+}
+
+/** A file of the revert: its new blob (with its mode), or `undefined` to remove it. */
+export interface TreeChange {
+  file: string;
+  blob?: { id: string; mode: string } | undefined;
+}
+
+/**
+ * Commits `changes` on `head` as Glidepath with `message` and pushes it without force to the branch
+ * (or the review branch): a branch that moved since the fetch (or a review branch that exists) refuses
+ * it, and the activity's retry starts over.
+ */
+export async function commitAndPush(git: Git, r: RevertTarget, head: string, changes: readonly TreeChange[], message: string): Promise<string> {
+  const dir = mkdtempSync(join(tmpdir(), 'glidepath-git-revert-'));
+  try {
+    const indexEnv = { GIT_INDEX_FILE: join(dir, 'index') };
+    await git(['read-tree', head], { env: indexEnv });
+    // Mode 0 removes the path from the index (no work tree is needed, as --force-remove would).
+    const info = changes.map((c) => (c.blob ? `${c.blob.mode} ${c.blob.id}\t${c.file}` : `0 ${'0'.repeat(40)}\t${c.file}`)).join('\n');
+    await git(['update-index', '--index-info'], { env: indexEnv, input: `${info}\n` });
+    const tree = (await git(['write-tree'], { env: indexEnv })).stdout.trim();
+    const author = { GIT_AUTHOR_NAME: GLIDEPATH_AUTHOR.name, GIT_AUTHOR_EMAIL: GLIDEPATH_AUTHOR.email, GIT_COMMITTER_NAME: GLIDEPATH_AUTHOR.name, GIT_COMMITTER_EMAIL: GLIDEPATH_AUTHOR.email };
+    const commit = (await git(['commit-tree', tree, '-p', head, '-F', '-'], { input: message, env: author })).stdout.trim();
+    await git(['push', '--quiet', '--', r.repository, `${commit}:refs/heads/${r.reviewBranch ?? r.branch}`]);
+    return commit;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 export async function writeRevert(r: RevertRequest): Promise<RevertResult> {
   const git = await openCache(r.sourceId, r.credentials);
-  await git(['fetch', '--quiet', '--no-tags', '--', r.repository, `+refs/heads/${r.branch}:${HEAD_REF}`]);
-  const head = (await git(['rev-parse', '--verify', `${HEAD_REF}^{commit}`])).stdout.trim();
-  const found = (await findRevert(git, head, r)) ?? (r.reviewBranch ? await findOnReviewBranch(git, r) : undefined);
+  const { head, found } = await branchHead(git, r, r.releaseId, r.commit);
   if (found) return { outcome: 'already-committed', commit: found };
   const current = await git(['cat-file', 'blob', `${head}:${r.file}`], { allowExit: [128] });
   if (current.code !== 0) return { outcome: 'conflict', detail: `${r.file} is no longer on ${r.branch} at ${head.slice(0, 12)}; nothing reverted` };
   const next = replaceImage(current.stdout, r.failedImage, r.restoreImage);
   if (next === undefined) return { outcome: 'conflict', detail: `${r.file} at ${head.slice(0, 12)} no longer releases ${r.failedImage} (a newer commit changed it); nothing reverted` };
-  const dir = mkdtempSync(join(tmpdir(), 'glidepath-git-revert-'));
-  try {
-    const indexEnv = { GIT_INDEX_FILE: join(dir, 'index') };
-    const blob = (await git(['hash-object', '-w', '--stdin'], { input: next })).stdout.trim();
-    await git(['read-tree', head], { env: indexEnv });
-    await git(['update-index', '--cacheinfo', `100644,${blob},${r.file}`], { env: indexEnv });
-    const tree = (await git(['write-tree'], { env: indexEnv })).stdout.trim();
-    const author = { GIT_AUTHOR_NAME: GLIDEPATH_AUTHOR.name, GIT_AUTHOR_EMAIL: GLIDEPATH_AUTHOR.email, GIT_COMMITTER_NAME: GLIDEPATH_AUTHOR.name, GIT_COMMITTER_EMAIL: GLIDEPATH_AUTHOR.email };
-    const commit = (await git(['commit-tree', tree, '-p', head, '-F', '-'], { input: revertMessage(r), env: author })).stdout.trim();
-    // Without force: a branch that moved since the fetch (or a review branch that exists) refuses it, and the retry starts over.
-    await git(['push', '--quiet', '--', r.repository, `${commit}:refs/heads/${r.reviewBranch ?? r.branch}`]);
-    return { outcome: 'committed', commit };
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  const blob = (await git(['hash-object', '-w', '--stdin'], { input: next })).stdout.trim();
+  const commit = await commitAndPush(git, r, head, [{ file: r.file, blob: { id: blob, mode: '100644' } }], revertMessage(r));
+  return { outcome: 'committed', commit };
 }

@@ -324,3 +324,88 @@ test('a revert for review goes to its own branch from the branch head, leaves th
     pusher.stop();
   }
 });
+
+const GROUP_WITH_CART = `apiVersion: glidepath.dev/v1alpha1
+kind: ReleaseGroup
+metadata: { name: shop, namespace: payments }
+spec:
+  members:
+    - { name: ledger, file: ledger.yaml }
+    - { name: cart, file: cart.yaml }
+  waves:
+    - { name: prod, clusters: [prod-eu] }
+`;
+
+test("a group's revert is one Glidepath commit restoring the group's files as at the base commit (a member file added with it removed, other files untouched), found instead of written twice, and a conflict when a newer commit changed a member", { skip }, async () => {
+  const url = await server.createRepo('group-revert');
+  const pusher = await GitPusher.create(url, 'main', auth);
+  try {
+    const good = await pusher.commit({ 'deploy/group.yaml': GROUP, 'deploy/ledger.yaml': releaseYaml('ledger', 'v1'), 'deploy/web.yaml': releaseYaml('web', 'v1') }, 'v1');
+    const started = await pusher.commit({ 'deploy/group.yaml': GROUP_WITH_CART, 'deploy/ledger.yaml': releaseYaml('ledger', 'v2'), 'deploy/cart.yaml': releaseYaml('cart', 'v1'), 'deploy/web.yaml': releaseYaml('web', 'v2') }, 'shop: ledger v2, cart');
+    const later = await pusher.commit({ 'deploy/web.yaml': releaseYaml('web', 'v3') }, 'web v3');
+    const ref = { ...source(url), sourceId: 'group-revert-test', credentials: { file: credsFile } };
+    const request = { ...ref, kind: 'group' as const, revertOf: 'group_payments_shop', what: 'group payments/shop', file: 'deploy/group.yaml', commit: started, baseCommit: good, phase: 'RolledBack', reason: 'gate prod: analysis "errors" failed' };
+
+    const r = await acts.gitWriteFilesRevert(request);
+    assert.equal(r.outcome, 'committed');
+    const commit = (r as { commit: string }).commit;
+    await pusher.git('pull', '--quiet', '--ff-only', 'origin', 'main');
+    assert.equal(await pusher.git('rev-parse', 'HEAD'), commit, 'one commit, the branch head');
+    assert.equal(await pusher.git('show', 'HEAD:deploy/group.yaml'), GROUP.trimEnd(), 'the group file as at the base');
+    assert.equal(await pusher.git('show', 'HEAD:deploy/ledger.yaml'), releaseYaml('ledger', 'v1').trimEnd(), 'the member back at its image before');
+    assert.equal(await pusher.git('ls-tree', '--name-only', 'HEAD', 'deploy/cart.yaml'), '', 'the member file added with the group is removed');
+    assert.equal(await pusher.git('show', 'HEAD:deploy/web.yaml'), releaseYaml('web', 'v3').trimEnd(), 'a file outside the group is untouched (its change in the same commit too)');
+    assert.equal(await pusher.git('log', '-1', '--format=%an <%ae>|%P'), `Glidepath <glidepath@localhost>|${later}`);
+    const message = await pusher.git('log', '-1', '--format=%B');
+    assert.match(message, new RegExp(`^Revert deploy/group\\.yaml to ${good.slice(0, 12)}: group_payments_shop RolledBack`));
+    assert.match(message, /The group payments\/shop from \w{12} ended RolledBack: gate prod: analysis "errors" failed/);
+    assert.match(message, /Restored as at \w{12}: deploy\/group\.yaml, deploy\/ledger\.yaml\nRemoved \(not there at \w{12}\): deploy\/cart\.yaml/);
+    assert.match(message, new RegExp(`Glidepath-Revert-Of: group_payments_shop\\nGlidepath-Reverted-Commit: ${started}`));
+
+    assert.deepEqual(await acts.gitWriteFilesRevert(request), { outcome: 'already-committed', commit }, 'a retry finds its revert');
+    assert.equal((await acts.gitFetchHead(ref)).revertOf, 'group_payments_shop', 'the source recognises its own revert');
+
+    const again = await pusher.commit({ 'deploy/ledger.yaml': releaseYaml('ledger', 'v3') }, 'ledger v3');
+    await pusher.commit({ 'deploy/ledger.yaml': releaseYaml('ledger', 'v4') }, 'ledger v4');
+    const conflict = await acts.gitWriteFilesRevert({ ...request, commit: again, baseCommit: commit });
+    assert.equal(conflict.outcome, 'conflict');
+    assert.match((conflict as { detail: string }).detail, /^deploy\/ledger\.yaml at \w{12} is not as \w{12} left it \(a newer commit changed it\)/);
+    assert.equal(await pusher.git('ls-remote', 'origin', 'refs/heads/main'), `${await pusher.git('rev-parse', 'HEAD')}\trefs/heads/main`, 'nothing written');
+  } finally {
+    pusher.stop();
+  }
+});
+
+const apiVersionOf = (version: string, image: string): string => apiVersion(image).replace(/v2/g, version);
+
+test("an API version's revert restores its file as at the base commit, or removes a file its commit added (the parent when no base is known); for review on a branch of its own", { skip }, async () => {
+  const url = await server.createRepo('api-revert');
+  const pusher = await GitPusher.create(url, 'main', auth);
+  try {
+    const good = await pusher.commit({ 'deploy/orders-v2.yaml': apiVersionOf('v2', 'registry.local:5000/orders:2.0') }, 'orders v2');
+    const changed = await pusher.commit({ 'deploy/orders-v2.yaml': apiVersionOf('v2', 'registry.local:5000/orders:2.1') }, 'orders v2 at 2.1');
+    const ref = { ...source(url), sourceId: 'api-revert-test', credentials: { file: credsFile } };
+    const base = { ...ref, kind: 'apiVersion' as const, what: 'API version shop/orders', phase: 'Failed', reason: 'Introducing: deployVersion: progress deadline exceeded' };
+    const restored = await acts.gitWriteFilesRevert({ ...base, revertOf: 'api-shop-orders/v2', file: 'deploy/orders-v2.yaml', commit: changed, baseCommit: good });
+    assert.equal(restored.outcome, 'committed');
+    await pusher.git('pull', '--quiet', '--ff-only', 'origin', 'main');
+    assert.equal(await pusher.git('show', 'HEAD:deploy/orders-v2.yaml'), apiVersionOf('v2', 'registry.local:5000/orders:2.0').trimEnd(), 'the spec as at the base');
+    assert.match(await pusher.git('log', '-1', '--format=%B'), /^Revert deploy\/orders-v2\.yaml to \w{12}: api-shop-orders\/v2 Failed[\s\S]*Glidepath-Revert-Of: api-shop-orders\/v2\n/);
+
+    const added = await pusher.commit({ 'deploy/orders-v3.yaml': apiVersionOf('v3', 'registry.local:5000/orders:3.0') }, 'orders v3');
+    const reviewBranch = reviewBranchOf('api-shop-orders/v3', added);
+    const request = { ...base, revertOf: 'api-shop-orders/v3', file: 'deploy/orders-v3.yaml', commit: added, reviewBranch };
+    const proposed = await acts.gitWriteFilesRevert(request);
+    assert.equal(proposed.outcome, 'committed');
+    const commit = (proposed as { commit: string }).commit;
+    const heads = await pusher.git('ls-remote', '--heads', 'origin');
+    assert.match(heads, new RegExp(`^${added}\\trefs/heads/main$`, 'm'), 'the branch itself is not written');
+    assert.match(heads, new RegExp(`^${commit}\\trefs/heads/${reviewBranch}$`, 'm'));
+    await pusher.git('fetch', '--quiet', 'origin', reviewBranch);
+    assert.equal(await pusher.git('ls-tree', '--name-only', 'FETCH_HEAD', 'deploy/'), 'deploy/orders-v2.yaml', 'the file its commit added is removed');
+    assert.match(await pusher.git('log', '-1', '--format=%B', 'FETCH_HEAD'), /Removed \(not there at \w{12}\): deploy\/orders-v3\.yaml/);
+    assert.deepEqual(await acts.gitWriteFilesRevert(request), { outcome: 'already-committed', commit }, 'a retry finds the proposed revert');
+  } finally {
+    pusher.stop();
+  }
+});

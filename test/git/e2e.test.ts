@@ -13,6 +13,8 @@
  * `releaseGroup` workflow (the commit in its memo and search attribute) and introduces an ApiVersion
  * document on the API's workflow (the commit in its audit); a commit that leaves them unchanged starts
  * nothing; the group's start retried finds its own group, and a later commit's waits while it runs.
+ * The API version's template Deployment is not there, so its introduction fails: the source writes
+ * back a revert that removes the ApiVersion file its commit added, and reads it as its own.
  * Needs KUBECONFIG and TEMPORAL_ADDRESS (npm test provides both).
  */
 import assert from 'node:assert/strict';
@@ -275,6 +277,22 @@ test('a ReleaseGroup document starts its group workflow and an ApiVersion docume
     assert.deepEqual(api.versions.map((v) => [v.version, v.introducedBy]), [['v2', 'git:author@example.test']]);
     const introduced = api.audit.find((a) => a.action === 'introduce');
     assert.equal(introduced?.reason, `from platform/orders-v2.yaml at ${c2} of ${url.replace(/\.git$/, '')} (main)`, JSON.stringify(api.audit));
+
+    // Its template Deployment orders-v1 is not there: the introduction fails, and Git stops claiming the
+    // version: the source writes back a revert removing the file its commit added.
+    const failed = await untilQuery(client.workflow.getHandle(apiId), apiStatusQuery, (x) => x.versions[0]?.phase === 'Failed', 'the failed introduction', { timeoutMs: 30_000, intervalMs: 200, show: (x) => JSON.stringify(x?.versions.map((v) => [v.phase, v.message])) });
+    assert.match(failed.versions[0]?.message ?? '', /^Introducing: /);
+    await wake(id); // the watch is checked at the next poll (every 10 s while one runs)
+    const reverted = await sourceStatus(id, (x) => x.audit.some((a) => a.action === 'revert-committed'), 'the API version written back');
+    assert.deepEqual(reverted.watching.filter((w) => w.kind === 'apiVersion'), []);
+    await pusher.git('pull', '--quiet', '--ff-only', 'origin', 'main');
+    assert.equal(await pusher.git('log', '-1', '--format=%an|%P'), `Glidepath|${c2}`);
+    assert.match(await pusher.git('log', '-1', '--format=%B'), new RegExp(`^Revert platform/orders-v2\\.yaml to ${base.slice(0, 12)}: ${apiId}/v2 Failed[\\s\\S]*Removed \\(not there at ${base.slice(0, 12)}\\): platform/orders-v2\\.yaml[\\s\\S]*Glidepath-Revert-Of: ${apiId}/v2\nGlidepath-Reverted-Commit: ${c2}`));
+    assert.equal(await pusher.git('ls-tree', '--name-only', 'HEAD', 'platform/'), 'platform/group.yaml\nplatform/ledger.yaml', 'the group is left alone');
+    const revert = await pusher.git('rev-parse', 'HEAD');
+    await wake(id);
+    const own = await sourceStatus(id, (x) => x.commits.at(-1)?.commit === revert, 'its own revert read');
+    assert.equal(own.commits.at(-1)?.result, 'glidepath-revert');
 
     const c3 = await pusher.commit({ 'README.md': '# platform, documented\n' }, 'docs only');
     await wake(id);

@@ -17,9 +17,10 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import type { WorkflowHandle } from '@temporalio/client';
 import type { GitActivities } from '../../activities/git/index.ts';
-import { gitSourceStatusQuery, wakeSignal, type DocumentKind, type FetchedHead, type GitSourceInput, type GitSourceStatus, type ReadResult, type SignatureCheck, type StartRequest, type StartResult, type WatchedOutcome } from '../../workflows/git-source/messages.ts';
+import { gitSourceStatusQuery, wakeSignal, type DocumentKind, type DocumentOutcome, type FetchedHead, type GitSourceInput, type GitSourceStatus, type ReadResult, type SignatureCheck, type StartRequest, type StartResult, type WatchedOutcome } from '../../workflows/git-source/messages.ts';
 import { gitSourceWorkflowId } from '../../workflows/git-source/source.ts';
 import type { RevertRequest, RevertResult } from '../../activities/git/revert.ts';
+import type { FilesRevertRequest, FilesRevertResult } from '../../activities/git/revert-files.ts';
 import { createTimeSkippingEnv } from '../support/time-skipping.ts';
 import { recordHistory } from '../workflows/harness.ts';
 import { SourceState } from '../../workflows/git-source/state.ts';
@@ -43,6 +44,10 @@ class Repo {
   /** The trusted commit each fetch was asked to check the head against. */
   trustedAsked: (string | undefined)[] = [];
   revertAnswer: (req: RevertRequest) => RevertResult = () => ({ outcome: 'committed', commit: commit(0xbee) });
+  /** Where each started group or API version stands, by file (default: promoted or serving). */
+  documentOutcomes = new Map<string, DocumentOutcome>();
+  filesReverts: FilesRevertRequest[] = [];
+  filesRevertAnswer: (req: FilesRevertRequest) => FilesRevertResult = () => ({ outcome: 'committed', commit: commit(0xcafe) });
   startAnswer: (req: StartRequest) => StartResult = (req) => ({ outcome: 'started', workflowId: `release_payments_${req.file.replace(/\W/g, '')}` });
 
   /** `others`: ReleaseGroup and ApiVersion files, each with its kind and spec hash. */
@@ -88,6 +93,14 @@ const activities: GitActivities = {
   },
   async gitReleaseOutcome(w) {
     return repoOf().outcomes.get(w.workflowId) ?? { state: 'known', phase: 'Promoted', canaryImage: 'x', stableImage: 'x', message: 'promoted' };
+  },
+  async gitDocumentOutcome(w) {
+    return repoOf().documentOutcomes.get(w.file) ?? { state: 'settled', phase: 'Promoted', message: 'promoted', writeBack: 'succeeded', revertOf: w.workflowId, what: w.file };
+  },
+  async gitWriteFilesRevert(r) {
+    const repo = repoOf();
+    repo.filesReverts.push(r);
+    return repo.filesRevertAnswer(r);
   },
   async gitWriteRevert(r) {
     const repo = repoOf();
@@ -375,7 +388,8 @@ test('ReleaseGroup and ApiVersion documents: a changed one starts its group or i
   assert.equal(repo.starts.length, 0, 'the unchanged release is left alone');
   assert.deepEqual(s.commits.at(-1)?.releases, [{ kind: 'group', file: 'deploy/group.yaml', workflowId: 'group_payments_deploygroupyaml', outcome: 'started' }]);
   assert.ok(s.audit.some((a) => a.action === 'group-started' && a.commit === c2 && a.detail === 'group_payments_deploygroupyaml from deploy/group.yaml'));
-  assert.deepEqual(s.watching, [], 'a group is not watched for a revert');
+  s = await until(h, (x) => x.watching.length === 0, 'the group promoted');
+  assert.ok(s.tracked.some((t) => t.kind === 'group' && t.commit === c2 && t.lastGood === c2), 'a promoted group is watched until it settles, its commit the last good one');
   assert.equal(s.condition.type, 'Watching');
 
   const c3 = repo.push(3, { 'deploy/web.yaml': 'h1' }, { others: others('g2', 'a2') });
@@ -414,6 +428,94 @@ test('ReleaseGroup and ApiVersion documents: a changed one starts its group or i
   assert.deepEqual(repo.otherStarts.slice(2).map((r) => [r.kind, r.commit]), [['group', c6], ['apiVersion', c6], ['group', c6]]);
   assert.deepEqual(s.tracked.map((t) => [t.kind, t.specHash]), [[undefined, 'h1'], ['apiVersion', 'a2'], ['group', 'g6']], 'the refused version keeps the last one introduced as the reference');
   await recordHistory(h, 'git-source-documents');
+  await h.terminate();
+});
+
+test('a release group that rolls back is written back as one revert of its files as at their last good commit; an API version whose introduction failed too; a newer change is RevertConflict; a failed push is retried', async () => {
+  const repo = new Repo();
+  const others = (group: string, api: string): Record<string, [DocumentKind, string]> => ({ 'deploy/group.yaml': ['group', group], 'deploy/api-v2.yaml': ['apiVersion', api] });
+  const groupId = 'group_payments_deploygroupyaml';
+  const settled = (phase: string, writeBack: 'revert' | 'kept' | 'succeeded', revertOf = groupId, detail?: string): DocumentOutcome => ({ state: 'settled', phase, message: `${phase}: wave prod failed`, writeBack, revertOf, what: 'group payments/shop', ...(detail ? { detail } : {}) });
+  const c1 = repo.push(1, { 'deploy/web.yaml': 'h1' }, { others: others('g1', 'a1') });
+  const h = await startSource(repo, { repository: 'https://git.example.test/groups-revert.git' });
+  await until(h, (x) => x.lastCommit === c1, 'the baseline');
+
+  // The group runs: watched, with the commit its files are restored to.
+  repo.documentOutcomes.set('deploy/group.yaml', { state: 'running', phase: 'Running' });
+  const c2 = repo.push(2, { 'deploy/web.yaml': 'h1' }, { others: others('g2', 'a1') });
+  await h.signal(wakeSignal, { by: 'webhook' });
+  let s = await until(h, (x) => x.commits.at(-1)?.commit === c2 && x.watching.length === 1, 'the group start');
+  assert.deepEqual(s.watching.map((w) => [w.kind, w.workflowId, w.file, w.commit, w.baseCommit]), [['group', groupId, 'deploy/group.yaml', c2, c1]]);
+  assert.equal(repo.filesReverts.length, 0, 'nothing written while it runs');
+
+  repo.documentOutcomes.set('deploy/group.yaml', settled('RolledBack', 'revert'));
+  await h.signal(wakeSignal, { by: 'test' }); // a poll checks the watched documents (every 10 s while any runs, or when woken)
+  s = await until(h, (x) => x.watching.length === 0, 'the group revert');
+  assert.deepEqual(repo.filesReverts.map((r) => [r.kind, r.revertOf, r.file, r.commit, r.baseCommit, r.phase, r.reason, r.reviewBranch]), [['group', groupId, 'deploy/group.yaml', c2, c1, 'RolledBack', 'RolledBack: wave prod failed', undefined]], 'one revert for the group, to its last good commit');
+  assert.ok(s.audit.some((a) => a.action === 'revert-committed' && a.commit === commit(0xcafe) && a.detail.includes(`restores deploy/group.yaml as at ${c1.slice(0, 12)} after ${groupId} RolledBack`)));
+
+  // Its revert is the reference (the last good commit); a group that promotes moves it; the next rollback restores to that.
+  const c3 = repo.push(3, { 'deploy/web.yaml': 'h1' }, { others: others('g1', 'a1'), revertOf: groupId });
+  await h.signal(wakeSignal, { by: 'webhook' });
+  s = await until(h, (x) => x.commits.at(-1)?.commit === c3, 'the revert commit');
+  assert.deepEqual(s.tracked.filter((t) => t.kind === 'group').map((t) => [t.commit, t.lastGood]), [[c3, c3]]);
+  repo.documentOutcomes.delete('deploy/group.yaml'); // promotes
+  const c4 = repo.push(4, { 'deploy/web.yaml': 'h1' }, { others: others('g4', 'a1') });
+  await h.signal(wakeSignal, { by: 'webhook' });
+  s = await until(h, (x) => x.commits.at(-1)?.commit === c4 && x.watching.length === 0, 'the promoted group');
+  assert.deepEqual(s.tracked.filter((t) => t.kind === 'group').map((t) => [t.commit, t.lastGood]), [[c4, c4]]);
+  repo.documentOutcomes.set('deploy/group.yaml', settled('Aborted', 'revert'));
+  repo.filesRevertAnswer = () => ({ outcome: 'conflict', detail: 'deploy/ledger.yaml at 00000000000a is not as 000000000005 left it (a newer commit changed it); nothing reverted' });
+  const c5 = repo.push(5, { 'deploy/web.yaml': 'h1' }, { others: others('g5', 'a1') });
+  await h.signal(wakeSignal, { by: 'webhook' });
+  s = await until(h, (x) => x.condition.type === 'RevertConflict', 'the conflict');
+  assert.deepEqual(repo.filesReverts.slice(1).map((r) => [r.commit, r.baseCommit, r.phase]), [[c5, c4, 'Aborted']]);
+  assert.equal(s.condition.commit, c5);
+  assert.match(s.condition.message, /^group_payments_deploygroupyaml Aborted: deploy\/ledger\.yaml .*\(a newer commit changed it\)/);
+  assert.equal(s.watching.length, 0);
+
+  // A group that ended with a cell still on its image is left as it is, audited.
+  repo.documentOutcomes.set('deploy/group.yaml', settled('Aborted', 'kept', groupId, 'ledger@prod-eu still on the group\'s image; Git is left as it is'));
+  const c6 = repo.push(6, { 'deploy/web.yaml': 'h1' }, { others: others('g6', 'a1') });
+  await h.signal(wakeSignal, { by: 'webhook' });
+  s = await until(h, (x) => x.commits.at(-1)?.commit === c6 && x.watching.length === 0, 'the kept group');
+  assert.equal(repo.filesReverts.length, 2, 'nothing written for it');
+  assert.ok(s.audit.some((a) => a.action === 'revert-skipped' && a.commit === c6 && /ledger@prod-eu still on the group's image/.test(a.detail)));
+
+  // An API version whose introduction failed: its file is written back; a refused push is RevertFailed and retried.
+  const apiOf = 'api-payments-deployapiv2yaml/v2';
+  repo.documentOutcomes.set('deploy/api-v2.yaml', { state: 'settled', phase: 'Failed', message: 'Introducing: deployVersion: image pull failed', writeBack: 'revert', revertOf: apiOf, what: 'API version payments/orders v2' });
+  repo.filesRevertAnswer = () => {
+    throw ApplicationFailure.nonRetryable('git failed: ! [rejected] main (fetch first)');
+  };
+  const c7 = repo.push(7, { 'deploy/web.yaml': 'h1' }, { others: others('g6', 'a7') });
+  await h.signal(wakeSignal, { by: 'webhook' });
+  s = await until(h, (x) => x.condition.type === 'RevertFailed', 'the failed push');
+  assert.match(s.condition.message, /api-payments-deployapiv2yaml\/v2 Failed: writing the revert failed: .*rejected/);
+  assert.deepEqual(s.watching.map((w) => [w.kind, w.file, w.commit, w.baseCommit]), [['apiVersion', 'deploy/api-v2.yaml', c7, c1]], 'still watched: written at the next poll');
+  repo.filesRevertAnswer = () => ({ outcome: 'committed', commit: commit(0xcafe2) });
+  await h.signal(wakeSignal, { by: 'test' });
+  s = await until(h, (x) => x.watching.length === 0, 'the API version revert');
+  assert.deepEqual(repo.filesReverts.slice(2).map((r) => [r.kind, r.revertOf, r.file, r.commit, r.baseCommit, r.phase]), [
+    ['apiVersion', apiOf, 'deploy/api-v2.yaml', c7, c1, 'Failed'],
+    ['apiVersion', apiOf, 'deploy/api-v2.yaml', c7, c1, 'Failed'],
+  ]);
+  assert.ok(s.audit.some((a) => a.action === 'revert-committed' && a.commit === commit(0xcafe2)));
+  await recordHistory(h, 'git-source-group-revert');
+  await h.terminate();
+});
+
+test('with revert: branch a rolled-back group is proposed on a review branch named after the group', async () => {
+  const repo = new Repo();
+  const c1 = repo.push(1, {}, { others: { 'deploy/group.yaml': ['group', 'g1'] } });
+  const h = await startSource(repo, { revert: 'branch' });
+  await until(h, (x) => x.lastCommit === c1, 'the baseline');
+  repo.documentOutcomes.set('deploy/group.yaml', { state: 'settled', phase: 'RolledBack', message: 'gate prod failed', writeBack: 'revert', revertOf: 'group_payments_deploygroupyaml', what: 'group payments/shop' });
+  const c2 = repo.push(2, {}, { others: { 'deploy/group.yaml': ['group', 'g2'] } });
+  await h.signal(wakeSignal, { by: 'webhook' });
+  const s = await until(h, (x) => x.audit.some((a) => a.action === 'revert-proposed'), 'the proposed revert');
+  assert.deepEqual(repo.filesReverts.map((r) => [r.reviewBranch, r.baseCommit]), [[`glidepath/revert/group_payments_deploygroupyaml/${c2.slice(0, 12)}`, c1]]);
+  assert.match(s.audit.find((a) => a.action === 'revert-proposed')?.detail ?? '', /on branch glidepath\/revert\/group_payments_deploygroupyaml\/0{12} restores deploy\/group\.yaml as at 0{12} after group_payments_deploygroupyaml RolledBack; merging it rolls main back/);
   await h.terminate();
 });
 
@@ -493,12 +595,14 @@ test('source status names what a tracked or pending file is: a release, a group,
   state.status.tracked = [
     { file: 'deploy/web.yaml', specHash: 'h', workflowId: 'release_payments_web', commit: commit(1) },
     { kind: 'group', file: 'deploy/group.yaml', specHash: 'g', workflowId: 'group_payments_shop', commit: commit(1) },
+    { kind: 'group', file: 'deploy/group-b.yaml', specHash: 'g', workflowId: 'group_payments_b', commit: 'b'.repeat(40), lastGood: 'a'.repeat(40) },
     { kind: 'apiVersion', file: 'deploy/orders-v2.yaml', specHash: 'a', workflowId: 'api-shop-orders', commit: commit(1) },
   ];
   state.status.pending = [{ kind: 'group', file: 'deploy/group.yaml', specHash: 'g2', workflowId: 'group_payments_shop', commit: commit(2) }];
   const text = sourceSummary(state.status);
   assert.match(text, /deploy\/web\.yaml → release_payments_web \(from 0{12}\)/);
   assert.match(text, /deploy\/group\.yaml → group_payments_shop \(group\) \(from 0{12}\)/);
+  assert.match(text, /deploy\/group-b\.yaml → group_payments_b \(group\) \(from b{12}; a revert restores it as at a{12}\)/);
   assert.match(text, /deploy\/orders-v2\.yaml → api-shop-orders \(API version\) \(from 0{12}\)/);
   assert.match(text, /pending: deploy\/group\.yaml at 0{12} \(the group or a member's workload is in flight\)/);
 });

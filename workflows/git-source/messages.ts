@@ -58,6 +58,12 @@ export interface TrackedSpec {
   workflowId: string;
   /** The commit the spec was last released (or baselined) from. */
   commit: string;
+  /**
+   * The last commit whose content of this file the source saw deployed: taken as running (baseline),
+   * promoted or serving, or restored by Glidepath's own revert. Absent on entries from before it was
+   * kept: `commit` stands for it. A group's or API version's revert restores its files to it.
+   */
+  lastGood?: string;
 }
 
 export interface PendingStart {
@@ -68,15 +74,32 @@ export interface PendingStart {
   commit: string;
 }
 
-/** A release the source started, watched until it settles: a rollback or abort is written back to Git. */
+/**
+ * A release, group or API version the source started, watched until it settles: a rollback or abort
+ * (for an API version: a failed introduction) is written back to Git.
+ */
 export interface ReleaseWatch {
   sourceId: string;
   workflowId: string;
   file: string;
   commit: string;
+  /** A group or API version; absent for a release. */
+  kind?: DocumentKind;
+  /** Groups and API versions: the commit whose content of their files a revert restores (the file's last good commit); absent: `commit`'s parent. */
+  baseCommit?: string;
 }
 
 export type WatchedOutcome = { state: 'gone' } | { state: 'known'; phase: string; canaryImage: string; stableImage?: string; message: string };
+
+/**
+ * Where a group or API version the source started stands. `settled` says what the source does:
+ * `revert` writes it back, `kept` leaves Git as it is (`detail` says why, audited as revert-skipped),
+ * `succeeded` makes its commit the file's last good one.
+ */
+export type DocumentOutcome =
+  | { state: 'gone' }
+  | { state: 'running'; phase: string }
+  | { state: 'settled'; phase: string; message: string; writeBack: 'revert' | 'kept' | 'succeeded'; detail?: string; revertOf: string; what: string };
 
 export interface GitSourceStatus {
   sourceId: string;

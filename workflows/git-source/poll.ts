@@ -30,6 +30,13 @@ const starts = wf.proxyActivities<GitActivities>({
  */
 export const GIT_GROUPS_AND_APIS = 'glidepath-git-groups-and-apis';
 
+/**
+ * Runs that record this marker watch the groups and API versions they start, as releases are watched:
+ * a group that rolls back and an API version whose introduction fails are written back to Git
+ * (workflows/git-source/revert.ts). Asked only when such a document starts.
+ */
+export const GIT_REVERT_GROUPS_AND_APIS = 'glidepath-git-revert-groups-and-apis';
+
 /** A document at a commit as the source tracks it; `kind` is absent for a release. */
 type Doc = Omit<TrackedSpec, 'commit'>;
 
@@ -137,8 +144,9 @@ async function newCommit(input: GitSourceInput, ref: SourceRef, s: SourceState, 
   // Files gone from the path stop being tracked (their releases, if any, are left as they are).
   st.tracked = st.tracked.filter((t) => docs.some((r) => r.file === t.file));
   st.pending = st.pending.filter((p) => docs.some((r) => r.file === p.file && r.specHash === p.specHash));
+  // Taken as running (a baseline, or Glidepath's own revert): the commit is the file's last good one too.
   const track = (r: Doc) => {
-    st.tracked = [...st.tracked.filter((t) => t.file !== r.file), { ...kindOf(r.kind), file: r.file, specHash: r.specHash, workflowId: r.workflowId, commit: head.commit }].slice(-MAX_TRACKED_FILES);
+    st.tracked = [...st.tracked.filter((t) => t.file !== r.file), { ...kindOf(r.kind), file: r.file, specHash: r.specHash, workflowId: r.workflowId, commit: head.commit, lastGood: head.commit }].slice(-MAX_TRACKED_FILES);
   };
   if (head.revertOf !== undefined) {
     for (const r of changed) track(r);
@@ -191,14 +199,19 @@ async function startPending(ref: SourceRef, s: SourceState, initiator: string, r
       r = { outcome: 'failed', workflowId: p.workflowId, detail: failureMessage(err) };
     }
     results.push({ p, r });
+    // The content running before this start: the file's last good commit (entries from before it was kept: their commit).
+    const before = st.tracked.find((t) => t.file === p.file);
+    const lastGood = before && before.commit !== p.commit ? (before.lastGood ?? before.commit) : before?.lastGood;
     if (r.outcome === 'started' || r.outcome === 'already-started' || r.outcome === 'failed') {
       st.pending = st.pending.filter((x) => x.file !== p.file);
-      if (r.outcome !== 'failed') st.tracked = [...st.tracked.filter((t) => t.file !== p.file), { ...kindOf(p.kind), file: p.file, specHash: p.specHash, workflowId: p.workflowId, commit: p.commit }].slice(-MAX_TRACKED_FILES);
+      if (r.outcome !== 'failed') st.tracked = [...st.tracked.filter((t) => t.file !== p.file), { ...kindOf(p.kind), file: p.file, specHash: p.specHash, workflowId: p.workflowId, commit: p.commit, ...(lastGood ? { lastGood } : {}) }].slice(-MAX_TRACKED_FILES);
     }
     if (r.outcome === 'started') s.audit(STARTED_ACTION[p.kind ?? 'release'], `${r.workflowId} from ${p.file}`, p.commit);
-    // Releases are watched: a rollback is written back to Git. Groups and API versions are not.
-    if ((r.outcome === 'started' || r.outcome === 'already-started') && p.kind === undefined) {
-      st.watching = [...st.watching.filter((w) => w.workflowId !== r.workflowId), { sourceId: st.sourceId, workflowId: r.workflowId, file: p.file, commit: p.commit }].slice(-MAX_TRACKED_FILES);
+    // Started documents are watched: a rollback is written back to Git (groups and API versions on runs with the marker).
+    if ((r.outcome === 'started' || r.outcome === 'already-started') && (p.kind === undefined || wf.patched(GIT_REVERT_GROUPS_AND_APIS))) {
+      const watch = { sourceId: st.sourceId, workflowId: r.workflowId, file: p.file, commit: p.commit, ...kindOf(p.kind), ...(p.kind && lastGood ? { baseCommit: lastGood } : {}) };
+      // The versions of one API share its workflow: each file is watched on its own.
+      st.watching = [...st.watching.filter((w) => w.workflowId !== r.workflowId || (p.kind === 'apiVersion' && w.file !== p.file)), watch].slice(-MAX_TRACKED_FILES);
     }
   }
   if (record) {
