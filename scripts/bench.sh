@@ -40,8 +40,14 @@ BENCH_RELEASES="${BENCH_RELEASES:-200,1000}" node bench/inflight-real.ts
 step "scale out: 300 paused releases on 3 workers, one SIGKILLed while 100 promotions are in flight (per-worker share, takeover time)"
 node bench/scale-out.ts
 
+step "Glidepath vs Argo Rollouts on the same control plane: 5-step canaries with 1 s pauses, a burst to the first pause (time, peak RSS)"
+# The Argo Rollouts controller is built from the Go module proxy (cached after the first build); the bench
+# applies its CRDs and runs the controller only while the Argo half runs.
+argo_rollouts=$(bash scripts/provision-argo-rollouts.sh)
+ARGO_ROLLOUTS="$argo_rollouts" node bench/argo-compare.ts
+
 for b in bench/*.ts; do
-  case "$b" in bench/history-events.ts | bench/inflight-real.ts | bench/scale-out.ts) continue ;; esac
+  case "$b" in bench/history-events.ts | bench/inflight-real.ts | bench/scale-out.ts | bench/argo-compare.ts) continue ;; esac
   step "$b"
   node "$b"
 done
