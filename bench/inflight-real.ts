@@ -281,7 +281,8 @@ async function run(n: number, client: Client, kc: KubeConfig, bundle: string): P
     while ((await count(`ExecutionStatus = 'Running'`)) > 0 && Date.now() < deadline + 120_000) await sleep(2000);
     await sleep(settleSeconds * 1000);
     const after = worker.sample();
-    log(`RSS ${settleSeconds} s after the ${stopped} drift watches were terminated too (nothing in flight): ${mib(after)} (idle was ${mib(idle)}: ${mib(after - idle)} kept) — memory returned: ${after - idle <= 0.25 * (rss - idle) ? 'yes' : 'NOT'} (${mib(rss - idle)} above idle with all paused); ${describeMemory(await worker.memory())}; load average ${load()}`);
+    const verdict = running > 0 ? `not read: ${running} releases still running at the deadline` : `${after - idle <= 0.25 * (rss - idle) ? 'yes' : 'NOT'} (${mib(rss - idle)} above idle with all paused)`;
+    log(`RSS ${settleSeconds} s after the ${stopped} drift watches were terminated too: ${mib(after)} (idle was ${mib(idle)}: ${mib(after - idle)} kept) — memory returned: ${verdict}; ${describeMemory(await worker.memory())}; load average ${load()}`);
   } catch (err) {
     process.exitCode = 1;
     console.error(`inflight-real: ${n}: ${(err as Error).stack ?? err}`);
