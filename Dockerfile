@@ -7,8 +7,13 @@
 ARG NODE_VERSION=24.21.0
 FROM node:${NODE_VERSION}-bookworm-slim
 
+# Memory (docs/operations.md, "Where the memory goes"): each of the worker's two V8 heaps (the main
+# thread's and the workflow thread's) grows its young generation to 128 MiB (two 64 MiB semi-spaces)
+# under allocation pressure; 4 MiB semi-spaces bound it to 8 MiB. MALLOC_ARENA_MAX=2: glibc's per-thread malloc arenas (the SDK's
+# Rust core and Node's threads) otherwise keep freed memory out of the OS's reach.
 ENV NODE_ENV=production \
-    NODE_OPTIONS=--disable-warning=ExperimentalWarning \
+    NODE_OPTIONS="--disable-warning=ExperimentalWarning --max-semi-space-size=4" \
+    MALLOC_ARENA_MAX=2 \
     GLIDEPATH_WORKFLOW_BUNDLE=/app/dist/workflow-bundle.js \
     GLIDEPATH_METRICS_ADDRESS=0.0.0.0:9464
 WORKDIR /app

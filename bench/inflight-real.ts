@@ -1,6 +1,7 @@
 /**
- * In-flight memory of the real worker: `workers/main.ts` as a child process with its default options,
- * the real activities against the local control plane (kwok pods), the local Temporal dev server.
+ * In-flight memory of the real worker: `workers/main.ts` as a child process with its default options
+ * and the environment the image gives it (the Dockerfile's ENV: NODE_OPTIONS, MALLOC_ARENA_MAX), the
+ * real activities against the local control plane (kwok pods), the local Temporal dev server.
  * For each size in BENCH_RELEASES it creates that many Deployments (BENCH_REPLICAS pods each, a
  * readiness probe) in a namespace of its own, starts a fresh worker, starts one release per
  * Deployment (BENCH_START_CONCURRENCY at a time) whose canary pauses at step 1 (step 2 is setWeight
@@ -8,12 +9,13 @@
  * (the main thread's and the workflow thread's, read in the worker by bench/support/memory-probe.ts)
  * and the MiB per release. Then it promotes them all, BENCH_PROMOTE_CONCURRENCY at a time, and
  * prints promote sent → next step (setWeight 50 scheduled, from each release's history) p50/p99;
- * waits until every release has ended and prints the RSS then and BENCH_SETTLE_SECONDS later
- * (memory returned). Peak RSS is sampled every second throughout. Goal: ≥ 1,000 paused at ≤ 1 GB RSS.
+ * waits until every release has ended and prints the RSS then and BENCH_SETTLE_SECONDS later, with
+ * the drift watches the promotions started still running (one per workload), then terminates those
+ * and prints the RSS BENCH_SETTLE_SECONDS later, nothing in flight (memory returned). Peak RSS is sampled every second throughout. Goal: ≥ 1,000 paused at ≤ 1 GB RSS.
  * Env: TEMPORAL_ADDRESS (127.0.0.1:7233), KUBECONFIG (the local control plane), BENCH_RELEASES
  *      ("200,1000"), BENCH_REPLICAS (1), BENCH_START_CONCURRENCY (10), BENCH_PROMOTE_CONCURRENCY (50),
  *      BENCH_SETTLE_SECONDS (30), BENCH_DEADLINE_SECONDS (900 per size: then it stops, prints what it
- *      measured and cleans up), BENCH_WORKER_ENV (extra worker env, `K=V,K=V`, e.g. GLIDEPATH_MAX_CACHED_WORKFLOWS=2000),
+ *      measured and cleans up), BENCH_WORKER_ENV (extra worker env, `K=V,K=V`, over the image's, e.g. GLIDEPATH_MAX_CACHED_WORKFLOWS=2000),
  *      BENCH_SNAPSHOT_DIR (write heap snapshots of the worker there when all are Paused).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -26,6 +28,7 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import { AppsV1Api, CoreV1Api } from '@kubernetes/client-node';
 import type { Client } from '@temporalio/client';
 import { tsToMs } from '@temporalio/common/lib/time.js';
+import { DRIFT_WORKFLOW } from '../model/drift.ts';
 import { releaseWorkflowId, type ReleasePlan } from '../model/types.ts';
 import { promoteUpdate } from '../workflows/messages.ts';
 import { plan as harnessPlan } from '../test/workflows/harness.ts';
@@ -60,6 +63,14 @@ const pct = (xs: number[], p: number) => {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] ?? NaN;
 };
 const ms = (x: number) => (x >= 1000 ? `${(x / 1000).toFixed(2)} s` : `${x.toFixed(0)} ms`);
+/**
+ * The environment the image gives the worker (the Dockerfile's ENV: allocator and Node settings),
+ * so the bench's worker runs as it does in a pod; the bench sets the addresses and the bundle itself.
+ */
+const imageEnv = (): Record<string, string> => {
+  const block = readFileSync(path.join(root, 'Dockerfile'), 'utf8').match(/^ENV ((?:.*\\\n)*.*)$/m)?.[1] ?? '';
+  return Object.fromEntries([...block.matchAll(/([A-Z_]+)=("[^"]*"|\S+)/g)].map((m): [string, string] => [m[1] as string, (m[2] as string).replace(/^"(.*)"$/, '$1')]).filter(([k]) => !k.startsWith('GLIDEPATH_')));
+};
 const rssOf = (pid: number): number => Number(readFileSync(`/proc/${pid}/status`, 'utf8').match(/^VmRSS:\s+(\d+) kB/m)?.[1] ?? NaN) * 1024;
 
 
@@ -138,6 +149,26 @@ const describeMemory = (m: Memory): string => {
   return `main thread heap ${mib(m.main.used)} used of ${mib(m.main.total)} (limit ${mib(m.main.limit)}); workflow thread heap ${t || 'none'}; external ${mib(m.process.external)}; RSS outside these heaps ${mib(m.process.rss - m.main.total - m.threads.reduce((s, h) => s + h.total, 0))} (code, the SDK's Rust core, allocator)`;
 };
 
+/** The SDK's sticky-cache counters (its Prometheus exporter): hits, and misses (a task for a workflow not in the cache: a replay). */
+async function cacheCounters(coreMetricsUrl: string): Promise<{ hit: number; miss: number }> {
+  const text = await fetch(coreMetricsUrl).then((r) => r.text(), () => '');
+  const sum = (name: string) => [...text.matchAll(new RegExp(`^temporal_sticky_cache_${name}(?:_total)?(?:\\{[^}]*\\})? (\\S+)$`, 'gm'))].reduce((t, m) => t + Number(m[1]), 0);
+  return { hit: sum('hit'), miss: sum('miss') };
+}
+
+/** Terminates the drift watches the bench's promotions started on `taskQueue`; returns how many. */
+async function terminateWatches(client: Client, taskQueue: string): Promise<number> {
+  const ids: string[] = [];
+  for await (const w of client.workflow.list({ query: `TaskQueue = '${taskQueue}' AND WorkflowType = '${DRIFT_WORKFLOW}' AND ExecutionStatus = 'Running'` })) ids.push(w.workflowId);
+  await pool(ids, 20, async (id) => {
+    await client.workflow
+      .getHandle(id)
+      .terminate('inflight-real bench: memory with nothing in flight')
+      .catch(() => {}); // ended meanwhile
+  });
+  return ids.length;
+}
+
 async function run(n: number, client: Client, kc: KubeConfig, bundle: string): Promise<void> {
   const apps = kc.makeApiClient(AppsV1Api);
   const core = kc.makeApiClient(CoreV1Api);
@@ -164,8 +195,10 @@ async function run(n: number, client: Client, kc: KubeConfig, bundle: string): P
 
     // 2. a fresh worker: default options, prebuilt bundle as in the image
     const metricsPort = 30000 + Math.floor(Math.random() * 20000);
+    const image = imageEnv();
     worker = new WorkerProcess({
       ...process.env,
+      ...image,
       TEMPORAL_ADDRESS: address,
       GLIDEPATH_TASK_QUEUE: taskQueue,
       GLIDEPATH_WORKFLOW_BUNDLE: bundle,
@@ -179,7 +212,7 @@ async function run(n: number, client: Client, kc: KubeConfig, bundle: string): P
     const cache = started0.match(/"maxCachedWorkflows":(\d+)/)?.[1] ?? '?';
     await sleep(2000);
     const idle = worker.sample();
-    log(`worker pid ${worker.pid} (maxCachedWorkflows ${cache}) idle: RSS ${mib(idle)}; ${describeMemory(await worker.memory())}${Object.keys(workerEnv).length ? `; env ${JSON.stringify(workerEnv)}` : ''}`);
+    log(`worker pid ${worker.pid} (maxCachedWorkflows ${cache}; image env ${JSON.stringify(image)}) idle: RSS ${mib(idle)}; ${describeMemory(await worker.memory())}${Object.keys(workerEnv).length ? `; env ${JSON.stringify(workerEnv)}` : ''}`);
 
     // 3. start them all, bounded; wait until all are Paused
     const { started, paused, ms: pausedMs } = await startUntilPaused(client, taskQueue, plans, startConcurrency, late);
@@ -195,6 +228,8 @@ async function run(n: number, client: Client, kc: KubeConfig, bundle: string): P
     if (process.env.BENCH_SNAPSHOT_DIR) log(`  heap snapshots: ${await worker.snapshot(process.env.BENCH_SNAPSHOT_DIR)}`);
 
     // 4. promote them all: promote sent → setWeight 50 scheduled (the release's history)
+    const coreMetricsUrl = `http://127.0.0.1:${metricsPort + 1}/metrics`;
+    const cache0 = await cacheCounters(coreMetricsUrl);
     const sent = new Map<string, number>();
     const promoteErrors: string[] = [];
     const t2 = Date.now();
@@ -218,7 +253,8 @@ async function run(n: number, client: Client, kc: KubeConfig, bundle: string): P
       late,
     );
     if (promoteErrors.length) log(`${promoteErrors.length} promotions failed three times, e.g. ${promoteErrors[0]}`);
-    log(`promoted ${promoted} in ${((Date.now() - t2) / 1000).toFixed(1)} s (${promoteConcurrency} at a time); peak RSS ${mib(worker.peak)}`);
+    const cache1 = await cacheCounters(coreMetricsUrl);
+    log(`promoted ${promoted} in ${((Date.now() - t2) / 1000).toFixed(1)} s (${promoteConcurrency} at a time); peak RSS ${mib(worker.peak)}; workflow cache during the promotions: ${cache1.hit - cache0.hit} hits, ${cache1.miss - cache0.miss} misses (a miss replays the history); load average ${load()}`);
     const latencies: number[] = [];
     await pool([...sent.keys()], 10, async (id) => {
       for (let tries = 0; tries < 60 && !late(); tries++) {
@@ -232,14 +268,21 @@ async function run(n: number, client: Client, kc: KubeConfig, bundle: string): P
     const p99 = pct(latencies, 99);
     log(`promote sent → next step scheduled (${latencies.length} releases, ${promoteConcurrency} concurrent promotions, ${n} in flight): p50 ${ms(pct(latencies, 50))}, p99 ${ms(p99)}, max ${ms(pct(latencies, 100))} — goal p99 ≤ 2 s: ${p99 <= 2000 ? 'met' : 'NOT met'}`);
 
-    // 5. every release ends (promoteCanary rolls the stable); then the memory returned
+    // 5. every release ends (promoteCanary rolls the stable); then the memory returned. A promotion
+    // leaves its workload's drift watch running (activities/drift.ts): RSS with them, then without.
     let running = n;
     while ((running = await count(`WorkflowType = 'release' AND ExecutionStatus = 'Running'`)) > 0 && !late()) await sleep(2000);
     const ended = worker.sample();
-    log(`${n - running} of ${n} ended ${((Date.now() - t2) / 1000).toFixed(0)} s after the first promote; RSS ${mib(ended)}, peak ${mib(worker.peak)}`);
+    const watches = await count(`WorkflowType = '${DRIFT_WORKFLOW}' AND ExecutionStatus = 'Running'`);
+    log(`${n - running} of ${n} ended ${((Date.now() - t2) / 1000).toFixed(0)} s after the first promote; RSS ${mib(ended)}, peak ${mib(worker.peak)}; ${watches} drift watches running (one per promoted workload)`);
+    await sleep(settleSeconds * 1000);
+    log(`RSS ${settleSeconds} s after the releases ended, ${watches} drift watches running: ${mib(worker.sample())} (idle was ${mib(idle)}); ${describeMemory(await worker.memory())}; load average ${load()}`);
+    const stopped = await terminateWatches(client, taskQueue);
+    while ((await count(`ExecutionStatus = 'Running'`)) > 0 && Date.now() < deadline + 120_000) await sleep(2000);
     await sleep(settleSeconds * 1000);
     const after = worker.sample();
-    log(`RSS ${settleSeconds} s after the releases ended: ${mib(after)} (idle was ${mib(idle)}: ${mib(after - idle)} kept); ${describeMemory(await worker.memory())}; load average ${load()}`);
+    const verdict = running > 0 ? `not read: ${running} releases still running at the deadline` : `${after - idle <= 0.25 * (rss - idle) ? 'yes' : 'NOT'} (${mib(rss - idle)} above idle with all paused)`;
+    log(`RSS ${settleSeconds} s after the ${stopped} drift watches were terminated too: ${mib(after)} (idle was ${mib(idle)}: ${mib(after - idle)} kept) — memory returned: ${verdict}; ${describeMemory(await worker.memory())}; load average ${load()}`);
   } catch (err) {
     process.exitCode = 1;
     console.error(`inflight-real: ${n}: ${(err as Error).stack ?? err}`);
@@ -250,6 +293,7 @@ async function run(n: number, client: Client, kc: KubeConfig, bundle: string): P
         .terminate('inflight-real bench cleanup')
         .catch(() => {}); // closed already, or never started
     });
+    await terminateWatches(client, taskQueue).catch(() => 0);
     await worker?.stop();
     await core.deleteNamespace({ name: namespace }).catch(() => {});
   }

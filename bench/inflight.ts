@@ -77,7 +77,7 @@ async function runWorker(): Promise<void> {
     taskQueue: process.env.GLIDEPATH_TASK_QUEUE ?? 'bench-inflight',
     ...(bundle ? { workflowBundle: { codePath: bundle } } : { workflowsPath: WORKFLOWS_PATH }),
     ...(maxCached ? { maxCachedWorkflows: Number(maxCached) } : memoryOptions()), // as workers/main.ts
-    activities: { ...activities, identityPolicy: async () => null, ...createFreezeActivities(undefined) },
+    activities: { ...activities, identityPolicy: async () => null, driftFollowPromotion: async () => ({ skipped: 'bench: no drift watch' }), ...createFreezeActivities(undefined) },
     dataConverter: dataConverterFromEnv(),
     shutdownGraceTime: '1s',
   });

@@ -1,8 +1,8 @@
 /**
  * deploy/'s optional KEDA autoscaler agrees with the worker it scales (deploy/worker.yaml): the same
  * Deployment, namespace and task queue, the same Temporal endpoint and namespace, and a floor that keeps the
- * PodDisruptionBudget meaningful. (No KEDA runs here; the apiserver dry-run of worker.yaml is in
- * test/activities/kubernetes/rbac.test.ts.)
+ * PodDisruptionBudget meaningful. The worker Deployment sets the memory settings the image (Dockerfile) sets.
+ * (No KEDA runs here; the apiserver dry-run of worker.yaml is in test/activities/kubernetes/rbac.test.ts.)
  */
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
@@ -49,4 +49,16 @@ test('the KEDA ScaledObject scales the worker Deployment on its own task queue, 
   assert.ok(Number(trigger!.metadata.targetQueueSize) > 0);
   assert.ok(scaled!.spec.minReplicaCount > pdb.spec.maxUnavailable, 'with the floor, a drain never takes the last worker');
   assert.ok(scaled!.spec.minReplicaCount <= deployment.spec.replicas && deployment.spec.replicas <= scaled!.spec.maxReplicaCount);
+});
+
+test("the worker Deployment sets the image's memory settings (NODE_OPTIONS, MALLOC_ARENA_MAX) to the Dockerfile's values", async () => {
+  const deployment = (await docs('worker.yaml')).find((d) => d.kind === 'Deployment')!;
+  const env = Object.fromEntries(deployment.spec.template.spec.containers[0]!.env.map((e) => [e.name, e.value]));
+  const block = (await readFile(path.join(root, 'Dockerfile'), 'utf8')).match(/^ENV ((?:.*\\\n)*.*)$/m)?.[1] ?? '';
+  const image = Object.fromEntries([...block.matchAll(/([A-Z_]+)=("[^"]*"|\S+)/g)].map((m) => [m[1], (m[2] as string).replace(/^"(.*)"$/, '$1')]));
+  for (const name of ['NODE_OPTIONS', 'MALLOC_ARENA_MAX']) {
+    assert.ok(image[name], `the Dockerfile's ENV sets ${name}`);
+    assert.equal(env[name], image[name], `deploy/worker.yaml ${name}`);
+  }
+  assert.match(image.NODE_OPTIONS!, /--max-semi-space-size=\d+/);
 });
