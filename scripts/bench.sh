@@ -33,8 +33,9 @@ if ! { time {
   exit 1
 fi
 read -r wall user sys <"$suite_time"
+servers=$(sed -n 's/^time-skipping test servers: \([0-9]*\) shared.*/\1/p' "$suite_log" | tail -n 1)
 printf 'state-machine-suite: %.1f s wall time, %.1f s CPU (user+sys), %d files, %d tests, %d at a time on %d test servers, bundling included (goal ≤ 60 s; load average %s)\n' \
-  "$wall" "$(echo "$user + $sys" | bc)" "$(ls test/workflows/*.test.ts | wc -l)" "$(sed -n 's/^ℹ tests //p' "$suite_log" | tail -n 1)" "$jobs" "$jobs" "$(cut -d' ' -f1 /proc/loadavg)"
+  "$wall" "$(echo "$user + $sys" | bc)" "$(ls test/workflows/*.test.ts | wc -l)" "$(sed -n 's/^ℹ tests //p' "$suite_log" | tail -n 1)" "$jobs" "${servers:-0}" "$(cut -d' ' -f1 /proc/loadavg)"
 rm -f "$suite_log" "$suite_time"
 
 step "in-flight memory of the real worker (real activities, kwok), 200 and 1,000 paused releases"

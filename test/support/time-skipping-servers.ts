@@ -22,16 +22,25 @@ export function laneCount(env: NodeJS.ProcessEnv = process.env, execArgv: string
   return n;
 }
 
+/** A server, with up to 3 tries: on 2 loaded cores a JVM can miss the SDK's 5-s startup budget. */
+async function startServer(): Promise<TestWorkflowEnvironment | undefined> {
+  for (let attempt = 1; attempt <= 3; attempt++) {
+    try {
+      return await createTimeSkippingEnv();
+    } catch (err) {
+      console.error(`time-skipping server for the pool, try ${attempt} of 3: ${(err as Error).message}`);
+    }
+  }
+  return undefined;
+}
+
 export async function globalSetup(): Promise<void> {
   if (!process.env[TEST_SERVER_ENV] || process.env[TEST_SERVER_POOL_ENV]) return;
   dir = await mkdtemp(path.join(os.tmpdir(), 'glidepath-test-servers-'));
-  const started = await Promise.allSettled(Array.from({ length: laneCount() }, () => createTimeSkippingEnv()));
-  servers = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
-  const failed = started.find((s) => s.status === 'rejected');
-  if (failed) {
-    await globalTeardown();
-    throw failed.reason;
-  }
+  // A lane that does not start is left out: the files then start servers of their own, as without the pool.
+  const lanes = laneCount();
+  servers = (await Promise.all(Array.from({ length: lanes }, startServer))).filter((s) => s !== undefined);
+  console.error(`time-skipping test servers: ${servers.length} shared (of ${lanes} lanes)`); // the bench reads this line
   await Promise.all(servers.map((s, i) => writeFile(path.join(dir!, `lane-${i}.address`), `${s.address}\n`)));
   process.env[TEST_SERVER_POOL_ENV] = dir;
 }
