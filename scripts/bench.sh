@@ -15,23 +15,27 @@ node bench/history-events.ts
 
 step "wall time of the state-machine suite (time skipping)"
 # The workflow bundle is built (or found unchanged in the cache) once, inside the timing; then the
-# files run in parallel, each with its own Java test server and worker. CPU is user + system time of
-# every process of the run (test files, their JVMs): on a shared machine the wall time follows the
-# load, the CPU time much less.
+# files run in parallel, each a process with its own worker, on one Java test server per lane: the
+# global setup starts them, and the files of a lane use its server one after another
+# (test/support/time-skipping-pool.ts). CPU is user + system time of every process of the run (test
+# files, the runner, the JVMs): on a shared machine the wall time follows the load, the CPU time much less.
 jobs="${GLIDEPATH_BENCH_JOBS:-$(nproc)}"
+export NODE_COMPILE_CACHE="${NODE_COMPILE_CACHE:-$GLIDEPATH_CACHE/node-compile-cache}"
 suite_log=$(mktemp) suite_time=$(mktemp)
 TIMEFORMAT='%R %U %S'
 if ! { time {
   node test/support/workflow-bundle.ts >/dev/null 2>>"$suite_log" &&
-    node --test --test-concurrency="$jobs" test/workflows/*.test.ts >"$suite_log" 2>&1
+    GLIDEPATH_TEST_SERVER_LANES="$jobs" node --test --test-concurrency="$jobs" --test-global-setup=test/support/time-skipping-servers.ts \
+      test/workflows/*.test.ts >"$suite_log" 2>&1
 }; } 2>"$suite_time"; then
   tail -n 60 "$suite_log" >&2
   echo "state-machine suite failed (log: $suite_log)" >&2
   exit 1
 fi
 read -r wall user sys <"$suite_time"
-printf 'state-machine-suite: %.1f s wall time, %.1f s CPU (user+sys), %d files, %d tests, %d at a time, bundling included (goal ≤ 60 s; load average %s)\n' \
-  "$wall" "$(echo "$user + $sys" | bc)" "$(ls test/workflows/*.test.ts | wc -l)" "$(sed -n 's/^ℹ tests //p' "$suite_log" | tail -n 1)" "$jobs" "$(cut -d' ' -f1 /proc/loadavg)"
+servers=$(sed -n 's/^time-skipping test servers: \([0-9]*\) shared.*/\1/p' "$suite_log" | tail -n 1)
+printf 'state-machine-suite: %.1f s wall time, %.1f s CPU (user+sys), %d files, %d tests, %d at a time on %d test servers, bundling included (goal ≤ 60 s; load average %s)\n' \
+  "$wall" "$(echo "$user + $sys" | bc)" "$(ls test/workflows/*.test.ts | wc -l)" "$(sed -n 's/^ℹ tests //p' "$suite_log" | tail -n 1)" "$jobs" "${servers:-0}" "$(cut -d' ' -f1 /proc/loadavg)"
 rm -f "$suite_log" "$suite_time"
 
 step "in-flight memory of the real worker (real activities, kwok), 200 and 1,000 paused releases"

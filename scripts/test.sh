@@ -25,5 +25,8 @@ servers_up "${parts[@]}"
 
 step "tests"
 if [ "$#" -gt 0 ]; then files=("$@"); else files=('test/**/*.test.ts'); fi
-# One file at a time: suites share the dev server, the control plane and 2 cores.
-node --test --test-concurrency=1 --test-timeout=300000 "${files[@]}"
+# One file at a time: suites share the dev server, the control plane and 2 cores. The time-skipping
+# suites share one Java test server, started by the global setup (test/support/time-skipping-pool.ts);
+# V8's compile cache spares each file's process compiling the same modules again.
+export NODE_COMPILE_CACHE="${NODE_COMPILE_CACHE:-$GLIDEPATH_CACHE/node-compile-cache}"
+node --test --test-concurrency=1 --test-timeout=300000 --test-global-setup=test/support/time-skipping-servers.ts "${files[@]}"

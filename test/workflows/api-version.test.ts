@@ -31,7 +31,7 @@ import {
 } from '../../workflows/api-version-messages.ts';
 import { registerSearchAttributes } from '../../workers/search-attributes.ts';
 import { untilQuery } from '../support/poll.ts';
-import { createTimeSkippingEnv } from '../support/time-skipping.ts';
+import { holdSharedTimeSkippingEnv, releaseSharedTimeSkippingEnv } from '../support/time-skipping.ts';
 import { Harness, causeOf, recordHistory, recordingActivities } from './harness.ts';
 
 const NS = 'tests';
@@ -61,7 +61,7 @@ const overrides = new Map<string, Partial<Stubs>>();
 const policies = new Map<string, IdentityPolicy>();
 
 before(async () => {
-  const [e, workflowBundle] = await Promise.all([createTimeSkippingEnv(), Harness.workflowBundle()]);
+  const [e, workflowBundle] = await Promise.all([holdSharedTimeSkippingEnv(), Harness.workflowBundle()]);
   env = e;
   await registerSearchAttributes(env.connection, env.namespace ?? 'default');
   const activities = {
@@ -75,7 +75,7 @@ before(async () => {
 after(async () => {
   worker?.shutdown();
   await running;
-  await env?.teardown();
+  if (env) await releaseSharedTimeSkippingEnv();
 });
 
 function plan(api: string, version: string, extra: Partial<ApiVersionPlan> = {}): ApiVersionPlan {
@@ -180,7 +180,7 @@ describe('introducing versions', () => {
     ];
     for (const [p, why] of refusals) assert.match(await rejected(p()), why);
     // The last serving version cannot be retired.
-    await h.executeUpdate(retireVersionUpdate, { args: [{ version: 'v1', sunset: new Date(Date.now() + 30 * DAY).toISOString(), by: 'ci-bot' }] });
+    await h.executeUpdate(retireVersionUpdate, { args: [{ version: 'v1', sunset: new Date((await env.currentTimeMs()) + 30 * DAY).toISOString(), by: 'ci-bot' }] });
     assert.match(await rejected(h.executeUpdate(retireVersionUpdate, { args: [{ version: 'v2', sunset: '2999-01-01T00:00:00Z', by: 'ci-bot' }] })), /it is the last serving version/);
     assert.match(await rejected(h.executeUpdate(retireVersionUpdate, { args: [{ version: 'v1', sunset: '2999-01-01T00:00:00Z', by: 'ci-bot' }] })), /it is Deprecated, not Serving/);
     assert.match(await rejected(h.executeUpdate(approveRetirementUpdate, { args: [{ version: 'v1', by: 'alice' }] })), /approval opens at the sunset/);

@@ -22,7 +22,7 @@ import { statusQuery } from '../../workflows/messages.ts';
 import type { release } from '../../workflows/release.ts';
 import { startProblems } from '../../model/plan.ts';
 import { releaseWorkflowId, type ReleasePlan } from '../../model/types.ts';
-import { createTimeSkippingEnv } from '../support/time-skipping.ts';
+import { holdSharedTimeSkippingEnv, releaseSharedTimeSkippingEnv } from '../support/time-skipping.ts';
 import { startRegistry, type RegistryInstance } from '../support/registry.ts';
 import { registerSearchAttributes } from '../../workers/search-attributes.ts';
 import { dockerConfig, scratchContext } from '../activities/build/fixtures.ts';
@@ -94,7 +94,7 @@ async function headDigest(repo: string, tag: string): Promise<string | null> {
 before(async () => {
   reg = await startRegistry({ users: { ci: PASSWORD } });
   secretJson = readFileSync(dockerConfig(reg.host, 'ci', PASSWORD), 'utf8');
-  const [e, bundle] = await Promise.all([createTimeSkippingEnv(), Harness.workflowBundle()]);
+  const [e, bundle] = await Promise.all([holdSharedTimeSkippingEnv(), Harness.workflowBundle()]);
   env = e;
   await registerSearchAttributes(env.connection, env.namespace ?? 'default');
   worker = await Worker.create({ connection: env.nativeConnection, taskQueue: TASK_QUEUE, workflowBundle: bundle, activities: stubs(), shutdownGraceTime: '2s', shutdownForceTime: '5s' });
@@ -104,7 +104,7 @@ before(async () => {
 after(async () => {
   worker?.shutdown();
   await running;
-  await env?.teardown();
+  if (env) await releaseSharedTimeSkippingEnv();
   await reg?.stop();
   rmSync(root, { recursive: true, force: true });
 });

@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { after, before, test } from 'node:test';
 import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { bundleWorkflowCode, Worker } from '@temporalio/worker';
+import { Worker, type WorkflowBundlePath } from '@temporalio/worker';
 import { buildGroup, parseGroup } from '../../model/group.ts';
 import { groupWorkflowId, type GroupPlan } from '../../model/group-plan.ts';
 import { groupPlanProblems } from '../../model/group-plan-schema.ts';
@@ -20,7 +20,8 @@ import type { NotificationEvent, NotificationSpec } from '../../model/notificati
 import { GROUP_UPDATES, groupStatusQuery, type GroupResult } from '../../workflows/group/messages.ts';
 import type { Outcome } from '../../workflows/messages.ts';
 import { registerSearchAttributes } from '../../workers/search-attributes.ts';
-import { createTimeSkippingEnv } from '../support/time-skipping.ts';
+import { holdSharedTimeSkippingEnv, releaseSharedTimeSkippingEnv } from '../support/time-skipping.ts';
+import { cachedWorkflowBundle } from '../support/workflow-bundle.ts';
 import type { ChildScript } from './group/stub-workflows.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -40,7 +41,7 @@ let env: TestWorkflowEnvironment;
 const workers: Worker[] = [];
 const running: Promise<void>[] = [];
 
-async function startWorker(taskQueue: string, activities: object, workflowBundle: { code: string }): Promise<void> {
+async function startWorker(taskQueue: string, activities: object, workflowBundle: WorkflowBundlePath): Promise<void> {
   const worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle, activities, shutdownGraceTime: '2s', shutdownForceTime: '5s' });
   workers.push(worker);
   running.push(worker.run());
@@ -48,8 +49,8 @@ async function startWorker(taskQueue: string, activities: object, workflowBundle
 
 before(async () => {
   const [e, bundle] = await Promise.all([
-    createTimeSkippingEnv(),
-    bundleWorkflowCode({ workflowsPath: path.join(here, 'group/stub-workflows.ts'), logger: { trace() {}, debug() {}, info() {}, warn() {}, error: console.error, log() {} } as never }),
+    holdSharedTimeSkippingEnv(),
+    cachedWorkflowBundle(path.join(here, 'group/stub-workflows.ts')), // as test/workflows/group.test.ts: bundled once, cached on disk
   ]);
   env = e;
   await registerSearchAttributes(env.connection, env.namespace ?? 'default');
@@ -84,7 +85,7 @@ before(async () => {
 after(async () => {
   for (const w of workers) w.shutdown();
   await Promise.all(running);
-  await env?.teardown();
+  if (env) await releaseSharedTimeSkippingEnv();
 });
 
 function groupDoc(ns: string, notifications: unknown, onFailure = 'rollback-group') {

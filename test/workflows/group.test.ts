@@ -18,7 +18,7 @@ import type { Outcome } from '../../workflows/messages.ts';
 import { GROUP_UPDATES, groupStatusQuery, type GroupResult, type GroupStatus } from '../../workflows/group/messages.ts';
 import type { releaseGroup } from '../../workflows/group.ts';
 import { registerSearchAttributes } from '../../workers/search-attributes.ts';
-import { createTimeSkippingEnv } from '../support/time-skipping.ts';
+import { holdSharedTimeSkippingEnv, releaseSharedTimeSkippingEnv } from '../support/time-skipping.ts';
 import { untilQuery } from '../support/poll.ts';
 import { cachedWorkflowBundle } from '../support/workflow-bundle.ts';
 import type { ChildScript } from './group/stub-workflows.ts';
@@ -89,7 +89,7 @@ async function startWorker(taskQueue: string, activities: object): Promise<Worke
 
 before(async () => {
   [env, bundle] = await Promise.all([
-    createTimeSkippingEnv(),
+    holdSharedTimeSkippingEnv(),
     cachedWorkflowBundle(path.join(here, 'group/stub-workflows.ts')),
   ]);
   await registerSearchAttributes(env.connection, env.namespace ?? 'default');
@@ -100,7 +100,7 @@ before(async () => {
 after(async () => {
   for (const w of workers) w.shutdown();
   await Promise.all(running);
-  await env?.teardown();
+  if (env) await releaseSharedTimeSkippingEnv();
 });
 
 function release(ns: string, name: string) {
