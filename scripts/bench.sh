@@ -8,7 +8,7 @@ source scripts/env.sh
 source scripts/servers.sh
 # bench/inflight-real.ts keeps up to 2,000 kwok pods: 110 per node.
 export GLIDEPATH_KUBE_NODES="${GLIDEPATH_KUBE_NODES:-20}"
-servers_up temporal kube prometheus chromium build traefik
+servers_up temporal kube prometheus chromium build traefik temporal-sql
 
 step "history events per canary step"
 node bench/history-events.ts
@@ -39,6 +39,16 @@ BENCH_RELEASES="${BENCH_RELEASES:-200,1000}" node bench/inflight-real.ts
 
 step "scale out: 300 paused releases on 3 workers, one SIGKILLed while 100 promotions are in flight (per-worker share, takeover time)"
 node bench/scale-out.ts
+
+step "scale out on a SQL-backed Temporal (temporal-server + PostgreSQL): the same, then the server restarted while the promotions are in flight"
+# Its own ports (frontend and the next five, four membership ports, PostgreSQL): the dev server above keeps TEMPORAL_PORT.
+sql_port="${GLIDEPATH_BENCH_SQL_PORT:-41233}"
+started_servers+=(temporal-sql) # servers_down stops it if anything below fails
+TEMPORAL_PORT=$sql_port TEMPORAL_SQL_MEMBERSHIP_PORT="${GLIDEPATH_BENCH_SQL_MEMBERSHIP_PORT:-31233}" \
+  TEMPORAL_SQL_PG_PORT="${GLIDEPATH_BENCH_SQL_PG_PORT:-55432}" bash scripts/temporal-sql.sh up
+TEMPORAL_ADDRESS="127.0.0.1:$sql_port" node bench/scale-out.ts
+TEMPORAL_ADDRESS="127.0.0.1:$sql_port" BENCH_RESTART_SERVER=1 node bench/scale-out.ts
+bash scripts/temporal-sql.sh down
 
 for b in bench/*.ts; do
   case "$b" in bench/history-events.ts | bench/inflight-real.ts | bench/scale-out.ts) continue ;; esac
