@@ -25,7 +25,7 @@
  *      BENCH_REPLICAS (1; 0 allowed), BENCH_START_CONCURRENCY (10), BENCH_KILL (index of the worker to kill),
  *      BENCH_KILL_AFTER_MS (300), BENCH_DEADLINE_SECONDS (900: then it stops, prints what it
  *      measured and cleans up), BENCH_WORKER_ENV (extra worker env, `K=V,K=V`), BENCH_METRICS_PORT
- *      (the first of 2 × BENCH_WORKERS ports for the workers' metrics; default a random base).
+ *      (the first of 2 × BENCH_WORKERS ports for the workers' metrics; default a random base below 32000).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { rmSync } from 'node:fs';
@@ -167,7 +167,8 @@ async function run(client: Client, kc: KubeConfig, bundle: string): Promise<void
     log(`${n} Deployments available in ${secs(took)}`);
 
     // 2. the workers, one task queue
-    const metricsBase = process.env.BENCH_METRICS_PORT ? int('BENCH_METRICS_PORT', 1024) : 30000 + Math.floor(Math.random() * 20000);
+    // Below Linux's ephemeral range (32768–60999): a port there can be held by any outgoing connection.
+    const metricsBase = process.env.BENCH_METRICS_PORT ? int('BENCH_METRICS_PORT', 1024) : 20000 + Math.floor(Math.random() * 12000);
     for (let i = 0; i < workers; i++) {
       procs.push(
         new WorkerProcess({
@@ -223,14 +224,16 @@ async function run(client: Client, kc: KubeConfig, bundle: string): Promise<void
       ...promoted.map(async (id) => {
         sent.set(id, Date.now());
         // The same update id on every attempt: a resend after the kill is deduplicated by the server.
-        // Backing off between sends rides out a server restart.
+        // Sent until the deadline, backing off up to 5 s: a server restart under load outlasts a fixed count
+        // (20 sends, about 47 s, left 11 of 100 promotions unsent once), and updates in flight are aborted with it.
         for (let attempt = 1; ; attempt++) {
           try {
             await client.workflow.getHandle(id).executeUpdate(promoteUpdate, { args: [{ by: 'bench', reason: 'scale-out bench' }], updateId: `bench-promote-${id}` });
             outcomes.accepted++;
             return;
           } catch (err) {
-            if (attempt >= 20 || late()) return void outcomes.failed.push(`${id}: ${(err as Error).message}`);
+            const cause = (err as Error).cause instanceof Error ? `: ${((err as Error).cause as Error).message}` : '';
+            if (late()) return void outcomes.failed.push(`${id}: ${(err as Error).message}${cause}`);
             outcomes.retried++;
             await sleep(Math.min(5000, 250 * attempt));
           }
