@@ -15,11 +15,17 @@
  * are no duplicate objects (per workload exactly one canary Deployment where the release is at
  * weight 50 and none with replicas where it is at weight 0, one active canary ReplicaSet, as many
  * canary pods as the canary Deployment asks for, one stable Deployment), and cleans up.
+ * BENCH_RESTART_SERVER=1 (or `kill`) restarts the Temporal server instead of killing a worker: it runs
+ * `scripts/temporal-sql.sh restart-server` (SIGTERM; `kill`: SIGKILL) BENCH_KILL_AFTER_MS after the
+ * first promotion is sent, so against the SQL-backed server of that script only, and prints the
+ * recovery (the restart → the last promoted release reaching its next pause) with the same checks.
+ * BENCH_REPLICAS=0 keeps kwok pods out of it (Deployments of 0 replicas: many more releases fit).
  * Env: TEMPORAL_ADDRESS (127.0.0.1:7233), KUBECONFIG (the local control plane), BENCH_WORKERS (3),
  *      BENCH_RELEASES (300; 10,000 with enough kwok nodes and time), BENCH_PROMOTIONS (100),
- *      BENCH_REPLICAS (1), BENCH_START_CONCURRENCY (10), BENCH_KILL (index of the worker to kill),
+ *      BENCH_REPLICAS (1; 0 allowed), BENCH_START_CONCURRENCY (10), BENCH_KILL (index of the worker to kill),
  *      BENCH_KILL_AFTER_MS (300), BENCH_DEADLINE_SECONDS (900: then it stops, prints what it
- *      measured and cleans up), BENCH_WORKER_ENV (extra worker env, `K=V,K=V`).
+ *      measured and cleans up), BENCH_WORKER_ENV (extra worker env, `K=V,K=V`), BENCH_METRICS_PORT
+ *      (the first of 2 × BENCH_WORKERS ports for the workers' metrics; default a random base below 32000).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { rmSync } from 'node:fs';
@@ -50,12 +56,14 @@ const int = (name: string, dflt: number, min = 1): number => {
 const workers = int('BENCH_WORKERS', 3, 2);
 const n = int('BENCH_RELEASES', 300);
 const promotions = Math.min(n, int('BENCH_PROMOTIONS', 100));
-const replicas = int('BENCH_REPLICAS', 1);
+const replicas = int('BENCH_REPLICAS', 1, 0);
 const startConcurrency = int('BENCH_START_CONCURRENCY', 10);
 const killAfterMs = int('BENCH_KILL_AFTER_MS', 300, 0);
 const killIndex = process.env.BENCH_KILL === undefined ? undefined : int('BENCH_KILL', 0, 0);
 if (killIndex !== undefined && killIndex >= workers) throw new Error(`BENCH_KILL: a worker index below BENCH_WORKERS (${workers})`);
 const deadlineSeconds = int('BENCH_DEADLINE_SECONDS', 900);
+const restartServer = process.env.BENCH_RESTART_SERVER ?? '';
+if (!['', '0', '1', 'kill'].includes(restartServer)) throw new Error('BENCH_RESTART_SERVER: 1 (SIGTERM) or kill (SIGKILL)');
 const workerEnv = Object.fromEntries((process.env.BENCH_WORKER_ENV ?? '').split(',').filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
 
 const log = (line: string): void => console.log(`scale-out: ${line}`);
@@ -111,6 +119,16 @@ const phaseOf = (e: HistoryEvent): string | undefined => {
   return payload?.data ? (JSON.parse(Buffer.from(payload.data).toString('utf8')) as string) : undefined;
 };
 
+/** `scripts/temporal-sql.sh restart-server`: resolves with its report line once the server is ready again. */
+function restartTemporalServer(kill: boolean): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('bash', [path.join(root, 'scripts/temporal-sql.sh'), 'restart-server', ...(kill ? ['--kill'] : [])], { cwd: root, env: { ...process.env, TEMPORAL_PORT: address.split(':').at(-1) }, stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    child.once('exit', (code) => (code === 0 ? resolve(err.trim().split('\n').at(-1) ?? '') : reject(new Error(`temporal-sql.sh restart-server exited ${code}: ${err.slice(-2000)}`))));
+  });
+}
+
 async function run(client: Client, kc: KubeConfig, bundle: string): Promise<void> {
   const apps = kc.makeApiClient(AppsV1Api);
   const core = kc.makeApiClient(CoreV1Api);
@@ -125,8 +143,20 @@ async function run(client: Client, kc: KubeConfig, bundle: string): Promise<void
   );
   const ids = plans.map(releaseWorkflowId);
   const history = async (id: string) => (await client.workflow.getHandle(id).fetchHistory()).events ?? [];
+  /** A history read that rides out a server restart: retried until the deadline. */
+  const historySoon = async (id: string): Promise<HistoryEvent[]> => {
+    for (;;) {
+      try {
+        return await history(id);
+      } catch (err) {
+        if (late()) throw err;
+        await sleep(1000);
+      }
+    }
+  };
   const procs: WorkerProcess[] = [];
-  log(`--- ${n} releases, ${workers} workers, ${promotions} promotions (namespace ${namespace}, ${replicas} replica(s) each; load average ${load()} on ${os.cpus().length} cores)`);
+  let stopping = false;
+  log(`--- ${n} releases, ${workers} workers, ${promotions} promotions, ${restartServer === '' || restartServer === '0' ? 'one worker SIGKILLed' : `the Temporal server restarted (SIG${restartServer === 'kill' ? 'KILL' : 'TERM'})`} (namespace ${namespace}, ${replicas} replica(s) each; load average ${load()} on ${os.cpus().length} cores)`);
   try {
     // 1. the workloads; each promoted release adds a canary at weight 50
     const nodes = await core.listNode();
@@ -137,7 +167,8 @@ async function run(client: Client, kc: KubeConfig, bundle: string): Promise<void
     log(`${n} Deployments available in ${secs(took)}`);
 
     // 2. the workers, one task queue
-    const metricsBase = 30000 + Math.floor(Math.random() * 20000);
+    // Below Linux's ephemeral range (32768–60999): a port there can be held by any outgoing connection.
+    const metricsBase = process.env.BENCH_METRICS_PORT ? int('BENCH_METRICS_PORT', 1024) : 20000 + Math.floor(Math.random() * 12000);
     for (let i = 0; i < workers; i++) {
       procs.push(
         new WorkerProcess({
@@ -154,6 +185,7 @@ async function run(client: Client, kc: KubeConfig, bundle: string): Promise<void
       );
     }
     await Promise.all(procs.map((p) => p.ready));
+    procs.forEach((p, i) => p.child.once('exit', (code, signal) => signal !== 'SIGKILL' && !stopping && log(`worker ${i} (pid ${p.pid}) exited by itself (${code ?? signal})`)));
     const index = new Map(procs.map((p, i) => [p.pid, i]));
     const label = (pid: number) => (index.has(pid) ? `worker ${index.get(pid)} (pid ${pid})` : `unknown ${pid}`);
     log(`workers started: ${procs.map((p, i) => `${i}: pid ${p.pid}`).join(', ')}`);
@@ -174,42 +206,51 @@ async function run(client: Client, kc: KubeConfig, bundle: string): Promise<void
     const share = (pid: number) => [...holder.values()].filter((h) => h === pid).length;
     log(`per-worker share (releases whose last workflow task it ran; workflow tasks it ran): ${procs.map((p) => `${label(p.pid)} ${share(p.pid)} (${((100 * share(p.pid)) / n).toFixed(0)}%), ${tasks.get(p.pid) ?? 0} tasks`).join('; ')}`);
 
-    // 5. the promotions all at once; one worker SIGKILLed while they are in flight
+    // 5. the promotions all at once; one worker SIGKILLed (or the server restarted) while they are in flight
     const promoted = ids.slice(0, promotions);
+    const restarting = restartServer === '1' || restartServer === 'kill';
     const victim = procs[killIndex ?? procs.map((p) => promoted.filter((id) => holder.get(id) === p.pid).length).reduce((best, c, i, all) => (c > (all[best] as number) ? i : best), 0)] as WorkerProcess;
     const sent = new Map<string, number>();
     const outcomes = { accepted: 0, retried: 0, failed: [] as string[] };
     let killedAt = 0;
-    const kill = sleep(killAfterMs).then(() => {
+    let restartReport = '';
+    const kill = sleep(killAfterMs).then(async () => {
       killedAt = Date.now();
-      victim.child.kill('SIGKILL');
+      if (restarting) restartReport = await restartTemporalServer(restartServer === 'kill');
+      else victim.child.kill('SIGKILL');
     });
     await Promise.all([
       kill,
       ...promoted.map(async (id) => {
         sent.set(id, Date.now());
         // The same update id on every attempt: a resend after the kill is deduplicated by the server.
+        // Sent until the deadline, backing off up to 5 s: a server restart under load outlasts a fixed count
+        // (20 sends, about 47 s, left 11 of 100 promotions unsent once), and updates in flight are aborted with it.
         for (let attempt = 1; ; attempt++) {
           try {
             await client.workflow.getHandle(id).executeUpdate(promoteUpdate, { args: [{ by: 'bench', reason: 'scale-out bench' }], updateId: `bench-promote-${id}` });
             outcomes.accepted++;
             return;
           } catch (err) {
-            if (attempt >= 5 || late()) return void outcomes.failed.push(`${id}: ${(err as Error).message}`);
+            const cause = (err as Error).cause instanceof Error ? `: ${((err as Error).cause as Error).message}` : '';
+            if (late()) return void outcomes.failed.push(`${id}: ${(err as Error).message}${cause}`);
             outcomes.retried++;
+            await sleep(Math.min(5000, 250 * attempt));
           }
         }
       }),
     ]);
-    const victimHeld = promoted.filter((id) => holder.get(id) === victim.pid);
-    log(`SIGKILLed ${label(victim.pid)} ${killAfterMs} ms after the first of ${promotions} promotions was sent; it held ${victimHeld.length} of them; ${outcomes.accepted} updates completed (${outcomes.retried} sends repeated), ${outcomes.failed.length} failed${outcomes.failed.length ? `, e.g. ${outcomes.failed[0]}` : ''}`);
+    const victimHeld = restarting ? [] : promoted.filter((id) => holder.get(id) === victim.pid);
+    const updates = `${outcomes.accepted} updates completed (${outcomes.retried} sends repeated), ${outcomes.failed.length} failed${outcomes.failed.length ? `, e.g. ${outcomes.failed[0]}` : ''}`;
+    if (restarting) log(`restarted the Temporal server ${killAfterMs} ms after the first of ${promotions} promotions was sent (${restartReport.replace(/^temporal-sql: /, '')}); ${updates}`);
+    else log(`SIGKILLed ${label(victim.pid)} ${killAfterMs} ms after the first of ${promotions} promotions was sent; it held ${victimHeld.length} of them; ${outcomes.accepted} updates completed (${outcomes.retried} sends repeated), ${outcomes.failed.length} failed${outcomes.failed.length ? `, e.g. ${outcomes.failed[0]}` : ''}`);
 
     // 6. every promoted release reaches its next pause: when, and by which worker (its history)
     // Lost with the kill: workflow tasks that timed out (the dead worker's sticky queue, 10 s by default) and activities retried (found dead by their heartbeat timeout).
     const reached = new Map<string, { at: number; by: number; timedOutTasks: number; retriedActivities: number }>();
     await pool(promoted, 10, async (id) => {
       while (!late()) {
-        const events = await history(id);
+        const events = await historySoon(id);
         const accepted = events.findIndex((e) => e.workflowExecutionUpdateAcceptedEventAttributes);
         const after = accepted >= 0 ? events.slice(accepted) : [];
         const weight = after.findIndex((e) => e.activityTaskCompletedEventAttributes);
@@ -227,18 +268,28 @@ async function run(client: Client, kc: KubeConfig, bundle: string): Promise<void
         await sleep(1000);
       }
     });
+    if (restarting) {
+      const got = promoted.filter((id) => reached.has(id));
+      const before = got.filter((id) => reached.get(id)!.at < killedAt);
+      const last = got.length ? Math.max(...got.map((id) => reached.get(id)!.at)) : NaN;
+      const latencyAll = got.map((id) => reached.get(id)!.at - (sent.get(id) as number));
+      log(
+        `recovery: ${got.length} of ${promotions} promoted releases reached their next pause (${before.length} before the restart began); the last ${secs(last - killedAt)} after it began; promote sent → next pause p50 ${secs(pct(latencyAll, 50))}, max ${secs(pct(latencyAll, 100))}; ${got.filter((id) => reached.get(id)!.timedOutTasks > 0).length} with a workflow task timed out, ${got.filter((id) => reached.get(id)!.retriedActivities > 0).length} with an activity retried`,
+      );
+      if (got.length < promotions) process.exitCode = 1;
+    }
     const held = victimHeld.filter((id) => reached.has(id));
     const takeover = held.length ? Math.max(...held.map((id) => reached.get(id)!.at)) - killedAt : NaN;
     const others = promoted.filter((id) => holder.get(id) !== victim.pid && reached.has(id));
     const latency = (xs: string[]) => xs.map((id) => reached.get(id)!.at - (sent.get(id) as number));
     const by = new Map<number, number>();
     held.forEach((id) => by.set(reached.get(id)!.by, (by.get(reached.get(id)!.by) ?? 0) + 1));
-    log(
+    if (!restarting) log(
       `takeover: the last of the killed worker's ${victimHeld.length} promoted releases reached its next pause ${secs(takeover)} after the kill (${held.length} of ${victimHeld.length} reached it; promote sent → next pause p50 ${secs(pct(latency(held), 50))}, max ${secs(pct(latency(held), 100))}); finished by ${[...by].map(([pid, c]) => `${label(pid)} ${c}`).join(', ') || 'none'}`,
     );
     const lost = (xs: string[]) => `${xs.filter((id) => reached.get(id)!.timedOutTasks > 0).length} with a workflow task timed out, ${xs.filter((id) => reached.get(id)!.retriedActivities > 0).length} with an activity retried`;
-    log(`lost with the kill: of the killed worker's ${held.length}, ${lost(held)}; of the others' ${others.length}, ${lost(others)}`);
-    log(`the other workers' ${promotions - victimHeld.length} promoted releases: ${others.length} reached the next pause, promote sent → next pause p50 ${secs(pct(latency(others), 50))}, max ${secs(pct(latency(others), 100))}`);
+    if (!restarting) log(`lost with the kill: of the killed worker's ${held.length}, ${lost(held)}; of the others' ${others.length}, ${lost(others)}`);
+    if (!restarting) log(`the other workers' ${promotions - victimHeld.length} promoted releases: ${others.length} reached the next pause, promote sent → next pause p50 ${secs(pct(latency(others), 50))}, max ${secs(pct(latency(others), 100))}`);
 
     // 7. every release converged: the status query (served by a live worker) and the objects
     const promotedSet = new Set(promoted);
@@ -256,9 +307,14 @@ async function run(client: Client, kc: KubeConfig, bundle: string): Promise<void
     });
     log(`converged: ${n - wrong.length} of ${n} (${promotions} Paused at step 3 weight 50, the rest Paused at step 1, each answering the status query)${wrong.length ? `; ${wrong.length} not, e.g. ${wrong.slice(0, 3).join('; ')}` : ''}`);
 
-    const duplicates = await duplicateObjects(apps, core, namespace, names, (name) => promotedSet.has(releaseWorkflowId(plans[names.indexOf(name)] as ReleasePlan)));
+    const duplicates = await duplicateObjects(apps, core, namespace, names, (name) => promotedSet.has(releaseWorkflowId(plans[names.indexOf(name)] as ReleasePlan)), replicas);
     log(`duplicate objects: ${duplicates.length === 0 ? 'none' : `${duplicates.length}, e.g. ${duplicates.slice(0, 5).join('; ')}`} (per workload: one stable Deployment; one canary Deployment with one active ReplicaSet and as many ready canary pods as it asks for where promoted, no canary pods elsewhere)`);
     if (wrong.length || duplicates.length || held.length < victimHeld.length) process.exitCode = 1;
+    const died = procs.filter((p) => !p.alive && (restarting || p !== victim));
+    if (died.length) {
+      log(`workers that exited by themselves: ${died.map((p) => label(p.pid)).join(', ')}`);
+      process.exitCode = 1;
+    }
     log(`load average ${load()}`);
   } catch (err) {
     process.exitCode = 1;
@@ -270,13 +326,14 @@ async function run(client: Client, kc: KubeConfig, bundle: string): Promise<void
         .terminate('scale-out bench cleanup')
         .catch(() => {}); // closed already, or never started
     });
+    stopping = true;
     await Promise.all(procs.map((p) => p.stop()));
     await core.deleteNamespace({ name: namespace }).catch(() => {});
   }
 }
 
 /** The objects that should exist once per workload but do not, or exist more than once. */
-async function duplicateObjects(apps: AppsV1Api, core: CoreV1Api, namespace: string, names: string[], promoted: (name: string) => boolean): Promise<string[]> {
+async function duplicateObjects(apps: AppsV1Api, core: CoreV1Api, namespace: string, names: string[], promoted: (name: string) => boolean, stableReplicas: number): Promise<string[]> {
   const [deployments, replicaSets, pods] = await Promise.all([apps.listNamespacedDeployment({ namespace }), apps.listNamespacedReplicaSet({ namespace }), core.listNamespacedPod({ namespace })]);
   const group = <T extends { metadata?: { labels?: Record<string, string> } }>(items: T[], role: string | undefined) => {
     const by = new Map<string, T[]>();
@@ -302,8 +359,9 @@ async function duplicateObjects(apps: AppsV1Api, core: CoreV1Api, namespace: str
     if (promoted(name)) {
       const want = canary[0]?.spec?.replicas ?? 0;
       if (canary.length !== 1) out.push(`${name}: ${canary.length} canary Deployments`);
-      if (activeSets !== 1) out.push(`${name}: ${activeSets} canary ReplicaSets with replicas`);
-      if (podCount !== want || want < 1) out.push(`${name}: ${podCount} canary pods for ${want} asked`);
+      // A canary of 0 replicas (a workload of 0): no ReplicaSet with replicas, no pods.
+      if (activeSets !== (want > 0 ? 1 : 0)) out.push(`${name}: ${activeSets} canary ReplicaSets with replicas`);
+      if (podCount !== want || (stableReplicas > 0 && want < 1)) out.push(`${name}: ${podCount} canary pods for ${want} asked`);
     } else {
       if (canary.length > 1) out.push(`${name}: ${canary.length} canary Deployments`);
       if (podCount > 0 || activeSets > 0) out.push(`${name}: ${podCount} canary pods, ${activeSets} canary ReplicaSets with replicas at weight 0`);

@@ -8,7 +8,7 @@ source scripts/env.sh
 source scripts/servers.sh
 # bench/inflight-real.ts keeps up to 2,000 kwok pods: 110 per node.
 export GLIDEPATH_KUBE_NODES="${GLIDEPATH_KUBE_NODES:-20}"
-servers_up temporal kube prometheus chromium build traefik
+servers_up temporal kube prometheus chromium build traefik temporal-sql
 
 step "history events per canary step"
 node bench/history-events.ts
@@ -49,6 +49,16 @@ step "Glidepath vs Argo Rollouts on the same control plane: 5-step canaries with
 # applies its CRDs and runs the controller only while the Argo half runs.
 argo_rollouts=$(bash scripts/provision-argo-rollouts.sh)
 ARGO_ROLLOUTS="$argo_rollouts" node bench/argo-compare.ts
+
+step "scale out on a SQL-backed Temporal (temporal-server + PostgreSQL): the same, then the server restarted while the promotions are in flight"
+# Its own ports (frontend and the next five, four membership ports, PostgreSQL): the dev server above keeps TEMPORAL_PORT.
+sql_port="${GLIDEPATH_BENCH_SQL_PORT:-41233}"
+started_servers+=(temporal-sql) # servers_down stops it if anything below fails
+TEMPORAL_PORT=$sql_port TEMPORAL_SQL_MEMBERSHIP_PORT="${GLIDEPATH_BENCH_SQL_MEMBERSHIP_PORT:-31233}" \
+  TEMPORAL_SQL_PG_PORT="${GLIDEPATH_BENCH_SQL_PG_PORT:-55432}" bash scripts/temporal-sql.sh up
+TEMPORAL_ADDRESS="127.0.0.1:$sql_port" node bench/scale-out.ts
+TEMPORAL_ADDRESS="127.0.0.1:$sql_port" BENCH_RESTART_SERVER=1 node bench/scale-out.ts
+bash scripts/temporal-sql.sh down
 
 for b in bench/*.ts; do
   case "$b" in bench/history-events.ts | bench/inflight-real.ts | bench/scale-out.ts | bench/argo-compare.ts) continue ;; esac

@@ -1,6 +1,8 @@
 # Sourced by test.sh, bench.sh and demo.sh: provisions and starts the real servers on loopback and
 # registers a trap that stops the ones this shell started.
-# Usage: servers_up [temporal] [kube] [prometheus] [chromium] [build] [traefik]
+# Usage: servers_up [temporal] [kube] [prometheus] [chromium] [build] [traefik] [temporal-sql]
+# temporal-sql is only provisioned here (temporal-server, PostgreSQL): the caller runs
+# scripts/temporal-sql.sh up on ports of its choice and adds temporal-sql to started_servers.
 started_servers=()
 
 servers_down() {
@@ -9,6 +11,7 @@ servers_down() {
     case "$s" in
       temporal) bash "$GLIDEPATH_ROOT/scripts/dev-server.sh" stop >&2 || true ;;
       kube) bash "$GLIDEPATH_ROOT/scripts/kube.sh" down >&2 || true ;;
+      temporal-sql) bash "$GLIDEPATH_ROOT/scripts/temporal-sql.sh" down >&2 || true ;;
     esac
   done
   started_servers=()
@@ -29,6 +32,7 @@ servers_provision_in_background() {
   for want in "$@"; do
     case "$want" in
       temporal) go_parts+=(temporal-cli) ;;
+      temporal-sql) go_parts+=(temporal-server) ;;
       kube) go_parts+=(kube) ;;
       traefik) go_parts+=(traefik) ;;
       build) go_parts+=(buildkit) apt_parts+=(build) ;;
@@ -99,6 +103,10 @@ servers_up() {
           CHROMIUM_BIN=$(bash "$GLIDEPATH_ROOT/scripts/provision-chromium.sh")
           export CHROMIUM_BIN
         fi
+        ;;
+      temporal-sql)
+        step "provisioning the Temporal server and its SQL tool, and PostgreSQL"
+        bash "$GLIDEPATH_ROOT/scripts/provision-temporal-server.sh" >/dev/null
         ;;
       traefik)
         step "provisioning Traefik (the proxy of the data-plane tests)"

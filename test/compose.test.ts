@@ -16,7 +16,7 @@ import { describe, it } from 'node:test';
 import { parse } from 'yaml';
 import { DEFAULT_CODEC_PORT } from '../starters/codec-server.ts';
 import { KEY_ID_ENV, KEYS_ENV } from '../workers/codec.ts';
-import { SEARCH_ATTRIBUTES } from '../workflows/messages.ts';
+import { GLIDEPATH_SEARCH_ATTRIBUTES } from '../workers/search-attributes.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const read = (p: string): string => readFileSync(path.join(root, p), 'utf8');
@@ -161,12 +161,18 @@ describe('docker-compose.yml', () => {
     for (const flag of ['--port', '--host', '--ui-origin']) assert.ok(res.stdout.includes(flag), flag);
   });
 
-  it("the namespace step registers exactly the workflow's search attributes", () => {
+  it("the namespace step registers exactly the workflows' search attributes, as both server scripts do", () => {
     const script = (services['temporal-namespace']!.command as string[]).join('\n');
     const m = /for attr in ([\w ]+); do/.exec(script);
     assert.ok(m);
-    assert.deepEqual(m[1]!.trim().split(/\s+/).sort(), SEARCH_ATTRIBUTES.map((a) => a.name).sort());
+    const names = GLIDEPATH_SEARCH_ATTRIBUTES.map((a) => a.name).sort();
+    assert.deepEqual(m[1]!.trim().split(/\s+/).sort(), names);
     assert.match(script, /--type Keyword/);
+    for (const file of ['scripts/dev-server.sh', 'scripts/temporal-sql.sh']) {
+      const list = /^search_attributes=\(([\w ]+)\)/m.exec(read(file));
+      assert.ok(list, `${file}: search_attributes=(...) not found`);
+      assert.deepEqual(list[1]!.trim().split(/\s+/).sort(), names, file);
+    }
   });
 
   it('start order: schema → server → namespace → worker', () => {

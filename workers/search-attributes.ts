@@ -5,6 +5,9 @@ import { SEARCH_ATTRIBUTES } from '../workflows/messages.ts';
 import { GROUP_ATTRIBUTE } from '../workflows/group/messages.ts';
 import { COMMIT_ATTRIBUTE } from '../workflows/git-source/messages.ts';
 
+/** Every search attribute Glidepath's workflows set (all Keyword); the server scripts and docker-compose.yml register the same. */
+export const GLIDEPATH_SEARCH_ATTRIBUTES = [...SEARCH_ATTRIBUTES, GROUP_ATTRIBUTE, COMMIT_ATTRIBUTE] as const;
+
 const KEYWORD = proto.temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD;
 const ALREADY_EXISTS = 6;
 
@@ -13,7 +16,7 @@ const ALREADY_EXISTS = 6;
  * but not ListSearchAttributes, so "already exists" is read from the add's answer.
  */
 export async function registerSearchAttributes(connection: Pick<Connection, 'operatorService'>, namespace: string): Promise<void> {
-  for (const key of [...SEARCH_ATTRIBUTES, GROUP_ATTRIBUTE, COMMIT_ATTRIBUTE]) {
+  for (const key of GLIDEPATH_SEARCH_ATTRIBUTES) {
     try {
       await connection.operatorService.addSearchAttributes({ namespace, searchAttributes: { [key.name]: KEYWORD } });
     } catch (err) {
