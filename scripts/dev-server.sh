@@ -29,36 +29,9 @@ temporal=""
 need_temporal() { [ -n "$temporal" ] || temporal=$(bash "$here/provision-temporal-cli.sh"); }
 now_ms() { local t=${EPOCHREALTIME/[.,]/}; echo $((t / 1000)); }
 
-# The pid from the pid file, if that process is still our start-dev server.
-running_pid() {
-  local pid
-  [ -f "$pid_file" ] || return 1
-  pid=$(cat "$pid_file" 2>/dev/null) || return 1
-  [[ "$pid" =~ ^[0-9]+$ ]] || return 1
-  kill -0 "$pid" 2>/dev/null || return 1
-  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q 'server start-dev' || return 1
-  echo "$pid"
-}
-
-fail_with_log() {
-  log "$1"
-  [ -n "${stop_on_failure:-}" ] && { do_stop || true; }
-  if [ -f "$log_file" ]; then
-    log "last lines of $log_file:"
-    tail -n 40 "$log_file" | sed 's/^/  | /' >&2
-  fi
-  exit 1
-}
-
-# Names of the search attributes the namespace lacks (one per line); fails if the frontend does not answer.
-missing_search_attributes() {
-  local list sa
-  list=$("$temporal" operator search-attribute list --address "$address" --namespace default \
-    --command-timeout 5s -o json 2>/dev/null) || return 1
-  for sa in "${search_attributes[@]}"; do
-    grep -q "\"$sa\"" <<<"$list" || echo "$sa"
-  done
-}
+server_cmdline='server start-dev'
+stop_on_failure_with=do_stop
+source "$here/temporal-process.sh"
 
 # The Web UI answers and its backend reaches the frontend (it dials once at start, then backs off ~1 s).
 ui_ready() {

@@ -55,26 +55,9 @@ as_pg() {
 }
 pg_running() { [ -f "$pgdata/postmaster.pid" ] && as_pg "$pg_bin/pg_ctl" -D "$pgdata" status >/dev/null 2>&1; }
 
-# The pid from the pid file, if that process is still our temporal-server.
-running_pid() {
-  local pid
-  [ -f "$pid_file" ] || return 1
-  pid=$(cat "$pid_file" 2>/dev/null) || return 1
-  [[ "$pid" =~ ^[0-9]+$ ]] || return 1
-  kill -0 "$pid" 2>/dev/null || return 1
-  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q 'temporal-server.* start' || return 1
-  echo "$pid"
-}
-
-fail_with_log() {
-  log "$1"
-  [ -n "${stop_on_failure:-}" ] && { stop_server || true; }
-  if [ -f "$log_file" ]; then
-    log "last lines of $log_file:"
-    tail -n 30 "$log_file" | sed 's/^/  | /' >&2
-  fi
-  exit 1
-}
+server_cmdline='temporal-server.* start'
+stop_on_failure_with=stop_server
+source "$here/temporal-process.sh"
 
 start_postgres() {
   local pw
@@ -235,13 +218,6 @@ stop_server() {
   fi
   rm -f "$pid_file"
   echo "=== $(date -u +%FT%TZ) temporal-sql server stopped (pid $pid, SIG${1:-TERM})" >>"$log_file"
-}
-
-# Names of the search attributes the namespace lacks (one per line); fails if the frontend does not answer.
-missing_search_attributes() {
-  local list sa
-  list=$("$temporal" operator search-attribute list --address "$address" --namespace default --command-timeout 5s -o json 2>/dev/null) || return 1
-  for sa in "${search_attributes[@]}"; do grep -q "\"$sa\"" <<<"$list" || echo "$sa"; done
 }
 
 # Wait until ready; registers the namespace and the search attributes when missing.
