@@ -194,7 +194,7 @@ async function run(n: number, client: Client, kc: KubeConfig, bundle: string): P
     log(`${n} Deployments available in ${(took / 1000).toFixed(0)} s`);
 
     // 2. a fresh worker: default options, prebuilt bundle as in the image
-    const metricsPort = 30000 + Math.floor(Math.random() * 20000);
+    const metricsPort = 20000 + Math.floor(Math.random() * 12000); // below the ephemeral range (32768+)
     const image = imageEnv();
     worker = new WorkerProcess({
       ...process.env,

@@ -27,7 +27,9 @@ export const randomSuffix = (): string => Math.random().toString(36).slice(2, 7)
  * never pick up each other's tasks.
  */
 export function suiteEnv(taskQueue: string, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  const metricsPort = 20000 + Math.floor(Math.random() * 20000);
+  // Below 32768: Linux hands out ports from 32768 up to outgoing connections and to servers bound to
+  // port 0 (the test servers, Prometheus), and one of those took a port picked up there.
+  const metricsPort = 20000 + Math.floor(Math.random() * 12000);
   return {
     ...process.env,
     TEMPORAL_ADDRESS: temporalAddress,

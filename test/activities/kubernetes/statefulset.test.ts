@@ -29,9 +29,17 @@ after(() => cluster.cleanup());
 async function autoscale(ns: string, wanted: number): Promise<number> {
   const h = await autoscaling.readNamespacedHorizontalPodAutoscaler({ name: 'db', namespace: ns });
   const replicas = Math.min(h.spec?.maxReplicas ?? 1, Math.max(h.spec?.minReplicas ?? 1, wanted));
-  const scale = await cluster.apps.readNamespacedStatefulSetScale({ name: 'db', namespace: ns });
-  await cluster.apps.replaceNamespacedStatefulSetScale({ name: 'db', namespace: ns, body: { ...scale, spec: { replicas } } });
-  return replicas;
+  // As the HPA controller does: read the scale and replace it, again on a Conflict (the StatefulSet
+  // controller writes the object's status meanwhile).
+  for (let attempt = 1; ; attempt++) {
+    const scale = await cluster.apps.readNamespacedStatefulSetScale({ name: 'db', namespace: ns });
+    try {
+      await cluster.apps.replaceNamespacedStatefulSetScale({ name: 'db', namespace: ns, body: { ...scale, spec: { replicas } } });
+      return replicas;
+    } catch (err) {
+      if ((err as { code?: number }).code !== 409 || attempt === 5) throw err;
+    }
+  }
 }
 
 interface SetOptions {
