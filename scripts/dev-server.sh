@@ -100,22 +100,13 @@ do_start() {
 }
 
 do_stop() {
-  local pid i
+  local pid
   if ! pid=$(running_pid); then
     rm -f "$pid_file" "$ports_file"
     log "not running"
     return 0
   fi
-  kill -TERM "$pid" 2>/dev/null || true
-  for ((i = 0; i < stop_timeout * 10; i++)); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  if kill -0 "$pid" 2>/dev/null; then
-    log "pid $pid still alive after ${stop_timeout}s: KILL"
-    kill -KILL "$pid" 2>/dev/null || true
-    while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
-  fi
+  stop_pid "$pid" TERM
   rm -f "$pid_file" "$ports_file"
   echo "=== $(date -u +%FT%TZ) dev-server stopped (pid $pid)" >>"$log_file"
   log "stopped (pid $pid)"

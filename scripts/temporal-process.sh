@@ -4,7 +4,7 @@
 #   server_cmdline         an extended regex its command line matches (so a reused pid is not ours)
 #   stop_on_failure_with   the caller's stop function, run by fail_with_log when stop_on_failure is set
 #   temporal, address, search_attributes   the CLI's path, the frontend, the attributes to find
-# and defines log().
+# and defines log(); stop_pid also reads stop_timeout.
 
 # The pid from the pid file, if that process is still our server.
 running_pid() {
@@ -35,4 +35,19 @@ missing_search_attributes() {
   for sa in "${search_attributes[@]}"; do
     grep -q "\"$sa\"" <<<"$list" || echo "$sa"
   done
+}
+
+# Sends $2 (TERM) to pid $1 and waits for it to exit; KILL after $stop_timeout s.
+stop_pid() {
+  local pid=$1 signal=${2:-TERM} i
+  kill "-$signal" "$pid" 2>/dev/null || true
+  for ((i = 0; i < stop_timeout * 10; i++)); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  if kill -0 "$pid" 2>/dev/null; then
+    log "pid $pid still alive after ${stop_timeout}s: KILL"
+    kill -KILL "$pid" 2>/dev/null || true
+    while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+  fi
 }

@@ -204,18 +204,9 @@ start_server() {
 
 # TERM (or $1 = KILL), then KILL after $TEMPORAL_STOP_TIMEOUT s.
 stop_server() {
-  local pid i
+  local pid
   pid=$(running_pid) || { rm -f "$pid_file"; return 0; }
-  kill "-${1:-TERM}" "$pid" 2>/dev/null || true
-  for ((i = 0; i < stop_timeout * 10; i++)); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  if kill -0 "$pid" 2>/dev/null; then
-    log "pid $pid still alive after ${stop_timeout}s: KILL"
-    kill -KILL "$pid" 2>/dev/null || true
-    while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
-  fi
+  stop_pid "$pid" "${1:-TERM}"
   rm -f "$pid_file"
   echo "=== $(date -u +%FT%TZ) temporal-sql server stopped (pid $pid, SIG${1:-TERM})" >>"$log_file"
 }
