@@ -36,6 +36,11 @@ die() { log "ERROR: $*"; exit 1; }
 # Sets BIN to the directory of the built binaries (builds them if needed: see scripts/provision-kube.sh).
 ensure_bin() { [ -n "${BIN:-}" ] || BIN=$("$GLIDEPATH_ROOT/scripts/provision-kube.sh") || die "provision-kube.sh failed"; }
 kc() { "$BIN/kubectl" --kubeconfig "$KUBECONFIG_PATH" "$@"; }
+kwok_nodes_ready() {
+  local ready
+  ready=$(kc get nodes -l type=kwok -o jsonpath='{range .items[*]}{.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}') || return 1
+  [ "$(grep -c '^True$' <<<"$ready")" -eq "$NODE_COUNT" ]
+}
 
 # ---------- processes ----------
 pidfile() { echo "$KUBE_DIR/$1.pid"; }
@@ -347,7 +352,8 @@ status:
   done
   echo "$nodes" | kc apply -f - >&2 || fail "could not create the fake Nodes"
   wait_for 60 "the default ServiceAccount in namespace default" kc get serviceaccount default -n default
-  wait_for 60 "$NODE_COUNT Ready kwok Nodes" kc wait --for=condition=Ready node -l type=kwok --timeout=2s
+  # One read of every Node (`kubectl wait` checks them one by one within its timeout: with 20 it ran out).
+  wait_for 60 "$NODE_COUNT Ready kwok Nodes" kwok_nodes_ready
 
   # Smoke test: a Deployment must become fully available (scheduler + controllers + kwok all work).
   kc delete deployment glidepath-smoke -n default --ignore-not-found --wait=true >&2
