@@ -36,7 +36,7 @@ if wanted suite; then
   # files, the runner, the JVMs): on a shared machine the wall time follows the load, the CPU time much less.
   jobs="${GLIDEPATH_BENCH_JOBS:-$(nproc)}"
   # The runner starts files in the order given, a file whenever a lane frees: the longest first, so no
-  # long file starts last and runs alone (measured alone on a quiet machine: 8-11 s each; the rest 2-6 s).
+  # long file starts last and runs alone (each alone on a quiet machine, 2026-12-02: these 7.5-11 s; the rest 2.6-5.6 s).
   longest=(group semantics api-version canary bounded-state)
   suite_files=()
   for name in "${longest[@]}"; do suite_files+=("test/workflows/$name.test.ts"); done
