@@ -52,6 +52,9 @@ export const JOB_LABELS = {
 } as const;
 export const JOB_ANNOTATIONS = { release: 'glidepath.dev/release', metric: 'glidepath.dev/metric' } as const;
 
+/** Attempts at deleting a finished or cancelled measurement's Job. */
+const DELETE_ATTEMPTS = 4;
+
 export interface JobProviderOptions {
   /** How often the Job's status is read while it runs. Default 1000 ms. */
   pollIntervalMs?: number;
@@ -145,6 +148,23 @@ export function createJobProvider(kc: KubeConfig, options: JobProviderOptions = 
     return (err as Error).message;
   };
 
+  /**
+   * Deletes the Job (its pods go with it), retrying a failed request a few times; a 404 means it is
+   * gone. Best effort in the end: a Job left by a lasting API outage carries our labels.
+   */
+  const deleteJob = async (namespace: string, name: string): Promise<void> => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await batchFor(undefined).deleteNamespacedJob({ name, namespace, propagationPolicy: 'Background' });
+        return;
+      } catch (err) {
+        if (err instanceof ApiException && err.code === 404) return;
+        if (attempt >= DELETE_ATTEMPTS) return;
+        await new Promise((r) => setTimeout(r, 250 * attempt));
+      }
+    }
+  };
+
   return {
     type: 'job',
     async abandon(namespace: string, name: string): Promise<void> {
@@ -191,19 +211,25 @@ export function createJobProvider(kc: KubeConfig, options: JobProviderOptions = 
         spec: spec.spec as unknown as V1Job['spec'],
       };
 
-      const batch = batchFor(ctx.signal);
-      try {
-        await batch.createNamespacedJob({ namespace, body });
-      } catch (err) {
-        if (ctx.signal.aborted) throw err;
-        if (err instanceof ApiException && (err.code === 400 || err.code === 422)) {
-          throw ApplicationFailure.nonRetryable(`metric "${metric.name}": the apiserver rejected the Job: ${apiMessage(err)}`, ErrorType.InvalidSpec);
-        }
-        throw new MeasurementError(`job ${namespace}/${name} could not be created: ${apiMessage(err)}`);
-      }
+      // Named before it is created, so a worker that dies while the create is on the wire leaves a
+      // handle a retried attempt can delete (a Job never created is a 404 there).
       ctx.onStarted?.(name);
-
+      ctx.signal.throwIfAborted();
+      let mayExist = true;
       try {
+        try {
+          // Not bound to the signal: a create the apiserver may already have taken is always answered,
+          // then followed by the delete below. Aborting it would leave a Job nobody deletes.
+          await batchFor(undefined).createNamespacedJob({ namespace, body });
+        } catch (err) {
+          if (err instanceof ApiException && (err.code === 400 || err.code === 422)) {
+            mayExist = false;
+            throw ApplicationFailure.nonRetryable(`metric "${metric.name}": the apiserver rejected the Job: ${apiMessage(err)}`, ErrorType.InvalidSpec);
+          }
+          throw new MeasurementError(`job ${namespace}/${name} could not be created: ${apiMessage(err)}`);
+        }
+        ctx.signal.throwIfAborted();
+        const batch = batchFor(ctx.signal);
         for (;;) {
           let job: V1Job;
           try {
@@ -220,9 +246,7 @@ export function createJobProvider(kc: KubeConfig, options: JobProviderOptions = 
         }
       } finally {
         // Delete even when cancelled: a fresh client, not bound to the (possibly aborted) signal.
-        await batchFor(undefined)
-          .deleteNamespacedJob({ name, namespace, propagationPolicy: 'Background' })
-          .catch(() => {}); // best effort: a left Job is labelled managed-by glidepath
+        if (mayExist) await deleteJob(namespace, name);
       }
     },
   };
