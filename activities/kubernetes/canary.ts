@@ -81,14 +81,20 @@ export function createCanaryOps(room: WorkloadRoom, d: Deployments, svc: Service
     }
   };
 
-  /** The canary Deployment and its PDB deleted, and its pods gone. */
+  /**
+   * The canary Deployment and its PDB deleted; its pods waited for only while the stable Service points
+   * elsewhere (pinned to the stable's pods): it gets its own selector back next, which may reach them.
+   * Otherwise nothing Glidepath gives back selects them any more: a Service that selects the workload's
+   * labels reached them all along, and terminating pods leave the endpoints at once.
+   */
   const deleteCanary = async (target: ReleaseTarget): Promise<void> => {
+    const widens = await svc.restoreWidens(target, target.stableService, stableMatchLabels(await d.findStable(target)));
     await d.deleteRole(target, 'canary');
     await cap.removeRolePdb(target, 'canary');
-    await untilCanaryPodsGone(target);
+    if (widens) await untilCanaryPodsGone(target);
   };
 
-  /** Canary Service back to its own selector, the canary (and its PDB, and its pods) gone, then the stable Service (a broad selector is safe once no canary pods are left). */
+  /** Canary Service back to its own selector, the canary (and its PDB, and its pods while the stable Service is pinned) gone, then the stable Service (a broad selector is safe once no canary pods are left). */
   const removeCanary = async (target: ReleaseTarget): Promise<void> => {
     const stable = await d.findStable(target);
     await svc.restoreService(target, target.canaryService, stableMatchLabels(stable));

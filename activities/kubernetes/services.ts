@@ -92,15 +92,29 @@ export function createServices(room: WorkloadRoom) {
     return isOurs(current) ? fallback : current;
   };
 
+  /** The selector {@link restoreService} gives the Service back, or undefined when it has nothing to do. */
+  const selectorToRestore = (svc: V1Service, fallback: Record<string, string> | undefined): Record<string, string> | undefined => {
+    const original = ownSelector(svc, fallback);
+    const remembered = svc.metadata?.annotations?.[ANNOTATIONS.originalSelector];
+    if (!original || (sameSelector(svc.spec?.selector, original) && remembered === undefined)) return undefined; // never changed by us
+    return original;
+  };
+
   /** Gives a Service back its own selector; `fallback` when the remembered one is lost but it still points at a glidepath role. */
   const restoreService = async (target: ReleaseTarget, name: string | undefined, fallback: Record<string, string> | undefined): Promise<void> => {
     if (!name) return;
     const svc = await findService(target.namespace, name);
     if (!svc) return;
-    const original = ownSelector(svc, fallback);
-    const remembered = svc.metadata?.annotations?.[ANNOTATIONS.originalSelector];
-    if (!original || (sameSelector(svc.spec?.selector, original) && remembered === undefined)) return; // never changed by us
-    await patchSelector(svc, original, { [ANNOTATIONS.originalSelector]: null, [ANNOTATIONS.release]: null });
+    const original = selectorToRestore(svc, fallback);
+    if (original) await patchSelector(svc, original, { [ANNOTATIONS.originalSelector]: null, [ANNOTATIONS.release]: null });
+  };
+
+  /** Whether {@link restoreService} would change the Service's selector (it is pointed elsewhere now). */
+  const restoreWidens = async (target: ReleaseTarget, name: string | undefined, fallback: Record<string, string> | undefined): Promise<boolean> => {
+    if (!name) return false;
+    const svc = await findService(target.namespace, name);
+    const original = svc && selectorToRestore(svc, fallback);
+    return original !== undefined && !sameSelector(svc?.spec?.selector, original);
   };
 
   /**
@@ -129,5 +143,5 @@ export function createServices(room: WorkloadRoom) {
     return svc !== undefined && sameSelector(svc.spec?.selector, selector);
   };
 
-  return { getService, findService, requireService, pointService, restoreService, keepOnStable, pointsAt };
+  return { getService, findService, requireService, pointService, restoreService, restoreWidens, keepOnStable, pointsAt };
 }

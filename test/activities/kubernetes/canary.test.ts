@@ -112,6 +112,53 @@ describe('canary', () => {
     await eventually('canary pods gone', async () => ((await cluster.livePods(ns, roleSelector(stable0, 'canary'))).length === 0 ? true : undefined));
   });
 
+  test('the canary pods are waited for only while the stable Service is pinned (the selector given back next could reach them); otherwise promotion ends as the canary is deleted', async () => {
+    const HOLD = 'test.glidepath.dev/hold';
+    /** Canary pods held by a finalizer: deleted, they stay (terminating) until the test lets them go. */
+    const holdCanaryPods = async (ns: string, selector: Record<string, string>): Promise<string[]> => {
+      const pods = await cluster.livePods(ns, selector);
+      for (const p of pods) await cluster.core.patchNamespacedPod({ name: p.metadata?.name ?? '', namespace: ns, body: [{ op: 'add', path: '/metadata/finalizers', value: [HOLD] }] });
+      return pods.map((p) => p.metadata?.name ?? '');
+    };
+    const letGo = async (ns: string, names: string[]): Promise<void> => {
+      for (const name of names) await cluster.core.patchNamespacedPod({ name, namespace: ns, body: [{ op: 'remove', path: '/metadata/finalizers' }] }).catch(() => undefined);
+    };
+    const terminating = async (ns: string, names: string[]): Promise<number> =>
+      (await cluster.core.listNamespacedPod({ namespace: ns })).items.filter((p) => names.includes(p.metadata?.name ?? '') && p.metadata?.deletionTimestamp).length;
+
+    for (const variant of ['no stable Service', 'stable Service given back when the stable rolls', 'stable Service pinned to the new stable (pinStable)'] as const) {
+      const ns = await cluster.namespace('promote-wait');
+      const stable0 = await cluster.stable(ns, { replicas: 2 });
+      if (variant !== 'no stable Service') await cluster.service(ns, 'web-stable', { app: 'web' });
+      const t = target(ns, variant === 'no stable Service' ? {} : { stableService: 'web-stable' });
+      await workload.ensureCanary(t);
+      await workload.scaleCanaryForWeight(t, 50);
+      const held = await holdCanaryPods(ns, roleSelector(stable0, 'canary'));
+      assert.equal(held.length, 1, variant);
+      let settled = false;
+      const promoting = workload.promoteCanary(t, { pinStable: variant === 'stable Service pinned to the new stable (pinStable)' }).finally(() => (settled = true));
+      try {
+        await eventually('the canary Deployment deleted and its pod terminating', async () => ((await cluster.deployment(ns, 'web-canary')) === undefined && (await terminating(ns, held)) === 1 ? true : undefined));
+        if (variant === 'stable Service pinned to the new stable (pinStable)') {
+          await sleep(1500);
+          assert.equal(settled, false, `${variant}: promotion waits while a canary pod is left`);
+          assert.ok('pod-template-hash' in (await cluster.serviceSelector(ns, 'web-stable')), `${variant}: the stable Service stays pinned meanwhile`);
+          await letGo(ns, held);
+          await promoting;
+          assert.deepEqual(await cluster.serviceSelector(ns, 'web-stable'), { app: 'web' }, `${variant}: given back once the pod is gone`);
+        } else {
+          await promoting;
+          assert.equal(await terminating(ns, held), 1, `${variant}: promotion ended with the canary pod still terminating`);
+          if (variant !== 'no stable Service') assert.deepEqual(await cluster.serviceSelector(ns, 'web-stable'), { app: 'web' });
+        }
+        assert.equal(imageOf(await cluster.deployment(ns, 'web')), NEW_IMAGE, variant);
+      } finally {
+        await letGo(ns, held);
+        await promoting.catch(() => undefined);
+      }
+    }
+  });
+
   test('setCanaryScale: explicit replicas, a weight, and matchTrafficWeight', async () => {
     const ns = await cluster.namespace('scale');
     await cluster.stable(ns, { replicas: 4 });
