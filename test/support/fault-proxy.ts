@@ -11,6 +11,8 @@
  * - `resetBefore`: the connection is reset (TCP RST) before forwarding
  * - `resetAfter`: forwarded, the apiserver's answer is dropped and the connection reset (mutating
  *   requests only): the change happened but the client cannot know, the case idempotency is for.
+ * With `answerDelayMs`, every forwarded answer reaches the client that much later than the apiserver
+ * gave it: the change has happened while the client still waits (a busy machine, a slow link).
  */
 import http from 'node:http';
 import https from 'node:https';
@@ -27,6 +29,8 @@ export interface FaultProxyOptions {
   retryAfterSeconds?: number;
   /** Seed of the fault generator, for reproducible runs. Default 1. */
   seed?: number;
+  /** Holds every forwarded answer this long before the client gets it. Default 0. */
+  answerDelayMs?: number;
 }
 
 export interface FaultCounts {
@@ -136,6 +140,7 @@ export async function startFaultProxy(upstream: KubeConfig, opts: FaultProxyOpti
           const answer = await forward(req, Buffer.concat(chunks));
           counts.forwarded++;
           if (fault === 'resetAfter') return req.socket.resetAndDestroy();
+          if (opts.answerDelayMs) await new Promise((r) => setTimeout(r, opts.answerDelayMs));
           const headers: http.OutgoingHttpHeaders = {};
           for (const [k, v] of Object.entries(answer.headers)) if (!HOP_BY_HOP.has(k)) headers[k] = v;
           headers['content-length'] = answer.body.length;

@@ -5,7 +5,6 @@
  * release gets. Needs KUBECONFIG (npm test sets it).
  */
 import assert from 'node:assert/strict';
-import net from 'node:net';
 import { after, before, test } from 'node:test';
 import { BatchV1Api, CoreV1Api, KubeConfig, type V1Job } from '@kubernetes/client-node';
 import { ApplicationFailure } from '@temporalio/common';
@@ -16,6 +15,7 @@ import { createJobProvider, jobName } from '../../../activities/metrics/job.ts';
 import { evaluateMeasurement, verdictOf } from '../../../model/analysis.ts';
 import { normalize } from '../../../model/normalize.ts';
 import type { AnalysisRunResult, MetricSpec } from '../../../model/types.ts';
+import { startFaultProxy } from '../../support/fault-proxy.ts';
 
 const suffix = Math.random().toString(36).slice(2, 7);
 const ns = `job-provider-${suffix}`;
@@ -176,49 +176,12 @@ test('cancelled while the Job runs: the wait stops and the Job is deleted', asyn
   await allGone();
 });
 
-/**
- * A loopback TCP relay to the apiserver that holds every byte the apiserver sends for `delayMs`, so a
- * client sees its answers late while the apiserver has already acted (a busy machine, a slow link).
- */
-async function slowRelay(delayMs: number): Promise<{ kc: KubeConfig; close(): Promise<void> }> {
-  const upstream = new URL(kc.getCurrentCluster()?.server ?? '');
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer((client) => {
-    const apiserver = net.connect(Number(upstream.port), upstream.hostname);
-    for (const s of [client, apiserver]) {
-      sockets.add(s);
-      s.on('error', () => {});
-      s.on('close', () => {
-        sockets.delete(s);
-        client.destroy();
-        apiserver.destroy();
-      });
-    }
-    client.pipe(apiserver);
-    apiserver.on('data', (chunk: Buffer) => setTimeout(() => client.writable && client.write(chunk), delayMs));
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const port = (server.address() as net.AddressInfo).port;
-  const slow = new KubeConfig();
-  slow.loadFromString(kc.exportConfig());
-  const cluster = slow.getCurrentCluster();
-  assert.ok(cluster);
-  slow.clusters = slow.clusters.map((c) => (c.name === cluster.name ? { ...c, server: `https://127.0.0.1:${port}` } : c));
-  return {
-    kc: slow,
-    close: async () => {
-      for (const s of sockets) s.destroy();
-      await new Promise<void>((r) => server.close(() => r()));
-    },
-  };
-}
-
 test('cancelled while the create is still unanswered: the Job the apiserver took is deleted all the same', async () => {
   // The apiserver creates the Job at once; its answer reaches the provider 2 s later. The cancel lands
   // in between, once the Job is visible to a direct client.
-  const relay = await slowRelay(2000);
+  const proxy = await startFaultProxy(kc, { rates: {}, answerDelayMs: 2000 });
   try {
-    const slowProvider = createJobProvider(relay.kc, { pollIntervalMs: 250 });
+    const slowProvider = createJobProvider(proxy.kubeConfig(), { pollIntervalMs: 250 });
     const abort = new AbortController();
     const handles: string[] = [];
     const measuring = slowProvider.measure(jobMetric({ 'glidepath.local/ready-delay': '1h' }), { ...ctx(abort.signal), onStarted: (h: string) => handles.push(h) });
@@ -228,7 +191,7 @@ test('cancelled while the create is still unanswered: the Job the apiserver took
     await allGone();
     assert.deepEqual(handles, [job.metadata?.name], 'the Job was named to the analysis (for a retried attempt) before it was created');
   } finally {
-    await relay.close();
+    await proxy.close();
   }
 });
 
