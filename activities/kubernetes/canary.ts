@@ -87,8 +87,8 @@ export function createCanaryOps(room: WorkloadRoom, d: Deployments, svc: Service
    * Otherwise nothing Glidepath gives back selects them any more: a Service that selects the workload's
    * labels reached them all along, and terminating pods leave the endpoints at once.
    */
-  const deleteCanary = async (target: ReleaseTarget): Promise<void> => {
-    const widens = await svc.restoreWidens(target, target.stableService, stableMatchLabels(await d.findStable(target)));
+  const deleteCanary = async (target: ReleaseTarget, stable: V1Deployment | undefined): Promise<void> => {
+    const widens = await svc.restoreWidens(target, target.stableService, stableMatchLabels(stable));
     await d.deleteRole(target, 'canary');
     await cap.removeRolePdb(target, 'canary');
     if (widens) await untilCanaryPodsGone(target);
@@ -98,7 +98,7 @@ export function createCanaryOps(room: WorkloadRoom, d: Deployments, svc: Service
   const removeCanary = async (target: ReleaseTarget): Promise<void> => {
     const stable = await d.findStable(target);
     await svc.restoreService(target, target.canaryService, stableMatchLabels(stable));
-    await deleteCanary(target);
+    await deleteCanary(target, stable);
     await svc.restoreService(target, target.stableService, stableMatchLabels(stable));
   };
 
@@ -187,7 +187,7 @@ export function createCanaryOps(room: WorkloadRoom, d: Deployments, svc: Service
       } else if (!hooks.keepCanary) {
         // (keepCanary: the canary stays until the caller's delay has passed; it calls again to remove it.)
         await parts.run('canary Service restored', () => svc.restoreService(target, target.canaryService, stableMatchLabels(stable)));
-        await parts.run('canary removed', () => deleteCanary(target));
+        await parts.run('canary removed', () => deleteCanary(target, stable));
         await parts.run('stable Service restored', () => svc.restoreService(target, target.stableService, stableMatchLabels(stable)));
       }
       await parts.run('stable Deployment put back', () => d.restoreStable(target, stableImage));
