@@ -10,9 +10,10 @@ FROM node:${NODE_VERSION}-bookworm-slim
 # Memory (docs/operations.md, "Where the memory goes"): each of the worker's two V8 heaps (the main
 # thread's and the workflow thread's) grows its young generation to 128 MiB (two 64 MiB semi-spaces)
 # under allocation pressure; 4 MiB semi-spaces bound it to 8 MiB. MALLOC_ARENA_MAX=2: glibc's per-thread malloc arenas (the SDK's
-# Rust core and Node's threads) otherwise keep freed memory out of the OS's reach.
+# Rust core and Node's threads) otherwise keep freed memory out of the OS's reach. --expose-gc lets the worker compact
+# its main thread's heap when it holds much unused memory (workers/memory-return.ts).
 ENV NODE_ENV=production \
-    NODE_OPTIONS="--disable-warning=ExperimentalWarning --max-semi-space-size=4" \
+    NODE_OPTIONS="--disable-warning=ExperimentalWarning --max-semi-space-size=4 --expose-gc" \
     MALLOC_ARENA_MAX=2 \
     GLIDEPATH_WORKFLOW_BUNDLE=/app/dist/workflow-bundle.js \
     GLIDEPATH_METRICS_ADDRESS=0.0.0.0:9464

@@ -16,9 +16,14 @@
  *      ("200,1000"), BENCH_REPLICAS (1), BENCH_START_CONCURRENCY (10), BENCH_PROMOTE_CONCURRENCY (50),
  *      BENCH_SETTLE_SECONDS (30), BENCH_DEADLINE_SECONDS (900 per size: then it stops, prints what it
  *      measured and cleans up), BENCH_WORKER_ENV (extra worker env, `K=V,K=V`, over the image's, e.g. GLIDEPATH_MAX_CACHED_WORKFLOWS=2000),
- *      BENCH_SNAPSHOT_DIR (write heap snapshots of the worker there when all are Paused).
+ *      BENCH_SNAPSHOT_DIR (write heap snapshots of the worker there when all are Paused),
+ *      BENCH_HEAPTRACK_DIR (run the worker under heaptrack, from the Debian package; at
+ *      BENCH_HEAPTRACK_AT — `paused`: when all are Paused and measured, the size's run ends there;
+ *      `end`, the default: after the last reading — SIGKILL the worker, so the trace's "leaked"
+ *      allocations are what the worker held then outside the V8 heaps, by call stack:
+ *      `heaptrack_print -l` on the file it names).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -74,10 +79,19 @@ const imageEnv = (): Record<string, string> => {
 const rssOf = (pid: number): number => Number(readFileSync(`/proc/${pid}/status`, 'utf8').match(/^VmRSS:\s+(\d+) kB/m)?.[1] ?? NaN) * 1024;
 
 
+interface Heap {
+  used: number;
+  total: number;
+  limit: number;
+  external: number;
+  malloced: number;
+  contexts: number;
+}
 interface Memory {
   process: NodeJS.MemoryUsage;
-  main: { used: number; total: number; limit: number; contexts: number };
-  threads: { used: number; total: number; limit: number; contexts: number }[];
+  main: Heap & { spaces: Record<string, [number, number]> };
+  threads: Heap[];
+  mappings: { brk: number; anonymous: number; files: number; fds: number; sockets: number };
 }
 
 /** The real worker with the memory probe, answering `memory` on stdin. */
@@ -146,8 +160,34 @@ class WorkerProcess {
 
 const describeMemory = (m: Memory): string => {
   const t = m.threads.map((h) => `${mib(h.used)} used of ${mib(h.total)} (limit ${mib(h.limit)}, ${h.contexts} contexts)`).join('; ');
-  return `main thread heap ${mib(m.main.used)} used of ${mib(m.main.total)} (limit ${mib(m.main.limit)}); workflow thread heap ${t || 'none'}; external ${mib(m.process.external)}; RSS outside these heaps ${mib(m.process.rss - m.main.total - m.threads.reduce((s, h) => s + h.total, 0))} (code, the SDK's Rust core, allocator)`;
+  const spaces = Object.entries(m.main.spaces)
+    .map(([name, [size, used]]) => `${name} ${mib(used)}/${mib(size)}`)
+    .join(', ');
+  return `main thread heap ${mib(m.main.used)} used of ${mib(m.main.total)} (limit ${mib(m.main.limit)}; ${spaces}); workflow thread heap ${t || 'none'}; external ${mib(m.process.external)}; RSS outside these heaps ${mib(m.process.rss - m.main.total - m.threads.reduce((s, h) => s + h.total, 0))} (code, the SDK's Rust core, allocator): V8's own mallocs ${mib(m.main.malloced + m.threads.reduce((s, h) => s + h.malloced, 0))}, array buffers ${mib(m.process.arrayBuffers)} (main thread), resident in the brk heap ${mib(m.mappings.brk)}, in anonymous mappings ${mib(m.mappings.anonymous)} (the V8 heaps among them), in files ${mib(m.mappings.files)}; ${m.mappings.fds} descriptors, ${m.mappings.sockets} sockets`;
 };
+
+/**
+ * Heaptrack's launch mode by hand (its attach mode, gdb injecting into the running worker, killed it):
+ * the worker gets heaptrack's preload library and writes its trace into a pipe that heaptrack's
+ * interpreter reads and zstd compresses into `dir`. Resolves with the file once the worker has gone.
+ */
+function heaptrackLaunch(dir: string): { env: Record<string, string>; trace: Promise<string> } {
+  const pipe = path.join(dir, `pipe-${process.pid}`);
+  const file = path.join(dir, `worker-${process.pid}-${Date.now()}.zst`);
+  rmSync(pipe, { force: true });
+  execFileSync('mkfifo', [pipe]);
+  const reader = spawn('sh', ['-c', `/usr/lib/heaptrack/libexec/heaptrack_interpret < '${pipe}' | zstd -q -c > '${file}'`], { stdio: 'inherit' });
+  const trace = new Promise<string>((resolve, reject) => {
+    reader.once('error', reject);
+    reader.once('exit', (code) => (rmSync(pipe, { force: true }), code === 0 ? resolve(file) : reject(new Error(`heaptrack_interpret exited ${code}`))));
+  });
+  return { env: { LD_PRELOAD: '/usr/lib/heaptrack/libheaptrack_preload.so', DUMP_HEAPTRACK_OUTPUT: pipe }, trace };
+}
+
+async function killTraced(worker: WorkerProcess, trace: Promise<string>): Promise<string> {
+  worker.child.kill('SIGKILL');
+  return `the worker was killed; its allocations live then are the "leaked" ones of ${await trace}`;
+}
 
 /** The SDK's sticky-cache counters (its Prometheus exporter): hits, and misses (a task for a workflow not in the cache: a replay). */
 async function cacheCounters(coreMetricsUrl: string): Promise<{ hit: number; miss: number }> {
@@ -196,6 +236,8 @@ async function run(n: number, client: Client, kc: KubeConfig, bundle: string): P
     // 2. a fresh worker: default options, prebuilt bundle as in the image
     const metricsPort = 20000 + Math.floor(Math.random() * 12000); // below the ephemeral range (32768+)
     const image = imageEnv();
+    const traced = process.env.BENCH_HEAPTRACK_DIR ? heaptrackLaunch(process.env.BENCH_HEAPTRACK_DIR) : undefined;
+    const heaptrack = traced?.trace;
     worker = new WorkerProcess({
       ...process.env,
       ...image,
@@ -207,6 +249,7 @@ async function run(n: number, client: Client, kc: KubeConfig, bundle: string): P
       GLIDEPATH_REGISTER_SEARCH_ATTRIBUTES: 'false',
       GLIDEPATH_SHUTDOWN_GRACE: '2s',
       ...workerEnv,
+      ...traced?.env,
     });
     const started0 = await worker.ready;
     const cache = started0.match(/"maxCachedWorkflows":(\d+)/)?.[1] ?? '?';
@@ -226,6 +269,7 @@ async function run(n: number, client: Client, kc: KubeConfig, bundle: string): P
     const threadUsed = mem.threads.reduce((s, h) => s + h.used, 0);
     log(`  workflow thread heap per release: ${(threadUsed / Math.max(1, paused) / 1024).toFixed(0)} KiB (all of it, bundle included, over ${paused})`);
     if (process.env.BENCH_SNAPSHOT_DIR) log(`  heap snapshots: ${await worker.snapshot(process.env.BENCH_SNAPSHOT_DIR)}`);
+    if (heaptrack && process.env.BENCH_HEAPTRACK_AT === 'paused') return void log(`  heaptrack: ${await killTraced(worker, heaptrack)}, with ${paused} Paused`);
 
     // 4. promote them all: promote sent → setWeight 50 scheduled (the release's history)
     const coreMetricsUrl = `http://127.0.0.1:${metricsPort + 1}/metrics`;
@@ -283,6 +327,7 @@ async function run(n: number, client: Client, kc: KubeConfig, bundle: string): P
     const after = worker.sample();
     const verdict = running > 0 ? `not read: ${running} releases still running at the deadline` : `${after - idle <= 0.25 * (rss - idle) ? 'yes' : 'NOT'} (${mib(rss - idle)} above idle with all paused)`;
     log(`RSS ${settleSeconds} s after the ${stopped} drift watches were terminated too: ${mib(after)} (idle was ${mib(idle)}: ${mib(after - idle)} kept) — memory returned: ${verdict}; ${describeMemory(await worker.memory())}; load average ${load()}`);
+    if (heaptrack) log(`  heaptrack: ${await killTraced(worker, heaptrack)}, after the releases and watches ended`);
   } catch (err) {
     process.exitCode = 1;
     console.error(`inflight-real: ${n}: ${(err as Error).stack ?? err}`);

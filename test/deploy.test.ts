@@ -61,4 +61,5 @@ test("the worker Deployment sets the image's memory settings (NODE_OPTIONS, MALL
     assert.equal(env[name], image[name], `deploy/worker.yaml ${name}`);
   }
   assert.match(image.NODE_OPTIONS!, /--max-semi-space-size=\d+/);
+  assert.match(image.NODE_OPTIONS!, /--expose-gc\b/, 'the worker compacts its heap with gc() (workers/memory-return.ts)');
 });

@@ -3,7 +3,8 @@
  * activities with real clients (workers/deps.ts), a prebuilt workflow bundle when
  * GLIDEPATH_WORKFLOW_BUNDLE names one, metrics on GLIDEPATH_METRICS_ADDRESS (127.0.0.1:9464), which
  * include the SDK's: its exporter listens on a second port, GLIDEPATH_CORE_METRICS_ADDRESS (127.0.0.1:9465),
- * the workflow cache from GLIDEPATH_MAX_CACHED_WORKFLOWS (workers/config.ts), JSON logs, graceful shutdown on SIGTERM/SIGINT (in-flight activities get GLIDEPATH_SHUTDOWN_GRACE).
+ * the workflow cache from GLIDEPATH_MAX_CACHED_WORKFLOWS (workers/config.ts), unused heap and allocator
+ * memory given back every GLIDEPATH_MEMORY_RETURN_INTERVAL (workers/memory-return.ts), JSON logs, graceful shutdown on SIGTERM/SIGINT (in-flight activities get GLIDEPATH_SHUTDOWN_GRACE).
  */
 import { Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createActivities } from '../activities/index.ts';
@@ -20,6 +21,7 @@ import { buildDeps, buildVersioningActivities } from './deps.ts';
 import { PRELOAD_MODULES, WORKFLOWS_PATH } from './bundle.ts';
 import { Metrics, createLogger, sdkLogger } from './observability.ts';
 import { registerSearchAttributes } from './search-attributes.ts';
+import { memoryReturnIntervalFromEnv, startMemoryReturn } from './memory-return.ts';
 
 const log = createLogger();
 const [metricsHost, metricsPort] = (process.env.GLIDEPATH_METRICS_ADDRESS ?? '127.0.0.1:9464').split(':') as [string, string];
@@ -39,12 +41,14 @@ Runtime.install({
 
 try {
   const settings = temporalSettings();
+  const memoryReturnInterval = memoryReturnIntervalFromEnv(process.env);
   const client = await connectClient(settings);
   if (process.env.GLIDEPATH_REGISTER_SEARCH_ATTRIBUTES !== 'false') {
     await registerSearchAttributes(client.connection, settings.namespace).catch((err: Error) => log.warn({ err: err.message }, 'could not register search attributes (register them on the namespace)'));
   }
   const metrics = new Metrics(client, `http://${coreMetrics}/metrics`);
   const server = await metrics.serve(metricsHost, Number(metricsPort));
+  const memoryReturn = memoryReturnInterval === 'off' ? undefined : await startMemoryReturn(memoryReturnInterval, log, metrics.registry);
   const connection = await connectNative(settings);
   const bundlePath = process.env.GLIDEPATH_WORKFLOW_BUNDLE;
   const deps = buildDeps(log);
@@ -65,6 +69,7 @@ try {
   const worker = await Worker.create(options);
   log.info({ address: settings.address, namespace: settings.namespace, taskQueue: settings.taskQueue, metrics: `http://${metricsHost}:${metricsPort}/metrics`, bundle: bundlePath ?? 'built at start', maxCachedWorkflows: worker.options.maxCachedWorkflows }, 'worker started');
   await worker.run(); // returns after SIGTERM/SIGINT once in-flight work is done
+  memoryReturn?.stop();
   server.close();
   await client.connection.close();
   await connection.close();

@@ -8,7 +8,7 @@
  *   `snapshot D`  → `SNAP file…`: a heap snapshot of the main thread and of each worker thread in directory D.
  *   `gc`          → `GC`: a full collection in the main thread (needs --expose-gc), to tell garbage from what is held.
  */
-import { createWriteStream } from 'node:fs';
+import { createWriteStream, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { pipeline } from 'node:stream/promises';
@@ -16,11 +16,40 @@ import v8 from 'node:v8';
 import { isMainThread } from 'node:worker_threads';
 import { workerThreads } from '../../test/support/worker-threads.ts';
 
-const heap = (s: v8.HeapInfo) => ({ used: s.used_heap_size, total: s.total_heap_size, limit: s.heap_size_limit, external: s.external_memory, contexts: s.number_of_native_contexts });
+const heap = (s: v8.HeapInfo) => ({ used: s.used_heap_size, total: s.total_heap_size, limit: s.heap_size_limit, external: s.external_memory, malloced: s.malloced_memory, contexts: s.number_of_native_contexts });
+
+/** The main thread's heap by space, those over 1 MiB committed: name → [committed, used] bytes. */
+const spaces = () => Object.fromEntries(v8.getHeapSpaceStatistics().filter((s) => s.space_size > 1048576).map((s) => [s.space_name, [s.space_size, s.space_used_size]]));
+
+/**
+ * The process's resident memory by mapping (/proc/self/smaps): the brk heap (glibc's main arena),
+ * anonymous mappings (V8's heap pages, glibc's other arenas, large mallocs, thread stacks), and
+ * file-backed pages (code); plus its open descriptors and sockets. Where the memory outside the V8
+ * heaps sits, without a native profiler.
+ */
+function mappings(): { brk: number; anonymous: number; files: number; fds: number; sockets: number } {
+  const out = { brk: 0, anonymous: 0, files: 0, fds: 0, sockets: 0 };
+  let kind: 'brk' | 'anonymous' | 'files' = 'anonymous';
+  for (const line of readFileSync('/proc/self/smaps', 'utf8').split('\n')) {
+    const head = /^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ \d+\s*(.*)$/.exec(line);
+    if (head) kind = head[1] === '[heap]' ? 'brk' : head[1]?.startsWith('/') ? 'files' : 'anonymous';
+    const rss = /^Rss:\s+(\d+) kB/.exec(line);
+    if (rss) out[kind] += Number(rss[1]) * 1024;
+  }
+  for (const fd of readdirSync('/proc/self/fd')) {
+    out.fds++;
+    try {
+      if (readlinkSync(`/proc/self/fd/${fd}`).startsWith('socket:')) out.sockets++;
+    } catch {
+      // closed meanwhile
+    }
+  }
+  return out;
+}
 
 async function memory(): Promise<string> {
   const threadHeaps = await Promise.all(workerThreads().map((t) => t.getHeapStatistics().then(heap, () => undefined)));
-  return `MEM ${JSON.stringify({ process: process.memoryUsage(), main: heap(v8.getHeapStatistics()), threads: threadHeaps.filter(Boolean) })}`;
+  return `MEM ${JSON.stringify({ process: process.memoryUsage(), main: { ...heap(v8.getHeapStatistics()), spaces: spaces() }, threads: threadHeaps.filter(Boolean), mappings: mappings() })}`;
 }
 
 async function snapshot(dir: string): Promise<string> {
