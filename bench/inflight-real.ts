@@ -5,7 +5,8 @@
  * For each size in BENCH_RELEASES it creates that many Deployments (BENCH_REPLICAS pods each, a
  * readiness probe) in a namespace of its own, starts a fresh worker, starts one release per
  * Deployment (BENCH_START_CONCURRENCY at a time) whose canary pauses at step 1 (step 2 is setWeight
- * 50), and once the visibility store counts them all Paused prints the worker's RSS, its V8 heaps
+ * 50), and once the visibility store counts them all Paused (and again 35 s later, past the worker's
+ * next memory-return pass) prints the worker's RSS, its V8 heaps
  * (the main thread's and the workflow thread's, read in the worker by bench/support/memory-probe.ts)
  * and the MiB per release. Then it promotes them all, BENCH_PROMOTE_CONCURRENCY at a time, and
  * prints promote sent → next step (setWeight 50 scheduled, from each release's history) p50/p99;
@@ -268,6 +269,10 @@ async function run(n: number, client: Client, kc: KubeConfig, bundle: string): P
     log(`  ${describeMemory(mem)}`);
     const threadUsed = mem.threads.reduce((s, h) => s + h.used, 0);
     log(`  workflow thread heap per release: ${(threadUsed / Math.max(1, paused) / 1024).toFixed(0)} KiB (all of it, bundle included, over ${paused})`);
+    // Held while paused, past the worker's next memory-return pass (every 30 s, workers/memory-return.ts).
+    await sleep(35_000);
+    const held = worker.sample();
+    log(`RSS 40 s after all were Paused: ${mib(held)} (${((held - idle) / Math.max(1, paused) / MiB).toFixed(2)} MiB per release above idle); ${describeMemory(await worker.memory())}`);
     if (process.env.BENCH_SNAPSHOT_DIR) log(`  heap snapshots: ${await worker.snapshot(process.env.BENCH_SNAPSHOT_DIR)}`);
     if (heaptrack && process.env.BENCH_HEAPTRACK_AT === 'paused') return void log(`  heaptrack: ${await killTraced(worker, heaptrack)}, with ${paused} Paused`);
 
