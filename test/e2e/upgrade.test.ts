@@ -1,8 +1,8 @@
 /**
  * Upgrading Glidepath while releases are in flight, on real parts (the Temporal dev server, the local
  * control plane, real worker processes). The previous version is the commit UPGRADE_FROM, taken from
- * this repository's own history (`git archive`), with this checkout's node_modules (its lockfile must be
- * the same). Its CLI starts releases and its worker takes them to their first pause; then a rolling
+ * this repository's own history (`git archive`), with this checkout's node_modules (every package its
+ * lockfile names must be locked here at the same version). Its CLI starts releases and its worker takes them to their first pause; then a rolling
  * upgrade: a worker of this version starts next to it (both poll the task queue, as during a Deployment's
  * rolling update), some releases are promoted while both run, the old worker is stopped with SIGTERM, and
  * every release is promoted to the end by this version. Every release must end Promoted with its image,
@@ -93,7 +93,12 @@ before(async () => {
   client = await connectClient();
   oldTree = await mkdtemp(path.join(os.tmpdir(), 'glidepath-upgrade-from-'));
   execFileSync('bash', ['-c', `git -C "${root}" archive ${UPGRADE_FROM} | tar -x -C "${oldTree}"`]);
-  assert.equal(await readFile(path.join(oldTree, 'package-lock.json'), 'utf8'), await readFile(path.join(root, 'package-lock.json'), 'utf8'), 'the previous version runs on this checkout\'s node_modules: same lockfile');
+  // The previous version runs on this checkout's node_modules: every package it locked must be
+  // installed here at the version it locked (this version may add packages, never change or drop one).
+  const packagesOf = async (tree: string) => (JSON.parse(await readFile(path.join(tree, 'package-lock.json'), 'utf8')) as { packages: Record<string, { version?: string }> }).packages;
+  const [oldPackages, packages] = [await packagesOf(oldTree), await packagesOf(root)];
+  const differing = Object.entries(oldPackages).filter(([name, p]) => name !== '' && packages[name]?.version !== p.version);
+  assert.deepEqual(differing.map(([name, p]) => `${name}@${p.version} (here: ${packages[name]?.version ?? 'none'})`), [], "the previous version's locked packages, installed here at the same versions");
   await symlink(path.join(root, 'node_modules'), path.join(oldTree, 'node_modules'));
   oldPatches = await patchIds(oldTree);
 });
