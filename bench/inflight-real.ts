@@ -38,6 +38,7 @@ import { DRIFT_WORKFLOW } from '../model/drift.ts';
 import { releaseWorkflowId, type ReleasePlan } from '../model/types.ts';
 import { promoteUpdate } from '../workflows/messages.ts';
 import { plan as harnessPlan } from '../test/workflows/harness.ts';
+import type { ProbeMemory } from './support/memory-probe.ts';
 import { createBenchDeployments, pool, realWorkerBenchSetup, startUntilPaused } from './support/workloads.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -79,21 +80,6 @@ const imageEnv = (): Record<string, string> => {
 };
 const rssOf = (pid: number): number => Number(readFileSync(`/proc/${pid}/status`, 'utf8').match(/^VmRSS:\s+(\d+) kB/m)?.[1] ?? NaN) * 1024;
 
-
-interface Heap {
-  used: number;
-  total: number;
-  limit: number;
-  external: number;
-  malloced: number;
-  contexts: number;
-}
-interface Memory {
-  process: NodeJS.MemoryUsage;
-  main: Heap & { spaces: Record<string, [number, number]> };
-  threads: Heap[];
-  mappings: { brk: number; anonymous: number; files: number; fds: number; sockets: number };
-}
 
 /** The real worker with the memory probe, answering `memory` on stdin. */
 class WorkerProcess {
@@ -141,8 +127,8 @@ class WorkerProcess {
     });
   }
 
-  async memory(): Promise<Memory> {
-    return JSON.parse((await this.ask('memory')).slice(4)) as Memory;
+  async memory(): Promise<ProbeMemory> {
+    return JSON.parse((await this.ask('memory')).slice(4)) as ProbeMemory;
   }
 
   snapshot(dir: string): Promise<string> {
@@ -159,7 +145,7 @@ class WorkerProcess {
   }
 }
 
-const describeMemory = (m: Memory): string => {
+const describeMemory = (m: ProbeMemory): string => {
   const t = m.threads.map((h) => `${mib(h.used)} used of ${mib(h.total)} (limit ${mib(h.limit)}, ${h.contexts} contexts)`).join('; ');
   const spaces = Object.entries(m.main.spaces)
     .map(([name, [size, used]]) => `${name} ${mib(used)}/${mib(size)}`)

@@ -19,7 +19,7 @@ import { workerThreads } from '../../test/support/worker-threads.ts';
 const heap = (s: v8.HeapInfo) => ({ used: s.used_heap_size, total: s.total_heap_size, limit: s.heap_size_limit, external: s.external_memory, malloced: s.malloced_memory, contexts: s.number_of_native_contexts });
 
 /** The main thread's heap by space, those over 1 MiB committed: name → [committed, used] bytes. */
-const spaces = () => Object.fromEntries(v8.getHeapSpaceStatistics().filter((s) => s.space_size > 1048576).map((s) => [s.space_name, [s.space_size, s.space_used_size]]));
+const spaces = (): Record<string, [number, number]> => Object.fromEntries(v8.getHeapSpaceStatistics().filter((s) => s.space_size > 1048576).map((s) => [s.space_name, [s.space_size, s.space_used_size]]));
 
 /**
  * The process's resident memory by mapping (/proc/self/smaps): the brk heap (glibc's main arena),
@@ -47,9 +47,18 @@ function mappings(): { brk: number; anonymous: number; files: number; fds: numbe
   return out;
 }
 
+/** What `memory` answers (after `MEM `): read by the benches. */
+export interface ProbeMemory {
+  process: NodeJS.MemoryUsage;
+  main: ReturnType<typeof heap> & { spaces: Record<string, [number, number]> };
+  threads: ReturnType<typeof heap>[];
+  mappings: ReturnType<typeof mappings>;
+}
+
 async function memory(): Promise<string> {
   const threadHeaps = await Promise.all(workerThreads().map((t) => t.getHeapStatistics().then(heap, () => undefined)));
-  return `MEM ${JSON.stringify({ process: process.memoryUsage(), main: { ...heap(v8.getHeapStatistics()), spaces: spaces() }, threads: threadHeaps.filter(Boolean), mappings: mappings() })}`;
+  const answer: ProbeMemory = { process: process.memoryUsage(), main: { ...heap(v8.getHeapStatistics()), spaces: spaces() }, threads: threadHeaps.filter((h) => h !== undefined), mappings: mappings() };
+  return `MEM ${JSON.stringify(answer)}`;
 }
 
 async function snapshot(dir: string): Promise<string> {
