@@ -15,6 +15,7 @@ import { legacyGroupPlanProblems } from '../model/legacy-start-check.ts';
 import { registerGroupHandlers } from './group/actions.ts';
 import { compensateCell } from './group/cells.ts';
 import { runGate } from './group/gates.ts';
+import { decidePatchesFirst, GROUP_LATER_PATCHES, GROUP_PATCHES_FIRST } from './patches-first.ts';
 import { groupNotifierFor } from './group/notify.ts';
 import { GROUP_ATTRIBUTE, type GroupInput, type GroupResult } from './group/messages.ts';
 import { GroupState, type GroupActivities } from './group/state.ts';
@@ -37,6 +38,7 @@ export async function releaseGroup(input: GroupInput): Promise<GroupResult> {
   const info = wf.workflowInfo();
   const g = new GroupState(group, initiator, info.workflowId);
   registerGroupHandlers(g);
+  decidePatchesFirst(GROUP_PATCHES_FIRST, GROUP_LATER_PATCHES);
 
   const problems = await startProblems(group);
   if (problems.length === 0 && info.workflowId !== groupWorkflowId(group)) problems.push(`workflow ID must be ${groupWorkflowId(group)} (one run per group), got ${info.workflowId}`);

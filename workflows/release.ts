@@ -19,6 +19,7 @@ import { FREEZE_PATCH, freezeFor } from './release/freeze.ts';
 import { DRIFT_ON_PROMOTION_PATCH, followPromotion } from './drift/promotion.ts';
 import { gatesFor } from './release/gates.ts';
 import { notifierFor } from './release/notify.ts';
+import { decidePatchesFirst, RELEASE_LATER_PATCHES, RELEASE_PATCHES_FIRST } from './patches-first.ts';
 import { PROMOTE_ONCE_PATCH, RELEASE_OUTCOME_FAILS, RELEASE_V2, ReleaseState, type Activities } from './release/state.ts';
 
 const validation = wf.proxyLocalActivities<Pick<Activities, 'validatePlan'>>({ startToCloseTimeout: '10s', retry: { maximumAttempts: 3 } });
@@ -41,6 +42,7 @@ export async function release(input: ReleaseInput): Promise<ReleaseResult> {
   const v2 = wf.patched(RELEASE_V2);
   const outcomeFails = wf.patched(RELEASE_OUTCOME_FAILS);
   r.promoteOncePerPause = wf.patched(PROMOTE_ONCE_PATCH);
+  decidePatchesFirst(RELEASE_PATCHES_FIRST, RELEASE_LATER_PATCHES);
   await identity.read(); // the worker's identity policy, recorded; actions wait for it
 
   // ---- validate again at the start: a workflow can be started by any client ----------------------

@@ -22,6 +22,7 @@ import type { Outcome } from '../../workflows/messages.ts';
 import { registerSearchAttributes } from '../../workers/search-attributes.ts';
 import { holdSharedTimeSkippingEnv, releaseSharedTimeSkippingEnv } from '../support/time-skipping.ts';
 import { cachedWorkflowBundle } from '../support/workflow-bundle.ts';
+import { recordHistory } from './harness.ts';
 import type { ChildScript } from './group/stub-workflows.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -117,6 +118,7 @@ const of = (id: string, sub: string): string[] =>
 test('a group delivers its own events in order: started, each wave completed, completed; the group is the event', async () => {
   const g = group('gn-happy', [ops]);
   const { handle, result } = await run(g);
+  await recordHistory(handle, 'group-notify-happy');
   assert.equal(result.outcome, 'Promoted');
   const id = groupWorkflowId(g);
   assert.deepEqual(of(id, 'ops'), ['1 on-rollout-updated Running', '2 on-rollout-step-completed (wave staging 1/2) Running', '3 on-rollout-step-completed (wave prod 2/2) Running', '4 on-rollout-completed Promoted']);

@@ -224,13 +224,18 @@ export async function waitForStatus(handle: WorkflowHandle, pred: (s: ReleaseSta
   return untilQuery(handle, statusQuery, pred, what, { timeoutMs, intervalMs: 50, show: (last) => `last status ${JSON.stringify(last && { phase: last.phase, step: last.step, message: last.message })}` });
 }
 
-/** Saves the history as `<workflowId>.binpb`: replay needs the workflow ID the history ran under. */
+/**
+ * Saves the history as `<workflowId>.binpb` (replay needs the workflow ID the history ran under), in
+ * HISTORY_DIR or RECORD_HISTORIES_DIR (e.g. test/replay/patches-first, whose files would otherwise
+ * replace older versions' histories of the same scenarios).
+ */
 export async function recordHistory(handle: WorkflowHandle, _scenario: string): Promise<void> {
   if (process.env.RECORD_HISTORIES !== '1') return;
   const history = await handle.fetchHistory();
-  await mkdir(HISTORY_DIR, { recursive: true });
+  const dir = process.env.RECORD_HISTORIES_DIR ? path.resolve(process.env.RECORD_HISTORIES_DIR) : HISTORY_DIR;
+  await mkdir(dir, { recursive: true });
   // Binary protobuf: exact, and independent of which protobufjs copy produced the object.
-  await writeFile(path.join(HISTORY_DIR, `${handle.workflowId}.binpb`), proto.temporal.api.history.v1.History.encode(history).finish());
+  await writeFile(path.join(dir, `${handle.workflowId}.binpb`), proto.temporal.api.history.v1.History.encode(history).finish());
 }
 
 // ---- plan builders ---------------------------------------------------------------------------------

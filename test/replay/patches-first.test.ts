@@ -1,0 +1,139 @@
+/**
+ * Patch decisions must not depend on where a worker ends its workflow tasks (workflows/patches-first.ts).
+ *
+ * A worker ends a task right after a local activity's marker when it answers a query while the
+ * activity runs (sdk-core forces a new task then); the code after the activity lands in the next
+ * task. test/replay/split-task/ holds such a history, written by a real worker under load.
+ * test/replay/split-history.ts rewrites any recorded history into that shape at each local-activity
+ * marker. test/replay/patches-first/ holds histories recorded with the gate
+ * (RECORD_HISTORIES=1 RECORD_HISTORIES_DIR=test/replay/patches-first npm test -- <files>), and one
+ * split by a real worker: release_tests_repro5554-0, started on the dev server and queried at once
+ * while its task queue was busy (120 of 120 such releases split after their first local activity).
+ */
+import assert from 'node:assert/strict';
+import { readdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import proto from '@temporalio/proto';
+import { Worker } from '@temporalio/worker';
+import { GROUP_LATER_PATCHES, GROUP_PATCHES_FIRST, RELEASE_LATER_PATCHES, RELEASE_PATCHES_FIRST } from '../../workflows/patches-first.ts';
+import { HISTORY_DIR, Harness } from '../workflows/harness.ts';
+import { splitAfter, splitPoints } from './split-history.ts';
+
+type History = proto.temporal.api.history.v1.History;
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const GATED_DIR = path.join(HERE, 'patches-first');
+const REAL_SPLIT_DIR = path.join(HERE, 'split-task');
+const ROOT = path.resolve(HERE, '../..');
+const PATCH_MARKER_ERROR = /Non-deprecated patch marker encountered for change ([\w-]+)/;
+
+async function histories(dir: string): Promise<{ workflowId: string; history: History }[]> {
+  const files = (await readdir(dir)).filter((f) => f.endsWith('.binpb')).sort();
+  return Promise.all(files.map(async (f) => ({ workflowId: f.replace(/\.binpb$/, ''), history: proto.temporal.api.history.v1.History.decode(await readFile(path.join(dir, f))) })));
+}
+
+/** The replay's nondeterminism message, or undefined when it replayed. */
+async function replayError(workflowId: string, history: History): Promise<string | undefined> {
+  return Worker.runReplayHistory({ workflowBundle: await Harness.workflowBundle() }, history, workflowId).then(
+    () => undefined,
+    (err: Error) => err.message,
+  );
+}
+
+function patchIds(history: History): string[] {
+  return (history.events ?? []).flatMap((e) => {
+    const a = e.markerRecordedEventAttributes;
+    const data = a?.markerName === 'core_patch' ? a.details?.['patch-data']?.payloads?.[0]?.data : undefined;
+    return data ? [(JSON.parse(Buffer.from(data).toString()) as { id: string }).id] : [];
+  });
+}
+
+test('the rewrite reproduces the defect the real split history shows, on releases started before the gate', async () => {
+  const [real] = await histories(REAL_SPLIT_DIR);
+  assert.ok(real, `a history in ${REAL_SPLIT_DIR}`);
+  const realError = await replayError(real.workflowId, real.history);
+  assert.match(realError ?? 'replayed', PATCH_MARKER_ERROR, 'the real split history (started before the gate) cannot replay');
+  // The same kind of release recorded in one task replays; rewritten with the split where the real one has it, it fails the same way.
+  const recorded = (await histories(HISTORY_DIR)).find((h) => h.workflowId === 'release_tests_promoted');
+  assert.ok(recorded, 'release_tests_promoted.binpb among the recorded histories');
+  assert.equal(patchIds(recorded.history).includes(RELEASE_PATCHES_FIRST), false, 'recorded before the gate');
+  assert.equal(await replayError(recorded.workflowId, recorded.history), undefined);
+  const errors = await Promise.all(splitPoints(recorded.history).map((at) => replayError(recorded.workflowId, splitAfter(recorded.history, at))));
+  assert.deepEqual(
+    errors.map((e) => e?.match(PATCH_MARKER_ERROR)?.[1]),
+    [undefined, realError?.match(PATCH_MARKER_ERROR)?.[1], undefined],
+    'split after identity: replays; after validation: the freeze patch fails as in the real history; after the freeze windows: replays',
+  );
+});
+
+test('releases and groups started with the gate replay wherever their tasks were split', async () => {
+  const gated = await histories(GATED_DIR);
+  assert.ok(gated.length >= 10, `the gated histories in ${GATED_DIR}`);
+  const failures: string[] = [];
+  let splits = 0;
+  for (const { workflowId, history } of gated) {
+    assert.ok(patchIds(history).some((id) => id === RELEASE_PATCHES_FIRST || id === GROUP_PATCHES_FIRST), `${workflowId} was recorded with a gate`);
+    const whole = await replayError(workflowId, history);
+    if (whole) failures.push(`${workflowId}: ${whole}`);
+    for (const at of splitPoints(history)) {
+      splits++;
+      const err = await replayError(workflowId, splitAfter(history, at));
+      if (err) failures.push(`${workflowId} split after event ${at}: ${err}`);
+    }
+  }
+  assert.deepEqual(failures, []);
+  assert.ok(splits >= 2 * gated.length, `every history has local-activity markers to split after (${splits} splits in ${gated.length} histories)`);
+});
+
+test('the gated histories hold the gate and every patch on its list', async () => {
+  const ids = new Set((await histories(GATED_DIR)).flatMap(({ history }) => patchIds(history)));
+  for (const id of [RELEASE_PATCHES_FIRST, ...RELEASE_LATER_PATCHES, GROUP_PATCHES_FIRST, ...GROUP_LATER_PATCHES]) assert.ok(ids.has(id), `no gated history records ${id}`);
+});
+
+/** Patches decided before the first await in any case (the workflow functions' first lines, or handler registration). */
+const DECIDED_AT_START = {
+  release: ['glidepath-release-2', 'glidepath-release-outcome-fails', 'glidepath-promote-once-per-pause', 'glidepath-release-identity', RELEASE_PATCHES_FIRST],
+  group: ['glidepath-group-validate-once', 'glidepath-group-identity', GROUP_PATCHES_FIRST],
+};
+/** In a module the group imports, but asked only by a function the group does not call (release/notify.ts's notifierFor; the group has groupNotifierFor). */
+const GROUP_IMPORTS_UNASKED = ['glidepath-notifications'];
+
+test('every patch the release or group workflow asks is decided at its start or on its list', async () => {
+  const constants = await patchConstants();
+  const release = await patchesAsked('workflows/release.ts', constants);
+  const group = await patchesAsked('workflows/group.ts', constants);
+  assert.ok(release.length >= 10 && group.length >= 4, `found the calls (release ${release.join(', ')}; group ${group.join(', ')})`);
+  assert.deepEqual(release.filter((id) => !DECIDED_AT_START.release.includes(id) && !RELEASE_LATER_PATCHES.includes(id as never)), []);
+  assert.deepEqual(group.filter((id) => !DECIDED_AT_START.group.includes(id) && !GROUP_LATER_PATCHES.includes(id as never) && !GROUP_IMPORTS_UNASKED.includes(id)), []);
+});
+
+/** `export const NAME = 'glidepath-…'` across workflows/. */
+async function patchConstants(): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  for (const file of await readdir(path.join(ROOT, 'workflows'), { recursive: true })) {
+    if (!file.endsWith('.ts')) continue;
+    for (const m of (await readFile(path.join(ROOT, 'workflows', file), 'utf8')).matchAll(/export const (\w+) = '(glidepath-[\w-]+)'/g)) out.set(m[1]!, m[2]!);
+  }
+  return out;
+}
+
+/** The patch IDs asked by `wf.patched(…)` in the modules the entry imports (following relative imports that run code: not `import type`, not through patches-first.ts). */
+async function patchesAsked(entry: string, constants: Map<string, string>): Promise<string[]> {
+  const seen = new Set<string>();
+  const asked = new Set<string>();
+  const queue = [path.join(ROOT, entry)];
+  while (queue.length > 0) {
+    const file = queue.pop()!;
+    if (seen.has(file) || !file.startsWith(path.join(ROOT, 'workflows')) || file.endsWith('patches-first.ts')) continue;
+    seen.add(file);
+    const source = await readFile(file, 'utf8');
+    for (const m of source.matchAll(/^import (?!type )[^;]*?from '(\.[^']+\.ts)'/gms)) queue.push(path.resolve(path.dirname(file), m[1]!));
+    for (const m of source.matchAll(/wf\.patched\((?:'([\w-]+)'|(\w+))\)/g)) {
+      const id = m[1] ?? constants.get(m[2]!);
+      assert.ok(id, `${path.relative(ROOT, file)}: patched(${m[2]}) names no constant of workflows/`);
+      asked.add(id);
+    }
+  }
+  return [...asked].sort();
+}
