@@ -3,7 +3,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { bundleWorkflowCode } from '@temporalio/worker';
+import { bundleWorkflowCode, type BundleOptions } from '@temporalio/worker';
 
 export const WORKFLOWS_PATH = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../workflows/index.ts');
 
@@ -37,9 +37,24 @@ export function workflowModelImports(dir = WORKFLOWS_DIR): string[] {
  */
 export const PRELOAD_MODULES: string[] = ['jsep', '@noble/curves/ed25519.js', ...workflowModelImports()];
 
+type WebpackConfiguration = Parameters<NonNullable<BundleOptions['webpackConfigHook']>>[0];
+
+/**
+ * The bundler's webpack settings, changed in one way: the workflow modules are concatenated into
+ * one scope where webpack can (its ModuleConcatenationPlugin, on in webpack's production mode, off in
+ * the development mode the SDK bundles in). Every workflow module is evaluated once per cached
+ * workflow; separately, each costs a module record, an exports object with a getter per export, and
+ * a context of its own. Concatenated, a paused release costs the workflow thread's heap 111 KiB
+ * instead of 145 KiB (docs/operations.md). Modules the preload list requires stay separate (a
+ * require() keeps a module out of a concatenation), so they are still shared.
+ */
+export function bundleWebpackConfig(config: WebpackConfiguration): WebpackConfiguration {
+  return { ...config, optimization: { ...config.optimization, concatenateModules: true, providedExports: true, usedExports: true } };
+}
+
 if (import.meta.main) {
   const out = path.resolve(process.argv[2] ?? 'dist/workflow-bundle.js');
-  const { code } = await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, preloadModules: PRELOAD_MODULES });
+  const { code } = await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, preloadModules: PRELOAD_MODULES, webpackConfigHook: bundleWebpackConfig });
   await mkdir(path.dirname(out), { recursive: true });
   await writeFile(out, code);
   console.log(`workflow bundle: ${out} (${(code.length / 1024).toFixed(0)} KiB)`);

@@ -18,7 +18,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { ACTIVATION_LIMITS, connectClient, connectNative, memoryOptions, temporalSettings } from './config.ts';
 import { dataConverterFromEnv } from './codec.ts';
 import { buildDeps, buildVersioningActivities } from './deps.ts';
-import { PRELOAD_MODULES, WORKFLOWS_PATH } from './bundle.ts';
+import { bundleWebpackConfig, PRELOAD_MODULES, WORKFLOWS_PATH } from './bundle.ts';
 import { Metrics, createLogger, sdkLogger } from './observability.ts';
 import { registerSearchAttributes } from './search-attributes.ts';
 import { memoryReturnIntervalFromEnv, startMemoryReturn } from './memory-return.ts';
@@ -64,7 +64,7 @@ try {
     ...ACTIVATION_LIMITS, // a flood of signals is one long activation (workers/config.ts)
     ...memoryOptions(), // the workflow cache, sized for the worker's memory budget (workers/config.ts)
     // Shared libraries and model evaluated once, not per cached workflow (workers/bundle.ts).
-    ...(bundlePath ? { workflowBundle: { codePath: bundlePath } } : { workflowsPath: WORKFLOWS_PATH, bundlerOptions: { preloadModules: PRELOAD_MODULES } }),
+    ...(bundlePath ? { workflowBundle: { codePath: bundlePath } } : { workflowsPath: WORKFLOWS_PATH, bundlerOptions: { preloadModules: PRELOAD_MODULES, webpackConfigHook: bundleWebpackConfig } }),
   };
   const worker = await Worker.create(options);
   log.info({ address: settings.address, namespace: settings.namespace, taskQueue: settings.taskQueue, metrics: `http://${metricsHost}:${metricsPort}/metrics`, bundle: bundlePath ?? 'built at start', maxCachedWorkflows: worker.options.maxCachedWorkflows }, 'worker started');

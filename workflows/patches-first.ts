@@ -13,14 +13,13 @@
  * A workflow started with the gate patch decides every patch it may ask later right at its start,
  * in its first task whatever happens afterwards; the SDK remembers each answer for the run, so the
  * later calls get the same `true` and write nothing. Runs started before the gate (no gate marker)
- * decide as they always did. A patch added later goes on the workflow's list too
+ * decide as they always did. A patch added later goes on the workflow's list too (the group's is in
+ * workflows/group/patches-first.ts, so a release does not evaluate the group's modules)
  * (test/replay/patches-first.test.ts checks the lists against the code): runs started before it
  * simply do not find it at their start and decide it where it is called.
  */
 import * as wf from '@temporalio/workflow';
 import { DRIFT_ON_PROMOTION_PATCH } from './drift/promotion.ts';
-import { GROUP_NOTIFICATIONS_PATCH } from './group/notify.ts';
-import { PIN_PREVIOUS_PATCH } from './group/cells.ts';
 import { SIGNAL_PROOF } from './release/actions.ts';
 import { CONFIG_PATCH } from './release/config.ts';
 import { EXPERIMENT_PATCH, EXPERIMENT_WEIGHTS_PATCH } from './release/experiment.ts';
@@ -42,10 +41,6 @@ export const RELEASE_LATER_PATCHES = [
   SIGNAL_PROOF,
   DRIFT_ON_PROMOTION_PATCH,
 ] as const;
-
-/** The group's gate, and every patch the group may ask after its first await. */
-export const GROUP_PATCHES_FIRST = 'glidepath-group-patches-first';
-export const GROUP_LATER_PATCHES = [GROUP_NOTIFICATIONS_PATCH, PIN_PREVIOUS_PATCH] as const;
 
 /** Call before the workflow's first await: for a run started with `gate`, decides every one of `later` now. */
 export function decidePatchesFirst(gate: string, later: readonly string[]): void {

@@ -17,7 +17,8 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import proto from '@temporalio/proto';
 import { Worker } from '@temporalio/worker';
-import { GROUP_LATER_PATCHES, GROUP_PATCHES_FIRST, RELEASE_LATER_PATCHES, RELEASE_PATCHES_FIRST } from '../../workflows/patches-first.ts';
+import { GROUP_LATER_PATCHES, GROUP_PATCHES_FIRST } from '../../workflows/group/patches-first.ts';
+import { RELEASE_LATER_PATCHES, RELEASE_PATCHES_FIRST } from '../../workflows/patches-first.ts';
 import { HISTORY_DIR, Harness } from '../workflows/harness.ts';
 import { splitAfter, splitPoints } from './split-history.ts';
 
@@ -125,7 +126,7 @@ async function patchesAsked(entry: string, constants: Map<string, string>): Prom
   const queue = [path.join(ROOT, entry)];
   while (queue.length > 0) {
     const file = queue.pop()!;
-    if (seen.has(file) || !file.startsWith(path.join(ROOT, 'workflows')) || file.endsWith('patches-first.ts')) continue;
+    if (seen.has(file) || !file.startsWith(path.join(ROOT, 'workflows')) || path.basename(file) === 'patches-first.ts') continue;
     seen.add(file);
     const source = await readFile(file, 'utf8');
     for (const m of source.matchAll(/^import (?!type )[^;]*?from '(\.[^']+\.ts)'/gms)) queue.push(path.resolve(path.dirname(file), m[1]!));

@@ -20,7 +20,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { bundleWorkflowCode, type WorkflowBundlePath } from '@temporalio/worker';
-import { PRELOAD_MODULES } from '../../workers/bundle.ts';
+import { bundleWebpackConfig, PRELOAD_MODULES } from '../../workers/bundle.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const RELEASE_WORKFLOWS = path.join(root, 'workflows/index.ts');
@@ -72,7 +72,7 @@ async function writeAtomically(file: string, data: string): Promise<void> {
 
 /** Bundles `workflowsPath` (default: the release and API-version workflows), or reuses the cached bundle. */
 export async function cachedWorkflowBundle(workflowsPath = RELEASE_WORKFLOWS): Promise<WorkflowBundlePath> {
-  const key = JSON.stringify({ sdk: SDK_VERSION, workflowsPath, preload: PRELOAD_MODULES });
+  const key = JSON.stringify({ sdk: SDK_VERSION, workflowsPath, preload: PRELOAD_MODULES, webpack: bundleWebpackConfig.toString() });
   const manifestPath = path.join(CACHE_DIR, `manifest-${sha256(key).slice(0, 16)}.json`);
   const hit = await cached(manifestPath, key);
   if (hit) return hit;
@@ -84,7 +84,7 @@ export async function cachedWorkflowBundle(workflowsPath = RELEASE_WORKFLOWS): P
     preloadModules: PRELOAD_MODULES,
     logger: quiet as never,
     webpackConfigHook: (config) => ({
-      ...config,
+      ...bundleWebpackConfig(config),
       plugins: [
         ...(config.plugins ?? []),
         {

@@ -3,6 +3,8 @@
  * shared and frozen, as the worker runs them): the group must get past its start check and run. zod
  * cannot run on a frozen schema, so no model module the workflow imports may import zod: the bundle
  * must not carry it at all (the workflow suites bundle with the same preload, test/support/workflow-bundle.ts).
+ * The workflow modules are concatenated into one module (bundleWebpackConfig): evaluated per cached
+ * workflow, each separate module would cost its own record, exports and context.
  * Time skipping with stubbed activities; needs GLIDEPATH_TEST_SERVER.
  */
 import assert from 'node:assert/strict';
@@ -13,7 +15,7 @@ import proto from '@temporalio/proto';
 import { buildGroup, parseGroup } from '../../model/group.ts';
 import { groupWorkflowId } from '../../model/group-plan.ts';
 import { groupPlanProblems } from '../../model/group-plan-schema.ts';
-import { PRELOAD_MODULES, WORKFLOWS_PATH } from '../../workers/bundle.ts';
+import { bundleWebpackConfig, PRELOAD_MODULES, WORKFLOWS_PATH } from '../../workers/bundle.ts';
 import { registerSearchAttributes } from '../../workers/search-attributes.ts';
 import { groupStatusQuery } from '../../workflows/group/messages.ts';
 import { untilQuery } from '../support/poll.ts';
@@ -27,7 +29,7 @@ let running: Promise<void>;
 let bundleCode: string;
 
 before(async () => {
-  const [e, bundle] = await Promise.all([createTimeSkippingEnv(), bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, preloadModules: PRELOAD_MODULES, logger: quiet })]);
+  const [e, bundle] = await Promise.all([createTimeSkippingEnv(), bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, preloadModules: PRELOAD_MODULES, webpackConfigHook: bundleWebpackConfig, logger: quiet })]);
   env = e;
   bundleCode = bundle.code;
   await registerSearchAttributes(env.connection, env.namespace ?? 'default');
@@ -69,4 +71,11 @@ test('a release group passes its start check and runs on the frozen, preloaded m
 test('the production bundle carries no validation library: zod stays at the edge and in activities', () => {
   const zodModules = [...new Set(bundleCode.match(/node_modules\/zod\/[\w/.-]+/g) ?? [])];
   assert.deepEqual(zodModules, [], `workflow code imports a model module that imports zod: ${zodModules.slice(0, 5).join(', ')}`);
+});
+
+test('the workflow modules are concatenated into one module of the bundle', () => {
+  const workflowModules = [...new Set(bundleCode.match(/"\.\/workflows\/[\w/.-]+\.ts"/g) ?? [])];
+  const sections = bundleCode.match(/;\/\/ \.\/workflows\/[\w/-]+\.ts/g) ?? [];
+  assert.deepEqual(workflowModules, ['"./workflows/index.ts"'], 'one webpack module for the workflow code');
+  assert.ok(sections.length >= 30, `the workflow files are sections of it (${sections.length} found)`);
 });

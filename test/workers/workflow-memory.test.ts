@@ -13,14 +13,14 @@ import { Worker, bundleWorkflowCode } from '@temporalio/worker';
 import { createFreezeActivities } from '../../activities/freeze.ts';
 import { releaseWorkflowId } from '../../model/types.ts';
 import { ACTIVATION_LIMITS, WORKFLOW_TASK_TIMEOUT } from '../../workers/config.ts';
-import { PRELOAD_MODULES, WORKFLOWS_PATH } from '../../workers/bundle.ts';
+import { bundleWebpackConfig, PRELOAD_MODULES, WORKFLOWS_PATH } from '../../workers/bundle.ts';
 import { registerSearchAttributes } from '../../workers/search-attributes.ts';
 import { promoteUpdate } from '../../workflows/messages.ts';
 import { workerThreadHeapUsed } from '../support/worker-threads.ts';
 import { createTimeSkippingEnv } from '../support/time-skipping.ts';
 import { canary, releaseResult, succeedingActivities, waitForStatus } from '../workflows/harness.ts';
 
-const RELEASES = 40;
+const RELEASES = Number(process.env.MEM_RELEASES ?? 40);
 const MiB = 1048576;
 const taskQueue = 'workflow-memory';
 let env: TestWorkflowEnvironment;
@@ -28,7 +28,7 @@ let worker: Worker;
 let running: Promise<void>;
 
 before(async () => {
-  const [e, bundle] = await Promise.all([createTimeSkippingEnv(), bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, preloadModules: PRELOAD_MODULES, logger: { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error() {} } })]);
+  const [e, bundle] = await Promise.all([createTimeSkippingEnv(), bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, preloadModules: PRELOAD_MODULES, webpackConfigHook: bundleWebpackConfig, logger: { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error() {} } })]);
   env = e;
   await registerSearchAttributes(env.connection, env.namespace ?? 'default');
   worker = await Worker.create({
