@@ -22,6 +22,7 @@ import { bundleWebpackConfig, PRELOAD_MODULES, WORKFLOWS_PATH } from './bundle.t
 import { Metrics, createLogger, sdkLogger } from './observability.ts';
 import { registerSearchAttributes } from './search-attributes.ts';
 import { memoryReturnIntervalFromEnv, startMemoryReturn } from './memory-return.ts';
+import { limitBufferPool } from './buffer-pool.ts';
 
 const log = createLogger();
 const [metricsHost, metricsPort] = (process.env.GLIDEPATH_METRICS_ADDRESS ?? '127.0.0.1:9464').split(':') as [string, string];
@@ -33,6 +34,8 @@ function driftKubeConfig(): KubeConfig {
   kc.loadFromDefault();
   return kc;
 }
+
+limitBufferPool(); // small slabs: the SDK keeps each cached workflow's last encoded completion (workers/buffer-pool.ts)
 
 Runtime.install({
   logger: sdkLogger(log),
