@@ -105,12 +105,13 @@ export const ACTIVATION_LIMITS: object = { isolateExecutionTimeout: '80s' };
 
 /**
  * The most workflows the worker keeps in its sticky cache (GLIDEPATH_MAX_CACHED_WORKFLOWS): each
- * cached release holds its workflow state and its own evaluation of the workflow modules in the
- * workflow thread's heap (about 0.6 MiB; the shared libraries and model are evaluated once, see
- * workers/bundle.ts). The SDK's default is derived from the V8 heap limit, which follows the
+ * cached release holds its workflow state and its own evaluation of the (concatenated) workflow
+ * modules in the workflow thread's heap (about 0.1 MiB; and about 0.2 MiB more outside the V8 heaps,
+ * the SDK's native core and the allocator, measured with 1,000 cached; the shared libraries and model
+ * are evaluated once, see workers/bundle.ts). The SDK's default is derived from the V8 heap limit, which follows the
  * machine's memory (2,395 on a 24 GB machine), not the pod's budget: so the worker sets its own.
  * A release outside the cache costs nothing in the worker; its next task (a promotion, a timer)
- * replays its history first, a few milliseconds of CPU for a paused canary (docs/operations.md).
+ * replays its history first, about 20 ms of CPU for a paused canary (docs/operations.md).
  */
 export const DEFAULT_MAX_CACHED_WORKFLOWS = 500;
 
