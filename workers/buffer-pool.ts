@@ -4,8 +4,8 @@
  * is freed only when no slice of it is left. protobufjs encodes every workflow activation completion
  * that way, and the SDK keeps each cached workflow's last completion (its state between activations),
  * so each cached release could pin a 64 KiB slab for a completion of a few hundred bytes: the main
- * thread's array buffers grew by about 50 KiB per cached release (docs/operations.md, "Memory given
- * back"). With 2 KiB slabs only buffers under 1 KiB are pooled and a retained completion pins at most
+ * thread's array buffers grew by about 50 KiB per cached release (docs/operations.md, "What each
+ * cached release still cost"). With 2 KiB slabs only buffers under 1 KiB are pooled and a retained completion pins at most
  * 2 KiB; larger ones get a buffer of their own size. (Measured with protobufjs, 200 workflows with
  * other small allocations between their turns: 16.3 KiB pinned per workflow with 64 KiB slabs, 8.0
  * with 8 KiB, 0.18 with 2 KiB; test/workers/buffer-pool.test.ts.)
