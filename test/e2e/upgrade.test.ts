@@ -20,6 +20,7 @@ import { promisify } from 'node:util';
 import { after, before, test } from 'node:test';
 import type { AppsV1Api, CoreV1Api } from '@kubernetes/client-node';
 import type { Client } from '@temporalio/client';
+import { patchMarkerIds } from '../support/patch-markers.ts';
 import { cli, connectClient, findDeployment, imageOf, killWorker, kube, randomSuffix, root, startWorker, suiteEnv, teardown, tempDir, untilStatus, waitAvailable, webNamespace, writeRelease, type CliResult } from './support.ts';
 
 /** The version users upgrade from: the last one shipped before this one. Move it forward with each version. */
@@ -79,12 +80,7 @@ async function patchIds(tree: string): Promise<Set<string>> {
 
 /** The patch markers a release's history recorded. */
 async function markersOf(id: string): Promise<string[]> {
-  const history = await client.workflow.getHandle(id).fetchHistory();
-  return (history.events ?? []).flatMap((e) => {
-    const details = e.markerRecordedEventAttributes?.details?.['patch-data']?.payloads?.[0]?.data;
-    if (!details) return [];
-    return [(JSON.parse(Buffer.from(details).toString('utf8')) as { id: string }).id];
-  });
+  return patchMarkerIds(await client.workflow.getHandle(id).fetchHistory());
 }
 
 /**

@@ -19,6 +19,7 @@ import proto from '@temporalio/proto';
 import { Worker } from '@temporalio/worker';
 import { GROUP_LATER_PATCHES, GROUP_PATCHES_FIRST } from '../../workflows/group/patches-first.ts';
 import { RELEASE_LATER_PATCHES, RELEASE_PATCHES_FIRST } from '../../workflows/patches-first.ts';
+import { patchMarkerIds } from '../support/patch-markers.ts';
 import { HISTORY_DIR, Harness } from '../workflows/harness.ts';
 import { splitAfter, splitPoints } from './split-history.ts';
 
@@ -42,14 +43,6 @@ async function replayError(workflowId: string, history: History): Promise<string
   );
 }
 
-function patchIds(history: History): string[] {
-  return (history.events ?? []).flatMap((e) => {
-    const a = e.markerRecordedEventAttributes;
-    const data = a?.markerName === 'core_patch' ? a.details?.['patch-data']?.payloads?.[0]?.data : undefined;
-    return data ? [(JSON.parse(Buffer.from(data).toString()) as { id: string }).id] : [];
-  });
-}
-
 test('the rewrite reproduces the defect the real split history shows, on releases started before the gate', async () => {
   const [real] = await histories(REAL_SPLIT_DIR);
   assert.ok(real, `a history in ${REAL_SPLIT_DIR}`);
@@ -58,7 +51,7 @@ test('the rewrite reproduces the defect the real split history shows, on release
   // The same kind of release recorded in one task replays; rewritten with the split where the real one has it, it fails the same way.
   const recorded = (await histories(HISTORY_DIR)).find((h) => h.workflowId === 'release_tests_promoted');
   assert.ok(recorded, 'release_tests_promoted.binpb among the recorded histories');
-  assert.equal(patchIds(recorded.history).includes(RELEASE_PATCHES_FIRST), false, 'recorded before the gate');
+  assert.equal(patchMarkerIds(recorded.history).includes(RELEASE_PATCHES_FIRST), false, 'recorded before the gate');
   assert.equal(await replayError(recorded.workflowId, recorded.history), undefined);
   const errors = await Promise.all(splitPoints(recorded.history).map((at) => replayError(recorded.workflowId, splitAfter(recorded.history, at))));
   assert.deepEqual(
@@ -74,7 +67,7 @@ test('releases and groups started with the gate replay wherever their tasks were
   const failures: string[] = [];
   let splits = 0;
   for (const { workflowId, history } of gated) {
-    assert.ok(patchIds(history).some((id) => id === RELEASE_PATCHES_FIRST || id === GROUP_PATCHES_FIRST), `${workflowId} was recorded with a gate`);
+    assert.ok(patchMarkerIds(history).some((id) => id === RELEASE_PATCHES_FIRST || id === GROUP_PATCHES_FIRST), `${workflowId} was recorded with a gate`);
     const whole = await replayError(workflowId, history);
     if (whole) failures.push(`${workflowId}: ${whole}`);
     for (const at of splitPoints(history)) {
@@ -88,7 +81,7 @@ test('releases and groups started with the gate replay wherever their tasks were
 });
 
 test('the gated histories hold the gate and every patch on its list', async () => {
-  const ids = new Set((await histories(GATED_DIR)).flatMap(({ history }) => patchIds(history)));
+  const ids = new Set((await histories(GATED_DIR)).flatMap(({ history }) => patchMarkerIds(history)));
   for (const id of [RELEASE_PATCHES_FIRST, ...RELEASE_LATER_PATCHES, GROUP_PATCHES_FIRST, ...GROUP_LATER_PATCHES]) assert.ok(ids.has(id), `no gated history records ${id}`);
 });
 
