@@ -10,6 +10,7 @@
 #   status  one line per component; exit 0 if all run and the apiserver is ready, else 3.
 #   env     prints `export KUBECONFIG=...` (eval "$(scripts/kube.sh env)").
 #   crds    apply the pinned Istio, Gateway API, SMI and Traefik (TraefikService) CRDs (from the Go module cache) and wait until Established.
+# Env: GLIDEPATH_KUBE_NODES (fake nodes, 2), GLIDEPATH_KUBE_API_QPS (the controllers' request rate; Kubernetes' default 20/s).
 # State (pki, etcd data, logs, pids, kubeconfigs) lives in $GLIDEPATH_STATE/kube. Messages go to stderr.
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
@@ -307,6 +308,10 @@ cmd_up() {
   STARTED+=(kube-apiserver)
   wait_for 120 "kube-apiserver /readyz on https://127.0.0.1:$APISERVER_PORT" apiserver_ready
 
+  # Each controller's client is rate limited (Kubernetes' default: 20 requests/s, bursts of 30), which
+  # bounds how fast thousands of Deployments become available; GLIDEPATH_KUBE_API_QPS lifts it (benches).
+  local controller_rate=()
+  [ -z "${GLIDEPATH_KUBE_API_QPS:-}" ] || controller_rate=(--kube-api-qps "$GLIDEPATH_KUBE_API_QPS" --kube-api-burst "$((GLIDEPATH_KUBE_API_QPS * 2))")
   start kube-controller-manager \
     --kubeconfig "$KUBE_DIR/controller-manager.kubeconfig" \
     --authentication-kubeconfig "$KUBE_DIR/controller-manager.kubeconfig" \
@@ -315,7 +320,7 @@ cmd_up() {
     --leader-elect=false --use-service-account-credentials \
     --service-account-private-key-file "$PKI/sa.key" --root-ca-file "$PKI/ca.crt" \
     --controllers "deployment-controller,replicaset-controller,serviceaccount-controller,serviceaccount-token-controller,namespace-controller,garbage-collector-controller,endpoints-controller,endpointslice-controller,root-ca-certificate-publisher-controller,pod-garbage-collector-controller,job-controller,statefulset-controller,daemonset-controller" \
-    --profiling=false --v 1
+    "${controller_rate[@]}" --profiling=false --v 1
   STARTED+=(kube-controller-manager)
   start kube-scheduler \
     --kubeconfig "$KUBE_DIR/scheduler.kubeconfig" \
