@@ -19,10 +19,15 @@
  * `scripts/temporal-sql.sh restart-server` (SIGTERM; `kill`: SIGKILL) BENCH_KILL_AFTER_MS after the
  * first promotion is sent, so against the SQL-backed server of that script only, and prints the
  * recovery (the restart → the last promoted release reaching its next pause) with the same checks.
+ * BENCH_KILL=none disturbs nothing: it prints promote sent → next step (setWeight) scheduled and → next
+ * pause p50/p99 for the promotions, sent BENCH_PROMOTE_CONCURRENCY at a time, with the same checks.
  * BENCH_REPLICAS=0 keeps kwok pods out of it (Deployments of 0 replicas: many more releases fit).
  * Env: TEMPORAL_ADDRESS (127.0.0.1:7233), KUBECONFIG (the local control plane), BENCH_WORKERS (3),
  *      BENCH_RELEASES (300; 10,000 with enough kwok nodes and time), BENCH_PROMOTIONS (100),
- *      BENCH_REPLICAS (1; 0 allowed), BENCH_START_CONCURRENCY (10), BENCH_KILL (index of the worker to kill),
+ *      BENCH_REPLICAS (1; 0 allowed), BENCH_START_CONCURRENCY (10), BENCH_START_WINDOW (no limit: at most this
+ *      many releases started and not yet Paused; 10,000 started at once outran the control plane's Deployment
+ *      controller on 2 cores, and canaries passed their 600-s progress deadline), BENCH_KILL (index of the worker to kill, or none),
+ *      BENCH_PROMOTE_CONCURRENCY (all the promotions at once),
  *      BENCH_KILL_AFTER_MS (300), BENCH_DEADLINE_SECONDS (900: then it stops, prints what it
  *      measured and cleans up), BENCH_WORKER_ENV (extra worker env, `K=V,K=V`), BENCH_METRICS_PORT
  *      (the first of 2 × BENCH_WORKERS ports for the workers' metrics; default a random base below 32000).
@@ -58,12 +63,16 @@ const n = int('BENCH_RELEASES', 300);
 const promotions = Math.min(n, int('BENCH_PROMOTIONS', 100));
 const replicas = int('BENCH_REPLICAS', 1, 0);
 const startConcurrency = int('BENCH_START_CONCURRENCY', 10);
+const startWindow = process.env.BENCH_START_WINDOW ? int('BENCH_START_WINDOW', 1) : Infinity;
 const killAfterMs = int('BENCH_KILL_AFTER_MS', 300, 0);
-const killIndex = process.env.BENCH_KILL === undefined ? undefined : int('BENCH_KILL', 0, 0);
-if (killIndex !== undefined && killIndex >= workers) throw new Error(`BENCH_KILL: a worker index below BENCH_WORKERS (${workers})`);
+const noKill = process.env.BENCH_KILL === 'none';
+const killIndex = process.env.BENCH_KILL === undefined || noKill ? undefined : int('BENCH_KILL', 0, 0);
+if (killIndex !== undefined && killIndex >= workers) throw new Error(`BENCH_KILL: a worker index below BENCH_WORKERS (${workers}), or none`);
+const promoteConcurrency = int('BENCH_PROMOTE_CONCURRENCY', promotions);
 const deadlineSeconds = int('BENCH_DEADLINE_SECONDS', 900);
 const restartServer = process.env.BENCH_RESTART_SERVER ?? '';
 if (!['', '0', '1', 'kill'].includes(restartServer)) throw new Error('BENCH_RESTART_SERVER: 1 (SIGTERM) or kill (SIGKILL)');
+if (noKill && ['1', 'kill'].includes(restartServer)) throw new Error('BENCH_KILL=none and BENCH_RESTART_SERVER: choose one (none measures the promotions undisturbed)');
 const workerEnv = Object.fromEntries((process.env.BENCH_WORKER_ENV ?? '').split(',').filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
 
 const log = (line: string): void => console.log(`scale-out: ${line}`);
@@ -156,7 +165,8 @@ async function run(client: Client, kc: KubeConfig, bundle: string): Promise<void
   };
   const procs: WorkerProcess[] = [];
   let stopping = false;
-  log(`--- ${n} releases, ${workers} workers, ${promotions} promotions, ${restartServer === '' || restartServer === '0' ? 'one worker SIGKILLed' : `the Temporal server restarted (SIG${restartServer === 'kill' ? 'KILL' : 'TERM'})`} (namespace ${namespace}, ${replicas} replica(s) each; load average ${load()} on ${os.cpus().length} cores)`);
+  const disruption = noKill ? 'nothing killed' : restartServer === '' || restartServer === '0' ? 'one worker SIGKILLed' : `the Temporal server restarted (SIG${restartServer === 'kill' ? 'KILL' : 'TERM'})`;
+  log(`--- ${n} releases, ${workers} workers, ${promotions} promotions (${promoteConcurrency} at a time), ${disruption} (namespace ${namespace}, ${replicas} replica(s) each; load average ${load()} on ${os.cpus().length} cores)`);
   try {
     // 1. the workloads; each promoted release adds a canary at weight 50
     const nodes = await core.listNode();
@@ -191,8 +201,9 @@ async function run(client: Client, kc: KubeConfig, bundle: string): Promise<void
     log(`workers started: ${procs.map((p, i) => `${i}: pid ${p.pid}`).join(', ')}`);
 
     // 3. start them all; wait until all are Paused at step 1
-    const { started, paused, ms: pausedMs } = await startUntilPaused(client, taskQueue, plans, startConcurrency, late);
-    log(`${paused} of ${started} Paused ${secs(pausedMs)} after the first start (${startConcurrency} starts at a time)`);
+    const { started, paused, ended, ms: pausedMs } = await startUntilPaused(client, taskQueue, plans, startConcurrency, late, startWindow);
+    const window = Number.isFinite(startWindow) ? `, at most ${startWindow} started and not yet Paused` : '';
+    log(`${paused} of ${started} Paused ${secs(pausedMs)} after the first start (${startConcurrency} starts at a time${window}); ${ended} ended before pausing; load average ${load()}`);
     if (paused < n) throw new Error(`only ${paused} of ${n} paused before the deadline`);
 
     // 4. the per-worker share: who ran each release's workflow tasks so far, and who holds it now (its last task)
@@ -214,14 +225,14 @@ async function run(client: Client, kc: KubeConfig, bundle: string): Promise<void
     const outcomes = { accepted: 0, retried: 0, failed: [] as string[] };
     let killedAt = 0;
     let restartReport = '';
-    const kill = sleep(killAfterMs).then(async () => {
+    const kill = noKill ? Promise.resolve() : sleep(killAfterMs).then(async () => {
       killedAt = Date.now();
       if (restarting) restartReport = await restartTemporalServer(restartServer === 'kill');
       else victim.child.kill('SIGKILL');
     });
     await Promise.all([
       kill,
-      ...promoted.map(async (id) => {
+      pool(promoted, promoteConcurrency, async (id) => {
         sent.set(id, Date.now());
         // The same update id on every attempt: a resend after the kill is deduplicated by the server.
         // Sent until the deadline, backing off up to 5 s: a server restart under load outlasts a fixed count
@@ -240,26 +251,29 @@ async function run(client: Client, kc: KubeConfig, bundle: string): Promise<void
         }
       }),
     ]);
-    const victimHeld = restarting ? [] : promoted.filter((id) => holder.get(id) === victim.pid);
+    const victimHeld = restarting || noKill ? [] : promoted.filter((id) => holder.get(id) === victim.pid);
     const updates = `${outcomes.accepted} updates completed (${outcomes.retried} sends repeated), ${outcomes.failed.length} failed${outcomes.failed.length ? `, e.g. ${outcomes.failed[0]}` : ''}`;
-    if (restarting) log(`restarted the Temporal server ${killAfterMs} ms after the first of ${promotions} promotions was sent (${restartReport.replace(/^temporal-sql: /, '')}); ${updates}`);
+    if (noKill) log(`no worker killed, no server restarted; ${updates}`);
+    else if (restarting) log(`restarted the Temporal server ${killAfterMs} ms after the first of ${promotions} promotions was sent (${restartReport.replace(/^temporal-sql: /, '')}); ${updates}`);
     else log(`SIGKILLed ${label(victim.pid)} ${killAfterMs} ms after the first of ${promotions} promotions was sent; it held ${victimHeld.length} of them; ${outcomes.accepted} updates completed (${outcomes.retried} sends repeated), ${outcomes.failed.length} failed${outcomes.failed.length ? `, e.g. ${outcomes.failed[0]}` : ''}`);
 
     // 6. every promoted release reaches its next pause: when, and by which worker (its history)
     // Lost with the kill: workflow tasks that timed out (the dead worker's sticky queue, 10 s by default) and activities retried (found dead by their heartbeat timeout).
-    const reached = new Map<string, { at: number; by: number; timedOutTasks: number; retriedActivities: number }>();
+    const reached = new Map<string, { at: number; stepAt: number; by: number; timedOutTasks: number; retriedActivities: number }>();
     await pool(promoted, 10, async (id) => {
       while (!late()) {
         const events = await historySoon(id);
         const accepted = events.findIndex((e) => e.workflowExecutionUpdateAcceptedEventAttributes);
         const after = accepted >= 0 ? events.slice(accepted) : [];
         const weight = after.findIndex((e) => e.activityTaskCompletedEventAttributes);
+        const step = after.find((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'setWeight');
         const pause = weight >= 0 ? after.slice(weight).find((e) => phaseOf(e) === 'Paused') : undefined;
         if (pause) {
           const upTo = events.slice(0, events.indexOf(pause));
           const since = upTo.slice(accepted);
           return void reached.set(id, {
             at: tsToMs(pause.eventTime),
+            stepAt: step ? tsToMs(step.eventTime) : NaN,
             by: taskWorkers(upTo).at(-1) as number,
             timedOutTasks: since.filter((e) => e.workflowTaskTimedOutEventAttributes).length,
             retriedActivities: since.filter((e) => (e.activityTaskStartedEventAttributes?.attempt ?? 1) > 1).length,
@@ -278,18 +292,28 @@ async function run(client: Client, kc: KubeConfig, bundle: string): Promise<void
       );
       if (got.length < promotions) process.exitCode = 1;
     }
+    const lost = (xs: string[]) => `${xs.filter((id) => reached.get(id)!.timedOutTasks > 0).length} with a workflow task timed out, ${xs.filter((id) => reached.get(id)!.retriedActivities > 0).length} with an activity retried`;
+    if (noKill) {
+      const got = promoted.filter((id) => reached.has(id));
+      const since = (at: (id: string) => number) => got.map((id) => at(id) - (sent.get(id) as number));
+      const figures = (xs: number[]) => `p50 ${secs(pct(xs, 50))}, p99 ${secs(pct(xs, 99))}, max ${secs(pct(xs, 100))}`;
+      const toStep = since((id) => reached.get(id)!.stepAt).filter(Number.isFinite);
+      log(
+        `latency: ${got.length} of ${promotions} promoted releases reached their next pause (${promoteConcurrency} promotions at a time, ${n} in flight, ${workers} workers); promote sent → next step (setWeight) scheduled ${figures(toStep)} — goal p99 ≤ 2 s: ${pct(toStep, 99) <= 2000 ? 'met' : 'NOT met'}; → next pause ${figures(since((id) => reached.get(id)!.at))}; ${lost(got)}`,
+      );
+      if (got.length < promotions) process.exitCode = 1;
+    }
     const held = victimHeld.filter((id) => reached.has(id));
     const takeover = held.length ? Math.max(...held.map((id) => reached.get(id)!.at)) - killedAt : NaN;
     const others = promoted.filter((id) => holder.get(id) !== victim.pid && reached.has(id));
     const latency = (xs: string[]) => xs.map((id) => reached.get(id)!.at - (sent.get(id) as number));
     const by = new Map<number, number>();
     held.forEach((id) => by.set(reached.get(id)!.by, (by.get(reached.get(id)!.by) ?? 0) + 1));
-    if (!restarting) log(
+    if (!restarting && !noKill) log(
       `takeover: the last of the killed worker's ${victimHeld.length} promoted releases reached its next pause ${secs(takeover)} after the kill (${held.length} of ${victimHeld.length} reached it; promote sent → next pause p50 ${secs(pct(latency(held), 50))}, max ${secs(pct(latency(held), 100))}); finished by ${[...by].map(([pid, c]) => `${label(pid)} ${c}`).join(', ') || 'none'}`,
     );
-    const lost = (xs: string[]) => `${xs.filter((id) => reached.get(id)!.timedOutTasks > 0).length} with a workflow task timed out, ${xs.filter((id) => reached.get(id)!.retriedActivities > 0).length} with an activity retried`;
-    if (!restarting) log(`lost with the kill: of the killed worker's ${held.length}, ${lost(held)}; of the others' ${others.length}, ${lost(others)}`);
-    if (!restarting) log(`the other workers' ${promotions - victimHeld.length} promoted releases: ${others.length} reached the next pause, promote sent → next pause p50 ${secs(pct(latency(others), 50))}, max ${secs(pct(latency(others), 100))}`);
+    if (!restarting && !noKill) log(`lost with the kill: of the killed worker's ${held.length}, ${lost(held)}; of the others' ${others.length}, ${lost(others)}`);
+    if (!restarting && !noKill) log(`the other workers' ${promotions - victimHeld.length} promoted releases: ${others.length} reached the next pause, promote sent → next pause p50 ${secs(pct(latency(others), 50))}, max ${secs(pct(latency(others), 100))}`);
 
     // 7. every release converged: the status query (served by a live worker) and the objects
     const promotedSet = new Set(promoted);
@@ -310,7 +334,7 @@ async function run(client: Client, kc: KubeConfig, bundle: string): Promise<void
     const duplicates = await duplicateObjects(apps, core, namespace, names, (name) => promotedSet.has(releaseWorkflowId(plans[names.indexOf(name)] as ReleasePlan)), replicas);
     log(`duplicate objects: ${duplicates.length === 0 ? 'none' : `${duplicates.length}, e.g. ${duplicates.slice(0, 5).join('; ')}`} (per workload: one stable Deployment; one canary Deployment with one active ReplicaSet and as many ready canary pods as it asks for where promoted, no canary pods elsewhere)`);
     if (wrong.length || duplicates.length || held.length < victimHeld.length) process.exitCode = 1;
-    const died = procs.filter((p) => !p.alive && (restarting || p !== victim));
+    const died = procs.filter((p) => !p.alive && (restarting || noKill || p !== victim));
     if (died.length) {
       log(`workers that exited by themselves: ${died.map((p) => label(p.pid)).join(', ')}`);
       process.exitCode = 1;

@@ -13,6 +13,7 @@ import { Client, Connection } from '@temporalio/client';
 import { dataConverterFromEnv } from '../../workers/codec.ts';
 import { releaseWorkflowId, serviceKey, type ReleasePlan } from '../../model/types.ts';
 import { SERVICE_ATTRIBUTE } from '../../workflows/messages.ts';
+import { WORKFLOW_TASK_TIMEOUT } from '../../workers/config.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -48,7 +49,8 @@ export async function createBenchDeployments(k: { apps: AppsV1Api; core: CoreV1A
   });
   for (;;) {
     const list = await k.apps.listNamespacedDeployment({ namespace });
-    const available = list.items.filter((d) => (d.status?.availableReplicas ?? 0) === replicas).length;
+    // Observed first: a Deployment of 0 replicas the controller has not seen yet also has 0 available.
+    const available = list.items.filter((d) => (d.status?.observedGeneration ?? 0) >= (d.metadata?.generation ?? 1) && (d.status?.availableReplicas ?? 0) === replicas).length;
     if (available >= names.length) break;
     if (late()) throw new Error(`only ${available} of ${names.length} Deployments available before the deadline`);
     await new Promise((r) => setTimeout(r, 2000));
@@ -79,23 +81,45 @@ export async function realWorkerBenchSetup(name: string, address: string): Promi
 
 /**
  * Starts one release per plan on `taskQueue` (`concurrency` at a time, as the CLI would) and waits until
- * the task queue counts every one Paused, or `late()`. Returns how many started and paused, and the
- * milliseconds from the first start.
+ * the task queue counts every one Paused, or ended otherwise, or `late()`. With a `window`, a start waits
+ * while that many started releases have not paused yet (releases rolled out in a stream, not all at once:
+ * the cluster then works on at most `window` new canaries). Returns how many started, paused and ended
+ * before pausing, and the milliseconds from the first start.
  */
-export async function startUntilPaused(client: Client, taskQueue: string, plans: readonly ReleasePlan[], concurrency: number, late: () => boolean): Promise<{ started: number; paused: number; ms: number }> {
+export async function startUntilPaused(client: Client, taskQueue: string, plans: readonly ReleasePlan[], concurrency: number, late: () => boolean, window = Infinity): Promise<{ started: number; paused: number; ended: number; ms: number }> {
   const t1 = Date.now();
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  const count = async (query: string): Promise<number> => (await client.workflow.count(`TaskQueue = '${taskQueue}' AND ${query}`)).count;
+  const settled = async () => {
+    const [paused, ended] = await Promise.all([count(`GlidepathPhase = 'Paused'`), count(`ExecutionStatus != 'Running'`)]);
+    return { paused, ended };
+  };
   let started = 0;
+  let sent = 0;
+  let done = 0; // paused or ended, as last counted
+  let counting: Promise<void> | undefined;
+  const recount = () =>
+    (counting ??= settled()
+      .then((s) => void (done = s.paused + s.ended))
+      .finally(() => (counting = undefined)));
   await pool(
     plans,
     concurrency,
     async (p) => {
-      await client.workflow.start('release', { taskQueue, workflowId: releaseWorkflowId(p), args: [{ plan: p, initiator: 'bench' }], typedSearchAttributes: [{ key: SERVICE_ATTRIBUTE, value: serviceKey(p) }] });
+      while (sent - done >= window && !late()) {
+        await recount();
+        if (sent - done >= window) await sleep(1000);
+      }
+      sent++;
+      await client.workflow.start('release', { taskQueue, workflowId: releaseWorkflowId(p), args: [{ plan: p, initiator: 'bench' }], typedSearchAttributes: [{ key: SERVICE_ATTRIBUTE, value: serviceKey(p) }], workflowTaskTimeout: WORKFLOW_TASK_TIMEOUT });
       started++;
     },
     late,
   );
-  let paused: number;
-  const count = async (): Promise<number> => (await client.workflow.count(`TaskQueue = '${taskQueue}' AND GlidepathPhase = 'Paused'`)).count;
-  while ((paused = await count()) < plans.length && !late()) await new Promise((r) => setTimeout(r, 2000));
-  return { started, paused, ms: Date.now() - t1 };
+  let s = await settled();
+  while (s.paused + s.ended < plans.length && !late()) {
+    await sleep(2000);
+    s = await settled();
+  }
+  return { started, paused: s.paused, ended: s.ended, ms: Date.now() - t1 };
 }
