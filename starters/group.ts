@@ -13,7 +13,7 @@ import { releaseWorkflowId } from '../model/types.ts';
 import { statusQuery, type ReleaseStatus } from '../workflows/messages.ts';
 import { GROUP_UPDATES, SETTLED_GROUP_PHASES, groupStatusQuery, type GroupPhase, type GroupStatus } from '../workflows/group/messages.ts';
 import { createTaskQueueActivities } from '../activities/task-queue.ts';
-import { uiLink } from '../workers/config.ts';
+import { WORKFLOW_TASK_TIMEOUT, uiLink } from '../workers/config.ts';
 import { CliExit, context, duration, identity, type Ctx } from './command.ts';
 import { loadGroup } from './group-files.ts';
 import { IDENTITY_URL_ENV, TOKEN_FILE_ENV, identitySource, requestAssertion } from './identity-client.ts';
@@ -200,7 +200,7 @@ export function registerGroup(program: Command): void {
       const id = groupWorkflowId(plan);
       const link = uiLink(ctx.settings, id);
       try {
-        await ctx.client.workflow.start('releaseGroup', { taskQueue: ctx.settings.taskQueue, workflowId: id, args: [{ group: plan, initiator: identity(opts.as) }] });
+        await ctx.client.workflow.start('releaseGroup', { taskQueue: ctx.settings.taskQueue, workflowId: id, args: [{ group: plan, initiator: identity(opts.as) }], workflowTaskTimeout: WORKFLOW_TASK_TIMEOUT });
       } catch (err) {
         if (err instanceof WorkflowExecutionAlreadyStartedError) throw new CliExit(EXIT.invalid, `release group ${id} is already running (${link})`);
         throw err;

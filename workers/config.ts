@@ -87,16 +87,8 @@ export async function connectNative(s: TemporalSettings): Promise<NativeConnecti
   return NativeConnection.connect(options);
 }
 
-/**
- * How long one workflow task may run. Signals that arrive while a task runs come together in the
- * next one, and the SDK spends about 1 ms of CPU per signal (it records a source-mapped stack trace
- * for every promise it creates; docs/servers.md, "Signal floods"), so a flood of 10,000 signals is
- * one activation of 10 s on a quiet core and 40 s or more on a loaded one. Past the SDK's default
- * limit (5 s) or the server's task timeout (10 s) the task fails and its retry carries those signals
- * and every later one: the release never gets past it. The worker's limit (isolateExecutionTimeout)
- * stays below the task timeout set at start, so the worker ends an overlong task itself.
- */
-export const WORKFLOW_TASK_TIMEOUT = '90s';
+/** How long one workflow task may run: set by everything that starts a release or a group (workflows/start-options.ts). */
+export { WORKFLOW_TASK_TIMEOUT } from '../workflows/start-options.ts';
 /**
  * Worker options that bound one activation: the SDK honours `isolateExecutionTimeout` (default 5 s)
  * but leaves it out of WorkerOptions' type, so it is spread in from here.

@@ -9,6 +9,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { WorkflowExecutionAlreadyStartedError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
 import { serviceKey } from '../../model/types.ts';
 import { SERVICE_ATTRIBUTE } from '../../workflows/messages.ts';
+import { WORKFLOW_TASK_TIMEOUT } from '../../workflows/start-options.ts';
 import { COMMIT_ATTRIBUTE, type ReleaseWatch, type WatchedOutcome, type FetchedHead, type ReadResult, type SourceRef, type StartRequest, type StartResult } from '../../workflows/git-source/messages.ts';
 import { openCache } from './git-cli.ts';
 import { originOf, readAt } from './read.ts';
@@ -133,6 +134,7 @@ export function createGitActivities(deps: GitActivityDeps) {
           args: [{ plan: { ...plan, source }, initiator: req.initiator }],
           workflowIdConflictPolicy: 'FAIL',
           workflowIdReusePolicy: 'ALLOW_DUPLICATE',
+          workflowTaskTimeout: WORKFLOW_TASK_TIMEOUT,
           staticSummary: `${plan.strategy.type === 'blueGreen' ? 'blue/green' : plan.strategy.type} of ${serviceKey(plan)} → ${plan.image} from ${req.commit.slice(0, 12)}`,
           memo: memoOf(req),
           typedSearchAttributes: [

@@ -20,6 +20,7 @@ import { clusterTaskQueue, memberPlan } from '../../model/group-plan.ts';
 import { releaseWorkflowId } from '../../model/types.ts';
 import { API_WORKFLOW_TYPE, apiStatusQuery, introduceVersionUpdate } from '../../workflows/api-version-messages.ts';
 import { SERVICE_ATTRIBUTE } from '../../workflows/messages.ts';
+import { WORKFLOW_TASK_TIMEOUT } from '../../workflows/start-options.ts';
 import { COMMIT_ATTRIBUTE, type StartRequest, type StartResult } from '../../workflows/git-source/messages.ts';
 import { apiVersionSpecHash } from './documents.ts';
 import { originOf, readAt } from './read.ts';
@@ -90,6 +91,7 @@ export function createDocumentStarts(deps: DocumentStartDeps) {
           args: [{ group: { ...plan, source: originOf(req) }, initiator: req.initiator }],
           workflowIdConflictPolicy: 'FAIL',
           workflowIdReusePolicy: 'ALLOW_DUPLICATE',
+          workflowTaskTimeout: WORKFLOW_TASK_TIMEOUT,
           staticSummary: `group ${doc.name}: ${plan.members.length} member(s) from ${req.commit.slice(0, 12)}`,
           memo: memoOf(req),
           typedSearchAttributes: [{ key: COMMIT_ATTRIBUTE, value: req.commit }],

@@ -14,6 +14,8 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, test } from 'node:test';
 import type { Client } from '@temporalio/client';
+import { msToNumber, tsToMs } from '@temporalio/common/lib/time.js';
+import { WORKFLOW_TASK_TIMEOUT } from '../../workflows/start-options.ts';
 import { groupStatusQuery, type GroupStatus } from '../../workflows/group/messages.ts';
 import { cachedWorkflowBundle } from '../support/workflow-bundle.ts';
 import { untilQuery } from '../support/poll.ts';
@@ -116,6 +118,11 @@ test('three services, two waves over three clusters: all promoted, every cluster
   const s = await untilGroup(id, settled, 'the group settles');
   assert.equal(s.phase, 'Promoted', s.message);
   assert.deepEqual(await images(ns), expected('v2'));
+  // The CLI starts the group, and the group its members, with room for a long workflow task (workflows/start-options.ts).
+  for (const wid of [id, ...s.cells.map((c) => c.workflowId)]) {
+    const config = (await client.workflow.getHandle(wid).describe()).raw.executionConfig;
+    assert.equal(tsToMs(config?.defaultWorkflowTaskTimeout), msToNumber(WORKFLOW_TASK_TIMEOUT), `${wid}: its workflow task timeout`);
+  }
   for (const c of s.cells) assert.equal(c.previousImage, image(c.member, 'v1'), `${c.member}@${c.cluster}: previous image pinned`);
   // In each cluster a dependant starts only after ledger promoted there; prod only after staging.
   const starts = s.audit.filter((a) => a.action === 'start-member').map((a) => a.detail?.split(':')[0] ?? '');

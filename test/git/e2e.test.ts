@@ -26,6 +26,8 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 import type { CoreV1Api, AppsV1Api } from '@kubernetes/client-node';
 import type { Client } from '@temporalio/client';
+import { msToNumber, tsToMs } from '@temporalio/common/lib/time.js';
+import { WORKFLOW_TASK_TIMEOUT } from '../../workflows/start-options.ts';
 import { gitSourceStatusQuery, wakeSignal, type GitSourceStatus } from '../../workflows/git-source/messages.ts';
 import { statusQuery } from '../../workflows/messages.ts';
 import { apiStatusQuery } from '../../workflows/api-version-messages.ts';
@@ -161,6 +163,7 @@ test('a push of a new image tag, announced by a signed webhook, starts the relea
     assert.equal(imageOf(await findDeployment(apps, ns, 'web')), 'registry.local/web:v2');
     const d = await client.workflow.getHandle(rid).describe();
     assert.equal(d.memo?.gitCommit, head);
+    assert.equal(tsToMs(d.raw.executionConfig?.defaultWorkflowTaskTimeout), msToNumber(WORKFLOW_TASK_TIMEOUT), 'started as the CLI starts a release');
 
     let found: string[] = [];
     for (let i = 0; i < 50 && found.length === 0; i++) {
@@ -258,6 +261,7 @@ test('a ReleaseGroup document starts its group workflow and an ApiVersion docume
     assert.equal(d.memo?.gitCommit, c2);
     assert.equal(d.memo?.gitFile, 'platform/group.yaml');
     assert.equal(d.type, 'releaseGroup');
+    assert.equal(tsToMs(d.raw.executionConfig?.defaultWorkflowTaskTimeout), msToNumber(WORKFLOW_TASK_TIMEOUT), 'started as the CLI starts a group');
     // The group's input as the workflow got it (its first event): the plan read at the commit, naming it.
     const first = (await group.fetchHistory()).events?.[0]?.workflowExecutionStartedEventAttributes;
     type GroupStart = { group: { source: string; members: { name: string; plan: { image: string } }[] }; initiator: string };

@@ -23,6 +23,8 @@ import { untilQuery } from '../support/poll.ts';
 import { cachedWorkflowBundle } from '../support/workflow-bundle.ts';
 import type { ChildScript } from './group/stub-workflows.ts';
 import { generateKeyPairSync } from 'node:crypto';
+import { msToNumber, tsToMs } from '@temporalio/common/lib/time.js';
+import { WORKFLOW_TASK_TIMEOUT } from '../../workflows/start-options.ts';
 import type { IdentityPolicy } from '../../model/identity.ts';
 import { AssertionSigner } from '../../starters/identity-signer.ts';
 
@@ -197,6 +199,11 @@ test('dependency order per cluster, waves in order, maxParallel 1, a cluster wit
   assert.ok(status.cells.every((c) => c.phase === 'Promoted' && c.image === `registry.local/${c.member}:2` && c.previousImage === `registry.local/${c.member}@${DIGEST(`registry.local/${c.member}:1`)}`), JSON.stringify(status.cells));
   assert.ok(status.audit.some((a) => a.action === 'worker' && a.detail === 'us: no worker polling glidepath@us'));
   assert.equal(status.clusters.find((c) => c.name === 'us')?.worker, undefined);
+  // Each member release is started as the CLI starts one: room for a long workflow task (workflows/start-options.ts).
+  for (const cell of status.cells) {
+    const child = await env.client.workflow.getHandle(cell.workflowId).describe();
+    assert.equal(tsToMs(child.raw.executionConfig?.defaultWorkflowTaskTimeout), msToNumber(WORKFLOW_TASK_TIMEOUT), `${cell.workflowId}: its workflow task timeout`);
+  }
 });
 
 test('a failure in wave 2 stops the wave and rolls the group back, dependants first, to the pinned previous images', async () => {

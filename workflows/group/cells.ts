@@ -12,6 +12,7 @@ import type { release } from '../release.ts';
 import { describeError } from '../release/describe.ts';
 import { targetOf } from '../release/target.ts';
 import { GROUP_ATTRIBUTE, type GroupCell } from './messages.ts';
+import { WORKFLOW_TASK_TIMEOUT } from '../start-options.ts';
 import type { GroupState } from './state.ts';
 
 /**
@@ -74,6 +75,9 @@ async function runChild(g: GroupState, cell: GroupCell, plan: ReleasePlan, abort
       args: [{ plan, initiator: g.status.initiator }],
       // The child runs to its own end (a release half-done is worse than one the group compensates).
       parentClosePolicy: wf.ParentClosePolicy.ABANDON,
+      // As the CLI starts a release. Not behind a patch: a replay matches the child's start by its id
+      // and type, so a group recorded before this replays as it ran (test/replay).
+      workflowTaskTimeout: WORKFLOW_TASK_TIMEOUT,
       typedSearchAttributes: [{ key: GROUP_ATTRIBUTE, value: g.groupKey }],
     });
   } catch (err) {
