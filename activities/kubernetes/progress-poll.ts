@@ -11,6 +11,7 @@ import { ErrorType } from '../errors.ts';
 import { cancellationSignal, sleep } from './context.ts';
 import { describePodCauses } from './diagnose.ts';
 import { isRetryable } from './errors.ts';
+import { stalledPollInterval } from './poll-delay.ts';
 import type { WorkloadRoom } from './room.ts';
 
 export interface ProgressStep<T> {
@@ -52,6 +53,6 @@ export async function pollProgress<T>(room: WorkloadRoom, t: ReleaseTarget, wher
       if (err instanceof ApplicationFailure || signal?.aborted || !isRetryable(err) || ++errors > 20) throw err;
       room.heartbeat({ waiting: where, error: (err as Error).message });
     }
-    await sleep(intervalMs, signal);
+    await sleep(stalledPollInterval(intervalMs, Date.now() - movedAt), signal);
   }
 }

@@ -8,6 +8,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { ErrorType } from '../errors.ts';
 import { abortReason, sleep, type Heartbeat } from './context.ts';
 import { isNotFound, isRetryable } from './errors.ts';
+import { stalledPollInterval } from './poll-delay.ts';
 
 export interface RolloutState {
   done: boolean;
@@ -154,6 +155,7 @@ export async function waitForRollout(read: () => Promise<V1Deployment>, what: st
       }
     }
     await sleep(delay, opts.signal);
-    delay = Math.min(delay * 2, opts.pollIntervalMs); // quick first looks, then the steady interval
+    // Quick first looks, then the steady interval; slower while nothing moves (poll-delay.ts).
+    delay = Math.min(delay * 2, stalledPollInterval(opts.pollIntervalMs, now() - lastProgress));
   }
 }
