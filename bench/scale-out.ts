@@ -33,7 +33,7 @@
  *      (the first of 2 × BENCH_WORKERS ports for the workers' metrics; default a random base below 32000).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -120,6 +120,8 @@ class WorkerProcess {
   }
 }
 
+/** A process's resident memory in MiB, from /proc (Linux). */
+const rssMiB = (pid: number): number => Math.round(Number(/^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN) / 1024);
 const pidOf = (identity: string | null | undefined): number => Number(identity?.split('@')[0]);
 /** The identities of the workers that started the workflow tasks among `events`. */
 const taskWorkers = (events: HistoryEvent[]): number[] => events.filter((e) => e.workflowTaskStartedEventAttributes).map((e) => pidOf(e.workflowTaskStartedEventAttributes?.identity));
@@ -216,6 +218,7 @@ async function run(client: Client, kc: KubeConfig, bundle: string): Promise<void
     });
     const share = (pid: number) => [...holder.values()].filter((h) => h === pid).length;
     log(`per-worker share (releases whose last workflow task it ran; workflow tasks it ran): ${procs.map((p) => `${label(p.pid)} ${share(p.pid)} (${((100 * share(p.pid)) / n).toFixed(0)}%), ${tasks.get(p.pid) ?? 0} tasks`).join('; ')}`);
+    log(`RSS with all ${n} Paused: ${procs.map((p) => `${label(p.pid)} ${rssMiB(p.pid)} MiB`).join('; ')}`);
 
     // 5. the promotions all at once; one worker SIGKILLed (or the server restarted) while they are in flight
     const promoted = ids.slice(0, promotions);
@@ -339,7 +342,7 @@ async function run(client: Client, kc: KubeConfig, bundle: string): Promise<void
       log(`workers that exited by themselves: ${died.map((p) => label(p.pid)).join(', ')}`);
       process.exitCode = 1;
     }
-    log(`load average ${load()}`);
+    log(`RSS at the end: ${procs.filter((p) => p.alive).map((p) => `${label(p.pid)} ${rssMiB(p.pid)} MiB`).join('; ')}; load average ${load()}`);
   } catch (err) {
     process.exitCode = 1;
     console.error(`scale-out: ${(err as Error).stack ?? err}`);
