@@ -258,7 +258,7 @@ async function run(client: Client, kc: KubeConfig, bundle: string): Promise<void
     const updates = `${outcomes.accepted} updates completed (${outcomes.retried} sends repeated), ${outcomes.failed.length} failed${outcomes.failed.length ? `, e.g. ${outcomes.failed[0]}` : ''}`;
     if (noKill) log(`no worker killed, no server restarted; ${updates}`);
     else if (restarting) log(`restarted the Temporal server ${killAfterMs} ms after the first of ${promotions} promotions was sent (${restartReport.replace(/^temporal-sql: /, '')}); ${updates}`);
-    else log(`SIGKILLed ${label(victim.pid)} ${killAfterMs} ms after the first of ${promotions} promotions was sent; it held ${victimHeld.length} of them; ${outcomes.accepted} updates completed (${outcomes.retried} sends repeated), ${outcomes.failed.length} failed${outcomes.failed.length ? `, e.g. ${outcomes.failed[0]}` : ''}`);
+    else log(`SIGKILLed ${label(victim.pid)} ${killAfterMs} ms after the first of ${promotions} promotions was sent; it held ${victimHeld.length} of them; ${updates}`);
 
     // 6. every promoted release reaches its next pause: when, and by which worker (its history)
     // Lost with the kill: workflow tasks that timed out (the dead worker's sticky queue, 10 s by default) and activities retried (found dead by their heartbeat timeout).
@@ -312,11 +312,12 @@ async function run(client: Client, kc: KubeConfig, bundle: string): Promise<void
     const latency = (xs: string[]) => xs.map((id) => reached.get(id)!.at - (sent.get(id) as number));
     const by = new Map<number, number>();
     held.forEach((id) => by.set(reached.get(id)!.by, (by.get(reached.get(id)!.by) ?? 0) + 1));
-    if (!restarting && !noKill) log(
+    const workerKilled = !restarting && !noKill;
+    if (workerKilled) log(
       `takeover: the last of the killed worker's ${victimHeld.length} promoted releases reached its next pause ${secs(takeover)} after the kill (${held.length} of ${victimHeld.length} reached it; promote sent → next pause p50 ${secs(pct(latency(held), 50))}, max ${secs(pct(latency(held), 100))}); finished by ${[...by].map(([pid, c]) => `${label(pid)} ${c}`).join(', ') || 'none'}`,
     );
-    if (!restarting && !noKill) log(`lost with the kill: of the killed worker's ${held.length}, ${lost(held)}; of the others' ${others.length}, ${lost(others)}`);
-    if (!restarting && !noKill) log(`the other workers' ${promotions - victimHeld.length} promoted releases: ${others.length} reached the next pause, promote sent → next pause p50 ${secs(pct(latency(others), 50))}, max ${secs(pct(latency(others), 100))}`);
+    if (workerKilled) log(`lost with the kill: of the killed worker's ${held.length}, ${lost(held)}; of the others' ${others.length}, ${lost(others)}`);
+    if (workerKilled) log(`the other workers' ${promotions - victimHeld.length} promoted releases: ${others.length} reached the next pause, promote sent → next pause p50 ${secs(pct(latency(others), 50))}, max ${secs(pct(latency(others), 100))}`);
 
     // 7. every release converged: the status query (served by a live worker) and the objects
     const promotedSet = new Set(promoted);

@@ -13,7 +13,7 @@ import { Client, Connection } from '@temporalio/client';
 import { dataConverterFromEnv } from '../../workers/codec.ts';
 import { releaseWorkflowId, serviceKey, type ReleasePlan } from '../../model/types.ts';
 import { SERVICE_ATTRIBUTE } from '../../workflows/messages.ts';
-import { WORKFLOW_TASK_TIMEOUT } from '../../workers/config.ts';
+import { WORKFLOW_TASK_TIMEOUT } from '../../workflows/start-options.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -94,8 +94,7 @@ export async function startUntilPaused(client: Client, taskQueue: string, plans:
     const [paused, ended] = await Promise.all([count(`GlidepathPhase = 'Paused'`), count(`ExecutionStatus != 'Running'`)]);
     return { paused, ended };
   };
-  let started = 0;
-  let sent = 0;
+  let sent = 0; // a failed start ends the run, so every one sent has started
   let done = 0; // paused or ended, as last counted
   let counting: Promise<void> | undefined;
   const recount = () =>
@@ -112,7 +111,6 @@ export async function startUntilPaused(client: Client, taskQueue: string, plans:
       }
       sent++;
       await client.workflow.start('release', { taskQueue, workflowId: releaseWorkflowId(p), args: [{ plan: p, initiator: 'bench' }], typedSearchAttributes: [{ key: SERVICE_ATTRIBUTE, value: serviceKey(p) }], workflowTaskTimeout: WORKFLOW_TASK_TIMEOUT });
-      started++;
     },
     late,
   );
@@ -121,5 +119,5 @@ export async function startUntilPaused(client: Client, taskQueue: string, plans:
     await sleep(2000);
     s = await settled();
   }
-  return { started, paused: s.paused, ended: s.ended, ms: Date.now() - t1 };
+  return { started: sent, paused: s.paused, ended: s.ended, ms: Date.now() - t1 };
 }
