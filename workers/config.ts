@@ -87,11 +87,10 @@ export async function connectNative(s: TemporalSettings): Promise<NativeConnecti
   return NativeConnection.connect(options);
 }
 
-/** How long one workflow task may run: set by everything that starts a release or a group (workflows/start-options.ts). */
-export { WORKFLOW_TASK_TIMEOUT } from '../workflows/start-options.ts';
 /**
  * Worker options that bound one activation: the SDK honours `isolateExecutionTimeout` (default 5 s)
- * but leaves it out of WorkerOptions' type, so it is spread in from here.
+ * but leaves it out of WorkerOptions' type, so it is spread in from here. It stays below the
+ * workflow task timeout every release and group starts with (workflows/start-options.ts).
  */
 export const ACTIVATION_LIMITS: object = { isolateExecutionTimeout: '80s' };
 

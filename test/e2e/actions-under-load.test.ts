@@ -16,7 +16,8 @@ import { Client, Connection, WorkflowNotFoundError, WorkflowUpdateFailedError, t
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { releaseWorkflowId, type CanaryStep } from '../../model/types.ts';
 import { createFreezeActivities } from '../../activities/freeze.ts';
-import { ACTIVATION_LIMITS, WORKFLOW_TASK_TIMEOUT } from '../../workers/config.ts';
+import { ACTIVATION_LIMITS } from '../../workers/config.ts';
+import { WORKFLOW_TASK_TIMEOUT } from '../../workflows/start-options.ts';
 import { registerSearchAttributes } from '../../workers/search-attributes.ts';
 import { UPDATES, refusedUpdateSignal, statusQuery, type ActionInput, type ReleaseResult, type ReleaseStatus } from '../../workflows/messages.ts';
 import { executeActionUpdate } from '../../starters/action-update.ts';

@@ -25,7 +25,8 @@ import { untilQuery } from '../support/poll.ts';
 import { holdSharedTimeSkippingEnv, releaseSharedTimeSkippingEnv } from '../support/time-skipping.ts';
 import { cachedWorkflowBundle } from '../support/workflow-bundle.ts';
 import { registerSearchAttributes } from '../../workers/search-attributes.ts';
-import { ACTIVATION_LIMITS, WORKFLOW_TASK_TIMEOUT } from '../../workers/config.ts';
+import { ACTIVATION_LIMITS } from '../../workers/config.ts';
+import { WORKFLOW_TASK_TIMEOUT } from '../../workflows/start-options.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const HISTORY_DIR = path.join(root, 'test/replay/histories');
