@@ -42,6 +42,7 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import { AppsV1Api, CoreV1Api } from '@kubernetes/client-node';
 import type { Client } from '@temporalio/client';
 import type { temporal } from '@temporalio/proto';
+import proto from '@temporalio/proto';
 import { tsToMs } from '@temporalio/common/lib/time.js';
 import { releaseWorkflowId, type ReleasePlan } from '../model/types.ts';
 import { promoteUpdate, statusQuery } from '../workflows/messages.ts';
@@ -262,7 +263,9 @@ async function run(client: Client, kc: KubeConfig, bundle: string): Promise<void
 
     // 6. every promoted release reaches its next pause: when, and by which worker (its history)
     // Lost with the kill: workflow tasks that timed out (the dead worker's sticky queue, 10 s by default) and activities retried (found dead by their heartbeat timeout).
-    const reached = new Map<string, { at: number; stepAt: number; by: number; timedOutTasks: number; retriedActivities: number }>();
+    // Timeouts count from the promote's send, not its acceptance: a promote's speculative task that waits past the sticky
+    // queue's schedule-to-start timeout is written to the history before the update is accepted.
+    const reached = new Map<string, { at: number; stepAt: number; by: number; timedOutTasks: number; stickyTimeouts: number; failedTasks: number; retriedActivities: number }>();
     await pool(promoted, 10, async (id) => {
       while (!late()) {
         const events = await historySoon(id);
@@ -274,11 +277,14 @@ async function run(client: Client, kc: KubeConfig, bundle: string): Promise<void
         if (pause) {
           const upTo = events.slice(0, events.indexOf(pause));
           const since = upTo.slice(accepted);
+          const timedOut = upTo.filter((e) => e.workflowTaskTimedOutEventAttributes && tsToMs(e.eventTime) >= (sent.get(id) as number));
           return void reached.set(id, {
             at: tsToMs(pause.eventTime),
             stepAt: step ? tsToMs(step.eventTime) : NaN,
             by: taskWorkers(upTo).at(-1) as number,
-            timedOutTasks: since.filter((e) => e.workflowTaskTimedOutEventAttributes).length,
+            timedOutTasks: timedOut.length,
+            stickyTimeouts: timedOut.filter((e) => e.workflowTaskTimedOutEventAttributes!.timeoutType === proto.temporal.api.enums.v1.TimeoutType.TIMEOUT_TYPE_SCHEDULE_TO_START).length,
+            failedTasks: upTo.filter((e) => e.workflowTaskFailedEventAttributes && tsToMs(e.eventTime) >= (sent.get(id) as number)).length,
             retriedActivities: since.filter((e) => (e.activityTaskStartedEventAttributes?.attempt ?? 1) > 1).length,
           });
         }
@@ -301,9 +307,13 @@ async function run(client: Client, kc: KubeConfig, bundle: string): Promise<void
       const since = (at: (id: string) => number) => got.map((id) => at(id) - (sent.get(id) as number));
       const figures = (xs: number[]) => `p50 ${secs(pct(xs, 50))}, p99 ${secs(pct(xs, 99))}, max ${secs(pct(xs, 100))}`;
       const toStep = since((id) => reached.get(id)!.stepAt).filter(Number.isFinite);
+      const slow = got.filter((id) => reached.get(id)!.stepAt - (sent.get(id) as number) > 2000);
+      const sticky = (xs: string[]) => xs.filter((id) => reached.get(id)!.stickyTimeouts > 0).length;
       log(
         `latency: ${got.length} of ${promotions} promoted releases reached their next pause (${promoteConcurrency} promotions at a time, ${n} in flight, ${workers} workers); promote sent → next step (setWeight) scheduled ${figures(toStep)} — goal p99 ≤ 2 s: ${pct(toStep, 99) <= 2000 ? 'met' : 'NOT met'}; → next pause ${figures(since((id) => reached.get(id)!.at))}; ${lost(got)}`,
       );
+      const failed = (xs: string[]) => xs.filter((id) => reached.get(id)!.failedTasks > 0).length;
+      log(`slower than 2 s to the next step: ${slow.length}; of them ${sticky(slow)} with a workflow task that waited out the sticky queue's schedule-to-start timeout (${sticky(got)} of all ${got.length}), ${failed(slow)} with a workflow task failed (${failed(got)} of all)`);
       if (got.length < promotions) process.exitCode = 1;
     }
     const held = victimHeld.filter((id) => reached.has(id));
