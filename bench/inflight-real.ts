@@ -311,7 +311,8 @@ async function run(n: number, client: Client, kc: KubeConfig, bundle: string): P
     const watches = await count(`WorkflowType = '${DRIFT_WORKFLOW}' AND ExecutionStatus = 'Running'`);
     log(`${n - running} of ${n} ended ${((Date.now() - t2) / 1000).toFixed(0)} s after the first promote; RSS ${mib(ended)}, peak ${mib(worker.peak)}; ${watches} drift watches running (one per promoted workload)`);
     await sleep(settleSeconds * 1000);
-    log(`RSS ${settleSeconds} s after the releases ended, ${watches} drift watches running: ${mib(worker.sample())} (idle was ${mib(idle)}); ${describeMemory(await worker.memory())}; load average ${load()}`);
+    const when = running > 0 ? `after the deadline passed with ${running} releases still running` : 'after the releases ended';
+    log(`RSS ${settleSeconds} s ${when}, ${watches} drift watches running: ${mib(worker.sample())} (idle was ${mib(idle)}); ${describeMemory(await worker.memory())}; load average ${load()}`);
     const stopped = await terminateWatches(client, taskQueue);
     while ((await count(`ExecutionStatus = 'Running'`)) > 0 && Date.now() < deadline + 120_000) await sleep(2000);
     await sleep(settleSeconds * 1000);
