@@ -101,10 +101,12 @@ export const ACTIVATION_LIMITS: object = { isolateExecutionTimeout: '80s' };
  * the SDK's native core and the allocator, measured with 1,000 cached; the shared libraries and model
  * are evaluated once, see workers/bundle.ts). The SDK's default is derived from the V8 heap limit, which follows the
  * machine's memory (2,395 on a 24 GB machine), not the pod's budget: so the worker sets its own.
- * A release outside the cache costs nothing in the worker; its next task (a promotion, a timer)
- * replays its history first, about 20 ms of CPU for a paused canary (docs/operations.md).
+ * It is sized above the 1,000 releases a worker is meant to hold: a task for a release outside a
+ * full cache waits while the SDK evicts others, and the releases it evicts first are the ones paused
+ * longest, often the ones being promoted. With 500, a worker just past its cache held promotions
+ * for seconds (docs/operations.md, "A full cache").
  */
-export const DEFAULT_MAX_CACHED_WORKFLOWS = 500;
+export const DEFAULT_MAX_CACHED_WORKFLOWS = 1200;
 
 /** Worker options that bound its memory, from GLIDEPATH_MAX_CACHED_WORKFLOWS (default {@link DEFAULT_MAX_CACHED_WORKFLOWS}). */
 export function memoryOptions(env: NodeJS.ProcessEnv = process.env): { maxCachedWorkflows: number } {
