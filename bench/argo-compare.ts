@@ -19,7 +19,8 @@
  *      BENCH_BURST (1000; 0 skips (b)), BENCH_START_CONCURRENCY (50), BENCH_PORT_BASE (27500: the
  *      controller's metrics and healthz, the worker's two metrics ports, base..base+3, loopback),
  *      BENCH_DEADLINE_SECONDS (2400 for the whole run: then it stops, prints what it measured and
- *      cleans up), BENCH_WORKER_ENV (extra worker env, `K=V,K=V`).
+ *      cleans up), BENCH_WORKER_ENV (extra worker env, `K=V,K=V`, over the image's: the worker runs with the
+ *      Dockerfile's ENV), BENCH_SIDES (`glidepath,argo`: one side alone to re-measure it).
  */
 import { rmSync } from 'node:fs';
 import os from 'node:os';
@@ -48,6 +49,8 @@ if (!argoBin) throw new Error('ARGO_ROLLOUTS must name the Argo Rollouts bin dir
 const canaries = int('BENCH_CANARIES', 20, 0);
 const replicas = int('BENCH_REPLICAS', 4);
 const burst = int('BENCH_BURST', 1000, 0);
+const sides = (process.env.BENCH_SIDES ?? 'glidepath,argo').split(',');
+if (sides.some((x) => x !== 'glidepath' && x !== 'argo') || sides.length === 0) throw new Error(`BENCH_SIDES=${process.env.BENCH_SIDES}: glidepath, argo, or both (comma-separated)`);
 const startConcurrency = int('BENCH_START_CONCURRENCY', 50);
 const portBase = int('BENCH_PORT_BASE', 27500, 1024);
 const ports = { metrics: portBase, healthz: portBase + 1, worker: portBase + 2, core: portBase + 3 };
@@ -353,13 +356,13 @@ async function run(kc: KubeConfig, client: Client, bundle: string): Promise<void
   const crds = await applyArgoCrds(kc, path.join(argoBin as string, 'crds'), late);
   try {
     if (canaries > 0) {
-      const gp = await glidepathCanaries(k, client, bundle);
-      const argo = await argoCanaries(k);
-      log(`(a) p50 Glidepath ${secs(pct(gp, 50))} vs Argo ${secs(pct(argo, 50))}; p95 ${secs(pct(gp, 95))} vs ${secs(pct(argo, 95))}`);
+      const gp = sides.includes('glidepath') ? await glidepathCanaries(k, client, bundle) : [];
+      const argo = sides.includes('argo') ? await argoCanaries(k) : [];
+      if (gp.length && argo.length) log(`(a) p50 Glidepath ${secs(pct(gp, 50))} vs Argo ${secs(pct(argo, 50))}; p95 ${secs(pct(gp, 95))} vs ${secs(pct(argo, 95))}`);
     }
     if (burst > 0) {
-      await glidepathBurst(k, client, bundle);
-      await argoBurst(k);
+      if (sides.includes('glidepath')) await glidepathBurst(k, client, bundle);
+      if (sides.includes('argo')) await argoBurst(k);
     }
     log(`load average at the end ${load()}`);
   } finally {

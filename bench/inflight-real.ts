@@ -35,6 +35,7 @@ import { AppsV1Api, CoreV1Api } from '@kubernetes/client-node';
 import type { Client } from '@temporalio/client';
 import { tsToMs } from '@temporalio/common/lib/time.js';
 import { DRIFT_WORKFLOW } from '../model/drift.ts';
+import { imageEnv } from './support/image-env.ts';
 import { releaseWorkflowId, type ReleasePlan } from '../model/types.ts';
 import { promoteUpdate } from '../workflows/messages.ts';
 import { plan as harnessPlan } from '../test/workflows/harness.ts';
@@ -70,14 +71,6 @@ const pct = (xs: number[], p: number) => {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] ?? NaN;
 };
 const ms = (x: number) => (x >= 1000 ? `${(x / 1000).toFixed(2)} s` : `${x.toFixed(0)} ms`);
-/**
- * The environment the image gives the worker (the Dockerfile's ENV: allocator and Node settings),
- * so the bench's worker runs as it does in a pod; the bench sets the addresses and the bundle itself.
- */
-const imageEnv = (): Record<string, string> => {
-  const block = readFileSync(path.join(root, 'Dockerfile'), 'utf8').match(/^ENV ((?:.*\\\n)*.*)$/m)?.[1] ?? '';
-  return Object.fromEntries([...block.matchAll(/([A-Z_]+)=("[^"]*"|\S+)/g)].map((m): [string, string] => [m[1] as string, (m[2] as string).replace(/^"(.*)"$/, '$1')]).filter(([k]) => !k.startsWith('GLIDEPATH_')));
-};
 const rssOf = (pid: number): number => Number(readFileSync(`/proc/${pid}/status`, 'utf8').match(/^VmRSS:\s+(\d+) kB/m)?.[1] ?? NaN) * 1024;
 
 

@@ -49,6 +49,7 @@ import { promoteUpdate, statusQuery } from '../workflows/messages.ts';
 import { LABELS } from '../activities/kubernetes/objects.ts';
 import { plan as harnessPlan } from '../test/workflows/harness.ts';
 import { createBenchDeployments, pool, realWorkerBenchSetup, startUntilPaused } from './support/workloads.ts';
+import { imageEnv } from './support/image-env.ts';
 
 type HistoryEvent = temporal.api.history.v1.IHistoryEvent;
 
@@ -186,6 +187,7 @@ async function run(client: Client, kc: KubeConfig, bundle: string): Promise<void
       procs.push(
         new WorkerProcess({
           ...process.env,
+          ...imageEnv(), // as in a pod: the Dockerfile's allocator and Node settings
           TEMPORAL_ADDRESS: address,
           GLIDEPATH_TASK_QUEUE: taskQueue,
           GLIDEPATH_WORKFLOW_BUNDLE: bundle,

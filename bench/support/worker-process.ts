@@ -1,11 +1,13 @@
 /**
- * One real worker (`workers/main.ts` as a child process, default options, a prebuilt workflow bundle) on
- * a task queue of its own, its RSS sampled while it runs. Errors it logs are passed to stderr.
+ * One real worker (`workers/main.ts` as a child process, default options, the image's environment, a
+ * prebuilt workflow bundle) on a task queue of its own, its RSS sampled while it runs. Errors it logs
+ * are passed to stderr.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { imageEnv } from './image-env.ts';
 import { RssSampler } from './rss.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -31,6 +33,7 @@ export class WorkerProcess {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: {
         ...process.env,
+        ...imageEnv(),
         TEMPORAL_ADDRESS: o.address,
         GLIDEPATH_TASK_QUEUE: o.taskQueue,
         GLIDEPATH_WORKFLOW_BUNDLE: o.bundle,
