@@ -41,7 +41,6 @@ import { fileURLToPath } from 'node:url';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { AppsV1Api, CoreV1Api } from '@kubernetes/client-node';
 import type { Client } from '@temporalio/client';
-import type { temporal } from '@temporalio/proto';
 import proto from '@temporalio/proto';
 import { tsToMs } from '@temporalio/common/lib/time.js';
 import { releaseWorkflowId, type ReleasePlan } from '../model/types.ts';
@@ -51,7 +50,7 @@ import { plan as harnessPlan } from '../test/workflows/harness.ts';
 import { createBenchDeployments, pool, realWorkerBenchSetup, startUntilPaused } from './support/workloads.ts';
 import { imageEnv } from './support/image-env.ts';
 
-type HistoryEvent = temporal.api.history.v1.IHistoryEvent;
+type HistoryEvent = proto.temporal.api.history.v1.IHistoryEvent;
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const address = process.env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233';
@@ -279,14 +278,15 @@ async function run(client: Client, kc: KubeConfig, bundle: string): Promise<void
         if (pause) {
           const upTo = events.slice(0, events.indexOf(pause));
           const since = upTo.slice(accepted);
-          const timedOut = upTo.filter((e) => e.workflowTaskTimedOutEventAttributes && tsToMs(e.eventTime) >= (sent.get(id) as number));
+          const sinceSent = upTo.filter((e) => tsToMs(e.eventTime) >= (sent.get(id) as number));
+          const timedOut = sinceSent.filter((e) => e.workflowTaskTimedOutEventAttributes);
           return void reached.set(id, {
             at: tsToMs(pause.eventTime),
             stepAt: step ? tsToMs(step.eventTime) : NaN,
             by: taskWorkers(upTo).at(-1) as number,
             timedOutTasks: timedOut.length,
             stickyTimeouts: timedOut.filter((e) => e.workflowTaskTimedOutEventAttributes!.timeoutType === proto.temporal.api.enums.v1.TimeoutType.TIMEOUT_TYPE_SCHEDULE_TO_START).length,
-            failedTasks: upTo.filter((e) => e.workflowTaskFailedEventAttributes && tsToMs(e.eventTime) >= (sent.get(id) as number)).length,
+            failedTasks: sinceSent.filter((e) => e.workflowTaskFailedEventAttributes).length,
             retriedActivities: since.filter((e) => (e.activityTaskStartedEventAttributes?.attempt ?? 1) > 1).length,
           });
         }
