@@ -35,10 +35,10 @@ import { AppsV1Api, CoreV1Api } from '@kubernetes/client-node';
 import type { Client } from '@temporalio/client';
 import { tsToMs } from '@temporalio/common/lib/time.js';
 import { DRIFT_WORKFLOW } from '../model/drift.ts';
-import { imageEnv } from './support/image-env.ts';
 import { releaseWorkflowId, type ReleasePlan } from '../model/types.ts';
 import { promoteUpdate } from '../workflows/messages.ts';
 import { plan as harnessPlan } from '../test/workflows/harness.ts';
+import { imageEnv } from './support/image-env.ts';
 import type { ProbeMemory } from './support/memory-probe.ts';
 import { createBenchDeployments, pool, realWorkerBenchSetup, startUntilPaused } from './support/workloads.ts';
 

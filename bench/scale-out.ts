@@ -182,11 +182,12 @@ async function run(client: Client, kc: KubeConfig, bundle: string): Promise<void
     // 2. the workers, one task queue
     // Below Linux's ephemeral range (32768–60999): a port there can be held by any outgoing connection.
     const metricsBase = process.env.BENCH_METRICS_PORT ? int('BENCH_METRICS_PORT', 1024) : 20000 + Math.floor(Math.random() * 12000);
+    const image = imageEnv(); // as in a pod: the Dockerfile's allocator and Node settings
     for (let i = 0; i < workers; i++) {
       procs.push(
         new WorkerProcess({
           ...process.env,
-          ...imageEnv(), // as in a pod: the Dockerfile's allocator and Node settings
+          ...image,
           TEMPORAL_ADDRESS: address,
           GLIDEPATH_TASK_QUEUE: taskQueue,
           GLIDEPATH_WORKFLOW_BUNDLE: bundle,
