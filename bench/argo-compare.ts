@@ -12,7 +12,8 @@
  *     the canary is deleted).
  * (b) BENCH_BURST releases per side (1 pod each) started BENCH_START_CONCURRENCY at a time, whose
  *     canary is setWeight 20 then an indefinite pause: start → first pause p50/p99, first start → all
- *     paused, and the peak RSS of the worker / the controller during the burst (a fresh process each).
+ *     paused, and the peak RSS of the worker / the controller during the burst (a fresh process each);
+ *     then where Glidepath's time to the first pause goes, p50 and p99 over the releases.
  *
  * Env: TEMPORAL_ADDRESS (127.0.0.1:7233), KUBECONFIG (the local control plane), ARGO_ROLLOUTS (the bin
  *      dir scripts/provision-argo-rollouts.sh prints), BENCH_CANARIES (20; 0 skips (a)), BENCH_REPLICAS (4),
@@ -166,7 +167,7 @@ async function glidepathCanaries(k: Cluster, client: Client, bundle: string): Pr
           phases.push(releasePhases(events, promoted));
         }
         log(`(a) Glidepath: ${times.length} of ${canaries} Promoted; start → Promoted p50 ${secs(pct(times, 50))}, p95 ${secs(pct(times, 95))}, max ${secs(pct(times, 100))} (load average ${load()})`);
-        printPhases(phases);
+        printPhases(phases, '(a) Glidepath, start → Promoted');
         printPromotion(deployments, workloads, ids, histories);
         return times;
       });
@@ -189,15 +190,19 @@ function promotionWatch(kc: KubeConfig, namespace: string): FirstSeenWatch<V1Dep
   });
 }
 
-/** Median per part of the releases' phases, largest first. */
-function printPhases(phases: Phases[]): void {
+/** Per part of the releases' phases, largest median first: the median and the 99th percentile over releases (each column read on its own: percentiles do not add up). */
+function printPhases(phases: Phases[], title: string): void {
   if (phases.length === 0) return;
   const labels = [...new Set(phases.flatMap((p) => [...p.parts.keys()]))];
-  const rows = labels.map((label) => ({ label, ms: median(phases.map((p) => p.parts.get(label)?.ms ?? 0)), count: median(phases.map((p) => p.parts.get(label)?.count ?? 0)) })).sort((a, b) => b.ms - a.ms);
-  log(`(a) Glidepath, where the time goes (median of ${phases.length} releases, wall ${secs(median(phases.map((p) => p.wall)))} from the workflow's start to Promoted):`);
-  for (const r of rows) log(`      ${r.label.padEnd(26)} ${secs(r.ms).padStart(8)}  (${r.count}×)`);
-  log(`      ${'workflow tasks and gaps'.padEnd(26)} ${secs(median(phases.map((p) => p.rest))).padStart(8)}  (outside every activity and timer)`);
-  log(`      of the activities' time, waiting in the task queue: ${secs(median(phases.map((p) => p.activityQueue)))}`);
+  const at = (q: number, f: (p: Phases) => number) => secs(pct(phases.map(f), q)).padStart(8);
+  const rows = labels.map((label) => ({ label, ms: (p: Phases) => p.parts.get(label)?.ms ?? 0, count: median(phases.map((p) => p.parts.get(label)?.count ?? 0)) }));
+  rows.sort((a, b) => median(phases.map(b.ms)) - median(phases.map(a.ms)));
+  log(`${title}, where the time goes (${phases.length} releases; p50 and p99 over releases, wall p50 ${secs(median(phases.map((p) => p.wall)))}; ${median(phases.map((p) => p.events))} history events each, median):`);
+  for (const r of rows) log(`      ${r.label.padEnd(26)} ${at(50, r.ms)} ${at(99, r.ms)}  (${r.count}×)`);
+  log(`      ${'workflow tasks and gaps'.padEnd(26)} ${at(50, (p) => p.rest)} ${at(99, (p) => p.rest)}  (outside every activity and timer)`);
+  log(`      ${'of which workflow tasks queued'.padEnd(26)} ${at(50, (p) => p.workflowTaskQueue)} ${at(99, (p) => p.workflowTaskQueue)}  (scheduled → started: waiting for a worker's workflow task poller and slot)`);
+  log(`      ${'and workflow tasks ran'.padEnd(26)} ${at(50, (p) => p.workflowTaskRun)} ${at(99, (p) => p.workflowTaskRun)}  (started → completed: the worker running workflow code)`);
+  log(`      ${'activities queued'.padEnd(26)} ${at(50, (p) => p.activityQueue)} ${at(99, (p) => p.activityQueue)}  (scheduled → started: waiting for a worker's activity slot)`);
 }
 
 /** Inside promoteCanary, per release (median): scheduled → the stable has the new image → rolled out → the canary deleted → the activity closed. */
@@ -237,11 +242,16 @@ async function glidepathBurst(k: Cluster, client: Client, bundle: string): Promi
       const allMs = Date.now() - t0;
       const peak = worker.rss.peak;
       const times: number[] = [];
+      const phases: Phases[] = [];
       await pool([...sent.keys()], 20, async (id) => {
-        const at = phaseAt(await history(client, id), 'Paused');
-        if (at !== undefined) times.push(at - (sent.get(id) as number));
+        const events = await history(client, id);
+        const at = phaseAt(events, 'Paused');
+        if (at === undefined) return;
+        times.push(at - (sent.get(id) as number));
+        phases.push(releasePhases(events, at));
       });
       log(`(b) Glidepath: ${times.length} of ${burst} at their first pause; start → first pause p50 ${secs(pct(times, 50))}, p99 ${secs(pct(times, 99))}; first start → all paused ${secs(allMs)} (visibility count, polled); worker RSS idle ${mib(idle)}, peak during the burst ${mib(peak)} (load average ${load()})`);
+      printPhases(phases, '(b) Glidepath, workflow start → first pause');
     });
   });
 }

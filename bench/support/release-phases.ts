@@ -12,12 +12,18 @@ type HistoryEvent = temporal.api.history.v1.IHistoryEvent;
 export interface Phases {
   /** From the first event to `until` (ms). */
   wall: number;
+  /** How many history events were written up to `until`: each one a write to Temporal's persistence. */
+  events: number;
   /** Per activity type or timer: the summed time (ms) and how many. */
   parts: Map<string, { ms: number; count: number }>;
   /** Summed scheduled → started of every activity (ms): waiting in the task queue for a worker slot. */
   activityQueue: number;
   /** Wall time outside every activity and timer (ms): workflow tasks and the gaps between them. */
   rest: number;
+  /** Summed scheduled → started of every workflow task (ms): waiting for a worker's workflow task slot or poller. */
+  workflowTaskQueue: number;
+  /** Summed started → completed (or failed, timed out) of every workflow task (ms): the worker running the workflow code. */
+  workflowTaskRun: number;
   /** When each activity type was first scheduled and last closed (epoch ms, the server's clock). */
   spans: Map<string, { scheduled: number; closed: number }>;
 }
@@ -44,6 +50,10 @@ export function releasePhases(events: HistoryEvent[], until: number): Phases {
   const parts = new Map<string, { ms: number; count: number }>();
   const spans = new Map<string, { scheduled: number; closed: number }>();
   let activityQueue = 0;
+  let workflowTaskQueue = 0;
+  let workflowTaskRun = 0;
+  let taskScheduledAt: number | undefined;
+  let taskStartedAt: number | undefined;
   const close = (key: string, at: number) => {
     const o = open.get(key);
     if (!o) return;
@@ -59,9 +69,11 @@ export function releasePhases(events: HistoryEvent[], until: number): Phases {
       spans.set(o.name, { scheduled: Math.min(s?.scheduled ?? Infinity, o.at), closed: Math.max(s?.closed ?? 0, end) });
     }
   };
+  let written = 0;
   for (const e of events) {
     const at = tsToMs(e.eventTime);
     if (at > until) break;
+    written++;
     const a = e.activityTaskScheduledEventAttributes;
     if (a) open.set(`a${id(e.eventId)}`, { name: a.activityType?.name ?? 'activity', at });
     const started = e.activityTaskStartedEventAttributes;
@@ -71,13 +83,22 @@ export function releasePhases(events: HistoryEvent[], until: number): Phases {
     }
     const done = e.activityTaskCompletedEventAttributes ?? e.activityTaskFailedEventAttributes ?? e.activityTaskTimedOutEventAttributes ?? e.activityTaskCanceledEventAttributes;
     if (done) close(`a${id(done.scheduledEventId)}`, at);
+    if (e.workflowTaskScheduledEventAttributes) taskScheduledAt = at;
+    if (e.workflowTaskStartedEventAttributes && taskScheduledAt !== undefined) {
+      workflowTaskQueue += at - taskScheduledAt;
+      taskStartedAt = at;
+    }
+    if ((e.workflowTaskCompletedEventAttributes ?? e.workflowTaskFailedEventAttributes ?? e.workflowTaskTimedOutEventAttributes) && taskStartedAt !== undefined) {
+      workflowTaskRun += at - taskStartedAt;
+      taskStartedAt = undefined;
+    }
     const t = e.timerStartedEventAttributes;
     if (t) open.set(`t${id(e.eventId)}`, { name: `timer ${(tsToMs(t.startToFireTimeout) / 1000).toFixed(0)} s`, at });
     const fired = e.timerFiredEventAttributes ?? e.timerCanceledEventAttributes;
     if (fired) close(`t${id(fired.startedEventId)}`, at);
   }
   for (const key of [...open.keys()]) close(key, until);
-  return { wall: until - start, parts, activityQueue, rest: until - start - unionLength(intervals), spans };
+  return { wall: until - start, events: written, parts, activityQueue, rest: until - start - unionLength(intervals), workflowTaskQueue, workflowTaskRun, spans };
 }
 
 /** The length of the union of intervals. */
