@@ -21,6 +21,7 @@ import { gatesFor } from './release/gates.ts';
 import { notifierFor } from './release/notify.ts';
 import { decidePatchesFirst, RELEASE_LATER_PATCHES, RELEASE_PATCHES_FIRST } from './patches-first.ts';
 import { PROMOTE_ONCE_PATCH, RELEASE_OUTCOME_FAILS, RELEASE_V2, ReleaseState, type Activities } from './release/state.ts';
+import { decideLaterPatches, decideReleaseEpoch, releasePatched } from './release/patch-epoch.ts';
 
 const validation = wf.proxyLocalActivities<Pick<Activities, 'validatePlan'>>({ startToCloseTimeout: '10s', retry: { maximumAttempts: 3 } });
 
@@ -38,11 +39,15 @@ export async function release(input: ReleaseInput): Promise<ReleaseResult> {
   const info = wf.workflowInfo();
   const r = new ReleaseState(plan, initiator, info.workflowId);
   const status = r.status;
+  // The patch epoch first: a release started with it asks no other patch it covers (workflows/release/patch-epoch.ts).
+  const epoch = decideReleaseEpoch();
   const identity = registerHandlers(r);
-  const v2 = wf.patched(RELEASE_V2);
-  const outcomeFails = wf.patched(RELEASE_OUTCOME_FAILS);
-  r.promoteOncePerPause = wf.patched(PROMOTE_ONCE_PATCH);
-  decidePatchesFirst(RELEASE_PATCHES_FIRST, RELEASE_LATER_PATCHES);
+  const v2 = releasePatched(RELEASE_V2);
+  const outcomeFails = releasePatched(RELEASE_OUTCOME_FAILS);
+  r.promoteOncePerPause = releasePatched(PROMOTE_ONCE_PATCH);
+  // With the epoch, the later patches it covers write nothing; one added after it is decided here, at the start.
+  if (epoch) decideLaterPatches(RELEASE_LATER_PATCHES);
+  else decidePatchesFirst(RELEASE_PATCHES_FIRST, RELEASE_LATER_PATCHES);
   await identity.read(); // the worker's identity policy, recorded; actions wait for it
 
   // ---- validate again at the start: a workflow can be started by any client ----------------------
@@ -66,7 +71,7 @@ export async function release(input: ReleaseInput): Promise<ReleaseResult> {
   const notifier = (r.notifier = notifierFor(r));
   notifier?.emit('on-rollout-updated');
   r.gates = gatesFor(r);
-  if (wf.patched(FREEZE_PATCH)) r.freeze = await freezeFor(r);
+  if (releasePatched(FREEZE_PATCH)) r.freeze = await freezeFor(r);
   r.config = configFor(r);
 
   let result: ReleaseResult;
@@ -85,7 +90,7 @@ export async function release(input: ReleaseInput): Promise<ReleaseResult> {
     notifier?.emit('on-rollout-updated');
   }
   await r.config?.collect();
-  if (result.outcome === 'Promoted' && wf.patched(DRIFT_ON_PROMOTION_PATCH)) {
+  if (result.outcome === 'Promoted' && releasePatched(DRIFT_ON_PROMOTION_PATCH)) {
     const followed = await followPromotion(r.target, result.image);
     if (followed) r.audit('glidepath', 'drift-watch', followed.ok, followed.ok ? undefined : followed.detail, followed.ok ? followed.detail : undefined);
   }

@@ -19,6 +19,7 @@ import proto from '@temporalio/proto';
 import { Worker } from '@temporalio/worker';
 import { GROUP_LATER_PATCHES, GROUP_PATCHES_FIRST } from '../../workflows/group/patches-first.ts';
 import { RELEASE_LATER_PATCHES, RELEASE_PATCHES_FIRST } from '../../workflows/patches-first.ts';
+import { RELEASE_EPOCH_PATCHES, RELEASE_PATCH_EPOCH } from '../../workflows/release/patch-epoch.ts';
 import { patchMarkerIds } from '../support/patch-markers.ts';
 import { HISTORY_DIR, Harness } from '../workflows/harness.ts';
 import { splitAfter, splitPoints } from './split-history.ts';
@@ -27,6 +28,7 @@ type History = proto.temporal.api.history.v1.History;
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const GATED_DIR = path.join(HERE, 'patches-first');
 const REAL_SPLIT_DIR = path.join(HERE, 'split-task');
+const EPOCH_DIR = path.join(HERE, 'epoch');
 const ROOT = path.resolve(HERE, '../..');
 const PATCH_MARKER_ERROR = /Non-deprecated patch marker encountered for change ([\w-]+)/;
 
@@ -112,18 +114,18 @@ async function patchConstants(): Promise<Map<string, string>> {
   return out;
 }
 
-/** The patch IDs asked by `wf.patched(…)` in the modules the entry imports (following relative imports that run code: not `import type`, not through patches-first.ts). */
+/** The patch IDs asked by `wf.patched(…)` or `releasePatched(…)` in the modules the entry imports (following relative imports that run code: not `import type`, not through patches-first.ts). */
 async function patchesAsked(entry: string, constants: Map<string, string>): Promise<string[]> {
   const seen = new Set<string>();
   const asked = new Set<string>();
   const queue = [path.join(ROOT, entry)];
   while (queue.length > 0) {
     const file = queue.pop()!;
-    if (seen.has(file) || !file.startsWith(path.join(ROOT, 'workflows')) || path.basename(file) === 'patches-first.ts') continue;
+    if (seen.has(file) || !file.startsWith(path.join(ROOT, 'workflows')) || ['patches-first.ts', 'patch-epoch.ts'].includes(path.basename(file))) continue;
     seen.add(file);
     const source = await readFile(file, 'utf8');
     for (const m of source.matchAll(/^import (?!type )[^;]*?from '(\.[^']+\.ts)'/gms)) queue.push(path.resolve(path.dirname(file), m[1]!));
-    for (const m of source.matchAll(/wf\.patched\((?:'([\w-]+)'|(\w+))\)/g)) {
+    for (const m of source.matchAll(/(?:wf\.patched|releasePatched)\((?:'([\w-]+)'|(\w+))\)/g)) {
       const id = m[1] ?? constants.get(m[2]!);
       assert.ok(id, `${path.relative(ROOT, file)}: patched(${m[2]}) names no constant of workflows/`);
       asked.add(id);
@@ -131,3 +133,35 @@ async function patchesAsked(entry: string, constants: Map<string, string>): Prom
   }
   return [...asked].sort();
 }
+
+// ---- the release patch epoch (workflows/release/patch-epoch.ts) --------------------------------------
+// test/replay/epoch/ holds releases recorded with the epoch
+// (RECORD_HISTORIES=1 RECORD_HISTORIES_DIR=test/replay/epoch npm test -- 'test/workflows/*.test.ts', the release_* files).
+
+test('the release epoch covers every release patch asked at the start or on the later list, by their real IDs', async () => {
+  const known = new Set((await patchConstants()).values());
+  assert.deepEqual(RELEASE_EPOCH_PATCHES.filter((id) => !known.has(id)), [], 'every ID the epoch covers is a patch constant of workflows/');
+  // A patch added after the epoch is asked as usual: it would be listed here as outside the epoch.
+  assert.deepEqual([...DECIDED_AT_START.release, ...RELEASE_LATER_PATCHES].filter((id) => !RELEASE_EPOCH_PATCHES.includes(id)), []);
+});
+
+test('releases started with the epoch record one patch marker and one TemporalChangeVersion upsert, and replay wherever their tasks were split', async () => {
+  const runs = await histories(EPOCH_DIR);
+  assert.ok(runs.length >= 10, `the epoch histories in ${EPOCH_DIR}`);
+  const failures: string[] = [];
+  let splits = 0;
+  for (const { workflowId, history } of runs) {
+    assert.deepEqual(patchMarkerIds(history), [RELEASE_PATCH_EPOCH], `${workflowId}: the epoch's marker only`);
+    const versionUpserts = (history.events ?? []).filter((e) => e.upsertWorkflowSearchAttributesEventAttributes?.searchAttributes?.indexedFields?.TemporalChangeVersion);
+    assert.equal(versionUpserts.length, 1, `${workflowId}: one TemporalChangeVersion upsert`);
+    const whole = await replayError(workflowId, history);
+    if (whole) failures.push(`${workflowId}: ${whole}`);
+    for (const at of splitPoints(history)) {
+      splits++;
+      const err = await replayError(workflowId, splitAfter(history, at));
+      if (err) failures.push(`${workflowId} split after event ${at}: ${err}`);
+    }
+  }
+  assert.deepEqual(failures, []);
+  assert.ok(splits >= runs.length, `the histories have local-activity markers to split after (${splits} splits in ${runs.length} histories)`);
+});

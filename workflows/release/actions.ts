@@ -11,6 +11,7 @@ import { actionIdentity, rememberNonce, signalRefusal, type ActionClaims, type I
 import type { Phase } from '../../model/types.ts';
 import { SIGNALS, UPDATES, refusedUpdateSignal, statusQuery, type Action, type ActionInput } from '../messages.ts';
 import { now, type ReleaseState } from './state.ts';
+import { releasePatched } from './patch-epoch.ts';
 
 /** Releases started with this patch read the worker's identity policy at start and check proofs. */
 export const RELEASE_IDENTITY = 'glidepath-release-identity';
@@ -35,7 +36,7 @@ export class IdentityGate {
 
   /** Decided before any handler runs, so that an action buffered before the start meets the gate. */
   constructor() {
-    this.policy = wf.patched(RELEASE_IDENTITY) ? undefined : null;
+    this.policy = releasePatched(RELEASE_IDENTITY) ? undefined : null;
   }
 
   /** Reads the policy (a local activity, recorded) at the start of a release started with RELEASE_IDENTITY. */
@@ -100,7 +101,7 @@ export function checkAction(r: ReleaseState, gate: IdentityGate, action: Action,
  * its `by` judged as a claim; without a policy (or before the policy is read), as checkAction.
  */
 export function checkSignal(r: ReleaseState, gate: IdentityGate, action: Action, req: unknown): ActionCheck {
-  if (!wf.patched(SIGNAL_PROOF)) return checkAction(r, gate, action, req);
+  if (!releasePatched(SIGNAL_PROOF)) return checkAction(r, gate, action, req);
   if (gate.policy?.mode === 'required') return { ok: false, why: signalRefusal(action), auditAs: 'unauthenticated' };
   if (gate.policy?.mode === 'optional' && req !== null && typeof req === 'object') return checkAction(r, gate, action, { ...req, proof: undefined });
   return checkAction(r, gate, action, req);

@@ -11,6 +11,7 @@ import { analyze, gate } from './analysis.ts';
 import { describeError, describeHeaderMatch, describeRouteMatch } from './describe.ts';
 import { runExperiment } from './experiment.ts';
 import { stepNumber, type ReleaseState } from './state.ts';
+import { releasePatched } from './patch-epoch.ts';
 
 /** The background analysis: started once its starting step is reached, measured until promotion. */
 class Background {
@@ -159,7 +160,7 @@ export async function runCanary(r: ReleaseState, s: CanaryStrategy): Promise<voi
   await r.gates?.confirm('confirm-promotion');
   r.enterStep(s.steps.length, 'promote');
   const delay = r.v2 ? canaryDelays(s).scaleDown : 0;
-  if (r.v2 && s.trafficRouting && wf.patched(PROMOTION_OFF_STABLE)) {
+  if (r.v2 && s.trafficRouting && releasePatched(PROMOTION_OFF_STABLE)) {
     await wf.CancellationScope.nonCancellable(() => promoteOffStable(r, delay));
   } else if (delay === 0) {
     r.setPhase('Promoting', 'promoting: stable takes the new image, then the canary goes');

@@ -8,10 +8,10 @@
  *
  * Releases started before CONFIG_PATCH issue no config commands; plans without `config` none either.
  */
-import * as wf from '@temporalio/workflow';
 import { describeRef, type ConfigCopy } from '../../model/config.ts';
 import { describeError } from './describe.ts';
 import type { ReleaseState } from './state.ts';
+import { releasePatched } from './patch-epoch.ts';
 
 /** Marks releases that copy `config` at each attempt and collect unused copies at the end. */
 export const CONFIG_PATCH = 'glidepath-release-config';
@@ -57,6 +57,6 @@ export class ReleaseConfig {
 
 /** The release's config room when its plan has `config` (and it started with CONFIG_PATCH). */
 export function configFor(r: ReleaseState): ReleaseConfig | undefined {
-  if (!r.plan.config?.length || !wf.patched(CONFIG_PATCH)) return undefined;
+  if (!r.plan.config?.length || !releasePatched(CONFIG_PATCH)) return undefined;
   return new ReleaseConfig(r);
 }

@@ -17,6 +17,7 @@ import { analyze } from './analysis.ts';
 import { describeError } from './describe.ts';
 import { judgeFigures } from './judge-figures.ts';
 import { stepNumber, type ReleaseState } from './state.ts';
+import { releasePatched } from './patch-epoch.ts';
 
 /** Histories of releases that ran an experiment step carry this marker (a later change to the step can branch on it). */
 export const EXPERIMENT_PATCH = 'glidepath-experiment-step';
@@ -27,7 +28,7 @@ export const EXPERIMENT_WEIGHTS_PATCH = 'glidepath-experiment-weights';
 type Decided = Exclude<ExperimentOutcome, { phase: 'Running' }> & { record?: AnalysisRunStatus };
 
 export async function runExperiment(r: ReleaseState, i: number, step: ExperimentStep): Promise<void> {
-  wf.patched(EXPERIMENT_PATCH);
+  releasePatched(EXPERIMENT_PATCH);
   const at = `step ${stepNumber(i)}`;
   const names = step.templates.map((t) => `${t.name} (${t.specRef}, ${t.replicas})`).join(', ');
   r.promoteRequested = false;
@@ -38,7 +39,7 @@ export async function runExperiment(r: ReleaseState, i: number, step: Experiment
     const running = await r.rollout.startExperiment(r.target, i, step.templates);
     r.audit('glidepath', 'experiment', true, undefined, `${at}: running ${running.map((t) => `${t.name} as ${t.workload} (pod-template-hash ${t.podTemplateHash})${t.service ? `, Service ${t.service}` : ''}`).join(', ')}`);
     const destinations = weightDestinations(step.templates, running);
-    if (destinations.length > 0 && wf.patched(EXPERIMENT_WEIGHTS_PATCH)) {
+    if (destinations.length > 0 && releasePatched(EXPERIMENT_WEIGHTS_PATCH)) {
       r.experimentRouted = true;
       await r.rollout.routeExperiment(r.target, r.status.canaryWeight, destinations);
       r.audit('glidepath', 'experiment', true, undefined, `${at}: traffic: canary ${r.status.canaryWeight}%, ${destinations.map((d) => `${d.service} ${d.weight}%`).join(', ')}, stable the rest`);

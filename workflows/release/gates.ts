@@ -13,6 +13,7 @@ import type { createNotifyActivities } from '../../activities/notify/index.ts';
 import type { WebhookPayload, WebhookSpec, WebhookType } from '../../model/webhooks.ts';
 import { describeError } from './describe.ts';
 import { stepNumber, type ReleaseState } from './state.ts';
+import { releasePatched } from './patch-epoch.ts';
 
 type NotifyActivities = ReturnType<typeof createNotifyActivities>;
 interface Answer {
@@ -183,6 +184,6 @@ export class Gates {
 /** The release's gates: undefined (and no patch marker) when the plan has no gate webhooks. */
 export function gatesFor(r: ReleaseState): Gates | undefined {
   const hooks = (r.plan.webhooks ?? []).filter((h) => h.type !== 'event');
-  if (hooks.length === 0 || !wf.patched(WEBHOOK_GATES_PATCH)) return undefined;
+  if (hooks.length === 0 || !releasePatched(WEBHOOK_GATES_PATCH)) return undefined;
   return new Gates(r, hooks);
 }

@@ -18,6 +18,7 @@ import type { Phase } from '../../model/types.ts';
 import type { AnalysisRunStatus, NotificationStatus, ReleaseStatus } from '../messages.ts';
 import { describeError } from './describe.ts';
 import { now, stepNumber, type ReleaseState } from './state.ts';
+import { releasePatched } from './patch-epoch.ts';
 
 type NotifyActivities = ReturnType<typeof createNotifyActivities>;
 
@@ -187,6 +188,6 @@ export function notifierFor(r: ReleaseState): Notifier | undefined {
   // Flagger's `event` webhooks hear every event, as JSON webhooks.
   const events = (r.plan.webhooks ?? []).filter((h) => h.type === 'event').map((h): NotificationSpec => ({ name: h.name, type: 'webhook', triggers: [...TRIGGERS], url: h.url, urlFrom: h.urlFrom }));
   const subs = [...(r.plan.notifications ?? []), ...events];
-  if (subs.length === 0 || !wf.patched(NOTIFICATIONS_PATCH)) return undefined;
+  if (subs.length === 0 || !releasePatched(NOTIFICATIONS_PATCH)) return undefined;
   return new Notifier(r, subs);
 }
