@@ -45,6 +45,22 @@ async function replayError(workflowId: string, history: History): Promise<string
   );
 }
 
+/** Replays each history whole and split after each of its local-activity markers: the failures, and how many splits ran. */
+async function replayWholeAndSplit(runs: { workflowId: string; history: History }[]): Promise<{ failures: string[]; splits: number }> {
+  const failures: string[] = [];
+  let splits = 0;
+  for (const { workflowId, history } of runs) {
+    const whole = await replayError(workflowId, history);
+    if (whole) failures.push(`${workflowId}: ${whole}`);
+    for (const at of splitPoints(history)) {
+      splits++;
+      const err = await replayError(workflowId, splitAfter(history, at));
+      if (err) failures.push(`${workflowId} split after event ${at}: ${err}`);
+    }
+  }
+  return { failures, splits };
+}
+
 test('the rewrite reproduces the defect the real split history shows, on releases started before the gate', async () => {
   const [real] = await histories(REAL_SPLIT_DIR);
   assert.ok(real, `a history in ${REAL_SPLIT_DIR}`);
@@ -66,18 +82,10 @@ test('the rewrite reproduces the defect the real split history shows, on release
 test('releases and groups started with the gate replay wherever their tasks were split', async () => {
   const gated = await histories(GATED_DIR);
   assert.ok(gated.length >= 10, `the gated histories in ${GATED_DIR}`);
-  const failures: string[] = [];
-  let splits = 0;
   for (const { workflowId, history } of gated) {
     assert.ok(patchMarkerIds(history).some((id) => id === RELEASE_PATCHES_FIRST || id === GROUP_PATCHES_FIRST), `${workflowId} was recorded with a gate`);
-    const whole = await replayError(workflowId, history);
-    if (whole) failures.push(`${workflowId}: ${whole}`);
-    for (const at of splitPoints(history)) {
-      splits++;
-      const err = await replayError(workflowId, splitAfter(history, at));
-      if (err) failures.push(`${workflowId} split after event ${at}: ${err}`);
-    }
   }
+  const { failures, splits } = await replayWholeAndSplit(gated);
   assert.deepEqual(failures, []);
   assert.ok(splits >= 2 * gated.length, `every history has local-activity markers to split after (${splits} splits in ${gated.length} histories)`);
 });
@@ -148,20 +156,12 @@ test('the release epoch covers every release patch asked at the start or on the 
 test('releases started with the epoch record one patch marker and one TemporalChangeVersion upsert, and replay wherever their tasks were split', async () => {
   const runs = await histories(EPOCH_DIR);
   assert.ok(runs.length >= 10, `the epoch histories in ${EPOCH_DIR}`);
-  const failures: string[] = [];
-  let splits = 0;
   for (const { workflowId, history } of runs) {
     assert.deepEqual(patchMarkerIds(history), [RELEASE_PATCH_EPOCH], `${workflowId}: the epoch's marker only`);
     const versionUpserts = (history.events ?? []).filter((e) => e.upsertWorkflowSearchAttributesEventAttributes?.searchAttributes?.indexedFields?.TemporalChangeVersion);
     assert.equal(versionUpserts.length, 1, `${workflowId}: one TemporalChangeVersion upsert`);
-    const whole = await replayError(workflowId, history);
-    if (whole) failures.push(`${workflowId}: ${whole}`);
-    for (const at of splitPoints(history)) {
-      splits++;
-      const err = await replayError(workflowId, splitAfter(history, at));
-      if (err) failures.push(`${workflowId} split after event ${at}: ${err}`);
-    }
   }
+  const { failures, splits } = await replayWholeAndSplit(runs);
   assert.deepEqual(failures, []);
   assert.ok(splits >= runs.length, `the histories have local-activity markers to split after (${splits} splits in ${runs.length} histories)`);
 });
