@@ -195,8 +195,11 @@ function printPhases(phases: Phases[], title: string): void {
   if (phases.length === 0) return;
   const labels = [...new Set(phases.flatMap((p) => [...p.parts.keys()]))];
   const at = (q: number, f: (p: Phases) => number) => secs(pct(phases.map(f), q)).padStart(8);
-  const rows = labels.map((label) => ({ label, ms: (p: Phases) => p.parts.get(label)?.ms ?? 0, count: median(phases.map((p) => p.parts.get(label)?.count ?? 0)) }));
-  rows.sort((a, b) => median(phases.map(b.ms)) - median(phases.map(a.ms)));
+  const rows = labels.map((label) => {
+    const ms = (p: Phases) => p.parts.get(label)?.ms ?? 0;
+    return { label, ms, p50: median(phases.map(ms)), count: median(phases.map((p) => p.parts.get(label)?.count ?? 0)) };
+  });
+  rows.sort((a, b) => b.p50 - a.p50);
   log(`${title}, where the time goes (${phases.length} releases; p50 and p99 over releases, wall p50 ${secs(median(phases.map((p) => p.wall)))}; ${median(phases.map((p) => p.events))} history events each, median):`);
   for (const r of rows) log(`      ${r.label.padEnd(26)} ${at(50, r.ms)} ${at(99, r.ms)}  (${r.count}×)`);
   log(`      ${'workflow tasks and gaps'.padEnd(26)} ${at(50, (p) => p.rest)} ${at(99, (p) => p.rest)}  (outside every activity and timer)`);
