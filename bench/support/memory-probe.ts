@@ -7,6 +7,8 @@
  *                   isolate of its own, invisible to the main thread's figures).
  *   `snapshot D`  → `SNAP file…`: a heap snapshot of the main thread and of each worker thread in directory D.
  *   `gc`          → `GC`: a full collection in the main thread (needs --expose-gc), to tell garbage from what is held.
+ * With glibc, `memory` also reads the allocator (`mallinfo2`, summed over every arena): what malloc
+ * has handed out and not had back, and what it keeps free, to tell a native leak from fragmentation.
  */
 import { createWriteStream, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import path from 'node:path';
@@ -15,6 +17,29 @@ import { pipeline } from 'node:stream/promises';
 import v8 from 'node:v8';
 import { isMainThread } from 'node:worker_threads';
 import { workerThreads } from '../../test/support/worker-threads.ts';
+
+/** glibc's mallinfo2() in bytes, or undefined off glibc: arenas' size from the OS, in use, free inside them, and large blocks in mmaps of their own (all in use). */
+interface Mallinfo {
+  arena: number;
+  inUse: number;
+  free: number;
+  mmapped: number;
+}
+
+async function loadMallinfo(): Promise<(() => Mallinfo) | undefined> {
+  const header = (process.report.getReport() as { header?: { glibcVersionRuntime?: string } }).header;
+  if (process.platform !== 'linux' || !header?.glibcVersionRuntime) return undefined;
+  const { default: koffi } = await import('koffi');
+  const fields = ['arena', 'ordblks', 'smblks', 'hblks', 'hblkhd', 'usmblks', 'fsmblks', 'uordblks', 'fordblks', 'keepcost'];
+  const struct = koffi.struct('glidepath_mallinfo2', Object.fromEntries(fields.map((f) => [f, 'size_t'])));
+  const call = koffi.load('libc.so.6').func('mallinfo2', struct, []) as () => Record<string, number | bigint>;
+  return () => {
+    const m = call();
+    const n = (f: string) => Number(m[f]);
+    return { arena: n('arena'), inUse: n('uordblks') + n('hblkhd'), free: n('fordblks'), mmapped: n('hblkhd') };
+  };
+}
+const mallinfo = loadMallinfo();
 
 const heap = (s: v8.HeapInfo) => ({ used: s.used_heap_size, total: s.total_heap_size, limit: s.heap_size_limit, external: s.external_memory, malloced: s.malloced_memory, contexts: s.number_of_native_contexts });
 
@@ -53,11 +78,13 @@ export interface ProbeMemory {
   main: ReturnType<typeof heap> & { spaces: Record<string, [number, number]> };
   threads: ReturnType<typeof heap>[];
   mappings: ReturnType<typeof mappings>;
+  /** glibc's allocator, when the C library is glibc. */
+  malloc?: Mallinfo;
 }
 
 async function memory(): Promise<string> {
   const threadHeaps = await Promise.all(workerThreads().map((t) => t.getHeapStatistics().then(heap, () => undefined)));
-  const answer: ProbeMemory = { process: process.memoryUsage(), main: { ...heap(v8.getHeapStatistics()), spaces: spaces() }, threads: threadHeaps.filter((h) => h !== undefined), mappings: mappings() };
+  const answer: ProbeMemory = { process: process.memoryUsage(), main: { ...heap(v8.getHeapStatistics()), spaces: spaces() }, threads: threadHeaps.filter((h) => h !== undefined), mappings: mappings(), malloc: (await mallinfo)?.() };
   return `MEM ${JSON.stringify(answer)}`;
 }
 
