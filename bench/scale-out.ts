@@ -131,6 +131,29 @@ const phaseOf = (e: HistoryEvent): string | undefined => {
   return payload?.data ? (JSON.parse(Buffer.from(payload.data).toString('utf8')) as string) : undefined;
 };
 
+/**
+ * One release's history from `from` (epoch ms) up to and including `until`, as `seconds EventType`
+ * with the seconds counted from `zero`
+ * (with the timeout kind, the activity's name and attempt, or the identity's worker where they say
+ * where the time went), for the slowest of a takeover.
+ */
+function timeline(events: HistoryEvent[], zero: number, from: number, until: number, label: (pid: number) => string): string {
+  const type = (e: HistoryEvent) => proto.temporal.api.enums.v1.EventType[e.eventType ?? 0]?.replace(/^EVENT_TYPE_/, '') ?? `event ${e.eventType}`;
+  const detail = (e: HistoryEvent): string => {
+    const timeout = e.workflowTaskTimedOutEventAttributes?.timeoutType ?? e.activityTaskTimedOutEventAttributes?.failure?.timeoutFailureInfo?.timeoutType;
+    if (timeout) return ` (${proto.temporal.api.enums.v1.TimeoutType[timeout]?.replace(/^TIMEOUT_TYPE_/, '')})`;
+    const name = e.activityTaskScheduledEventAttributes?.activityType?.name;
+    if (name) return ` ${name}`;
+    const started = e.workflowTaskStartedEventAttributes ?? e.activityTaskStartedEventAttributes;
+    if (started) return ` by ${label(pidOf(started.identity))}${(e.activityTaskStartedEventAttributes?.attempt ?? 1) > 1 ? `, attempt ${e.activityTaskStartedEventAttributes!.attempt}` : ''}`;
+    return '';
+  };
+  return events
+    .filter((e) => tsToMs(e.eventTime) >= from && tsToMs(e.eventTime) <= until)
+    .map((e) => `${((tsToMs(e.eventTime) - zero) / 1000).toFixed(1)} ${type(e)}${detail(e)}`)
+    .join('; ');
+}
+
 /** `scripts/temporal-sql.sh restart-server`: resolves with its report line once the server is ready again. */
 function restartTemporalServer(kill: boolean): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -329,6 +352,8 @@ async function run(client: Client, kc: KubeConfig, bundle: string): Promise<void
     if (workerKilled) log(
       `takeover: the last of the killed worker's ${victimHeld.length} promoted releases reached its next pause ${secs(takeover)} after the kill (${held.length} of ${victimHeld.length} reached it; promote sent → next pause p50 ${secs(pct(latency(held), 50))}, max ${secs(pct(latency(held), 100))}); finished by ${[...by].map(([pid, c]) => `${label(pid)} ${c}`).join(', ') || 'none'}`,
     );
+    const slowest = held.reduce<string | undefined>((a, id) => (a === undefined || reached.get(id)!.at > reached.get(a)!.at ? id : a), undefined);
+    if (workerKilled && slowest) log(`the slowest taken over (${slowest}), seconds from the kill, from its promote's send: ${timeline(await historySoon(slowest), killedAt, sent.get(slowest) as number, reached.get(slowest)!.at, label)}`);
     if (workerKilled) log(`lost with the kill: of the killed worker's ${held.length}, ${lost(held)}; of the others' ${others.length}, ${lost(others)}`);
     if (workerKilled) log(`the other workers' ${promotions - victimHeld.length} promoted releases: ${others.length} reached the next pause, promote sent → next pause p50 ${secs(pct(latency(others), 50))}, max ${secs(pct(latency(others), 100))}`);
 
