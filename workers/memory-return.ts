@@ -19,6 +19,7 @@
  *   only on Linux with glibc (elsewhere this step is skipped, and said at start).
  */
 import v8 from 'node:v8';
+import type { LibraryHandle, TypeObject } from 'koffi';
 import type { Logger } from 'pino';
 import { Counter, type Registry } from 'prom-client';
 import { parseDuration } from '../model/duration.ts';
@@ -44,13 +45,19 @@ export function memoryReturnIntervalFromEnv(env: NodeJS.ProcessEnv): number | 'o
 type MallocTrim = (pad: number) => number;
 type CompactingGc = (options: { type: 'major'; flavor: 'last-resort' }) => void;
 
-/** glibc's malloc_trim, or why there is none here. */
-async function loadMallocTrim(): Promise<MallocTrim | string> {
+/** glibc loaded through koffi (foreign functions), or why it cannot be here. */
+export async function loadGlibc(): Promise<{ libc: LibraryHandle; struct: (name: string, fields: Record<string, string>) => TypeObject } | string> {
   if (process.platform !== 'linux') return `not Linux (${process.platform})`;
   const header = (process.report.getReport() as { header?: { glibcVersionRuntime?: string } }).header;
   if (!header?.glibcVersionRuntime) return 'the C library is not glibc';
   const { default: koffi } = await import('koffi');
-  return koffi.load('libc.so.6').func('int malloc_trim(size_t pad)') as MallocTrim;
+  return { libc: koffi.load('libc.so.6'), struct: (name, fields) => koffi.struct(name, fields) };
+}
+
+/** glibc's malloc_trim, or why there is none here. */
+async function loadMallocTrim(): Promise<MallocTrim | string> {
+  const glibc = await loadGlibc();
+  return typeof glibc === 'string' ? glibc : (glibc.libc.func('int malloc_trim(size_t pad)') as MallocTrim);
 }
 
 export interface MemoryReturn {

@@ -17,6 +17,7 @@ import { pipeline } from 'node:stream/promises';
 import v8 from 'node:v8';
 import { isMainThread } from 'node:worker_threads';
 import { workerThreads } from '../../test/support/worker-threads.ts';
+import { loadGlibc } from '../../workers/memory-return.ts';
 
 /** glibc's mallinfo2() in bytes, or undefined off glibc: arenas' size from the OS, in use, free inside them, and large blocks in mmaps of their own (all in use). */
 interface Mallinfo {
@@ -27,12 +28,12 @@ interface Mallinfo {
 }
 
 async function loadMallinfo(): Promise<(() => Mallinfo) | undefined> {
-  const header = (process.report.getReport() as { header?: { glibcVersionRuntime?: string } }).header;
-  if (process.platform !== 'linux' || !header?.glibcVersionRuntime) return undefined;
-  const { default: koffi } = await import('koffi');
+  const glibc = await loadGlibc();
+  if (typeof glibc === 'string') return undefined;
+  const { libc, struct: defineStruct } = glibc;
   const fields = ['arena', 'ordblks', 'smblks', 'hblks', 'hblkhd', 'usmblks', 'fsmblks', 'uordblks', 'fordblks', 'keepcost'];
-  const struct = koffi.struct('glidepath_mallinfo2', Object.fromEntries(fields.map((f) => [f, 'size_t'])));
-  const call = koffi.load('libc.so.6').func('mallinfo2', struct, []) as () => Record<string, number | bigint>;
+  const struct = defineStruct('glidepath_mallinfo2', Object.fromEntries(fields.map((f) => [f, 'size_t'])));
+  const call = libc.func('mallinfo2', struct, []) as () => Record<string, number | bigint>;
   return () => {
     const m = call();
     const n = (f: string) => Number(m[f]);
