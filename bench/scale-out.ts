@@ -21,6 +21,8 @@
  * recovery (the restart → the last promoted release reaching its next pause) with the same checks.
  * BENCH_KILL=none disturbs nothing: it prints promote sent → next step (setWeight) scheduled and → next
  * pause p50/p99 for the promotions, sent BENCH_PROMOTE_CONCURRENCY at a time, with the same checks.
+ * BENCH_KILL_SIGNAL=SIGTERM stops that worker gracefully instead (as a rolling upgrade or a drained node
+ * does: it finishes the tasks it holds within GLIDEPATH_SHUTDOWN_GRACE, 2s here, and exits).
  * BENCH_REPLICAS=0 keeps kwok pods out of it (Deployments of 0 replicas: many more releases fit).
  * Env: TEMPORAL_ADDRESS (127.0.0.1:7233), KUBECONFIG (the local control plane), BENCH_WORKERS (3),
  *      BENCH_RELEASES (300; 10,000 with enough kwok nodes and time), BENCH_PROMOTIONS (100),
@@ -67,6 +69,8 @@ const startConcurrency = int('BENCH_START_CONCURRENCY', 10);
 const startWindow = process.env.BENCH_START_WINDOW ? int('BENCH_START_WINDOW', 1) : Infinity;
 const killAfterMs = int('BENCH_KILL_AFTER_MS', 300, 0);
 const noKill = process.env.BENCH_KILL === 'none';
+const killSignal = (process.env.BENCH_KILL_SIGNAL ?? 'SIGKILL') as NodeJS.Signals;
+if (!['SIGKILL', 'SIGTERM'].includes(killSignal)) throw new Error(`BENCH_KILL_SIGNAL: SIGKILL (the default) or SIGTERM, not ${killSignal}`);
 const killIndex = process.env.BENCH_KILL === undefined || noKill ? undefined : int('BENCH_KILL', 0, 0);
 if (killIndex !== undefined && killIndex >= workers) throw new Error(`BENCH_KILL: a worker index below BENCH_WORKERS (${workers}), or none`);
 const promoteConcurrency = int('BENCH_PROMOTE_CONCURRENCY', promotions);
@@ -191,7 +195,8 @@ async function run(client: Client, kc: KubeConfig, bundle: string): Promise<void
   };
   const procs: WorkerProcess[] = [];
   let stopping = false;
-  const disruption = noKill ? 'nothing killed' : restartServer === '' || restartServer === '0' ? 'one worker SIGKILLed' : `the Temporal server restarted (SIG${restartServer === 'kill' ? 'KILL' : 'TERM'})`;
+  const signalled = new Set<number>(); // the pid of the worker stopped on purpose
+  const disruption = noKill ? 'nothing killed' : restartServer === '' || restartServer === '0' ? `one worker stopped with ${killSignal}` : `the Temporal server restarted (SIG${restartServer === 'kill' ? 'KILL' : 'TERM'})`;
   log(`--- ${n} releases, ${workers} workers, ${promotions} promotions (${promoteConcurrency} at a time), ${disruption} (namespace ${namespace}, ${replicas} replica(s) each; load average ${load()} on ${os.cpus().length} cores)`);
   try {
     // 1. the workloads; each promoted release adds a canary at weight 50
@@ -223,7 +228,7 @@ async function run(client: Client, kc: KubeConfig, bundle: string): Promise<void
       );
     }
     await Promise.all(procs.map((p) => p.ready));
-    procs.forEach((p, i) => p.child.once('exit', (code, signal) => signal !== 'SIGKILL' && !stopping && log(`worker ${i} (pid ${p.pid}) exited by itself (${code ?? signal})`)));
+    procs.forEach((p, i) => p.child.once('exit', (code, signal) => !signalled.has(p.pid) && !stopping && log(`worker ${i} (pid ${p.pid}) exited by itself (${code ?? signal})`)));
     const index = new Map(procs.map((p, i) => [p.pid, i]));
     const label = (pid: number) => (index.has(pid) ? `worker ${index.get(pid)} (pid ${pid})` : `unknown ${pid}`);
     log(`workers started: ${procs.map((p, i) => `${i}: pid ${p.pid}`).join(', ')}`);
@@ -246,7 +251,7 @@ async function run(client: Client, kc: KubeConfig, bundle: string): Promise<void
     log(`per-worker share (releases whose last workflow task it ran; workflow tasks it ran): ${procs.map((p) => `${label(p.pid)} ${share(p.pid)} (${((100 * share(p.pid)) / n).toFixed(0)}%), ${tasks.get(p.pid) ?? 0} tasks`).join('; ')}`);
     log(`RSS with all ${n} Paused: ${procs.map((p) => `${label(p.pid)} ${rssMiB(p.pid)} MiB`).join('; ')}`);
 
-    // 5. the promotions all at once; one worker SIGKILLed (or the server restarted) while they are in flight
+    // 5. the promotions all at once; one worker killed (or the server restarted) while they are in flight
     const promoted = ids.slice(0, promotions);
     const restarting = restartServer === '1' || restartServer === 'kill';
     const victim = procs[killIndex ?? procs.map((p) => promoted.filter((id) => holder.get(id) === p.pid).length).reduce((best, c, i, all) => (c > (all[best] as number) ? i : best), 0)] as WorkerProcess;
@@ -254,10 +259,15 @@ async function run(client: Client, kc: KubeConfig, bundle: string): Promise<void
     const outcomes = { accepted: 0, retried: 0, failed: [] as string[] };
     let killedAt = 0;
     let restartReport = '';
+    let victimExit = 'it had not exited yet';
     const kill = noKill ? Promise.resolve() : sleep(killAfterMs).then(async () => {
       killedAt = Date.now();
       if (restarting) restartReport = await restartTemporalServer(restartServer === 'kill');
-      else victim.child.kill('SIGKILL');
+      else {
+        signalled.add(victim.pid);
+        victim.child.once('exit', (code, signal) => (victimExit = `it exited ${secs(Date.now() - killedAt)} after the signal (${code ?? signal})`));
+        victim.child.kill(killSignal);
+      }
     });
     await Promise.all([
       kill,
@@ -284,7 +294,7 @@ async function run(client: Client, kc: KubeConfig, bundle: string): Promise<void
     const updates = `${outcomes.accepted} updates completed (${outcomes.retried} sends repeated), ${outcomes.failed.length} failed${outcomes.failed.length ? `, e.g. ${outcomes.failed[0]}` : ''}`;
     if (noKill) log(`no worker killed, no server restarted; ${updates}`);
     else if (restarting) log(`restarted the Temporal server ${killAfterMs} ms after the first of ${promotions} promotions was sent (${restartReport.replace(/^temporal-sql: /, '')}); ${updates}`);
-    else log(`SIGKILLed ${label(victim.pid)} ${killAfterMs} ms after the first of ${promotions} promotions was sent; it held ${victimHeld.length} of them; ${updates}`);
+    else log(`sent ${killSignal} to ${label(victim.pid)} ${killAfterMs} ms after the first of ${promotions} promotions was sent (${victimExit}); it held ${victimHeld.length} of them; ${updates}`);
 
     // 6. every promoted release reaches its next pause: when, and by which worker (its history)
     // Lost with the kill: workflow tasks that timed out (the dead worker's sticky queue, 10 s by default) and activities retried (found dead by their heartbeat timeout).
