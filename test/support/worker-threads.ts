@@ -3,6 +3,8 @@
  * thread with a V8 isolate of its own, invisible to process.memoryUsage() and v8.getHeapStatistics().
  * Import before the SDK's Worker is created: each thread is recorded the first time it is sent a message.
  */
+import { createWriteStream } from 'node:fs';
+import { pipeline } from 'node:stream/promises';
 import { Worker } from 'node:worker_threads';
 
 const threads = new Set<Worker>();
@@ -22,4 +24,15 @@ export const workerThreads = (): Worker[] => [...threads];
 export async function workerThreadHeapUsed(): Promise<number> {
   const stats = await Promise.all(workerThreads().map((t) => t.getHeapStatistics()));
   return stats.reduce((sum, s) => sum + s.used_heap_size, 0);
+}
+
+/** Writes a heap snapshot of each worker thread to `dir` (`<label>-thread<i>.heapsnapshot`); returns the files. */
+export async function writeWorkerThreadSnapshots(dir: string, label: string): Promise<string[]> {
+  const files: string[] = [];
+  for (const [i, t] of workerThreads().entries()) {
+    const file = `${dir}/${label}-thread${i}.heapsnapshot`;
+    await pipeline(await t.getHeapSnapshot(), createWriteStream(file));
+    files.push(file);
+  }
+  return files;
 }

@@ -5,6 +5,8 @@
  * bundle was evaluated per workflow, each cost 4–13 MiB), and the shared, deep-frozen modules must
  * still work: every release validates its plan at start, pauses, is promoted and ends Promoted.
  * Time skipping with stubbed activities (Temporal's convention); needs GLIDEPATH_TEST_SERVER.
+ * MEM_RELEASES (40) sets how many pause after the first; MEM_SNAPSHOT_DIR, when set, gets heap
+ * snapshots of the workflow thread with one release and with all (for bench/support/heap-summary.ts).
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
@@ -17,7 +19,7 @@ import { WORKFLOW_TASK_TIMEOUT } from '../../workflows/start-options.ts';
 import { bundleWebpackConfig, PRELOAD_MODULES, WORKFLOWS_PATH } from '../../workers/bundle.ts';
 import { registerSearchAttributes } from '../../workers/search-attributes.ts';
 import { promoteUpdate } from '../../workflows/messages.ts';
-import { workerThreadHeapUsed } from '../support/worker-threads.ts';
+import { workerThreadHeapUsed, writeWorkerThreadSnapshots } from '../support/worker-threads.ts';
 import { createTimeSkippingEnv } from '../support/time-skipping.ts';
 import { canary, releaseResult, succeedingActivities, waitForStatus } from '../workflows/harness.ts';
 
@@ -58,12 +60,15 @@ test(`${RELEASES} paused releases cost under 2 MiB each of the workflow heap, an
     env.client.workflow.start('release', { taskQueue, workflowId: releaseWorkflowId(p), args: [{ plan: p, initiator: 'ci-bot' }], workflowTaskTimeout: WORKFLOW_TASK_TIMEOUT });
   const first = await start(plans[0]!);
   await waitForStatus(first, (s) => s.phase === 'Paused', 'the first release paused', 60_000);
+  const snapshotDir = process.env.MEM_SNAPSHOT_DIR;
+  if (snapshotDir) t.diagnostic(`heap snapshots with one release: ${(await writeWorkerThreadSnapshots(snapshotDir, 'one')).join(' ')}`);
   const baseline = await workerThreadHeapUsed();
   assert.ok(baseline > 0, 'the workflow thread was found');
   const handles = [first];
   for (const p of plans.slice(1)) handles.push(await start(p));
   for (const h of handles) await waitForStatus(h, (s) => s.phase === 'Paused', `${h.workflowId} paused`, 60_000);
   const perRelease = ((await workerThreadHeapUsed()) - baseline) / RELEASES;
+  if (snapshotDir) t.diagnostic(`heap snapshots with ${RELEASES + 1}: ${(await writeWorkerThreadSnapshots(snapshotDir, 'all')).join(' ')}`);
   t.diagnostic(`workflow thread heap: ${(baseline / MiB).toFixed(0)} MiB with one release, ${(perRelease / MiB).toFixed(2)} MiB per further paused release`);
   assert.ok(perRelease < 2 * MiB, `each paused release costs ${(perRelease / MiB).toFixed(2)} MiB of the workflow thread's heap (baseline ${(baseline / MiB).toFixed(0)} MiB); expected under 2 MiB`);
 
