@@ -297,7 +297,8 @@ async function run(client: Client, kc: KubeConfig, bundle: string): Promise<void
     else log(`sent ${killSignal} to ${label(victim.pid)} ${killAfterMs} ms after the first of ${promotions} promotions was sent (${victimExit}); it held ${victimHeld.length} of them; ${updates}`);
 
     // 6. every promoted release reaches its next pause: when, and by which worker (its history)
-    // Lost with the kill: workflow tasks that timed out (the dead worker's sticky queue, 10 s by default) and activities retried (found dead by their heartbeat timeout).
+    // Lost with the stop: workflow tasks that timed out (a task the stopped worker had taken: its start-to-close timeout, 90 s as
+    // the CLI starts releases; one left on its sticky queue: 10 s to start) and activities retried (found dead by their heartbeat timeout).
     // Timeouts count from the promote's send, not its acceptance: a promote's speculative task that waits past the sticky
     // queue's schedule-to-start timeout is written to the history before the update is accepted.
     const reached = new Map<string, { at: number; stepAt: number; by: number; timedOutTasks: number; stickyTimeouts: number; failedTasks: number; retriedActivities: number }>();

@@ -8,7 +8,8 @@
  * A kind is the node's type and name (an object's constructor, a closure's function name, `string`
  * for every string, `code`/`hidden`/`array` by V8's internal name). Self sizes only: what retains
  * what is a question for a heap viewer, this answers where the bytes are. Snapshots from
- * `BENCH_SNAPSHOT_DIR` (bench/inflight-real.ts) or `v8.writeHeapSnapshot()`.
+ * `BENCH_SNAPSHOT_DIR` (bench/inflight-real.ts), `MEM_SNAPSHOT_DIR` (test/workers/workflow-memory.test.ts)
+ * or `v8.writeHeapSnapshot()`.
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';

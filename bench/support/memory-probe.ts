@@ -10,13 +10,12 @@
  * With glibc, `memory` also reads the allocator (`mallinfo2`, summed over every arena): what malloc
  * has handed out and not had back, and what it keeps free, to tell a native leak from fragmentation.
  */
-import { createWriteStream, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
-import { pipeline } from 'node:stream/promises';
 import v8 from 'node:v8';
 import { isMainThread } from 'node:worker_threads';
-import { workerThreads } from '../../test/support/worker-threads.ts';
+import { workerThreads, writeWorkerThreadSnapshots } from '../../test/support/worker-threads.ts';
 import { loadGlibc } from '../../workers/memory-return.ts';
 
 /** glibc's mallinfo2() in bytes, or undefined off glibc: arenas' size from the OS, in use, free inside them, and large blocks in mmaps of their own (all in use). */
@@ -90,14 +89,8 @@ async function memory(): Promise<string> {
 }
 
 async function snapshot(dir: string): Promise<string> {
-  const files = [v8.writeHeapSnapshot(path.join(dir, `main-${process.pid}.heapsnapshot`))];
-  let i = 0;
-  for (const t of workerThreads()) {
-    const file = path.join(dir, `thread${i++}-${process.pid}.heapsnapshot`);
-    await pipeline(await t.getHeapSnapshot(), createWriteStream(file));
-    files.push(file);
-  }
-  return `SNAP ${files.join(' ')}`;
+  const main = v8.writeHeapSnapshot(path.join(dir, `main-${process.pid}.heapsnapshot`));
+  return `SNAP ${[main, ...(await writeWorkerThreadSnapshots(dir, String(process.pid)))].join(' ')}`;
 }
 
 // `--import` runs in every thread; the probe lives in the main one.

@@ -4,6 +4,7 @@
  * Import before the SDK's Worker is created: each thread is recorded the first time it is sent a message.
  */
 import { createWriteStream } from 'node:fs';
+import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Worker } from 'node:worker_threads';
 
@@ -30,7 +31,7 @@ export async function workerThreadHeapUsed(): Promise<number> {
 export async function writeWorkerThreadSnapshots(dir: string, label: string): Promise<string[]> {
   const files: string[] = [];
   for (const [i, t] of workerThreads().entries()) {
-    const file = `${dir}/${label}-thread${i}.heapsnapshot`;
+    const file = path.join(dir, `${label}-thread${i}.heapsnapshot`);
     await pipeline(await t.getHeapSnapshot(), createWriteStream(file));
     files.push(file);
   }
