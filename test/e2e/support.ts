@@ -13,6 +13,7 @@ import { promisify } from 'node:util';
 import { AppsV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, NetworkingV1Api, type V1Deployment } from '@kubernetes/client-node';
 import { Client, Connection } from '@temporalio/client';
 import { statusQuery, type ReleaseStatus } from '../../workflows/messages.ts';
+import { freePortsNow } from '../support/daemon.ts';
 import { untilQuery } from '../support/poll.ts';
 
 const run = promisify(execFile);
@@ -27,9 +28,9 @@ export const randomSuffix = (): string => Math.random().toString(36).slice(2, 7)
  * never pick up each other's tasks.
  */
 export function suiteEnv(taskQueue: string, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  // Below 32768: Linux hands out ports from 32768 up to outgoing connections and to servers bound to
-  // port 0 (the test servers, Prometheus), and one of those took a port picked up there.
-  const metricsPort = 20000 + Math.floor(Math.random() * 12000);
+  // Below the kernel's ephemeral range, claimed against every other test's ports and checked against
+  // every listener (a random pick once met a port in use: the SDK's metrics exporter failed to start).
+  const metricsPort = freePortsNow(2);
   return {
     ...process.env,
     TEMPORAL_ADDRESS: temporalAddress,

@@ -63,3 +63,42 @@ export async function freePort(): Promise<number> {
   }
   throw new Error(`freePort: no free port in ${LOWEST}-${highest} after 500 tries (claims in ${CLAIMS})`);
 }
+
+/**
+ * `count` consecutive ports, claimed as {@link freePort} claims them, with no TCP socket listening on
+ * any of them now; synchronous, for environments built before anything awaits (a worker's metrics
+ * ports). Listeners are read from /proc/net/tcp and tcp6, so a server that did not claim its port
+ * (a process left from an earlier suite) is seen too. Returns the first port.
+ */
+export function freePortsNow(count: number): number {
+  mkdirSync(CLAIMS, { recursive: true });
+  const highest = ephemeralLow() - count;
+  const listening = listeningPorts();
+  for (let attempt = 0; attempt < 500; attempt++) {
+    const first = randomInt(LOWEST, highest + 1);
+    const ports = Array.from({ length: count }, (_, i) => first + i);
+    if (ports.some((p) => listening.has(p))) continue;
+    const claimed = ports.filter((p) => claim(p));
+    if (claimed.length === count) return first;
+    for (const p of claimed) rmSync(path.join(CLAIMS, String(p)), { force: true });
+  }
+  throw new Error(`freePortsNow: no ${count} free consecutive ports in ${LOWEST}-${highest + count - 1} after 500 tries (claims in ${CLAIMS})`);
+}
+
+/** Local ports of the TCP sockets listening on this machine's network namespace (state 0A in /proc/net/tcp*). */
+export function listeningPorts(): Set<number> {
+  const ports = new Set<number>();
+  for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch {
+      continue; // no IPv6, or not Linux
+    }
+    for (const line of text.split('\n').slice(1)) {
+      const [, local, , state] = line.trim().split(/\s+/);
+      if (state === '0A' && local) ports.add(parseInt(local.slice(local.lastIndexOf(':') + 1), 16));
+    }
+  }
+  return ports;
+}
