@@ -31,7 +31,7 @@ test('listeningPorts: sees a listener on 127.0.0.1 and one on ::1, and not after
   assert.ok(!after.has(p4) && !after.has(p6), 'closed listeners gone');
 });
 
-test('freePortsNow: 50 pairs of consecutive ports, none listening, all different, claimed by this process, bindable', async () => {
+test('freePortsNow: 50 pairs of consecutive ports, none listening, all different, claimed by this process; the first four bindable', async () => {
   const low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
   const ports = Array.from({ length: 50 }, () => freePortsNow(2)).flatMap((p) => [p, p + 1]);
   assert.equal(new Set(ports).size, 100, 'no port handed out twice');
