@@ -7,7 +7,10 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { freePort, freePortsNow, listeningPorts } from './daemon.ts';
 
-const claimOwner = (port: number) => readFileSync(path.join(os.tmpdir(), 'glidepath-test-ports', String(port)), 'utf8');
+/** The first port of the kernel's ephemeral range. */
+const low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
+const claimPath = (port: number) => path.join(os.tmpdir(), 'glidepath-test-ports', String(port));
+const claimOwner = (port: number) => readFileSync(claimPath(port), 'utf8');
 
 function listen(port: number, host: string): Promise<Server> {
   const srv = createServer();
@@ -32,7 +35,6 @@ test('listeningPorts: sees a listener on 127.0.0.1 and one on ::1, and not after
 });
 
 test('freePortsNow: 50 pairs of consecutive ports, none listening, all different, claimed by this process; the first four bindable', async () => {
-  const low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
   const ports = Array.from({ length: 50 }, () => freePortsNow(2)).flatMap((p) => [p, p + 1]);
   assert.equal(new Set(ports).size, 100, 'no port handed out twice');
   const listening = listeningPorts();
@@ -45,21 +47,13 @@ test('freePortsNow: 50 pairs of consecutive ports, none listening, all different
 });
 
 test('freePort: 100 ports below the ephemeral range, all different, each claimed by this process and bindable', async () => {
-  const low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
   const ports: number[] = [];
   for (let i = 0; i < 100; i++) ports.push(await freePort());
   assert.equal(new Set(ports).size, 100, 'no port handed out twice');
   for (const port of ports) {
     assert.ok(port >= 20_000 && port < low, `${port} is below the ephemeral range (${low})`);
-    const claim = path.join(os.tmpdir(), 'glidepath-test-ports', String(port));
-    assert.ok(existsSync(claim), `claim file for ${port}`);
-    assert.equal(readFileSync(claim, 'utf8'), String(process.pid));
+    assert.ok(existsSync(claimPath(port)), `claim file for ${port}`);
+    assert.equal(claimOwner(port), String(process.pid));
   }
-  const port = ports[0] as number;
-  const srv = createServer();
-  await new Promise<void>((resolve, reject) => {
-    srv.once('error', reject);
-    srv.listen(port, '127.0.0.1', resolve);
-  });
-  await new Promise<void>((resolve) => srv.close(() => resolve()));
+  await close(await listen(ports[0] as number, '127.0.0.1'));
 });
