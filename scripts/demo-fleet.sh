@@ -21,8 +21,8 @@ for a in "$@"; do
     *) echo "demo-fleet: unknown argument $a (see --help)" >&2; exit 2 ;;
   esac
 done
-trap 'exit 130' INT
-trap 'exit 143' TERM
+trap 'trap "" INT TERM; exit 130' INT # further signals ignored first: see scripts/demo.sh
+trap 'trap "" INT TERM; exit 143' TERM
 parent=$PPID
 
 clusters=(staging prod-eu prod-us)

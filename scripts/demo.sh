@@ -28,8 +28,11 @@ for a in "$@"; do
 done
 # A signal ends the script through its EXIT trap, which stops what it started. bash runs a trap when
 # the foreground command it waits for returns, and at once while it sits in `wait`.
-trap 'exit 130' INT
-trap 'exit 143' TERM
+# Each signal trap ignores further signals before it exits: npm forwards the SIGINT a Ctrl-C also sent
+# to the group, and a second one landing before the EXIT trap's first line would exit from inside it,
+# leaving the servers running (CI saw it once).
+trap 'trap "" INT TERM; exit 130' INT
+trap 'trap "" INT TERM; exit 143' TERM
 parent=$PPID # npm; if it goes (even by SIGKILL), so does the demo
 
 bash scripts/setup.sh
