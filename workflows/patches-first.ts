@@ -21,6 +21,7 @@
 import * as wf from '@temporalio/workflow';
 import { DRIFT_ON_PROMOTION_PATCH } from './drift/promotion.ts';
 import { SIGNAL_PROOF } from './release/actions.ts';
+import { UPDATE_REPLY_PATCH } from './release/reply-turns.ts';
 import { CONFIG_PATCH } from './release/config.ts';
 import { EXPERIMENT_PATCH, EXPERIMENT_WEIGHTS_PATCH } from './release/experiment.ts';
 import { FREEZE_PATCH } from './release/freeze.ts';
@@ -40,6 +41,7 @@ export const RELEASE_LATER_PATCHES = [
   PROMOTION_OFF_STABLE,
   SIGNAL_PROOF,
   DRIFT_ON_PROMOTION_PATCH,
+  UPDATE_REPLY_PATCH,
 ] as const;
 
 /** Call before the workflow's first await: for a run started with `gate`, decides every one of `later` now. */

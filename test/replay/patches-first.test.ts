@@ -19,7 +19,7 @@ import proto from '@temporalio/proto';
 import { Worker } from '@temporalio/worker';
 import { GROUP_LATER_PATCHES, GROUP_PATCHES_FIRST } from '../../workflows/group/patches-first.ts';
 import { RELEASE_LATER_PATCHES, RELEASE_PATCHES_FIRST } from '../../workflows/patches-first.ts';
-import { RELEASE_EPOCH_PATCHES, RELEASE_PATCH_EPOCH } from '../../workflows/release/patch-epoch.ts';
+import { RELEASE_EPOCHS, RELEASE_EPOCH_PATCHES, RELEASE_PATCH_EPOCH, RELEASE_PATCH_EPOCH_1, RELEASE_PATCH_EPOCH_2 } from '../../workflows/release/patch-epoch.ts';
 import { patchMarkerIds } from '../support/patch-markers.ts';
 import { HISTORY_DIR, Harness } from '../workflows/harness.ts';
 import { splitAfter, splitPoints } from './split-history.ts';
@@ -29,6 +29,7 @@ const HERE = path.dirname(fileURLToPath(import.meta.url));
 const GATED_DIR = path.join(HERE, 'patches-first');
 const REAL_SPLIT_DIR = path.join(HERE, 'split-task');
 const EPOCH_DIR = path.join(HERE, 'epoch');
+const EPOCH_2_DIR = path.join(HERE, 'epoch-2');
 const ROOT = path.resolve(HERE, '../..');
 const PATCH_MARKER_ERROR = /Non-deprecated patch marker encountered for change ([\w-]+)/;
 
@@ -90,9 +91,15 @@ test('releases and groups started with the gate replay wherever their tasks were
   assert.ok(splits >= 2 * gated.length, `every history has local-activity markers to split after (${splits} splits in ${gated.length} histories)`);
 });
 
+/** The release patches of the first epoch: every one that existed while new releases started with the gate. */
+const GATE_ERA_PATCHES = RELEASE_EPOCHS.find((e) => e.id === RELEASE_PATCH_EPOCH_1)?.patches ?? [];
+
 test('the gated histories hold the gate and every patch on its list', async () => {
   const ids = new Set((await histories(GATED_DIR)).flatMap(({ history }) => patchMarkerIds(history)));
-  for (const id of [RELEASE_PATCHES_FIRST, ...RELEASE_LATER_PATCHES, GROUP_PATCHES_FIRST, ...GROUP_LATER_PATCHES]) assert.ok(ids.has(id), `no gated history records ${id}`);
+  // A release patch added after the first epoch cannot be in a gated history: a new release starts with an epoch.
+  const gateEra = RELEASE_LATER_PATCHES.filter((id) => GATE_ERA_PATCHES.includes(id));
+  assert.ok(gateEra.length >= 9, `the later patches of the gate's time (${gateEra.join(', ')})`);
+  for (const id of [RELEASE_PATCHES_FIRST, ...gateEra, GROUP_PATCHES_FIRST, ...GROUP_LATER_PATCHES]) assert.ok(ids.has(id), `no gated history records ${id}`);
 });
 
 /** Patches decided before the first await in any case (the workflow functions' first lines, or handler registration). */
@@ -143,25 +150,48 @@ async function patchesAsked(entry: string, constants: Map<string, string>): Prom
 }
 
 // ---- the release patch epoch (workflows/release/patch-epoch.ts) --------------------------------------
-// test/replay/epoch/ holds releases recorded with the epoch
-// (RECORD_HISTORIES=1 RECORD_HISTORIES_DIR=test/replay/epoch npm test -- 'test/workflows/*.test.ts', the release_* files).
+// test/replay/epoch/ and test/replay/epoch-2/ hold releases recorded with each epoch
+// (RECORD_HISTORIES=1 RECORD_HISTORIES_DIR=test/replay/epoch-2 npm test -- 'test/workflows/*.test.ts', the release_tests_* files).
 
 test('the release epoch covers every release patch asked at the start or on the later list, by their real IDs', async () => {
   const known = new Set((await patchConstants()).values());
-  assert.deepEqual(RELEASE_EPOCH_PATCHES.filter((id) => !known.has(id)), [], 'every ID the epoch covers is a patch constant of workflows/');
-  // A patch added after the epoch is asked as usual: it would be listed here as outside the epoch.
+  assert.equal(RELEASE_PATCH_EPOCH, RELEASE_EPOCHS[0]?.id, 'a new release records the newest epoch');
+  for (const epoch of RELEASE_EPOCHS) {
+    assert.ok(known.has(epoch.id), `${epoch.id} is a patch constant of workflows/`);
+    assert.deepEqual(epoch.patches.filter((id) => !known.has(id)), [], `every ID ${epoch.id} covers is a patch constant of workflows/`);
+  }
+  // Each epoch covers all of its predecessor's patches.
+  for (let i = 0; i + 1 < RELEASE_EPOCHS.length; i++) {
+    const [newer, older] = [RELEASE_EPOCHS[i]!, RELEASE_EPOCHS[i + 1]!];
+    assert.deepEqual(older.patches.filter((id) => !newer.patches.includes(id)), [], `${newer.id} covers ${older.id}'s patches`);
+  }
+  // A patch added after the newest epoch is asked as usual: it would be listed here as outside the epoch.
   assert.deepEqual([...DECIDED_AT_START.release, ...RELEASE_LATER_PATCHES].filter((id) => !RELEASE_EPOCH_PATCHES.includes(id)), []);
 });
 
-test('releases started with the epoch record one patch marker and one TemporalChangeVersion upsert, and replay wherever their tasks were split', async () => {
-  const runs = await histories(EPOCH_DIR);
-  assert.ok(runs.length >= 10, `the epoch histories in ${EPOCH_DIR}`);
+/** Releases recorded with an epoch: each holds that epoch's marker alone and one TemporalChangeVersion upsert, and replays whole and split. */
+async function checkEpochHistories(dir: string, epoch: string): Promise<void> {
+  const runs = await histories(dir);
+  assert.ok(runs.length >= 10, `the epoch histories in ${dir}`);
   for (const { workflowId, history } of runs) {
-    assert.deepEqual(patchMarkerIds(history), [RELEASE_PATCH_EPOCH], `${workflowId}: the epoch's marker only`);
+    assert.deepEqual(patchMarkerIds(history), [epoch], `${workflowId}: the epoch's marker only`);
     const versionUpserts = (history.events ?? []).filter((e) => e.upsertWorkflowSearchAttributesEventAttributes?.searchAttributes?.indexedFields?.TemporalChangeVersion);
     assert.equal(versionUpserts.length, 1, `${workflowId}: one TemporalChangeVersion upsert`);
   }
   const { failures, splits } = await replayWholeAndSplit(runs);
   assert.deepEqual(failures, []);
   assert.ok(splits >= runs.length, `the histories have local-activity markers to split after (${splits} splits in ${runs.length} histories)`);
+}
+
+// test/replay/epoch/ was recorded by the code of 2026-12-03 (the first epoch): those releases still replay, asking
+// a patch added since where they always asked it (on replay: not there, so the code they ran).
+test('releases started with the first epoch record one patch marker and one TemporalChangeVersion upsert, and replay wherever their tasks were split', async () => {
+  await checkEpochHistories(EPOCH_DIR, RELEASE_PATCH_EPOCH_1);
+});
+
+test('releases started with the second epoch record its marker alone, replies after whole turns included, and replay wherever their tasks were split', async () => {
+  const runs = await histories(EPOCH_2_DIR);
+  const updates = runs.flatMap(({ history }) => (history.events ?? []).filter((e) => e.workflowExecutionUpdateCompletedEventAttributes)).length;
+  assert.ok(updates >= 20, `the histories hold replies to updates (${updates})`);
+  await checkEpochHistories(EPOCH_2_DIR, RELEASE_PATCH_EPOCH_2);
 });

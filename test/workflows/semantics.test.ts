@@ -404,4 +404,16 @@ describe('update replies', () => {
     // Ends by itself: terminated mid-cleanup, its pending task would hold the server's clock for the next file.
     assert.equal((await releaseResult(handle)).outcome, 'Aborted');
   });
+
+  // From the last pause to promotion the release passes several awaits that wait on nothing (the
+  // background analysis, the freeze and gate checks) before it enters the promotion; the reply waits
+  // for it (workflows/release/reply-turns.ts; test/workflows/reply-turns.test.ts shows the turns).
+  test('a promote at the last pause replies with the promotion under way, not Paused', async () => {
+    const p = canary('reply-last-pause', [{ kind: 'setWeight', weight: 20 }, { kind: 'pause' }]);
+    const handle = await h.begin(p);
+    await waitForStatus(handle, (s) => s.phase === 'Paused', 'paused');
+    const reply = await handle.executeUpdate(promoteUpdate, { args: [{ by: 'bob' }] });
+    assert.deepEqual([reply.phase, reply.step.index, reply.step.kind], ['Promoting', 2, 'promote'], reply.message);
+    assert.equal((await releaseResult(handle)).outcome, 'Promoted');
+  });
 });

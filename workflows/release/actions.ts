@@ -12,6 +12,7 @@ import type { Phase } from '../../model/types.ts';
 import { SIGNALS, UPDATES, refusedUpdateSignal, statusQuery, type Action, type ActionInput } from '../messages.ts';
 import { now, type ReleaseState } from './state.ts';
 import { releasePatched } from './patch-epoch.ts';
+import { settled } from './reply-turns.ts';
 
 /** Releases started with this patch read the worker's identity policy at start and check proofs. */
 export const RELEASE_IDENTITY = 'glidepath-release-identity';
@@ -220,16 +221,6 @@ export function applyAction(r: ReleaseState, gate: IdentityGate, action: Action,
       r.freeze?.override(by, req.reason);
       break;
   }
-}
-
-/**
- * Resolves once the workflow has acted on what a handler just changed: each round of conditions is
- * followed by every pending microtask, so after two rounds the release has run up to its next wait
- * (an activity, a timer, a condition) and an update replies with the state after its action.
- */
-async function settled(): Promise<void> {
-  await wf.condition(() => true);
-  await wf.condition(() => true);
 }
 
 /**

@@ -15,13 +15,20 @@
  * A patch added after the epoch is asked with `wf.patched` as usual (and goes on patches-first's list).
  * Rolling a worker back to code without the epoch is not supported once releases have started with it
  * (the older code would ask patches these runs never recorded).
+ *
+ * A later epoch covers its predecessor's patches and those added since (RELEASE_EPOCHS, newest
+ * first): a new release records the newest epoch's marker alone; a run started under an older epoch
+ * finds that epoch's marker on replay and asks a patch added after it where it always did.
  */
 import * as wf from '@temporalio/workflow';
 
-export const RELEASE_PATCH_EPOCH = 'glidepath-release-epoch-1';
+/** The first epoch (2026-12-03). */
+export const RELEASE_PATCH_EPOCH_1 = 'glidepath-release-epoch-1';
+/** The second epoch (2026-12-04): the first's patches and update replies after whole microtask turns. */
+export const RELEASE_PATCH_EPOCH_2 = 'glidepath-release-epoch-2';
 
-/** The release patches the epoch switches on: every one that existed when the epoch was introduced. */
-export const RELEASE_EPOCH_PATCHES: readonly string[] = [
+/** The release patches the first epoch switches on: every one that existed when it was introduced. */
+const EPOCH_1_PATCHES: readonly string[] = [
   'glidepath-release-identity',
   'glidepath-release-2',
   'glidepath-release-outcome-fails',
@@ -38,25 +45,41 @@ export const RELEASE_EPOCH_PATCHES: readonly string[] = [
   'glidepath-drift-on-promotion',
 ];
 
-/** This run's epoch: undefined until the release decides it (and in every other workflow). */
-let epoch: boolean | undefined;
+/** The epochs, newest first: each one's marker and the patches it switches on. */
+export const RELEASE_EPOCHS: readonly { id: string; patches: readonly string[] }[] = [
+  { id: RELEASE_PATCH_EPOCH_2, patches: [...EPOCH_1_PATCHES, 'glidepath-update-reply-after-turns'] },
+  { id: RELEASE_PATCH_EPOCH_1, patches: EPOCH_1_PATCHES },
+];
 
-/** Decides the epoch; call first in the release workflow, before its first await and before any other patch. */
+/** The epoch a new release records. */
+export const RELEASE_PATCH_EPOCH = RELEASE_PATCH_EPOCH_2;
+/** The patches a new release has on without a marker: the newest epoch's. */
+export const RELEASE_EPOCH_PATCHES: readonly string[] = RELEASE_EPOCHS[0]!.patches;
+
+/** The patches this run's epoch switches on: undefined until the release decides it (and in every other workflow), empty before the first epoch. */
+let covered: readonly string[] | undefined;
+
+/**
+ * Decides the epoch; call first in the release workflow, before its first await and before any other
+ * patch. Asks the epochs newest first and stops at the first the run has (a new run: the newest, which
+ * it records); true when the run has one.
+ */
 export function decideReleaseEpoch(): boolean {
-  epoch = wf.patched(RELEASE_PATCH_EPOCH);
-  return epoch;
+  const epoch = RELEASE_EPOCHS.find((e) => wf.patched(e.id));
+  covered = epoch?.patches ?? [];
+  return epoch !== undefined;
 }
 
 /**
- * `wf.patched(id)` for a release: true without a marker for a patch the epoch covers, in a run started
- * with it. Outside a release that decided its epoch (another workflow calling shared code), the plain SDK call.
+ * `wf.patched(id)` for a release: true without a marker for a patch its epoch covers. Outside a
+ * release that decided its epoch (another workflow calling shared code), the plain SDK call.
  */
 export function releasePatched(id: string): boolean {
-  if (epoch === true && RELEASE_EPOCH_PATCHES.includes(id)) return true;
+  if (covered?.includes(id)) return true;
   return wf.patched(id);
 }
 
-/** With the epoch, at the start: each of `later` the epoch does not cover (a patch added after it) is decided now; the ones it covers write nothing. */
+/** With an epoch, at the start: each of `later` the epoch does not cover (a patch added after it) is decided now; the ones it covers write nothing. */
 export function decideLaterPatches(later: readonly string[]): void {
   for (const id of later) releasePatched(id);
 }
