@@ -7,32 +7,22 @@
  */
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
-import { fileURLToPath } from 'node:url';
 import { after, before, test } from 'node:test';
 import { WorkflowUpdateFailedError } from '@temporalio/client';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { bundleWorkflowCode, Worker } from '@temporalio/worker';
-import { createTimeSkippingEnv } from '../support/time-skipping.ts';
+import { startSandboxWorker, type SandboxWorker } from '../support/sandbox-worker.ts';
 import { AssertionSigner, signClaims } from '../../starters/identity-signer.ts';
 import { approveSignal, approveUpdate, auditQuery, doneSignal, type identityProbe } from '../fixtures/identity/workflow.ts';
 
 const signer = new AssertionSigner(generateKeyPairSync('ed25519').privateKey, 120);
 const forger = generateKeyPairSync('ed25519').privateKey;
-let env: TestWorkflowEnvironment;
-let worker: Worker;
-let running: Promise<void>;
+let sandbox: SandboxWorker;
 
 before(async () => {
-  env = await createTimeSkippingEnv();
-  const bundle = await bundleWorkflowCode({ workflowsPath: fileURLToPath(new URL('../fixtures/identity/workflow.ts', import.meta.url)), logger: { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error() {} } });
-  worker = await Worker.create({ connection: env.nativeConnection, taskQueue: 'identity', workflowBundle: bundle });
-  running = worker.run();
+  sandbox = await startSandboxWorker(new URL('../fixtures/identity/workflow.ts', import.meta.url), 'identity');
 });
 
 after(async () => {
-  worker?.shutdown();
-  await running;
-  await env?.teardown();
+  await sandbox?.stop();
 });
 
 const rejection = async (p: Promise<unknown>): Promise<string> => {
@@ -47,7 +37,7 @@ const rejection = async (p: Promise<unknown>): Promise<string> => {
 
 test('in the workflow sandbox: proven approvals count under the proven name; claimed, forged and replayed ones are refused', async () => {
   const id = 'release-shop-web';
-  const handle = await env.client.workflow.start<typeof identityProbe>('identityProbe', { taskQueue: 'identity', workflowId: id, args: [{ policy: { mode: 'required', publicKeys: [signer.publicKeyPem] }, namespace: 'shop', step: 2 }] });
+  const handle = await sandbox.env.client.workflow.start<typeof identityProbe>('identityProbe', { taskQueue: 'identity', workflowId: id, args: [{ policy: { mode: 'required', publicKeys: [signer.publicKeyPem] }, namespace: 'shop', step: 2 }] });
   const prove = (sub: string) => signer.sign({ sub, action: 'approve', releaseId: id, namespace: 'shop', step: 2, attempt: 1 }).assertion;
 
   assert.equal(await rejection(handle.executeUpdate(approveUpdate, { args: [{ by: 'bob' }] })), 'approve: this release requires a proof of identity (glidepath release approve with --token-file or $GLIDEPATH_IDENTITY_URL)');

@@ -6,33 +6,23 @@
  * many (the defect CI's actions-under-load test met: a promote replied Paused with the next step entered).
  */
 import assert from 'node:assert/strict';
-import { fileURLToPath } from 'node:url';
 import { after, before, test } from 'node:test';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { bundleWorkflowCode, Worker } from '@temporalio/worker';
-import { createTimeSkippingEnv } from '../support/time-skipping.ts';
+import { startSandboxWorker, type SandboxWorker } from '../support/sandbox-worker.ts';
 import { goUpdate, type replyProbe } from '../fixtures/reply-turns/workflow.ts';
 
-let env: TestWorkflowEnvironment;
-let worker: Worker;
-let running: Promise<void>;
+let sandbox: SandboxWorker;
 
 before(async () => {
-  env = await createTimeSkippingEnv();
-  const bundle = await bundleWorkflowCode({ workflowsPath: fileURLToPath(new URL('../fixtures/reply-turns/workflow.ts', import.meta.url)), logger: { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error() {} } });
-  worker = await Worker.create({ connection: env.nativeConnection, taskQueue: 'reply-turns', workflowBundle: bundle });
-  running = worker.run();
+  sandbox = await startSandboxWorker(new URL('../fixtures/reply-turns/workflow.ts', import.meta.url), 'reply-turns');
 });
 
 after(async () => {
-  worker?.shutdown();
-  await running;
-  await env?.teardown();
+  await sandbox?.stop();
 });
 
 /** Whether the workflow had moved on when the update `how` replied, `turns` microtask turns after the wait it ended. */
 async function movedOnAtReply(turns: number, how: 'after-turns' | 'before-patch'): Promise<boolean> {
-  const handle = await env.client.workflow.start<typeof replyProbe>('replyProbe', { taskQueue: 'reply-turns', workflowId: `reply-${how}-${turns}`, args: [turns] });
+  const handle = await sandbox.env.client.workflow.start<typeof replyProbe>('replyProbe', { taskQueue: 'reply-turns', workflowId: `reply-${how}-${turns}`, args: [turns] });
   const reply = await handle.executeUpdate(goUpdate, { args: [how] });
   assert.equal(await handle.result(), true, 'the workflow moved on in the end');
   return reply;
