@@ -1,24 +1,26 @@
 /**
  * A fixture workflow module run in Temporal's workflow sandbox: bundled on its own (quietly), with a
- * worker on the process's shared time-skipping server (holdSharedTimeSkippingEnv). For tests of what
- * only the sandbox shows (module isolation, microtask turns), without the release's bundle.
+ * worker on a time-skipping server of its own. Not a lane of the shared pool: earlier files have
+ * skipped that server's clock ahead, and workflow time there is no longer the wall clock (a CI
+ * rehearsal's identity test found its two-minute proofs expired). For tests of what only the sandbox
+ * shows (module isolation, microtask turns), without the release's bundle.
  */
 import { fileURLToPath } from 'node:url';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, Worker } from '@temporalio/worker';
-import { holdSharedTimeSkippingEnv, releaseSharedTimeSkippingEnv } from './time-skipping.ts';
+import { createTimeSkippingEnv } from './time-skipping.ts';
 
 const quiet = { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error() {} };
 
 export interface SandboxWorker {
   env: TestWorkflowEnvironment;
-  /** Shuts the worker down and lets go of the server. */
+  /** Shuts the worker down, then the server. */
   stop(): Promise<void>;
 }
 
 /** Runs the workflows of `workflows` (a module's URL) on `taskQueue` until `stop`. */
 export async function startSandboxWorker(workflows: URL, taskQueue: string): Promise<SandboxWorker> {
-  const env = await holdSharedTimeSkippingEnv();
+  const env = await createTimeSkippingEnv();
   try {
     const workflowBundle = await bundleWorkflowCode({ workflowsPath: fileURLToPath(workflows), logger: quiet });
     const worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle });
@@ -28,11 +30,11 @@ export async function startSandboxWorker(workflows: URL, taskQueue: string): Pro
       async stop() {
         worker.shutdown();
         await running;
-        await releaseSharedTimeSkippingEnv();
+        await env.teardown();
       },
     };
   } catch (err) {
-    await releaseSharedTimeSkippingEnv();
+    await env.teardown();
     throw err;
   }
 }
