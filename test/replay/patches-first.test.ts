@@ -19,7 +19,7 @@ import proto from '@temporalio/proto';
 import { Worker } from '@temporalio/worker';
 import { GROUP_LATER_PATCHES, GROUP_PATCHES_FIRST } from '../../workflows/group/patches-first.ts';
 import { RELEASE_LATER_PATCHES, RELEASE_PATCHES_FIRST } from '../../workflows/patches-first.ts';
-import { RELEASE_EPOCHS, RELEASE_EPOCH_PATCHES, RELEASE_PATCH_EPOCH, RELEASE_PATCH_EPOCH_1, RELEASE_PATCH_EPOCH_2 } from '../../workflows/release/patch-epoch.ts';
+import { RELEASE_EPOCHS, RELEASE_EPOCH_PATCHES, RELEASE_PATCH_EPOCH_1, RELEASE_PATCH_EPOCH_2 } from '../../workflows/release/patch-epoch.ts';
 import { patchMarkerIds } from '../support/patch-markers.ts';
 import { HISTORY_DIR, Harness } from '../workflows/harness.ts';
 import { splitAfter, splitPoints } from './split-history.ts';
@@ -155,7 +155,6 @@ async function patchesAsked(entry: string, constants: Map<string, string>): Prom
 
 test('the release epoch covers every release patch asked at the start or on the later list, by their real IDs', async () => {
   const known = new Set((await patchConstants()).values());
-  assert.equal(RELEASE_PATCH_EPOCH, RELEASE_EPOCHS[0]?.id, 'a new release records the newest epoch');
   for (const epoch of RELEASE_EPOCHS) {
     assert.ok(known.has(epoch.id), `${epoch.id} is a patch constant of workflows/`);
     assert.deepEqual(epoch.patches.filter((id) => !known.has(id)), [], `every ID ${epoch.id} covers is a patch constant of workflows/`);

@@ -7,10 +7,10 @@
  * 28 of the 56 events it wrote before its first pause were patch bookkeeping, and a burst of 1,000
  * releases spent the Temporal server's CPU on them (docs/operations.md, "A burst of 1,000").
  *
- * A release started with RELEASE_PATCH_EPOCH asks only that patch: every patch that existed when the
- * epoch was introduced (RELEASE_EPOCH_PATCHES) is on for it, without a marker, because such a run is
- * new code through and through. A release started before has no epoch marker: on replay
- * `patched(RELEASE_PATCH_EPOCH)` answers false there, and it asks every patch where it always did.
+ * A release started with an epoch asks only that epoch's patch: every patch that existed when the
+ * epoch was introduced is on for it, without a marker, because such a run is new code through and
+ * through. A release started before has no epoch marker: on replay `patched(<epoch>)` answers false
+ * there, and it asks every patch where it always did.
  * The epoch is decided first, before any other patch, in the workflow's first task.
  * A patch added after the epoch is asked with `wf.patched` as usual (and goes on patches-first's list).
  * Rolling a worker back to code without the epoch is not supported once releases have started with it
@@ -51,8 +51,6 @@ export const RELEASE_EPOCHS: readonly { id: string; patches: readonly string[] }
   { id: RELEASE_PATCH_EPOCH_1, patches: EPOCH_1_PATCHES },
 ];
 
-/** The epoch a new release records. */
-export const RELEASE_PATCH_EPOCH = RELEASE_PATCH_EPOCH_2;
 /** The patches a new release has on without a marker: the newest epoch's. */
 export const RELEASE_EPOCH_PATCHES: readonly string[] = RELEASE_EPOCHS[0]!.patches;
 
